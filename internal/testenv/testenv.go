@@ -1,0 +1,61 @@
+// Package testenv starts the real outside systems refbot's tests run against:
+// a MinIO server and a git smart-HTTP server (git http-backend), both on
+// 127.0.0.1, started at most once per test binary and stopped by Run.
+//
+// A test package uses it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+//
+// and asks for the servers it needs with MinIO(t) or NewGitServer(t). Nothing
+// here skips: a missing MinIO binary fails the test with the command to run.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var (
+	cleanupMu sync.Mutex
+	cleanups  []func()
+)
+
+// Run runs the package's tests and then stops every server this package
+// started for them. Use it as os.Exit(testenv.Run(m)).
+func Run(m *testing.M) int {
+	code := m.Run()
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanups = nil
+	return code
+}
+
+func atExit(f func()) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	cleanups = append(cleanups, f)
+}
+
+// RepoRoot returns the directory holding go.mod, found by walking up from the
+// working directory (go test runs each package in its own folder).
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", os.ErrNotExist
+		}
+		dir = parent
+	}
+}
