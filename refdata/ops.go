@@ -1,0 +1,431 @@
+package refdata
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/refbot/refbot/internal/statcache"
+)
+
+// Trailers are the provenance lines at the end of every commit refbot makes.
+type Trailers struct {
+	PR         int    // Refbot-PR
+	Build      string // Refbot-Build: the CI build id
+	Commit     string // Refbot-Commit: the PR head the build tested
+	ApprovedBy string // Refbot-Approved-By: who asked for it
+	Comment    string // Refbot-Comment: link to the comment
+}
+
+func (t Trailers) String() string {
+	var b strings.Builder
+	add := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "%s: %s\n", k, v)
+		}
+	}
+	if t.PR > 0 {
+		add("Refbot-PR", fmt.Sprint(t.PR))
+	}
+	add("Refbot-Build", t.Build)
+	add("Refbot-Commit", t.Commit)
+	add("Refbot-Approved-By", t.ApprovedBy)
+	add("Refbot-Comment", t.Comment)
+	return b.String()
+}
+
+// PRBranch is the data branch of pull request n.
+func PRBranch(n int) string { return fmt.Sprintf("PR%d", n) }
+
+// UpdateRequest asks for Branch = Base + one commit whose tree is Base's
+// with the data folder (or one variant's folder in it) replaced by Dir.
+type UpdateRequest struct {
+	Branch   string // e.g. PR12, or the base branch itself for a forced rebuild
+	Base     string // default: the configured base branch
+	Variant  string // "" replaces the whole data root
+	Dir      string // the new content
+	Subject  string // first line of the commit message
+	Trailers Trailers
+	DryRun   bool // compute everything, push nothing
+	// StatePath is where the git blob ids of Dir's files are remembered
+	// between runs (see statcache); empty means always hash everything.
+	StatePath string
+}
+
+// UpdateResult says what Update did (or, with DryRun, would do).
+type UpdateResult struct {
+	Branch   string
+	Commit   plumbing.Hash // the new tip (zero if nothing changed)
+	Previous plumbing.Hash // the tip replaced (zero if the branch was new)
+	Base     plumbing.Hash
+	// Changes compare the new tip with the previous tip, or with the base
+	// when the branch is new: what this update changed.
+	Changes []Change
+	// Files is the number of files in the data folder.
+	Files    int
+	NoChange bool // the branch already held exactly this; nothing pushed
+	Pushed   bool
+	Objects  int   // objects sent
+	Bytes    int64 // pack bytes sent
+}
+
+// Update makes req.Branch the base branch plus one commit holding req.Dir
+// under the data root, replacing (amending) the branch's previous commit.
+// When only a variant is replaced, the branch's other variants are carried
+// over onto the current base. The push carries the previous tip as a lease;
+// if the branch moved since the fetch, it fails with a *LeaseError and
+// nothing is overwritten. The previous tip is kept as a backup ref.
+// Updating the base branch itself (a forced rebuild of master) adds one
+// commit on top of it.
+func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	base := req.Base
+	if base == "" {
+		base = r.opts.BaseBranch
+	}
+	if err := validBranch(req.Branch); err != nil {
+		return nil, err
+	}
+	if req.Variant != "" && (strings.ContainsAny(req.Variant, `/\`) || req.Variant == "." || req.Variant == "..") {
+		return nil, fmt.Errorf("update %s: variant %q is not a folder name", req.Branch, req.Variant)
+	}
+	remote, err := r.fetch(ctx, base, req.Branch)
+	if err != nil {
+		return nil, err
+	}
+	baseTip := remote.tip(base)
+	if baseTip.IsZero() {
+		return nil, fmt.Errorf("update %s: base branch %s: %w", req.Branch, base, ErrNoBranch)
+	}
+	oldTip := remote.tip(req.Branch)
+	onBase := req.Branch == base
+
+	n := newNewObjects()
+	baseCommit, err := object.GetCommit(r.store, baseTip)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", base, err)
+	}
+	start := baseCommit.TreeHash
+	var oldTree plumbing.Hash
+	if !oldTip.IsZero() && !onBase {
+		old, err := object.GetCommit(r.store, oldTip)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", req.Branch, err)
+		}
+		oldTree = old.TreeHash
+		// Carry the branch's own change over onto the current base, so that
+		// replacing one variant keeps the others.
+		if len(old.ParentHashes) == 1 && req.Variant != "" {
+			parent, err := object.GetCommit(r.store, old.ParentHashes[0])
+			if err != nil {
+				return nil, fmt.Errorf("read %s's parent: %w", req.Branch, err)
+			}
+			merged, conflicts, err := r.merge(n, parent.TreeHash, start, old.TreeHash, "")
+			if err != nil {
+				return nil, err
+			}
+			target := r.dataPath(req.Variant)
+			var other []string
+			for _, c := range conflicts {
+				if c != target && !strings.HasPrefix(c, target+"/") {
+					other = append(other, c)
+				}
+			}
+			if len(other) > 0 {
+				return nil, &ConflictError{Branch: req.Branch, Files: other}
+			}
+			if len(conflicts) == 0 {
+				start = merged
+			}
+		}
+	}
+
+	sc := statcache.Load(req.StatePath)
+	dirTree, files, err := r.treeFromDir(ctx, filepath.Clean(req.Dir), n, sc)
+	if err != nil {
+		return nil, fmt.Errorf("update %s: %w", req.Branch, err)
+	}
+	if err := sc.Save(); err != nil {
+		return nil, err
+	}
+	newTree, err := r.splice(n, start, r.dataPath(req.Variant), dirTree)
+	if err != nil {
+		return nil, err
+	}
+	res := &UpdateResult{Branch: req.Branch, Previous: oldTip, Base: baseTip, Files: files}
+	compareWith := oldTree
+	if oldTip.IsZero() || onBase {
+		compareWith = baseCommit.TreeHash
+	}
+	if res.Changes, err = r.diff(n, compareWith, newTree, ""); err != nil {
+		return nil, err
+	}
+	// Already there? Then there is nothing to push: doing an update twice
+	// (a retried job) is harmless.
+	if !oldTip.IsZero() && !onBase {
+		old, _ := object.GetCommit(r.store, oldTip)
+		if old.TreeHash == newTree && len(old.ParentHashes) == 1 && old.ParentHashes[0] == baseTip {
+			res.NoChange, res.Commit = true, oldTip
+			return res, nil
+		}
+	}
+	if onBase && newTree == baseCommit.TreeHash {
+		res.NoChange, res.Commit = true, baseTip
+		return res, nil
+	}
+	commit, err := r.newCommit(n, newTree, baseTip, req.Subject, req.Trailers)
+	if err != nil {
+		return nil, err
+	}
+	res.Commit = commit
+	if req.DryRun {
+		return res, nil
+	}
+	have := map[plumbing.Hash]bool{}
+	for _, t := range []plumbing.Hash{baseCommit.TreeHash, oldTree} {
+		if err := r.reachable(t, have); err != nil {
+			return nil, err
+		}
+	}
+	objects := []plumbing.Hash{commit}
+	if err := r.toSend(n, newTree, have, &objects, map[plumbing.Hash]bool{}); err != nil {
+		return nil, err
+	}
+	updates := []refUpdate{{Name: branchRef(req.Branch), Old: oldTip, New: commit}}
+	if !onBase {
+		updates = append(updates, backupUpdates(remote, "backup", req.Branch, oldTip, r.opts.KeepBackups, time.Now())...)
+	}
+	st, err := r.push(ctx, updates, n, objects)
+	res.Objects, res.Bytes = st.Objects, st.Bytes
+	if err != nil {
+		return res, err
+	}
+	res.Pushed = true
+	return res, r.remember(n, req.Branch, commit)
+}
+
+func (r *Repo) dataPath(variant string) string {
+	if variant == "" {
+		return r.opts.DataRoot
+	}
+	return path.Join(r.opts.DataRoot, variant)
+}
+
+func (r *Repo) newCommit(n *newObjects, tree, parent plumbing.Hash, subject string, t Trailers) (plumbing.Hash, error) {
+	if subject == "" {
+		subject = "Update reference data"
+	}
+	msg := strings.TrimSpace(subject) + "\n"
+	if tr := t.String(); tr != "" {
+		msg += "\n" + tr
+	}
+	sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: time.Now().Truncate(time.Second)}
+	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree}
+	if !parent.IsZero() {
+		c.ParentHashes = []plumbing.Hash{parent}
+	}
+	return n.add(c)
+}
+
+// remember stores the trees and commits an operation made in the cache and
+// points the cache's copy of branch at tip, so the next operation starts
+// from there without fetching them back.
+func (r *Repo) remember(n *newObjects, branch string, tip plumbing.Hash) error {
+	for _, obj := range n.encoded {
+		if _, err := r.store.SetEncodedObject(obj); err != nil {
+			return fmt.Errorf("store in cache: %w", err)
+		}
+	}
+	if branch == "" {
+		return nil
+	}
+	if tip.IsZero() {
+		return r.store.RemoveReference(trackingRef(branch))
+	}
+	return r.store.SetReference(plumbing.NewHashReference(trackingRef(branch), tip))
+}
+
+// PromoteResult says what Promote did.
+type PromoteResult struct {
+	Branch      string
+	Base        string
+	Commit      plumbing.Hash // the new base tip
+	FastForward bool          // the base had not moved: its tip is now the PR commit
+	Changes     []Change
+	NoChange    bool // the change was already on the base
+}
+
+// Promote applies branch's one commit to the base branch: its change against
+// the base it was built on, applied to the current base as one commit. When
+// files it changes also changed on the base since, it fails with a
+// *ConflictError naming them and changes nothing. The old base tip is kept
+// as a backup ref.
+func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*PromoteResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	base := r.opts.BaseBranch
+	remote, err := r.fetch(ctx, base, branch)
+	if err != nil {
+		return nil, err
+	}
+	prTip, baseTip := remote.tip(branch), remote.tip(base)
+	if prTip.IsZero() {
+		return nil, fmt.Errorf("promote %s: %w", branch, ErrNoBranch)
+	}
+	if baseTip.IsZero() {
+		return nil, fmt.Errorf("promote %s: base branch %s: %w", branch, base, ErrNoBranch)
+	}
+	pr, err := object.GetCommit(r.store, prTip)
+	if err != nil {
+		return nil, err
+	}
+	if len(pr.ParentHashes) != 1 {
+		return nil, fmt.Errorf("promote %s: its tip has %d parents; a data branch is its base plus one commit", branch, len(pr.ParentHashes))
+	}
+	parent, err := object.GetCommit(r.store, pr.ParentHashes[0])
+	if err != nil {
+		return nil, fmt.Errorf("promote %s: read the base it was built on: %w", branch, err)
+	}
+	baseCommit, err := object.GetCommit(r.store, baseTip)
+	if err != nil {
+		return nil, err
+	}
+	n := newNewObjects()
+	res := &PromoteResult{Branch: branch, Base: base}
+	if res.Changes, err = r.diff(n, parent.TreeHash, pr.TreeHash, ""); err != nil {
+		return nil, err
+	}
+	var newTip plumbing.Hash
+	var objects []plumbing.Hash
+	switch {
+	case baseTip == parent.Hash:
+		newTip, res.FastForward = prTip, true
+	default:
+		merged, conflicts, err := r.merge(n, parent.TreeHash, baseCommit.TreeHash, pr.TreeHash, "")
+		if err != nil {
+			return nil, err
+		}
+		if len(conflicts) > 0 {
+			return nil, &ConflictError{Branch: branch, Files: conflicts}
+		}
+		if merged.IsZero() {
+			if merged, err = n.add(&object.Tree{}); err != nil {
+				return nil, err
+			}
+		}
+		if merged == baseCommit.TreeHash {
+			res.NoChange, res.Commit = true, baseTip
+			return res, nil
+		}
+		subject, _, _ := strings.Cut(pr.Message, "\n")
+		msg := pr.Message
+		if i := strings.Index(msg, "\n\n"); i >= 0 {
+			msg = strings.TrimSpace(msg[i+2:]) + "\n"
+		} else {
+			msg = ""
+		}
+		sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: time.Now().Truncate(time.Second)}
+		c := &object.Commit{Author: sig, Committer: sig, TreeHash: merged, ParentHashes: []plumbing.Hash{baseTip},
+			Message: fmt.Sprintf("%s\n\n%sRefbot-Promoted-From: %s %s\n", subject, msg, branch, prTip)}
+		if newTip, err = n.add(c); err != nil {
+			return nil, err
+		}
+		// The remote has the PR's trees and blobs and the base's: only the
+		// new trees and the commit travel.
+		have := map[plumbing.Hash]bool{}
+		for _, t := range []plumbing.Hash{baseCommit.TreeHash, pr.TreeHash} {
+			if err := r.reachable(t, have); err != nil {
+				return nil, err
+			}
+		}
+		objects = []plumbing.Hash{newTip}
+		if err := r.toSend(n, merged, have, &objects, map[plumbing.Hash]bool{}); err != nil {
+			return nil, err
+		}
+	}
+	res.Commit = newTip
+	if dryRun {
+		return res, nil
+	}
+	updates := append([]refUpdate{{Name: branchRef(base), Old: baseTip, New: newTip}},
+		backupUpdates(remote, "backup", base, baseTip, r.opts.KeepBackups, time.Now())...)
+	if _, err := r.push(ctx, updates, n, objects); err != nil {
+		return res, err
+	}
+	return res, r.remember(n, base, newTip)
+}
+
+// DeleteBranch deletes branch, keeping its tip under refs/refbot/archive/.
+// Deleting a branch that does not exist does nothing.
+func (r *Repo) DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := validBranch(branch); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if branch == r.opts.BaseBranch {
+		return plumbing.ZeroHash, fmt.Errorf("delete %s: refusing to delete the base branch", branch)
+	}
+	remote, err := r.RemoteTips(ctx)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	tip := remote[branchRef(branch)]
+	if tip.IsZero() {
+		return plumbing.ZeroHash, nil
+	}
+	updates := append([]refUpdate{{Name: branchRef(branch), Old: tip}},
+		backupUpdates(remote, "archive", branch, tip, 0, time.Now())...)
+	if _, err := r.push(ctx, updates, newNewObjects(), nil); err != nil {
+		return tip, err
+	}
+	return tip, r.store.RemoveReference(trackingRef(branch))
+}
+
+// Snapshot copies the base branch's tip to a new branch name (a release,
+// say). It fails with ErrExists if name exists.
+func (r *Repo) Snapshot(ctx context.Context, name string) (plumbing.Hash, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := validBranch(name); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	remote, err := r.RemoteTips(ctx)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	tip := remote[branchRef(r.opts.BaseBranch)]
+	if tip.IsZero() {
+		return plumbing.ZeroHash, fmt.Errorf("snapshot %s: base branch %s: %w", name, r.opts.BaseBranch, ErrNoBranch)
+	}
+	if !remote[branchRef(name)].IsZero() {
+		return plumbing.ZeroHash, fmt.Errorf("snapshot %s: %w", name, ErrExists)
+	}
+	if _, err := r.push(ctx, []refUpdate{{Name: branchRef(name), New: tip}}, newNewObjects(), nil); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return tip, nil
+}
+
+// validBranch accepts branch names refbot creates or is told to use.
+func validBranch(name string) error {
+	ok := name != "" && !strings.HasPrefix(name, "-") && !strings.HasPrefix(name, "/") &&
+		!strings.HasSuffix(name, "/") && !strings.HasSuffix(name, ".lock") &&
+		!strings.Contains(name, "..") && !strings.Contains(name, "//") && !strings.Contains(name, "@{")
+	for _, c := range name {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune(`~^:?*[\`, c) {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("%q is not a valid branch name", name)
+	}
+	return nil
+}

@@ -1,0 +1,489 @@
+package refdata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/refbot/refbot/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+// fixture is a data repo served by git http-backend, seeded with a master
+// branch holding README.md and data/{a.txt,b.txt,sub/c.txt}.
+type fixture struct {
+	gs   *testenv.GitServer
+	bare string
+	repo *Repo
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	gs := testenv.NewGitServer(t)
+	bare := gs.CreateRepo(t, "data.git")
+	work := t.TempDir()
+	testenv.Git(t, work, "init", "--quiet", "--initial-branch=master")
+	writeFiles(t, work, map[string]string{
+		"README.md":      "reference data\n",
+		"data/a.txt":     "a1\n",
+		"data/b.txt":     "b1\n",
+		"data/sub/c.txt": "c1\n",
+	})
+	testenv.Git(t, work, "add", "-A")
+	testenv.Git(t, work, "commit", "--quiet", "-m", "seed")
+	testenv.Git(t, work, "push", "--quiet", bare, "master")
+	f := &fixture{gs: gs, bare: bare}
+	f.repo = f.open(t, gs.Token)
+	return f
+}
+
+func (f *fixture) open(t *testing.T, token string) *Repo {
+	t.Helper()
+	r, err := Open(Options{URL: f.gs.URL("data.git"), Token: token, CacheDir: filepath.Join(t.TempDir(), "cache"), KeepBackups: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (f *fixture) git(t *testing.T, args ...string) string {
+	t.Helper()
+	return testenv.Git(t, f.bare, args...)
+}
+
+// fsck checks the server's repository is sound.
+func (f *fixture) fsck(t *testing.T) {
+	t.Helper()
+	f.git(t, "fsck", "--strict", "--no-progress")
+}
+
+// files lists path → content of a branch on the server.
+func (f *fixture) files(t *testing.T, rev string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, line := range strings.Split(f.git(t, "ls-tree", "-r", "--name-only", rev), "\n") {
+		if line != "" {
+			out[line] = f.git(t, "show", rev+":"+line)
+		}
+	}
+	return out
+}
+
+// commitOnServer adds a commit to branch directly in the bare repository,
+// as another pusher would.
+func (f *fixture) commitOnServer(t *testing.T, branch string, files map[string]string) string {
+	t.Helper()
+	work := t.TempDir()
+	testenv.Git(t, work, "clone", "--quiet", "--branch", branch, f.bare, ".")
+	writeFiles(t, work, files)
+	testenv.Git(t, work, "add", "-A")
+	testenv.Git(t, work, "commit", "--quiet", "-m", "someone else")
+	testenv.Git(t, work, "push", "--quiet", "origin", branch)
+	return testenv.Git(t, work, "rev-parse", "HEAD")
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) string {
+	t.Helper()
+	for p, c := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func dataDir(t *testing.T, files map[string]string) string {
+	return writeFiles(t, t.TempDir(), files)
+}
+
+func changes(cs []Change) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, string(c.Action)+" "+c.Path)
+	}
+	return out
+}
+
+func TestUpdateCreatesAndAmendsPRBranch(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	master := f.git(t, "rev-parse", "master")
+
+	res, err := f.repo.Update(ctx, UpdateRequest{
+		Branch: "PR7", Subject: "Update reference data for PR #7",
+		Dir:      dataDir(t, map[string]string{"a.txt": "a2\n", "sub/c.txt": "c1\n", "new/d.png": "\x89PNG data"}),
+		Trailers: Trailers{PR: 7, Build: "1234", Commit: strings.Repeat("ab", 20), ApprovedBy: "alice", Comment: "https://github.com/o/r/pull/7#issuecomment-1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.fsck(t)
+	if got := f.git(t, "rev-parse", "PR7"); got != res.Commit.String() {
+		t.Errorf("PR7 = %s, result says %s", got, res.Commit)
+	}
+	if parent := f.git(t, "rev-parse", "PR7^"); parent != master {
+		t.Errorf("PR7's parent = %s, want master %s", parent, master)
+	}
+	want := map[string]string{"README.md": "reference data", "data/a.txt": "a2", "data/sub/c.txt": "c1", "data/new/d.png": "\x89PNG data"}
+	if diff := cmp.Diff(want, f.files(t, "PR7")); diff != "" {
+		t.Errorf("PR7 tree (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"modified data/a.txt", "removed data/b.txt", "added data/new/d.png"}, changes(res.Changes)); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+	// The cache is blobless: it fetched commits and trees only.
+	iter, err := f.repo.store.IterEncodedObjects(plumbing.BlobObject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := 0
+	iter.ForEach(func(plumbing.EncodedObject) error { blobs++; return nil })
+	if blobs != 0 {
+		t.Errorf("the cache holds %d blobs; it should fetch with filter blob:none", blobs)
+	}
+	trailers := f.git(t, "log", "-1", "--format=%(trailers)", "PR7")
+	for _, line := range []string{"Refbot-PR: 7", "Refbot-Build: 1234", "Refbot-Commit: " + strings.Repeat("ab", 20), "Refbot-Approved-By: alice", "Refbot-Comment: https://github.com/o/r/pull/7#issuecomment-1"} {
+		if !strings.Contains(trailers, line) {
+			t.Errorf("trailers %q lack %q", trailers, line)
+		}
+	}
+
+	// Amend three more times: always master + 1, backups bounded to 2.
+	var tips []string
+	for i := range 3 {
+		tips = append(tips, f.git(t, "rev-parse", "PR7"))
+		res, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR7", Dir: dataDir(t, map[string]string{"a.txt": fmt.Sprintf("a%d\n", i+3)})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Previous.String() != tips[i] {
+			t.Errorf("update %d: previous = %s, want %s", i, res.Previous, tips[i])
+		}
+	}
+	f.fsck(t)
+	if n := f.git(t, "rev-list", "--count", "master..PR7"); n != "1" {
+		t.Errorf("PR7 is master + %s commits, want 1", n)
+	}
+	backups := strings.Fields(f.git(t, "for-each-ref", "--format=%(objectname)", "--sort=refname", "refs/refbot/backup/PR7/"))
+	if diff := cmp.Diff(tips[1:], backups); diff != "" {
+		t.Errorf("backup refs (-want +got):\n%s", diff)
+	}
+	// The same content again changes nothing and pushes nothing.
+	before := f.git(t, "rev-parse", "PR7")
+	res, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR7", Dir: dataDir(t, map[string]string{"a.txt": "a5\n"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.NoChange || res.Pushed || f.git(t, "rev-parse", "PR7") != before {
+		t.Errorf("repeat update: NoChange=%v Pushed=%v, tip moved: %v", res.NoChange, res.Pushed, f.git(t, "rev-parse", "PR7") != before)
+	}
+}
+
+// TestIncrementalPush: a warm update with one changed file sends that blob,
+// the trees above it and the commit, nothing else.
+func TestIncrementalPush(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	files := map[string]string{}
+	for i := range 200 {
+		files[fmt.Sprintf("d%d/f%d.txt", i%10, i)] = fmt.Sprintf("content %d\n", i)
+	}
+	dir := dataDir(t, files)
+	state := filepath.Join(t.TempDir(), "state")
+	res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dir, StatePath: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Objects != 200+10+1+1+1 { // blobs, 10 folders, data/, root, commit
+		t.Errorf("first push sent %d objects, want 213", res.Objects)
+	}
+	writeFiles(t, dir, map[string]string{"d3/f3.txt": "changed\n"})
+	res, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dir, StatePath: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Objects != 5 { // the blob, d3/, data/, root, commit
+		t.Errorf("warm push sent %d objects, want 5", res.Objects)
+	}
+	if diff := cmp.Diff([]string{"modified data/d3/f3.txt"}, changes(res.Changes)); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+	f.fsck(t)
+}
+
+func TestUpdateFollowsMovedBase(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR2", Dir: dataDir(t, map[string]string{"a.txt": "pr\n"})}); err != nil {
+		t.Fatal(err)
+	}
+	newMaster := f.commitOnServer(t, "master", map[string]string{"README.md": "moved\n"})
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR2", Dir: dataDir(t, map[string]string{"a.txt": "pr2\n"})}); err != nil {
+		t.Fatal(err)
+	}
+	if parent := f.git(t, "rev-parse", "PR2^"); parent != newMaster {
+		t.Errorf("PR2 built on %s, want the moved master %s", parent, newMaster)
+	}
+	want := map[string]string{"README.md": "moved", "data/a.txt": "pr2"}
+	if diff := cmp.Diff(want, f.files(t, "PR2")); diff != "" {
+		t.Errorf("PR2 (-want +got):\n%s", diff)
+	}
+}
+
+func TestVariantUpdateKeepsOtherVariants(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	for _, v := range []string{"linux", "macos"} {
+		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR3", Variant: v, Dir: dataDir(t, map[string]string{"out.txt": v + "\n"})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := f.files(t, "PR3")
+	for _, p := range []string{"data/linux/out.txt", "data/macos/out.txt", "data/a.txt"} {
+		if _, ok := got[p]; !ok {
+			t.Errorf("PR3 lacks %s: %v", p, got)
+		}
+	}
+	if n := f.git(t, "rev-list", "--count", "master..PR3"); n != "1" {
+		t.Errorf("PR3 is master + %s commits, want 1", n)
+	}
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR3", Variant: "../x", Dir: t.TempDir()}); err == nil {
+		t.Error("variant ../x accepted")
+	}
+}
+
+// TestLeaseRace: another push lands between refbot's fetch and its push.
+// refbot reports it with a *LeaseError and the other push stays.
+func TestLeaseRace(t *testing.T) {
+	for _, when := range []string{"before the push starts", "while the pack is sent"} {
+		t.Run(when, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t)
+			if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Dir: dataDir(t, map[string]string{"a.txt": "1\n"})}); err != nil {
+				t.Fatal(err)
+			}
+			var once sync.Once
+			var theirs string
+			f.gs.BeforeRequest(func(r *http.Request) {
+				hit := r.URL.Query().Get("service") == "git-receive-pack" // the advertisement
+				if when == "while the pack is sent" {
+					hit = r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack")
+				}
+				if hit {
+					once.Do(func() { theirs = f.commitOnServer(t, "PR4", map[string]string{"data/theirs.txt": "x\n"}) })
+				}
+			})
+			_, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Dir: dataDir(t, map[string]string{"a.txt": "2\n"})})
+			var lease *LeaseError
+			if !errors.As(err, &lease) || !errors.Is(err, ErrLeaseLost) {
+				t.Fatalf("err = %v, want a *LeaseError", err)
+			}
+			if lease.Actual.String() != theirs {
+				t.Errorf("LeaseError.Actual = %s, want their commit %s", lease.Actual, theirs)
+			}
+			if got := f.git(t, "rev-parse", "PR4"); got != theirs {
+				t.Errorf("PR4 = %s: their push was overwritten (want %s)", got, theirs)
+			}
+			f.fsck(t)
+		})
+	}
+}
+
+func TestPromote(t *testing.T) {
+	ctx := context.Background()
+	t.Run("fast-forward", func(t *testing.T) {
+		f := newFixture(t)
+		res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR5", Dir: dataDir(t, map[string]string{"a.txt": "new\n"})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldMaster := f.git(t, "rev-parse", "master")
+		p, err := f.repo.Promote(ctx, "PR5", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.FastForward || f.git(t, "rev-parse", "master") != res.Commit.String() {
+			t.Errorf("promote: %+v, master = %s", p, f.git(t, "rev-parse", "master"))
+		}
+		if got := f.git(t, "for-each-ref", "--format=%(objectname)", "refs/refbot/backup/master/"); got != oldMaster {
+			t.Errorf("backup of master = %q, want %s", got, oldMaster)
+		}
+		f.fsck(t)
+	})
+	t.Run("base moved elsewhere", func(t *testing.T) {
+		f := newFixture(t)
+		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR6", Dir: dataDir(t, map[string]string{"a.txt": "pr\n", "b.txt": "b1\n", "sub/c.txt": "c1\n"})}); err != nil {
+			t.Fatal(err)
+		}
+		moved := f.commitOnServer(t, "master", map[string]string{"data/b.txt": "b-master\n", "README.md": "moved\n"})
+		p, err := f.repo.Promote(ctx, "PR6", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.FastForward {
+			t.Error("promotion onto a moved base claimed a fast-forward")
+		}
+		if parent := f.git(t, "rev-parse", "master^"); parent != moved {
+			t.Errorf("promotion commit's parent = %s, want %s", parent, moved)
+		}
+		want := map[string]string{"README.md": "moved", "data/a.txt": "pr", "data/b.txt": "b-master", "data/sub/c.txt": "c1"}
+		if diff := cmp.Diff(want, f.files(t, "master")); diff != "" {
+			t.Errorf("master after promotion (-want +got):\n%s", diff)
+		}
+		if msg := f.git(t, "log", "-1", "--format=%B", "master"); !strings.Contains(msg, "Refbot-Promoted-From: PR6") {
+			t.Errorf("promotion message %q lacks Refbot-Promoted-From", msg)
+		}
+		f.fsck(t)
+	})
+	t.Run("conflict", func(t *testing.T) {
+		f := newFixture(t)
+		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR8", Dir: dataDir(t, map[string]string{"a.txt": "pr\n", "b.txt": "b1\n", "sub/c.txt": "c-pr\n"})}); err != nil {
+			t.Fatal(err)
+		}
+		moved := f.commitOnServer(t, "master", map[string]string{"data/a.txt": "master\n", "data/sub/c.txt": "c-master\n"})
+		_, err := f.repo.Promote(ctx, "PR8", false)
+		var conflict *ConflictError
+		if !errors.As(err, &conflict) || !errors.Is(err, ErrConflict) {
+			t.Fatalf("err = %v, want a *ConflictError", err)
+		}
+		if diff := cmp.Diff([]string{"data/a.txt", "data/sub/c.txt"}, conflict.Files); diff != "" {
+			t.Errorf("conflicting files (-want +got):\n%s", diff)
+		}
+		if got := f.git(t, "rev-parse", "master"); got != moved {
+			t.Errorf("master moved to %s on a conflict", got)
+		}
+	})
+	t.Run("no branch", func(t *testing.T) {
+		f := newFixture(t)
+		if _, err := f.repo.Promote(ctx, "PR404", false); !errors.Is(err, ErrNoBranch) {
+			t.Errorf("err = %v, want ErrNoBranch", err)
+		}
+	})
+}
+
+func TestDeleteAndSnapshot(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR9", Dir: dataDir(t, map[string]string{"a.txt": "x\n"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tip, err := f.repo.DeleteBranch(ctx, "PR9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tip != res.Commit {
+		t.Errorf("deleted tip %s, want %s", tip, res.Commit)
+	}
+	if out, _ := testenv.GitEnv(f.bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/PR9"); out != "" {
+		t.Errorf("PR9 still exists at %s", out)
+	}
+	if got := f.git(t, "for-each-ref", "--format=%(objectname)", "refs/refbot/archive/PR9/"); got != res.Commit.String() {
+		t.Errorf("archive ref = %q, want %s", got, res.Commit)
+	}
+	if tip, err := f.repo.DeleteBranch(ctx, "PR9"); err != nil || !tip.IsZero() {
+		t.Errorf("deleting again: %s, %v; want nothing done", tip, err)
+	}
+	if _, err := f.repo.DeleteBranch(ctx, "master"); err == nil {
+		t.Error("deleting the base branch was allowed")
+	}
+
+	snap, err := f.repo.Snapshot(ctx, "release-1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.git(t, "rev-parse", "release-1.0"); got != snap.String() || got != f.git(t, "rev-parse", "master") {
+		t.Errorf("snapshot = %s, master = %s", got, f.git(t, "rev-parse", "master"))
+	}
+	if _, err := f.repo.Snapshot(ctx, "release-1.0"); !errors.Is(err, ErrExists) {
+		t.Errorf("second snapshot: err = %v, want ErrExists", err)
+	}
+	f.fsck(t)
+}
+
+// TestTokenNeverLeaks: a refused token gives an error without the token,
+// and no URL refbot builds carries it.
+func TestTokenNeverLeaks(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	wrong := "wrong-token-canary-5150"
+	r := f.open(t, wrong)
+	_, err := r.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dataDir(t, map[string]string{"a": "b"})})
+	if err == nil {
+		t.Fatal("update with a wrong token succeeded")
+	}
+	if strings.Contains(err.Error(), wrong) {
+		t.Errorf("error reveals the token: %v", err)
+	}
+	if _, err := Open(Options{URL: "https://x-access-token:secret@example.com/r.git", CacheDir: t.TempDir()}); err == nil {
+		t.Error("a URL with credentials was accepted")
+	}
+	// The good token works, and is nowhere in the cache's config.
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dataDir(t, map[string]string{"a": "b"})}); err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.Walk(f.repo.opts.CacheDir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if strings.Contains(string(b), f.gs.Token) {
+			t.Errorf("%s holds the token", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadData(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	tests := []struct {
+		name  string
+		setup func(dir string)
+		req   UpdateRequest
+		want  string
+	}{
+		{name: "symlink", setup: func(d string) { os.Symlink("/etc/passwd", filepath.Join(d, "l")) }, want: "regular files"},
+		{name: "git folder", setup: func(d string) { writeFiles(t, d, map[string]string{".git/config": "x"}) }, want: ".git"},
+		{name: "gitattributes", setup: func(d string) { writeFiles(t, d, map[string]string{"x/.gitattributes": "* filter=evil"}) }, want: "git metadata"},
+		{name: "bad branch", req: UpdateRequest{Branch: "PR1..x"}, want: "not a valid branch"},
+		{name: "missing base", req: UpdateRequest{Base: "nope"}, want: "no such branch"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.setup != nil {
+				tc.setup(dir)
+			}
+			req := tc.req
+			if req.Branch == "" {
+				req.Branch = "PR1"
+			}
+			req.Dir = dir
+			_, err := f.repo.Update(ctx, req)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to mention %q", err, tc.want)
+			}
+			if out, _ := testenv.GitEnv(f.bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/PR1"); out != "" {
+				t.Errorf("PR1 was created at %s", out)
+			}
+		})
+	}
+}

@@ -1,0 +1,318 @@
+// Package refdata keeps the data repository: the separate git repository
+// holding the reference data, one branch PR<n> per pull request equal to the
+// base branch plus exactly one commit (DESIGN.md §4).
+//
+// It works on a local bare, blobless cache of the data repo that every
+// operation fetches into, builds new trees straight from a folder without a
+// work tree or index, and pushes with an explicit-sha lease: the expected old
+// tip travels in the receive-pack command, so the server itself refuses the
+// update if anyone pushed in between. Before every force-push the old tip is
+// kept under refs/refbot/backup/, and deleted branches under
+// refs/refbot/archive/.
+//
+// go-git provides the object model, the local storage and the protocol
+// encoders. Two things are done here instead of through go-git's Remote:
+// fetching with a partial-clone filter (go-git's FetchOptions has none), and
+// the receive-pack POST, which go-git's HTTP transport buffers whole in
+// memory and which refbot streams, writing its own pack without a delta
+// search.
+package refdata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// Errors callers branch on.
+var (
+	// ErrLeaseLost: the remote branch is not where refbot last saw it;
+	// someone else pushed. Nothing was overwritten; fetch and redo the job.
+	ErrLeaseLost = errors.New("remote branch moved (lease lost)")
+	// ErrConflict: a promotion's change touches files that also changed on
+	// the base branch since the PR's data was built.
+	ErrConflict = errors.New("conflicting change")
+	// ErrNoBranch: a branch that must exist does not.
+	ErrNoBranch = errors.New("no such branch")
+	// ErrExists: a branch that must not exist does.
+	ErrExists = errors.New("branch already exists")
+)
+
+// LeaseError reports a lost lease with the tips involved.
+type LeaseError struct {
+	Ref      string
+	Expected plumbing.Hash // what refbot built on (zero: expected no branch)
+	Actual   plumbing.Hash // what the remote has now (zero: no branch)
+}
+
+func (e *LeaseError) Error() string {
+	return fmt.Sprintf("push %s: %v: expected %s, remote has %s", e.Ref, ErrLeaseLost, shortHash(e.Expected), shortHash(e.Actual))
+}
+
+func (e *LeaseError) Unwrap() error { return ErrLeaseLost }
+
+// ConflictError names the files a promotion could not apply.
+type ConflictError struct {
+	Branch string
+	Files  []string
+}
+
+func (e *ConflictError) Error() string {
+	files := e.Files
+	more := ""
+	if len(files) > 10 {
+		more = fmt.Sprintf(" and %d more", len(files)-10)
+		files = files[:10]
+	}
+	return fmt.Sprintf("promote %s: %v in %s%s", e.Branch, ErrConflict, strings.Join(files, ", "), more)
+}
+
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+func shortHash(h plumbing.Hash) string {
+	if h.IsZero() {
+		return "(none)"
+	}
+	return h.String()[:12]
+}
+
+// Options configure a Repo.
+type Options struct {
+	URL         string       // the data repo's clone URL, without credentials
+	Token       string       // sent as Basic x-access-token:<token>
+	CacheDir    string       // the local bare cache; created if missing
+	BaseBranch  string       // default "master"
+	DataRoot    string       // folder of the data inside the repo; default "data"
+	KeepBackups int          // backup refs kept per branch; default 5
+	AuthorName  string       // default "refbot"
+	AuthorEmail string       // default "refbot@localhost"
+	HTTPClient  *http.Client // nil means http.DefaultClient
+}
+
+// Repo is the data repository through its local cache. Its methods are safe
+// for concurrent use; they take turns on the cache.
+type Repo struct {
+	opts   Options
+	ep     *transport.Endpoint
+	auth   *githttp.BasicAuth
+	client transport.Transport
+	httpc  *http.Client
+	store  *filesystem.Storage
+
+	mu sync.Mutex
+}
+
+// Open opens (or creates) the local cache for the data repo. It does not
+// contact the remote.
+func Open(o Options) (*Repo, error) {
+	if o.URL == "" || o.CacheDir == "" {
+		return nil, errors.New("refdata: URL and CacheDir are required")
+	}
+	ep, err := transport.NewEndpoint(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("refdata: data repo URL: %w", err)
+	}
+	if ep.User != "" || ep.Password != "" {
+		return nil, errors.New("refdata: the data repo URL must not carry credentials; use the token")
+	}
+	if ep.Protocol != "http" && ep.Protocol != "https" {
+		return nil, fmt.Errorf("refdata: data repo URL %q: only http and https are supported", o.URL)
+	}
+	if o.BaseBranch == "" {
+		o.BaseBranch = "master"
+	}
+	if o.DataRoot == "" {
+		o.DataRoot = "data"
+	}
+	o.DataRoot = strings.Trim(o.DataRoot, "/")
+	if o.KeepBackups <= 0 {
+		o.KeepBackups = 5
+	}
+	if o.AuthorName == "" {
+		o.AuthorName = "refbot"
+	}
+	if o.AuthorEmail == "" {
+		o.AuthorEmail = "refbot@localhost"
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = http.DefaultClient
+	}
+	if _, err := os.Stat(filepath.Join(o.CacheDir, "objects")); errors.Is(err, os.ErrNotExist) {
+		if _, err := git.PlainInit(o.CacheDir, true); err != nil {
+			return nil, fmt.Errorf("refdata: create cache %s: %w", o.CacheDir, err)
+		}
+	}
+	store := filesystem.NewStorageWithOptions(osfs.New(o.CacheDir), cache.NewObjectLRU(64<<20),
+		filesystem.Options{ExclusiveAccess: true})
+	r := &Repo{
+		opts:   o,
+		ep:     ep,
+		client: githttp.NewClient(o.HTTPClient),
+		httpc:  o.HTTPClient,
+		store:  store,
+	}
+	if o.Token != "" {
+		r.auth = &githttp.BasicAuth{Username: "x-access-token", Password: o.Token}
+	}
+	return r, nil
+}
+
+// BaseBranch returns the configured base branch.
+func (r *Repo) BaseBranch() string { return r.opts.BaseBranch }
+
+// redact makes sure no error leaving this package carries the token.
+func (r *Repo) redact(err error) error {
+	if err == nil || r.opts.Token == "" || !strings.Contains(err.Error(), r.opts.Token) {
+		return err
+	}
+	return &redactedError{msg: strings.ReplaceAll(err.Error(), r.opts.Token, "***"), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+// Unwrap keeps errors.Is working for sentinels; the wrapped text is never
+// printed by this type.
+func (e *redactedError) Unwrap() error { return e.err }
+
+func branchRef(name string) plumbing.ReferenceName { return plumbing.NewBranchReferenceName(name) }
+
+// trackingRef is where the cache keeps its copy of a remote branch.
+func trackingRef(name string) plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName("origin", name)
+}
+
+// RemoteTips reads the remote's branches and refbot refs without fetching.
+func (r *Repo) RemoteTips(ctx context.Context) (map[plumbing.ReferenceName]plumbing.Hash, error) {
+	sess, err := r.client.NewUploadPackSession(r.ep, r.auth)
+	if err != nil {
+		return nil, r.redact(fmt.Errorf("connect to data repo: %w", err))
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+			return map[plumbing.ReferenceName]plumbing.Hash{}, nil
+		}
+		return nil, r.redact(fmt.Errorf("list data repo refs: %w", err))
+	}
+	return advertisedTips(ar), nil
+}
+
+func advertisedTips(ar *packp.AdvRefs) map[plumbing.ReferenceName]plumbing.Hash {
+	tips := make(map[plumbing.ReferenceName]plumbing.Hash, len(ar.References))
+	for name, h := range ar.References {
+		tips[plumbing.ReferenceName(name)] = h
+	}
+	return tips
+}
+
+// remoteState is the remote's refs as advertised at one moment.
+type remoteState map[plumbing.ReferenceName]plumbing.Hash
+
+// tip returns a branch's tip (zero if the branch does not exist).
+func (s remoteState) tip(branch string) plumbing.Hash { return s[branchRef(branch)] }
+
+// fetch brings the named branches into the cache (commits and trees only
+// when the server supports partial clone) and returns every ref the remote
+// advertised; refbot's leases are taken against this snapshot.
+func (r *Repo) fetch(ctx context.Context, branches ...string) (remoteState, error) {
+	sess, err := r.client.NewUploadPackSession(r.ep, r.auth)
+	if err != nil {
+		return nil, r.redact(fmt.Errorf("connect to data repo: %w", err))
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return nil, r.redact(fmt.Errorf("fetch data repo: %w", err))
+	}
+	state := remoteState{}
+	if ar == nil {
+		ar = packp.NewAdvRefs()
+	} else {
+		state = advertisedTips(ar)
+	}
+	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+	for _, b := range branches {
+		h := state.tip(b)
+		if h.IsZero() {
+			continue
+		}
+		if _, err := r.store.EncodedObject(plumbing.CommitObject, h); err != nil {
+			req.Wants = append(req.Wants, h)
+		}
+	}
+	if len(req.Wants) > 0 {
+		// What we already have, so the server sends only the difference.
+		refs, err := r.store.IterReferences()
+		if err != nil {
+			return nil, err
+		}
+		refs.ForEach(func(ref *plumbing.Reference) error {
+			if ref.Type() == plumbing.HashReference && ref.Name().IsRemote() {
+				req.Haves = append(req.Haves, ref.Hash())
+			}
+			return nil
+		})
+		if ar.Capabilities.Supports(capability.Filter) {
+			req.Filter = packp.FilterBlobNone()
+			req.Capabilities.Set(capability.Filter)
+		}
+		if ar.Capabilities.Supports(capability.NoProgress) {
+			req.Capabilities.Set(capability.NoProgress)
+		}
+		resp, err := sess.UploadPack(ctx, req)
+		if err != nil {
+			return nil, r.redact(fmt.Errorf("fetch data repo: %w", err))
+		}
+		err = packfile.UpdateObjectStorage(r.store, demux(req.Capabilities, resp))
+		resp.Close()
+		if err != nil {
+			return nil, r.redact(fmt.Errorf("store fetched data repo objects: %w", err))
+		}
+	}
+	for _, b := range branches {
+		h := state.tip(b)
+		var err error
+		if h.IsZero() {
+			err = r.store.RemoveReference(trackingRef(b))
+		} else {
+			err = r.store.SetReference(plumbing.NewHashReference(trackingRef(b), h))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("update cache ref %s: %w", b, err)
+		}
+	}
+	return state, nil
+}
+
+func demux(caps *capability.List, r interface{ Read([]byte) (int, error) }) interface{ Read([]byte) (int, error) } {
+	switch {
+	case caps.Supports(capability.Sideband64k):
+		return sideband.NewDemuxer(sideband.Sideband64k, r)
+	case caps.Supports(capability.Sideband):
+		return sideband.NewDemuxer(sideband.Sideband, r)
+	}
+	return r
+}
