@@ -1,0 +1,588 @@
+package travistest
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.EscapedPath()
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: path, Query: r.URL.Query()})
+	f, scripted := s.takeFault(r.Method, path)
+	s.mu.Unlock()
+
+	if scripted {
+		s.answerFault(w, r, f)
+		return
+	}
+	if v := r.Header.Get("Travis-API-Version"); v != "3" {
+		// Without the header Travis serves API v2, whose shapes the client
+		// would not understand: make that loud.
+		writeError(w, http.StatusBadRequest, "wrong_params", fmt.Sprintf("travistest: Travis-API-Version is %q, want 3", v), "")
+		return
+	}
+	if s.Token != "" {
+		switch auth := r.Header.Get("Authorization"); {
+		case auth == "":
+			writeError(w, http.StatusForbidden, "login_required", "login required", "")
+			return
+		case auth != "token "+s.Token:
+			writeError(w, http.StatusForbidden, "access_denied", "access denied", "")
+			return
+		}
+	}
+
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	switch {
+	case len(segs) == 3 && segs[0] == "repo" && segs[2] == "builds":
+		s.onlyMethod(w, r, http.MethodGet, func() { s.listBuilds(w, r, segs[1]) })
+	case len(segs) == 3 && segs[0] == "repo" && segs[2] == "requests":
+		s.onlyMethod(w, r, http.MethodPost, func() { s.createRequest(w, r, segs[1]) })
+	case len(segs) == 2 && segs[0] == "build":
+		s.onlyMethod(w, r, http.MethodGet, func() { s.getBuild(w, r, segs[1]) })
+	case len(segs) == 3 && segs[0] == "build" && (segs[2] == "restart" || segs[2] == "cancel"):
+		s.onlyMethod(w, r, http.MethodPost, func() { s.buildAction(w, segs[1], segs[2]) })
+	default:
+		writeError(w, http.StatusNotFound, "not_found", "resource not found (or insufficient access)", "")
+	}
+}
+
+func (s *Server) onlyMethod(w http.ResponseWriter, r *http.Request, method string, handle func()) {
+	if r.Method != method {
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", "")
+		return
+	}
+	handle()
+}
+
+// takeFault pops the first scripted fault matching the request.
+func (s *Server) takeFault(method, path string) (Fault, bool) {
+	for i, f := range s.faults {
+		if (f.method == "" || f.method == method) && (f.path == "" || f.path == path) {
+			s.faults = slices.Delete(s.faults, i, i+1)
+			return f.Fault, true
+		}
+	}
+	return Fault{}, false
+}
+
+func (s *Server) answerFault(w http.ResponseWriter, r *http.Request, f Fault) {
+	if f.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-s.closing:
+		}
+		return
+	}
+	for k, vs := range f.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	w.WriteHeader(cmp.Or(f.Status, http.StatusOK))
+	_, _ = io.WriteString(w, f.Body)
+}
+
+// lookupRepo resolves the {slug} path segment: owner%2Fname (or a
+// numeric repository id, as Travis allows).
+func (s *Server) lookupRepo(seg string) (*repo, bool) {
+	slug, err := url.PathUnescape(seg)
+	if err != nil {
+		return nil, false
+	}
+	if r, ok := s.repos[slug]; ok {
+		return r, true
+	}
+	if id, err := strconv.ParseInt(seg, 10, 64); err == nil {
+		for _, r := range s.repos {
+			if r.id == id {
+				return r, true
+			}
+		}
+	}
+	return nil, false
+}
+
+func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request, seg string) {
+	q := r.URL.Query()
+	limit, offset, ok := paging(w, q)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, ok := s.lookupRepo(seg)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "repository not found (or insufficient access)", "repository")
+		return
+	}
+
+	events := listParam(q, "build.event_type", "event_type")
+	states := listParam(q, "build.state", "state")
+	branches := listParam(q, "branch.name")
+	var list []*Build
+	for _, b := range s.builds {
+		if b.Repo != rp.slug ||
+			len(events) > 0 && !slices.Contains(events, b.EventType) ||
+			len(states) > 0 && !slices.Contains(states, b.State) ||
+			len(branches) > 0 && !slices.Contains(branches, b.Branch) {
+			continue
+		}
+		list = append(list, b)
+	}
+	// Newest first unless sort_by=id or id:asc; other sort keys are
+	// ignored, as Travis ignores what it cannot sort by.
+	asc := q.Get("sort_by") == "id" || q.Get("sort_by") == "id:asc"
+	slices.SortFunc(list, func(a, b *Build) int {
+		if asc {
+			return cmp.Compare(a.ID, b.ID)
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+
+	count := len(list)
+	page := list[min(offset, count):min(offset+limit, count)]
+	inc := includes(q)
+	builds := make([]any, 0, len(page))
+	for _, b := range page {
+		builds = append(builds, s.renderBuild(b, inc))
+	}
+	href := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		href += "?" + r.URL.RawQuery
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"@type":           "builds",
+		"@href":           href,
+		"@representation": "standard",
+		"@pagination":     pagination(r.URL, q, limit, offset, count),
+		"builds":          builds,
+	})
+}
+
+// paging reads limit and offset as Travis's paginator does: default 25,
+// at most 100 (a limit below 1 or above 100 becomes 100, a negative one
+// 25), offset at least 0.
+func paging(w http.ResponseWriter, q url.Values) (limit, offset int, ok bool) {
+	limit, offset = 25, 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "wrong_params", "limit must be an integer", "")
+			return 0, 0, false
+		}
+		switch {
+		case n < 0:
+			limit = 25
+		case n < 1 || n > 100:
+			limit = 100
+		default:
+			limit = n
+		}
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "wrong_params", "offset must be an integer", "")
+			return 0, 0, false
+		}
+		offset = max(n, 0)
+	}
+	return limit, offset, true
+}
+
+// pagination renders @pagination the way Travis's URL generator does:
+// the links are the request's path and query with offset and limit
+// replaced.
+func pagination(u *url.URL, q url.Values, limit, offset, count int) map[string]any {
+	link := func(off, lim int) map[string]any {
+		href := u.EscapedPath()
+		if off == offset && lim == limit {
+			if u.RawQuery != "" {
+				href += "?" + u.RawQuery
+			}
+		} else {
+			q2 := url.Values{}
+			for k, v := range q {
+				q2[k] = v
+			}
+			q2.Set("offset", strconv.Itoa(off))
+			q2.Set("limit", strconv.Itoa(lim))
+			href += "?" + q2.Encode()
+		}
+		return map[string]any{"@href": href, "offset": off, "limit": lim}
+	}
+	isLast := count <= offset+limit
+	var next, prev any
+	if !isLast {
+		next = link(offset+limit, limit)
+	}
+	if offset > 0 {
+		if offset <= limit {
+			prev = link(0, offset)
+		} else {
+			prev = link(offset-limit, limit)
+		}
+	}
+	last := count / limit * limit
+	if last == count {
+		last -= limit
+	}
+	return map[string]any{
+		"limit":    limit,
+		"offset":   offset,
+		"count":    count,
+		"is_first": offset == 0,
+		"is_last":  isLast,
+		"next":     next,
+		"prev":     prev,
+		"first":    link(0, limit),
+		"last":     link(last, limit),
+	}
+}
+
+func listParam(q url.Values, names ...string) []string {
+	for _, name := range names {
+		if v := q.Get(name); v != "" {
+			return strings.Split(v, ",")
+		}
+	}
+	return nil
+}
+
+type include struct{ jobs, commit bool }
+
+func includes(q url.Values) include {
+	var inc include
+	for _, v := range strings.Split(q.Get("include"), ",") {
+		switch v {
+		case "build.jobs":
+			inc.jobs = true
+		case "build.commit":
+			inc.commit = true
+		}
+		if strings.HasPrefix(v, "job.") {
+			inc.jobs = true
+		}
+	}
+	return inc
+}
+
+func (s *Server) getBuild(w http.ResponseWriter, r *http.Request, seg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.findBuild(seg)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "build not found (or insufficient access)", "build")
+		return
+	}
+	if s.advanceOnPoll {
+		s.advance(b)
+	}
+	writeJSON(w, http.StatusOK, s.renderBuild(b, includes(r.URL.Query())))
+}
+
+func (s *Server) findBuild(seg string) (*Build, bool) {
+	id, err := strconv.ParseInt(seg, 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	b, ok := s.builds[id]
+	return b, ok
+}
+
+func (s *Server) buildAction(w http.ResponseWriter, seg, action string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.findBuild(seg)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "build not found (or insufficient access)", "build")
+		return
+	}
+	now := now()
+	switch action {
+	case "restart":
+		s.restarts[b.ID]++
+		for i := range b.Jobs {
+			setTimes(&b.Jobs[i].State, &b.Jobs[i].StartedAt, &b.Jobs[i].FinishedAt, "created", now)
+		}
+		setTimes(&b.State, &b.StartedAt, &b.FinishedAt, "created", now)
+	case "cancel":
+		s.cancels[b.ID]++
+		for i := range b.Jobs {
+			if !finished(b.Jobs[i].State) {
+				setTimes(&b.Jobs[i].State, &b.Jobs[i].StartedAt, &b.Jobs[i].FinishedAt, "canceled", now)
+			}
+		}
+		if !finished(b.State) {
+			setTimes(&b.State, &b.StartedAt, &b.FinishedAt, "canceled", now)
+		}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{
+		"@type":         "pending",
+		"build":         s.minimalBuild(b),
+		"state_change":  action,
+		"resource_type": "build",
+	})
+}
+
+func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, seg string) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusBadRequest, "wrong_params", fmt.Sprintf("travistest: Content-Type is %q, want application/json", ct), "")
+		return
+	}
+	var body struct {
+		Request struct {
+			Branch    string         `json:"branch"`
+			Message   string         `json:"message"`
+			MergeMode string         `json:"merge_mode"`
+			Config    map[string]any `json:"config"`
+		} `json:"request"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	if err := dec.Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "wrong_params", "travistest: body is not JSON: "+err.Error(), "")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp, ok := s.lookupRepo(seg)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "repository not found (or insufficient access)", "repository")
+		return
+	}
+	made := 0
+	for _, t := range s.triggers {
+		if t.Repo == rp.slug {
+			made++
+		}
+	}
+	remaining := s.RequestLimit - made
+	if remaining <= 0 {
+		writeError(w, http.StatusTooManyRequests, "request_limit_reached", "request limit reached for resource", "repository")
+		return
+	}
+	req := body.Request
+	if req.Branch == "" {
+		req.Branch = "master"
+	}
+	b := s.addBuild(Build{Repo: rp.slug, EventType: "api", Branch: req.Branch, CommitMessage: req.Message})
+	t := Trigger{
+		ID:        s.nextRequestID,
+		Repo:      rp.slug,
+		Branch:    req.Branch,
+		Message:   req.Message,
+		MergeMode: req.MergeMode,
+		Config:    req.Config,
+		BuildID:   b.ID,
+	}
+	s.nextRequestID++
+	s.triggers = append(s.triggers, t)
+	owner, name, _ := strings.Cut(rp.slug, "/")
+	config := req.Config
+	if config == nil {
+		config = map[string]any{}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{
+		"@type":              "pending",
+		"remaining_requests": remaining - 1,
+		"repository":         s.minimalRepo(rp),
+		"request": map[string]any{
+			"repository": map[string]any{"id": rp.id, "owner_name": owner, "name": name},
+			"user":       map[string]any{"id": 1},
+			"id":         t.ID,
+			"message":    t.Message,
+			"branch":     t.Branch,
+			"merge_mode": t.MergeMode,
+			"config":     config,
+		},
+		"resource_type": "request",
+	})
+}
+
+// Rendering, after the standard and minimal representations of the API
+// v3 documentation (resources build, job, commit, branch, repository).
+
+func (s *Server) minimalRepo(rp *repo) map[string]any {
+	_, name, _ := strings.Cut(rp.slug, "/")
+	return map[string]any{
+		"@type":           "repository",
+		"@href":           fmt.Sprintf("/repo/%d", rp.id),
+		"@representation": "minimal",
+		"id":              rp.id,
+		"name":            name,
+		"slug":            rp.slug,
+	}
+}
+
+func (s *Server) minimalBuild(b *Build) map[string]any {
+	m := map[string]any{
+		"@type":               "build",
+		"@href":               fmt.Sprintf("/build/%d", b.ID),
+		"@representation":     "minimal",
+		"id":                  b.ID,
+		"number":              b.Number,
+		"state":               b.State,
+		"duration":            duration(b.StartedAt, b.FinishedAt),
+		"event_type":          b.EventType,
+		"previous_state":      nil,
+		"pull_request_title":  nil,
+		"pull_request_number": nil,
+		"started_at":          timestamp(b.StartedAt),
+		"finished_at":         timestamp(b.FinishedAt),
+	}
+	if b.PullRequestNumber > 0 {
+		m["pull_request_number"] = b.PullRequestNumber
+		m["pull_request_title"] = cmp.Or(b.PullRequestTitle, fmt.Sprintf("pull request %d", b.PullRequestNumber))
+	}
+	return m
+}
+
+func (s *Server) renderBuild(b *Build, inc include) map[string]any {
+	rp := s.repos[b.Repo]
+	m := s.minimalBuild(b)
+	m["@representation"] = "standard"
+	m["private"] = false
+	m["repository"] = s.minimalRepo(rp)
+	m["branch"] = map[string]any{
+		"@type":           "branch",
+		"@href":           fmt.Sprintf("/repo/%d/branch/%s", rp.id, url.PathEscape(b.Branch)),
+		"@representation": "minimal",
+		"name":            b.Branch,
+	}
+	m["tag"] = nil
+	m["commit"] = s.commit(b, inc.commit)
+	jobs := make([]any, 0, len(b.Jobs))
+	for _, j := range b.Jobs {
+		if inc.jobs {
+			jobs = append(jobs, s.renderJob(b, rp, j))
+		} else {
+			jobs = append(jobs, map[string]any{
+				"@type":           "job",
+				"@href":           fmt.Sprintf("/job/%d", j.ID),
+				"@representation": "minimal",
+				"id":              j.ID,
+			})
+		}
+	}
+	m["jobs"] = jobs
+	m["stages"] = []any{}
+	m["created_by"] = nil
+	m["updated_at"] = timestamp(latest(b))
+	return m
+}
+
+func (s *Server) commit(b *Build, standard bool) map[string]any {
+	ref := "refs/heads/" + b.Branch
+	if b.PullRequestNumber > 0 {
+		ref = fmt.Sprintf("refs/pull/%d/merge", b.PullRequestNumber)
+	}
+	rep := "minimal"
+	if standard {
+		rep = "standard"
+	}
+	return map[string]any{
+		"@type":           "commit",
+		"@representation": rep,
+		"id":              b.ID,
+		"sha":             b.CommitSHA,
+		"ref":             ref,
+		"message":         b.CommitMessage,
+		"compare_url":     "https://github.com/" + b.Repo + "/commit/" + b.CommitSHA,
+		"committed_at":    timestamp(b.StartedAt),
+	}
+}
+
+func (s *Server) renderJob(b *Build, rp *repo, j Job) map[string]any {
+	config := map[string]any{"os": "linux", "language": "go"}
+	for k, v := range j.Config {
+		config[k] = v
+	}
+	if j.Name != "" {
+		config["name"] = j.Name
+	}
+	owner, _, _ := strings.Cut(b.Repo, "/")
+	return map[string]any{
+		"@type":           "job",
+		"@href":           fmt.Sprintf("/job/%d", j.ID),
+		"@representation": "standard",
+		"id":              j.ID,
+		"allow_failure":   j.AllowFailure,
+		"number":          j.Number,
+		"state":           j.State,
+		"started_at":      timestamp(j.StartedAt),
+		"finished_at":     timestamp(j.FinishedAt),
+		// The build is already being rendered: Travis refers to it by
+		// @href only.
+		"build":      map[string]any{"@href": fmt.Sprintf("/build/%d", b.ID)},
+		"queue":      "builds.gce",
+		"repository": map[string]any{"@href": fmt.Sprintf("/repo/%d", rp.id)},
+		"commit":     map[string]any{"@type": "commit", "@representation": "minimal", "id": b.ID, "sha": b.CommitSHA},
+		"owner":      map[string]any{"@type": "user", "@href": "/user/1", "@representation": "minimal", "id": 1, "login": owner},
+		"stage":      nil,
+		"created_at": timestamp(b.StartedAt),
+		"updated_at": timestamp(latest(b)),
+		"config":     config,
+	}
+}
+
+func latest(b *Build) time.Time {
+	if !b.FinishedAt.IsZero() {
+		return b.FinishedAt
+	}
+	if !b.StartedAt.IsZero() {
+		return b.StartedAt
+	}
+	return now()
+}
+
+func duration(started, finishedAt time.Time) any {
+	if started.IsZero() || finishedAt.IsZero() {
+		return nil
+	}
+	return int(finishedAt.Sub(started).Seconds())
+}
+
+func timestamp(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func errorBody(errorType, message, resourceType string) map[string]any {
+	m := map[string]any{"@type": "error", "error_type": errorType, "error_message": message}
+	if resourceType != "" {
+		m["resource_type"] = resourceType
+	}
+	return m
+}
+
+func writeError(w http.ResponseWriter, status int, errorType, message, resourceType string) {
+	writeJSON(w, status, errorBody(errorType, message, resourceType))
+}
+
+func jsonHeader() http.Header {
+	return http.Header{"Content-Type": {"application/json"}}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

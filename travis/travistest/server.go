@@ -1,0 +1,513 @@
+// Package travistest is a fake Travis CI API v3 on loopback, for the tests
+// of refbot's travis client, of the bot, and for `make demo`.
+//
+// It serves what refbot calls, in the shapes the API v3 documents:
+//
+//	GET  /repo/{owner%2Fname}/builds   filters event_type, branch.name, state;
+//	                                   sort_by id / id:desc; limit, offset;
+//	                                   include build.jobs, build.commit;
+//	                                   @pagination with next/prev/first/last
+//	GET  /build/{id}                   standard representation, jobs by include
+//	POST /build/{id}/restart           202 pending; resets the build to created
+//	POST /build/{id}/cancel            202 pending; cancels unfinished jobs
+//	POST /repo/{owner%2Fname}/requests 202 pending; records the request and
+//	                                   creates an "api" build from it
+//
+// Every request must carry Travis-API-Version: 3 and, when Token is set,
+// Authorization: token <Token>; otherwise the fake answers the error Travis
+// would. Errors use the documented {"@type": "error", ...} body.
+//
+// Tests add builds with AddBuild, move them through created → started →
+// passed/failed with Advance or SetState (or let every GET /build/{id}
+// advance them with SetAdvanceOnPoll), script failures with Inject, and
+// read back what the client did with Requests, Restarts, Cancels and
+// Triggers.
+package travistest
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// DefaultToken is the token a new Server expects.
+const DefaultToken = "travistest-token"
+
+// DefaultRequestLimit is how many build requests Travis accepts per
+// repository and hour.
+const DefaultRequestLimit = 10
+
+// Build is a build as the fake stores it. Zero fields get defaults in
+// AddBuild.
+type Build struct {
+	ID                int64
+	Repo              string // owner/name; required
+	Number            string // default: the repository's next build number
+	State             string // default "created"
+	EventType         string // default "pull_request" when PullRequestNumber > 0, else "push"
+	PullRequestNumber int
+	PullRequestTitle  string
+	Branch            string // default "master"; the target branch of a pull request
+	CommitSHA         string // default: a made-up 40-hex sha
+	CommitMessage     string
+	StartedAt         time.Time
+	FinishedAt        time.Time
+	Jobs              []Job // default: one job
+	// Outcome is the state Advance gives, when a started build finishes,
+	// to each job without an Outcome of its own. Default "passed".
+	Outcome string
+}
+
+// Job is a job of a Build.
+type Job struct {
+	ID           int64
+	Number       string // default "<build number>.<n>"
+	State        string // default: the build's state
+	AllowFailure bool
+	Name         string         // rendered as config.name
+	Config       map[string]any // rendered as config (with name added)
+	StartedAt    time.Time
+	FinishedAt   time.Time
+	Outcome      string // final state on Advance; default the build's Outcome
+}
+
+// Request is one HTTP request the fake received.
+type Request struct {
+	Method string
+	Path   string // escaped, as sent: /repo/owner%2Fname/builds
+	Query  url.Values
+}
+
+// Trigger is one accepted POST /repo/{slug}/requests.
+type Trigger struct {
+	ID        int64
+	Repo      string
+	Branch    string
+	Message   string
+	MergeMode string
+	Config    map[string]any
+	BuildID   int64 // the build created from it
+}
+
+// Fault is a scripted answer that replaces the fake's own, see Inject.
+type Fault struct {
+	Status int
+	Header http.Header
+	Body   string
+	// Hang makes the fake never answer: it waits until the client gives up
+	// (its context or timeout ends the connection) or the server closes.
+	Hang bool
+}
+
+// ServerError is a 5xx with Travis's error body.
+func ServerError(status int) Fault {
+	return ErrorFault(status, "server_error", http.StatusText(status))
+}
+
+// RateLimited is a 429 with Retry-After set to retryAfter (delay-seconds
+// or an HTTP date; none when empty).
+func RateLimited(retryAfter string) Fault {
+	f := ErrorFault(http.StatusTooManyRequests, "request_limit_reached", "request limit reached for resource")
+	if retryAfter != "" {
+		f.Header.Set("Retry-After", retryAfter)
+	}
+	return f
+}
+
+// Unavailable is a 503 with Retry-After set to retryAfter (none when empty).
+func Unavailable(retryAfter string) Fault {
+	f := ErrorFault(http.StatusServiceUnavailable, "server_error", "service unavailable")
+	if retryAfter != "" {
+		f.Header.Set("Retry-After", retryAfter)
+	}
+	return f
+}
+
+// Malformed is a 200 whose body is cut off in the middle of the JSON.
+func Malformed() Fault {
+	return Fault{Status: http.StatusOK, Header: jsonHeader(), Body: `{"@type": "builds", "builds": [{"id": 1,`}
+}
+
+// Hang is a request that never gets an answer.
+func Hang() Fault { return Fault{Hang: true} }
+
+// ErrorFault is an answer with status and Travis's error body.
+func ErrorFault(status int, errorType, message string) Fault {
+	body, _ := json.Marshal(errorBody(errorType, message, ""))
+	return Fault{Status: status, Header: jsonHeader(), Body: string(body)}
+}
+
+type fault struct {
+	method, path string
+	Fault
+}
+
+type repo struct {
+	id         int64
+	slug       string
+	lastNumber int
+}
+
+// Server is the fake. Its methods are safe for concurrent use.
+type Server struct {
+	// URL is the base URL of the API, http://127.0.0.1:port.
+	URL string
+	// Token is what the Authorization header must carry; empty means
+	// no check. Set it before the first request.
+	Token string
+	// RequestLimit is how many build requests a repository may make
+	// before POST /repo/{slug}/requests answers 429.
+	RequestLimit int
+
+	t         testing.TB
+	srv       *httptest.Server
+	closing   chan struct{}
+	closeOnce sync.Once
+
+	mu            sync.Mutex
+	repos         map[string]*repo
+	builds        map[int64]*Build
+	nextRepoID    int64
+	nextBuildID   int64
+	nextJobID     int64
+	nextRequestID int64
+	requests      []Request
+	restarts      map[int64]int
+	cancels       map[int64]int
+	triggers      []Trigger
+	faults        []fault
+	advanceOnPoll bool
+}
+
+// NewServer starts a fake on 127.0.0.1 that is closed when the test ends.
+func NewServer(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{
+		Token:         DefaultToken,
+		RequestLimit:  DefaultRequestLimit,
+		t:             t,
+		closing:       make(chan struct{}),
+		repos:         map[string]*repo{},
+		builds:        map[int64]*Build{},
+		nextRepoID:    1,
+		nextBuildID:   1001,
+		nextJobID:     5001,
+		nextRequestID: 301,
+		restarts:      map[int64]int{},
+		cancels:       map[int64]int{},
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.srv.URL
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the server; hanging requests are let go first.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.srv.Close()
+	})
+}
+
+// Client is an *http.Client for the fake.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// AddRepo makes repository slug exist, with no builds.
+func (s *Server) AddRepo(slug string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repo(slug)
+}
+
+func (s *Server) repo(slug string) *repo {
+	r, ok := s.repos[slug]
+	if !ok {
+		r = &repo{id: s.nextRepoID, slug: slug}
+		s.nextRepoID++
+		s.repos[slug] = r
+	}
+	return r
+}
+
+// AddBuild stores b, filling in the zero fields, and returns it as stored.
+func (s *Server) AddBuild(b Build) Build {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addBuild(b).clone()
+}
+
+func (s *Server) addBuild(b Build) *Build {
+	owner, name, ok := strings.Cut(b.Repo, "/")
+	if !ok || owner == "" || name == "" {
+		s.t.Errorf("travistest: AddBuild: repo %q is not owner/name", b.Repo)
+	}
+	r := s.repo(b.Repo)
+	if b.ID == 0 {
+		b.ID = s.nextBuildID
+	}
+	if _, dup := s.builds[b.ID]; dup {
+		s.t.Errorf("travistest: AddBuild: build %d already exists", b.ID)
+	}
+	s.nextBuildID = max(s.nextBuildID, b.ID+1)
+	r.lastNumber++
+	if b.Number == "" {
+		b.Number = strconv.Itoa(r.lastNumber)
+	}
+	if b.State == "" {
+		b.State = "created"
+	}
+	if b.EventType == "" {
+		b.EventType = "push"
+		if b.PullRequestNumber > 0 {
+			b.EventType = "pull_request"
+		}
+	}
+	if b.Branch == "" {
+		b.Branch = "master"
+	}
+	if b.CommitSHA == "" {
+		b.CommitSHA = fmt.Sprintf("%040x", b.ID)
+	}
+	if b.CommitMessage == "" {
+		b.CommitMessage = "commit of build " + b.Number
+	}
+	if b.Outcome == "" {
+		b.Outcome = "passed"
+	}
+	if len(b.Jobs) == 0 {
+		b.Jobs = []Job{{}}
+	}
+	b.Jobs = slices.Clone(b.Jobs)
+	for i := range b.Jobs {
+		j := &b.Jobs[i]
+		if j.ID == 0 {
+			j.ID = s.nextJobID
+		}
+		s.nextJobID = max(s.nextJobID, j.ID+1)
+		if j.Number == "" {
+			j.Number = fmt.Sprintf("%s.%d", b.Number, i+1)
+		}
+		if j.State == "" {
+			j.State = b.State
+		}
+		j.Config = maps.Clone(j.Config)
+	}
+	stored := b
+	s.builds[b.ID] = &stored
+	return &stored
+}
+
+// Build returns build id as stored now.
+func (s *Server) Build(id int64) (Build, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.builds[id]
+	if !ok {
+		return Build{}, false
+	}
+	return b.clone(), true
+}
+
+func (b *Build) clone() Build {
+	c := *b
+	c.Jobs = slices.Clone(b.Jobs)
+	for i := range c.Jobs {
+		c.Jobs[i].Config = maps.Clone(c.Jobs[i].Config)
+	}
+	return c
+}
+
+// SetState puts build id and all its jobs in state, with timestamps to
+// match.
+func (s *Server) SetState(id int64, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.builds[id]
+	if !ok {
+		s.t.Errorf("travistest: SetState: no build %d", id)
+		return
+	}
+	now := now()
+	for i := range b.Jobs {
+		setTimes(&b.Jobs[i].State, &b.Jobs[i].StartedAt, &b.Jobs[i].FinishedAt, state, now)
+	}
+	setTimes(&b.State, &b.StartedAt, &b.FinishedAt, state, now)
+}
+
+// SetJobState puts one job in state, and its build in the state Travis
+// derives from all its jobs.
+func (s *Server) SetJobState(jobID int64, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.builds {
+		for i := range b.Jobs {
+			if b.Jobs[i].ID == jobID {
+				j := &b.Jobs[i]
+				setTimes(&j.State, &j.StartedAt, &j.FinishedAt, state, now())
+				setTimes(&b.State, &b.StartedAt, &b.FinishedAt, buildState(b.Jobs), now())
+				return
+			}
+		}
+	}
+	s.t.Errorf("travistest: SetJobState: no job %d", jobID)
+}
+
+// Advance moves build id one step and returns its new state: created,
+// received or queued → started; started → each job's Outcome (default the
+// build's Outcome), the build getting the state Travis derives from its
+// jobs. A finished build stays as it is.
+func (s *Server) Advance(id int64) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.builds[id]
+	if !ok {
+		s.t.Errorf("travistest: Advance: no build %d", id)
+		return ""
+	}
+	s.advance(b)
+	return b.State
+}
+
+func (s *Server) advance(b *Build) {
+	now := now()
+	switch b.State {
+	case "created", "received", "queued":
+		for i := range b.Jobs {
+			setTimes(&b.Jobs[i].State, &b.Jobs[i].StartedAt, &b.Jobs[i].FinishedAt, "started", now)
+		}
+		setTimes(&b.State, &b.StartedAt, &b.FinishedAt, "started", now)
+	case "started":
+		for i := range b.Jobs {
+			j := &b.Jobs[i]
+			if finished(j.State) {
+				continue
+			}
+			setTimes(&j.State, &j.StartedAt, &j.FinishedAt, cmp.Or(j.Outcome, b.Outcome), now)
+		}
+		setTimes(&b.State, &b.StartedAt, &b.FinishedAt, buildState(b.Jobs), now)
+	}
+}
+
+// SetAdvanceOnPoll makes every GET /build/{id} advance that build one step
+// before answering, so a client polling a build sees it start and finish.
+func (s *Server) SetAdvanceOnPoll(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceOnPoll = on
+}
+
+// Inject scripts the answers to the next requests that match method and
+// path (the escaped path as sent, e.g. /repo/owner%2Fname/builds; empty
+// matches any): the first matching request gets faults[0], the next
+// faults[1], and so on; later ones get the fake's own answer again.
+func (s *Server) Inject(method, path string, faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range faults {
+		s.faults = append(s.faults, fault{method: method, path: path, Fault: f})
+	}
+}
+
+// Requests returns every request received so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// ResetRequests forgets the requests received so far.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+// Restarts returns how often build id was restarted.
+func (s *Server) Restarts(id int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restarts[id]
+}
+
+// Cancels returns how often build id was cancelled.
+func (s *Server) Cancels(id int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cancels[id]
+}
+
+// Triggers returns the build requests accepted so far, in order.
+func (s *Server) Triggers() []Trigger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.triggers)
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+func finished(state string) bool {
+	switch state {
+	case "passed", "failed", "errored", "canceled":
+		return true
+	}
+	return false
+}
+
+// setTimes sets state and the timestamps that go with it.
+func setTimes(state *string, started, finishedAt *time.Time, to string, now time.Time) {
+	*state = to
+	switch {
+	case to == "started":
+		if started.IsZero() {
+			*started = now
+		}
+		*finishedAt = time.Time{}
+	case finished(to):
+		if started.IsZero() {
+			*started = now
+		}
+		*finishedAt = now
+	default: // created, received, queued
+		*started, *finishedAt = time.Time{}, time.Time{}
+	}
+}
+
+// buildState is the state Travis gives a build from its jobs: created or
+// started while any job has not finished (the fake has no fast_finish),
+// then the worst of errored, failed, canceled and passed among the jobs
+// not allowed to fail.
+func buildState(jobs []Job) string {
+	rank := map[string]int{"passed": 0, "canceled": 1, "failed": 2, "errored": 3}
+	running, started := false, false
+	worst := "passed"
+	for _, j := range jobs {
+		switch {
+		case !finished(j.State):
+			running = true
+			started = started || j.State == "started"
+		case !j.AllowFailure && rank[j.State] > rank[worst]:
+			worst = j.State
+		}
+		if finished(j.State) {
+			started = true
+		}
+	}
+	switch {
+	case running && started:
+		return "started"
+	case running:
+		return "created"
+	}
+	return worst
+}
