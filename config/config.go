@@ -1,0 +1,342 @@
+// Package config reads refbot's configuration: one YAML file, decoded
+// strictly into one struct tree, with defaults filled in and every problem
+// reported at once.
+//
+// Secrets are never written in the file: each is a reference to an
+// environment variable or a file (see Secret), resolved when it is used.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Config is the whole configuration of refbot. The yaml tags are the keys of
+// the file; see deploy/refbot.example.yaml for a documented example.
+type Config struct {
+	GitHub   GitHub   `yaml:"github"`
+	S3       S3       `yaml:"s3"`
+	DataRepo DataRepo `yaml:"data_repo"`
+	CI       CI       `yaml:"ci"`
+	Server   Server   `yaml:"server"`
+	StateDir string   `yaml:"state_dir"` // jobs, caches and the database live here
+	Database string   `yaml:"database"`  // SQLite file; default <state_dir>/refbot.db
+	Log      Log      `yaml:"log"`
+	Policy   Policy   `yaml:"policy"`
+
+	src *source // nil for a Config built in code
+}
+
+// GitHub says which repository refbot serves and how it talks to GitHub.
+type GitHub struct {
+	APIURL     string `yaml:"api_url"`     // REST base URL; always ends with "/"
+	GraphQLURL string `yaml:"graphql_url"` // GraphQL endpoint
+	Repo       string `yaml:"repo"`        // "owner/name" of the project
+	// Exactly one of Token and App authenticates refbot.
+	Token         Secret `yaml:"token"`
+	App           *App   `yaml:"app"`
+	WebhookSecret Secret `yaml:"webhook_secret"`
+	// BotLogin is refbot's own login, so it ignores its own comments; when
+	// empty, the login is asked from GitHub.
+	BotLogin      string `yaml:"bot_login"`
+	StatusContext string `yaml:"status_context"` // context of the cache status
+	CommandPrefix string `yaml:"command_prefix"` // e.g. "BUILDBOT:"
+}
+
+// App is a GitHub App installation that refbot authenticates as.
+type App struct {
+	ID             int64  `yaml:"id"`
+	InstallationID int64  `yaml:"installation_id"`
+	PrivateKey     Secret `yaml:"private_key"` // PEM
+}
+
+// S3 is where CI uploads the artifacts of each build.
+type S3 struct {
+	Endpoint  string `yaml:"endpoint"` // empty for AWS; set for MinIO and other S3-compatible stores
+	Region    string `yaml:"region"`
+	Bucket    string `yaml:"bucket"`
+	Prefix    string `yaml:"prefix"`     // folder inside the bucket, without leading or trailing "/"
+	PathStyle bool   `yaml:"path_style"` // http://endpoint/bucket/key instead of http://bucket.endpoint/key
+	// AccessKeyID and SecretAccessKey come together. When both are unset the
+	// SDK's default chain (environment, shared files, instance role) applies.
+	AccessKeyID     Secret    `yaml:"access_key_id"`
+	SecretAccessKey Secret    `yaml:"secret_access_key"`
+	Concurrency     int       `yaml:"concurrency"` // parallel transfers per build
+	MaxFileBytes    ByteSize  `yaml:"max_file_bytes"`
+	MaxBuildBytes   ByteSize  `yaml:"max_build_bytes"`
+	Retention       Retention `yaml:"retention"`
+}
+
+// Retention bounds how many builds are kept in S3. Builds that an open PR's
+// status or data branch points at are kept whatever these say.
+type Retention struct {
+	PerPR     int `yaml:"per_pr"`
+	PerBranch int `yaml:"per_branch"`
+}
+
+// DataRepo is the git repository that holds the reference data.
+type DataRepo struct {
+	URL         string `yaml:"url"` // http(s), without credentials
+	Token       Secret `yaml:"token"`
+	BaseBranch  string `yaml:"base_branch"`
+	DataRoot    string `yaml:"data_root"`    // folder of the data inside the repo; nothing outside it is touched
+	CacheDir    string `yaml:"cache_dir"`    // local clone; default under state_dir
+	KeepBackups int    `yaml:"keep_backups"` // old tips kept under refs/refbot/backup/ per branch
+	AuthorName  string `yaml:"author_name"`
+	AuthorEmail string `yaml:"author_email"`
+}
+
+// CI providers.
+const (
+	ProviderTravis        = "travis"
+	ProviderGitHubActions = "github-actions" // reserved: not supported yet
+)
+
+// CI is the project's CI service, which refbot asks for builds and restarts.
+type CI struct {
+	Provider     string   `yaml:"provider"`
+	APIURL       string   `yaml:"api_url"`
+	Repo         string   `yaml:"repo"` // slug at the provider; default github.repo
+	Token        Secret   `yaml:"token"`
+	RequiredJobs []string `yaml:"required_jobs"` // jobs that must pass for a build to count as passed; empty: all
+}
+
+// Server is refbot's HTTP server: webhook, pages, metrics and API.
+type Server struct {
+	Listen    string `yaml:"listen"`     // host:port
+	PublicURL string `yaml:"public_url"` // how others reach the server, for status links; optional
+	APIToken  Secret `yaml:"api_token"`  // bearer token of /api/v1; the API is off when unset
+}
+
+// Log configures the logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn or error
+	Format string `yaml:"format"` // json or console
+}
+
+// Policy says who may command refbot and how often.
+type Policy struct {
+	// AllowedUsers and AllowedTeams ("org/team") may command refbot. When
+	// both are empty, anyone with write, maintain or admin permission may.
+	AllowedUsers []string `yaml:"allowed_users"`
+	AllowedTeams []string `yaml:"allowed_teams"`
+	// Cooldowns is the time between two runs of a verb on one PR, by verb
+	// in capitals. A verb not listed keeps its default; 0 turns it off.
+	Cooldowns map[string]Duration `yaml:"cooldowns"`
+	// LargeChangeShare is the share of the data (0 to 1) an UPDATE may
+	// change or remove before it needs "UPDATE --all".
+	LargeChangeShare float64 `yaml:"large_change_share"`
+}
+
+// Cooldown returns the cooldown of verb, matched case-insensitively; 0 when
+// there is none.
+func (p Policy) Cooldown(verb string) time.Duration {
+	return time.Duration(p.Cooldowns[strings.ToUpper(verb)])
+}
+
+// Load reads the configuration file at path, fills in defaults and
+// validates it. Problems with the file's content are returned together as
+// Problems, each naming the file, line and key; a file that cannot be read is
+// an ordinary error.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	return parse(path, dir, data)
+}
+
+// parse is Load without the file system: name is used in messages and dir
+// is where relative secret files are.
+func parse(name, dir string, data []byte) (*Config, error) {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, Problems{yamlProblem(name, nil, err)}
+	}
+	if len(file.Docs) > 1 {
+		return nil, Problems{{File: name, Msg: "holds several YAML documents; a config file is one"}}
+	}
+
+	cfg := Default()
+	cfg.src = &source{file: name}
+	st := &decodeState{file: name, dir: dir}
+	var problems Problems
+	// A file that is empty or only comments is a config of defaults; go-yaml
+	// would decode it as null and zero the defaults.
+	if len(file.Docs) == 1 && file.Docs[0].Body != nil && file.Docs[0].Body.Type() != ast.NullType {
+		problems = cfg.src.walk(file.Docs[0].Body)
+		var opts []yaml.DecodeOption
+		if len(problems) == 0 {
+			// walk has already reported every unknown key; strict decoding
+			// stays on as a backstop for any it could not see (behind an
+			// alias). When walk did find some, decoding goes on without it so
+			// that the other problems are reported in the same run.
+			opts = append(opts, yaml.Strict())
+		}
+		if err := yaml.UnmarshalContext(withDecodeState(context.Background(), st), data, cfg, opts...); err != nil {
+			// A value of the wrong type leaves its section half decoded, so
+			// validating now would only add noise.
+			problems = append(problems, st.values...)
+			problems = append(problems, yamlProblem(name, cfg.src, err))
+			sortProblems(problems)
+			return nil, problems
+		}
+		problems = append(problems, st.values...)
+	}
+
+	cfg.applyDerivedDefaults()
+	if err := cfg.Validate(); err != nil {
+		var invalid Problems
+		if !errors.As(err, &invalid) {
+			return nil, err
+		}
+		problems = append(problems, withoutEchoes(invalid, st.values)...)
+	}
+	if len(problems) > 0 {
+		sortProblems(problems)
+		return nil, problems
+	}
+	return cfg, nil
+}
+
+// withoutEchoes drops the validation problems that only repeat a value that
+// failed to decode: an inline github.token leaves the token unset, and
+// "give token or app" about github would say the same thing again.
+func withoutEchoes(invalid, undecoded Problems) Problems {
+	var kept Problems
+	for _, p := range invalid {
+		echo := slices.ContainsFunc(undecoded, func(u *Problem) bool {
+			return u.Key == p.Key || strings.HasPrefix(u.Key, p.Key+".")
+		})
+		if !echo {
+			kept = append(kept, p)
+		}
+	}
+	return kept
+}
+
+// sortProblems orders problems by line; problems without a line (missing
+// keys) come last, in the order they were found.
+func sortProblems(ps Problems) {
+	slices.SortStableFunc(ps, func(a, b *Problem) int {
+		switch {
+		case a.Line == 0 && b.Line == 0:
+			return 0
+		case a.Line == 0:
+			return 1
+		case b.Line == 0:
+			return -1
+		case a.Line != b.Line:
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
+}
+
+// yamlProblem turns an error of go-yaml into a Problem at its line. go-yaml
+// names Go types and fields ("cannot unmarshal string into Go struct field
+// S3.Concurrency of type int"); the message says it with the file's keys.
+func yamlProblem(name string, src *source, err error) *Problem {
+	p := &Problem{File: name, Msg: err.Error()}
+	var yerr yaml.Error
+	if !errors.As(err, &yerr) {
+		return p
+	}
+	p.Msg = yerr.GetMessage()
+	tk := yerr.GetToken()
+	if tk == nil || tk.Position == nil {
+		return p
+	}
+	p.Line, p.Column = tk.Position.Line, tk.Position.Column
+	if src != nil {
+		p.Key = src.keyAt(p.Line, p.Column)
+	}
+	var (
+		terr *yaml.TypeError
+		nerr *yaml.UnexpectedNodeTypeError
+		uerr *yaml.UnknownFieldError
+	)
+	switch {
+	case errors.As(err, &uerr):
+		p.Msg = strings.Replace(p.Msg, "unknown field", "unknown key", 1)
+	case errors.As(err, &terr):
+		p.Msg = fmt.Sprintf("want %s here, not %s", describeType(terr.DstType.Kind()), describeValue(terr.DstType.Kind(), terr.SrcType.Kind(), tk.Value))
+	case errors.As(err, &nerr):
+		p.Msg = fmt.Sprintf("want %s here, not %s", describeNode(nerr.Expected), describeNode(nerr.Actual))
+	}
+	return p
+}
+
+// keyAt returns the key whose value starts at line:col, or "".
+func (s *source) keyAt(line, col int) string {
+	for key, pos := range s.values {
+		if pos.Line == line && pos.Column == col {
+			return key
+		}
+	}
+	return ""
+}
+
+// describeType names what a value of kind k looks like in YAML.
+func describeType(k reflect.Kind) string {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "a section of keys"
+	}
+	return "a " + k.String()
+}
+
+// describeNode names what a YAML node of type t is.
+func describeNode(t ast.NodeType) string {
+	switch t {
+	case ast.MappingType, ast.MappingValueType:
+		return "a section of keys"
+	case ast.SequenceType:
+		return "a list"
+	}
+	return "a single value"
+}
+
+// describeValue names the value of kind src that was found where a value of
+// kind dst was wanted. A scalar is quoted only where a scalar belongs: one
+// found in place of a section may be a pasted secret.
+func describeValue(dst, src reflect.Kind, text string) string {
+	switch src {
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a section of keys"
+	}
+	switch dst {
+	case reflect.Slice, reflect.Array, reflect.Map, reflect.Struct, reflect.Pointer:
+		return "a single value"
+	}
+	return strconv.Quote(text)
+}

@@ -1,0 +1,481 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+const examplePath = "../deploy/refbot.example.yaml"
+
+// minimal is the smallest file Load accepts.
+const minimal = `
+github:
+  repo: octo-org/octo-repo
+  token: {env: REFBOT_TEST_GITHUB_TOKEN}
+s3:
+  bucket: artifacts
+data_repo:
+  url: https://git.example.org/octo-org/data.git
+`
+
+// inS3 returns minimal with lines added to its s3 section.
+func inS3(lines string) string {
+	return strings.Replace(minimal, "  bucket: artifacts\n", "  bucket: artifacts\n"+lines, 1)
+}
+
+// writeConfig writes src as config.yaml in a new folder and returns its path.
+func writeConfig(t *testing.T, src string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// loadProblems loads src and returns its problems, one line each, with the
+// temporary folder left out of the file name.
+func loadProblems(t *testing.T, src string) []string {
+	t.Helper()
+	path := writeConfig(t, src)
+	_, err := Load(path)
+	if err == nil {
+		return nil
+	}
+	var problems Problems
+	if !errors.As(err, &problems) {
+		t.Fatalf("Load: %v, want Problems", err)
+	}
+	return strings.Split(strings.ReplaceAll(problems.Error(), filepath.Dir(path)+string(filepath.Separator), ""), "\n")
+}
+
+var ignoreSource = cmpopts.IgnoreUnexported(Config{})
+
+func TestLoadExample(t *testing.T) {
+	got, err := Load(examplePath)
+	if err != nil {
+		t.Fatalf("Load(%s):\n%v", examplePath, err)
+	}
+	want := &Config{
+		GitHub: GitHub{
+			APIURL:     "https://api.github.com/",
+			GraphQLURL: "https://api.github.com/graphql",
+			Repo:       "example-org/example-project",
+			App: &App{
+				ID:             123456,
+				InstallationID: 45678901,
+				PrivateKey:     Secret{File: "/run/secrets/refbot/github-app.pem"},
+			},
+			WebhookSecret: Secret{Env: "REFBOT_WEBHOOK_SECRET"},
+			BotLogin:      "example-refbot[bot]",
+			StatusContext: "s3-reference-data-cache",
+			CommandPrefix: "BUILDBOT:",
+		},
+		S3: S3{
+			Region:          "eu-west-1",
+			Bucket:          "example-project-ci-artifacts",
+			Prefix:          "reference-data",
+			AccessKeyID:     Secret{Env: "REFBOT_S3_ACCESS_KEY_ID"},
+			SecretAccessKey: Secret{Env: "REFBOT_S3_SECRET_ACCESS_KEY"},
+			Concurrency:     16,
+			MaxFileBytes:    512 * MiB,
+			MaxBuildBytes:   10 * GiB,
+			Retention:       Retention{PerPR: 5, PerBranch: 20},
+		},
+		DataRepo: DataRepo{
+			URL:         "https://github.com/example-org/example-project-data.git",
+			Token:       Secret{Env: "REFBOT_DATA_REPO_TOKEN"},
+			BaseBranch:  "master",
+			DataRoot:    "data",
+			CacheDir:    "/var/lib/refbot/data-repo",
+			KeepBackups: 5,
+			AuthorName:  "refbot",
+			AuthorEmail: "refbot@example.org",
+		},
+		CI: CI{
+			Provider:     "travis",
+			APIURL:       "https://api.travis-ci.com",
+			Repo:         "example-org/example-project",
+			Token:        Secret{Env: "REFBOT_TRAVIS_TOKEN"},
+			RequiredJobs: []string{"linux-py312", "macos-py312"},
+		},
+		Server: Server{
+			Listen:    "127.0.0.1:8080",
+			PublicURL: "https://refbot.example.org",
+			APIToken:  Secret{File: "/run/secrets/refbot/api-token"},
+		},
+		StateDir: "/var/lib/refbot",
+		Database: "/var/lib/refbot/refbot.db",
+		Log:      Log{Level: "info", Format: "json"},
+		Policy: Policy{
+			AllowedUsers: []string{"alice", "bob"},
+			AllowedTeams: []string{"example-org/maintainers"},
+			Cooldowns: map[string]Duration{
+				"UPDATE":  Duration(10 * time.Minute),
+				"WEBSITE": Duration(30 * time.Minute),
+			},
+			LargeChangeShare: 0.5,
+		},
+	}
+	if diff := cmp.Diff(want, got, ignoreSource); diff != "" {
+		t.Errorf("Load(%s) mismatch (-want +got):\n%s", examplePath, diff)
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	got, err := Load(writeConfig(t, minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.GitHub.Repo = "octo-org/octo-repo"
+	want.GitHub.Token = Secret{Env: "REFBOT_TEST_GITHUB_TOKEN"}
+	want.S3.Bucket = "artifacts"
+	want.DataRepo.URL = "https://git.example.org/octo-org/data.git"
+	want.DataRepo.CacheDir = "/var/lib/refbot/data-repo"
+	want.CI.Repo = "octo-org/octo-repo"
+	want.Database = "/var/lib/refbot/refbot.db"
+	want.Policy.Cooldowns = map[string]Duration{"UPDATE": Duration(10 * time.Minute)}
+	if diff := cmp.Diff(want, got, ignoreSource); diff != "" {
+		t.Errorf("Load(minimal) mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadNormalizes(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		get  func(*Config) any
+		want any
+	}{
+		{
+			name: "enterprise api_url without slash",
+			src:  strings.Replace(minimal, "github:\n", "github:\n  api_url: https://ghe.example.org/api/v3\n", 1),
+			get:  func(c *Config) any { return c.GitHub.APIURL },
+			want: "https://ghe.example.org/api/v3/",
+		},
+		{
+			name: "s3 prefix loses its trailing slash",
+			src:  inS3("  prefix: ci/builds/\n"),
+			get:  func(c *Config) any { return c.S3.Prefix },
+			want: "ci/builds",
+		},
+		{
+			name: "state_dir moves the derived paths",
+			src:  minimal + "state_dir: /srv/refbot\n",
+			get:  func(c *Config) any { return []string{c.Database, c.DataRepo.CacheDir} },
+			want: []string{"/srv/refbot/refbot.db", "/srv/refbot/data-repo"},
+		},
+		{
+			name: "cooldowns keep the defaults of verbs not listed",
+			src:  minimal + "policy:\n  cooldowns:\n    WEBSITE: 1h\n",
+			get: func(c *Config) any {
+				return []time.Duration{c.Policy.Cooldown("update"), c.Policy.Cooldown("WEBSITE"), c.Policy.Cooldown("PLAN")}
+			},
+			want: []time.Duration{10 * time.Minute, time.Hour, 0},
+		},
+		{
+			name: "a cooldown of 0 turns it off",
+			src:  minimal + "policy:\n  cooldowns:\n    UPDATE: 0s\n",
+			get:  func(c *Config) any { return c.Policy.Cooldown("UPDATE") },
+			want: time.Duration(0),
+		},
+		{
+			name: "sizes as plain bytes",
+			src:  inS3("  max_file_bytes: 1048576\n"),
+			get:  func(c *Config) any { return c.S3.MaxFileBytes },
+			want: MiB,
+		},
+		{
+			name: "relative secret file is next to the config",
+			src:  minimal + "server:\n  api_token: {file: secrets/api-token}\n",
+			get:  func(c *Config) any { return filepath.Base(filepath.Dir(c.Server.APIToken.File)) },
+			want: "secrets",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(writeConfig(t, tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, tt.get(cfg)); diff != "" {
+				t.Errorf("mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{
+			name: "unknown top-level key",
+			src:  minimal + "sate_dir: /srv/refbot\n",
+			want: []string{`config.yaml:9:1: unknown key "sate_dir" (did you mean "state_dir"?)`},
+		},
+		{
+			name: "unknown nested key",
+			src: `github:
+  repo: octo-org/octo-repo
+  token: {env: REFBOT_TEST_GITHUB_TOKEN}
+s3:
+  bucket: artifacts
+  retention:
+    per_prr: 3
+data_repo:
+  url: https://git.example.org/octo-org/data.git
+`,
+			want: []string{`config.yaml:7:5: s3.retention: unknown key "per_prr" (did you mean "per_pr"?)`},
+		},
+		{
+			name: "several unknown keys, one without a near match",
+			src:  minimal + "  bukcet: other\nlog:\n  colour: true\n",
+			want: []string{
+				`config.yaml:9:3: data_repo: unknown key "bukcet"; known keys are author_email, author_name, base_branch, cache_dir, data_root, keep_backups, token, url`,
+				`config.yaml:11:3: log: unknown key "colour"; known keys are format, level`,
+			},
+		},
+		{
+			name: "unknown key reached through an alias",
+			src:  minimal + "server: &srv\n  listen: :9000\nlog: *srv\n",
+			want: []string{`config.yaml:10:3: unknown key "listen"`},
+		},
+		{
+			name: "inline secret",
+			src:  strings.Replace(minimal, "{env: REFBOT_TEST_GITHUB_TOKEN}", "ghp_0123456789abcdef", 1),
+			want: []string{`config.yaml:4:10: github.token: secrets cannot be written inline; use {env: VAR} or {file: PATH}`},
+		},
+		{
+			name: "inline secret in a nested section",
+			src:  strings.Replace(minimal, "  token: {env: REFBOT_TEST_GITHUB_TOKEN}\n", "  app:\n    id: 1\n    installation_id: 2\n    private_key: \"-----BEGIN RSA PRIVATE KEY-----\"\n", 1),
+			want: []string{`config.yaml:7:18: github.app.private_key: secrets cannot be written inline; use {env: VAR} or {file: PATH}`},
+		},
+		{
+			name: "secret with env and file",
+			src:  strings.Replace(minimal, "{env: REFBOT_TEST_GITHUB_TOKEN}", "{env: A, file: /b}", 1),
+			want: []string{`config.yaml:4:10: github.token: give env or file, not both`},
+		},
+		{
+			name: "secret with a misspelt key",
+			src:  strings.Replace(minimal, "{env: REFBOT_TEST_GITHUB_TOKEN}", "{evn: A}", 1),
+			want: []string{`config.yaml:4:11: github.token: unknown key "evn" in a secret (did you mean "env"?)`},
+		},
+		{
+			name: "credential pasted as a variable name",
+			src:  strings.Replace(minimal, "REFBOT_TEST_GITHUB_TOKEN", "ghp_0123456789abcdef", 1),
+			want: []string{`config.yaml:4:10: github.token: env looks like a credential, not the name of a variable; remove it from the file, revoke it, and name the variable that holds it instead`},
+		},
+		{
+			name: "missing required keys are all reported",
+			src:  "# nothing yet\n",
+			want: []string{
+				`config.yaml: github.repo: required: the project's repository on GitHub, as owner/name`,
+				`config.yaml: github: give token ({env: VAR} with a personal access token) or app (a GitHub App installation) so refbot can call GitHub`,
+				`config.yaml: s3.bucket: required: the bucket that CI uploads artifacts to`,
+				`config.yaml: data_repo.url: required: the https URL of the git repository that holds the reference data`,
+			},
+		},
+		{
+			name: "incomplete app",
+			src:  strings.Replace(minimal, "  token: {env: REFBOT_TEST_GITHUB_TOKEN}\n", "  app:\n    id: 1\n", 1),
+			want: []string{
+				`config.yaml: github.app.installation_id: required: the installation ID, the number at the end of the installation's settings URL`,
+				`config.yaml: github.app.private_key: required: the App's private key as {file: PATH} or {env: VAR}`,
+			},
+		},
+		{
+			name: "token and app",
+			src:  strings.Replace(minimal, "github:\n", "github:\n  app: {id: 1, installation_id: 2, private_key: {file: /k.pem}}\n", 1),
+			want: []string{`config.yaml:2:1: github: give token or app, not both`},
+		},
+		{
+			name: "bad duration",
+			src:  minimal + "policy:\n  cooldowns:\n    UPDATE: 10 minutes\n",
+			want: []string{`config.yaml:11:13: policy.cooldowns.UPDATE: "10 minutes" is not a duration; write it like "90s", "10m" or "1h30m"`},
+		},
+		{
+			name: "duration without a unit",
+			src:  minimal + "policy:\n  cooldowns:\n    UPDATE: 600\n",
+			want: []string{`config.yaml:11:13: policy.cooldowns.UPDATE: 600 has no unit; write a duration like "90s", "10m" or "1h30m"`},
+		},
+		{
+			name: "negative duration",
+			src:  minimal + "policy:\n  cooldowns:\n    UPDATE: -1m\n",
+			want: []string{`config.yaml:11:5: policy.cooldowns.UPDATE: must not be negative; 0 turns the cooldown off`},
+		},
+		{
+			name: "cooldown of an unknown verb",
+			src:  minimal + "policy:\n  cooldowns:\n    UPDTE: 1m\n    website: 1m\n",
+			want: []string{
+				`config.yaml:11:5: policy.cooldowns.UPDTE: unknown verb "UPDTE"; verbs are UPDATE, PLAN, WEBSITE, STOP, STATUS, HELP`,
+				`config.yaml:12:5: policy.cooldowns.website: write the verb in capitals: WEBSITE`,
+			},
+		},
+		{
+			name: "bad size",
+			src:  inS3("  max_file_bytes: 5 XB\n  max_build_bytes: lots\n"),
+			want: []string{
+				`config.yaml:7:19: s3.max_file_bytes: "5 XB" has an unknown unit; use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB`,
+				`config.yaml:8:20: s3.max_build_bytes: "lots" is not a size; write a whole number of bytes, or one with a unit like "512MiB" or "10GB"`,
+			},
+		},
+		{
+			name: "file limit above build limit",
+			src:  inS3("  max_file_bytes: 2GiB\n  max_build_bytes: 1GiB\n"),
+			want: []string{`config.yaml:7:3: s3.max_file_bytes: 2GiB is more than s3.max_build_bytes (1GiB); a file cannot be larger than its build`},
+		},
+		{
+			name: "data_root with ..",
+			src:  minimal + "  data_root: data/../../etc\n",
+			want: []string{`config.yaml:9:3: data_repo.data_root: must not contain ..: the data root is a folder inside the data repo`},
+		},
+		{
+			name: "data_root inside .git",
+			src:  minimal + "  data_root: .git/hooks\n",
+			want: []string{`config.yaml:9:3: data_repo.data_root: must not be inside .git`},
+		},
+		{
+			name: "data repo URL with credentials",
+			src:  strings.Replace(minimal, "https://git.example.org", "https://refbot:hunter2@git.example.org", 1),
+			want: []string{`config.yaml:8:3: data_repo.url: remove the user name and password from the URL; give the token as data_repo.token: {env: VAR}`},
+		},
+		{
+			name: "data repo URL over ssh",
+			src:  strings.Replace(minimal, "https://git.example.org/", "ssh://git.example.org/", 1),
+			want: []string{`config.yaml:8:3: data_repo.url: must be an http:// or https:// URL with a host, like https://host/path`},
+		},
+		{
+			name: "github-actions is not supported yet",
+			src:  minimal + "ci:\n  provider: github-actions\n",
+			want: []string{`config.yaml:10:3: ci.provider: github-actions is not supported yet; use travis`},
+		},
+		{
+			name: "repo written as a URL",
+			src:  strings.Replace(minimal, "repo: octo-org/octo-repo", "repo: https://github.com/octo-org/octo-repo", 1),
+			want: []string{`config.yaml:3:3: github.repo: write the repository as owner/name, not as a URL`},
+		},
+		{
+			name: "value of the wrong type",
+			src:  inS3("  concurrency: many\n"),
+			want: []string{`config.yaml:7:16: s3.concurrency: want a whole number here, not "many"`},
+		},
+		{
+			name: "list where a section belongs",
+			src:  minimal + "log: [debug]\n",
+			want: []string{`config.yaml:9:6: log: want a section of keys here, not a list`},
+		},
+		{
+			name: "syntax error",
+			src:  minimal + "policy:\n  allowed_users: [alice\n",
+			want: []string{`config.yaml:10:18: sequence end token ']' not found`},
+		},
+		{
+			name: "several documents",
+			src:  minimal + "---\n" + minimal,
+			want: []string{`config.yaml: holds several YAML documents; a config file is one`},
+		},
+		{
+			name: "problems of every kind at once, in file order",
+			src: `github:
+  repo: octo-org/octo-repo
+  token: hunter2
+s3:
+  bukcet: artifacts
+  concurrency: 0
+data_repo:
+  url: https://git.example.org/octo-org/data.git
+policy:
+  allowed_users: ["@alice"]
+  large_change_share: 2
+`,
+			want: []string{
+				`config.yaml:3:10: github.token: secrets cannot be written inline; use {env: VAR} or {file: PATH}`,
+				`config.yaml:5:3: s3: unknown key "bukcet" (did you mean "bucket"?)`,
+				`config.yaml:6:3: s3.concurrency: must be at least 1, not 0`,
+				`config.yaml:11:3: policy.large_change_share: must be more than 0 and at most 1 (the share of the data an UPDATE may change), not 2`,
+				`config.yaml: s3.bucket: required: the bucket that CI uploads artifacts to`,
+				`config.yaml: policy.allowed_users[0]: write the login without @, like "alice"`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := loadProblems(t, tt.src)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("problems mismatch (-want +got):\n%s", diff)
+			}
+			for _, secret := range []string{"hunter2", "ghp_0123456789abcdef", "BEGIN RSA"} {
+				for _, line := range got {
+					if strings.Contains(line, secret) {
+						t.Errorf("problem shows the secret %q: %s", secret, line)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestLoadUnreadableFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "missing.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing file) = %v, want an error wrapping os.ErrNotExist", err)
+	}
+}
+
+func TestValidateCodeBuiltConfig(t *testing.T) {
+	cfg := Default()
+	cfg.GitHub.Repo = "octo-org/octo-repo"
+	cfg.GitHub.Token = Secret{Env: "GITHUB_TOKEN"}
+	cfg.S3.Bucket = "artifacts"
+	cfg.DataRepo.URL = "https://git.example.org/data.git"
+	cfg.DataRepo.CacheDir = "/tmp/refbot/data-repo"
+	cfg.CI.Repo = cfg.GitHub.Repo
+	cfg.Database = "/tmp/refbot/refbot.db"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil", err)
+	}
+
+	cfg.S3.Bucket = "s3://artifacts/ci"
+	want := `s3.bucket: "s3://artifacts/ci" is not a bucket name; write the name alone and put a folder in s3.prefix`
+	if err := cfg.Validate(); err == nil || err.Error() != want {
+		t.Errorf("Validate() = %v, want %s", err, want)
+	}
+}
+
+func TestCheckDataRoot(t *testing.T) {
+	tests := []struct {
+		name string
+		root string
+		want string
+	}{
+		{name: "plain folder", root: "data", want: ""},
+		{name: "nested folder", root: "tests/reference", want: ""},
+		{name: "empty", root: "", want: "required: the folder of the data inside the data repo, e.g. data"},
+		{name: "parent", root: "../data", want: "must not contain ..: the data root is a folder inside the data repo"},
+		{name: "absolute", root: "/data", want: "must be relative to the top of the data repo, like data"},
+		{name: "top of the repo", root: ".", want: "must be a folder inside the data repo, not its top: refbot replaces everything in it"},
+		{name: "trailing slash", root: "data/", want: `write it as "data"`},
+		{name: "dot segment", root: "./data", want: `write it as "data"`},
+		{name: "git folder", root: ".git", want: "must not be inside .git"},
+		{name: "git folder in capitals", root: "x/.GIT/y", want: "must not be inside .git"},
+		{name: "backslash", root: `data\ref`, want: `separate folders with /, not \`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, checkDataRoot(tt.root)); diff != "" {
+				t.Errorf("checkDataRoot(%q) mismatch (-want +got):\n%s", tt.root, diff)
+			}
+		})
+	}
+}

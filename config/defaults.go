@@ -1,0 +1,118 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Defaults. Every default of the configuration is here or in
+// applyDerivedDefaults, which fills in the ones computed from other keys.
+const (
+	DefaultGitHubAPIURL     = "https://api.github.com/"
+	DefaultGitHubGraphQLURL = "https://api.github.com/graphql"
+	DefaultStatusContext    = "s3-reference-data-cache"
+	DefaultCommandPrefix    = "BUILDBOT:"
+
+	DefaultS3Region           = "us-east-1"
+	DefaultS3Concurrency      = 16
+	DefaultMaxFileBytes       = 512 * MiB
+	DefaultMaxBuildBytes      = 10 * GiB
+	DefaultRetentionPerPR     = 5
+	DefaultRetentionPerBranch = 20
+
+	DefaultBaseBranch  = "master"
+	DefaultDataRoot    = "data"
+	DefaultKeepBackups = 5
+	DefaultAuthorName  = "refbot"
+	DefaultAuthorEmail = "refbot@localhost"
+
+	DefaultCIProvider   = ProviderTravis
+	DefaultTravisAPIURL = "https://api.travis-ci.com"
+
+	DefaultListen    = "127.0.0.1:8080"
+	DefaultStateDir  = "/var/lib/refbot"
+	DefaultLogLevel  = "info"
+	DefaultLogFormat = "json"
+
+	DefaultLargeChangeShare = 0.5
+
+	// The derived defaults, relative to state_dir.
+	defaultDatabaseName = "refbot.db"
+	defaultCacheDirName = "data-repo"
+)
+
+// defaultCooldowns are merged into policy.cooldowns verb by verb: a file
+// that sets WEBSITE keeps the UPDATE default.
+var defaultCooldowns = map[string]Duration{
+	"UPDATE": Duration(10 * time.Minute),
+}
+
+// Default returns a Config with every default set and nothing else: the
+// required keys (github.repo, s3.bucket, data_repo.url) are empty. Load
+// decodes the file over it, so a key the file leaves out keeps its default
+// and a key it sets, even to 0, is what it says.
+func Default() *Config {
+	return &Config{
+		GitHub: GitHub{
+			APIURL:        DefaultGitHubAPIURL,
+			GraphQLURL:    DefaultGitHubGraphQLURL,
+			StatusContext: DefaultStatusContext,
+			CommandPrefix: DefaultCommandPrefix,
+		},
+		S3: S3{
+			Region:        DefaultS3Region,
+			Concurrency:   DefaultS3Concurrency,
+			MaxFileBytes:  DefaultMaxFileBytes,
+			MaxBuildBytes: DefaultMaxBuildBytes,
+			Retention: Retention{
+				PerPR:     DefaultRetentionPerPR,
+				PerBranch: DefaultRetentionPerBranch,
+			},
+		},
+		DataRepo: DataRepo{
+			BaseBranch:  DefaultBaseBranch,
+			DataRoot:    DefaultDataRoot,
+			KeepBackups: DefaultKeepBackups,
+			AuthorName:  DefaultAuthorName,
+			AuthorEmail: DefaultAuthorEmail,
+		},
+		CI: CI{
+			Provider: DefaultCIProvider,
+			APIURL:   DefaultTravisAPIURL,
+		},
+		Server:   Server{Listen: DefaultListen},
+		StateDir: DefaultStateDir,
+		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Policy:   Policy{LargeChangeShare: DefaultLargeChangeShare},
+	}
+}
+
+// applyDerivedDefaults fills in the defaults that depend on other keys, once
+// the file is decoded, and puts values in the one form the rest of refbot
+// expects.
+func (c *Config) applyDerivedDefaults() {
+	if c.Database == "" && c.StateDir != "" {
+		c.Database = filepath.Join(c.StateDir, defaultDatabaseName)
+	}
+	if c.DataRepo.CacheDir == "" && c.StateDir != "" {
+		c.DataRepo.CacheDir = filepath.Join(c.StateDir, defaultCacheDirName)
+	}
+	if c.CI.Repo == "" {
+		c.CI.Repo = c.GitHub.Repo
+	}
+	if c.Policy.Cooldowns == nil {
+		c.Policy.Cooldowns = map[string]Duration{}
+	}
+	for verb, d := range defaultCooldowns {
+		if _, ok := c.Policy.Cooldowns[verb]; !ok {
+			c.Policy.Cooldowns[verb] = d
+		}
+	}
+	// go-github resolves paths against the REST URL, which only works when
+	// it ends with "/"; GitHub Enterprise URLs are often written without.
+	if c.GitHub.APIURL != "" && !strings.HasSuffix(c.GitHub.APIURL, "/") {
+		c.GitHub.APIURL += "/"
+	}
+	c.S3.Prefix = strings.TrimSuffix(c.S3.Prefix, "/")
+}

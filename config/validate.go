@@ -1,0 +1,406 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Validate checks the whole configuration and returns every problem at once
+// as Problems, or nil. It does not resolve secrets: see CheckSecrets. For a
+// Config from Load, each problem points at the line of the key.
+func (c *Config) Validate() error {
+	ck := &checker{src: c.src}
+	c.GitHub.check(ck)
+	c.S3.check(ck)
+	c.DataRepo.check(ck)
+	c.CI.check(ck, c.GitHub.Repo)
+	c.Server.check(ck)
+	ck.nonEmpty("state_dir", c.StateDir, "the folder where refbot keeps its state, e.g. "+DefaultStateDir)
+	c.checkDatabase(ck)
+	c.Log.check(ck)
+	c.Policy.check(ck)
+	if len(ck.problems) == 0 {
+		return nil
+	}
+	return ck.problems
+}
+
+// CheckSecrets resolves every secret the configuration sets and reports, as
+// Problems, each one that cannot be read. Messages name the variable or file,
+// never a value.
+func (c *Config) CheckSecrets() error {
+	var problems Problems
+	for _, s := range c.secrets() {
+		if !s.secret.IsSet() {
+			continue
+		}
+		if _, err := s.secret.Resolve(); err != nil {
+			problems = append(problems, c.src.at(s.key, "%v", err))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sortProblems(problems)
+	return problems
+}
+
+type namedSecret struct {
+	key    string
+	secret Secret
+}
+
+// secrets lists every Secret of the configuration with its key. A test
+// checks that it misses none.
+func (c *Config) secrets() []namedSecret {
+	list := []namedSecret{
+		{"github.token", c.GitHub.Token},
+		{"github.webhook_secret", c.GitHub.WebhookSecret},
+		{"s3.access_key_id", c.S3.AccessKeyID},
+		{"s3.secret_access_key", c.S3.SecretAccessKey},
+		{"data_repo.token", c.DataRepo.Token},
+		{"ci.token", c.CI.Token},
+		{"server.api_token", c.Server.APIToken},
+	}
+	if c.GitHub.App != nil {
+		list = append(list, namedSecret{"github.app.private_key", c.GitHub.App.PrivateKey})
+	}
+	return list
+}
+
+// checker collects problems, placing each at its key when the Config came
+// from a file.
+type checker struct {
+	src      *source
+	problems Problems
+}
+
+func (ck *checker) add(key, format string, args ...any) {
+	ck.problems = append(ck.problems, ck.src.at(key, format, args...))
+}
+
+func (ck *checker) nonEmpty(key, value, what string) bool {
+	if strings.TrimSpace(value) == "" {
+		ck.add(key, "required: %s", what)
+		return false
+	}
+	return true
+}
+
+func (ck *checker) atLeast(key string, value, lowest int) {
+	if value < lowest {
+		ck.add(key, "must be at least %d, not %d", lowest, value)
+	}
+}
+
+// url checks an http(s) URL. Credentials in it are refused, and the message
+// says where they go instead; the URL itself is not repeated, since it may
+// hold a password.
+func (ck *checker) url(key, value, credentialsGo string) {
+	u, err := url.Parse(value)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // url.Error repeats the URL
+		}
+		ck.add(key, "not a valid URL (%v); write it like https://host/path", err)
+		return
+	}
+	if u.User != nil {
+		ck.add(key, "remove the user name and password from the URL; %s", credentialsGo)
+		return
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		ck.add(key, "must be an http:// or https:// URL with a host, like https://host/path")
+	}
+}
+
+const secretsGoElsewhere = "secrets are given as {env: VAR} or {file: PATH} in their own keys"
+
+var (
+	// GitHub logins: letters, digits and single hyphens; apps end in "[bot]".
+	loginPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?(\[bot\])?$`)
+	repoPattern  = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$`)
+	teamPattern  = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9][A-Za-z0-9._-]*$`)
+)
+
+// checkRepo checks an "owner/name" slug.
+func (ck *checker) checkRepo(key, value string) {
+	switch {
+	case strings.Contains(value, "://"):
+		ck.add(key, "write the repository as owner/name, not as a URL")
+	case strings.HasSuffix(value, ".git"):
+		ck.add(key, "write the repository as owner/name, without .git")
+	case !repoPattern.MatchString(value) || strings.HasSuffix(value, "/.") || strings.HasSuffix(value, "/.."):
+		ck.add(key, "%q is not owner/name, like octo-org/octo-repo", value)
+	}
+}
+
+func (g *GitHub) check(ck *checker) {
+	ck.url("github.api_url", g.APIURL, secretsGoElsewhere)
+	ck.url("github.graphql_url", g.GraphQLURL, secretsGoElsewhere)
+	if ck.nonEmpty("github.repo", g.Repo, "the project's repository on GitHub, as owner/name") {
+		ck.checkRepo("github.repo", g.Repo)
+	}
+	switch {
+	case g.Token.IsSet() && g.App != nil:
+		ck.add("github", "give token or app, not both")
+	case !g.Token.IsSet() && g.App == nil:
+		ck.add("github", "give token ({env: VAR} with a personal access token) or app (a GitHub App installation) so refbot can call GitHub")
+	case g.App != nil:
+		if g.App.ID <= 0 {
+			ck.add("github.app.id", "required: the App ID from the GitHub App's settings page")
+		}
+		if g.App.InstallationID <= 0 {
+			ck.add("github.app.installation_id", "required: the installation ID, the number at the end of the installation's settings URL")
+		}
+		if !g.App.PrivateKey.IsSet() {
+			ck.add("github.app.private_key", "required: the App's private key as {file: PATH} or {env: VAR}")
+		}
+	}
+	if g.BotLogin != "" && !loginPattern.MatchString(g.BotLogin) {
+		ck.add("github.bot_login", "%q is not a GitHub login", g.BotLogin)
+	}
+	ck.nonEmpty("github.status_context", g.StatusContext, "the context of the cache status, e.g. "+DefaultStatusContext)
+	if ck.nonEmpty("github.command_prefix", g.CommandPrefix, "the word that starts a command line, e.g. "+DefaultCommandPrefix) &&
+		strings.ContainsAny(g.CommandPrefix, "\r\n") {
+		ck.add("github.command_prefix", "must be on one line")
+	}
+}
+
+func (s *S3) check(ck *checker) {
+	if s.Endpoint != "" {
+		ck.url("s3.endpoint", s.Endpoint, "use s3.access_key_id and s3.secret_access_key")
+	}
+	ck.nonEmpty("s3.region", s.Region, "the bucket's region, e.g. "+DefaultS3Region)
+	if ck.nonEmpty("s3.bucket", s.Bucket, "the bucket that CI uploads artifacts to") {
+		if strings.ContainsAny(s.Bucket, "/: ") {
+			ck.add("s3.bucket", "%q is not a bucket name; write the name alone and put a folder in s3.prefix", s.Bucket)
+		}
+	}
+	if s.Prefix != "" {
+		switch {
+		case strings.HasPrefix(s.Prefix, "/"):
+			ck.add("s3.prefix", "must not start with /; write it like %q", strings.TrimLeft(s.Prefix, "/"))
+		case slices.Contains(strings.Split(s.Prefix, "/"), ".."),
+			slices.Contains(strings.Split(s.Prefix, "/"), "."),
+			strings.Contains(s.Prefix, "//"):
+			ck.add("s3.prefix", "must be folder names separated by single /, without . or ..")
+		}
+	}
+	switch {
+	case s.AccessKeyID.IsSet() && !s.SecretAccessKey.IsSet():
+		ck.add("s3.secret_access_key", "required with s3.access_key_id; or remove both to use the SDK's default credentials")
+	case !s.AccessKeyID.IsSet() && s.SecretAccessKey.IsSet():
+		ck.add("s3.access_key_id", "required with s3.secret_access_key; or remove both to use the SDK's default credentials")
+	}
+	ck.atLeast("s3.concurrency", s.Concurrency, 1)
+	if s.Concurrency > 1024 {
+		ck.add("s3.concurrency", "must be at most 1024, not %d", s.Concurrency)
+	}
+	if s.MaxFileBytes <= 0 {
+		ck.add("s3.max_file_bytes", "must be more than 0")
+	}
+	if s.MaxBuildBytes <= 0 {
+		ck.add("s3.max_build_bytes", "must be more than 0")
+	}
+	if s.MaxFileBytes > s.MaxBuildBytes && s.MaxBuildBytes > 0 {
+		ck.add("s3.max_file_bytes", "%v is more than s3.max_build_bytes (%v); a file cannot be larger than its build", s.MaxFileBytes, s.MaxBuildBytes)
+	}
+	ck.atLeast("s3.retention.per_pr", s.Retention.PerPR, 1)
+	ck.atLeast("s3.retention.per_branch", s.Retention.PerBranch, 1)
+}
+
+func (d *DataRepo) check(ck *checker) {
+	if ck.nonEmpty("data_repo.url", d.URL, "the https URL of the git repository that holds the reference data") {
+		ck.url("data_repo.url", d.URL, "give the token as data_repo.token: {env: VAR}")
+	}
+	if ck.nonEmpty("data_repo.base_branch", d.BaseBranch, "the data repo's main branch, e.g. "+DefaultBaseBranch) {
+		if msg := checkBranchName(d.BaseBranch); msg != "" {
+			ck.add("data_repo.base_branch", "%s", msg)
+		}
+	}
+	if msg := checkDataRoot(d.DataRoot); msg != "" {
+		ck.add("data_repo.data_root", "%s", msg)
+	}
+	ck.nonEmpty("data_repo.cache_dir", d.CacheDir, "the folder of refbot's clone of the data repo")
+	ck.atLeast("data_repo.keep_backups", d.KeepBackups, 1)
+	if ck.nonEmpty("data_repo.author_name", d.AuthorName, "the name on refbot's commits") &&
+		strings.ContainsAny(d.AuthorName, "<>\r\n") {
+		ck.add("data_repo.author_name", "must be one line without < or >")
+	}
+	if ck.nonEmpty("data_repo.author_email", d.AuthorEmail, "the email on refbot's commits") {
+		local, domain, ok := strings.Cut(d.AuthorEmail, "@")
+		if !ok || local == "" || domain == "" || strings.ContainsAny(d.AuthorEmail, "<> \t\r\n") {
+			ck.add("data_repo.author_email", "%q is not an email address like refbot@example.org", d.AuthorEmail)
+		}
+	}
+}
+
+// checkDataRoot returns what is wrong with data_root, or "". The data root
+// is the only part of the data repo refbot writes, so it must be a plain
+// folder inside the repository.
+func checkDataRoot(root string) string {
+	parts := strings.Split(root, "/")
+	switch {
+	case root == "":
+		return "required: the folder of the data inside the data repo, e.g. " + DefaultDataRoot
+	case strings.Contains(root, `\`):
+		return "separate folders with /, not \\"
+	case path.IsAbs(root):
+		return "must be relative to the top of the data repo, like " + strings.TrimLeft(root, "/")
+	case slices.Contains(parts, ".."):
+		return "must not contain ..: the data root is a folder inside the data repo"
+	case root == ".":
+		return "must be a folder inside the data repo, not its top: refbot replaces everything in it"
+	case path.Clean(root) != root:
+		return fmt.Sprintf("write it as %q", path.Clean(root))
+	case slices.ContainsFunc(parts, func(p string) bool { return strings.EqualFold(p, ".git") }):
+		return "must not be inside .git"
+	}
+	return ""
+}
+
+// checkBranchName returns what is wrong with a branch name, or "", following
+// the rules of git check-ref-format that a user is likely to break.
+func checkBranchName(name string) string {
+	switch {
+	case strings.HasPrefix(name, "refs/"):
+		return fmt.Sprintf("write the branch name alone, like %q", strings.TrimPrefix(strings.TrimPrefix(name, "refs/"), "heads/"))
+	case strings.HasPrefix(name, "-"), strings.HasPrefix(name, "/"), strings.HasSuffix(name, "/"),
+		strings.HasSuffix(name, "."), strings.HasSuffix(name, ".lock"),
+		strings.Contains(name, ".."), strings.Contains(name, "//"), strings.Contains(name, "@{"),
+		strings.ContainsAny(name, " ~^:?*[\\\t\r\n"):
+		return fmt.Sprintf("%q is not a valid git branch name", name)
+	}
+	return ""
+}
+
+// check checks the CI section; githubRepo is the default of ci.repo, whose
+// absence is reported under github.repo.
+func (c *CI) check(ck *checker, githubRepo string) {
+	switch c.Provider {
+	case ProviderTravis:
+	case ProviderGitHubActions:
+		ck.add("ci.provider", "%s is not supported yet; use %s", ProviderGitHubActions, ProviderTravis)
+	case "":
+		ck.add("ci.provider", "required: the CI service; use %s", ProviderTravis)
+	default:
+		ck.add("ci.provider", "unknown provider %q; use %s", c.Provider, ProviderTravis)
+	}
+	ck.url("ci.api_url", c.APIURL, "give the token as ci.token: {env: VAR}")
+	switch {
+	case c.Repo == githubRepo:
+		// Checked, or reported missing, as github.repo.
+	case c.Repo != "":
+		ck.checkRepo("ci.repo", c.Repo)
+	default:
+		ck.add("ci.repo", "required: the repository's slug at the CI provider, owner/name")
+	}
+	seen := map[string]bool{}
+	for i, job := range c.RequiredJobs {
+		key := fmt.Sprintf("ci.required_jobs[%d]", i)
+		switch {
+		case strings.TrimSpace(job) == "":
+			ck.add(key, "must not be empty")
+		case seen[job]:
+			ck.add(key, "%q is listed twice", job)
+		}
+		seen[job] = true
+	}
+}
+
+func (s *Server) check(ck *checker) {
+	if ck.nonEmpty("server.listen", s.Listen, "host:port to listen on, e.g. "+DefaultListen) {
+		_, port, err := net.SplitHostPort(s.Listen)
+		if err == nil {
+			_, err = strconv.ParseUint(port, 10, 16)
+		}
+		if err != nil {
+			ck.add("server.listen", "%q is not host:port, like %s or :8080", s.Listen, DefaultListen)
+		}
+	}
+	if s.PublicURL != "" {
+		ck.url("server.public_url", s.PublicURL, secretsGoElsewhere)
+	}
+}
+
+// checkDatabase accepts a SQLite file, or a PostgreSQL URL without a password.
+func (c *Config) checkDatabase(ck *checker) {
+	if !ck.nonEmpty("database", c.Database, "the path of refbot's SQLite database") {
+		return
+	}
+	if !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		return
+	}
+	u, err := url.Parse(c.Database)
+	if err != nil {
+		ck.add("database", "not a valid PostgreSQL URL")
+		return
+	}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		ck.add("database", "remove the password from the URL; PostgreSQL reads it from PGPASSWORD or a .pgpass file")
+	}
+}
+
+func (l *Log) check(ck *checker) {
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		ck.add("log.level", "%q is not a level; use debug, info, warn or error", l.Level)
+	}
+	switch l.Format {
+	case "json", "console":
+	default:
+		ck.add("log.format", "%q is not a format; use json or console", l.Format)
+	}
+}
+
+// verbs are the commands (section 2 of the design) that policy.cooldowns
+// may name, so that a misspelt verb is an error rather than a cooldown that
+// never applies. Aliases such as SLAVE-STOP are the command parser's
+// business: it asks Policy.Cooldown for the verb they stand for.
+var verbs = []string{"UPDATE", "PLAN", "WEBSITE", "STOP", "STATUS", "HELP"}
+
+func (p *Policy) check(ck *checker) {
+	for i, user := range p.AllowedUsers {
+		key := fmt.Sprintf("policy.allowed_users[%d]", i)
+		switch {
+		case strings.HasPrefix(user, "@"):
+			ck.add(key, "write the login without @, like %q", strings.TrimPrefix(user, "@"))
+		case !loginPattern.MatchString(user):
+			ck.add(key, "%q is not a GitHub login", user)
+		}
+	}
+	for i, team := range p.AllowedTeams {
+		key := fmt.Sprintf("policy.allowed_teams[%d]", i)
+		switch {
+		case strings.HasPrefix(team, "@"):
+			ck.add(key, "write the team without @, like %q", strings.TrimPrefix(team, "@"))
+		case !teamPattern.MatchString(team):
+			ck.add(key, "%q is not a team; write it as org/team-slug", team)
+		}
+	}
+	for _, verb := range slices.Sorted(maps.Keys(p.Cooldowns)) {
+		key := "policy.cooldowns." + verb
+		switch {
+		case slices.Contains(verbs, strings.ToUpper(verb)) && verb != strings.ToUpper(verb):
+			ck.add(key, "write the verb in capitals: %s", strings.ToUpper(verb))
+		case !slices.Contains(verbs, verb):
+			ck.add(key, "unknown verb %q; verbs are %s", verb, strings.Join(verbs, ", "))
+		case p.Cooldowns[verb] < 0:
+			ck.add(key, "must not be negative; 0 turns the cooldown off")
+		}
+	}
+	if !(p.LargeChangeShare > 0 && p.LargeChangeShare <= 1) {
+		ck.add("policy.large_change_share", "must be more than 0 and at most 1 (the share of the data an UPDATE may change), not %v", p.LargeChangeShare)
+	}
+}
