@@ -46,10 +46,14 @@ func PRBranch(n int) string { return fmt.Sprintf("PR%d", n) }
 // UpdateRequest asks for Branch = Base + one commit whose tree is Base's
 // with the data folder (or one variant's folder in it) replaced by Dir.
 type UpdateRequest struct {
-	Branch   string // e.g. PR12, or the base branch itself for a forced rebuild
-	Base     string // default: the configured base branch
-	Variant  string // "" replaces the whole data root
-	Dir      string // the new content
+	Branch  string // e.g. PR12, or the base branch itself for a forced rebuild
+	Base    string // default: the configured base branch
+	Variant string // "" replaces the whole data root
+	// The new content: either Dir, a folder holding all of it, or Files,
+	// which may leave out the contents (Local) of files the data repo
+	// already holds (see KnownBlobs).
+	Dir      string
+	Files    []File
 	Subject  string // first line of the commit message
 	Trailers Trailers
 	DryRun   bool // compute everything, push nothing
@@ -147,19 +151,28 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		}
 	}
 
-	sc := statcache.Load(req.StatePath)
-	dirTree, files, err := r.treeFromDir(ctx, filepath.Clean(req.Dir), n, sc)
+	files := req.Files
+	if req.Dir != "" {
+		if files != nil {
+			return nil, fmt.Errorf("update %s: give Dir or Files, not both", req.Branch)
+		}
+		sc := statcache.Load(req.StatePath)
+		if files, err = scanDir(ctx, filepath.Clean(req.Dir), sc); err != nil {
+			return nil, fmt.Errorf("update %s: %w", req.Branch, err)
+		}
+		if err := sc.Save(); err != nil {
+			return nil, err
+		}
+	}
+	dirTree, err := treeFromFiles(files, n)
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", req.Branch, err)
-	}
-	if err := sc.Save(); err != nil {
-		return nil, err
 	}
 	newTree, err := r.splice(n, start, r.dataPath(req.Variant), dirTree)
 	if err != nil {
 		return nil, err
 	}
-	res := &UpdateResult{Branch: req.Branch, Previous: oldTip, Base: baseTip, Files: files}
+	res := &UpdateResult{Branch: req.Branch, Previous: oldTip, Base: baseTip, Files: len(files)}
 	compareWith := oldTree
 	if oldTip.IsZero() || onBase {
 		compareWith = baseCommit.TreeHash
@@ -209,6 +222,32 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	}
 	res.Pushed = true
 	return res, r.remember(n, req.Branch, commit)
+}
+
+// KnownBlobs fetches the base branch and branch and returns the blob ids in
+// their trees (tree ids too): the files an update of branch need not
+// download or send.
+func (r *Repo) KnownBlobs(ctx context.Context, branch string) (map[plumbing.Hash]bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	remote, err := r.fetch(ctx, r.opts.BaseBranch, branch)
+	if err != nil {
+		return nil, err
+	}
+	have := map[plumbing.Hash]bool{}
+	for _, tip := range []plumbing.Hash{remote.tip(r.opts.BaseBranch), remote.tip(branch)} {
+		if tip.IsZero() {
+			continue
+		}
+		c, err := object.GetCommit(r.store, tip)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.reachable(c.TreeHash, have); err != nil {
+			return nil, err
+		}
+	}
+	return have, nil
 }
 
 func (r *Repo) dataPath(variant string) string {

@@ -487,3 +487,46 @@ func TestBadData(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateFromKnownBlobs: files the data repo already holds are given by
+// blob id alone; only the changed file is read and sent.
+func TestUpdateFromKnownBlobs(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	known, err := f.repo.KnownBlobs(ctx, "PR11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := func(rev string) plumbing.Hash { return plumbing.NewHash(f.git(t, "rev-parse", rev)) }
+	a, c := blob("master:data/a.txt"), blob("master:data/sub/c.txt")
+	if !known[a] || !known[c] {
+		t.Fatalf("KnownBlobs lacks master's blobs: %v", known)
+	}
+	changed := dataDir(t, map[string]string{"b.txt": "b2\n"})
+	bHash := plumbing.NewHash(testenv.Git(t, changed, "hash-object", "b.txt"))
+	res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR11", Files: []File{
+		{Path: "a.txt", Blob: a, Size: 3},
+		{Path: "b.txt", Blob: bHash, Size: 3, Local: filepath.Join(changed, "b.txt")},
+		{Path: "sub/c.txt", Blob: c, Size: 3},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Objects != 4 { // b.txt's blob, data/, root, commit
+		t.Errorf("sent %d objects, want 4", res.Objects)
+	}
+	want := map[string]string{"README.md": "reference data", "data/a.txt": "a1", "data/b.txt": "b2", "data/sub/c.txt": "c1"}
+	if diff := cmp.Diff(want, f.files(t, "PR11")); diff != "" {
+		t.Errorf("PR11 (-want +got):\n%s", diff)
+	}
+	f.fsck(t)
+
+	// A blob the data repo does not have, without contents: refused, nothing pushed.
+	_, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR12", Files: []File{{Path: "x.txt", Blob: plumbing.NewHash(strings.Repeat("1", 40)), Size: 1}}})
+	if err == nil || !strings.Contains(err.Error(), "neither on the remote nor in the data folder") {
+		t.Errorf("err = %v, want a refusal of the unknown blob", err)
+	}
+	if out, _ := testenv.GitEnv(f.bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/PR12"); out != "" {
+		t.Errorf("PR12 was created at %s", out)
+	}
+}

@@ -78,18 +78,27 @@ func sortEntries(entries []object.TreeEntry) {
 	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
 }
 
-// treeFromDir hashes the files under dir as git blobs (reusing the stat
-// cache's answers for files that did not change) and returns the hash of the
-// tree holding them. Empty folders vanish, as in git. Symlinks and special
-// files are refused.
-func (r *Repo) treeFromDir(ctx context.Context, dir string, n *newObjects, sc *statcache.Cache) (plumbing.Hash, int, error) {
-	type file struct {
-		rel  string
-		full string
-		fi   fs.FileInfo
-		hash plumbing.Hash
+// File is one file of the new data: its path under the data folder, its git
+// blob id and size, and where to read it if the remote lacks it. A File
+// without Local must already be in the data repo (in the base's or the
+// branch's tree): refbot then neither downloads nor sends it.
+type File struct {
+	Path  string
+	Blob  plumbing.Hash
+	Size  int64
+	Local string
+	Exec  bool // mode 100755
+}
+
+// scanDir lists the files under dir as Files, hashing them as git blobs
+// (reusing the stat cache's answers for files that did not change).
+// Symlinks, special files and git metadata are refused.
+func scanDir(ctx context.Context, dir string, sc *statcache.Cache) ([]File, error) {
+	type found struct {
+		File
+		fi fs.FileInfo
 	}
-	var files []*file
+	var files []*found
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -103,55 +112,68 @@ func (r *Repo) treeFromDir(ctx context.Context, dir string, n *newObjects, sc *s
 		if !d.Type().IsRegular() {
 			return fmt.Errorf("%s: only regular files can be data (found %s)", p, d.Type())
 		}
-		if name := strings.ToLower(d.Name()); name == ".gitmodules" || name == ".gitattributes" {
-			return fmt.Errorf("%s: git metadata files cannot be data", p)
-		}
 		fi, err := d.Info()
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		files = append(files, &file{rel: filepath.ToSlash(rel), full: p, fi: fi})
+		files = append(files, &found{File: File{Path: filepath.ToSlash(rel), Local: p, Size: fi.Size(), Exec: fi.Mode()&0o111 != 0}, fi: fi})
 		return nil
 	})
 	if err != nil {
-		return plumbing.ZeroHash, 0, fmt.Errorf("read data folder: %w", err)
+		return nil, fmt.Errorf("read data folder: %w", err)
 	}
 	// Hash in parallel; most files are small, so two workers per core.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for _, f := range files {
-		if v, ok := sc.Lookup(f.rel, f.fi); ok {
-			f.hash = plumbing.NewHash(v)
+		if v, ok := sc.Lookup(f.Path, f.fi); ok {
+			f.Blob = plumbing.NewHash(v)
 			continue
 		}
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			h, err := hashBlob(f.full, f.fi.Size())
+			h, err := hashBlob(f.Local, f.Size)
 			if err != nil {
 				return err
 			}
-			f.hash = h
-			sc.Put(f.rel, f.fi, h.String())
+			f.Blob = h
+			sc.Put(f.Path, f.fi, h.String())
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return plumbing.ZeroHash, 0, err
+		return nil, err
 	}
-	sc.Retain(func(string) bool { return true })
+	out := make([]File, len(files))
+	seen := make(map[string]bool, len(files))
+	for i, f := range files {
+		out[i] = f.File
+		seen[f.Path] = true
+	}
+	sc.Retain(func(rel string) bool { return seen[rel] })
+	return out, nil
+}
 
-	// Build trees bottom-up from the sorted paths.
+// treeFromFiles builds the trees holding files and returns the root's hash.
+// Empty folders vanish, as in git.
+func treeFromFiles(files []File, n *newObjects) (plumbing.Hash, error) {
 	type dirNode struct {
 		entries []object.TreeEntry
 		subdirs map[string]*dirNode
 	}
 	rootNode := &dirNode{subdirs: map[string]*dirNode{}}
 	for _, f := range files {
+		if err := validPath(f.Path); err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if f.Blob.IsZero() {
+			return plumbing.ZeroHash, fmt.Errorf("%s: no blob id", f.Path)
+		}
 		node := rootNode
-		parts := strings.Split(f.rel, "/")
+		parts := strings.Split(f.Path, "/")
 		for _, part := range parts[:len(parts)-1] {
 			child, ok := node.subdirs[part]
 			if !ok {
@@ -161,11 +183,13 @@ func (r *Repo) treeFromDir(ctx context.Context, dir string, n *newObjects, sc *s
 			node = child
 		}
 		mode := filemode.Regular
-		if f.fi.Mode()&0o111 != 0 {
+		if f.Exec {
 			mode = filemode.Executable
 		}
-		node.entries = append(node.entries, object.TreeEntry{Name: parts[len(parts)-1], Mode: mode, Hash: f.hash})
-		n.blobs[f.hash] = blobSource{path: f.full, size: f.fi.Size()}
+		node.entries = append(node.entries, object.TreeEntry{Name: parts[len(parts)-1], Mode: mode, Hash: f.Blob})
+		if f.Local != "" {
+			n.blobs[f.Blob] = blobSource{path: f.Local, size: f.Size}
+		}
 	}
 	var build func(d *dirNode) (plumbing.Hash, error)
 	build = func(d *dirNode) (plumbing.Hash, error) {
@@ -178,10 +202,34 @@ func (r *Repo) treeFromDir(ctx context.Context, dir string, n *newObjects, sc *s
 			entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h})
 		}
 		sortEntries(entries)
+		for i := 1; i < len(entries); i++ {
+			if entries[i].Name == entries[i-1].Name {
+				return plumbing.ZeroHash, fmt.Errorf("%s: listed twice, or as a file and a folder", entries[i].Name)
+			}
+		}
 		return n.add(&object.Tree{Entries: entries})
 	}
-	h, err := build(rootNode)
-	return h, len(files), err
+	return build(rootNode)
+}
+
+// validPath refuses paths that git would misread or that would reach git
+// metadata.
+func validPath(p string) error {
+	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, `\`) {
+		return fmt.Errorf("%q: not a relative slash path", p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		switch strings.ToLower(part) {
+		case "", ".", "..":
+			return fmt.Errorf("%q: empty, '.' or '..' element", p)
+		case ".git", ".gitmodules", ".gitattributes":
+			return fmt.Errorf("%q: git metadata cannot be data", p)
+		}
+	}
+	if strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("%q: control character", p)
+	}
+	return nil
 }
 
 func hashBlob(name string, size int64) (plumbing.Hash, error) {

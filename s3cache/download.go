@@ -205,7 +205,7 @@ func (s *Store) fetchFile(ctx context.Context, root *os.Root, cache *statcache.C
 			root.Remove(tmp)
 		}
 	}()
-	h := sha256.New()
+	h := newFileHasher(f.Size)
 	// Read one byte past the listed size: a server sending more is caught
 	// without writing more than the limit.
 	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(out.Body, f.Size+1))
@@ -215,8 +215,12 @@ func (s *Store) fetchFile(ctx context.Context, root *os.Root, cache *statcache.C
 	if n != f.Size {
 		return fmt.Errorf("build %s: %w: %s is %d bytes, manifest says %d", m.Build, ErrChecksum, f.Path, n, f.Size)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 {
+	sum, git := h.sums()
+	if sum != f.SHA256 {
 		return fmt.Errorf("build %s: %w: %s has sha256 %s, manifest says %s", m.Build, ErrChecksum, f.Path, sum[:12], f.SHA256[:12])
+	}
+	if f.Git != "" && git != f.Git {
+		return fmt.Errorf("build %s: %w: %s has git blob id %s, manifest says %s", m.Build, ErrChecksum, f.Path, git[:12], f.Git[:12])
 	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("download %s: %w", f.Path, err)

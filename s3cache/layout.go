@@ -17,9 +17,12 @@ package s3cache
 
 import (
 	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"regexp"
 	"strings"
 	"time"
@@ -51,6 +54,7 @@ var (
 	idPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	variantPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
 	sha256Pattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	gitPattern     = regexp.MustCompile(`^[0-9a-f]{40}$`)
 	commitPattern  = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 	// A branch name as SOURCE: git's rules, simplified to what CI systems use.
 	branchPattern = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,200}$`)
@@ -77,6 +81,10 @@ type File struct {
 	Path   string `json:"path"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
+	// Git is the file's git blob id (sha1 of "blob SIZE\x00" + content).
+	// With it refbot can tell, from the data repo's trees alone, which
+	// files it already holds and need not be downloaded.
+	Git string `json:"git,omitempty"`
 }
 
 // TotalSize is the sum of the files' sizes.
@@ -224,6 +232,9 @@ func (m *Manifest) Validate(lim Limits) error {
 		if err := ValidPath(f.Path); err != nil {
 			return err
 		}
+		if f.Git != "" && !gitPattern.MatchString(f.Git) {
+			return fmt.Errorf("%w: %s: git blob id %q is not 40 lowercase hex digits", ErrBadManifest, f.Path, f.Git)
+		}
 		if !sha256Pattern.MatchString(f.SHA256) {
 			return fmt.Errorf("%w: %s: sha256 %q is not 64 lowercase hex digits", ErrBadManifest, f.Path, f.SHA256)
 		}
@@ -274,4 +285,25 @@ func hexRand() string {
 	var b [6]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// fileHasher computes both checksums a manifest records in one pass.
+type fileHasher struct {
+	sha256 hash.Hash
+	git    hash.Hash
+}
+
+func newFileHasher(size int64) *fileHasher {
+	h := &fileHasher{sha256: sha256.New(), git: sha1.New()}
+	fmt.Fprintf(h.git, "blob %d\x00", size)
+	return h
+}
+
+func (h *fileHasher) Write(p []byte) (int, error) {
+	h.sha256.Write(p)
+	return h.git.Write(p)
+}
+
+func (h *fileHasher) sums() (sha string, git string) {
+	return hex.EncodeToString(h.sha256.Sum(nil)), hex.EncodeToString(h.git.Sum(nil))
 }

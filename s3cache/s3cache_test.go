@@ -91,6 +91,13 @@ func TestUploadOpenDownloadRoundTrip(t *testing.T) {
 	if len(m.Files) != 4 {
 		t.Fatalf("manifest has %d files, want 4", len(m.Files))
 	}
+	// The git blob ids are git's own.
+	src := writeTree(t, files)
+	for _, f := range m.Files {
+		if want := testenv.Git(t, src, "hash-object", f.Path); f.Git != want {
+			t.Errorf("%s: manifest git id %s, git hash-object says %s", f.Path, f.Git, want)
+		}
+	}
 	b, err := s.Open(ctx, "1001", Want{Source: Source{PR: 42}, Commit: headSHA})
 	if err != nil {
 		t.Fatal(err)
@@ -317,20 +324,20 @@ func TestHostileManifests(t *testing.T) {
 		files []File
 		want  error
 	}{
-		{"parent dir", []File{{"../x", 1, sum}}, ErrUnsafePath},
-		{"nested escape", []File{{"a/../../x", 1, sum}}, ErrUnsafePath},
-		{"absolute", []File{{"/etc/x", 1, sum}}, ErrUnsafePath},
-		{"dot dot alone", []File{{"..", 1, sum}}, ErrUnsafePath},
-		{"backslash", []File{{`a\..\b`, 1, sum}}, ErrUnsafePath},
-		{"git hooks", []File{{".git/hooks/pre-commit", 1, sum}}, ErrUnsafePath},
-		{"git in other case", []File{{"sub/.GIT/config", 1, sum}}, ErrUnsafePath},
-		{"gitmodules", []File{{".gitmodules", 1, sum}}, ErrUnsafePath},
-		{"empty element", []File{{"a//b", 1, sum}}, ErrUnsafePath},
-		{"newline", []File{{"a\nb", 1, sum}}, ErrUnsafePath},
-		{"case collision", []File{{"A", 1, sum}, {"a", 1, sum}}, ErrBadManifest},
-		{"file and folder", []File{{"a", 1, sum}, {"a/b", 1, sum}}, ErrBadManifest},
-		{"bad checksum", []File{{"a", 1, "xyz"}}, ErrBadManifest},
-		{"over the file cap", []File{{"a", 1001, sum}}, ErrTooLarge},
+		{"parent dir", []File{{Path: "../x", Size: 1, SHA256: sum}}, ErrUnsafePath},
+		{"nested escape", []File{{Path: "a/../../x", Size: 1, SHA256: sum}}, ErrUnsafePath},
+		{"absolute", []File{{Path: "/etc/x", Size: 1, SHA256: sum}}, ErrUnsafePath},
+		{"dot dot alone", []File{{Path: "..", Size: 1, SHA256: sum}}, ErrUnsafePath},
+		{"backslash", []File{{Path: `a\..\b`, Size: 1, SHA256: sum}}, ErrUnsafePath},
+		{"git hooks", []File{{Path: ".git/hooks/pre-commit", Size: 1, SHA256: sum}}, ErrUnsafePath},
+		{"git in other case", []File{{Path: "sub/.GIT/config", Size: 1, SHA256: sum}}, ErrUnsafePath},
+		{"gitmodules", []File{{Path: ".gitmodules", Size: 1, SHA256: sum}}, ErrUnsafePath},
+		{"empty element", []File{{Path: "a//b", Size: 1, SHA256: sum}}, ErrUnsafePath},
+		{"newline", []File{{Path: "a\nb", Size: 1, SHA256: sum}}, ErrUnsafePath},
+		{"case collision", []File{{Path: "A", Size: 1, SHA256: sum}, {Path: "a", Size: 1, SHA256: sum}}, ErrBadManifest},
+		{"file and folder", []File{{Path: "a", Size: 1, SHA256: sum}, {Path: "a/b", Size: 1, SHA256: sum}}, ErrBadManifest},
+		{"bad checksum", []File{{Path: "a", Size: 1, SHA256: "xyz"}}, ErrBadManifest},
+		{"over the file cap", []File{{Path: "a", Size: 1001, SHA256: sum}}, ErrTooLarge},
 	}
 	parent := t.TempDir()
 	target := filepath.Join(parent, "target")
@@ -423,6 +430,16 @@ func TestTamperedObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dir, "b.txt"))
+	t.Run("wrong git id in the manifest", func(t *testing.T) {
+		m := *b.Manifests[""]
+		m.Files = append([]File(nil), m.Files...)
+		for i := range m.Files {
+			m.Files[i].Git = strings.Repeat("0", 40)
+		}
+		if _, err := s.Download(ctx, &m, dir, DownloadOptions{}); !errors.Is(err, ErrChecksum) {
+			t.Fatalf("err = %v, want ErrChecksum", err)
+		}
+	})
 	for name, body := range map[string]string{"same size": "evil", "longer": "evil and more"} {
 		t.Run(name, func(t *testing.T) {
 			s.putSmall(ctx, s.dataKey("20", "", "b.txt"), "text/plain", []byte(body))
@@ -517,7 +534,7 @@ func TestOutage(t *testing.T) {
 		t.Error("Upload succeeded against a dead endpoint")
 	}
 	dir := t.TempDir()
-	m := &Manifest{Version: ManifestVersion, Build: "1", Files: []File{{"a", 1, strings.Repeat("a", 64)}}}
+	m := &Manifest{Version: ManifestVersion, Build: "1", Files: []File{{Path: "a", Size: 1, SHA256: strings.Repeat("a", 64)}}}
 	if _, err := s.Download(ctx, m, dir, DownloadOptions{}); err == nil {
 		t.Error("Download succeeded against a dead endpoint")
 	}

@@ -2,8 +2,6 @@ package s3cache
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,12 +93,12 @@ func (s *Store) Upload(ctx context.Context, req UploadRequest) (*Manifest, error
 	g.SetLimit(s.concurrency)
 	for i, f := range files {
 		g.Go(func() error {
-			sum, err := s.uploadFile(gctx, tm, filepath.Join(req.Dir, filepath.FromSlash(f.Path)),
+			sum, git, err := s.uploadFile(gctx, tm, filepath.Join(req.Dir, filepath.FromSlash(f.Path)),
 				s.dataKey(req.Build, req.Variant, f.Path), f.Size)
 			if err != nil {
 				return err
 			}
-			m.Files[i] = File{Path: f.Path, Size: f.Size, SHA256: sum}
+			m.Files[i] = File{Path: f.Path, Size: f.Size, SHA256: sum, Git: git}
 			n := sentFiles.Add(1)
 			b := sentBytes.Add(f.Size)
 			if req.Progress != nil {
@@ -138,22 +136,19 @@ func (s *Store) Upload(ctx context.Context, req UploadRequest) (*Manifest, error
 
 // uploadFile hashes a file and sends it, checking afterwards that it did not
 // change while being read.
-func (s *Store) uploadFile(ctx context.Context, tm *transfermanager.Client, name, key string, size int64) (string, error) {
+func (s *Store) uploadFile(ctx context.Context, tm *transfermanager.Client, name, key string, size int64) (sum, git string, err error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return "", fmt.Errorf("upload %s: %w", name, err)
+		return "", "", fmt.Errorf("upload %s: %w", name, err)
 	}
 	defer f.Close()
-	h := sha256.New()
+	h := newFileHasher(size)
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", name, err)
+		return "", "", fmt.Errorf("read %s: %w", name, err)
 	}
 	if n != size {
-		return "", fmt.Errorf("upload %s: file changed while uploading (%d bytes, was %d)", name, n, size)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", fmt.Errorf("read %s: %w", name, err)
+		return "", "", fmt.Errorf("upload %s: file changed while uploading (%d bytes, was %d)", name, n, size)
 	}
 	_, err = tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
 		Bucket: aws.String(s.bucket),
@@ -161,9 +156,10 @@ func (s *Store) uploadFile(ctx context.Context, tm *transfermanager.Client, name
 		Body:   io.NewSectionReader(f, 0, size),
 	})
 	if err != nil {
-		return "", fmt.Errorf("upload %s to %s/%s: %w", name, s, key, err)
+		return "", "", fmt.Errorf("upload %s to %s/%s: %w", name, s, key, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum, git = h.sums()
+	return sum, git, nil
 }
 
 // checkVariantMix refuses to put variant data beside default data in one
