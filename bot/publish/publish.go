@@ -1,0 +1,140 @@
+// Package publish takes a CI build's artifacts from the S3 cache to a branch
+// of the data repo: the core of UPDATE, of a forced rebuild from the CLI and
+// of the benchmark. It downloads only what the data repo lacks: the
+// manifest's git blob ids are compared with the trees refbot already has, so
+// a 1% change downloads and pushes about 1% of the data, even with no local
+// copy of the files.
+package publish
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/refbot/refbot/refdata"
+	"github.com/refbot/refbot/s3cache"
+)
+
+// Store is what publish needs of the S3 cache.
+type Store interface {
+	Open(ctx context.Context, id string, want s3cache.Want) (*s3cache.Build, error)
+	Download(ctx context.Context, m *s3cache.Manifest, dir string, o s3cache.DownloadOptions) (s3cache.DownloadStats, error)
+}
+
+// Repo is what publish needs of the data repo.
+type Repo interface {
+	KnownBlobs(ctx context.Context, branch string) (map[plumbing.Hash]bool, error)
+	Update(ctx context.Context, req refdata.UpdateRequest) (*refdata.UpdateResult, error)
+}
+
+// Request says which build goes to which branch.
+type Request struct {
+	Build    string
+	Want     s3cache.Want // the provenance the build must have
+	Branch   string       // e.g. PR12
+	Variant  string       // only this variant; "" means every variant of the build
+	WorkDir  string       // where downloads and their state are kept between runs
+	Subject  string
+	Trailers refdata.Trailers
+	DryRun   bool // download nothing that is not needed, push nothing
+}
+
+// Result says what was done, per variant.
+type Result struct {
+	Build    *s3cache.Build
+	Variants []VariantResult
+}
+
+// VariantResult is one variant's download and update.
+type VariantResult struct {
+	Variant  string
+	Download s3cache.DownloadStats
+	Update   *refdata.UpdateResult
+}
+
+// Publish checks the build (complete, with the wanted provenance), fetches
+// the files the data repo lacks, and updates the branch with one commit on
+// the base. Errors keep the sentinels of s3cache and refdata (ErrIncomplete,
+// ErrProvenance, ErrLeaseLost …) for the caller to branch on.
+func Publish(ctx context.Context, store Store, repo Repo, req Request) (*Result, error) {
+	b, err := store.Open(ctx, req.Build, req.Want)
+	if err != nil {
+		return nil, err
+	}
+	variants := b.Variants
+	if req.Variant != "" {
+		if _, ok := b.Manifests[req.Variant]; !ok {
+			return nil, fmt.Errorf("build %s has no variant %q (it has %v)", req.Build, req.Variant, b.Variants)
+		}
+		variants = []string{req.Variant}
+	}
+	sort.Strings(variants)
+	known, err := repo.KnownBlobs(ctx, req.Branch)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Build: b}
+	for _, v := range variants {
+		vr, err := publishVariant(ctx, store, repo, req, b.Manifests[v], known)
+		if err != nil {
+			return res, err
+		}
+		res.Variants = append(res.Variants, *vr)
+	}
+	return res, nil
+}
+
+func publishVariant(ctx context.Context, store Store, repo Repo, req Request, m *s3cache.Manifest, known map[plumbing.Hash]bool) (*VariantResult, error) {
+	name := m.Variant
+	if name == "" {
+		name = "_default"
+	}
+	dir := filepath.Join(req.WorkDir, "files", name)
+	state := filepath.Join(req.WorkDir, "state", name+".sha256")
+	vr := &VariantResult{Variant: m.Variant}
+
+	// A manifest without git blob ids (written by an older uploader) is
+	// downloaded whole and hashed locally.
+	for _, f := range m.Files {
+		if f.Git == "" {
+			st, err := store.Download(ctx, m, dir, s3cache.DownloadOptions{StatePath: state})
+			vr.Download = st
+			if err != nil {
+				return vr, err
+			}
+			vr.Update, err = repo.Update(ctx, refdata.UpdateRequest{
+				Branch: req.Branch, Variant: m.Variant, Dir: dir, StatePath: filepath.Join(req.WorkDir, "state", name+".git"),
+				Subject: req.Subject, Trailers: req.Trailers, DryRun: req.DryRun,
+			})
+			return vr, err
+		}
+	}
+	needed := &s3cache.Manifest{}
+	*needed = *m
+	needed.Files = nil
+	files := make([]refdata.File, len(m.Files))
+	for i, f := range m.Files {
+		blob := plumbing.NewHash(f.Git)
+		files[i] = refdata.File{Path: f.Path, Blob: blob, Size: f.Size}
+		if !known[blob] {
+			needed.Files = append(needed.Files, f)
+			files[i].Local = filepath.Join(dir, filepath.FromSlash(f.Path))
+		}
+	}
+	if !req.DryRun {
+		st, err := store.Download(ctx, needed, dir, s3cache.DownloadOptions{StatePath: state})
+		vr.Download = st
+		if err != nil {
+			return vr, err
+		}
+	}
+	var err error
+	vr.Update, err = repo.Update(ctx, refdata.UpdateRequest{
+		Branch: req.Branch, Variant: m.Variant, Files: files,
+		Subject: req.Subject, Trailers: req.Trailers, DryRun: req.DryRun,
+	})
+	return vr, err
+}

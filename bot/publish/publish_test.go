@@ -1,0 +1,166 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/refbot/refbot/internal/testenv"
+	"github.com/refbot/refbot/refdata"
+	"github.com/refbot/refbot/s3cache"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+type fixture struct {
+	store *s3cache.Store
+	repo  *refdata.Repo
+	bare  string
+	work  string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	mc := testenv.MinIO(t)
+	store, err := s3cache.New(ctx, s3cache.Options{Bucket: mc.BucketName(t), Endpoint: mc.Endpoint, PathStyle: true,
+		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gs := testenv.NewGitServer(t)
+	bare := gs.CreateRepo(t, "data.git")
+	seed := writeTree(t, map[string]string{"README.md": "data\n", "data/a.txt": "a\n", "data/b.txt": "b\n"})
+	testenv.Git(t, seed, "init", "--quiet", "--initial-branch=master")
+	testenv.Git(t, seed, "add", "-A")
+	testenv.Git(t, seed, "commit", "--quiet", "-m", "seed")
+	testenv.Git(t, seed, "push", "--quiet", bare, "master")
+	repo, err := refdata.Open(refdata.Options{URL: gs.URL("data.git"), Token: gs.Token, CacheDir: filepath.Join(t.TempDir(), "cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{store: store, repo: repo, bare: bare, work: t.TempDir()}
+}
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, c := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func (f *fixture) upload(t *testing.T, build string, pr int, variant string, files map[string]string) {
+	t.Helper()
+	_, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: build, Source: s3cache.Source{PR: pr}, Variant: variant, Dir: writeTree(t, files)})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) tree(t *testing.T, rev string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, p := range strings.Fields(testenv.Git(t, f.bare, "ls-tree", "-r", "--name-only", rev)) {
+		out[p] = testenv.Git(t, f.bare, "show", rev+":"+p)
+	}
+	return out
+}
+
+func TestPublishDownloadsOnlyWhatTheDataRepoLacks(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.upload(t, "1", 5, "", map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "plots/new.png": "\x89PNG"})
+	req := Request{Build: "1", Want: s3cache.Want{Source: s3cache.Source{PR: 5}}, Branch: "PR5", WorkDir: f.work,
+		Subject: "Update reference data for PR #5", Trailers: refdata.Trailers{PR: 5, Build: "1"}}
+
+	// A dry run reads the manifest and the trees only.
+	dry := req
+	dry.DryRun = true
+	res, err := Publish(ctx, f.store, f.repo, dry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := res.Variants[0].Download; st.Fetched != 0 {
+		t.Errorf("dry run downloaded %d files", st.Fetched)
+	}
+	if out, _ := testenv.GitEnv(f.bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/PR5"); out != "" {
+		t.Errorf("dry run created PR5")
+	}
+	var got []string
+	for _, c := range res.Variants[0].Update.Changes {
+		got = append(got, string(c.Action)+" "+c.Path)
+	}
+	if diff := cmp.Diff([]string{"modified data/b.txt", "added data/plots/new.png"}, got); diff != "" {
+		t.Errorf("planned changes (-want +got):\n%s", diff)
+	}
+
+	res, err = Publish(ctx, f.store, f.repo, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := res.Variants[0].Download; st.Fetched != 2 { // a.txt is on master already
+		t.Errorf("fetched %d files, want 2 (b.txt, new.png)", st.Fetched)
+	}
+	want := map[string]string{"README.md": "data", "data/a.txt": "a", "data/b.txt": "b changed", "data/plots/new.png": "\x89PNG"}
+	if diff := cmp.Diff(want, f.tree(t, "PR5")); diff != "" {
+		t.Errorf("PR5 (-want +got):\n%s", diff)
+	}
+
+	// The next build changes one file: one file is fetched.
+	f.upload(t, "2", 5, "", map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "plots/new.png": "\x89PNG v2"})
+	req.Build = "2"
+	res, err = Publish(ctx, f.store, f.repo, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := res.Variants[0].Download; st.Fetched != 1 {
+		t.Errorf("fetched %d files, want 1", st.Fetched)
+	}
+	if n := testenv.Git(t, f.bare, "rev-list", "--count", "master..PR5"); n != "1" {
+		t.Errorf("PR5 is master + %s commits", n)
+	}
+	testenv.Git(t, f.bare, "fsck", "--strict", "--no-progress")
+
+	// A build of another PR is refused before anything is fetched.
+	req.Want = s3cache.Want{Source: s3cache.Source{PR: 6}}
+	if _, err := Publish(ctx, f.store, f.repo, req); !errors.Is(err, s3cache.ErrProvenance) {
+		t.Errorf("err = %v, want ErrProvenance", err)
+	}
+}
+
+func TestPublishVariants(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.upload(t, "9", 3, "linux", map[string]string{"out.txt": "linux\n"})
+	f.upload(t, "9", 3, "macos", map[string]string{"out.txt": "macos\n"})
+	req := Request{Build: "9", Want: s3cache.Want{Source: s3cache.Source{PR: 3}}, Branch: "PR3", WorkDir: f.work}
+	res, err := Publish(ctx, f.store, f.repo, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Variants) != 2 {
+		t.Fatalf("published %d variants, want 2", len(res.Variants))
+	}
+	got := f.tree(t, "PR3")
+	if got["data/linux/out.txt"] != "linux" || got["data/macos/out.txt"] != "macos" {
+		t.Errorf("PR3 = %v", got)
+	}
+	req.Variant = "windows"
+	if _, err := Publish(ctx, f.store, f.repo, req); err == nil || !strings.Contains(err.Error(), "no variant") {
+		t.Errorf("err = %v, want a refusal of the unknown variant", err)
+	}
+}
