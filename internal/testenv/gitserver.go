@@ -37,14 +37,25 @@ type GitServer struct {
 // stops it when the test ends.
 func NewGitServer(t testing.TB) *GitServer {
 	t.Helper()
+	g, err := StartGitServer(t.TempDir())
+	if err != nil {
+		t.Fatalf("start git server: %v", err)
+	}
+	t.Cleanup(g.Close)
+	return g
+}
+
+// StartGitServer starts a git smart-HTTP server on 127.0.0.1 serving the
+// repositories under root. Close stops it.
+func StartGitServer(root string) (*GitServer, error) {
 	backend, err := gitHTTPBackend()
 	if err != nil {
-		t.Fatalf("git http-backend: %v", err)
+		return nil, fmt.Errorf("git http-backend: %w", err)
 	}
-	g := &GitServer{Root: t.TempDir(), Token: "canary-" + hexString(12)}
+	g := &GitServer{Root: root, Token: "canary-" + hexString(12)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		return nil, err
 	}
 	g.url = "http://" + ln.Addr().String()
 	cgiHandler := &cgi.Handler{
@@ -61,9 +72,11 @@ func NewGitServer(t testing.TB) *GitServer {
 	}
 	g.srv = &http.Server{Handler: g.handler(cgiHandler)}
 	go g.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed at Close
-	t.Cleanup(func() { g.srv.Close() })
-	return g
+	return g, nil
 }
+
+// Close stops the server.
+func (g *GitServer) Close() { g.srv.Close() }
 
 // URL returns the clone URL of the repository name (without credentials).
 func (g *GitServer) URL(name string) string { return g.url + "/" + name }
@@ -79,21 +92,33 @@ func (g *GitServer) BeforeRequest(f func(r *http.Request)) {
 	g.before = f
 }
 
-// CreateRepo makes an empty bare repository name.git that accepts pushes and
+// CreateRepo makes an empty bare repository name that accepts pushes and
 // partial-clone filters, and returns its path.
 func (g *GitServer) CreateRepo(t testing.TB, name string) string {
 	t.Helper()
+	dir, err := g.NewRepo(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// NewRepo is CreateRepo outside a test.
+func (g *GitServer) NewRepo(name string) (string, error) {
 	dir := filepath.Join(g.Root, name)
-	Git(t, "", "init", "--quiet", "--bare", "--initial-branch=master", dir)
+	if _, err := GitEnv("", nil, "init", "--quiet", "--bare", "--initial-branch=master", dir); err != nil {
+		return "", err
+	}
 	for _, kv := range [][2]string{
 		{"http.receivepack", "true"},
 		{"uploadpack.allowFilter", "true"},
 		{"uploadpack.allowAnySHA1InWant", "true"},
-		{"receive.advertisePushOptions", "true"},
 	} {
-		Git(t, dir, "config", kv[0], kv[1])
+		if _, err := GitEnv(dir, nil, "config", kv[0], kv[1]); err != nil {
+			return "", err
+		}
 	}
-	return dir
+	return dir, nil
 }
 
 // AuthEnv returns environment variables that make the git CLI authenticate to

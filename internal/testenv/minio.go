@@ -193,4 +193,3 @@ func hexString(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
-
