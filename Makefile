@@ -4,7 +4,7 @@
 GO            ?= go
 TOOLS         := $(CURDIR)/.tools
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
-STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@2026.1
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION       := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all build test bench lint tools demo clean

@@ -252,31 +252,6 @@ func hashBlob(name string, size int64) (plumbing.Hash, error) {
 // emptyTree is git's well-known empty tree.
 var emptyTreeHash = plumbing.NewHash("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 
-// subtree returns the hash of the tree at p inside root (zero if absent).
-func (r *Repo) subtree(n *newObjects, root plumbing.Hash, p string) (plumbing.Hash, error) {
-	h := root
-	if p == "" {
-		return h, nil
-	}
-	for _, part := range strings.Split(p, "/") {
-		if h.IsZero() {
-			return h, nil
-		}
-		t, err := r.tree(n, h)
-		if err != nil {
-			return plumbing.ZeroHash, err
-		}
-		next := plumbing.ZeroHash
-		for _, e := range t.Entries {
-			if e.Name == part && e.Mode == filemode.Dir {
-				next = e.Hash
-			}
-		}
-		h = next
-	}
-	return h, nil
-}
-
 // splice returns root with the tree at p replaced by sub (removed when sub is
 // zero or empty), creating or dropping folders along the way.
 func (r *Repo) splice(n *newObjects, root plumbing.Hash, p string, sub plumbing.Hash) (plumbing.Hash, error) {

@@ -1,6 +1,7 @@
 package s3cache
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/refbot/refbot/internal/testenv"
@@ -540,5 +543,44 @@ func TestOutage(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("left %v in the folder", entries)
+	}
+}
+
+// TestLargeFileGoesMultipart: a file over the multipart threshold is sent in
+// parts and comes back intact.
+func TestLargeFileGoesMultipart(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, Limits{})
+	big := make([]byte, multipartThreshold+8<<20)
+	for i := range big {
+		big[i] = byte(i * 7 / 5)
+	}
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upload(ctx, UploadRequest{Build: "31", Source: Source{PR: 2}, Dir: src}); err != nil {
+		t.Fatal(err)
+	}
+	// S3 marks objects assembled from parts with an ETag ending in -N.
+	key := s.dataKey("31", "", "big.bin")
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if etag := aws.ToString(head.ETag); !strings.Contains(etag, "-") {
+		t.Errorf("ETag %s: the object was not uploaded in parts", etag)
+	}
+	b, err := s.Open(ctx, "31", Want{Source: Source{PR: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if _, err := s.Download(ctx, b.Manifests[""], dst, DownloadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dst, "big.bin"))
+	if !bytes.Equal(got, big) {
+		t.Error("the large file came back different")
 	}
 }

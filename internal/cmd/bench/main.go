@@ -135,10 +135,9 @@ func run(nfiles int, total int64, share float64) error {
 	}
 
 	type row struct {
-		name   string
-		wall   time.Duration
-		rss    int64
-		ratioV string
+		name string
+		wall time.Duration
+		rss  int64
 	}
 	var rows []row
 	measure := func(name string, state string, f func() (result, error)) (result, error) {
