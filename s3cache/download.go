@@ -27,6 +27,10 @@ type DownloadOptions struct {
 	StatePath string
 	// Progress, if set, is called after each file fetched.
 	Progress func(files int, bytes int64)
+	// KeepUnlisted leaves files the manifest does not list in place instead
+	// of removing them: for a staging folder that only has to hold some of
+	// a build's files, where removing the rest would be wasted work.
+	KeepUnlisted bool
 }
 
 // DownloadStats says what Download did.
@@ -81,13 +85,18 @@ func (s *Store) Download(ctx context.Context, m *Manifest, dir string, o Downloa
 			candidates = append(candidates, f)
 			return nil
 		}
+		if o.KeepUnlisted && d.Type().IsRegular() {
+			return nil
+		}
 		st.Removed++
 		return root.Remove(p)
 	})
 	if err != nil {
 		return st, fmt.Errorf("clean %s: %w", dir, err)
 	}
-	cache.Retain(func(rel string) bool { _, ok := want[rel]; return ok })
+	if !o.KeepUnlisted {
+		cache.Retain(func(rel string) bool { _, ok := want[rel]; return ok })
+	}
 	// Folders left empty go too (deepest first), so that a folder never
 	// stands where the manifest now wants a file.
 	slices.Reverse(emptyDirs)

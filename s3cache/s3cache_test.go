@@ -584,3 +584,29 @@ func TestLargeFileGoesMultipart(t *testing.T) {
 		t.Error("the large file came back different")
 	}
 }
+
+// TestDownloadKeepUnlisted: a staging download leaves other files alone.
+func TestDownloadKeepUnlisted(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, Limits{})
+	if _, err := s.Upload(ctx, UploadRequest{Build: "41", Source: Source{PR: 2}, Dir: writeTree(t, map[string]string{"a": "1", "b": "2"})}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Open(ctx, "41", Want{Source: Source{PR: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := writeTree(t, map[string]string{"old/stale.txt": "x", "a": "wrong"})
+	m := *b.Manifests[""]
+	m.Files = m.Files[:1] // only "a"
+	st, err := s.Download(ctx, &m, dir, DownloadOptions{KeepUnlisted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "1", "old/stale.txt": "x"}, readTree(t, dir)); diff != "" {
+		t.Errorf("folder (-want +got):\n%s", diff)
+	}
+	if st.Removed != 0 || st.Fetched != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}

@@ -125,7 +125,10 @@ func publishVariant(ctx context.Context, store Store, repo Repo, req Request, m 
 		}
 	}
 	if !req.DryRun {
-		st, err := store.Download(ctx, needed, dir, s3cache.DownloadOptions{StatePath: state})
+		// The folder only stages what the data repo lacks; files left from
+		// earlier runs stay (removing thousands of them costs more than
+		// keeping them) and are used only where they still match.
+		st, err := store.Download(ctx, needed, dir, s3cache.DownloadOptions{StatePath: state, KeepUnlisted: true})
 		vr.Download = st
 		if err != nil {
 			return vr, err
