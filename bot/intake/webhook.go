@@ -1,0 +1,316 @@
+// Package intake is refbot's front door for GitHub webhooks: it verifies a
+// delivery's signature over the raw body, decodes only what refbot acts on,
+// decides whether the delivery asks for work, and has it recorded durably
+// before answering. The work itself happens later, in jobs.
+//
+// Answers (after palantir/go-githubapp): 200 recorded work or a repeat of a
+// recorded delivery, 202 understood but nothing to do, 400 malformed, 401 no
+// signature, 403 wrong signature, 413 body over the cap, 503 the recorder is
+// down (GitHub shows it, and the reconciler catches up later).
+package intake
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// MaxBody is GitHub's own cap on a webhook payload.
+const MaxBody = 25 << 20
+
+// Delivery is one webhook delivery as received.
+type Delivery struct {
+	ID       string // X-GitHub-Delivery
+	Event    string // X-GitHub-Event
+	Action   string
+	Received time.Time
+	// Work is what the delivery asks refbot to do; nil when nothing.
+	Work Work
+	// Ignored says why a delivery asks for nothing (for the record).
+	Ignored string
+}
+
+// Work is a unit of work a delivery asks for. Its concrete types are
+// CommentWork and PullRequestClosed.
+type Work interface{ work() }
+
+// CommentWork: a new comment on a pull request that holds at least one line
+// addressed to refbot.
+type CommentWork struct {
+	Repo         string    `json:"repo"`
+	PR           int       `json:"pr"`
+	CommentID    int64     `json:"comment_id"`
+	Author       string    `json:"author"`
+	Body         string    `json:"body"`
+	URL          string    `json:"url"`
+	CreatedAt    time.Time `json:"created_at"`
+	Installation int64     `json:"installation,omitempty"`
+}
+
+// PullRequestClosed: a pull request was closed, merged or not.
+type PullRequestClosed struct {
+	Repo    string `json:"repo"`
+	PR      int    `json:"pr"`
+	Merged  bool   `json:"merged"`
+	BaseRef string `json:"base_ref"`
+	HeadSHA string `json:"head_sha"`
+}
+
+func (CommentWork) work()       {}
+func (PullRequestClosed) work() {}
+
+// Outcome is what recording a delivery came to.
+type Outcome int
+
+const (
+	// Recorded: new; its work (if any) is queued.
+	Recorded Outcome = iota
+	// Duplicate: this delivery id was recorded before; nothing new queued.
+	Duplicate
+	// AlreadyHandled: another delivery of the same comment was recorded.
+	AlreadyHandled
+)
+
+// Recorder stores a delivery and queues its work in one durable step.
+type Recorder interface {
+	Record(ctx context.Context, d Delivery) (Outcome, error)
+}
+
+// Options configure a Handler.
+type Options struct {
+	// Secrets verify signatures; any one may match, so that a secret can be
+	// rotated without dropping deliveries. At least one, none empty.
+	Secrets []string
+	// Repo is "owner/name"; deliveries for other repositories are ignored.
+	Repo string
+	// BotLogin is refbot's own login, whose comments are ignored.
+	BotLogin string
+	// HasCommand reports whether a comment body holds a line addressed to
+	// refbot (the command parser's verdict); comments without are ignored
+	// at the door.
+	HasCommand func(body string) bool
+	Recorder   Recorder
+	Logger     *zap.Logger
+	Metrics    *Metrics
+}
+
+// Handler serves POST /webhook.
+type Handler struct {
+	opts Options
+	log  *zap.Logger
+}
+
+// New returns a Handler. It refuses an empty or missing secret: a receiver
+// that skips verification would run anyone's commands.
+func New(o Options) (*Handler, error) {
+	if len(o.Secrets) == 0 {
+		return nil, errors.New("intake: a webhook secret is required")
+	}
+	for _, s := range o.Secrets {
+		if s == "" {
+			return nil, errors.New("intake: a webhook secret is empty")
+		}
+	}
+	if o.Recorder == nil || o.HasCommand == nil {
+		return nil, errors.New("intake: Recorder and HasCommand are required")
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return &Handler{opts: o, log: o.Logger}, nil
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code, msg := h.serve(r)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	io.WriteString(w, msg+"\n")
+	h.opts.Metrics.observe(code, time.Since(start))
+}
+
+func (h *Handler) serve(r *http.Request) (int, string) {
+	if r.Method != http.MethodPost {
+		return http.StatusMethodNotAllowed, "POST only"
+	}
+	sig := r.Header.Get("X-Hub-Signature-256")
+	if sig == "" {
+		return http.StatusUnauthorized, "missing X-Hub-Signature-256"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", MaxBody)
+		}
+		return http.StatusBadRequest, "read body: " + err.Error()
+	}
+	if !h.verify(sig, body) {
+		h.log.Warn("webhook signature mismatch", zap.String("delivery", r.Header.Get("X-GitHub-Delivery")))
+		return http.StatusForbidden, "signature does not match"
+	}
+	d := Delivery{
+		ID:       r.Header.Get("X-GitHub-Delivery"),
+		Event:    r.Header.Get("X-GitHub-Event"),
+		Received: time.Now().UTC(),
+	}
+	if d.ID == "" || d.Event == "" {
+		return http.StatusBadRequest, "missing X-GitHub-Delivery or X-GitHub-Event"
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return http.StatusBadRequest, "content type must be application/json (set it in the webhook's settings)"
+	}
+	if err := h.decode(&d, body); err != nil {
+		return http.StatusBadRequest, "payload: " + err.Error()
+	}
+	log := h.log.With(zap.String("delivery", d.ID), zap.String("event", d.Event), zap.String("action", d.Action))
+	outcome, err := h.opts.Recorder.Record(r.Context(), d)
+	if err != nil {
+		log.Error("record delivery", zap.Error(err))
+		return http.StatusServiceUnavailable, "could not record the delivery; try again"
+	}
+	switch {
+	case outcome == Duplicate:
+		return http.StatusOK, "delivery already recorded"
+	case outcome == AlreadyHandled:
+		return http.StatusOK, "comment already handled"
+	case d.Work == nil:
+		log.Debug("delivery ignored", zap.String("reason", d.Ignored))
+		return http.StatusAccepted, "ignored: " + d.Ignored
+	}
+	log.Info("delivery queued")
+	return http.StatusOK, "queued"
+}
+
+// verify checks a "sha256=<hex>" signature of body against every secret in
+// constant time.
+func (h *Handler) verify(header string, body []byte) bool {
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil || len(got) != sha256.Size {
+		return false
+	}
+	match := false
+	for _, secret := range h.opts.Secrets {
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(body)
+		if hmac.Equal(got, mac.Sum(nil)) {
+			match = true
+		}
+	}
+	return match
+}
+
+// Sign returns the X-Hub-Signature-256 value GitHub would send for body.
+func Sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// payload holds the few fields refbot reads from any event.
+type payload struct {
+	Action     string `json:"action"`
+	Repository *struct {
+		FullName string `json:"full_name"`
+	} `json:"repository"`
+	Installation *struct {
+		ID int64 `json:"id"`
+	} `json:"installation"`
+	Issue *struct {
+		Number      int             `json:"number"`
+		PullRequest json.RawMessage `json:"pull_request"`
+	} `json:"issue"`
+	Comment *struct {
+		ID        int64     `json:"id"`
+		Body      string    `json:"body"`
+		HTMLURL   string    `json:"html_url"`
+		CreatedAt time.Time `json:"created_at"`
+		User      *user     `json:"user"`
+	} `json:"comment"`
+	Number      int `json:"number"`
+	PullRequest *struct {
+		Merged bool `json:"merged"`
+		Base   struct {
+			Ref string `json:"ref"`
+		} `json:"base"`
+		Head struct {
+			SHA string `json:"sha"`
+		} `json:"head"`
+	} `json:"pull_request"`
+	Sender *user `json:"sender"`
+}
+
+type user struct {
+	Login string `json:"login"`
+	Type  string `json:"type"`
+}
+
+// decode fills d.Action and d.Work (or d.Ignored) from the payload.
+func (h *Handler) decode(d *Delivery, body []byte) error {
+	var p payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		return err
+	}
+	d.Action = p.Action
+	ignore := func(why string) error { d.Ignored = why; return nil }
+	if p.Repository == nil {
+		return ignore("no repository in the payload")
+	}
+	if !strings.EqualFold(p.Repository.FullName, h.opts.Repo) {
+		return ignore("repository " + p.Repository.FullName + " is not " + h.opts.Repo)
+	}
+	var inst int64
+	if p.Installation != nil {
+		inst = p.Installation.ID
+	}
+	switch d.Event {
+	case "issue_comment":
+		switch {
+		case p.Action != "created":
+			return ignore("comment " + p.Action + "; only new comments count")
+		case p.Issue == nil || p.Comment == nil || p.Comment.User == nil:
+			return errors.New("issue_comment without issue, comment or user")
+		case len(p.Issue.PullRequest) == 0 || string(p.Issue.PullRequest) == "null":
+			return ignore("comment on an issue, not a pull request")
+		case strings.EqualFold(p.Comment.User.Login, h.opts.BotLogin) && h.opts.BotLogin != "":
+			return ignore("refbot's own comment")
+		case p.Comment.User.Type == "Bot" || (p.Sender != nil && p.Sender.Type == "Bot"):
+			return ignore("comment by a bot")
+		case !h.opts.HasCommand(p.Comment.Body):
+			return ignore("no command in the comment")
+		}
+		d.Work = CommentWork{
+			Repo: p.Repository.FullName, PR: p.Issue.Number, CommentID: p.Comment.ID,
+			Author: p.Comment.User.Login, Body: p.Comment.Body, URL: p.Comment.HTMLURL,
+			CreatedAt: p.Comment.CreatedAt, Installation: inst,
+		}
+	case "pull_request":
+		if p.Action != "closed" {
+			return ignore("pull request " + p.Action)
+		}
+		if p.PullRequest == nil || p.Number == 0 {
+			return errors.New("pull_request without pull_request or number")
+		}
+		d.Work = PullRequestClosed{Repo: p.Repository.FullName, PR: p.Number, Merged: p.PullRequest.Merged,
+			BaseRef: p.PullRequest.Base.Ref, HeadSHA: p.PullRequest.Head.SHA}
+	case "ping":
+		return ignore("ping")
+	default:
+		return ignore("event " + d.Event + " is not one refbot acts on")
+	}
+	return nil
+}

@@ -1,0 +1,273 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// memRecorder records in memory with the same duplicate rules as the real
+// queue (whose own tests run against SQLite).
+type memRecorder struct {
+	mu         sync.Mutex
+	deliveries map[string]Delivery
+	comments   map[int64]bool
+	fail       error
+}
+
+func newMemRecorder() *memRecorder {
+	return &memRecorder{deliveries: map[string]Delivery{}, comments: map[int64]bool{}}
+}
+
+func (m *memRecorder) Record(_ context.Context, d Delivery) (Outcome, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return 0, m.fail
+	}
+	if _, ok := m.deliveries[d.ID]; ok {
+		return Duplicate, nil
+	}
+	m.deliveries[d.ID] = d
+	if c, ok := d.Work.(CommentWork); ok {
+		if m.comments[c.CommentID] {
+			return AlreadyHandled, nil
+		}
+		m.comments[c.CommentID] = true
+	}
+	return Recorded, nil
+}
+
+func (m *memRecorder) queued() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, d := range m.deliveries {
+		if d.Work != nil {
+			n++
+		}
+	}
+	return n
+}
+
+const secret = "It's a Secret to Everybody"
+
+func newHandler(t *testing.T, rec Recorder) *Handler {
+	t.Helper()
+	h, err := New(Options{
+		Secrets: []string{secret}, Repo: "octo-org/octo-repo", BotLogin: "refbot[bot]", Recorder: rec,
+		HasCommand: func(body string) bool { return strings.Contains(body, "BUILDBOT:") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func post(h http.Handler, event, delivery, sig string, body []byte) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(string(body)))
+	r.Header.Set("Content-Type", "application/json")
+	if event != "" {
+		r.Header.Set("X-GitHub-Event", event)
+	}
+	if delivery != "" {
+		r.Header.Set("X-GitHub-Delivery", delivery)
+	}
+	if sig != "" {
+		r.Header.Set("X-Hub-Signature-256", sig)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// TestGitHubSignatureVector is the example from GitHub's documentation on
+// validating webhook deliveries.
+func TestGitHubSignatureVector(t *testing.T) {
+	want := "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+	if got := Sign(secret, []byte("Hello, World!")); got != want {
+		t.Errorf("Sign = %s, want %s", got, want)
+	}
+	h := newHandler(t, newMemRecorder())
+	if !h.verify(want, []byte("Hello, World!")) {
+		t.Error("the documented signature does not verify")
+	}
+}
+
+func comment(action, body, login, userType string, onPR bool, id int64) []byte {
+	p := map[string]any{
+		"action":     action,
+		"repository": map[string]any{"full_name": "octo-org/octo-repo"},
+		"issue":      map[string]any{"number": 12},
+		"comment": map[string]any{"id": id, "body": body, "html_url": "https://github.com/x", "created_at": "2026-11-23T10:00:00Z",
+			"user": map[string]any{"login": login, "type": userType}},
+		"sender": map[string]any{"login": login, "type": userType},
+	}
+	if onPR {
+		p["issue"].(map[string]any)["pull_request"] = map[string]any{"url": "https://api.github.com/x"}
+	}
+	b, _ := json.Marshal(p)
+	return b
+}
+
+func TestSignatureChecks(t *testing.T) {
+	body := comment("created", "BUILDBOT: UPDATE", "alice", "User", true, 1)
+	good := Sign(secret, body)
+	flipped := append([]byte{}, body...)
+	flipped[10] ^= 1
+	tests := []struct {
+		name string
+		sig  string
+		body []byte
+		code int
+	}{
+		{"missing", "", body, http.StatusUnauthorized},
+		{"no prefix", strings.TrimPrefix(good, "sha256="), body, http.StatusForbidden},
+		{"sha1 prefix", "sha1=" + strings.TrimPrefix(good, "sha256="), body, http.StatusForbidden},
+		{"empty hex", "sha256=", body, http.StatusForbidden},
+		{"not hex", "sha256=zz" + strings.Repeat("0", 62), body, http.StatusForbidden},
+		{"short", good[:20], body, http.StatusForbidden},
+		{"other secret", Sign("guess", body), body, http.StatusForbidden},
+		{"one body byte flipped", good, flipped, http.StatusForbidden},
+		{"good", good, body, http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newMemRecorder()
+			w := post(newHandler(t, rec), "issue_comment", "d-"+tc.name, tc.sig, tc.body)
+			if w.Code != tc.code {
+				t.Errorf("status %d (%s), want %d", w.Code, strings.TrimSpace(w.Body.String()), tc.code)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.code == http.StatusOK]; rec.queued() != want {
+				t.Errorf("%d deliveries queued, want %d", rec.queued(), want)
+			}
+		})
+	}
+}
+
+func TestSecretRotationAndEmptySecret(t *testing.T) {
+	rec := newMemRecorder()
+	h, err := New(Options{Secrets: []string{"new", "old"}, Repo: "octo-org/octo-repo", Recorder: rec, HasCommand: func(string) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := comment("created", "x", "alice", "User", true, 7)
+	for i, s := range []string{"new", "old"} {
+		if w := post(h, "issue_comment", fmt.Sprint("r", i), Sign(s, body), body); w.Code != http.StatusOK && w.Code != http.StatusAccepted {
+			t.Errorf("secret %q: status %d", s, w.Code)
+		}
+	}
+	for _, secrets := range [][]string{nil, {""}, {"ok", ""}} {
+		if _, err := New(Options{Secrets: secrets, Recorder: rec, HasCommand: func(string) bool { return true }}); err == nil {
+			t.Errorf("secrets %q accepted", secrets)
+		}
+	}
+}
+
+func TestMalformedDeliveries(t *testing.T) {
+	h := newHandler(t, newMemRecorder())
+	big := make([]byte, MaxBody+1)
+	tests := []struct {
+		name     string
+		event    string
+		delivery string
+		body     []byte
+		code     int
+	}{
+		{"over 25 MB", "issue_comment", "d1", big, http.StatusRequestEntityTooLarge},
+		{"no event header", "", "d2", []byte(`{}`), http.StatusBadRequest},
+		{"no delivery header", "issue_comment", "", []byte(`{}`), http.StatusBadRequest},
+		{"not JSON", "issue_comment", "d3", []byte(`action=created`), http.StatusBadRequest},
+		{"comment without user", "issue_comment", "d4", []byte(`{"action":"created","repository":{"full_name":"octo-org/octo-repo"},"issue":{"number":1,"pull_request":{}},"comment":{"id":1}}`), http.StatusBadRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if w := post(h, tc.event, tc.delivery, Sign(secret, tc.body), tc.body); w.Code != tc.code {
+				t.Errorf("status %d (%s), want %d", w.Code, strings.TrimSpace(w.Body.String()), tc.code)
+			}
+		})
+	}
+	r := httptest.NewRequest(http.MethodGet, "/webhook", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: status %d", w.Code)
+	}
+}
+
+func TestWhatIsQueued(t *testing.T) {
+	closed := func(merged bool, action string) []byte {
+		b, _ := json.Marshal(map[string]any{"action": action, "number": 12, "repository": map[string]any{"full_name": "octo-org/octo-repo"},
+			"pull_request": map[string]any{"merged": merged, "base": map[string]any{"ref": "master"}, "head": map[string]any{"sha": "abc"}}})
+		return b
+	}
+	tests := []struct {
+		name  string
+		event string
+		body  []byte
+		code  int
+		work  Work
+	}{
+		{"command on a PR", "issue_comment", comment("created", "BUILDBOT: UPDATE", "alice", "User", true, 5), http.StatusOK,
+			CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: 5, Author: "alice", Body: "BUILDBOT: UPDATE", URL: "https://github.com/x", CreatedAt: mustTime("2026-11-23T10:00:00Z")}},
+		{"edited comment", "issue_comment", comment("edited", "BUILDBOT: UPDATE", "alice", "User", true, 5), http.StatusAccepted, nil},
+		{"deleted comment", "issue_comment", comment("deleted", "BUILDBOT: UPDATE", "alice", "User", true, 5), http.StatusAccepted, nil},
+		{"comment on an issue", "issue_comment", comment("created", "BUILDBOT: UPDATE", "alice", "User", false, 5), http.StatusAccepted, nil},
+		{"refbot's own comment", "issue_comment", comment("created", "BUILDBOT: UPDATE", "refbot[bot]", "Bot", true, 5), http.StatusAccepted, nil},
+		{"another bot", "issue_comment", comment("created", "BUILDBOT: UPDATE", "dependabot[bot]", "Bot", true, 5), http.StatusAccepted, nil},
+		{"no command", "issue_comment", comment("created", "LGTM", "alice", "User", true, 5), http.StatusAccepted, nil},
+		{"merged", "pull_request", closed(true, "closed"), http.StatusOK, PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, Merged: true, BaseRef: "master", HeadSHA: "abc"}},
+		{"closed unmerged", "pull_request", closed(false, "closed"), http.StatusOK, PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, BaseRef: "master", HeadSHA: "abc"}},
+		{"opened", "pull_request", closed(false, "opened"), http.StatusAccepted, nil},
+		{"ping", "ping", []byte(`{"zen":"x","repository":{"full_name":"octo-org/octo-repo"}}`), http.StatusAccepted, nil},
+		{"other event", "star", []byte(`{"action":"created","repository":{"full_name":"octo-org/octo-repo"}}`), http.StatusAccepted, nil},
+		{"other repository", "issue_comment", []byte(strings.Replace(string(comment("created", "BUILDBOT: UPDATE", "alice", "User", true, 5)), "octo-org/octo-repo", "evil/repo", 1)), http.StatusAccepted, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newMemRecorder()
+			w := post(newHandler(t, rec), tc.event, "d", Sign(secret, tc.body), tc.body)
+			if w.Code != tc.code {
+				t.Errorf("status %d (%s), want %d", w.Code, strings.TrimSpace(w.Body.String()), tc.code)
+			}
+			if diff := cmp.Diff(tc.work, rec.deliveries["d"].Work); diff != "" {
+				t.Errorf("work (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRepeatsAndOutages(t *testing.T) {
+	rec := newMemRecorder()
+	h := newHandler(t, rec)
+	body := comment("created", "BUILDBOT: UPDATE", "alice", "User", true, 99)
+	sig := Sign(secret, body)
+	for _, step := range []struct {
+		delivery, want string
+	}{{"a", "queued"}, {"a", "delivery already recorded"}, {"b", "comment already handled"}} {
+		w := post(h, "issue_comment", step.delivery, sig, body)
+		if w.Code != http.StatusOK || strings.TrimSpace(w.Body.String()) != step.want {
+			t.Errorf("delivery %s: %d %q, want 200 %q", step.delivery, w.Code, w.Body.String(), step.want)
+		}
+	}
+	rec.fail = fmt.Errorf("database is locked")
+	if w := post(h, "issue_comment", "c", sig, body); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("recorder down: status %d, want 503", w.Code)
+	}
+}
+
+func mustTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}

@@ -1,0 +1,71 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/refbot/refbot/bot/intake"
+)
+
+// CommentArgs is the job for a comment that holds refbot commands.
+type CommentArgs struct {
+	intake.CommentWork
+	Delivery string `json:"delivery"`
+}
+
+// Kind names the job kind in the database; it must never change.
+func (CommentArgs) Kind() string { return "comment" }
+
+// PRClosedArgs is the job for a closed (maybe merged) pull request.
+type PRClosedArgs struct {
+	intake.PullRequestClosed
+	Delivery string `json:"delivery"`
+}
+
+// Kind names the job kind in the database; it must never change.
+func (PRClosedArgs) Kind() string { return "pr_closed" }
+
+type commentWorker struct {
+	river.WorkerDefaults[CommentArgs]
+	q      *Queue
+	handle func(context.Context, intake.CommentWork) error
+	wait   time.Duration
+}
+
+func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) error {
+	return w.q.run(ctx, job.Args.PR, job.ID, w.wait, func() error {
+		if w.handle == nil {
+			return river.JobCancel(errors.New("no comment handler configured"))
+		}
+		return w.handle(ctx, job.Args.CommentWork)
+	})
+}
+
+type prClosedWorker struct {
+	river.WorkerDefaults[PRClosedArgs]
+	q      *Queue
+	handle func(context.Context, intake.PullRequestClosed) error
+	wait   time.Duration
+}
+
+func (w *prClosedWorker) Work(ctx context.Context, job *river.Job[PRClosedArgs]) error {
+	return w.q.run(ctx, job.Args.PR, job.ID, w.wait, func() error {
+		if w.handle == nil {
+			return river.JobCancel(errors.New("no pull request handler configured"))
+		}
+		return w.handle(ctx, job.Args.PullRequestClosed)
+	})
+}
+
+// run runs f under the PR's lease; a busy PR snoozes the job (River tries
+// it again later without counting an attempt).
+func (q *Queue) run(ctx context.Context, pr int, jobID int64, wait time.Duration, f func() error) error {
+	err := q.withPRLease(ctx, pr, jobID, f)
+	if errors.Is(err, errBusy) {
+		return river.JobSnooze(wait)
+	}
+	return err
+}

@@ -1,0 +1,266 @@
+// Package queue is refbot's durable state: webhook deliveries, comments
+// already handled, per-PR leases and the jobs themselves, all in one
+// database. Jobs run on River (riverqueue/river); the embedded default is
+// SQLite, one file and no server. The PostgreSQL driver for several
+// replicas slots in where Open builds the driver; everything else here goes
+// through database/sql and River's driver interface.
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"go.uber.org/zap"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
+
+	"github.com/refbot/refbot/bot/intake"
+)
+
+// Queue owns the database and the River client.
+type Queue struct {
+	db    *sql.DB
+	river *river.Client[*sql.Tx]
+	log   *zap.Logger
+	owner string // this process, as the holder of PR leases
+}
+
+// Handlers do the work of each job kind. They run on the daemon's context,
+// one job per PR at a time.
+type Handlers struct {
+	Comment  func(ctx context.Context, w intake.CommentWork) error
+	PRClosed func(ctx context.Context, w intake.PullRequestClosed) error
+}
+
+// Config configures Open.
+type Config struct {
+	Path       string // the SQLite file; created if missing
+	MaxWorkers int    // jobs run at once; default 4
+	Handlers   Handlers
+	Logger     *zap.Logger
+	// LeaseWait is how long a job for a busy PR waits before trying again;
+	// default 5s.
+	LeaseWait time.Duration
+}
+
+// Open opens (creating if needed) the database at cfg.Path, brings River's
+// and refbot's tables up to date, and builds the River client. Start runs
+// the workers.
+func Open(ctx context.Context, cfg Config) (*Queue, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("queue: database path is required")
+	}
+	if cfg.MaxWorkers <= 0 {
+		cfg.MaxWorkers = 4
+	}
+	if cfg.LeaseWait <= 0 {
+		cfg.LeaseWait = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	// WAL with synchronous=NORMAL: a committed delivery survives the
+	// process being killed at any point (what the crash tests check); only
+	// a power loss can take the last commits back.
+	dsn := "file:" + cfg.Path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", cfg.Path, err)
+	}
+	// SQLite allows one writer; River's driver recommends one connection.
+	db.SetMaxOpenConns(1)
+	q := &Queue{db: db, log: cfg.Logger, owner: fmt.Sprintf("pid-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	if err := q.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &commentWorker{q: q, handle: cfg.Handlers.Comment, wait: cfg.LeaseWait})
+	river.AddWorker(workers, &prClosedWorker{q: q, handle: cfg.Handlers.PRClosed, wait: cfg.LeaseWait})
+	q.river, err = river.NewClient(riversqlite.New(db), &river.Config{
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
+		Workers: workers,
+		// A job that outlives this is stuck: River rescues it for a retry.
+		JobTimeout:           2 * time.Hour,
+		RescueStuckJobsAfter: 3 * time.Hour,
+		// Completed jobs stay a week for `refbot status` and the dashboard.
+		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
+		Logger:                      nil,
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("queue: river client: %w", err)
+	}
+	return q, nil
+}
+
+func (q *Queue) migrate(ctx context.Context) error {
+	m, err := rivermigrate.New(riversqlite.New(q.db), nil)
+	if err != nil {
+		return fmt.Errorf("queue: migrations: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("queue: migrate River's tables: %w", err)
+	}
+	for _, stmt := range schema {
+		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("queue: migrate refbot's tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// schema is refbot's own tables; every statement is idempotent.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS refbot_delivery (
+		id TEXT PRIMARY KEY,
+		event TEXT NOT NULL,
+		action TEXT NOT NULL,
+		received_at TEXT NOT NULL,
+		job_id INTEGER,
+		ignored TEXT NOT NULL DEFAULT ''
+	)`,
+	`CREATE TABLE IF NOT EXISTS refbot_comment (
+		comment_id INTEGER PRIMARY KEY,
+		pr INTEGER NOT NULL,
+		delivery_id TEXT NOT NULL,
+		job_id INTEGER
+	)`,
+	`CREATE TABLE IF NOT EXISTS refbot_pr_lease (
+		pr INTEGER PRIMARY KEY,
+		owner TEXT NOT NULL,
+		job_id INTEGER NOT NULL,
+		expires_at TEXT NOT NULL
+	)`,
+}
+
+// Start runs the workers. Leases left by an earlier process of this
+// embedded database are released first: with SQLite only one process works
+// on it.
+func (q *Queue) Start(ctx context.Context) error {
+	if _, err := q.db.ExecContext(ctx, `DELETE FROM refbot_pr_lease`); err != nil {
+		return fmt.Errorf("queue: clear stale leases: %w", err)
+	}
+	return q.river.Start(ctx)
+}
+
+// Stop stops taking jobs and waits for running ones to finish, until ctx
+// ends; then it cancels them (their work is retried after a restart).
+func (q *Queue) Stop(ctx context.Context) error {
+	err := q.river.Stop(ctx)
+	if err != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = errors.Join(err, q.river.StopAndCancel(cctx))
+	}
+	return err
+}
+
+// Close closes the database. Call Stop first.
+func (q *Queue) Close() error { return q.db.Close() }
+
+// Ping checks the database answers (for /readyz).
+func (q *Queue) Ping(ctx context.Context) error { return q.db.PingContext(ctx) }
+
+// River exposes the River client, for inserting jobs and for status pages.
+func (q *Queue) River() *river.Client[*sql.Tx] { return q.river }
+
+// Record stores a delivery and queues its work in one transaction, so that
+// an answered delivery is never lost and never done twice: a delivery id
+// seen before is a Duplicate, a comment seen before (under any delivery id)
+// is AlreadyHandled.
+func (q *Queue) Record(ctx context.Context, d intake.Delivery) (intake.Outcome, error) {
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO refbot_delivery (id, event, action, received_at, ignored)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		d.ID, d.Event, d.Action, d.Received.Format(time.RFC3339Nano), d.Ignored)
+	if err != nil {
+		return 0, fmt.Errorf("record delivery %s: %w", d.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return intake.Duplicate, nil
+	}
+	var args river.JobArgs
+	switch w := d.Work.(type) {
+	case nil:
+	case intake.CommentWork:
+		res, err := tx.ExecContext(ctx, `INSERT INTO refbot_comment (comment_id, pr, delivery_id)
+			VALUES (?, ?, ?) ON CONFLICT (comment_id) DO NOTHING`, w.CommentID, w.PR, d.ID)
+		if err != nil {
+			return 0, fmt.Errorf("record comment %d: %w", w.CommentID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if err := tx.Commit(); err != nil {
+				return 0, err
+			}
+			return intake.AlreadyHandled, nil
+		}
+		args = CommentArgs{CommentWork: w, Delivery: d.ID}
+	case intake.PullRequestClosed:
+		args = PRClosedArgs{PullRequestClosed: w, Delivery: d.ID}
+	default:
+		return 0, fmt.Errorf("record delivery %s: unknown work %T", d.ID, w)
+	}
+	if args != nil {
+		job, err := q.river.InsertTx(ctx, tx, args, nil)
+		if err != nil {
+			return 0, fmt.Errorf("queue delivery %s: %w", d.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refbot_delivery SET job_id = ? WHERE id = ?`, job.Job.ID, d.ID); err != nil {
+			return 0, err
+		}
+		if cw, ok := d.Work.(intake.CommentWork); ok {
+			if _, err := tx.ExecContext(ctx, `UPDATE refbot_comment SET job_id = ? WHERE comment_id = ?`, job.Job.ID, cw.CommentID); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("record delivery %s: %w", d.ID, err)
+	}
+	return intake.Recorded, nil
+}
+
+// errBusy: another job holds the PR's lease.
+var errBusy = errors.New("another job is working on this PR")
+
+// withPRLease runs f holding PR pr's lease, so that two jobs for one PR
+// never run at once. A busy PR returns errBusy at once.
+func (q *Queue) withPRLease(ctx context.Context, pr int, jobID int64, f func() error) error {
+	now := time.Now().UTC()
+	res, err := q.db.ExecContext(ctx, `INSERT INTO refbot_pr_lease (pr, owner, job_id, expires_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (pr) DO UPDATE SET owner = excluded.owner, job_id = excluded.job_id, expires_at = excluded.expires_at
+		WHERE refbot_pr_lease.expires_at < ? OR refbot_pr_lease.job_id = excluded.job_id`,
+		pr, q.owner, jobID, now.Add(3*time.Hour).Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("lease PR %d: %w", pr, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errBusy
+	}
+	defer func() {
+		// Release even when ctx is done (shutdown): the next process would
+		// clear it anyway, but another worker of this one should not wait.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := q.db.ExecContext(rctx, `DELETE FROM refbot_pr_lease WHERE pr = ? AND job_id = ?`, pr, jobID); err != nil {
+			q.log.Error("release PR lease", zap.Int("pr", pr), zap.Error(err))
+		}
+	}()
+	return f()
+}

@@ -1,0 +1,165 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/refbot/refbot/bot/intake"
+)
+
+func commentDelivery(id string, pr int, comment int64) intake.Delivery {
+	return intake.Delivery{ID: id, Event: "issue_comment", Action: "created", Received: time.Now(),
+		Work: intake.CommentWork{Repo: "o/r", PR: pr, CommentID: comment, Author: "alice", Body: "BUILDBOT: UPDATE"}}
+}
+
+func open(t *testing.T, path string, h Handlers) *Queue {
+	t.Helper()
+	q, err := Open(context.Background(), Config{Path: path, Handlers: h, LeaseWait: 50 * time.Millisecond, MaxWorkers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// TestRecordSurvivesRestart: a recorded delivery is in the database before
+// Record returns; a process that dies before running it loses nothing: the
+// next one runs it, once.
+func TestRecordSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "refbot.db")
+	q := open(t, path, Handlers{})
+	tests := []struct {
+		d    intake.Delivery
+		want intake.Outcome
+	}{
+		{commentDelivery("d1", 3, 100), intake.Recorded},
+		{commentDelivery("d1", 3, 100), intake.Duplicate},      // GitHub's redelivery
+		{commentDelivery("d2", 3, 100), intake.AlreadyHandled}, // same comment, new delivery id
+		{intake.Delivery{ID: "d3", Event: "ping", Received: time.Now(), Ignored: "ping"}, intake.Recorded},
+		{intake.Delivery{ID: "d4", Event: "pull_request", Action: "closed", Received: time.Now(),
+			Work: intake.PullRequestClosed{Repo: "o/r", PR: 3, Merged: true}}, intake.Recorded},
+	}
+	for _, tc := range tests {
+		got, err := q.Record(ctx, tc.d)
+		if err != nil || got != tc.want {
+			t.Errorf("Record(%s) = %v, %v; want %v", tc.d.ID, got, err, tc.want)
+		}
+	}
+	// "Crash": close without ever starting the workers.
+	q.Close()
+
+	var comments, closes atomic.Int32
+	done := make(chan struct{}, 2)
+	q = open(t, path, Handlers{
+		Comment:  func(ctx context.Context, w intake.CommentWork) error { comments.Add(1); done <- struct{}{}; return nil },
+		PRClosed: func(ctx context.Context, w intake.PullRequestClosed) error { closes.Add(1); done <- struct{}{}; return nil },
+	})
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the recorded jobs did not run after the restart")
+		}
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := q.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if comments.Load() != 1 || closes.Load() != 1 {
+		t.Errorf("ran %d comment and %d close jobs, want 1 and 1", comments.Load(), closes.Load())
+	}
+	// A redelivery after the work is done is still not redone.
+	if got, _ := q.Record(ctx, commentDelivery("d1", 3, 100)); got != intake.Duplicate {
+		t.Errorf("redelivery after completion: %v, want Duplicate", got)
+	}
+	q.Close()
+}
+
+// TestOneJobPerPRAtATime: jobs for one PR never overlap; jobs for different
+// PRs do.
+func TestOneJobPerPRAtATime(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	running := map[int]int{}
+	maxSame, maxAll, all := 0, 0, 0
+	var finished atomic.Int32
+	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+		Comment: func(ctx context.Context, w intake.CommentWork) error {
+			mu.Lock()
+			running[w.PR]++
+			all++
+			maxSame = max(maxSame, running[w.PR])
+			maxAll = max(maxAll, all)
+			mu.Unlock()
+			time.Sleep(150 * time.Millisecond)
+			mu.Lock()
+			running[w.PR]--
+			all--
+			mu.Unlock()
+			finished.Add(1)
+			return nil
+		},
+	})
+	for i := range 6 {
+		pr := 1 + i%2 // three jobs each for PR 1 and PR 2
+		if _, err := q.Record(ctx, commentDelivery(fmt.Sprint("d", i), pr, int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for finished.Load() < 6 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	q.Stop(stopCtx)
+	q.Close()
+	if finished.Load() != 6 {
+		t.Fatalf("%d of 6 jobs finished", finished.Load())
+	}
+	if maxSame != 1 {
+		t.Errorf("%d jobs for one PR ran at once", maxSame)
+	}
+	if maxAll < 2 {
+		t.Errorf("jobs for different PRs never ran together (max %d)", maxAll)
+	}
+}
+
+// TestStopWaitsForRunningJobs: Stop lets a running job finish.
+func TestStopWaitsForRunningJobs(t *testing.T) {
+	ctx := context.Background()
+	started := make(chan struct{})
+	var finished atomic.Bool
+	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+		Comment: func(ctx context.Context, w intake.CommentWork) error {
+			close(started)
+			time.Sleep(300 * time.Millisecond)
+			finished.Store(true)
+			return nil
+		},
+	})
+	q.Record(ctx, commentDelivery("d", 1, 1))
+	q.Start(ctx)
+	<-started
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := q.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Load() {
+		t.Error("Stop returned before the running job finished")
+	}
+	q.Close()
+}
