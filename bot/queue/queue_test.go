@@ -56,8 +56,12 @@ func TestRecordSurvivesRestart(t *testing.T) {
 	var comments, closes atomic.Int32
 	done := make(chan struct{}, 2)
 	q = open(t, path, Handlers{
-		Comment:  func(ctx context.Context, w intake.CommentWork) error { comments.Add(1); done <- struct{}{}; return nil },
-		PRClosed: func(ctx context.Context, w intake.PullRequestClosed) error { closes.Add(1); done <- struct{}{}; return nil },
+		Comment: func(ctx context.Context, w intake.CommentWork) error { comments.Add(1); done <- struct{}{}; return nil },
+		PRClosed: func(ctx context.Context, w intake.PullRequestClosed) error {
+			closes.Add(1)
+			done <- struct{}{}
+			return nil
+		},
 	})
 	if err := q.Start(ctx); err != nil {
 		t.Fatal(err)
