@@ -264,3 +264,7 @@ func (q *Queue) withPRLease(ctx context.Context, pr int, jobID int64, f func() e
 	}()
 	return f()
 }
+
+// DB is the database, for the other parts of refbot's state that live
+// beside the jobs (cooldowns).
+func (q *Queue) DB() *sql.DB { return q.db }
