@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/refbot/refbot/internal/statcache"
@@ -71,12 +72,14 @@ type UpdateResult struct {
 	// Changes compare the new tip with the previous tip, or with the base
 	// when the branch is new: what this update changed.
 	Changes []Change
-	// Files is the number of files in the data folder.
-	Files    int
-	NoChange bool // the branch already held exactly this; nothing pushed
-	Pushed   bool
-	Objects  int   // objects sent
-	Bytes    int64 // pack bytes sent
+	// Files is the number of files in the data folder; FilesBefore the
+	// number in the same folder of the tree the Changes compare with.
+	Files       int
+	FilesBefore int
+	NoChange    bool // the branch already held exactly this; nothing pushed
+	Pushed      bool
+	Objects     int   // objects sent
+	Bytes       int64 // pack bytes sent
 }
 
 // Update makes req.Branch the base branch plus one commit holding req.Dir
@@ -178,6 +181,9 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		compareWith = baseCommit.TreeHash
 	}
 	if res.Changes, err = r.diff(n, compareWith, newTree, ""); err != nil {
+		return nil, err
+	}
+	if res.FilesBefore, err = r.countFiles(n, compareWith, r.dataPath(req.Variant)); err != nil {
 		return nil, err
 	}
 	// Already there? Then there is nothing to push: doing an update twice
@@ -467,4 +473,47 @@ func validBranch(name string) error {
 		return fmt.Errorf("%q is not a valid branch name", name)
 	}
 	return nil
+}
+
+// countFiles counts the files under folder p of tree root.
+func (r *Repo) countFiles(n *newObjects, root plumbing.Hash, p string) (int, error) {
+	h := root
+	for _, part := range strings.Split(p, "/") {
+		if h.IsZero() || part == "" {
+			break
+		}
+		t, err := r.tree(n, h)
+		if err != nil {
+			return 0, err
+		}
+		next := plumbing.ZeroHash
+		for _, e := range t.Entries {
+			if e.Name == part && e.Mode == filemode.Dir {
+				next = e.Hash
+			}
+		}
+		h = next
+	}
+	if h.IsZero() {
+		return 0, nil
+	}
+	count := 0
+	var walk func(h plumbing.Hash) error
+	walk = func(h plumbing.Hash) error {
+		t, err := r.tree(n, h)
+		if err != nil {
+			return err
+		}
+		for _, e := range t.Entries {
+			if e.Mode == filemode.Dir {
+				if err := walk(e.Hash); err != nil {
+					return err
+				}
+			} else {
+				count++
+			}
+		}
+		return nil
+	}
+	return count, walk(h)
 }

@@ -145,6 +145,9 @@ func TestUpdateCreatesAndAmendsPRBranch(t *testing.T) {
 	if diff := cmp.Diff([]string{"modified data/a.txt", "removed data/b.txt", "added data/new/d.png"}, changes(res.Changes)); diff != "" {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
+	if res.Files != 3 || res.FilesBefore != 3 {
+		t.Errorf("Files = %d, FilesBefore = %d; want 3 and 3", res.Files, res.FilesBefore)
+	}
 	// The cache is blobless: it fetched commits and trees only.
 	iter, err := f.repo.store.IterEncodedObjects(plumbing.BlobObject)
 	if err != nil {

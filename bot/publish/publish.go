@@ -40,6 +40,10 @@ type Request struct {
 	Subject  string
 	Trailers refdata.Trailers
 	DryRun   bool // download nothing that is not needed, push nothing
+	// BeforePush, if set, runs after the downloads and before each push;
+	// an error stops the publish there (UPDATE uses it to stop when the
+	// PR's head moved while it ran).
+	BeforePush func(ctx context.Context) error
 }
 
 // Result says what was done, per variant.
@@ -105,6 +109,9 @@ func publishVariant(ctx context.Context, store Store, repo Repo, req Request, m 
 			if err != nil {
 				return vr, err
 			}
+			if err := beforePush(ctx, req); err != nil {
+				return vr, err
+			}
 			vr.Update, err = repo.Update(ctx, refdata.UpdateRequest{
 				Branch: req.Branch, Variant: m.Variant, Dir: dir, StatePath: filepath.Join(req.WorkDir, "state", name+".git"),
 				Subject: req.Subject, Trailers: req.Trailers, DryRun: req.DryRun,
@@ -134,10 +141,20 @@ func publishVariant(ctx context.Context, store Store, repo Repo, req Request, m 
 			return vr, err
 		}
 	}
+	if err := beforePush(ctx, req); err != nil {
+		return vr, err
+	}
 	var err error
 	vr.Update, err = repo.Update(ctx, refdata.UpdateRequest{
 		Branch: req.Branch, Variant: m.Variant, Files: files,
 		Subject: req.Subject, Trailers: req.Trailers, DryRun: req.DryRun,
 	})
 	return vr, err
+}
+
+func beforePush(ctx context.Context, req Request) error {
+	if req.DryRun || req.BeforePush == nil {
+		return nil
+	}
+	return req.BeforePush(ctx)
 }

@@ -135,6 +135,19 @@ func TestPublishDownloadsOnlyWhatTheDataRepoLacks(t *testing.T) {
 	}
 	testenv.Git(t, f.bare, "fsck", "--strict", "--no-progress")
 
+	// A BeforePush error stops before the push.
+	f.upload(t, "3", 5, "", map[string]string{"a.txt": "a\n", "b.txt": "never pushed\n"})
+	stop := req
+	stop.Build = "3"
+	stop.BeforePush = func(context.Context) error { return errors.New("head moved") }
+	before := testenv.Git(t, f.bare, "rev-parse", "PR5")
+	if _, err := Publish(ctx, f.store, f.repo, stop); err == nil || err.Error() != "head moved" {
+		t.Errorf("err = %v, want the BeforePush error", err)
+	}
+	if after := testenv.Git(t, f.bare, "rev-parse", "PR5"); after != before {
+		t.Errorf("PR5 moved from %s to %s although BeforePush refused", before, after)
+	}
+
 	// A build of another PR is refused before anything is fetched.
 	req.Want = s3cache.Want{Source: s3cache.Source{PR: 6}}
 	if _, err := Publish(ctx, f.store, f.repo, req); !errors.Is(err, s3cache.ErrProvenance) {
