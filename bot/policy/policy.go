@@ -53,7 +53,8 @@ func New(ctx context.Context, cfg Config, perms Permissions, db *sql.DB, now fun
 		now = time.Now
 	}
 	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS refbot_cooldown (
-		pr INTEGER NOT NULL, verb TEXT NOT NULL, last_run TEXT NOT NULL, PRIMARY KEY (pr, verb))`)
+		pr INTEGER NOT NULL, verb TEXT NOT NULL, last_run TEXT NOT NULL, comment_id INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (pr, verb))`)
 	if err != nil {
 		return nil, fmt.Errorf("policy: create cooldown table: %w", err)
 	}
@@ -96,8 +97,10 @@ func (p *Policy) Allowed(ctx context.Context, user string) (*Refusal, error) {
 }
 
 // Take checks verb's cooldown on pr and, if it has passed, starts a new one
-// in the same step; a nil Refusal means the command may run now.
-func (p *Policy) Take(ctx context.Context, pr int, verb string) (*Refusal, error) {
+// in the same step; a nil Refusal means the command may run now. The
+// cooldown remembers the comment that took it: the same comment taking it
+// again (its job retried after a failure) is let through.
+func (p *Policy) Take(ctx context.Context, pr int, verb string, comment int64) (*Refusal, error) {
 	verb = strings.ToUpper(verb)
 	wait := p.cfg.Cooldowns[verb]
 	if wait <= 0 {
@@ -110,9 +113,12 @@ func (p *Policy) Take(ctx context.Context, pr int, verb string) (*Refusal, error
 	}
 	defer tx.Rollback()
 	var last string
-	err = tx.QueryRowContext(ctx, `SELECT last_run FROM refbot_cooldown WHERE pr = ? AND verb = ?`, pr, verb).Scan(&last)
+	var by int64
+	err = tx.QueryRowContext(ctx, `SELECT last_run, comment_id FROM refbot_cooldown WHERE pr = ? AND verb = ?`, pr, verb).Scan(&last, &by)
 	switch {
 	case err == sql.ErrNoRows:
+	case err == nil && by == comment && comment != 0:
+		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("read cooldown of %s on #%d: %w", verb, pr, err)
 	default:
@@ -125,8 +131,9 @@ func (p *Policy) Take(ctx context.Context, pr int, verb string) (*Refusal, error
 			}, nil
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_cooldown (pr, verb, last_run) VALUES (?, ?, ?)
-		ON CONFLICT (pr, verb) DO UPDATE SET last_run = excluded.last_run`, pr, verb, now.Format(time.RFC3339Nano)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_cooldown (pr, verb, last_run, comment_id) VALUES (?, ?, ?, ?)
+		ON CONFLICT (pr, verb) DO UPDATE SET last_run = excluded.last_run, comment_id = excluded.comment_id`,
+		pr, verb, now.Format(time.RFC3339Nano), comment); err != nil {
 		return nil, fmt.Errorf("start cooldown of %s on #%d: %w", verb, pr, err)
 	}
 	return nil, tx.Commit()

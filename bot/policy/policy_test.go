@@ -95,13 +95,16 @@ func TestCooldownPersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ref, err := p.Take(ctx, 7, "update"); ref != nil || err != nil {
+	if ref, err := p.Take(ctx, 7, "update", 1); ref != nil || err != nil {
 		t.Fatalf("first UPDATE refused: %v %v", ref, err)
 	}
 	now = now.Add(4 * time.Minute)
 	// A new Policy on the same database (a restart) still knows.
 	p, _ = New(ctx, cfg, fakePerms{}, db, clock)
-	ref, err := p.Take(ctx, 7, "UPDATE")
+	if ref, _ := p.Take(ctx, 7, "UPDATE", 1); ref != nil {
+		t.Errorf("the same comment (a retried job) was refused: %v", ref)
+	}
+	ref, err := p.Take(ctx, 7, "UPDATE", 2)
 	if err != nil || ref == nil {
 		t.Fatalf("second UPDATE within the cooldown allowed: %v", err)
 	}
@@ -111,20 +114,20 @@ func TestCooldownPersists(t *testing.T) {
 	if !ref.RetryAt.Equal(time.Date(2026, 11, 23, 10, 10, 0, 0, time.UTC)) {
 		t.Errorf("RetryAt = %v", ref.RetryAt)
 	}
-	if ref, _ := p.Take(ctx, 8, "UPDATE"); ref != nil {
+	if ref, _ := p.Take(ctx, 8, "UPDATE", 3); ref != nil {
 		t.Errorf("another PR is cooling down too: %v", ref)
 	}
-	if ref, _ := p.Take(ctx, 7, "PLAN"); ref != nil {
+	if ref, _ := p.Take(ctx, 7, "PLAN", 4); ref != nil {
 		t.Errorf("a verb without a cooldown was refused: %v", ref)
 	}
 	now = now.Add(6 * time.Minute)
-	if ref, _ := p.Take(ctx, 7, "UPDATE"); ref != nil {
+	if ref, _ := p.Take(ctx, 7, "UPDATE", 5); ref != nil {
 		t.Errorf("UPDATE after the cooldown refused: %v", ref)
 	}
 	if err := p.Release(ctx, 7, "UPDATE"); err != nil {
 		t.Fatal(err)
 	}
-	if ref, _ := p.Take(ctx, 7, "UPDATE"); ref != nil {
+	if ref, _ := p.Take(ctx, 7, "UPDATE", 6); ref != nil {
 		t.Errorf("UPDATE after Release refused: %v", ref)
 	}
 }
