@@ -1,0 +1,181 @@
+package workflow
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"text/template"
+
+	"github.com/refbot/refbot/bot/command"
+	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/publish"
+	"github.com/refbot/refbot/refdata"
+)
+
+//go:embed templates/*.md
+var templateFS embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"short": short,
+	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+}).ParseFS(templateFS, "templates/*.md"))
+
+func render(name string, data any) string {
+	var buf bytes.Buffer
+	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
+		// The templates are compiled in and covered by golden tests; a
+		// failure here is a bug, said plainly rather than hidden.
+		return fmt.Sprintf("refbot could not render its reply (%v). Please report this.", err)
+	}
+	return strings.TrimSpace(buf.String()) + "\n"
+}
+
+// dirChange counts one folder's changes.
+type dirChange struct {
+	Dir                     string
+	Added, Changed, Removed int
+}
+
+type fileChange struct {
+	Action string
+	Path   string
+}
+
+// changeSummary groups an update's changes by folder.
+type changeSummary struct {
+	Dirs  []dirChange
+	Files []fileChange // the first maxListedFiles
+	More  int          // files not listed
+	Total int
+}
+
+const maxListedFiles = 50
+
+func summarize(changes []refdata.Change) changeSummary {
+	var s changeSummary
+	byDir := map[string]*dirChange{}
+	for _, c := range changes {
+		d := path.Dir(c.Path)
+		dc, ok := byDir[d]
+		if !ok {
+			dc = &dirChange{Dir: d}
+			byDir[d] = dc
+		}
+		switch c.Action {
+		case refdata.Added:
+			dc.Added++
+		case refdata.Modified:
+			dc.Changed++
+		case refdata.Removed:
+			dc.Removed++
+		}
+		if len(s.Files) < maxListedFiles {
+			s.Files = append(s.Files, fileChange{Action: string(c.Action), Path: c.Path})
+		} else {
+			s.More++
+		}
+		s.Total++
+	}
+	for _, dc := range byDir {
+		s.Dirs = append(s.Dirs, *dc)
+	}
+	sort.Slice(s.Dirs, func(i, j int) bool { return s.Dirs[i].Dir < s.Dirs[j].Dir })
+	return s
+}
+
+// planData is what PLAN says and what the large-change guard looks at.
+type planData struct {
+	Author, Prefix   string
+	PR               PullRequest
+	Build            Build
+	Variant          string
+	Changes          changeSummary
+	Files            int
+	Before           int
+	ChangedOrRemoved int
+	Share            float64
+	Limit            float64
+	Large            bool
+	NoChange         bool
+	Download         int // files PLAN's UPDATE would download
+}
+
+func planView(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result, limit float64) planData {
+	v := planData{Author: w.Author, PR: pr, Build: build, Variant: cmd.Variant, Limit: limit, NoChange: true}
+	var changes []refdata.Change
+	for _, vr := range res.Variants {
+		u := vr.Update
+		changes = append(changes, u.Changes...)
+		v.Files += u.Files
+		v.Before += u.FilesBefore
+		if !u.NoChange {
+			v.NoChange = false
+		}
+		for _, c := range u.Changes {
+			if c.Action != refdata.Added {
+				v.ChangedOrRemoved++
+			}
+			if c.Action != refdata.Removed {
+				v.Download++
+			}
+		}
+	}
+	v.Changes = summarize(changes)
+	if v.Before > 0 {
+		v.Share = float64(v.ChangedOrRemoved) / float64(v.Before)
+	}
+	v.Large = v.Share > limit
+	return v
+}
+
+// updateData is the UPDATE reply, re-rendered as the job progresses.
+type updateData struct {
+	Author   string
+	PR       PullRequest
+	Build    Build
+	CIBuild  Build
+	Branch   string
+	Commit   string
+	NoChange bool
+	Changes  changeSummary
+	CI       string // restarting, running, passed, failed
+}
+
+func updateView(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result) updateData {
+	v := updateData{Author: w.Author, PR: pr, Build: build, Branch: refdata.PRBranch(pr.Number), NoChange: true}
+	var changes []refdata.Change
+	for _, vr := range res.Variants {
+		changes = append(changes, vr.Update.Changes...)
+		if !vr.Update.Commit.IsZero() {
+			v.Commit = vr.Update.Commit.String()
+		}
+		if !vr.Update.NoChange {
+			v.NoChange = false
+		}
+	}
+	v.Changes = summarize(changes)
+	return v
+}
+
+type statusView struct {
+	PR     PullRequest
+	Branch string
+	URL    string
+}
+
+func renderHelp(prefix string) string { return render("help.md", map[string]string{"Prefix": prefix}) }
+
+func renderProblems(prefix, author string, problems []command.Problem) string {
+	return render("problems.md", map[string]any{"Prefix": prefix, "Author": author, "Problems": problems})
+}
+
+func renderRefusal(cmd command.Command, author, reason string) string {
+	return render("refusal.md", map[string]any{"Verb": cmd.Verb, "Author": author, "Reason": reason})
+}
+
+func renderPlan(v planData) string     { return render("plan.md", v) }
+func renderUpdate(v updateData) string { return render("update.md", v) }
+func renderStatus(v statusView) string { return render("status.md", v) }

@@ -1,0 +1,75 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/refbot/refbot/travis"
+)
+
+// TravisCI is the CI interface on Travis CI.
+type TravisCI struct {
+	Client *travis.Client
+	Repo   string // owner/name on Travis
+	// WebURL is Travis's web address for build links; default
+	// https://app.travis-ci.com.
+	WebURL string
+}
+
+// NewestBuild implements CI.
+func (t TravisCI) NewestBuild(ctx context.Context, pr int, sha string) (Build, error) {
+	b, err := t.Client.NewestBuildForCommit(ctx, t.Repo, pr, sha)
+	if errors.Is(err, travis.ErrNotFound) {
+		return Build{}, fmt.Errorf("commit %s of #%d: %w", short(sha), pr, ErrNoBuild)
+	}
+	if err != nil {
+		return Build{}, err
+	}
+	return t.convert(b), nil
+}
+
+// Build implements CI.
+func (t TravisCI) Build(ctx context.Context, id string) (Build, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return Build{}, fmt.Errorf("travis build id %q: %w", id, err)
+	}
+	b, err := t.Client.Build(ctx, n)
+	if err != nil {
+		return Build{}, err
+	}
+	return t.convert(b), nil
+}
+
+// Restart implements CI.
+func (t TravisCI) Restart(ctx context.Context, id string) error {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return fmt.Errorf("travis build id %q: %w", id, err)
+	}
+	return t.Client.Restart(ctx, n)
+}
+
+// Cancel implements CI.
+func (t TravisCI) Cancel(ctx context.Context, id string) error {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return fmt.Errorf("travis build id %q: %w", id, err)
+	}
+	return t.Client.Cancel(ctx, n)
+}
+
+func (t TravisCI) convert(b travis.Build) Build {
+	web := t.WebURL
+	if web == "" {
+		web = "https://app.travis-ci.com"
+	}
+	return Build{
+		ID: strconv.FormatInt(b.ID, 10), Number: b.Number, State: b.State, Commit: b.CommitSHA,
+		URL:      fmt.Sprintf("%s/github/%s/builds/%d", strings.TrimSuffix(web, "/"), t.Repo, b.ID),
+		Finished: b.Finished(), Passed: b.Passed(),
+	}
+}

@@ -1,0 +1,424 @@
+// Package workflow turns a comment's commands into refbot's actions
+// (DESIGN.md §1): UPDATE, PLAN, STATUS, HELP, STOP. It sees GitHub, the CI
+// provider, the S3 cache and the data repo through small interfaces, so its
+// tests run it against the real MinIO and git http-backend, the loopback
+// fake of GitHub and the fake of Travis.
+package workflow
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/refbot/refbot/bot/command"
+	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/policy"
+	"github.com/refbot/refbot/bot/publish"
+	"github.com/refbot/refbot/refdata"
+	"github.com/refbot/refbot/s3cache"
+)
+
+// PullRequest is what a workflow reads of a pull request.
+type PullRequest struct {
+	Number  int
+	Open    bool
+	Merged  bool
+	HeadSHA string
+	BaseRef string
+	Author  string
+}
+
+// Status is a commit status.
+type Status struct {
+	State       string // pending, success, failure, error
+	Context     string
+	Description string
+	TargetURL   string
+}
+
+// GitHub is what workflows need of GitHub.
+type GitHub interface {
+	PullRequest(ctx context.Context, n int) (PullRequest, error)
+	SetStatus(ctx context.Context, sha string, s Status) error
+	CreateComment(ctx context.Context, pr int, body string) (int64, error)
+	EditComment(ctx context.Context, id int64, body string) error
+}
+
+// Build is a CI build as the provider reports it.
+type Build struct {
+	ID       string
+	Number   string
+	State    string
+	Commit   string
+	URL      string
+	Finished bool
+	Passed   bool // every required job passed
+}
+
+// CI is the CI provider: Travis today, GitHub Actions later.
+type CI interface {
+	// NewestBuild returns the newest build of pr that tested sha, or an
+	// error wrapping ErrNoBuild.
+	NewestBuild(ctx context.Context, pr int, sha string) (Build, error)
+	Build(ctx context.Context, id string) (Build, error)
+	Restart(ctx context.Context, id string) error
+	Cancel(ctx context.Context, id string) error
+}
+
+// ErrNoBuild: the CI provider has no build for the commit.
+var ErrNoBuild = errors.New("no CI build")
+
+// Policy is who may command refbot and the cooldowns.
+type Policy interface {
+	Allowed(ctx context.Context, user string) (*policy.Refusal, error)
+	Take(ctx context.Context, pr int, verb string, comment int64) (*policy.Refusal, error)
+}
+
+// Config tunes the workflows.
+type Config struct {
+	Prefix           string        // the command prefix, e.g. "BUILDBOT:"
+	BaseBranch       string        // the data repo's base branch
+	StatusContext    string        // the commit status UPDATE sets; default "refbot/update"
+	WorkDir          string        // downloads, per PR
+	PollInterval     time.Duration // CI polling; default 30s
+	PollTimeout      time.Duration // give up waiting for CI; default 2h
+	LargeChangeShare float64       // UPDATE needs --all above this share; default 0.5
+	PublicURL        string        // refbot's own pages, for status links (optional)
+}
+
+// Bot runs the workflows.
+type Bot struct {
+	cfg    Config
+	gh     GitHub
+	ci     CI
+	store  publish.Store
+	repo   publish.Repo
+	policy Policy
+	db     *sql.DB
+	log    *zap.Logger
+	sleep  func(ctx context.Context, d time.Duration) error
+}
+
+// New returns a Bot. db keeps the replies it posted (so a retried job edits
+// its reply instead of posting another); its table is created if missing.
+func New(ctx context.Context, cfg Config, gh GitHub, ci CI, store publish.Store, repo publish.Repo, pol Policy, db *sql.DB, log *zap.Logger) (*Bot, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = command.DefaultPrefix
+	}
+	if cfg.BaseBranch == "" {
+		cfg.BaseBranch = "master"
+	}
+	if cfg.StatusContext == "" {
+		cfg.StatusContext = "refbot/update"
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 30 * time.Second
+	}
+	if cfg.PollTimeout <= 0 {
+		cfg.PollTimeout = 2 * time.Hour
+	}
+	if cfg.LargeChangeShare <= 0 {
+		cfg.LargeChangeShare = 0.5
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS refbot_reply (
+		comment_id INTEGER NOT NULL, verb TEXT NOT NULL, reply_id INTEGER NOT NULL, PRIMARY KEY (comment_id, verb))`)
+	if err != nil {
+		return nil, fmt.Errorf("workflow: create reply table: %w", err)
+	}
+	return &Bot{cfg: cfg, gh: gh, ci: ci, store: store, repo: repo, policy: pol, db: db, log: log, sleep: sleepCtx}, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// HandleComment runs the commands of one comment, in order. A command that
+// cannot run gets a reply saying why; an error is returned only for what a
+// retry may fix (an outage), and the job is then retried.
+func (b *Bot) HandleComment(ctx context.Context, w intake.CommentWork) error {
+	log := b.log.With(zap.Int("pr", w.PR), zap.Int64("comment", w.CommentID), zap.String("user", w.Author))
+	res := command.Parse(w.Body, b.cfg.Prefix)
+	if len(res.Problems) > 0 {
+		if err := b.reply(ctx, w, "problems", renderProblems(b.cfg.Prefix, w.Author, res.Problems)); err != nil {
+			return err
+		}
+	}
+	for _, cmd := range res.Commands {
+		log := log.With(zap.String("verb", string(cmd.Verb)))
+		log.Info("command")
+		if err := b.run(ctx, w, cmd); err != nil {
+			log.Warn("command failed", zap.Error(err))
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command) error {
+	if cmd.Verb == command.Help {
+		return b.reply(ctx, w, string(cmd.Verb), renderHelp(b.cfg.Prefix))
+	}
+	if ref, err := b.policy.Allowed(ctx, w.Author); err != nil {
+		return err
+	} else if ref != nil {
+		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, ref.Reason))
+	}
+	pr, err := b.gh.PullRequest(ctx, w.PR)
+	if err != nil {
+		return err
+	}
+	switch cmd.Verb {
+	case command.Status:
+		return b.status(ctx, w, pr)
+	case command.Website:
+		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, "WEBSITE is not available in this version of refbot yet"))
+	case command.Stop:
+		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, "STOP is not available in this version of refbot yet"))
+	}
+	if !pr.Open {
+		why := "this pull request is closed"
+		if pr.Merged {
+			why = "this pull request is merged; its data was promoted (or will be) to " + b.cfg.BaseBranch
+		}
+		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, why))
+	}
+	if ref, err := b.policy.Take(ctx, w.PR, string(cmd.Verb), w.CommentID); err != nil {
+		return err
+	} else if ref != nil {
+		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, ref.Reason))
+	}
+	switch cmd.Verb {
+	case command.Plan:
+		return b.plan(ctx, w, cmd, pr)
+	case command.Update:
+		return b.update(ctx, w, cmd, pr)
+	}
+	return fmt.Errorf("verb %s has no workflow", cmd.Verb)
+}
+
+// errHeadMoved: the PR's head is not the commit the command was about.
+type errHeadMoved struct{ from, to string }
+
+func (e *errHeadMoved) Error() string {
+	return fmt.Sprintf("the head of the pull request moved from %s to %s", short(e.from), short(e.to))
+}
+
+func short(sha string) string { return sha[:min(len(sha), 7)] }
+
+func (b *Bot) workDir(pr int) string { return filepath.Join(b.cfg.WorkDir, fmt.Sprintf("pr%d", pr)) }
+
+// prepare finds the build UPDATE and PLAN use and checks the sha argument.
+func (b *Bot) findBuild(ctx context.Context, cmd command.Command, pr PullRequest) (Build, string, error) {
+	if cmd.SHA != "" && !strings.HasPrefix(pr.HeadSHA, cmd.SHA) {
+		return Build{}, fmt.Sprintf("you asked for %s, but the head of this pull request is now %s; nothing was changed",
+			cmd.SHA, short(pr.HeadSHA)), nil
+	}
+	build, err := b.ci.NewestBuild(ctx, pr.Number, pr.HeadSHA)
+	if errors.Is(err, ErrNoBuild) {
+		return Build{}, fmt.Sprintf("CI has no build of the head commit %s yet; try again when it has run", short(pr.HeadSHA)), nil
+	}
+	return build, "", err
+}
+
+// userError says whether err is about the build or the data (a reply
+// explains it; retrying will not help) rather than an outage.
+func userError(err error) bool {
+	var moved *errHeadMoved
+	var conflict *refdata.ConflictError
+	return errors.As(err, &moved) || errors.As(err, &conflict) ||
+		errors.Is(err, s3cache.ErrNotFound) || errors.Is(err, s3cache.ErrIncomplete) ||
+		errors.Is(err, s3cache.ErrProvenance) || errors.Is(err, s3cache.ErrBadManifest) ||
+		errors.Is(err, s3cache.ErrUnsafePath) || errors.Is(err, s3cache.ErrTooLarge) ||
+		errors.Is(err, s3cache.ErrChecksum)
+}
+
+func (b *Bot) plan(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
+	build, refusal, err := b.findBuild(ctx, cmd, pr)
+	if err != nil {
+		return err
+	}
+	if refusal != "" {
+		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, refusal))
+	}
+	res, err := publish.Publish(ctx, b.store, b.repo, b.publishRequest(w, cmd, pr, build, true))
+	if err != nil {
+		if userError(err) {
+			return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, err.Error()))
+		}
+		return err
+	}
+	return b.reply(ctx, w, string(cmd.Verb), renderPlan(planView(w, cmd, pr, build, res, b.cfg.LargeChangeShare)))
+}
+
+func (b *Bot) publishRequest(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, dry bool) publish.Request {
+	return publish.Request{
+		Build:   build.ID,
+		Want:    s3cache.Want{Source: s3cache.Source{PR: pr.Number}, Commit: pr.HeadSHA},
+		Branch:  refdata.PRBranch(pr.Number),
+		Variant: cmd.Variant,
+		WorkDir: b.workDir(pr.Number),
+		Subject: fmt.Sprintf("Update reference data for PR #%d from build %s", pr.Number, buildName(build)),
+		Trailers: refdata.Trailers{PR: pr.Number, Build: build.ID, Commit: pr.HeadSHA,
+			ApprovedBy: w.Author, Comment: w.URL},
+		DryRun: dry,
+	}
+}
+
+func buildName(b Build) string {
+	if b.Number != "" && b.Number != b.ID {
+		return "#" + b.Number + " (" + b.ID + ")"
+	}
+	return b.ID
+}
+
+func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
+	verb := string(cmd.Verb)
+	build, refusal, err := b.findBuild(ctx, cmd, pr)
+	if err != nil {
+		return err
+	}
+	if refusal != "" {
+		return b.reply(ctx, w, verb, renderRefusal(cmd, w.Author, refusal))
+	}
+	status := func(state, desc string) error {
+		return b.gh.SetStatus(ctx, pr.HeadSHA, Status{State: state, Context: b.cfg.StatusContext, Description: desc, TargetURL: b.prURL(pr.Number)})
+	}
+	if err := status("pending", fmt.Sprintf("Updating reference data from build %s", buildName(build))); err != nil {
+		return err
+	}
+	fail := func(reason string) error {
+		if err := status("failure", "Not updated: "+reason); err != nil {
+			return err
+		}
+		return b.reply(ctx, w, verb, renderRefusal(cmd, w.Author, reason))
+	}
+	// The large-change guard looks before it leaps: a dry run reads only
+	// the manifest and the trees.
+	if !cmd.All {
+		plan, err := publish.Publish(ctx, b.store, b.repo, b.publishRequest(w, cmd, pr, build, true))
+		if err != nil {
+			if userError(err) {
+				return fail(err.Error())
+			}
+			return err
+		}
+		if v := planView(w, cmd, pr, build, plan, b.cfg.LargeChangeShare); v.Large {
+			return fail(fmt.Sprintf("this update would change or remove %d of %d files (%.0f%%, more than the %.0f%% refbot changes without confirmation); if that is intended, say `%s UPDATE --all`",
+				v.ChangedOrRemoved, v.Before, 100*v.Share, 100*b.cfg.LargeChangeShare, b.cfg.Prefix))
+		}
+	}
+	req := b.publishRequest(w, cmd, pr, build, false)
+	req.BeforePush = func(ctx context.Context) error {
+		now, err := b.gh.PullRequest(ctx, pr.Number)
+		if err != nil {
+			return err
+		}
+		if now.HeadSHA != pr.HeadSHA {
+			return &errHeadMoved{from: pr.HeadSHA, to: now.HeadSHA}
+		}
+		return nil
+	}
+	res, err := publish.Publish(ctx, b.store, b.repo, req)
+	if err != nil {
+		if userError(err) {
+			return fail(err.Error())
+		}
+		return err
+	}
+	// The push is confirmed: now the reply, then the CI restart.
+	view := updateView(w, cmd, pr, build, res)
+	view.CI = "restarting"
+	if err := b.reply(ctx, w, verb, renderUpdate(view)); err != nil {
+		return err
+	}
+	if err := b.ci.Restart(ctx, build.ID); err != nil {
+		return err
+	}
+	if err := status("pending", fmt.Sprintf("Data pushed; CI build %s restarted", buildName(build))); err != nil {
+		return err
+	}
+	view.CI = "running"
+	if err := b.reply(ctx, w, verb, renderUpdate(view)); err != nil {
+		return err
+	}
+	final, err := b.waitForCI(ctx, build.ID)
+	if err != nil {
+		return err
+	}
+	view.CIBuild = final
+	if final.Passed {
+		view.CI = "passed"
+		err = status("success", fmt.Sprintf("Reference data updated; CI build %s passed", buildName(final)))
+	} else {
+		view.CI = "failed"
+		err = status("failure", fmt.Sprintf("Reference data updated; CI build %s %s", buildName(final), final.State))
+	}
+	if err != nil {
+		return err
+	}
+	return b.reply(ctx, w, verb, renderUpdate(view))
+}
+
+func (b *Bot) waitForCI(ctx context.Context, id string) (Build, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PollTimeout)
+	defer cancel()
+	for {
+		build, err := b.ci.Build(ctx, id)
+		if err == nil && build.Finished {
+			return build, nil
+		}
+		if err != nil {
+			b.log.Warn("poll CI build", zap.String("build", id), zap.Error(err))
+		}
+		if err := b.sleep(ctx, b.cfg.PollInterval); err != nil {
+			return Build{}, fmt.Errorf("wait for CI build %s: %w", id, err)
+		}
+	}
+}
+
+func (b *Bot) status(ctx context.Context, w intake.CommentWork, pr PullRequest) error {
+	return b.reply(ctx, w, string(command.Status), renderStatus(statusView{PR: pr, Branch: refdata.PRBranch(pr.Number), URL: b.prURL(pr.Number)}))
+}
+
+func (b *Bot) prURL(pr int) string {
+	if b.cfg.PublicURL == "" {
+		return ""
+	}
+	return strings.TrimSuffix(b.cfg.PublicURL, "/") + fmt.Sprintf("/pr/%d", pr)
+}
+
+// reply posts refbot's answer to a comment's verb, or edits the answer it
+// posted before (a retried job, or a reply updated as work progresses).
+func (b *Bot) reply(ctx context.Context, w intake.CommentWork, verb, body string) error {
+	var id int64
+	err := b.db.QueryRowContext(ctx, `SELECT reply_id FROM refbot_reply WHERE comment_id = ? AND verb = ?`, w.CommentID, verb).Scan(&id)
+	switch {
+	case err == nil:
+		return b.gh.EditComment(ctx, id, body)
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	id, err = b.gh.CreateComment(ctx, w.PR, body)
+	if err != nil {
+		return err
+	}
+	_, err = b.db.ExecContext(ctx, `INSERT INTO refbot_reply (comment_id, verb, reply_id) VALUES (?, ?, ?)
+		ON CONFLICT (comment_id, verb) DO UPDATE SET reply_id = excluded.reply_id`, w.CommentID, verb, id)
+	return err
+}

@@ -1,0 +1,377 @@
+package workflow
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	_ "modernc.org/sqlite"
+
+	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/policy"
+	"github.com/refbot/refbot/internal/testenv"
+	"github.com/refbot/refbot/refdata"
+	"github.com/refbot/refbot/s3cache"
+	"github.com/refbot/refbot/travis"
+	"github.com/refbot/refbot/travis/travistest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+// fakeGitHub records what the workflow does on GitHub. (The API-checked
+// fake of internal/fakegithub runs under the GitHub client's tests.)
+type fakeGitHub struct {
+	mu       sync.Mutex
+	prs      map[int]PullRequest
+	heads    []string // successive heads PullRequest reports, then the last one
+	statuses []Status
+	comments map[int64]string
+	created  int
+	edits    int
+	nextID   int64
+}
+
+func (f *fakeGitHub) PullRequest(_ context.Context, n int) (PullRequest, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pr, ok := f.prs[n]
+	if !ok {
+		return PullRequest{}, fmt.Errorf("PR %d: not found", n)
+	}
+	if len(f.heads) > 0 {
+		pr.HeadSHA = f.heads[0]
+		if len(f.heads) > 1 {
+			f.heads = f.heads[1:]
+		}
+	}
+	return pr, nil
+}
+
+func (f *fakeGitHub) SetStatus(_ context.Context, sha string, s Status) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statuses = append(f.statuses, s)
+	return nil
+}
+
+func (f *fakeGitHub) CreateComment(_ context.Context, pr int, body string) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	f.created++
+	f.comments[f.nextID] = body
+	return f.nextID, nil
+}
+
+func (f *fakeGitHub) EditComment(_ context.Context, id int64, body string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.edits++
+	f.comments[id] = body
+	return nil
+}
+
+func (f *fakeGitHub) lastComment() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.comments[f.nextID]
+}
+
+func (f *fakeGitHub) states() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, s := range f.statuses {
+		out = append(out, s.State)
+	}
+	return out
+}
+
+type perms map[string]string
+
+func (p perms) Permission(_ context.Context, u string) (string, error) {
+	if v, ok := p[u]; ok {
+		return v, nil
+	}
+	return "none", nil
+}
+func (p perms) TeamMember(context.Context, string, string, string) (bool, error) { return false, nil }
+
+const head = "1111111111111111111111111111111111111111"
+
+type fixture struct {
+	bot    *Bot
+	gh     *fakeGitHub
+	travis *travistest.Server
+	store  *s3cache.Store
+	bare   string
+	build  travistest.Build
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	mc := testenv.MinIO(t)
+	store, err := s3cache.New(ctx, s3cache.Options{Bucket: mc.BucketName(t), Endpoint: mc.Endpoint, PathStyle: true,
+		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gs := testenv.NewGitServer(t)
+	bare := gs.CreateRepo(t, "data.git")
+	seed := writeTree(t, map[string]string{"data/a.txt": "a\n", "data/b.txt": "b\n", "data/c.txt": "c\n", "data/d.txt": "d\n"})
+	testenv.Git(t, seed, "init", "--quiet", "--initial-branch=master")
+	testenv.Git(t, seed, "add", "-A")
+	testenv.Git(t, seed, "commit", "--quiet", "-m", "seed")
+	testenv.Git(t, seed, "push", "--quiet", bare, "master")
+	repo, err := refdata.Open(refdata.Options{URL: gs.URL("data.git"), Token: gs.Token, CacheDir: filepath.Join(t.TempDir(), "cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tv := travistest.NewServer(t)
+	tv.AddRepo("octo-org/octo-repo")
+	tv.SetAdvanceOnPoll(true)
+	build := tv.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", PullRequestNumber: 12, CommitSHA: head, State: "passed"})
+	tc, err := travis.New(tv.URL, tv.Token, tv.Client(), travis.WithSleep(func(context.Context, time.Duration) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	pol, err := policy.New(ctx, policy.Config{Cooldowns: map[string]time.Duration{"UPDATE": 10 * time.Minute}},
+		perms{"alice": "write", "bob": "read"}, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh := &fakeGitHub{prs: map[int]PullRequest{12: {Number: 12, Open: true, HeadSHA: head, BaseRef: "master", Author: "carol"}}, comments: map[int64]string{}}
+	bot, err := New(ctx, Config{WorkDir: t.TempDir(), PollInterval: time.Millisecond, PublicURL: "https://refbot.example.org"},
+		gh, TravisCI{Client: tc, Repo: "octo-org/octo-repo"}, store, repo, pol, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{bot: bot, gh: gh, travis: tv, store: store, bare: bare, build: build}
+}
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, c := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// upload puts CI's outputs for the fixture's build into S3.
+func (f *fixture) upload(t *testing.T, commit string, files map[string]string) {
+	t.Helper()
+	_, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: fmt.Sprint(f.build.ID),
+		Source: s3cache.Source{PR: 12}, Commit: commit, Dir: writeTree(t, files)})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var commentSeq int64 = 1000
+
+func (f *fixture) comment(t *testing.T, user, body string) error {
+	t.Helper()
+	commentSeq++
+	return f.bot.HandleComment(context.Background(), intake.CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: commentSeq,
+		Author: user, Body: body, URL: fmt.Sprintf("https://github.com/octo-org/octo-repo/pull/12#issuecomment-%d", commentSeq)})
+}
+
+func (f *fixture) branch(t *testing.T) string {
+	out, _ := testenv.GitEnv(f.bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/PR12")
+	return out
+}
+
+var volatile = regexp.MustCompile("`[0-9a-f]{7}`|build [0-9]+|#[0-9]+ \\([0-9]+\\)")
+
+// golden compares a rendered reply with testdata/NAME.md (-update rewrites
+// it). Commit shas and build ids vary between runs and are masked.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	got = volatile.ReplaceAllStringFunc(got, func(s string) string {
+		switch {
+		case strings.HasPrefix(s, "`"):
+			return "`SHA`"
+		case strings.HasPrefix(s, "build"):
+			return "build ID"
+		}
+		return "#N (ID)"
+	})
+	path := filepath.Join("testdata", name+".md")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("reply %s (-want +got):\n%s", name, diff)
+	}
+}
+
+func TestUpdateHappyPath(t *testing.T) {
+	f := newFixture(t)
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n", "plots/new.png": "\x89PNG"})
+	if err := f.comment(t, "alice", "Looks right.\n\nBUILDBOT: UPDATE\n"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"pending", "pending", "success"}, f.gh.states()); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if f.gh.created != 1 {
+		t.Errorf("%d replies posted, want one (edited in place)", f.gh.created)
+	}
+	golden(t, "update-passed", f.gh.lastComment())
+	if n := f.travis.Restarts(f.build.ID); n != 1 {
+		t.Errorf("CI build restarted %d times, want 1", n)
+	}
+	msg := testenv.Git(t, f.bare, "log", "-1", "--format=%B", "PR12")
+	for _, want := range []string{"Refbot-PR: 12", "Refbot-Commit: " + head, "Refbot-Approved-By: alice", "Refbot-Comment: https://github.com/octo-org/octo-repo/pull/12#issuecomment-"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("commit message lacks %q:\n%s", want, msg)
+		}
+	}
+	if got := testenv.Git(t, f.bare, "show", "PR12:data/b.txt"); got != "b changed" {
+		t.Errorf("data/b.txt on PR12 = %q", got)
+	}
+
+	// The same comment again (its job retried): the reply is edited, the
+	// push is a no-op, the build restarts once more at most.
+	commentSeq--
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if f.gh.created != 1 {
+		t.Errorf("a retried job posted another reply (%d)", f.gh.created)
+	}
+	if n := f.travis.Restarts(f.build.ID); n != 2 {
+		t.Errorf("restarts after a retry = %d, want 2", n)
+	}
+
+	// A new UPDATE within ten minutes is refused with the time to wait.
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.gh.lastComment(); !strings.Contains(got, "UPDATE did not run: UPDATE ran on this PR") || !strings.Contains(got, "it can run again in") {
+		t.Errorf("cooldown reply = %q", got)
+	}
+}
+
+func TestUpdateRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, f *fixture)
+		user    string
+		body    string
+		golden  string
+		reply   string // or: text the reply must hold
+		status  string // the last status, if any
+		pushed  bool
+		restart int
+	}{
+		{name: "no permission", user: "bob", body: "BUILDBOT: UPDATE", golden: "refusal-permission"},
+		{name: "sha is not the head", user: "alice", body: "BUILDBOT: UPDATE abcdef0", reply: "you asked for abcdef0, but the head of this pull request is now 1111111"},
+		{name: "closed PR", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
+			f.gh.prs[12] = PullRequest{Number: 12, Merged: true, HeadSHA: head, BaseRef: "master"}
+		}, reply: "this pull request is merged"},
+		{name: "no CI build of the head", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
+			pr := f.gh.prs[12]
+			pr.HeadSHA = strings.Repeat("2", 40)
+			f.gh.prs[12] = pr
+		}, reply: "CI has no build of the head commit 2222222 yet"},
+		{name: "artifacts not uploaded", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {},
+			reply: "not found", status: "failure"},
+		{name: "artifacts of another commit", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
+			f.upload(t, strings.Repeat("3", 40), map[string]string{"a.txt": "x"})
+		}, reply: "it tested commit 333333333333, not 111111111111", status: "failure"},
+		{name: "large change", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
+			f.upload(t, head, map[string]string{"a.txt": "only this\n"})
+		}, golden: "refusal-large", status: "failure"},
+		{name: "large change confirmed", user: "alice", body: "BUILDBOT: UPDATE --all", setup: func(t *testing.T, f *fixture) {
+			f.upload(t, head, map[string]string{"a.txt": "only this\n"})
+		}, reply: "passed with the new data", status: "success", pushed: true, restart: 1},
+		{name: "head moves while the job runs", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
+			f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "new\n", "c.txt": "c\n", "d.txt": "d\n"})
+			f.gh.heads = []string{head, strings.Repeat("4", 40)}
+		}, reply: "the head of the pull request moved from 1111111 to 4444444", status: "failure"},
+		{name: "unknown verb and bad arguments", user: "alice", body: "BUILDBOT: DEPLOY\nBUILDBOT: UPDATE please", golden: "problems"},
+		{name: "help", user: "bob", body: "buildbot: help", golden: "help"},
+		{name: "website not yet", user: "alice", body: "BUILDBOT: WEBSITE", reply: "WEBSITE is not available in this version of refbot yet"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.setup != nil {
+				tc.setup(t, f)
+			}
+			if err := f.comment(t, tc.user, tc.body); err != nil {
+				t.Fatalf("HandleComment: %v", err)
+			}
+			got := f.gh.lastComment()
+			if tc.golden != "" {
+				golden(t, tc.golden, got)
+			}
+			if !strings.Contains(got, tc.reply) {
+				t.Errorf("reply %q lacks %q", got, tc.reply)
+			}
+			states := f.gh.states()
+			last := ""
+			if len(states) > 0 {
+				last = states[len(states)-1]
+			}
+			if last != tc.status {
+				t.Errorf("last status %q, want %q (all: %v)", last, tc.status, states)
+			}
+			if pushed := f.branch(t) != ""; pushed != tc.pushed {
+				t.Errorf("PR12 pushed = %v, want %v", pushed, tc.pushed)
+			}
+			if n := f.travis.Restarts(f.build.ID); n != tc.restart {
+				t.Errorf("restarts = %d, want %d", n, tc.restart)
+			}
+		})
+	}
+}
+
+func TestPlanChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "plots/new.png": "\x89PNG"})
+	if err := f.comment(t, "alice", "BUILDBOT: PLAN"); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan", f.gh.lastComment())
+	if f.branch(t) != "" || len(f.gh.states()) != 0 || f.travis.Restarts(f.build.ID) != 0 {
+		t.Error("PLAN changed something")
+	}
+}
