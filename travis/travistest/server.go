@@ -28,6 +28,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"log"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -169,7 +170,7 @@ type Server struct {
 	// before POST /repo/{slug}/requests answers 429.
 	RequestLimit int
 
-	t         testing.TB
+	errorf    func(format string, args ...any) // reports misuse: t.Errorf in tests, the log elsewhere
 	srv       *httptest.Server
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -192,10 +193,20 @@ type Server struct {
 // NewServer starts a fake on 127.0.0.1 that is closed when the test ends.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
+	s := start(t.Errorf)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake on 127.0.0.1 outside a test (for `make demo`); misuse
+// is logged. Close stops it.
+func Start() *Server { return start(log.Printf) }
+
+func start(errorf func(format string, args ...any)) *Server {
 	s := &Server{
 		Token:         DefaultToken,
 		RequestLimit:  DefaultRequestLimit,
-		t:             t,
+		errorf:        errorf,
 		closing:       make(chan struct{}),
 		repos:         map[string]*repo{},
 		builds:        map[int64]*Build{},
@@ -208,7 +219,6 @@ func NewServer(t testing.TB) *Server {
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
-	t.Cleanup(s.Close)
 	return s
 }
 
@@ -250,14 +260,14 @@ func (s *Server) AddBuild(b Build) Build {
 func (s *Server) addBuild(b Build) *Build {
 	owner, name, ok := strings.Cut(b.Repo, "/")
 	if !ok || owner == "" || name == "" {
-		s.t.Errorf("travistest: AddBuild: repo %q is not owner/name", b.Repo)
+		s.errorf("travistest: AddBuild: repo %q is not owner/name", b.Repo)
 	}
 	r := s.repo(b.Repo)
 	if b.ID == 0 {
 		b.ID = s.nextBuildID
 	}
 	if _, dup := s.builds[b.ID]; dup {
-		s.t.Errorf("travistest: AddBuild: build %d already exists", b.ID)
+		s.errorf("travistest: AddBuild: build %d already exists", b.ID)
 	}
 	s.nextBuildID = max(s.nextBuildID, b.ID+1)
 	r.lastNumber++
@@ -335,7 +345,7 @@ func (s *Server) SetState(id int64, state string) {
 	defer s.mu.Unlock()
 	b, ok := s.builds[id]
 	if !ok {
-		s.t.Errorf("travistest: SetState: no build %d", id)
+		s.errorf("travistest: SetState: no build %d", id)
 		return
 	}
 	now := now()
@@ -360,7 +370,7 @@ func (s *Server) SetJobState(jobID int64, state string) {
 			}
 		}
 	}
-	s.t.Errorf("travistest: SetJobState: no job %d", jobID)
+	s.errorf("travistest: SetJobState: no job %d", jobID)
 }
 
 // Advance moves build id one step and returns its new state: created,
@@ -372,7 +382,7 @@ func (s *Server) Advance(id int64) string {
 	defer s.mu.Unlock()
 	b, ok := s.builds[id]
 	if !ok {
-		s.t.Errorf("travistest: Advance: no build %d", id)
+		s.errorf("travistest: Advance: no build %d", id)
 		return ""
 	}
 	s.advance(b)
