@@ -26,6 +26,7 @@ test: tools
 # bench needs the aws CLI for the hand-run pipeline it compares against
 # (apt-get install awscli).
 bench: tools
+	$(GO) run ./internal/cmd/benchintake
 	$(GO) run ./internal/cmd/bench
 
 lint:

@@ -30,6 +30,14 @@ type Queue struct {
 	river *river.Client[*sql.Tx]
 	log   *zap.Logger
 	owner string // this process, as the holder of PR leases
+
+	// Statements prepared once: the SQLite driver would prepare them on
+	// every call, which costs more than running them.
+	insertDelivery, insertComment *sql.Stmt
+
+	records    chan recordReq // to the writer, which group-commits them
+	closed     chan struct{}
+	writerDone chan struct{}
 }
 
 // Handlers do the work of each job kind. They run on the daemon's context,
@@ -85,6 +93,17 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		db.Close()
 		return nil, err
 	}
+	if q.insertDelivery, err = db.PrepareContext(ctx, `INSERT INTO refbot_delivery (id, event, action, received_at, ignored)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err == nil {
+		q.insertComment, err = db.PrepareContext(ctx, `INSERT INTO refbot_comment (comment_id, pr, delivery_id)
+			VALUES (?, ?, ?) ON CONFLICT (comment_id) DO NOTHING`)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("queue: prepare: %w", err)
+	}
+	q.records, q.closed, q.writerDone = make(chan recordReq), make(chan struct{}), make(chan struct{})
+	go q.writer()
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &commentWorker{q: q, handle: cfg.Handlers.Comment, wait: cfg.LeaseWait})
 	river.AddWorker(workers, &prClosedWorker{q: q, handle: cfg.Handlers.PRClosed, wait: cfg.LeaseWait})
@@ -99,7 +118,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		Logger:                      nil,
 	})
 	if err != nil {
-		db.Close()
+		q.Close()
 		return nil, fmt.Errorf("queue: river client: %w", err)
 	}
 	return q, nil
@@ -128,14 +147,12 @@ var schema = []string{
 		event TEXT NOT NULL,
 		action TEXT NOT NULL,
 		received_at TEXT NOT NULL,
-		job_id INTEGER,
 		ignored TEXT NOT NULL DEFAULT ''
 	)`,
 	`CREATE TABLE IF NOT EXISTS refbot_comment (
 		comment_id INTEGER PRIMARY KEY,
 		pr INTEGER NOT NULL,
-		delivery_id TEXT NOT NULL,
-		job_id INTEGER
+		delivery_id TEXT NOT NULL
 	)`,
 	`CREATE TABLE IF NOT EXISTS refbot_pr_lease (
 		pr INTEGER PRIMARY KEY,
@@ -167,8 +184,16 @@ func (q *Queue) Stop(ctx context.Context) error {
 	return err
 }
 
-// Close closes the database. Call Stop first.
-func (q *Queue) Close() error { return q.db.Close() }
+// Close stops recording and closes the database. Call Stop first.
+func (q *Queue) Close() error {
+	select {
+	case <-q.closed:
+	default:
+		close(q.closed)
+		<-q.writerDone
+	}
+	return q.db.Close()
+}
 
 // Ping checks the database answers (for /readyz).
 func (q *Queue) Ping(ctx context.Context) error { return q.db.PingContext(ctx) }
@@ -176,64 +201,133 @@ func (q *Queue) Ping(ctx context.Context) error { return q.db.PingContext(ctx) }
 // River exposes the River client, for inserting jobs and for status pages.
 func (q *Queue) River() *river.Client[*sql.Tx] { return q.river }
 
-// Record stores a delivery and queues its work in one transaction, so that
-// an answered delivery is never lost and never done twice: a delivery id
-// seen before is a Duplicate, a comment seen before (under any delivery id)
-// is AlreadyHandled.
+// Record stores a delivery and queues its work durably before it returns,
+// so that an answered delivery is never lost and never done twice: a
+// delivery id seen before is a Duplicate, a comment seen before (under any
+// delivery id) is AlreadyHandled. The job's arguments carry the delivery and
+// comment ids, which link the three.
+//
+// Deliveries arriving together share one transaction (group commit): SQLite
+// has one writer, and a commit per delivery would cap intake well below what
+// GitHub can send.
 func (q *Queue) Record(ctx context.Context, d intake.Delivery) (intake.Outcome, error) {
+	req := recordReq{d: d, done: make(chan recordResult, 1)}
+	select {
+	case q.records <- req:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-q.closed:
+		return 0, errors.New("queue: closed")
+	}
+	select {
+	case r := <-req.done:
+		return r.outcome, r.err
+	case <-ctx.Done():
+		// The writer still finishes the batch; the delivery may be
+		// recorded, and GitHub's redelivery will be answered Duplicate.
+		return 0, ctx.Err()
+	}
+}
+
+type recordReq struct {
+	d    intake.Delivery
+	done chan recordResult
+}
+
+type recordResult struct {
+	outcome intake.Outcome
+	err     error
+}
+
+// maxBatch bounds one group commit.
+const maxBatch = 128
+
+// writer records deliveries in batches until the queue closes.
+func (q *Queue) writer() {
+	defer close(q.writerDone)
+	for {
+		var batch []recordReq
+		select {
+		case r := <-q.records:
+			batch = append(batch, r)
+		case <-q.closed:
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-q.records:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		results, err := q.recordBatch(batch)
+		if err != nil && len(batch) > 1 {
+			// One delivery's failure must not fail the others: each alone.
+			for i := range batch {
+				r, err := q.recordBatch(batch[i : i+1])
+				batch[i].done <- recordResult{r[0], err}
+			}
+			continue
+		}
+		for i := range batch {
+			batch[i].done <- recordResult{results[i], err}
+		}
+	}
+}
+
+// recordBatch records deliveries in one transaction.
+func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := make([]intake.Outcome, len(batch))
 	tx, err := q.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return out, err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO refbot_delivery (id, event, action, received_at, ignored)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		d.ID, d.Event, d.Action, d.Received.Format(time.RFC3339Nano), d.Ignored)
-	if err != nil {
-		return 0, fmt.Errorf("record delivery %s: %w", d.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return intake.Duplicate, nil
-	}
-	var args river.JobArgs
-	switch w := d.Work.(type) {
-	case nil:
-	case intake.CommentWork:
-		res, err := tx.ExecContext(ctx, `INSERT INTO refbot_comment (comment_id, pr, delivery_id)
-			VALUES (?, ?, ?) ON CONFLICT (comment_id) DO NOTHING`, w.CommentID, w.PR, d.ID)
+	insDelivery := tx.StmtContext(ctx, q.insertDelivery)
+	insComment := tx.StmtContext(ctx, q.insertComment)
+	var jobs []river.InsertManyParams
+	for i, r := range batch {
+		d := r.d
+		res, err := insDelivery.ExecContext(ctx, d.ID, d.Event, d.Action, d.Received.Format(time.RFC3339Nano), d.Ignored)
 		if err != nil {
-			return 0, fmt.Errorf("record comment %d: %w", w.CommentID, err)
+			return out, fmt.Errorf("record delivery %s: %w", d.ID, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			if err := tx.Commit(); err != nil {
-				return 0, err
-			}
-			return intake.AlreadyHandled, nil
+			out[i] = intake.Duplicate
+			continue
 		}
-		args = CommentArgs{CommentWork: w, Delivery: d.ID}
-	case intake.PullRequestClosed:
-		args = PRClosedArgs{PullRequestClosed: w, Delivery: d.ID}
-	default:
-		return 0, fmt.Errorf("record delivery %s: unknown work %T", d.ID, w)
+		switch w := d.Work.(type) {
+		case nil:
+		case intake.CommentWork:
+			res, err := insComment.ExecContext(ctx, w.CommentID, w.PR, d.ID)
+			if err != nil {
+				return out, fmt.Errorf("record comment %d: %w", w.CommentID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				out[i] = intake.AlreadyHandled
+				continue
+			}
+			jobs = append(jobs, river.InsertManyParams{Args: CommentArgs{CommentWork: w, Delivery: d.ID}})
+		case intake.PullRequestClosed:
+			jobs = append(jobs, river.InsertManyParams{Args: PRClosedArgs{PullRequestClosed: w, Delivery: d.ID}})
+		default:
+			return out, fmt.Errorf("record delivery %s: unknown work %T", d.ID, w)
+		}
+		out[i] = intake.Recorded
 	}
-	if args != nil {
-		job, err := q.river.InsertTx(ctx, tx, args, nil)
-		if err != nil {
-			return 0, fmt.Errorf("queue delivery %s: %w", d.ID, err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE refbot_delivery SET job_id = ? WHERE id = ?`, job.Job.ID, d.ID); err != nil {
-			return 0, err
-		}
-		if cw, ok := d.Work.(intake.CommentWork); ok {
-			if _, err := tx.ExecContext(ctx, `UPDATE refbot_comment SET job_id = ? WHERE comment_id = ?`, job.Job.ID, cw.CommentID); err != nil {
-				return 0, err
-			}
+	if len(jobs) > 0 {
+		if _, err := q.river.InsertManyTx(ctx, tx, jobs); err != nil {
+			return out, fmt.Errorf("queue %d deliveries: %w", len(jobs), err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("record delivery %s: %w", d.ID, err)
+		return out, fmt.Errorf("record %d deliveries: %w", len(batch), err)
 	}
-	return intake.Recorded, nil
+	return out, nil
 }
 
 // errBusy: another job holds the PR's lease.
