@@ -30,18 +30,23 @@ func (PRClosedArgs) Kind() string { return "pr_closed" }
 
 type commentWorker struct {
 	river.WorkerDefaults[CommentArgs]
-	q      *Queue
-	handle func(context.Context, intake.CommentWork) error
-	wait   time.Duration
+	q          *Queue
+	handle     func(context.Context, intake.CommentWork) error
+	needsLease func(intake.CommentWork) bool
+	wait       time.Duration
 }
 
 func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) error {
-	return w.q.run(ctx, job.Args.PR, job.ID, w.wait, func() error {
+	work := func() error {
 		if w.handle == nil {
 			return river.JobCancel(errors.New("no comment handler configured"))
 		}
 		return w.handle(ctx, job.Args.CommentWork)
-	})
+	}
+	if w.needsLease != nil && !w.needsLease(job.Args.CommentWork) {
+		return work()
+	}
+	return w.q.run(ctx, job.Args.PR, job.ID, w.wait, work)
 }
 
 type prClosedWorker struct {

@@ -45,6 +45,10 @@ type Queue struct {
 type Handlers struct {
 	Comment  func(ctx context.Context, w intake.CommentWork) error
 	PRClosed func(ctx context.Context, w intake.PullRequestClosed) error
+	// NeedsLease says whether a comment's job must hold its PR's lease;
+	// nil means every job does. Commands that only read, or that stop the
+	// others (STOP), must not wait for the job they would stop.
+	NeedsLease func(w intake.CommentWork) bool
 }
 
 // Config configures Open.
@@ -105,7 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	q.records, q.closed, q.writerDone = make(chan recordReq), make(chan struct{}), make(chan struct{})
 	go q.writer()
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &commentWorker{q: q, handle: cfg.Handlers.Comment, wait: cfg.LeaseWait})
+	river.AddWorker(workers, &commentWorker{q: q, handle: cfg.Handlers.Comment, needsLease: cfg.Handlers.NeedsLease, wait: cfg.LeaseWait})
 	river.AddWorker(workers, &prClosedWorker{q: q, handle: cfg.Handlers.PRClosed, wait: cfg.LeaseWait})
 	q.river, err = river.NewClient(riversqlite.New(db), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
@@ -362,3 +366,36 @@ func (q *Queue) withPRLease(ctx context.Context, pr int, jobID int64, f func() e
 // DB is the database, for the other parts of refbot's state that live
 // beside the jobs (cooldowns).
 func (q *Queue) DB() *sql.DB { return q.db }
+
+// CancelPR cancels the queued and running jobs of pull request pr, except
+// the job of comment keep (the STOP asking for it), and returns their ids.
+// A running job's context is cancelled; River does not retry it.
+func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT id FROM river_job
+		WHERE kind IN ('comment', 'pr_closed')
+		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+		AND json_extract(args, '$.pr') = ?
+		AND coalesce(json_extract(args, '$.comment_id'), 0) != ?`, pr, keep)
+	if err != nil {
+		return nil, fmt.Errorf("find jobs of #%d: %w", pr, err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if _, err := q.river.JobCancel(ctx, id); err != nil {
+			return ids, fmt.Errorf("cancel job %d of #%d: %w", id, pr, err)
+		}
+	}
+	return ids, nil
+}

@@ -167,3 +167,75 @@ func TestStopWaitsForRunningJobs(t *testing.T) {
 	}
 	q.Close()
 }
+
+// TestCancelPR: a STOP's job cancels the PR's running and queued jobs but
+// not itself or another PR's, and does not wait for the lease.
+func TestCancelPR(t *testing.T) {
+	ctx := context.Background()
+	running := make(chan struct{})
+	cancelled := make(chan error, 1)
+	var q *Queue
+	var stopped []int64
+	stopDone := make(chan struct{})
+	var other atomic.Int32
+	q = open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+		Comment: func(ctx context.Context, w intake.CommentWork) error {
+			switch w.Body {
+			case "UPDATE":
+				close(running)
+				<-ctx.Done() // works until cancelled
+				cancelled <- ctx.Err()
+				return ctx.Err()
+			case "STOP":
+				ids, err := q.CancelPR(ctx, w.PR, w.CommentID)
+				stopped = ids
+				close(stopDone)
+				return err
+			default:
+				other.Add(1)
+				return nil
+			}
+		},
+		NeedsLease: func(w intake.CommentWork) bool { return w.Body != "STOP" },
+	})
+	rec := func(id string, pr int, comment int64, body string) {
+		d := commentDelivery(id, pr, comment)
+		cw := d.Work.(intake.CommentWork)
+		cw.Body = body
+		d.Work = cw
+		if _, err := q.Record(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("u", 5, 1, "UPDATE")
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-running
+	rec("queued", 5, 2, "PLAN") // waits behind the lease
+	rec("other", 6, 3, "PLAN")  // another PR: untouched
+	rec("s", 5, 4, "STOP")
+	select {
+	case <-stopDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("STOP did not run while the PR's lease was held")
+	}
+	select {
+	case err := <-cancelled:
+		if err == nil {
+			t.Error("the running job's context ended without an error")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the running job was not cancelled")
+	}
+	if len(stopped) != 2 {
+		t.Errorf("STOP cancelled jobs %v, want the running UPDATE and the queued PLAN", stopped)
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	q.Stop(stopCtx)
+	q.Close()
+	if other.Load() != 1 {
+		t.Errorf("%d jobs ran besides UPDATE and STOP, want 1 (the other PR's)", other.Load())
+	}
+}

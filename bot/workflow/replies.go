@@ -179,3 +179,7 @@ func renderRefusal(cmd command.Command, author, reason string) string {
 func renderPlan(v planData) string     { return render("plan.md", v) }
 func renderUpdate(v updateData) string { return render("update.md", v) }
 func renderStatus(v statusView) string { return render("status.md", v) }
+
+func renderStop(author string, jobs int, builds []string) string {
+	return render("stop.md", map[string]any{"Author": author, "Jobs": jobs, "Builds": builds})
+}

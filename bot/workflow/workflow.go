@@ -92,6 +92,28 @@ type Config struct {
 	PublicURL        string        // refbot's own pages, for status links (optional)
 }
 
+// Jobs is the job queue, for STOP.
+type Jobs interface {
+	// CancelPR cancels the queued and running jobs of pr except the job of
+	// comment keep, and returns their ids.
+	CancelPR(ctx context.Context, pr int, keep int64) ([]int64, error)
+}
+
+// Deps are the outside systems a Bot works with.
+type Deps struct {
+	GitHub GitHub
+	CI     CI
+	Store  publish.Store
+	Repo   publish.Repo
+	Policy Policy
+	Jobs   Jobs
+	// DB keeps the replies refbot posted (so a retried job edits its reply
+	// instead of posting another) and the CI builds it restarted (so STOP
+	// can cancel them); the tables are created if missing.
+	DB     *sql.DB
+	Logger *zap.Logger
+}
+
 // Bot runs the workflows.
 type Bot struct {
 	cfg    Config
@@ -100,14 +122,18 @@ type Bot struct {
 	store  publish.Store
 	repo   publish.Repo
 	policy Policy
+	jobs   Jobs
 	db     *sql.DB
 	log    *zap.Logger
 	sleep  func(ctx context.Context, d time.Duration) error
 }
 
-// New returns a Bot. db keeps the replies it posted (so a retried job edits
-// its reply instead of posting another); its table is created if missing.
-func New(ctx context.Context, cfg Config, gh GitHub, ci CI, store publish.Store, repo publish.Repo, pol Policy, db *sql.DB, log *zap.Logger) (*Bot, error) {
+// New returns a Bot.
+func New(ctx context.Context, cfg Config, d Deps) (*Bot, error) {
+	if d.GitHub == nil || d.CI == nil || d.Store == nil || d.Repo == nil || d.Policy == nil || d.Jobs == nil || d.DB == nil {
+		return nil, errors.New("workflow: every dependency is required")
+	}
+	log := d.Logger
 	if cfg.Prefix == "" {
 		cfg.Prefix = command.DefaultPrefix
 	}
@@ -129,12 +155,33 @@ func New(ctx context.Context, cfg Config, gh GitHub, ci CI, store publish.Store,
 	if log == nil {
 		log = zap.NewNop()
 	}
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS refbot_reply (
-		comment_id INTEGER NOT NULL, verb TEXT NOT NULL, reply_id INTEGER NOT NULL, PRIMARY KEY (comment_id, verb))`)
-	if err != nil {
-		return nil, fmt.Errorf("workflow: create reply table: %w", err)
+	for _, stmt := range []string{
+		`CREATE TABLE IF NOT EXISTS refbot_reply (
+			comment_id INTEGER NOT NULL, verb TEXT NOT NULL, reply_id INTEGER NOT NULL, PRIMARY KEY (comment_id, verb))`,
+		`CREATE TABLE IF NOT EXISTS refbot_ci_restart (
+			pr INTEGER NOT NULL, build_id TEXT NOT NULL, sha TEXT NOT NULL, PRIMARY KEY (pr, build_id))`,
+	} {
+		if _, err := d.DB.ExecContext(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("workflow: create tables: %w", err)
+		}
 	}
-	return &Bot{cfg: cfg, gh: gh, ci: ci, store: store, repo: repo, policy: pol, db: db, log: log, sleep: sleepCtx}, nil
+	return &Bot{cfg: cfg, gh: d.GitHub, ci: d.CI, store: d.Store, repo: d.Repo, policy: d.Policy, jobs: d.Jobs,
+		db: d.DB, log: log, sleep: sleepCtx}, nil
+}
+
+// NeedsLease says whether a comment's job must wait for the PR's other jobs:
+// not when it only reads (HELP, STATUS) or stops them (STOP).
+func NeedsLease(prefix string) func(intake.CommentWork) bool {
+	return func(w intake.CommentWork) bool {
+		for _, c := range command.Parse(w.Body, prefix).Commands {
+			switch c.Verb {
+			case command.Help, command.Status, command.Stop:
+			default:
+				return true
+			}
+		}
+		return false
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -189,7 +236,7 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 	case command.Website:
 		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, "WEBSITE is not available in this version of refbot yet"))
 	case command.Stop:
-		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, "STOP is not available in this version of refbot yet"))
+		return b.stop(ctx, w, pr)
 	}
 	if !pr.Open {
 		why := "this pull request is closed"
@@ -347,6 +394,10 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	if err := b.reply(ctx, w, verb, renderUpdate(view)); err != nil {
 		return err
 	}
+	if _, err := b.db.ExecContext(ctx, `INSERT INTO refbot_ci_restart (pr, build_id, sha) VALUES (?, ?, ?)
+		ON CONFLICT DO NOTHING`, pr.Number, build.ID, pr.HeadSHA); err != nil {
+		return err
+	}
 	if err := b.ci.Restart(ctx, build.ID); err != nil {
 		return err
 	}
@@ -359,6 +410,9 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	}
 	final, err := b.waitForCI(ctx, build.ID)
 	if err != nil {
+		return err
+	}
+	if _, err := b.db.ExecContext(ctx, `DELETE FROM refbot_ci_restart WHERE pr = ? AND build_id = ?`, pr.Number, build.ID); err != nil {
 		return err
 	}
 	view.CIBuild = final
@@ -390,6 +444,45 @@ func (b *Bot) waitForCI(ctx context.Context, id string) (Build, error) {
 			return Build{}, fmt.Errorf("wait for CI build %s: %w", id, err)
 		}
 	}
+}
+
+// stop cancels the PR's other jobs and the CI builds refbot restarted for
+// it that are still running.
+func (b *Bot) stop(ctx context.Context, w intake.CommentWork, pr PullRequest) error {
+	jobs, err := b.jobs.CancelPR(ctx, pr.Number, w.CommentID)
+	if err != nil {
+		return err
+	}
+	rows, err := b.db.QueryContext(ctx, `SELECT build_id, sha FROM refbot_ci_restart WHERE pr = ?`, pr.Number)
+	if err != nil {
+		return err
+	}
+	type restart struct{ build, sha string }
+	var restarts []restart
+	for rows.Next() {
+		var r restart
+		if err := rows.Scan(&r.build, &r.sha); err != nil {
+			rows.Close()
+			return err
+		}
+		restarts = append(restarts, r)
+	}
+	rows.Close()
+	var builds []string
+	for _, r := range restarts {
+		if err := b.ci.Cancel(ctx, r.build); err != nil {
+			return fmt.Errorf("cancel CI build %s: %w", r.build, err)
+		}
+		builds = append(builds, r.build)
+		if err := b.gh.SetStatus(ctx, r.sha, Status{State: "error", Context: b.cfg.StatusContext,
+			Description: "Stopped by @" + w.Author, TargetURL: b.prURL(pr.Number)}); err != nil {
+			return err
+		}
+		if _, err := b.db.ExecContext(ctx, `DELETE FROM refbot_ci_restart WHERE pr = ? AND build_id = ?`, pr.Number, r.build); err != nil {
+			return err
+		}
+	}
+	return b.reply(ctx, w, string(command.Stop), renderStop(w.Author, len(jobs), builds))
 }
 
 func (b *Bot) status(ctx context.Context, w intake.CommentWork, pr PullRequest) error {

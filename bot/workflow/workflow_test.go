@@ -117,6 +117,15 @@ type fixture struct {
 	store  *s3cache.Store
 	bare   string
 	build  travistest.Build
+	jobs   *fakeJobs
+}
+
+// fakeJobs stands in for the queue, whose CancelPR has its own tests.
+type fakeJobs struct{ cancelled []int }
+
+func (f *fakeJobs) CancelPR(_ context.Context, pr int, keep int64) ([]int64, error) {
+	f.cancelled = append(f.cancelled, pr)
+	return []int64{41}, nil
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -164,12 +173,13 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	gh := &fakeGitHub{prs: map[int]PullRequest{12: {Number: 12, Open: true, HeadSHA: head, BaseRef: "master", Author: "carol"}}, comments: map[int64]string{}}
+	jobs := &fakeJobs{}
 	bot, err := New(ctx, Config{WorkDir: t.TempDir(), PollInterval: time.Millisecond, PublicURL: "https://refbot.example.org"},
-		gh, TravisCI{Client: tc, Repo: "octo-org/octo-repo"}, store, repo, pol, db, nil)
+		Deps{GitHub: gh, CI: TravisCI{Client: tc, Repo: "octo-org/octo-repo"}, Store: store, Repo: repo, Policy: pol, Jobs: jobs, DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{bot: bot, gh: gh, travis: tv, store: store, bare: bare, build: build}
+	return &fixture{bot: bot, gh: gh, travis: tv, store: store, bare: bare, build: build, jobs: jobs}
 }
 
 func writeTree(t *testing.T, files map[string]string) string {
@@ -373,5 +383,48 @@ func TestPlanChangesNothing(t *testing.T) {
 	golden(t, "plan", f.gh.lastComment())
 	if f.branch(t) != "" || len(f.gh.states()) != 0 || f.travis.Restarts(f.build.ID) != 0 {
 		t.Error("PLAN changed something")
+	}
+}
+
+// TestStop: STOP cancels the PR's jobs and the CI build refbot restarted
+// that is still running, and marks the update status as stopped.
+func TestStop(t *testing.T) {
+	f := newFixture(t)
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	f.travis.SetAdvanceOnPoll(false) // the restarted build never finishes
+	f.bot.cfg.PollTimeout = 50 * time.Millisecond
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err == nil {
+		t.Fatal("an UPDATE whose CI never finished returned no error")
+	}
+	if err := f.comment(t, "alice", "BUILDBOT: STOP"); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "stop", f.gh.lastComment())
+	if n := f.travis.Cancels(f.build.ID); n != 1 {
+		t.Errorf("CI build cancelled %d times, want 1", n)
+	}
+	if diff := cmp.Diff([]int{12}, f.jobs.cancelled); diff != "" {
+		t.Errorf("CancelPR calls (-want +got):\n%s", diff)
+	}
+	if st := f.gh.states(); st[len(st)-1] != "error" {
+		t.Errorf("statuses %v: want the last to be error (stopped)", st)
+	}
+	// Nothing left to stop.
+	if err := f.comment(t, "alice", "BUILDBOT: STOP"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.travis.Cancels(f.build.ID); n != 1 {
+		t.Errorf("a second STOP cancelled the build again (%d)", n)
+	}
+}
+
+func TestNeedsLease(t *testing.T) {
+	for body, want := range map[string]bool{
+		"BUILDBOT: STOP": false, "BUILDBOT: HELP\nBUILDBOT: STATUS": false,
+		"BUILDBOT: UPDATE": true, "BUILDBOT: STOP\nBUILDBOT: PLAN": true,
+	} {
+		if got := NeedsLease("")(intake.CommentWork{Body: body}); got != want {
+			t.Errorf("NeedsLease(%q) = %v, want %v", body, got, want)
+		}
 	}
 }
