@@ -111,6 +111,7 @@ type CI struct {
 	Repo         string   `yaml:"repo"` // slug at the provider; default github.repo
 	Token        Secret   `yaml:"token"`
 	RequiredJobs []string `yaml:"required_jobs"` // jobs that must pass for a build to count as passed; empty: all
+	PollInterval Duration `yaml:"poll_interval"` // how often a restarted build is checked
 }
 
 // Server is refbot's HTTP server: webhook, pages, metrics and API.

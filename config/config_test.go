@@ -105,6 +105,7 @@ func TestLoadExample(t *testing.T) {
 			Repo:         "example-org/example-project",
 			Token:        Secret{Env: "REFBOT_TRAVIS_TOKEN"},
 			RequiredJobs: []string{"linux-py312", "macos-py312"},
+			PollInterval: Duration(time.Minute),
 		},
 		Server: Server{
 			Listen:    "127.0.0.1:8080",

@@ -29,6 +29,8 @@ const (
 
 	DefaultCIProvider   = ProviderTravis
 	DefaultTravisAPIURL = "https://api.travis-ci.com"
+	// DefaultCIPollInterval is how often a restarted build is checked.
+	DefaultCIPollInterval = 30 * time.Second
 
 	DefaultListen    = "127.0.0.1:8080"
 	DefaultStateDir  = "/var/lib/refbot"
@@ -78,8 +80,9 @@ func Default() *Config {
 			AuthorEmail: DefaultAuthorEmail,
 		},
 		CI: CI{
-			Provider: DefaultCIProvider,
-			APIURL:   DefaultTravisAPIURL,
+			Provider:     DefaultCIProvider,
+			APIURL:       DefaultTravisAPIURL,
+			PollInterval: Duration(DefaultCIPollInterval),
 		},
 		Server:   Server{Listen: DefaultListen},
 		StateDir: DefaultStateDir,

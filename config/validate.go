@@ -305,6 +305,9 @@ func (c *CI) check(ck *checker, githubRepo string) {
 	default:
 		ck.add("ci.repo", "required: the repository's slug at the CI provider, owner/name")
 	}
+	if c.PollInterval <= 0 {
+		ck.add("ci.poll_interval", "must be more than 0 (e.g. 30s)")
+	}
 	seen := map[string]bool{}
 	for i, job := range c.RequiredJobs {
 		key := fmt.Sprintf("ci.required_jobs[%d]", i)
