@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/refbot/refbot/internal/failpoint"
 )
 
 // MaxBody is GitHub's own cap on a webhook payload.
@@ -137,6 +139,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(code)
 	io.WriteString(w, msg+"\n")
 	h.opts.Metrics.observe(code, time.Since(start))
+	if code == http.StatusOK {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		failpoint.Hit("answered")
+	}
 }
 
 func (h *Handler) serve(r *http.Request) (int, string) {

@@ -166,12 +166,22 @@ var schema = []string{
 	)`,
 }
 
-// Start runs the workers. Leases left by an earlier process of this
-// embedded database are released first: with SQLite only one process works
-// on it.
+// Start runs the workers. With SQLite only one process works on the
+// database, so what an earlier process left behind is its own: its PR leases
+// are released, and jobs it was running when it died are made available
+// again at once (River would rescue them only after RescueStuckJobsAfter).
+// Every job is written to be run again safely.
 func (q *Queue) Start(ctx context.Context) error {
 	if _, err := q.db.ExecContext(ctx, `DELETE FROM refbot_pr_lease`); err != nil {
 		return fmt.Errorf("queue: clear stale leases: %w", err)
+	}
+	res, err := q.db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec')
+		WHERE state = 'running'`)
+	if err != nil {
+		return fmt.Errorf("queue: resume interrupted jobs: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		q.log.Info("resuming jobs interrupted by the last stop", zap.Int64("jobs", n))
 	}
 	return q.river.Start(ctx)
 }

@@ -239,3 +239,38 @@ func TestCancelPR(t *testing.T) {
 		t.Errorf("%d jobs ran besides UPDATE and STOP, want 1 (the other PR's)", other.Load())
 	}
 }
+
+// TestResumeInterruptedJob: a job left "running" by a process that was
+// killed runs again at the next start, not hours later.
+func TestResumeInterruptedJob(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "refbot.db")
+	q := open(t, path, Handlers{})
+	if _, err := q.Record(ctx, commentDelivery("d", 4, 7)); err != nil {
+		t.Fatal(err)
+	}
+	// What SIGKILL in the middle of the job leaves behind.
+	if _, err := q.DB().ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1,
+		attempted_at = datetime('now', 'subsec')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.DB().ExecContext(ctx, `INSERT INTO refbot_pr_lease (pr, owner, job_id, expires_at)
+		VALUES (4, 'dead-process', 1, '2999-01-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	ran := make(chan struct{}, 1)
+	q = open(t, path, Handlers{Comment: func(context.Context, intake.CommentWork) error { ran <- struct{}{}; return nil }})
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ran:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the interrupted job did not run after the restart")
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	q.Stop(stopCtx)
+	q.Close()
+}

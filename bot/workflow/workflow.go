@@ -20,6 +20,7 @@ import (
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/policy"
 	"github.com/refbot/refbot/bot/publish"
+	"github.com/refbot/refbot/internal/failpoint"
 	"github.com/refbot/refbot/refdata"
 	"github.com/refbot/refbot/s3cache"
 )
@@ -372,6 +373,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	}
 	req := b.publishRequest(w, cmd, pr, build, false)
 	req.BeforePush = func(ctx context.Context) error {
+		failpoint.Hit("downloaded")
 		now, err := b.gh.PullRequest(ctx, pr.Number)
 		if err != nil {
 			return err
@@ -388,6 +390,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		}
 		return err
 	}
+	failpoint.Hit("pushed")
 	// The push is confirmed: now the reply, then the CI restart.
 	view := updateView(w, cmd, pr, build, res)
 	view.CI = "restarting"
@@ -401,6 +404,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	if err := b.ci.Restart(ctx, build.ID); err != nil {
 		return err
 	}
+	failpoint.Hit("restarted")
 	if err := status("pending", fmt.Sprintf("Data pushed; CI build %s restarted", buildName(build))); err != nil {
 		return err
 	}
