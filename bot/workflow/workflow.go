@@ -419,18 +419,18 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	if _, err := b.db.ExecContext(ctx, `DELETE FROM refbot_ci_restart WHERE pr = ? AND build_id = ?`, pr.Number, build.ID); err != nil {
 		return err
 	}
+	// The reply first, the status last: a final status means refbot is done.
 	view.CIBuild = final
-	if final.Passed {
-		view.CI = "passed"
-		err = status("success", fmt.Sprintf("Reference data updated; CI build %s passed", buildName(final)))
-	} else {
+	state, desc := "success", fmt.Sprintf("Reference data updated; CI build %s passed", buildName(final))
+	view.CI = "passed"
+	if !final.Passed {
+		state, desc = "failure", fmt.Sprintf("Reference data updated; CI build %s %s", buildName(final), final.State)
 		view.CI = "failed"
-		err = status("failure", fmt.Sprintf("Reference data updated; CI build %s %s", buildName(final), final.State))
 	}
-	if err != nil {
+	if err := b.reply(ctx, w, verb, renderUpdate(view)); err != nil {
 		return err
 	}
-	return b.reply(ctx, w, verb, renderUpdate(view))
+	return status(state, desc)
 }
 
 func (b *Bot) waitForCI(ctx context.Context, id string) (Build, error) {
