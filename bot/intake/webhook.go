@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,9 +136,14 @@ func New(o Options) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	code, msg := h.serve(r)
+	msg += "\n"
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	// With a length, the answer is complete on the wire once flushed: a
+	// crash right after it (the crash tests do that) leaves GitHub with a
+	// whole answer, not a cut chunked one.
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
 	w.WriteHeader(code)
-	io.WriteString(w, msg+"\n")
+	io.WriteString(w, msg)
 	h.opts.Metrics.observe(code, time.Since(start))
 	if code == http.StatusOK {
 		if f, ok := w.(http.Flusher); ok {
