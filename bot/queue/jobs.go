@@ -14,6 +14,9 @@ import (
 type CommentArgs struct {
 	intake.CommentWork
 	Delivery string `json:"delivery"`
+	// Supersedable: a newer comment of the same kind on the PR cancels
+	// this job while it is still queued.
+	Supersedable bool `json:"supersedable,omitempty"`
 }
 
 // Kind names the job kind in the database; it must never change.

@@ -36,6 +36,7 @@ type Queue struct {
 	insertDelivery, insertComment *sql.Stmt
 
 	records    chan recordReq // to the writer, which group-commits them
+	supersedes func(intake.CommentWork) bool
 	closed     chan struct{}
 	writerDone chan struct{}
 }
@@ -49,6 +50,10 @@ type Handlers struct {
 	// nil means every job does. Commands that only read, or that stop the
 	// others (STOP), must not wait for the job they would stop.
 	NeedsLease func(w intake.CommentWork) bool
+	// Supersedes says whether a newer comment like w makes an older one
+	// like it pointless while the older is still queued (a comment that
+	// only asks for UPDATE); nil means never.
+	Supersedes func(w intake.CommentWork) bool
 }
 
 // Config configures Open.
@@ -107,6 +112,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("queue: prepare: %w", err)
 	}
 	q.records, q.closed, q.writerDone = make(chan recordReq), make(chan struct{}), make(chan struct{})
+	q.supersedes = cfg.Handlers.Supersedes
 	go q.writer()
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &commentWorker{q: q, handle: cfg.Handlers.Comment, needsLease: cfg.Handlers.NeedsLease, wait: cfg.LeaseWait})
@@ -325,7 +331,8 @@ func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 				out[i] = intake.AlreadyHandled
 				continue
 			}
-			jobs = append(jobs, river.InsertManyParams{Args: CommentArgs{CommentWork: w, Delivery: d.ID}})
+			jobs = append(jobs, river.InsertManyParams{Args: CommentArgs{CommentWork: w, Delivery: d.ID,
+				Supersedable: q.supersedes != nil && q.supersedes(w)}})
 		case intake.PullRequestClosed:
 			jobs = append(jobs, river.InsertManyParams{Args: PRClosedArgs{PullRequestClosed: w, Delivery: d.ID}})
 		default:
@@ -334,8 +341,17 @@ func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 		out[i] = intake.Recorded
 	}
 	if len(jobs) > 0 {
-		if _, err := q.river.InsertManyTx(ctx, tx, jobs); err != nil {
+		inserted, err := q.river.InsertManyTx(ctx, tx, jobs)
+		if err != nil {
 			return out, fmt.Errorf("queue %d deliveries: %w", len(jobs), err)
+		}
+		for i, res := range inserted {
+			args, ok := jobs[i].Args.(CommentArgs)
+			if ok && q.supersedes != nil && q.supersedes(args.CommentWork) {
+				if err := q.supersede(ctx, tx, args.PR, res.Job.ID); err != nil {
+					return out, err
+				}
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -408,4 +424,32 @@ func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, erro
 		}
 	}
 	return ids, nil
+}
+
+// supersede cancels the queued (not yet running) superseding-kind comment
+// jobs of pr older than job newer.
+func (q *Queue) supersede(ctx context.Context, tx *sql.Tx, pr int, newer int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM river_job
+		WHERE kind = 'comment' AND state IN ('available', 'scheduled', 'retryable', 'pending')
+		AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.supersedable') = 1 AND id < ?`, pr, newer)
+	if err != nil {
+		return fmt.Errorf("find superseded jobs of #%d: %w", pr, err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		if _, err := q.river.JobCancelTx(ctx, tx, id); err != nil {
+			return fmt.Errorf("cancel superseded job %d of #%d: %w", id, pr, err)
+		}
+		q.log.Info("superseded by a newer comment", zap.Int("pr", pr), zap.Int64("job", id), zap.Int64("by", newer))
+	}
+	return nil
 }

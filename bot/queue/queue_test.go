@@ -274,3 +274,66 @@ func TestResumeInterruptedJob(t *testing.T) {
 	q.Stop(stopCtx)
 	q.Close()
 }
+
+// TestNewerUpdateSupersedesQueuedOne: while the PR is busy, a second UPDATE
+// comment cancels the first one still queued; a running one is left alone.
+func TestNewerUpdateSupersedesQueuedOne(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var ran []int64
+	release := make(chan struct{})
+	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+		Comment: func(ctx context.Context, w intake.CommentWork) error {
+			if w.CommentID == 1 {
+				<-release // PR 8 is busy with comment 1
+			}
+			mu.Lock()
+			ran = append(ran, w.CommentID)
+			mu.Unlock()
+			return nil
+		},
+		Supersedes: func(w intake.CommentWork) bool { return w.Body == "BUILDBOT: UPDATE" },
+	})
+	rec := func(id string, comment int64, body string) {
+		d := commentDelivery(id, 8, comment)
+		cw := d.Work.(intake.CommentWork)
+		cw.Body = body
+		d.Work = cw
+		if _, err := q.Record(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("d1", 1, "BUILDBOT: UPDATE")
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // comment 1 is running
+	rec("d2", 2, "BUILDBOT: UPDATE")   // queued behind it …
+	rec("d3", 3, "BUILDBOT: PLAN")     // … not an UPDATE: stays
+	rec("d4", 4, "BUILDBOT: UPDATE")   // supersedes comment 2
+	close(release)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(ran)
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	q.Stop(stopCtx)
+	q.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	got := map[int64]bool{}
+	for _, id := range ran {
+		got[id] = true
+	}
+	if !got[1] || got[2] || !got[3] || !got[4] || len(ran) != 3 {
+		t.Errorf("comments run: %v; want 1, 3 and 4 (2 superseded)", ran)
+	}
+}

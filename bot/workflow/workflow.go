@@ -170,6 +170,23 @@ func New(ctx context.Context, cfg Config, d Deps) (*Bot, error) {
 		db: d.DB, log: log, sleep: sleepCtx}, nil
 }
 
+// Supersedes says whether a comment only asks for UPDATE: a newer such
+// comment on the PR makes an older one still queued pointless.
+func Supersedes(prefix string) func(intake.CommentWork) bool {
+	return func(w intake.CommentWork) bool {
+		res := command.Parse(w.Body, prefix)
+		if len(res.Commands) == 0 || len(res.Problems) > 0 {
+			return false
+		}
+		for _, c := range res.Commands {
+			if c.Verb != command.Update || c.SHA != "" {
+				return false // UPDATE <sha> asks for one commit: keep it
+			}
+		}
+		return true
+	}
+}
+
 // NeedsLease says whether a comment's job must wait for the PR's other jobs:
 // not when it only reads (HELP, STATUS) or stops them (STOP).
 func NeedsLease(prefix string) func(intake.CommentWork) bool {

@@ -418,6 +418,18 @@ func TestStop(t *testing.T) {
 	}
 }
 
+func TestSupersedes(t *testing.T) {
+	for body, want := range map[string]bool{
+		"BUILDBOT: UPDATE": true, "Go!\n\nBUILDBOT: UPDATE --all": true,
+		"BUILDBOT: UPDATE abcdef1": false, "BUILDBOT: UPDATE\nBUILDBOT: PLAN": false,
+		"BUILDBOT: UPDATE\nBUILDBOT: NOPE": false, "no command": false,
+	} {
+		if got := Supersedes("")(intake.CommentWork{Body: body}); got != want {
+			t.Errorf("Supersedes(%q) = %v, want %v", body, got, want)
+		}
+	}
+}
+
 func TestNeedsLease(t *testing.T) {
 	for body, want := range map[string]bool{
 		"BUILDBOT: STOP": false, "BUILDBOT: HELP\nBUILDBOT: STATUS": false,
