@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -517,3 +518,66 @@ func (r *Repo) countFiles(n *newObjects, root plumbing.Hash, p string) (int, err
 	}
 	return count, walk(h)
 }
+
+// Overlaps returns, for every other data branch PR<n> on the remote, the
+// paths among paths that its one commit also changes; branches that share
+// none are left out. self is the asking branch.
+func (r *Repo) Overlaps(ctx context.Context, self string, paths []string) (map[string][]string, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	tips, err := r.RemoteTips(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var branches []string
+	for name := range tips {
+		b := name.Short()
+		if name.IsBranch() && b != self && prBranchPattern.MatchString(b) {
+			branches = append(branches, b)
+		}
+	}
+	if len(branches) == 0 {
+		return nil, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	remote, err := r.fetch(ctx, branches...)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		want[p] = true
+	}
+	out := map[string][]string{}
+	for _, b := range branches {
+		tip := remote.tip(b)
+		if tip.IsZero() {
+			continue
+		}
+		c, err := object.GetCommit(r.store, tip)
+		if err != nil {
+			return nil, err
+		}
+		if len(c.ParentHashes) != 1 {
+			continue // not a data branch refbot made
+		}
+		parent, err := object.GetCommit(r.store, c.ParentHashes[0])
+		if err != nil {
+			return nil, err
+		}
+		changes, err := r.diff(nil, parent.TreeHash, c.TreeHash, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, ch := range changes {
+			if want[ch.Path] {
+				out[b] = append(out[b], ch.Path)
+			}
+		}
+	}
+	return out, nil
+}
+
+var prBranchPattern = regexp.MustCompile(`^PR[1-9][0-9]*$`)

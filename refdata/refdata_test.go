@@ -533,3 +533,25 @@ func TestUpdateFromKnownBlobs(t *testing.T) {
 		t.Errorf("PR12 was created at %s", out)
 	}
 }
+
+func TestOverlaps(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	for branch, files := range map[string]map[string]string{
+		"PR1": {"a.txt": "pr1\n", "b.txt": "b1\n", "sub/c.txt": "c1\n"},          // changes a.txt
+		"PR2": {"a.txt": "a1\n", "b.txt": "pr2\n", "sub/c.txt": "pr2\n"},         // changes b.txt, sub/c.txt
+		"PR3": {"a.txt": "a1\n", "b.txt": "b1\n", "sub/c.txt": "c1\n", "x": "y"}, // adds x
+	} {
+		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: branch, Dir: dataDir(t, files)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := f.repo.Overlaps(ctx, "PR1", []string{"data/a.txt", "data/b.txt", "data/sub/c.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"PR2": {"data/b.txt", "data/sub/c.txt"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("overlaps (-want +got):\n%s", diff)
+	}
+}

@@ -86,8 +86,15 @@ func summarize(changes []refdata.Change) changeSummary {
 	return s
 }
 
+// overlap is another PR whose data branch changes some of the same files.
+type overlap struct {
+	PR    int
+	Files []string
+}
+
 // planData is what PLAN says and what the large-change guard looks at.
 type planData struct {
+	Overlaps         []overlap
 	Author, Prefix   string
 	PR               PullRequest
 	Build            Build
@@ -141,6 +148,7 @@ type updateData struct {
 	Commit   string
 	NoChange bool
 	Changes  changeSummary
+	Overlaps []overlap
 	CI       string // restarting, running, passed, failed
 }
 

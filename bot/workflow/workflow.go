@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -100,12 +102,20 @@ type Jobs interface {
 	CancelPR(ctx context.Context, pr int, keep int64) ([]int64, error)
 }
 
+// DataRepo is the data repository.
+type DataRepo interface {
+	publish.Repo
+	// Overlaps returns the other data branches that change some of paths,
+	// with the paths they share.
+	Overlaps(ctx context.Context, self string, paths []string) (map[string][]string, error)
+}
+
 // Deps are the outside systems a Bot works with.
 type Deps struct {
 	GitHub GitHub
 	CI     CI
 	Store  publish.Store
-	Repo   publish.Repo
+	Repo   DataRepo
 	Policy Policy
 	Jobs   Jobs
 	// DB keeps the replies refbot posted (so a retried job edits its reply
@@ -121,7 +131,7 @@ type Bot struct {
 	gh     GitHub
 	ci     CI
 	store  publish.Store
-	repo   publish.Repo
+	repo   DataRepo
 	policy Policy
 	jobs   Jobs
 	db     *sql.DB
@@ -328,7 +338,33 @@ func (b *Bot) plan(ctx context.Context, w intake.CommentWork, cmd command.Comman
 		}
 		return err
 	}
-	return b.reply(ctx, w, string(cmd.Verb), renderPlan(planView(w, cmd, pr, build, res, b.cfg.LargeChangeShare)))
+	v := planView(w, cmd, pr, build, res, b.cfg.LargeChangeShare)
+	if v.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {
+		return err
+	}
+	return b.reply(ctx, w, string(cmd.Verb), renderPlan(v))
+}
+
+// overlaps lists the other PRs whose data branches change files this
+// result changes.
+func (b *Bot) overlaps(ctx context.Context, pr int, res *publish.Result) ([]overlap, error) {
+	var paths []string
+	for _, v := range res.Variants {
+		for _, c := range v.Update.Changes {
+			paths = append(paths, c.Path)
+		}
+	}
+	found, err := b.repo.Overlaps(ctx, refdata.PRBranch(pr), paths)
+	if err != nil {
+		return nil, err
+	}
+	var out []overlap
+	for branch, files := range found {
+		n, _ := strconv.Atoi(strings.TrimPrefix(branch, "PR"))
+		out = append(out, overlap{PR: n, Files: files})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PR < out[j].PR })
+	return out, nil
 }
 
 func (b *Bot) publishRequest(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, dry bool) publish.Request {
@@ -410,6 +446,9 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	failpoint.Hit("pushed")
 	// The push is confirmed: now the reply, then the CI restart.
 	view := updateView(w, cmd, pr, build, res)
+	if view.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {
+		return err
+	}
 	view.CI = "restarting"
 	if err := b.reply(ctx, w, verb, renderUpdate(view)); err != nil {
 		return err

@@ -440,3 +440,22 @@ func TestNeedsLease(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlapNotice: another PR's data branch changes a file this PR's
+// update changes too; the reply says so.
+func TestOverlapNotice(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	testenv.Git(t, work, "clone", "--quiet", f.bare, ".")
+	os.WriteFile(filepath.Join(work, "data", "b.txt"), []byte("b from PR 7\n"), 0o644)
+	testenv.Git(t, work, "commit", "--quiet", "-am", "PR 7's data")
+	testenv.Git(t, work, "push", "--quiet", "origin", "HEAD:refs/heads/PR7")
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	if err := f.comment(t, "alice", "BUILDBOT: PLAN"); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-overlap", f.gh.lastComment())
+	if !strings.Contains(f.gh.lastComment(), "- #7: `data/b.txt`") {
+		t.Errorf("the reply does not name PR 7's overlap:\n%s", f.gh.lastComment())
+	}
+}
