@@ -581,3 +581,40 @@ func (r *Repo) Overlaps(ctx context.Context, self string, paths []string) (map[s
 }
 
 var prBranchPattern = regexp.MustCompile(`^PR[1-9][0-9]*$`)
+
+// BranchInfo describes a data branch as refbot made it.
+type BranchInfo struct {
+	Exists   bool
+	Tip      plumbing.Hash
+	Base     plumbing.Hash // its parent: the base it was built on
+	Trailers map[string]string
+	When     time.Time
+}
+
+// Branch fetches branch and reads its tip commit and trailers.
+func (r *Repo) Branch(ctx context.Context, branch string) (BranchInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	remote, err := r.fetch(ctx, branch)
+	if err != nil {
+		return BranchInfo{}, err
+	}
+	tip := remote.tip(branch)
+	if tip.IsZero() {
+		return BranchInfo{}, nil
+	}
+	c, err := object.GetCommit(r.store, tip)
+	if err != nil {
+		return BranchInfo{}, err
+	}
+	info := BranchInfo{Exists: true, Tip: tip, Trailers: map[string]string{}, When: c.Committer.When}
+	if len(c.ParentHashes) > 0 {
+		info.Base = c.ParentHashes[0]
+	}
+	for _, line := range strings.Split(c.Message, "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok && strings.HasPrefix(k, "Refbot-") {
+			info.Trailers[k] = strings.TrimSpace(v)
+		}
+	}
+	return info, nil
+}

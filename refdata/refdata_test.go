@@ -165,6 +165,14 @@ func TestUpdateCreatesAndAmendsPRBranch(t *testing.T) {
 		}
 	}
 
+	info, err := f.repo.Branch(ctx, "PR7")
+	if err != nil || !info.Exists || info.Tip != res.Commit || info.Trailers["Refbot-Build"] != "1234" || info.Base.String() != master {
+		t.Errorf("Branch(PR7) = %+v, %v", info, err)
+	}
+	if info, err := f.repo.Branch(ctx, "PR404"); err != nil || info.Exists {
+		t.Errorf("Branch(PR404) = %+v, %v; want not there", info, err)
+	}
+
 	// Amend three more times: always master + 1, backups bounded to 2.
 	var tips []string
 	for i := range 3 {

@@ -169,9 +169,13 @@ func updateView(w intake.CommentWork, cmd command.Command, pr PullRequest, build
 }
 
 type statusView struct {
-	PR     PullRequest
-	Branch string
-	URL    string
+	PR         PullRequest
+	Branch     string
+	BaseBranch string
+	URL        string
+	Data       refdata.BranchInfo
+	Build      *Build
+	Artifacts  string
 }
 
 func renderHelp(prefix string) string { return render("help.md", map[string]string{"Prefix": prefix}) }

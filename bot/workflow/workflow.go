@@ -108,6 +108,8 @@ type DataRepo interface {
 	// Overlaps returns the other data branches that change some of paths,
 	// with the paths they share.
 	Overlaps(ctx context.Context, self string, paths []string) (map[string][]string, error)
+	// Branch reads a data branch's tip and trailers.
+	Branch(ctx context.Context, branch string) (refdata.BranchInfo, error)
 }
 
 // Deps are the outside systems a Bot works with.
@@ -545,8 +547,34 @@ func (b *Bot) stop(ctx context.Context, w intake.CommentWork, pr PullRequest) er
 	return b.reply(ctx, w, string(command.Stop), renderStop(w.Author, len(jobs), builds))
 }
 
+// status reports the PR's data branch, the newest CI build of its head and
+// whether that build's artifacts are complete in S3.
 func (b *Bot) status(ctx context.Context, w intake.CommentWork, pr PullRequest) error {
-	return b.reply(ctx, w, string(command.Status), renderStatus(statusView{PR: pr, Branch: refdata.PRBranch(pr.Number), URL: b.prURL(pr.Number)}))
+	v := statusView{PR: pr, Branch: refdata.PRBranch(pr.Number), BaseBranch: b.cfg.BaseBranch, URL: b.prURL(pr.Number)}
+	var err error
+	if v.Data, err = b.repo.Branch(ctx, v.Branch); err != nil {
+		return err
+	}
+	build, err := b.ci.NewestBuild(ctx, pr.Number, pr.HeadSHA)
+	switch {
+	case errors.Is(err, ErrNoBuild):
+	case err != nil:
+		return err
+	default:
+		v.Build = &build
+		_, oerr := b.store.Open(ctx, build.ID, s3cache.Want{Source: s3cache.Source{PR: pr.Number}, Commit: pr.HeadSHA})
+		switch {
+		case oerr == nil:
+			v.Artifacts = "complete in the cache"
+		case errors.Is(oerr, s3cache.ErrNotFound):
+			v.Artifacts = "not in the cache: the build has not uploaded them (with `refbot upload`)"
+		case userError(oerr):
+			v.Artifacts = oerr.Error()
+		default:
+			return oerr
+		}
+	}
+	return b.reply(ctx, w, string(command.Status), renderStatus(v))
 }
 
 func (b *Bot) prURL(pr int) string {

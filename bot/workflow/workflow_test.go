@@ -459,3 +459,26 @@ func TestOverlapNotice(t *testing.T) {
 		t.Errorf("the reply does not name PR 7's overlap:\n%s", f.gh.lastComment())
 	}
 }
+
+func TestStatusReport(t *testing.T) {
+	f := newFixture(t)
+	// STATUS, like every command but HELP, needs the permission to command.
+	if err := f.comment(t, "bob", "BUILDBOT: STATUS"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.gh.lastComment(), "STATUS did not run") {
+		t.Errorf("STATUS by a reader: %q", f.gh.lastComment())
+	}
+	if err := f.comment(t, "alice", "BUILDBOT: STATUS"); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status-before", f.gh.lastComment())
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.comment(t, "alice", "BUILDBOT: STATUS"); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status-after", f.gh.lastComment())
+}
