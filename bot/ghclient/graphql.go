@@ -1,0 +1,81 @@
+package ghclient
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shurcooL/githubv4"
+)
+
+// PRSummary is an open pull request as the reconciler sees it.
+type PRSummary struct {
+	Number    int
+	HeadSHA   string
+	HeadRef   string
+	BaseRef   string
+	UpdatedAt time.Time
+	Author    string // "" for a deleted account
+	Draft     bool
+	IsFork    bool
+}
+
+// openPRsQuery is the GraphQL query of OpenPullRequests. Ordering by
+// creation keeps pages stable while pull requests are opened meanwhile.
+type openPRsQuery struct {
+	Repository struct {
+		PullRequests struct {
+			Nodes []struct {
+				Number            int
+				HeadRefOid        githubv4.GitObjectID
+				HeadRefName       string
+				BaseRefName       string
+				UpdatedAt         githubv4.DateTime
+				IsDraft           bool
+				IsCrossRepository bool
+				Author            struct {
+					Login string
+				}
+			}
+			PageInfo struct {
+				EndCursor   githubv4.String
+				HasNextPage bool
+			}
+		} `graphql:"pullRequests(states: [OPEN], first: 100, after: $cursor, orderBy: {field: CREATED_AT, direction: ASC})"`
+	} `graphql:"repository(owner: $owner, name: $name)"`
+}
+
+// OpenPullRequests lists the repository's open pull requests, oldest
+// first, 100 per GraphQL request.
+func (c *Client) OpenPullRequests(ctx context.Context) ([]PRSummary, error) {
+	ctx = withIdempotent(ctx) // a query: safe to retry after a 5xx
+	vars := map[string]any{
+		"owner":  githubv4.String(c.owner),
+		"name":   githubv4.String(c.name),
+		"cursor": (*githubv4.String)(nil),
+	}
+	var out []PRSummary
+	for {
+		var q openPRsQuery
+		if err := c.gql.Query(ctx, &q, vars); err != nil {
+			return nil, fmt.Errorf("list open pull requests of %s: %w", c.repo(), classifyGraphQL(err))
+		}
+		for _, n := range q.Repository.PullRequests.Nodes {
+			out = append(out, PRSummary{
+				Number:    n.Number,
+				HeadSHA:   string(n.HeadRefOid),
+				HeadRef:   n.HeadRefName,
+				BaseRef:   n.BaseRefName,
+				UpdatedAt: n.UpdatedAt.Time,
+				Author:    n.Author.Login,
+				Draft:     n.IsDraft,
+				IsFork:    n.IsCrossRepository,
+			})
+		}
+		page := q.Repository.PullRequests.PageInfo
+		if !page.HasNextPage {
+			return out, nil
+		}
+		vars["cursor"] = githubv4.NewString(page.EndCursor)
+	}
+}
