@@ -32,6 +32,7 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newConfigCmd(),
 		newUploadCmd(),
+		newServeCmd(),
 		// Add new subcommands here, e.g. newServeCmd().
 	} {
 		root.AddCommand(cmd)

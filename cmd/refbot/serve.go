@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/refbot/refbot/bot/command"
+	"github.com/refbot/refbot/bot/ghclient"
+	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/policy"
+	"github.com/refbot/refbot/bot/queue"
+	"github.com/refbot/refbot/bot/server"
+	"github.com/refbot/refbot/bot/workflow"
+	"github.com/refbot/refbot/config"
+	"github.com/refbot/refbot/refdata"
+	"github.com/refbot/refbot/s3cache"
+	"github.com/refbot/refbot/travis"
+)
+
+func newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run refbot: the webhook, the job queue and the workflows",
+		Long: `Run refbot as a service: answer GitHub's webhooks at POST /webhook, record
+each delivery in the database before answering, and run the commands it
+finds as jobs. Stops on SIGINT or SIGTERM: first the intake, then the jobs
+(running ones finish, or are retried after a restart).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, err := configFile(cmd, "")
+			if err != nil {
+				return err
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
+		},
+	}
+}
+
+func newLogger(c config.Log, w zapcore.WriteSyncer) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, err
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var encoder zapcore.Encoder = zapcore.NewJSONEncoder(enc)
+	if c.Format == "console" {
+		encoder = zapcore.NewConsoleEncoder(enc)
+	}
+	return zap.New(zapcore.NewCore(encoder, w, level)), nil
+}
+
+// serve wires refbot's parts together and runs them until ctx ends.
+func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
+	log, err := newLogger(cfg.Log, zapcore.AddSync(logOut))
+	if err != nil {
+		return fmt.Errorf("log.level: %w", err)
+	}
+	defer log.Sync()
+	secret, err := cfg.GitHub.WebhookSecret.Resolve()
+	if err != nil || secret == "" {
+		return fmt.Errorf("github.webhook_secret: refbot will not run without a webhook secret (it would accept anyone's commands): %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	ghOpts := ghclient.Options{APIURL: cfg.GitHub.APIURL, GraphQLURL: cfg.GitHub.GraphQLURL, Repo: cfg.GitHub.Repo, Registerer: reg}
+	if cfg.GitHub.App != nil {
+		key, err := cfg.GitHub.App.PrivateKey.Resolve()
+		if err != nil {
+			return fmt.Errorf("github.app.private_key: %w", err)
+		}
+		ghOpts.App = &ghclient.App{ID: cfg.GitHub.App.ID, InstallationID: cfg.GitHub.App.InstallationID, PrivateKey: []byte(key)}
+	} else if ghOpts.Token, err = cfg.GitHub.Token.Resolve(); err != nil {
+		return fmt.Errorf("github.token: %w", err)
+	}
+	gh, err := ghclient.New(ctx, ghOpts)
+	if err != nil {
+		return err
+	}
+	s3opts, err := s3Options(cfg.S3)
+	if err != nil {
+		return err
+	}
+	store, err := s3cache.New(ctx, s3opts)
+	if err != nil {
+		return err
+	}
+	dataToken, err := cfg.DataRepo.Token.Resolve()
+	if err != nil && !errors.Is(err, config.ErrSecretNotSet) {
+		return fmt.Errorf("data_repo.token: %w", err)
+	}
+	repo, err := refdata.Open(refdata.Options{
+		URL: cfg.DataRepo.URL, Token: dataToken, CacheDir: cfg.DataRepo.CacheDir,
+		BaseBranch: cfg.DataRepo.BaseBranch, DataRoot: cfg.DataRepo.DataRoot, KeepBackups: cfg.DataRepo.KeepBackups,
+		AuthorName: cfg.DataRepo.AuthorName, AuthorEmail: cfg.DataRepo.AuthorEmail,
+	})
+	if err != nil {
+		return err
+	}
+	ciToken, err := cfg.CI.Token.Resolve()
+	if err != nil && !errors.Is(err, config.ErrSecretNotSet) {
+		return fmt.Errorf("ci.token: %w", err)
+	}
+	tc, err := travis.New(cfg.CI.APIURL, ciToken, nil)
+	if err != nil {
+		return err
+	}
+
+	// The queue runs the workflow's handlers, and the workflow cancels the
+	// queue's jobs (STOP): the handler is bound once both exist.
+	var bot *workflow.Bot
+	q, err := queue.Open(ctx, queue.Config{
+		Path:   cfg.Database,
+		Logger: log.Named("queue"),
+		Handlers: queue.Handlers{
+			Comment: func(ctx context.Context, w intake.CommentWork) error { return bot.HandleComment(ctx, w) },
+			PRClosed: func(ctx context.Context, w intake.PullRequestClosed) error {
+				// Promotion on merge arrives with the merge issue; the
+				// delivery is kept, and its reconciler will catch up.
+				log.Info("pull request closed; merge promotion is not part of this version", zap.Int("pr", w.PR), zap.Bool("merged", w.Merged))
+				return nil
+			},
+			NeedsLease: workflow.NeedsLease(cfg.GitHub.CommandPrefix),
+			Supersedes: workflow.Supersedes(cfg.GitHub.CommandPrefix),
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	cooldowns := map[string]time.Duration{}
+	for verb, d := range cfg.Policy.Cooldowns {
+		cooldowns[verb] = time.Duration(d)
+	}
+	pol, err := policy.New(ctx, policy.Config{AllowedUsers: cfg.Policy.AllowedUsers, AllowedTeams: cfg.Policy.AllowedTeams, Cooldowns: cooldowns},
+		gh, q.DB(), nil)
+	if err != nil {
+		return err
+	}
+	bot, err = workflow.New(ctx, workflow.Config{
+		Prefix: cfg.GitHub.CommandPrefix, BaseBranch: cfg.DataRepo.BaseBranch,
+		WorkDir:      filepath.Join(cfg.StateDir, "work"),
+		PollInterval: time.Duration(cfg.CI.PollInterval), LargeChangeShare: cfg.Policy.LargeChangeShare,
+		PublicURL: cfg.Server.PublicURL,
+	}, workflow.Deps{
+		GitHub: workflow.GitHubClient{Client: gh}, CI: workflow.TravisCI{Client: tc, Repo: cfg.CI.Repo},
+		Store: store, Repo: repo, Policy: pol, Jobs: q, DB: q.DB(), Logger: log.Named("workflow"),
+	})
+	if err != nil {
+		return err
+	}
+	hook, err := intake.New(intake.Options{
+		Secrets: []string{secret}, Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin,
+		HasCommand: func(body string) bool { return !command.Parse(body, cfg.GitHub.CommandPrefix).Empty() },
+		Recorder:   q, Logger: log.Named("intake"), Metrics: intake.NewMetrics(reg),
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: q.Ping, Gatherer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := q.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("refbot serving", zap.String("listen", srv.Addr()), zap.String("repo", cfg.GitHub.Repo))
+	err = srv.Run(ctx) // returns after ctx ends and the intake has stopped
+	log.Info("stopping: intake closed, letting running jobs finish")
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if qerr := q.Stop(stopCtx); qerr != nil {
+		err = errors.Join(err, qerr)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
