@@ -20,6 +20,11 @@ build:
 tools:
 	@scripts/install-tools.sh "$(TOOLS)" "$(MINIO_VERSION)"
 
+# demo runs refbot's main job on this machine, every outside service a
+# loopback server or fake: see internal/cmd/demo.
+demo: build tools
+	$(GO) run ./internal/cmd/demo -refbot bin/refbot
+
 test: tools
 	$(GO) test -count=1 ./...
 

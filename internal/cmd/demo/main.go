@@ -1,0 +1,167 @@
+// Command demo shows refbot doing its main job on this machine with no
+// outside accounts: MinIO, a git server, a fake GitHub and a fake Travis on
+// loopback (internal/sandbox), `refbot serve` on its embedded SQLite, a CI
+// build uploaded with `refbot upload`, and a signed `BUILDBOT: UPDATE`
+// comment. It prints what happens step by step and exits non-zero if
+// anything fails. Run it with `make demo`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/refbot/refbot/internal/sandbox"
+	"github.com/refbot/refbot/internal/testenv"
+)
+
+func main() {
+	refbot := flag.String("refbot", "bin/refbot", "the refbot binary to run")
+	keep := flag.Bool("keep", false, "keep the demo's folder (its path is printed)")
+	flag.Parse()
+	err := run(*refbot, *keep)
+	testenv.Stop()
+	if err != nil {
+		fmt.Printf("\n✘ demo failed: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+func say(format string, args ...any)  { fmt.Printf("    "+format+"\n", args...) }
+
+func run(bin string, keep bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "refbot-demo-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Println("demo folder:", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+
+	step("starting MinIO, a git server, a fake GitHub and a fake Travis on 127.0.0.1")
+	sb, err := sandbox.Start(ctx, work)
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	say("MinIO      %s (bucket %s)", sb.MinIO.Endpoint, sandbox.Bucket)
+	say("data repo  %s (master: data/ with 3 files)", sb.Git.URL("data.git"))
+	say("GitHub     %s (PR #%d, head %s)", sb.GitHub.APIURL(), sandbox.PR, sb.Head[:7])
+	say("Travis     %s (build %d of PR #%d: failed, the plots differ from the reference)", sb.Travis.URL, sb.BuildID, sandbox.PR)
+
+	step("starting refbot serve")
+	rb, err := sb.Serve(ctx, bin)
+	if err != nil {
+		return err
+	}
+	defer rb.Stop(context.Background())
+	say("refbot     %s (log: %s)", sb.URL(), rb.Log)
+
+	step("CI uploads build %d's test outputs with refbot upload", sb.BuildID)
+	out, err := sb.Upload(ctx, bin, sandbox.DemoOutputs)
+	if err != nil {
+		return err
+	}
+	say("%s", out)
+
+	step("@%s comments on PR #%d", sandbox.Maintainer, sandbox.PR)
+	body := "The new plots look right to me.\n\nBUILDBOT: UPDATE\n"
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		say("> %s", line)
+	}
+	sent := time.Now()
+	d, err := sb.Comment(ctx, body)
+	if err != nil {
+		return fmt.Errorf("deliver the comment: %w", err)
+	}
+	say("GitHub delivered it (signed, delivery %s); refbot answered %d %q in %s",
+		d.ID[:8], d.Status, strings.TrimSpace(string(d.Body)), time.Since(sent).Round(time.Millisecond))
+	if d.Status != http.StatusOK {
+		return fmt.Errorf("refbot answered the delivery with %d", d.Status)
+	}
+
+	step("watching the commit status and refbot's reply")
+	final, err := watch(ctx, sb)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	replies := sb.Replies()
+	if len(replies) != 1 {
+		return fmt.Errorf("refbot posted %d replies, want one", len(replies))
+	}
+	step("refbot's reply on PR #%d", sandbox.PR)
+	for _, line := range strings.Split(strings.TrimSpace(replies[0].Body), "\n") {
+		say("│ %s", line)
+	}
+	branch := fmt.Sprintf("PR%d", sandbox.PR)
+	step("the new commit on branch %s of the data repo", branch)
+	log, err := testenv.GitEnv(sb.Bare, nil, "log", "-1", "--format=%H%n%s%n%n%(trailers)", branch)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(log, "\n") {
+		say("%s", line)
+	}
+	files, _ := testenv.GitEnv(sb.Bare, nil, "diff", "--stat", "master", branch)
+	for _, line := range strings.Split(files, "\n") {
+		say("%s", strings.TrimSpace(line))
+	}
+	count, _ := testenv.GitEnv(sb.Bare, nil, "rev-list", "--count", "master.."+branch)
+	if count != "1" {
+		return fmt.Errorf("%s is master + %s commits, want 1", branch, count)
+	}
+	if n := sb.Travis.Restarts(sb.BuildID); n != 1 {
+		return fmt.Errorf("the CI build was restarted %d times, want 1", n)
+	}
+	if final != "success" {
+		return fmt.Errorf("the update status ended %s", final)
+	}
+	if v := sb.GitHub.Violations(); len(v) > 0 {
+		return fmt.Errorf("refbot's calls broke GitHub's API description:\n%s", strings.Join(v, "\n"))
+	}
+	say("every call refbot made to the fake GitHub matched GitHub's API description (%d requests)", sb.GitHub.RequestCount())
+	fmt.Printf("\n✔ demo passed: refbot took build %d's outputs from S3 into branch %s of the data repo (master + 1 commit), restarted the build, and reported success on PR #%d\n",
+		sb.BuildID, branch, sandbox.PR)
+	return nil
+}
+
+// watch prints status and reply changes until the update status settles.
+func watch(ctx context.Context, sb *sandbox.Sandbox) (string, error) {
+	seenStatus, seenReply := 0, ""
+	for {
+		sts := sb.GitHub.Statuses(sb.Head)
+		for _, st := range sts[seenStatus:] {
+			say("status %-14s %-8s %s", st.Context, st.State, st.Description)
+			seenStatus++
+		}
+		if rs := sb.Replies(); len(rs) > 0 && rs[len(rs)-1].Body != seenReply {
+			r := strings.TrimSpace(rs[len(rs)-1].Body)
+			lines := strings.Split(r, "\n")
+			say("reply  %s", lines[len(lines)-1])
+			seenReply = rs[len(rs)-1].Body
+		}
+		if st, ok := sb.UpdateStatus(); ok && st.State != "pending" {
+			return st.State, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("no final status within the time limit")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

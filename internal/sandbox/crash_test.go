@@ -1,0 +1,110 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/refbot/refbot/internal/testenv"
+)
+
+var refbotBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "refbot-bin-")
+	if err != nil {
+		panic(err)
+	}
+	refbotBin = filepath.Join(dir, "refbot")
+	root, _ := testenv.RepoRoot()
+	build := exec.Command("go", "build", "-o", refbotBin, "./cmd/refbot")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build refbot: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := testenv.Run(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestCrashAtEveryStep kills `refbot serve` with SIGKILL at each step of an
+// UPDATE and starts it again. Each time the update completes exactly once:
+// PR42 is master plus one commit with the build's data, refbot posted one
+// reply, the CI build was restarted at most once more than needed, and the
+// final status is success.
+func TestCrashAtEveryStep(t *testing.T) {
+	for _, point := range []string{"answered", "downloaded", "pushed", "restarted"} {
+		t.Run("after "+point, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			sb, err := Start(ctx, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			if _, err := sb.Upload(ctx, refbotBin, DemoOutputs); err != nil {
+				t.Fatal(err)
+			}
+			rb, err := sb.Serve(ctx, refbotBin, "REFBOT_FAILPOINT="+point)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Even when refbot dies right after answering, GitHub gets the
+			// whole answer first.
+			d, err := sb.Comment(ctx, "BUILDBOT: UPDATE")
+			if err != nil || d.Status != 200 {
+				t.Fatalf("delivery: status %d, %v; want 200", d.Status, err)
+			}
+			waitCtx, waitCancel := context.WithTimeout(ctx, 60*time.Second)
+			err = rb.Wait(waitCtx)
+			timedOut := waitCtx.Err() == context.DeadlineExceeded
+			waitCancel()
+			if err == nil || timedOut {
+				log, _ := os.ReadFile(rb.Log)
+				t.Fatalf("refbot did not die at %q (exit: %v)\n%s", point, err, log)
+			}
+
+			rb, err = sb.Serve(ctx, refbotBin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rb.Stop(context.Background())
+			for {
+				if st, ok := sb.UpdateStatus(); ok && st.State != "pending" {
+					if st.State != "success" {
+						t.Errorf("final status %s: %s", st.State, st.Description)
+					}
+					break
+				}
+				select {
+				case <-ctx.Done():
+					log, _ := os.ReadFile(rb.Log)
+					t.Fatalf("no final status after the restart\n%s", log)
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			if n := testenv.Git(t, sb.Bare, "rev-list", "--count", "master..PR42"); n != "1" {
+				t.Errorf("PR42 is master + %s commits, want 1", n)
+			}
+			if got := testenv.Git(t, sb.Bare, "show", "PR42:data/plots/hist.png"); got != DemoOutputs["plots/hist.png"] {
+				t.Errorf("PR42 lacks the build's data: %q", got)
+			}
+			if n := len(sb.Replies()); n != 1 {
+				t.Errorf("refbot posted %d replies, want 1", n)
+			}
+			restarts := sb.Travis.Restarts(sb.BuildID)
+			if restarts < 1 || restarts > 2 {
+				t.Errorf("CI build restarted %d times, want 1 or 2", restarts)
+			}
+			for _, v := range sb.GitHub.Violations() {
+				t.Errorf("GitHub API description violated: %s", v)
+			}
+			t.Logf("crash after %s: %d CI restart(s), %d statuses", point, restarts, len(sb.GitHub.Statuses(sb.Head)))
+		})
+	}
+}

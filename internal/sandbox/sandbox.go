@@ -1,0 +1,306 @@
+// Package sandbox sets up everything refbot talks to on loopback (MinIO, a
+// git server holding the data repo, the fake GitHub with an open PR, the
+// fake Travis with a build of it) and runs the refbot binary against them.
+// `make demo` and the crash tests of `refbot serve` use it.
+package sandbox
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/refbot/refbot/internal/fakegithub"
+	"github.com/refbot/refbot/internal/testenv"
+	"github.com/refbot/refbot/s3cache"
+	"github.com/refbot/refbot/travis/travistest"
+)
+
+// The sandbox's project.
+const (
+	Repo          = "demo-org/demo-project"
+	PR            = 42
+	Maintainer    = "maintainer"
+	WebhookSecret = "demo-webhook-secret"
+	Bucket        = "demo-ci-data"
+)
+
+// Sandbox is a running set of refbot's outside systems.
+type Sandbox struct {
+	Work    string // the sandbox's folder
+	MinIO   *testenv.MinIOServer
+	Git     *testenv.GitServer
+	Bare    string // the data repo on the git server
+	GitHub  *fakegithub.Server
+	Travis  *travistest.Server
+	Head    string // the PR's head commit
+	BuildID int64  // the Travis build of the head
+	Config  string // refbot's configuration file
+	Listen  string // where refbot serves
+	Env     []string
+}
+
+// Start starts everything under work. The MinIO server is stopped by
+// testenv.Stop (or testenv.Run); Close stops the rest.
+func Start(ctx context.Context, work string) (*Sandbox, error) {
+	s := &Sandbox{Work: work}
+	var err error
+	if s.MinIO, err = testenv.StartMinIO(work); err != nil {
+		return nil, err
+	}
+	store, err := s3cache.New(ctx, s3cache.Options{Bucket: Bucket, Endpoint: s.MinIO.Endpoint, PathStyle: true,
+		Region: s.MinIO.Region, AccessKeyID: s.MinIO.AccessKey, SecretAccessKey: s.MinIO.SecretKey})
+	if err != nil {
+		return nil, err
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		return nil, err
+	}
+	if s.Git, err = testenv.StartGitServer(filepath.Join(work, "git")); err != nil {
+		return nil, err
+	}
+	os.MkdirAll(s.Git.Root, 0o755)
+	if s.Bare, err = s.Git.NewRepo("data.git"); err != nil {
+		return nil, err
+	}
+	if err := seedDataRepo(work, s.Bare); err != nil {
+		return nil, err
+	}
+	if s.GitHub, err = fakegithub.Start(fakegithub.Options{Repo: Repo}); err != nil {
+		return nil, err
+	}
+	s.Head = randomSHA()
+	s.GitHub.AddCommit(s.Head)
+	s.GitHub.SetPermission(Maintainer, "write")
+	s.GitHub.AddPR(fakegithub.PR{Number: PR, HeadSHA: s.Head, BaseRef: "master", Author: "contributor", Title: "Make the plots prettier"})
+	s.Travis = travistest.Start()
+	s.Travis.AddRepo(Repo)
+	s.Travis.SetAdvanceOnPoll(true)
+	b := s.Travis.AddBuild(travistest.Build{Repo: Repo, PullRequestNumber: PR, CommitSHA: s.Head, State: "failed", Outcome: "passed"})
+	s.BuildID = b.ID
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.Listen = l.Addr().String()
+	l.Close()
+	s.Config = filepath.Join(work, "refbot.yaml")
+	if err := os.WriteFile(s.Config, []byte(s.configYAML()), 0o600); err != nil {
+		return nil, err
+	}
+	s.Env = append(os.Environ(),
+		"DEMO_GITHUB_TOKEN="+s.GitHub.Token(), "DEMO_WEBHOOK_SECRET="+WebhookSecret,
+		"DEMO_S3_KEY="+s.MinIO.AccessKey, "DEMO_S3_SECRET="+s.MinIO.SecretKey,
+		"DEMO_DATA_TOKEN="+s.Git.Token, "DEMO_TRAVIS_TOKEN="+s.Travis.Token)
+	return s, nil
+}
+
+// Close stops the git server and the fakes.
+func (s *Sandbox) Close() {
+	s.Travis.Close()
+	s.GitHub.Close()
+	s.Git.Close()
+}
+
+// URL is refbot's base URL.
+func (s *Sandbox) URL() string { return "http://" + s.Listen }
+
+// Refbot is a running `refbot serve`.
+type Refbot struct {
+	Cmd  *exec.Cmd
+	Log  string
+	done chan error
+}
+
+// Serve starts `refbot serve` (bin is the binary) with extra environment
+// variables, logging to a file in the sandbox, and waits until it is ready
+// or has exited.
+func (s *Sandbox) Serve(ctx context.Context, bin string, extraEnv ...string) (*Refbot, error) {
+	logf, err := os.CreateTemp(s.Work, "refbot-*.log")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--config", s.Config)
+	cmd.Env, cmd.Stdout, cmd.Stderr = append(s.Env, extraEnv...), logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	r := &Refbot{Cmd: cmd, Log: logf.Name(), done: make(chan error, 1)}
+	go func() { r.done <- cmd.Wait(); logf.Close() }()
+	for {
+		resp, err := http.Get(s.URL() + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r, nil
+			}
+		}
+		select {
+		case err := <-r.done:
+			log, _ := os.ReadFile(r.Log)
+			return nil, fmt.Errorf("refbot serve exited before it was ready: %v\n%s", err, log)
+		case <-ctx.Done():
+			r.Kill()
+			return nil, fmt.Errorf("refbot serve did not become ready: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Wait waits for the process to end and returns its exit error.
+func (r *Refbot) Wait(ctx context.Context) error {
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop asks refbot to stop (SIGTERM) and waits.
+func (r *Refbot) Stop(ctx context.Context) error {
+	r.Cmd.Process.Signal(os.Interrupt)
+	return r.Wait(ctx)
+}
+
+// Kill kills refbot at once.
+func (r *Refbot) Kill() { r.Cmd.Process.Kill() }
+
+// Upload runs `refbot upload` for the PR's build, as CI would, with the
+// given files (path → content) as the test outputs.
+func (s *Sandbox) Upload(ctx context.Context, bin string, files map[string]string) (string, error) {
+	dir, err := os.MkdirTemp(s.Work, "test-output-")
+	if err != nil {
+		return "", err
+	}
+	for p, c := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			return "", err
+		}
+	}
+	cmd := exec.CommandContext(ctx, bin, "upload", "--config", s.Config,
+		"--build", fmt.Sprint(s.BuildID), "--source", fmt.Sprint(PR), "--commit", s.Head, dir)
+	cmd.Env = s.Env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("refbot upload: %w: %s", err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Comment has the maintainer comment body on the PR and GitHub deliver it.
+func (s *Sandbox) Comment(ctx context.Context, body string) (fakegithub.Delivery, error) {
+	payload := s.GitHub.Comment(PR, Maintainer, body)
+	return s.GitHub.Deliver(ctx, s.URL()+"/webhook", WebhookSecret, "issue_comment", payload)
+}
+
+// Replies returns refbot's comments on the PR.
+func (s *Sandbox) Replies() []fakegithub.Comment {
+	var out []fakegithub.Comment
+	for _, c := range s.GitHub.Comments(PR) {
+		if c.User != Maintainer {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// UpdateStatus returns the newest refbot/update status of the head.
+func (s *Sandbox) UpdateStatus() (fakegithub.Status, bool) {
+	sts := s.GitHub.Statuses(s.Head)
+	for i := len(sts) - 1; i >= 0; i-- {
+		if sts[i].Context == "refbot/update" {
+			return sts[i], true
+		}
+	}
+	return fakegithub.Status{}, false
+}
+
+// DemoOutputs is what the project's tests produced in the demo: one plot
+// changed, one new, the table the same.
+var DemoOutputs = map[string]string{
+	"plots/line.png":    "\x89PNG prettier line plot",
+	"plots/scatter.png": "\x89PNG old scatter plot",
+	"plots/hist.png":    "\x89PNG new histogram",
+	"tables/stats.json": `{"mean": 1.0}` + "\n",
+}
+
+func seedDataRepo(work, bare string) error {
+	seed := filepath.Join(work, "seed")
+	files := map[string]string{
+		"README.md":              "Reference data of demo-project.\n",
+		"data/plots/line.png":    "\x89PNG old line plot",
+		"data/plots/scatter.png": "\x89PNG old scatter plot",
+		"data/tables/stats.json": `{"mean": 1.0}` + "\n",
+	}
+	for p, c := range files {
+		full := filepath.Join(seed, filepath.FromSlash(p))
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, args := range [][]string{
+		{"init", "--quiet", "--initial-branch=master"}, {"add", "-A"},
+		{"commit", "--quiet", "-m", "Reference data"}, {"push", "--quiet", bare, "master"},
+	} {
+		if _, err := testenv.GitEnv(seed, nil, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sandbox) configYAML() string {
+	return fmt.Sprintf(`# Written by internal/sandbox: every endpoint is a loopback server or fake.
+github:
+  api_url: %s
+  graphql_url: %s
+  repo: %s
+  token: {env: DEMO_GITHUB_TOKEN}
+  webhook_secret: {env: DEMO_WEBHOOK_SECRET}
+  bot_login: refbot
+s3:
+  endpoint: %s
+  region: %s
+  bucket: %s
+  prefix: builds
+  path_style: true
+  access_key_id: {env: DEMO_S3_KEY}
+  secret_access_key: {env: DEMO_S3_SECRET}
+data_repo:
+  url: %s
+  token: {env: DEMO_DATA_TOKEN}
+ci:
+  provider: travis
+  api_url: %s
+  token: {env: DEMO_TRAVIS_TOKEN}
+  poll_interval: 200ms
+server:
+  listen: %s
+state_dir: %s
+log:
+  level: info
+  format: console
+`, s.GitHub.APIURL(), s.GitHub.GraphQLURL(), Repo, s.MinIO.Endpoint, s.MinIO.Region, Bucket,
+		s.Git.URL("data.git"), s.Travis.URL, s.Listen, filepath.Join(s.Work, "state"))
+}
+
+func randomSHA() string {
+	var b [24]byte
+	for i := 0; i < len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], rand.Uint64())
+	}
+	return fmt.Sprintf("%x", b[:20])
+}
