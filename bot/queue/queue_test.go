@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/refbot/refbot/bot/intake"
 )
@@ -335,5 +339,26 @@ func TestNewerUpdateSupersedesQueuedOne(t *testing.T) {
 	}
 	if !got[1] || got[2] || !got[3] || !got[4] || len(ran) != 3 {
 		t.Errorf("comments run: %v; want 1, 3 and 4 (2 superseded)", ran)
+	}
+}
+
+func TestJobMetrics(t *testing.T) {
+	ctx := context.Background()
+	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+	defer q.Close()
+	for i := range 3 {
+		if _, err := q.Record(ctx, commentDelivery(fmt.Sprint("m", i), 1, int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(q.Collector())
+	n, err := testutil.GatherAndCount(reg, "refbot_jobs")
+	if err != nil || n != 1 {
+		t.Fatalf("refbot_jobs series: %d, %v", n, err)
+	}
+	want := "# HELP refbot_jobs Jobs in the queue by kind and state.\n# TYPE refbot_jobs gauge\nrefbot_jobs{kind=\"comment\",state=\"available\"} 3\n"
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "refbot_jobs"); err != nil {
+		t.Error(err)
 	}
 }

@@ -143,6 +143,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		return err
 	}
 	defer q.Close()
+	reg.MustRegister(q.Collector())
 	cooldowns := map[string]time.Duration{}
 	for verb, d := range cfg.Policy.Cooldowns {
 		cooldowns[verb] = time.Duration(d)

@@ -1,0 +1,91 @@
+package sandbox
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServe checks refbot serve as an operator sees it: its endpoints, its
+// metrics after a delivery, an unsigned delivery refused, and no start
+// without a webhook secret.
+func TestServe(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sb, err := Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+
+	// An empty secret: refbot refuses to start, and says why.
+	cmd := exec.CommandContext(ctx, refbotBin, "serve", "--config", sb.Config)
+	cmd.Env = append(append([]string{}, sb.Env...), "DEMO_WEBHOOK_SECRET=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "webhook_secret") {
+		t.Errorf("serve with an empty webhook secret: %v\n%s", err, out)
+	}
+
+	rb, err := sb.Serve(ctx, refbotBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(sb.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if code, _ := get(p); code != 200 {
+			t.Errorf("%s: %d", p, code)
+		}
+	}
+	// An unsigned delivery is refused and queues nothing.
+	resp, err := http.Post(sb.URL()+"/webhook", "application/json", strings.NewReader(`{"action":"created"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unsigned delivery: %d, want 401", resp.StatusCode)
+	}
+	// HELP needs no build: a delivery, a job, GitHub calls.
+	d, err := sb.Comment(ctx, "BUILDBOT: HELP")
+	if err != nil || d.Status != 200 {
+		t.Fatalf("delivery: %d, %v", d.Status, err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(sb.Replies()) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(rb.Log)
+			t.Fatalf("no reply to HELP\n%s", log)
+		}
+	}
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		`refbot_webhook_deliveries_total{code="200"} 1`,
+		`refbot_webhook_deliveries_total{code="401"} 1`,
+		`refbot_jobs{kind="comment",state=`,
+		`refbot_github_requests_total{`,
+		`refbot_github_rate_limit_remaining{`,
+		`refbot_webhook_answer_seconds_bucket`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if err := rb.Stop(ctx); err != nil {
+		t.Errorf("refbot serve did not stop cleanly on SIGINT: %v", err)
+	}
+	if v := sb.GitHub.Violations(); len(v) > 0 {
+		t.Errorf("GitHub API description violated: %v", v)
+	}
+}
