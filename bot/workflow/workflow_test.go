@@ -16,8 +16,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	_ "modernc.org/sqlite"
 
+	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/policy"
+	"github.com/refbot/refbot/internal/fakegithub"
 	"github.com/refbot/refbot/internal/testenv"
 	"github.com/refbot/refbot/refdata"
 	"github.com/refbot/refbot/s3cache"
@@ -29,90 +31,66 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
-// fakeGitHub records what the workflow does on GitHub. (The API-checked
-// fake of internal/fakegithub runs under the GitHub client's tests.)
-type fakeGitHub struct {
-	mu       sync.Mutex
-	prs      map[int]PullRequest
-	heads    []string // successive heads PullRequest reports, then the last one
-	statuses []Status
-	comments map[int64]string
-	created  int
-	edits    int
-	nextID   int64
+// movingHead is the GitHub client with a PR head that moves to the next of
+// heads after each read: a force-push while refbot works.
+type movingHead struct {
+	GitHubClient
+	fake  *fakegithub.Server
+	mu    sync.Mutex
+	heads []string
 }
 
-func (f *fakeGitHub) PullRequest(_ context.Context, n int) (PullRequest, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	pr, ok := f.prs[n]
-	if !ok {
-		return PullRequest{}, fmt.Errorf("PR %d: not found", n)
+func (m *movingHead) PullRequest(ctx context.Context, n int) (PullRequest, error) {
+	pr, err := m.GitHubClient.PullRequest(ctx, n)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.heads) > 0 {
+		m.fake.AddCommit(m.heads[0])
+		m.fake.SetHead(n, m.heads[0])
+		m.heads = m.heads[1:]
 	}
-	if len(f.heads) > 0 {
-		pr.HeadSHA = f.heads[0]
-		if len(f.heads) > 1 {
-			f.heads = f.heads[1:]
+	return pr, err
+}
+
+// ghView reads back what refbot did on the fake GitHub.
+type ghView struct {
+	fake *fakegithub.Server
+	head string
+}
+
+// replies are refbot's comments on PR 12, oldest first.
+func (g ghView) replies() []fakegithub.Comment {
+	var out []fakegithub.Comment
+	for _, c := range g.fake.Comments(12) {
+		if c.User == "refbot" {
+			out = append(out, c)
 		}
 	}
-	return pr, nil
+	return out
 }
 
-func (f *fakeGitHub) SetStatus(_ context.Context, sha string, s Status) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.statuses = append(f.statuses, s)
-	return nil
+func (g ghView) lastComment() string {
+	r := g.replies()
+	if len(r) == 0 {
+		return ""
+	}
+	return r[len(r)-1].Body
 }
 
-func (f *fakeGitHub) CreateComment(_ context.Context, pr int, body string) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.nextID++
-	f.created++
-	f.comments[f.nextID] = body
-	return f.nextID, nil
-}
-
-func (f *fakeGitHub) EditComment(_ context.Context, id int64, body string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.edits++
-	f.comments[id] = body
-	return nil
-}
-
-func (f *fakeGitHub) lastComment() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.comments[f.nextID]
-}
-
-func (f *fakeGitHub) states() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (g ghView) states() []string {
 	var out []string
-	for _, s := range f.statuses {
+	for _, s := range g.fake.Statuses(g.head) {
 		out = append(out, s.State)
 	}
 	return out
 }
 
-type perms map[string]string
-
-func (p perms) Permission(_ context.Context, u string) (string, error) {
-	if v, ok := p[u]; ok {
-		return v, nil
-	}
-	return "none", nil
-}
-func (p perms) TeamMember(context.Context, string, string, string) (bool, error) { return false, nil }
-
 const head = "1111111111111111111111111111111111111111"
 
 type fixture struct {
 	bot    *Bot
-	gh     *fakeGitHub
+	gh     ghView
+	moving *movingHead
 	travis *travistest.Server
 	store  *s3cache.Store
 	bare   string
@@ -167,19 +145,29 @@ func newFixture(t *testing.T) *fixture {
 	}
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
-	pol, err := policy.New(ctx, policy.Config{Cooldowns: map[string]time.Duration{"UPDATE": 10 * time.Minute}},
-		perms{"alice": "write", "bob": "read"}, db, nil)
+	fake := fakegithub.New(t, fakegithub.WithRepo("octo-org/octo-repo"))
+	fake.AddCommit(head)
+	fake.AddPR(fakegithub.PR{Number: 12, HeadSHA: head, BaseRef: "master", Author: "carol"})
+	fake.SetPermission("alice", "write")
+	fake.SetPermission("bob", "read")
+	client, err := ghclient.New(ctx, ghclient.Options{APIURL: fake.APIURL(), GraphQLURL: fake.GraphQLURL(),
+		Repo: "octo-org/octo-repo", Token: fake.Token(), MutationInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gh := &fakeGitHub{prs: map[int]PullRequest{12: {Number: 12, Open: true, HeadSHA: head, BaseRef: "master", Author: "carol"}}, comments: map[int64]string{}}
+	pol, err := policy.New(ctx, policy.Config{Cooldowns: map[string]time.Duration{"UPDATE": 10 * time.Minute}}, client, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moving := &movingHead{GitHubClient: GitHubClient{client}, fake: fake}
 	jobs := &fakeJobs{}
 	bot, err := New(ctx, Config{WorkDir: t.TempDir(), PollInterval: time.Millisecond, PublicURL: "https://refbot.example.org"},
-		Deps{GitHub: gh, CI: TravisCI{Client: tc, Repo: "octo-org/octo-repo"}, Store: store, Repo: repo, Policy: pol, Jobs: jobs, DB: db})
+		Deps{GitHub: moving, CI: TravisCI{Client: tc, Repo: "octo-org/octo-repo"}, Store: store, Repo: repo, Policy: pol, Jobs: jobs, DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{bot: bot, gh: gh, travis: tv, store: store, bare: bare, build: build, jobs: jobs}
+	gh := ghView{fake: fake, head: head}
+	return &fixture{bot: bot, gh: gh, moving: moving, travis: tv, store: store, bare: bare, build: build, jobs: jobs}
 }
 
 func writeTree(t *testing.T, files map[string]string) string {
@@ -260,8 +248,8 @@ func TestUpdateHappyPath(t *testing.T) {
 	if diff := cmp.Diff([]string{"pending", "pending", "success"}, f.gh.states()); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
-	if f.gh.created != 1 {
-		t.Errorf("%d replies posted, want one (edited in place)", f.gh.created)
+	if n := len(f.gh.replies()); n != 1 {
+		t.Errorf("%d replies posted, want one (edited in place)", n)
 	}
 	golden(t, "update-passed", f.gh.lastComment())
 	if n := f.travis.Restarts(f.build.ID); n != 1 {
@@ -283,8 +271,8 @@ func TestUpdateHappyPath(t *testing.T) {
 	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
 		t.Fatal(err)
 	}
-	if f.gh.created != 1 {
-		t.Errorf("a retried job posted another reply (%d)", f.gh.created)
+	if n := len(f.gh.replies()); n != 1 {
+		t.Errorf("a retried job posted another reply (%d)", n)
 	}
 	if n := f.travis.Restarts(f.build.ID); n != 2 {
 		t.Errorf("restarts after a retry = %d, want 2", n)
@@ -314,12 +302,11 @@ func TestUpdateRefusals(t *testing.T) {
 		{name: "no permission", user: "bob", body: "BUILDBOT: UPDATE", golden: "refusal-permission"},
 		{name: "sha is not the head", user: "alice", body: "BUILDBOT: UPDATE abcdef0", reply: "you asked for abcdef0, but the head of this pull request is now 1111111"},
 		{name: "closed PR", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
-			f.gh.prs[12] = PullRequest{Number: 12, Merged: true, HeadSHA: head, BaseRef: "master"}
+			f.gh.fake.Merge(12, "alice")
 		}, reply: "this pull request is merged"},
 		{name: "no CI build of the head", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
-			pr := f.gh.prs[12]
-			pr.HeadSHA = strings.Repeat("2", 40)
-			f.gh.prs[12] = pr
+			f.gh.fake.AddCommit(strings.Repeat("2", 40))
+			f.gh.fake.SetHead(12, strings.Repeat("2", 40))
 		}, reply: "CI has no build of the head commit 2222222 yet"},
 		{name: "artifacts not uploaded", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {},
 			reply: "not found", status: "failure"},
@@ -334,7 +321,7 @@ func TestUpdateRefusals(t *testing.T) {
 		}, reply: "passed with the new data", status: "success", pushed: true, restart: 1},
 		{name: "head moves while the job runs", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
 			f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "new\n", "c.txt": "c\n", "d.txt": "d\n"})
-			f.gh.heads = []string{head, strings.Repeat("4", 40)}
+			f.moving.heads = []string{strings.Repeat("4", 40)} // after the first read
 		}, reply: "the head of the pull request moved from 1111111 to 4444444", status: "failure"},
 		{name: "unknown verb and bad arguments", user: "alice", body: "BUILDBOT: DEPLOY\nBUILDBOT: UPDATE please", golden: "problems"},
 		{name: "help", user: "bob", body: "buildbot: help", golden: "help"},
