@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/refbot/refbot/bot/intake"
 )
@@ -36,6 +37,7 @@ type commentWorker struct {
 	q          *Queue
 	handle     func(context.Context, intake.CommentWork) error
 	needsLease func(intake.CommentWork) bool
+	gaveUp     func(context.Context, intake.CommentWork, int, error)
 	wait       time.Duration
 }
 
@@ -46,10 +48,17 @@ func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) e
 		}
 		return w.handle(ctx, job.Args.CommentWork)
 	}
+	var err error
 	if w.needsLease != nil && !w.needsLease(job.Args.CommentWork) {
-		return work()
+		err = work()
+	} else {
+		err = w.q.run(ctx, job.Args.PR, job.ID, w.wait, work)
 	}
-	return w.q.run(ctx, job.Args.PR, job.ID, w.wait, work)
+	var snooze *rivertype.JobSnoozeError
+	if err != nil && !errors.As(err, &snooze) && ctx.Err() == nil && job.Attempt >= job.MaxAttempts && w.gaveUp != nil {
+		w.gaveUp(ctx, job.Args.CommentWork, job.Attempt, err)
+	}
+	return err
 }
 
 type prClosedWorker struct {

@@ -50,6 +50,9 @@ type Handlers struct {
 	// nil means every job does. Commands that only read, or that stop the
 	// others (STOP), must not wait for the job they would stop.
 	NeedsLease func(w intake.CommentWork) bool
+	// GaveUp is told when a comment's job failed for the last time (its
+	// attempts are used up), so the person who asked hears of it.
+	GaveUp func(ctx context.Context, w intake.CommentWork, attempts int, err error)
 	// Supersedes says whether a newer comment like w makes an older one
 	// like it pointless while the older is still queued (a comment that
 	// only asks for UPDATE); nil means never.
@@ -115,7 +118,8 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	q.supersedes = cfg.Handlers.Supersedes
 	go q.writer()
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &commentWorker{q: q, handle: cfg.Handlers.Comment, needsLease: cfg.Handlers.NeedsLease, wait: cfg.LeaseWait})
+	river.AddWorker(workers, &commentWorker{q: q, handle: cfg.Handlers.Comment, needsLease: cfg.Handlers.NeedsLease,
+		gaveUp: cfg.Handlers.GaveUp, wait: cfg.LeaseWait})
 	river.AddWorker(workers, &prClosedWorker{q: q, handle: cfg.Handlers.PRClosed, wait: cfg.LeaseWait})
 	q.river, err = river.NewClient(riversqlite.New(db), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
@@ -259,6 +263,10 @@ type recordResult struct {
 	err     error
 }
 
+// CommentAttempts bounds the tries of a comment's job; with River's
+// backoff (attempt⁴ seconds) the last comes about 2.5 hours after the first.
+const CommentAttempts = 8
+
 // maxBatch bounds one group commit.
 const maxBatch = 128
 
@@ -332,7 +340,8 @@ func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 				continue
 			}
 			jobs = append(jobs, river.InsertManyParams{Args: CommentArgs{CommentWork: w, Delivery: d.ID,
-				Supersedable: q.supersedes != nil && q.supersedes(w)}})
+				Supersedable: q.supersedes != nil && q.supersedes(w)},
+				InsertOpts: &river.InsertOpts{MaxAttempts: CommentAttempts}})
 		case intake.PullRequestClosed:
 			jobs = append(jobs, river.InsertManyParams{Args: PRClosedArgs{PullRequestClosed: w, Delivery: d.ID}})
 		default:

@@ -362,3 +362,53 @@ func TestJobMetrics(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestGaveUpIsReported: a comment whose job fails every attempt is reported
+// once, after the last.
+func TestGaveUpIsReported(t *testing.T) {
+	ctx := context.Background()
+	var attempts atomic.Int32
+	gaveUp := make(chan int, 2)
+	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+		Comment: func(context.Context, intake.CommentWork) error {
+			attempts.Add(1)
+			return fmt.Errorf("GitHub is down")
+		},
+		GaveUp: func(_ context.Context, _ intake.CommentWork, n int, err error) { gaveUp <- n },
+	})
+	if _, err := q.Record(ctx, commentDelivery("g", 2, 9)); err != nil {
+		t.Fatal(err)
+	}
+	// Make the retries immediate instead of River's hours of backoff.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				q.DB().ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec')
+					WHERE state = 'retryable'`)
+			}
+		}
+	}()
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-gaveUp:
+		if n != CommentAttempts || int(attempts.Load()) != CommentAttempts {
+			t.Errorf("gave up after attempt %d with %d runs, want %d", n, attempts.Load(), CommentAttempts)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("never gave up (%d attempts)", attempts.Load())
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	q.Stop(stopCtx)
+	q.Close()
+	if len(gaveUp) != 0 {
+		t.Error("gave up more than once")
+	}
+}

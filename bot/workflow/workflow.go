@@ -289,6 +289,16 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 	return fmt.Errorf("verb %s has no workflow", cmd.Verb)
 }
 
+// GaveUp tells the commenter that refbot stopped trying their comment's
+// commands (an outage outlasted the job's attempts). If GitHub itself is
+// what is down, the reply fails too; that is logged.
+func (b *Bot) GaveUp(ctx context.Context, w intake.CommentWork, attempts int, err error) {
+	body := render("gaveup.md", map[string]any{"Author": w.Author, "Attempts": attempts, "Error": err.Error(), "Prefix": b.cfg.Prefix})
+	if rerr := b.reply(ctx, w, "gave-up", body); rerr != nil {
+		b.log.Error("report a failed comment", zap.Int("pr", w.PR), zap.Int64("comment", w.CommentID), zap.Error(err), zap.NamedError("reply", rerr))
+	}
+}
+
 // errHeadMoved: the PR's head is not the commit the command was about.
 type errHeadMoved struct{ from, to string }
 

@@ -469,3 +469,10 @@ func TestStatusReport(t *testing.T) {
 	}
 	golden(t, "status-after", f.gh.lastComment())
 }
+
+func TestGaveUpReply(t *testing.T) {
+	f := newFixture(t)
+	f.bot.GaveUp(context.Background(), intake.CommentWork{PR: 12, CommentID: 77, Author: "alice"}, 8,
+		fmt.Errorf("get s3://bucket/1001/MANIFEST.json: connection refused"))
+	golden(t, "gave-up", f.gh.lastComment())
+}

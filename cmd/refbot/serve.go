@@ -137,6 +137,9 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			},
 			NeedsLease: workflow.NeedsLease(cfg.GitHub.CommandPrefix),
 			Supersedes: workflow.Supersedes(cfg.GitHub.CommandPrefix),
+			GaveUp: func(ctx context.Context, w intake.CommentWork, attempts int, err error) {
+				bot.GaveUp(ctx, w, attempts, err)
+			},
 		},
 	})
 	if err != nil {
