@@ -94,8 +94,11 @@ type DataRepo struct {
 	DataRoot    string `yaml:"data_root"`    // folder of the data inside the repo; nothing outside it is touched
 	CacheDir    string `yaml:"cache_dir"`    // local clone; default under state_dir
 	KeepBackups int    `yaml:"keep_backups"` // old tips kept under refs/refbot/backup/ per branch
-	AuthorName  string `yaml:"author_name"`
-	AuthorEmail string `yaml:"author_email"`
+	// ClosedGrace is how long the data branch of a PR closed without
+	// merging is kept, in case it is reopened.
+	ClosedGrace Duration `yaml:"closed_grace"`
+	AuthorName  string   `yaml:"author_name"`
+	AuthorEmail string   `yaml:"author_email"`
 }
 
 // CI providers.

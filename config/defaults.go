@@ -29,6 +29,8 @@ const (
 
 	DefaultCIProvider   = ProviderTravis
 	DefaultTravisAPIURL = "https://api.travis-ci.com"
+	// DefaultClosedGrace keeps a closed PR's data branch a week.
+	DefaultClosedGrace = 7 * 24 * time.Hour
 	// DefaultCIPollInterval is how often a restarted build is checked.
 	DefaultCIPollInterval = 30 * time.Second
 
@@ -76,6 +78,7 @@ func Default() *Config {
 			BaseBranch:  DefaultBaseBranch,
 			DataRoot:    DefaultDataRoot,
 			KeepBackups: DefaultKeepBackups,
+			ClosedGrace: Duration(DefaultClosedGrace),
 			AuthorName:  DefaultAuthorName,
 			AuthorEmail: DefaultAuthorEmail,
 		},

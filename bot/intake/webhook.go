@@ -62,11 +62,13 @@ type CommentWork struct {
 
 // PullRequestClosed: a pull request was closed, merged or not.
 type PullRequestClosed struct {
-	Repo    string `json:"repo"`
-	PR      int    `json:"pr"`
-	Merged  bool   `json:"merged"`
-	BaseRef string `json:"base_ref"`
-	HeadSHA string `json:"head_sha"`
+	Repo        string `json:"repo"`
+	PR          int    `json:"pr"`
+	Merged      bool   `json:"merged"`
+	BaseRef     string `json:"base_ref"`
+	HeadSHA     string `json:"head_sha"`
+	MergeCommit string `json:"merge_commit,omitempty"` // the commit the merge made on the base
+	MergedBy    string `json:"merged_by,omitempty"`
 }
 
 func (CommentWork) work()       {}
@@ -257,8 +259,10 @@ type payload struct {
 	} `json:"comment"`
 	Number      int `json:"number"`
 	PullRequest *struct {
-		Merged bool `json:"merged"`
-		Base   struct {
+		Merged         bool   `json:"merged"`
+		MergeCommitSHA string `json:"merge_commit_sha"`
+		MergedBy       *user  `json:"merged_by"`
+		Base           struct {
 			Ref string `json:"ref"`
 		} `json:"base"`
 		Head struct {
@@ -319,8 +323,15 @@ func (h *Handler) decode(d *Delivery, body []byte) error {
 		if p.PullRequest == nil || p.Number == 0 {
 			return errors.New("pull_request without pull_request or number")
 		}
-		d.Work = PullRequestClosed{Repo: p.Repository.FullName, PR: p.Number, Merged: p.PullRequest.Merged,
+		pc := PullRequestClosed{Repo: p.Repository.FullName, PR: p.Number, Merged: p.PullRequest.Merged,
 			BaseRef: p.PullRequest.Base.Ref, HeadSHA: p.PullRequest.Head.SHA}
+		if pc.Merged {
+			pc.MergeCommit = p.PullRequest.MergeCommitSHA
+			if p.PullRequest.MergedBy != nil {
+				pc.MergedBy = p.PullRequest.MergedBy.Login
+			}
+		}
+		d.Work = pc
 	case "ping":
 		return ignore("ping")
 	default:

@@ -86,3 +86,28 @@ func (q *Queue) run(ctx context.Context, pr int, jobID int64, wait time.Duration
 	}
 	return err
 }
+
+// BranchDeletionArgs is the job that deletes a closed, unmerged PR's data
+// branch once its grace period is over.
+type BranchDeletionArgs struct {
+	PR int `json:"pr"`
+}
+
+// Kind names the job kind in the database; it must never change.
+func (BranchDeletionArgs) Kind() string { return "delete_branch" }
+
+type branchDeletionWorker struct {
+	river.WorkerDefaults[BranchDeletionArgs]
+	q      *Queue
+	handle func(context.Context, int) error
+	wait   time.Duration
+}
+
+func (w *branchDeletionWorker) Work(ctx context.Context, job *river.Job[BranchDeletionArgs]) error {
+	return w.q.run(ctx, job.Args.PR, job.ID, w.wait, func() error {
+		if w.handle == nil {
+			return river.JobCancel(errors.New("no branch deletion handler configured"))
+		}
+		return w.handle(ctx, job.Args.PR)
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/zap"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
 
@@ -50,6 +51,9 @@ type Handlers struct {
 	// nil means every job does. Commands that only read, or that stop the
 	// others (STOP), must not wait for the job they would stop.
 	NeedsLease func(w intake.CommentWork) bool
+	// DeleteBranch deletes the data branch of a closed, unmerged PR when its
+	// grace period is over (see ScheduleBranchDeletion).
+	DeleteBranch func(ctx context.Context, pr int) error
 	// GaveUp is told when a comment's job failed for the last time (its
 	// attempts are used up), so the person who asked hears of it.
 	GaveUp func(ctx context.Context, w intake.CommentWork, attempts int, err error)
@@ -121,6 +125,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	river.AddWorker(workers, &commentWorker{q: q, handle: cfg.Handlers.Comment, needsLease: cfg.Handlers.NeedsLease,
 		gaveUp: cfg.Handlers.GaveUp, wait: cfg.LeaseWait})
 	river.AddWorker(workers, &prClosedWorker{q: q, handle: cfg.Handlers.PRClosed, wait: cfg.LeaseWait})
+	river.AddWorker(workers, &branchDeletionWorker{q: q, handle: cfg.Handlers.DeleteBranch, wait: cfg.LeaseWait})
 	q.river, err = river.NewClient(riversqlite.New(db), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
 		Workers: workers,
@@ -407,7 +412,7 @@ func (q *Queue) DB() *sql.DB { return q.db }
 // A running job's context is cancelled; River does not retry it.
 func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT id FROM river_job
-		WHERE kind IN ('comment', 'pr_closed')
+		WHERE kind IN ('comment', 'pr_closed', 'delete_branch')
 		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
 		AND json_extract(args, '$.pr') = ?
 		AND coalesce(json_extract(args, '$.comment_id'), 0) != ?`, pr, keep)
@@ -459,6 +464,19 @@ func (q *Queue) supersede(ctx context.Context, tx *sql.Tx, pr int, newer int64) 
 			return fmt.Errorf("cancel superseded job %d of #%d: %w", id, pr, err)
 		}
 		q.log.Info("superseded by a newer comment", zap.Int("pr", pr), zap.Int64("job", id), zap.Int64("by", newer))
+	}
+	return nil
+}
+
+// ScheduleBranchDeletion queues the deletion of pr's data branch at at.
+// Scheduling it again while one is waiting does nothing.
+func (q *Queue) ScheduleBranchDeletion(ctx context.Context, pr int, at time.Time) error {
+	_, err := q.river.Insert(ctx, BranchDeletionArgs{PR: pr}, &river.InsertOpts{
+		ScheduledAt: at,
+		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateScheduled, rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning}},
+	})
+	if err != nil {
+		return fmt.Errorf("schedule deletion of #%d's data branch: %w", pr, err)
 	}
 	return nil
 }

@@ -412,3 +412,39 @@ func TestGaveUpIsReported(t *testing.T) {
 		t.Error("gave up more than once")
 	}
 }
+
+func TestScheduledBranchDeletion(t *testing.T) {
+	ctx := context.Background()
+	deleted := make(chan int, 2)
+	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+		DeleteBranch: func(_ context.Context, pr int) error { deleted <- pr; return nil },
+	})
+	at := time.Now().Add(300 * time.Millisecond)
+	for range 2 { // the second is a duplicate close event
+		if err := q.ScheduleBranchDeletion(ctx, 31, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case pr := <-deleted:
+		if pr != 31 {
+			t.Errorf("deleted #%d's branch", pr)
+		}
+		if time.Now().Before(at) {
+			t.Error("deleted before the grace period ended")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the scheduled deletion never ran")
+	}
+	time.Sleep(2 * time.Second)
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	q.Stop(stopCtx)
+	q.Close()
+	if len(deleted) != 0 {
+		t.Error("the duplicate scheduled a second deletion")
+	}
+}

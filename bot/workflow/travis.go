@@ -73,3 +73,15 @@ func (t TravisCI) convert(b travis.Build) Build {
 		Finished: b.Finished(), Passed: b.Passed(),
 	}
 }
+
+// NewestBranchBuild implements CI.
+func (t TravisCI) NewestBranchBuild(ctx context.Context, branch, sha string) (Build, error) {
+	b, err := t.Client.NewestBuildForCommit(ctx, t.Repo, 0, sha)
+	if errors.Is(err, travis.ErrNotFound) || (err == nil && b.Branch != branch) {
+		return Build{}, fmt.Errorf("commit %s of %s: %w", short(sha), branch, ErrNoBuild)
+	}
+	if err != nil {
+		return Build{}, err
+	}
+	return t.convert(b), nil
+}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/command"
@@ -72,6 +73,9 @@ type CI interface {
 	Build(ctx context.Context, id string) (Build, error)
 	Restart(ctx context.Context, id string) error
 	Cancel(ctx context.Context, id string) error
+	// NewestBranchBuild returns the newest push build of branch that
+	// tested sha, or an error wrapping ErrNoBuild.
+	NewestBranchBuild(ctx context.Context, branch, sha string) (Build, error)
 }
 
 // ErrNoBuild: the CI provider has no build for the commit.
@@ -93,6 +97,9 @@ type Config struct {
 	PollTimeout      time.Duration // give up waiting for CI; default 2h
 	LargeChangeShare float64       // UPDATE needs --all above this share; default 0.5
 	PublicURL        string        // refbot's own pages, for status links (optional)
+	// ClosedGrace is how long the data branch of a PR closed without
+	// merging is kept (it may be reopened); default 7 days.
+	ClosedGrace time.Duration
 }
 
 // Jobs is the job queue, for STOP.
@@ -100,6 +107,9 @@ type Jobs interface {
 	// CancelPR cancels the queued and running jobs of pr except the job of
 	// comment keep, and returns their ids.
 	CancelPR(ctx context.Context, pr int, keep int64) ([]int64, error)
+	// ScheduleBranchDeletion deletes pr's data branch at at (see
+	// Bot.DeleteClosedBranch).
+	ScheduleBranchDeletion(ctx context.Context, pr int, at time.Time) error
 }
 
 // DataRepo is the data repository.
@@ -110,6 +120,8 @@ type DataRepo interface {
 	Overlaps(ctx context.Context, self string, paths []string) (map[string][]string, error)
 	// Branch reads a data branch's tip and trailers.
 	Branch(ctx context.Context, branch string) (refdata.BranchInfo, error)
+	Promote(ctx context.Context, branch string, dryRun bool) (*refdata.PromoteResult, error)
+	DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, error)
 }
 
 // Deps are the outside systems a Bot works with.
@@ -164,6 +176,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Bot, error) {
 	}
 	if cfg.LargeChangeShare <= 0 {
 		cfg.LargeChangeShare = 0.5
+	}
+	if cfg.ClosedGrace <= 0 {
+		cfg.ClosedGrace = 7 * 24 * time.Hour
 	}
 	if log == nil {
 		log = zap.NewNop()

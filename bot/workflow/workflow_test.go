@@ -98,8 +98,20 @@ type fixture struct {
 	jobs   *fakeJobs
 }
 
-// fakeJobs stands in for the queue, whose CancelPR has its own tests.
-type fakeJobs struct{ cancelled []int }
+// fakeJobs stands in for the queue, whose CancelPR and scheduling have
+// their own tests.
+type fakeJobs struct {
+	cancelled []int
+	deletions map[int]time.Time
+}
+
+func (f *fakeJobs) ScheduleBranchDeletion(_ context.Context, pr int, at time.Time) error {
+	if f.deletions == nil {
+		f.deletions = map[int]time.Time{}
+	}
+	f.deletions[pr] = at
+	return nil
+}
 
 func (f *fakeJobs) CancelPR(_ context.Context, pr int, keep int64) ([]int64, error) {
 	f.cancelled = append(f.cancelled, pr)

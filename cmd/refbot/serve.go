@@ -128,15 +128,11 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		Path:   cfg.Database,
 		Logger: log.Named("queue"),
 		Handlers: queue.Handlers{
-			Comment: func(ctx context.Context, w intake.CommentWork) error { return bot.HandleComment(ctx, w) },
-			PRClosed: func(ctx context.Context, w intake.PullRequestClosed) error {
-				// Promotion on merge arrives with the merge issue; the
-				// delivery is kept, and its reconciler will catch up.
-				log.Info("pull request closed; merge promotion is not part of this version", zap.Int("pr", w.PR), zap.Bool("merged", w.Merged))
-				return nil
-			},
-			NeedsLease: workflow.NeedsLease(cfg.GitHub.CommandPrefix),
-			Supersedes: workflow.Supersedes(cfg.GitHub.CommandPrefix),
+			Comment:      func(ctx context.Context, w intake.CommentWork) error { return bot.HandleComment(ctx, w) },
+			PRClosed:     func(ctx context.Context, w intake.PullRequestClosed) error { return bot.HandleClosed(ctx, w) },
+			DeleteBranch: func(ctx context.Context, pr int) error { return bot.DeleteClosedBranch(ctx, pr) },
+			NeedsLease:   workflow.NeedsLease(cfg.GitHub.CommandPrefix),
+			Supersedes:   workflow.Supersedes(cfg.GitHub.CommandPrefix),
 			GaveUp: func(ctx context.Context, w intake.CommentWork, attempts int, err error) {
 				bot.GaveUp(ctx, w, attempts, err)
 			},
@@ -160,7 +156,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		Prefix: cfg.GitHub.CommandPrefix, BaseBranch: cfg.DataRepo.BaseBranch,
 		WorkDir:      filepath.Join(cfg.StateDir, "work"),
 		PollInterval: time.Duration(cfg.CI.PollInterval), LargeChangeShare: cfg.Policy.LargeChangeShare,
-		PublicURL: cfg.Server.PublicURL,
+		PublicURL: cfg.Server.PublicURL, ClosedGrace: time.Duration(cfg.DataRepo.ClosedGrace),
 	}, workflow.Deps{
 		GitHub: workflow.GitHubClient{Client: gh}, CI: workflow.TravisCI{Client: tc, Repo: cfg.CI.Repo},
 		Store: store, Repo: repo, Policy: pol, Jobs: q, DB: q.DB(), Logger: log.Named("workflow"),

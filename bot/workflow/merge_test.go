@@ -1,0 +1,168 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/internal/testenv"
+	"github.com/refbot/refbot/s3cache"
+	"github.com/refbot/refbot/travis/travistest"
+)
+
+const mergeCommit = "5555555555555555555555555555555555555555"
+
+// updated runs an UPDATE so PR12 has a data branch changing data/b.txt.
+func updated(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b from the PR\n", "c.txt": "c\n", "d.txt": "d\n"})
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// postMergeBuild adds master's build of the merge commit to Travis.
+func (f *fixture) postMergeBuild(state string) travistest.Build {
+	return f.travis.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", Branch: "master", EventType: "push",
+		CommitSHA: mergeCommit, State: state})
+}
+
+func (f *fixture) closed(t *testing.T, merged bool) error {
+	t.Helper()
+	return f.bot.HandleClosed(context.Background(), intake.PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12,
+		Merged: merged, BaseRef: "master", HeadSHA: head, MergeCommit: mergeCommit, MergedBy: "alice"})
+}
+
+func (f *fixture) commitOnMaster(t *testing.T, files map[string]string) string {
+	t.Helper()
+	work := t.TempDir()
+	testenv.Git(t, work, "clone", "--quiet", f.bare, ".")
+	for p, c := range files {
+		os.WriteFile(filepath.Join(work, filepath.FromSlash(p)), []byte(c), 0o644)
+	}
+	testenv.Git(t, work, "commit", "--quiet", "-am", "on master")
+	testenv.Git(t, work, "push", "--quiet", "origin", "master")
+	return testenv.Git(t, work, "rev-parse", "HEAD")
+}
+
+func TestMergePromotes(t *testing.T) {
+	f := updated(t)
+	tip := testenv.Git(t, f.bare, "rev-parse", "PR12")
+	pm := f.postMergeBuild("started")
+	f.gh.fake.Merge(12, "alice")
+	if err := f.closed(t, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := testenv.Git(t, f.bare, "rev-parse", "master"); got != tip {
+		t.Errorf("master = %s, want the data branch's commit %s (fast-forward)", got, tip)
+	}
+	if f.branch(t) != "" {
+		t.Error("PR12 was not deleted")
+	}
+	if got := testenv.Git(t, f.bare, "for-each-ref", "--format=%(objectname)", "refs/refbot/archive/PR12/"); got != tip {
+		t.Errorf("archive ref = %q, want %s", got, tip)
+	}
+	if n := f.travis.Restarts(pm.ID); n != 1 {
+		t.Errorf("post-merge build restarted %d times, want 1", n)
+	}
+	golden(t, "merged", f.gh.lastComment())
+
+	// The same event again: nothing left to do, nothing said twice.
+	replies := len(f.gh.replies())
+	if err := f.closed(t, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.gh.replies()) != replies || f.travis.Restarts(pm.ID) != 1 {
+		t.Error("a repeated merge event did something")
+	}
+	// An UPDATE after the merge is refused.
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.gh.lastComment(), "this pull request is merged") {
+		t.Errorf("UPDATE after the merge: %q", f.gh.lastComment())
+	}
+}
+
+func TestMergeOntoMovedBase(t *testing.T) {
+	f := updated(t)
+	moved := f.commitOnMaster(t, map[string]string{"data/d.txt": "d on master\n"})
+	f.postMergeBuild("passed")
+	if err := f.closed(t, true); err != nil {
+		t.Fatal(err)
+	}
+	if parent := testenv.Git(t, f.bare, "rev-parse", "master^"); parent != moved {
+		t.Errorf("promotion built on %s, want the moved master %s", parent, moved)
+	}
+	for path, want := range map[string]string{"data/b.txt": "b from the PR", "data/d.txt": "d on master"} {
+		if got := testenv.Git(t, f.bare, "show", "master:"+path); got != want {
+			t.Errorf("master:%s = %q, want %q", path, got, want)
+		}
+	}
+	if !strings.Contains(f.gh.lastComment(), "its change applied to the current `master`") {
+		t.Errorf("reply: %q", f.gh.lastComment())
+	}
+}
+
+// TestMergeConflictTakesPostMergeBuild: the base changed the PR's file too;
+// refbot takes the base branch's post-merge build's outputs.
+func TestMergeConflictTakesPostMergeBuild(t *testing.T) {
+	f := updated(t)
+	f.commitOnMaster(t, map[string]string{"data/b.txt": "b on master\n"})
+	pm := f.postMergeBuild("failed")
+	_, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: fmt.Sprint(pm.ID),
+		Source: s3cache.Source{Branch: "master"}, Commit: mergeCommit,
+		Dir: writeTree(t, map[string]string{"a.txt": "a\n", "b.txt": "b as merged\n", "c.txt": "c\n", "d.txt": "d\n"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.closed(t, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := testenv.Git(t, f.bare, "show", "master:data/b.txt"); got != "b as merged" {
+		t.Errorf("master:data/b.txt = %q, want the post-merge build's", got)
+	}
+	msg := testenv.Git(t, f.bare, "log", "-1", "--format=%B", "master")
+	if !strings.Contains(msg, fmt.Sprintf("Refbot-Build: %d", pm.ID)) || !strings.Contains(msg, "Refbot-PR: 12") {
+		t.Errorf("commit message:\n%s", msg)
+	}
+	if n := f.travis.Restarts(pm.ID); n != 1 {
+		t.Errorf("post-merge build restarted %d times, want 1", n)
+	}
+	golden(t, "merged-conflict", f.gh.lastComment())
+}
+
+func TestClosedWithoutMerge(t *testing.T) {
+	f := updated(t)
+	if err := f.closed(t, false); err != nil {
+		t.Fatal(err)
+	}
+	at, ok := f.jobs.deletions[12]
+	if !ok || at.Before(time.Now().Add(6*24*time.Hour)) {
+		t.Errorf("deletion scheduled %v (%v), want in 7 days", at, ok)
+	}
+	if f.branch(t) == "" {
+		t.Error("the branch was deleted at once")
+	}
+	// Reopened before the grace ended: kept.
+	if err := f.bot.DeleteClosedBranch(context.Background(), 12); err != nil {
+		t.Fatal(err)
+	}
+	if f.branch(t) == "" {
+		t.Error("the branch of an open PR was deleted")
+	}
+	f.gh.fake.ClosePR(12)
+	if err := f.bot.DeleteClosedBranch(context.Background(), 12); err != nil {
+		t.Fatal(err)
+	}
+	if f.branch(t) != "" {
+		t.Error("the branch of a closed PR was kept")
+	}
+}
