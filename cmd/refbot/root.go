@@ -33,6 +33,11 @@ func newRootCmd() *cobra.Command {
 		newConfigCmd(),
 		newUploadCmd(),
 		newServeCmd(),
+		newUpdateCmd(),
+		newPromoteCmd(),
+		newSnapshotCmd(),
+		newPruneCmd(),
+		newStatusCmd(),
 		// Add new subcommands here, e.g. newServeCmd().
 	} {
 		root.AddCommand(cmd)

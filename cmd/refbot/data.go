@@ -1,0 +1,510 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/refbot/refbot/bot/ghclient"
+	"github.com/refbot/refbot/bot/publish"
+	"github.com/refbot/refbot/bot/workflow"
+	"github.com/refbot/refbot/config"
+	"github.com/refbot/refbot/refdata"
+	"github.com/refbot/refbot/s3cache"
+	"github.com/refbot/refbot/travis"
+)
+
+// exitRefused: refbot would not do it (a conflict, a build that is not
+// complete or not the PR's, a lease lost to another push); nothing changed.
+const exitRefused = 3
+
+// parts are the clients the maintenance commands use, built from the
+// configuration as serve builds them.
+type parts struct {
+	cfg   *config.Config
+	store *s3cache.Store
+	repo  *refdata.Repo
+}
+
+func loadParts(cmd *cobra.Command) (*parts, error) {
+	path, err := configFile(cmd, "")
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	s3opts, err := s3Options(cfg.S3)
+	if err != nil {
+		return nil, err
+	}
+	store, err := s3cache.New(cmd.Context(), s3opts)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := openDataRepo(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &parts{cfg: cfg, store: store, repo: repo}, nil
+}
+
+func openDataRepo(cfg *config.Config) (*refdata.Repo, error) {
+	token, err := cfg.DataRepo.Token.Resolve()
+	if err != nil && !errors.Is(err, config.ErrSecretNotSet) {
+		return nil, fmt.Errorf("data_repo.token: %w", err)
+	}
+	return refdata.Open(refdata.Options{
+		URL: cfg.DataRepo.URL, Token: token, CacheDir: cfg.DataRepo.CacheDir,
+		BaseBranch: cfg.DataRepo.BaseBranch, DataRoot: cfg.DataRepo.DataRoot, KeepBackups: cfg.DataRepo.KeepBackups,
+		AuthorName: cfg.DataRepo.AuthorName, AuthorEmail: cfg.DataRepo.AuthorEmail,
+	})
+}
+
+func (p *parts) github(ctx context.Context) (*ghclient.Client, error) {
+	c := p.cfg.GitHub
+	opts := ghclient.Options{APIURL: c.APIURL, GraphQLURL: c.GraphQLURL, Repo: c.Repo}
+	if c.App != nil {
+		key, err := c.App.PrivateKey.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("github.app.private_key: %w", err)
+		}
+		opts.App = &ghclient.App{ID: c.App.ID, InstallationID: c.App.InstallationID, PrivateKey: []byte(key)}
+	} else {
+		var err error
+		if opts.Token, err = c.Token.Resolve(); err != nil {
+			return nil, fmt.Errorf("github.token: %w", err)
+		}
+	}
+	return ghclient.New(ctx, opts)
+}
+
+func (p *parts) ci() (workflow.TravisCI, error) {
+	token, err := p.cfg.CI.Token.Resolve()
+	if err != nil && !errors.Is(err, config.ErrSecretNotSet) {
+		return workflow.TravisCI{}, fmt.Errorf("ci.token: %w", err)
+	}
+	tc, err := travis.New(p.cfg.CI.APIURL, token, nil)
+	if err != nil {
+		return workflow.TravisCI{}, err
+	}
+	return workflow.TravisCI{Client: tc, Repo: p.cfg.CI.Repo}, nil
+}
+
+// refused marks the errors that mean "refbot would not", for exit code 3.
+func refused(err error) error {
+	var conflict *refdata.ConflictError
+	if errors.Is(err, refdata.ErrLeaseLost) || errors.As(err, &conflict) || errors.Is(err, refdata.ErrNoBranch) ||
+		errors.Is(err, refdata.ErrExists) || errors.Is(err, s3cache.ErrIncomplete) || errors.Is(err, s3cache.ErrProvenance) ||
+		errors.Is(err, s3cache.ErrNotFound) || errors.Is(err, s3cache.ErrBadManifest) || errors.Is(err, s3cache.ErrUnsafePath) ||
+		errors.Is(err, s3cache.ErrTooLarge) || errors.Is(err, s3cache.ErrChecksum) || errors.Is(err, workflow.ErrNoBuild) {
+		return &exitError{code: exitRefused, err: err}
+	}
+	return err
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+type changeJSON struct {
+	Action string `json:"action"`
+	Path   string `json:"path"`
+}
+
+func changesJSON(cs []refdata.Change) []changeJSON {
+	out := make([]changeJSON, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, changeJSON{Action: string(c.Action), Path: c.Path})
+	}
+	return out
+}
+
+func newUpdateCmd() *cobra.Command {
+	var (
+		pr                     int
+		branch, build, variant string
+		dryRun, asJSON, noCI   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "update (--pr N [--build ID] | --branch NAME --build ID)",
+		Short: "Force an update of a data branch from a CI build, as UPDATE does",
+		Long: `Take a CI build's outputs from S3 into a data branch, by the code path
+BUILDBOT: UPDATE uses. With --pr, the branch is PR<N> and the build defaults
+to the newest CI build of the PR's head (asked of GitHub and the CI); with
+--branch (the base branch, say, for a forced rebuild of master), --build is
+required and its SOURCE must name that branch. Afterwards the build is
+restarted so that it runs against the new data, unless --no-restart.
+
+Exit codes: 0 done (or nothing to change), 1 failed, 2 wrong command line,
+3 refused (the build is incomplete or not this PR's, another push won the
+race); nothing changed on 2 and 3.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (pr > 0) == (branch != "") {
+				return usageErrorf("give --pr N or --branch NAME")
+			}
+			if branch != "" && build == "" {
+				return usageErrorf("--branch needs --build ID")
+			}
+			ctx := cmd.Context()
+			p, err := loadParts(cmd)
+			if err != nil {
+				return err
+			}
+			ci, err := p.ci()
+			if err != nil {
+				return err
+			}
+			req := publish.Request{Build: build, Variant: variant, DryRun: dryRun,
+				WorkDir: filepath.Join(p.cfg.StateDir, "work", "cli")}
+			if pr > 0 {
+				gh, err := p.github(ctx)
+				if err != nil {
+					return err
+				}
+				head, err := gh.PullRequest(ctx, pr)
+				if err != nil {
+					return err
+				}
+				if build == "" {
+					b, err := ci.NewestBuild(ctx, pr, head.HeadSHA)
+					if err != nil {
+						return refused(err)
+					}
+					req.Build = b.ID
+				}
+				req.Want = s3cache.Want{Source: s3cache.Source{PR: pr}, Commit: head.HeadSHA}
+				req.Branch = refdata.PRBranch(pr)
+				req.Subject = fmt.Sprintf("Update reference data for PR #%d from build %s (forced from the command line)", pr, req.Build)
+				req.Trailers = refdata.Trailers{PR: pr, Build: req.Build, Commit: head.HeadSHA}
+			} else {
+				req.Want = s3cache.Want{Source: s3cache.Source{Branch: branch}}
+				req.Branch = branch
+				req.Subject = fmt.Sprintf("Reference data of %s from build %s (forced from the command line)", branch, build)
+				req.Trailers = refdata.Trailers{Build: build}
+			}
+			start := time.Now()
+			res, err := publish.Publish(ctx, p.store, p.repo, req)
+			if err != nil {
+				return refused(err)
+			}
+			restarted := false
+			if !dryRun && !noCI {
+				if err := ci.Restart(ctx, req.Build); err != nil {
+					return fmt.Errorf("data pushed, but restarting build %s failed: %w", req.Build, err)
+				}
+				restarted = true
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				type variantJSON struct {
+					Variant    string       `json:"variant"`
+					Commit     string       `json:"commit"`
+					NoChange   bool         `json:"no_change"`
+					Downloaded int          `json:"downloaded"`
+					Changes    []changeJSON `json:"changes"`
+				}
+				v := map[string]any{"branch": req.Branch, "build": req.Build, "dry_run": dryRun, "restarted": restarted}
+				var vs []variantJSON
+				for _, vr := range res.Variants {
+					vs = append(vs, variantJSON{Variant: vr.Variant, Commit: vr.Update.Commit.String(), NoChange: vr.Update.NoChange,
+						Downloaded: vr.Download.Fetched, Changes: changesJSON(vr.Update.Changes)})
+				}
+				v["variants"] = vs
+				return printJSON(out, v)
+			}
+			for _, vr := range res.Variants {
+				name := "data"
+				if vr.Variant != "" {
+					name = "variant " + vr.Variant
+				}
+				u := vr.Update
+				switch {
+				case u.NoChange:
+					fmt.Fprintf(out, "%s: %s already holds build %s's %s; nothing to push\n", req.Branch, req.Branch, req.Build, name)
+				case dryRun:
+					fmt.Fprintf(out, "%s: would commit build %s's %s: %d changed files (dry run: nothing pushed)\n", req.Branch, req.Build, name, len(u.Changes))
+				default:
+					fmt.Fprintf(out, "%s: now %s, build %s's %s: %d changed files, %d downloaded, %s pushed\n",
+						req.Branch, u.Commit.String()[:12], req.Build, name, len(u.Changes), vr.Download.Fetched, humanBytes(u.Bytes))
+				}
+				for _, c := range u.Changes {
+					fmt.Fprintf(out, "  %-8s %s\n", c.Action, c.Path)
+				}
+			}
+			if restarted {
+				fmt.Fprintf(out, "restarted build %s (%.1fs)\n", req.Build, time.Since(start).Seconds())
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&pr, "pr", 0, "the pull request")
+	fl.StringVar(&branch, "branch", "", "a branch of the data repo, e.g. master (needs --build)")
+	fl.StringVar(&build, "build", "", "the CI build id (default: the newest build of the PR's head)")
+	fl.StringVar(&variant, "variant", "", "only this variant of a matrix build")
+	fl.BoolVar(&dryRun, "dry-run", false, "print what would change; download and push nothing")
+	fl.BoolVar(&noCI, "no-restart", false, "do not restart the CI build afterwards")
+	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func newPromoteCmd() *cobra.Command {
+	var (
+		pr             int
+		dryRun, asJSON bool
+		keep           bool
+	)
+	cmd := &cobra.Command{
+		Use:   "promote --pr N",
+		Short: "Apply a PR's data branch to the base branch, as a merge does",
+		Long: `Apply PR<N>'s one commit to the base branch of the data repo: its change
+against the base it was built on, applied to the current base (a
+fast-forward when the base has not moved). Then PR<N> is deleted, kept under
+refs/refbot/archive/, unless --keep. Exit code 3 when files it changes also
+changed on the base (they are listed) or the branch does not exist.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if pr <= 0 {
+				return usageErrorf("--pr N is required")
+			}
+			p, err := loadParts(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			branch := refdata.PRBranch(pr)
+			res, err := p.repo.Promote(ctx, branch, dryRun)
+			if err != nil {
+				return refused(err)
+			}
+			deleted := false
+			if !dryRun && !keep {
+				if _, err := p.repo.DeleteBranch(ctx, branch); err != nil {
+					return fmt.Errorf("promoted, but deleting %s failed: %w", branch, err)
+				}
+				deleted = true
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, map[string]any{"branch": branch, "base": res.Base, "commit": res.Commit.String(),
+					"fast_forward": res.FastForward, "no_change": res.NoChange, "dry_run": dryRun, "deleted": deleted,
+					"changes": changesJSON(res.Changes)})
+			}
+			how := "its change applied to the current base"
+			switch {
+			case res.NoChange:
+				how = "the base already held its change"
+			case res.FastForward:
+				how = "fast-forward"
+			}
+			verb := "promoted"
+			if dryRun {
+				verb = "would promote (dry run)"
+			}
+			fmt.Fprintf(out, "%s %s onto %s as %s (%s), %d changed files\n", verb, branch, res.Base, res.Commit.String()[:12], how, len(res.Changes))
+			if deleted {
+				fmt.Fprintf(out, "deleted %s; kept under refs/refbot/archive/%s/\n", branch, branch)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&pr, "pr", 0, "the pull request")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would happen; change nothing")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the PR's data branch")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func newSnapshotCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "snapshot NAME",
+		Short: "Copy the base branch of the data repo to a new branch NAME (at a release, say)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := loadParts(cmd)
+			if err != nil {
+				return err
+			}
+			tip, err := p.repo.Snapshot(cmd.Context(), args[0])
+			if err != nil {
+				return refused(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "branch %s = %s at %s\n", args[0], p.repo.BaseBranch(), tip.String()[:12])
+			return nil
+		},
+	}
+}
+
+// dataBranches reads every PR<n> data branch and the build it came from.
+func dataBranches(ctx context.Context, repo *refdata.Repo) (map[string]refdata.BranchInfo, error) {
+	tips, err := repo.RemoteTips(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]refdata.BranchInfo{}
+	for name := range tips {
+		b := name.Short()
+		if !name.IsBranch() || len(b) < 3 || b[:2] != "PR" {
+			continue
+		}
+		if _, err := fmt.Sscanf(b, "PR%d", new(int)); err != nil {
+			continue
+		}
+		info, err := repo.Branch(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		out[b] = info
+	}
+	return out, nil
+}
+
+func newPruneCmd() *cobra.Command {
+	var dryRun, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete old builds from S3, keeping the newest per PR and branch (s3.retention)",
+		Long: `Delete all but the newest builds of each PR and branch, as s3.retention says.
+A pinned build is never deleted, nor one that a data branch PR<n> was made
+from (its Refbot-Build trailer), nor a build whose SOURCE cannot be read.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := loadParts(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			branches, err := dataBranches(ctx, p.repo)
+			if err != nil {
+				return err
+			}
+			inUse := map[string]string{}
+			for name, info := range branches {
+				if b := info.Trailers["Refbot-Build"]; b != "" {
+					inUse[b] = name
+				}
+			}
+			res, err := p.store.Prune(ctx, s3cache.Retention{PerPR: p.cfg.S3.Retention.PerPR, PerBranch: p.cfg.S3.Retention.PerBranch},
+				func(b s3cache.BuildInfo) bool { return inUse[b.ID] != "" }, dryRun)
+			if err != nil {
+				return err
+			}
+			ids := func(bs []s3cache.BuildInfo) []string {
+				out := []string{}
+				for _, b := range bs {
+					out = append(out, b.ID)
+				}
+				return out
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, map[string]any{"dry_run": dryRun, "deleted": ids(res.Deleted), "kept": ids(res.Kept), "skipped": ids(res.Skipped)})
+			}
+			verb := "deleted"
+			if dryRun {
+				verb = "would delete (dry run)"
+			}
+			for _, b := range res.Deleted {
+				fmt.Fprintf(out, "%s build %s (%s)\n", verb, b.ID, describeSource(b.Source))
+			}
+			fmt.Fprintf(out, "%d builds %s, %d kept (%d in use by data branches), %d without a readable SOURCE left alone\n",
+				len(res.Deleted), verb, len(res.Kept), len(inUse), len(res.Skipped))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be deleted; delete nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	var (
+		pr     int
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status [--pr N]",
+		Short: "The data branches and the builds they came from",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := loadParts(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			branches := map[string]refdata.BranchInfo{}
+			if pr > 0 {
+				info, err := p.repo.Branch(ctx, refdata.PRBranch(pr))
+				if err != nil {
+					return err
+				}
+				branches[refdata.PRBranch(pr)] = info
+			} else if branches, err = dataBranches(ctx, p.repo); err != nil {
+				return err
+			}
+			type row struct {
+				Branch   string `json:"branch"`
+				Exists   bool   `json:"exists"`
+				Tip      string `json:"tip,omitempty"`
+				Build    string `json:"build,omitempty"`
+				Commit   string `json:"commit,omitempty"`
+				Approved string `json:"approved_by,omitempty"`
+				Cached   string `json:"build_in_cache,omitempty"`
+			}
+			var rows []row
+			for name, info := range branches {
+				r := row{Branch: name, Exists: info.Exists}
+				if info.Exists {
+					r.Tip, r.Build, r.Commit, r.Approved = info.Tip.String(), info.Trailers["Refbot-Build"], info.Trailers["Refbot-Commit"], info.Trailers["Refbot-Approved-By"]
+					if r.Build != "" {
+						r.Cached = "yes"
+						if _, err := p.store.Open(ctx, r.Build, s3cache.Want{Source: s3cache.Source{PR: prNumber(name)}}); err != nil {
+							r.Cached = "no: " + err.Error()
+						}
+					}
+				}
+				rows = append(rows, r)
+			}
+			sort.Slice(rows, func(i, j int) bool { return prNumber(rows[i].Branch) < prNumber(rows[j].Branch) })
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, rows)
+			}
+			if len(rows) == 0 {
+				fmt.Fprintln(out, "no data branches")
+			}
+			for _, r := range rows {
+				if !r.Exists {
+					fmt.Fprintf(out, "%s: no data branch (CI compares with %s)\n", r.Branch, p.repo.BaseBranch())
+					continue
+				}
+				fmt.Fprintf(out, "%s: %s, build %s of %s, approved by %s; build in the cache: %s\n",
+					r.Branch, r.Tip[:12], r.Build, shortSHA(r.Commit), r.Approved, r.Cached)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&pr, "pr", 0, "only this pull request")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func prNumber(branch string) int {
+	var n int
+	fmt.Sscanf(branch, "PR%d", &n)
+	return n
+}
+
+func shortSHA(s string) string { return s[:min(len(s), 12)] }

@@ -1,0 +1,144 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/refbot/refbot/internal/testenv"
+	"github.com/refbot/refbot/travis/travistest"
+)
+
+// refbot runs the refbot CLI with the sandbox's configuration.
+func (s *Sandbox) refbot(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(refbotBin, append(args, "--config", s.Config)...)
+	cmd.Env = s.Env
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &exit):
+		return string(out), exit.ExitCode()
+	}
+	t.Fatalf("refbot %s: %v", strings.Join(args, " "), err)
+	return "", -1
+}
+
+// TestMaintenanceCommands runs the forced-update, promote, snapshot, prune
+// and status commands as a maintainer would, against the sandbox.
+func TestMaintenanceCommands(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sb, err := Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if _, err := sb.Upload(ctx, refbotBin, DemoOutputs); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(want int, args ...string) string {
+		t.Helper()
+		out, code := sb.refbot(t, args...)
+		if code != want {
+			t.Fatalf("refbot %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+		}
+		return out
+	}
+	branch := func(name string) string {
+		out, _ := testenv.GitEnv(sb.Bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/"+name)
+		return out
+	}
+
+	expect(2, "update")                                    // neither --pr nor --branch
+	expect(2, "update", "--branch", "master")              // --branch needs --build
+	expect(3, "update", "--pr", "42", "--build", "999999") // no such build
+	out := expect(0, "update", "--pr", "42", "--dry-run", "--json")
+	var plan struct {
+		Branch   string `json:"branch"`
+		DryRun   bool   `json:"dry_run"`
+		Variants []struct {
+			Changes []struct{ Action, Path string } `json:"changes"`
+		} `json:"variants"`
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || plan.Branch != "PR42" || len(plan.Variants) != 1 || len(plan.Variants[0].Changes) != 2 {
+		t.Errorf("dry run JSON: %v\n%s", err, out)
+	}
+	if branch("PR42") != "" || sb.Travis.Restarts(sb.BuildID) != 0 {
+		t.Error("the dry run changed something")
+	}
+	out = expect(0, "update", "--pr", "42")
+	if !strings.Contains(out, "PR42: now ") || !strings.Contains(out, "restarted build") {
+		t.Errorf("update output:\n%s", out)
+	}
+	if branch("PR42") == "" || sb.Travis.Restarts(sb.BuildID) != 1 {
+		t.Errorf("update: PR42 %q, %d restarts", branch("PR42"), sb.Travis.Restarts(sb.BuildID))
+	}
+	if out := expect(0, "update", "--pr", "42", "--no-restart"); !strings.Contains(out, "nothing to push") {
+		t.Errorf("repeated update:\n%s", out)
+	}
+	out = expect(0, "status")
+	if !strings.Contains(out, "PR42: ") || !strings.Contains(out, fmt.Sprintf("build %d", sb.BuildID)) || !strings.Contains(out, "in the cache: yes") {
+		t.Errorf("status:\n%s", out)
+	}
+	tip := branch("PR42")
+	expect(0, "promote", "--pr", "42", "--dry-run")
+	if branch("PR42") != tip {
+		t.Error("promote --dry-run changed something")
+	}
+	out = expect(0, "promote", "--pr", "42")
+	if master := branch("master"); master != tip || branch("PR42") != "" {
+		t.Errorf("promote: master %s (want %s), PR42 %q\n%s", master, tip, branch("PR42"), out)
+	}
+	expect(3, "promote", "--pr", "42") // nothing left to promote
+	expect(0, "snapshot", "release-1.0")
+	if branch("release-1.0") != tip {
+		t.Error("snapshot is not master")
+	}
+	expect(3, "snapshot", "release-1.0") // exists
+
+	// A forced rebuild of master from a build of master.
+	mb := sb.Travis.AddBuild(travistest.Build{Repo: Repo, Branch: "master", EventType: "push", State: "passed"})
+	upload := exec.CommandContext(ctx, refbotBin, "upload", "--config", sb.Config, "--build", fmt.Sprint(mb.ID), "--source", "master",
+		writeOutputs(t, map[string]string{"plots/line.png": "\x89PNG master's own"}))
+	upload.Env = sb.Env
+	if out, err := upload.CombinedOutput(); err != nil {
+		t.Fatalf("upload: %v\n%s", err, out)
+	}
+	expect(3, "update", "--branch", "master", "--build", fmt.Sprint(sb.BuildID)) // a PR's build, not master's
+	expect(0, "update", "--branch", "master", "--build", fmt.Sprint(mb.ID), "--no-restart")
+	if got := testenv.Git(t, sb.Bare, "show", "master:data/plots/line.png"); got != "\x89PNG master's own" {
+		t.Errorf("master after the forced rebuild: %q", got)
+	}
+	if n := testenv.Git(t, sb.Bare, "rev-list", "--count", tip+"..master"); n != "1" {
+		t.Errorf("the forced rebuild added %s commits to master, want 1", n)
+	}
+	out = expect(0, "prune", "--dry-run", "--json")
+	if !strings.Contains(out, `"dry_run": true`) {
+		t.Errorf("prune --dry-run:\n%s", out)
+	}
+}
+
+func writeOutputs(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, c := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
