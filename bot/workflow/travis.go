@@ -17,6 +17,9 @@ type TravisCI struct {
 	// WebURL is Travis's web address for build links; default
 	// https://app.travis-ci.com.
 	WebURL string
+	// RequiredJobs, by name, are the jobs that must pass for a build to
+	// count as passed; empty means every job not allowed to fail.
+	RequiredJobs []string
 }
 
 // NewestBuild implements CI.
@@ -70,8 +73,26 @@ func (t TravisCI) convert(b travis.Build) Build {
 	return Build{
 		ID: strconv.FormatInt(b.ID, 10), Number: b.Number, State: b.State, Commit: b.CommitSHA,
 		URL:      fmt.Sprintf("%s/github/%s/builds/%d", strings.TrimSuffix(web, "/"), t.Repo, b.ID),
-		Finished: b.Finished(), Passed: b.Passed(),
+		Finished: b.Finished(), Passed: t.passed(b),
 	}
+}
+
+// passed: the build finished and every required job passed (a required
+// job missing from the build counts as not passed).
+func (t TravisCI) passed(b travis.Build) bool {
+	if len(t.RequiredJobs) == 0 || !b.Finished() {
+		return b.Passed()
+	}
+	state := map[string]string{}
+	for _, j := range b.Jobs {
+		state[j.Name] = j.State
+	}
+	for _, name := range t.RequiredJobs {
+		if state[name] != travis.StatePassed {
+			return false
+		}
+	}
+	return true
 }
 
 // NewestBranchBuild implements CI.

@@ -96,7 +96,7 @@ func (p *parts) ci() (workflow.TravisCI, error) {
 	if err != nil {
 		return workflow.TravisCI{}, err
 	}
-	return workflow.TravisCI{Client: tc, Repo: p.cfg.CI.Repo}, nil
+	return workflow.TravisCI{Client: tc, Repo: p.cfg.CI.Repo, RequiredJobs: p.cfg.CI.RequiredJobs}, nil
 }
 
 // refused marks the errors that mean "refbot would not", for exit code 3.

@@ -158,7 +158,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		PollInterval: time.Duration(cfg.CI.PollInterval), LargeChangeShare: cfg.Policy.LargeChangeShare,
 		PublicURL: cfg.Server.PublicURL, ClosedGrace: time.Duration(cfg.DataRepo.ClosedGrace),
 	}, workflow.Deps{
-		GitHub: workflow.GitHubClient{Client: gh}, CI: workflow.TravisCI{Client: tc, Repo: cfg.CI.Repo},
+		GitHub: workflow.GitHubClient{Client: gh}, CI: workflow.TravisCI{Client: tc, Repo: cfg.CI.Repo, RequiredJobs: cfg.CI.RequiredJobs},
 		Store: store, Repo: repo, Policy: pol, Jobs: q, DB: q.DB(), Logger: log.Named("workflow"),
 	})
 	if err != nil {
