@@ -58,6 +58,10 @@ type CommentWork struct {
 	URL          string    `json:"url"`
 	CreatedAt    time.Time `json:"created_at"`
 	Installation int64     `json:"installation,omitempty"`
+	// Trusted: the command came through refbot's API with its token, not
+	// from a comment; it needs no permission check and no cooldown. The
+	// webhook never sets it.
+	Trusted bool `json:"trusted,omitempty"`
 }
 
 // PullRequestClosed: a pull request was closed, merged or not.

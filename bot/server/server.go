@@ -24,7 +24,11 @@ type Options struct {
 	// GET /readyz answers 503 while it returns an error.
 	Ready    func(ctx context.Context) error
 	Gatherer prometheus.Gatherer // GET /metrics
-	Logger   *zap.Logger
+	// API, if set, serves /api/v1/ (it does its own authentication).
+	API http.Handler
+	// Pages, if set, serves GET /pr/{n}.
+	Pages  http.Handler
+	Logger *zap.Logger
 
 	// Timeouts; zero means the defaults below.
 	ReadHeaderTimeout time.Duration // 5s
@@ -75,6 +79,12 @@ func New(o Options) (*Server, error) {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	if o.API != nil {
+		mux.Handle("/api/v1/", o.API)
+	}
+	if o.Pages != nil {
+		mux.Handle("GET /pr/{n}", o.Pages)
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen on %s: %w", o.Listen, err)

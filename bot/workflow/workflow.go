@@ -266,10 +266,12 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 	if cmd.Verb == command.Help {
 		return b.reply(ctx, w, string(cmd.Verb), renderHelp(b.cfg.Prefix))
 	}
-	if ref, err := b.policy.Allowed(ctx, w.Author); err != nil {
-		return err
-	} else if ref != nil {
-		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, ref.Reason))
+	if !w.Trusted {
+		if ref, err := b.policy.Allowed(ctx, w.Author); err != nil {
+			return err
+		} else if ref != nil {
+			return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, ref.Reason))
+		}
 	}
 	pr, err := b.gh.PullRequest(ctx, w.PR)
 	if err != nil {
@@ -290,10 +292,12 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 		}
 		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, why))
 	}
-	if ref, err := b.policy.Take(ctx, w.PR, string(cmd.Verb), w.CommentID); err != nil {
-		return err
-	} else if ref != nil {
-		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, ref.Reason))
+	if !w.Trusted {
+		if ref, err := b.policy.Take(ctx, w.PR, string(cmd.Verb), w.CommentID); err != nil {
+			return err
+		} else if ref != nil {
+			return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, ref.Reason))
+		}
 	}
 	switch cmd.Verb {
 	case command.Plan:

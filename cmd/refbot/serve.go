@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/refbot/refbot/bot/api"
 	"github.com/refbot/refbot/bot/command"
 	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
@@ -172,7 +174,17 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: q.Ping, Gatherer: reg, Logger: log})
+	var apiHandler http.Handler
+	if cfg.Server.APIToken.IsSet() {
+		token, err := cfg.Server.APIToken.Resolve()
+		if err != nil {
+			return fmt.Errorf("server.api_token: %w", err)
+		}
+		if apiHandler, err = api.New(api.Options{Token: token, Repo: cfg.GitHub.Repo, Prefix: cfg.GitHub.CommandPrefix, Recorder: q}); err != nil {
+			return err
+		}
+	}
+	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: q.Ping, Gatherer: reg, Logger: log, API: apiHandler})
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ const (
 	PR            = 42
 	Maintainer    = "maintainer"
 	WebhookSecret = "demo-webhook-secret"
+	APIToken      = "demo-api-token"
 	Bucket        = "demo-ci-data"
 )
 
@@ -99,7 +100,7 @@ func Start(ctx context.Context, work string) (*Sandbox, error) {
 	s.Env = append(os.Environ(),
 		"DEMO_GITHUB_TOKEN="+s.GitHub.Token(), "DEMO_WEBHOOK_SECRET="+WebhookSecret,
 		"DEMO_S3_KEY="+s.MinIO.AccessKey, "DEMO_S3_SECRET="+s.MinIO.SecretKey,
-		"DEMO_DATA_TOKEN="+s.Git.Token, "DEMO_TRAVIS_TOKEN="+s.Travis.Token)
+		"DEMO_DATA_TOKEN="+s.Git.Token, "DEMO_TRAVIS_TOKEN="+s.Travis.Token, "DEMO_API_TOKEN="+APIToken)
 	return s, nil
 }
 
@@ -289,6 +290,7 @@ ci:
   poll_interval: 200ms
 server:
   listen: %s
+  api_token: {env: DEMO_API_TOKEN}
 state_dir: %s
 log:
   level: info

@@ -89,3 +89,56 @@ func TestServe(t *testing.T) {
 		t.Errorf("GitHub API description violated: %v", v)
 	}
 }
+
+// TestAPITrigger: a maintainer's script forces an UPDATE over the API; it
+// runs the same workflow as a comment, without a GitHub permission check.
+func TestAPITrigger(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sb, err := Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if _, err := sb.Upload(ctx, refbotBin, DemoOutputs); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := sb.Serve(ctx, refbotBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Stop(context.Background())
+	post := func(token, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, sb.URL()+"/api/v1/prs/42/commands", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("wrong", `{"command":"UPDATE","by":"release-script"}`); code != http.StatusUnauthorized {
+		t.Errorf("wrong token: %d", code)
+	}
+	if code := post(APIToken, `{"command":"UPDATE","by":"release-script"}`); code != http.StatusAccepted {
+		t.Fatalf("API UPDATE: %d", code)
+	}
+	for {
+		if st, ok := sb.UpdateStatus(); ok && st.State != "pending" {
+			if st.State != "success" {
+				t.Errorf("final status %s: %s", st.State, st.Description)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			log, _ := os.ReadFile(rb.Log)
+			t.Fatalf("no final status\n%s", log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if r := sb.Replies(); len(r) != 1 || !strings.Contains(r[0].Body, "asked by @release-script") {
+		t.Errorf("replies: %+v", r)
+	}
+}
