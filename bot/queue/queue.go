@@ -480,3 +480,43 @@ func (q *Queue) ScheduleBranchDeletion(ctx context.Context, pr int, at time.Time
 	}
 	return nil
 }
+
+// JobSummary is one job as refbot's pages show it.
+type JobSummary struct {
+	ID        int64
+	Kind      string
+	State     string
+	Attempt   int
+	Author    string // for a comment's job
+	Body      string
+	CreatedAt time.Time
+	LastError string
+}
+
+// JobsForPR lists pr's jobs, newest first (at most limit).
+func (q *Queue) JobsForPR(ctx context.Context, pr, limit int) ([]JobSummary, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, state, attempt,
+		coalesce(json_extract(args, '$.author'), ''), coalesce(json_extract(args, '$.body'), ''),
+		created_at, coalesce(json_extract(errors, '$[#-1].error'), '')
+		FROM river_job WHERE json_extract(args, '$.pr') = ? ORDER BY id DESC LIMIT ?`, pr, limit)
+	if err != nil {
+		return nil, fmt.Errorf("jobs of #%d: %w", pr, err)
+	}
+	defer rows.Close()
+	var out []JobSummary
+	for rows.Next() {
+		var j JobSummary
+		var created string
+		if err := rows.Scan(&j.ID, &j.Kind, &j.State, &j.Attempt, &j.Author, &j.Body, &created, &j.LastError); err != nil {
+			return nil, err
+		}
+		for _, layout := range []string{"2006-01-02 15:04:05.999999999", time.RFC3339Nano, "2006-01-02 15:04:05"} {
+			if t, err := time.Parse(layout, created); err == nil {
+				j.CreatedAt = t
+				break
+			}
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}

@@ -448,3 +448,22 @@ func TestScheduledBranchDeletion(t *testing.T) {
 		t.Error("the duplicate scheduled a second deletion")
 	}
 }
+
+func TestJobsForPR(t *testing.T) {
+	ctx := context.Background()
+	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+	defer q.Close()
+	for i, pr := range []int{3, 4, 3} {
+		if _, err := q.Record(ctx, commentDelivery(fmt.Sprint("j", i), pr, int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, err := q.JobsForPR(ctx, 3, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 2 || jobs[0].ID < jobs[1].ID || jobs[0].Kind != "comment" || jobs[0].State != "available" ||
+		jobs[0].Author != "alice" || jobs[0].Body != "BUILDBOT: UPDATE" || jobs[0].CreatedAt.IsZero() {
+		t.Errorf("JobsForPR(3) = %+v", jobs)
+	}
+}

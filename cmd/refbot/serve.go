@@ -19,6 +19,7 @@ import (
 	"github.com/refbot/refbot/bot/command"
 	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/pages"
 	"github.com/refbot/refbot/bot/policy"
 	"github.com/refbot/refbot/bot/queue"
 	"github.com/refbot/refbot/bot/server"
@@ -184,7 +185,9 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			return err
 		}
 	}
-	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: q.Ping, Gatherer: reg, Logger: log, API: apiHandler})
+	prPages := pages.New(pages.Options{Repo: cfg.GitHub.Repo, BaseBranch: cfg.DataRepo.BaseBranch, Branches: repo, Jobs: q, Logger: log.Named("pages")})
+	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: q.Ping, Gatherer: reg, Logger: log,
+		API: apiHandler, Pages: prPages})
 	if err != nil {
 		return err
 	}

@@ -290,13 +290,14 @@ ci:
   poll_interval: 200ms
 server:
   listen: %s
+  public_url: http://%s
   api_token: {env: DEMO_API_TOKEN}
 state_dir: %s
 log:
   level: info
   format: console
 `, s.GitHub.APIURL(), s.GitHub.GraphQLURL(), Repo, s.MinIO.Endpoint, s.MinIO.Region, Bucket,
-		s.Git.URL("data.git"), s.Travis.URL, s.Listen, filepath.Join(s.Work, "state"))
+		s.Git.URL("data.git"), s.Travis.URL, s.Listen, s.Listen, filepath.Join(s.Work, "state"))
 }
 
 func randomSHA() string {

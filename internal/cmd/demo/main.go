@@ -23,8 +23,9 @@ import (
 func main() {
 	refbot := flag.String("refbot", "bin/refbot", "the refbot binary to run")
 	keep := flag.Bool("keep", false, "keep the demo's folder (its path is printed)")
+	hold := flag.Duration("hold", 0, "keep everything running this long after the demo, to look around (refbot's page, /metrics)")
 	flag.Parse()
-	err := run(*refbot, *keep)
+	err := run(*refbot, *keep, *hold)
 	testenv.Stop()
 	if err != nil {
 		fmt.Printf("\n✘ demo failed: %v\n", err)
@@ -35,7 +36,7 @@ func main() {
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 func say(format string, args ...any)  { fmt.Printf("    "+format+"\n", args...) }
 
-func run(bin string, keep bool) error {
+func run(bin string, keep bool, hold time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	bin, err := filepath.Abs(bin)
@@ -137,6 +138,10 @@ func run(bin string, keep bool) error {
 	say("every call refbot made to the fake GitHub matched GitHub's API description (%d requests)", sb.GitHub.RequestCount())
 	fmt.Printf("\n✔ demo passed: refbot took build %d's outputs from S3 into branch %s of the data repo (master + 1 commit), restarted the build, and reported success on PR #%d\n",
 		sb.BuildID, branch, sandbox.PR)
+	if hold > 0 {
+		fmt.Printf("\nrefbot stays up for %s: its page for the PR is %s/pr/%d, its metrics %s/metrics\n", hold, sb.URL(), sandbox.PR, sb.URL())
+		time.Sleep(hold)
+	}
 	return nil
 }
 

@@ -1,0 +1,81 @@
+// Package pages renders refbot's own web pages. GET /pr/{n} is the page a
+// commit status links to: the PR's data branch and where it came from, and
+// refbot's recent jobs for the PR with their state and last error. Plain
+// server-rendered HTML, escaped by html/template.
+package pages
+
+import (
+	"context"
+	"embed"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/refbot/refbot/bot/queue"
+	"github.com/refbot/refbot/refdata"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"short": func(s string) string { return s[:min(len(s), 12)] },
+	"ago":   func(t time.Time) string { return time.Since(t).Round(time.Second).String() + " ago" },
+}).ParseFS(templateFS, "templates/*.html"))
+
+// Branches reads data branches.
+type Branches interface {
+	Branch(ctx context.Context, branch string) (refdata.BranchInfo, error)
+}
+
+// Jobs lists a PR's jobs.
+type Jobs interface {
+	JobsForPR(ctx context.Context, pr, limit int) ([]queue.JobSummary, error)
+}
+
+// Options configure the pages.
+type Options struct {
+	Repo       string // owner/name
+	BaseBranch string
+	Branches   Branches
+	Jobs       Jobs
+	Logger     *zap.Logger
+}
+
+// New returns the handler of GET /pr/{n}.
+func New(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.PathValue("n"))
+		if err != nil || n <= 0 {
+			http.Error(w, "no such pull request", http.StatusNotFound)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+		defer cancel()
+		data := map[string]any{"Repo": o.Repo, "PR": n, "Branch": refdata.PRBranch(n), "Base": o.BaseBranch}
+		// A page shows what it can: an unreachable data repo is said, not
+		// a blank 500.
+		if info, err := o.Branches.Branch(ctx, refdata.PRBranch(n)); err != nil {
+			o.Logger.Warn("page: read data branch", zap.Int("pr", n), zap.Error(err))
+			data["BranchError"] = "the data repo could not be read just now"
+		} else {
+			data["Data"] = info
+		}
+		jobs, err := o.Jobs.JobsForPR(ctx, n, 50)
+		if err != nil {
+			http.Error(w, "refbot's database could not be read", http.StatusServiceUnavailable)
+			return
+		}
+		data["Jobs"] = jobs
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := templates.ExecuteTemplate(w, "pr.html", data); err != nil {
+			o.Logger.Error("page: render", zap.Int("pr", n), zap.Error(err))
+		}
+	})
+}

@@ -1,0 +1,67 @@
+package pages
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/refbot/refbot/bot/queue"
+	"github.com/refbot/refbot/refdata"
+)
+
+type branches map[string]refdata.BranchInfo
+
+func (b branches) Branch(_ context.Context, name string) (refdata.BranchInfo, error) {
+	if name == "PR13" {
+		return refdata.BranchInfo{}, errors.New("connection refused")
+	}
+	return b[name], nil
+}
+
+type jobs []queue.JobSummary
+
+func (j jobs) JobsForPR(context.Context, int, int) ([]queue.JobSummary, error) { return j, nil }
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	mux := http.NewServeMux()
+	mux.Handle("GET /pr/{n}", h)
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, r)
+	return w.Code, w.Body.String()
+}
+
+func TestPRPage(t *testing.T) {
+	h := New(Options{Repo: "o/r", BaseBranch: "master",
+		Branches: branches{"PR12": {Exists: true, Tip: plumbing.NewHash(strings.Repeat("a", 40)), Base: plumbing.NewHash(strings.Repeat("b", 40)),
+			When: time.Now().Add(-time.Hour), Trailers: map[string]string{"Refbot-Build": "1001", "Refbot-Approved-By": "alice"}}},
+		Jobs: jobs{{ID: 7, Kind: "comment", State: "retryable", Attempt: 2, Author: "mallory", Body: "BUILDBOT: UPDATE <script>alert(1)</script>",
+			CreatedAt: time.Now(), LastError: "get s3://b/1001: connection refused"}},
+	})
+	code, body := get(t, h, "/pr/12")
+	for _, want := range []string{"o/r #12", "<code>PR12</code>", "aaaaaaaaaaaa", "Refbot-Build", "1001", "<td>alice</td>",
+		"retryable (attempt 2)", "connection refused", "&lt;script&gt;"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if code != 200 || strings.Contains(body, "<script>alert") {
+		t.Errorf("status %d; unescaped input: %v", code, strings.Contains(body, "<script>alert"))
+	}
+	if _, body := get(t, h, "/pr/14"); !strings.Contains(body, "has no data branch") {
+		t.Error("a PR without a data branch is not explained")
+	}
+	if _, body := get(t, h, "/pr/13"); !strings.Contains(body, "could not be read just now") {
+		t.Error("a data repo outage is not said")
+	}
+	if code, _ := get(t, h, "/pr/abc"); code != 404 {
+		t.Errorf("/pr/abc: %d", code)
+	}
+}
