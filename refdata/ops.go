@@ -62,6 +62,8 @@ type UpdateRequest struct {
 	// StatePath is where the git blob ids of Dir's files are remembered
 	// between runs (see statcache); empty means always hash everything.
 	StatePath string
+	// PushProgress, if set, is told the pack bytes sent so far.
+	PushProgress func(sent int64)
 }
 
 // UpdateResult says what Update did (or, with DryRun, would do).
@@ -222,7 +224,7 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	if !onBase {
 		updates = append(updates, backupUpdates(remote, "backup", req.Branch, oldTip, r.opts.KeepBackups, time.Now())...)
 	}
-	st, err := r.push(ctx, updates, n, objects)
+	st, err := r.push(ctx, updates, n, objects, req.PushProgress)
 	res.Objects, res.Bytes = st.Objects, st.Bytes
 	if err != nil {
 		return res, err
@@ -402,7 +404,7 @@ func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*Promot
 	}
 	updates := append([]refUpdate{{Name: branchRef(base), Old: baseTip, New: newTip}},
 		backupUpdates(remote, "backup", base, baseTip, r.opts.KeepBackups, time.Now())...)
-	if _, err := r.push(ctx, updates, n, objects); err != nil {
+	if _, err := r.push(ctx, updates, n, objects, nil); err != nil {
 		return res, err
 	}
 	return res, r.remember(n, base, newTip)
@@ -429,7 +431,7 @@ func (r *Repo) DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, 
 	}
 	updates := append([]refUpdate{{Name: branchRef(branch), Old: tip}},
 		backupUpdates(remote, "archive", branch, tip, 0, time.Now())...)
-	if _, err := r.push(ctx, updates, newNewObjects(), nil); err != nil {
+	if _, err := r.push(ctx, updates, newNewObjects(), nil, nil); err != nil {
 		return tip, err
 	}
 	return tip, r.store.RemoveReference(trackingRef(branch))
@@ -454,7 +456,7 @@ func (r *Repo) Snapshot(ctx context.Context, name string) (plumbing.Hash, error)
 	if !remote[branchRef(name)].IsZero() {
 		return plumbing.ZeroHash, fmt.Errorf("snapshot %s: %w", name, ErrExists)
 	}
-	if _, err := r.push(ctx, []refUpdate{{Name: branchRef(name), New: tip}}, newNewObjects(), nil); err != nil {
+	if _, err := r.push(ctx, []refUpdate{{Name: branchRef(name), New: tip}}, newNewObjects(), nil, nil); err != nil {
 		return plumbing.ZeroHash, err
 	}
 	return tip, nil

@@ -42,7 +42,7 @@ type pushStats struct {
 // push sends objects (which the remote lacks) and applies updates in one
 // receive-pack request, atomically when the server allows. It streams the
 // pack: memory use does not grow with the size of the data.
-func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, objects []plumbing.Hash) (pushStats, error) {
+func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, objects []plumbing.Hash, progress func(int64)) (pushStats, error) {
 	var st pushStats
 	sess, err := r.client.NewReceivePackSession(r.ep, r.auth)
 	if err != nil {
@@ -91,7 +91,7 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 		err := req.Encode(pw)
 		if err == nil && !allDelete {
 			var n64 int64
-			n64, err = writePack(pw, n, objects, r.store)
+			n64, err = writePack(pw, n, objects, r.store, progress)
 			st.Bytes = n64
 		}
 		pw.CloseWithError(err)
@@ -164,9 +164,9 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 // without zlib effort; the rest is compressed at the fastest level.
 func writePack(w io.Writer, n *newObjects, objects []plumbing.Hash, store interface {
 	EncodedObject(plumbing.ObjectType, plumbing.Hash) (plumbing.EncodedObject, error)
-}) (int64, error) {
+}, progress func(int64)) (int64, error) {
 	sum := sha1.New()
-	cw := &countWriter{w: io.MultiWriter(w, sum)}
+	cw := &countWriter{w: io.MultiWriter(w, sum), progress: progress}
 	bw := bufio.NewWriterSize(cw, 256<<10)
 	var hdr [12]byte
 	copy(hdr[:4], "PACK")
@@ -262,13 +262,17 @@ func alreadyCompressed(head []byte) bool {
 }
 
 type countWriter struct {
-	w io.Writer
-	n int64
+	w        io.Writer
+	n        int64
+	progress func(int64)
 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if c.progress != nil {
+		c.progress(c.n)
+	}
 	return n, err
 }
 

@@ -44,6 +44,17 @@ type Request struct {
 	// an error stops the publish there (UPDATE uses it to stop when the
 	// PR's head moved while it ran).
 	BeforePush func(ctx context.Context) error
+	// Progress, if set, is told how the downloads and pushes advance.
+	Progress func(Progress)
+}
+
+// Progress is a step of a publish: Stage "download" (Total known) or
+// "push" (Total -1: the pack's size is known only at its end).
+type Progress struct {
+	Stage   string
+	Variant string
+	Done    int64 // bytes
+	Total   int64
 }
 
 // Result says what was done, per variant.
@@ -135,7 +146,15 @@ func publishVariant(ctx context.Context, store Store, repo Repo, req Request, m 
 		// The folder only stages what the data repo lacks; files left from
 		// earlier runs stay (removing thousands of them costs more than
 		// keeping them) and are used only where they still match.
-		st, err := store.Download(ctx, needed, dir, s3cache.DownloadOptions{StatePath: state, KeepUnlisted: true})
+		opts := s3cache.DownloadOptions{StatePath: state, KeepUnlisted: true}
+		if req.Progress != nil {
+			total := needed.TotalSize()
+			req.Progress(Progress{Stage: "download", Variant: m.Variant, Total: total})
+			opts.Progress = func(_ int, bytes int64) {
+				req.Progress(Progress{Stage: "download", Variant: m.Variant, Done: bytes, Total: total})
+			}
+		}
+		st, err := store.Download(ctx, needed, dir, opts)
 		vr.Download = st
 		if err != nil {
 			return vr, err
@@ -145,9 +164,13 @@ func publishVariant(ctx context.Context, store Store, repo Repo, req Request, m 
 		return vr, err
 	}
 	var err error
+	var pushProgress func(int64)
+	if req.Progress != nil {
+		pushProgress = func(sent int64) { req.Progress(Progress{Stage: "push", Variant: m.Variant, Done: sent, Total: -1}) }
+	}
 	vr.Update, err = repo.Update(ctx, refdata.UpdateRequest{
 		Branch: req.Branch, Variant: m.Variant, Files: files,
-		Subject: req.Subject, Trailers: req.Trailers, DryRun: req.DryRun,
+		Subject: req.Subject, Trailers: req.Trailers, DryRun: req.DryRun, PushProgress: pushProgress,
 	})
 	return vr, err
 }

@@ -195,6 +195,11 @@ race); nothing changed on 2 and 3.`,
 				req.Trailers = refdata.Trailers{Build: build}
 			}
 			start := time.Now()
+			if !asJSON {
+				progress := newProgressReporter(cmd.ErrOrStderr())
+				defer progress.Close()
+				req.Progress = progress.report
+			}
 			res, err := publish.Publish(ctx, p.store, p.repo, req)
 			if err != nil {
 				return refused(err)
