@@ -131,29 +131,41 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		}
 		oldTree = old.TreeHash
 		// Carry the branch's own change over onto the current base, so that
-		// replacing one variant keeps the others.
+		// replacing one variant keeps the others. The variant being
+		// replaced is cut out of all three trees first: its own history
+		// cannot conflict, since it is about to be replaced whole.
 		if len(old.ParentHashes) == 1 && req.Variant != "" {
 			parent, err := object.GetCommit(r.store, old.ParentHashes[0])
 			if err != nil {
 				return nil, fmt.Errorf("read %s's parent: %w", req.Branch, err)
 			}
-			merged, conflicts, err := r.merge(n, parent.TreeHash, start, old.TreeHash, "")
+			target := r.dataPath(req.Variant)
+			cut := func(tree plumbing.Hash) (plumbing.Hash, error) { return r.splice(n, tree, target, plumbing.ZeroHash) }
+			pt, err := cut(parent.TreeHash)
 			if err != nil {
 				return nil, err
 			}
-			target := r.dataPath(req.Variant)
-			var other []string
-			for _, c := range conflicts {
-				if c != target && !strings.HasPrefix(c, target+"/") {
-					other = append(other, c)
+			bt, err := cut(start)
+			if err != nil {
+				return nil, err
+			}
+			ot, err := cut(old.TreeHash)
+			if err != nil {
+				return nil, err
+			}
+			merged, conflicts, err := r.merge(n, pt, bt, ot, "")
+			if err != nil {
+				return nil, err
+			}
+			if len(conflicts) > 0 {
+				return nil, &ConflictError{Branch: req.Branch, Files: conflicts}
+			}
+			if merged.IsZero() {
+				if merged, err = n.add(&object.Tree{}); err != nil {
+					return nil, err
 				}
 			}
-			if len(other) > 0 {
-				return nil, &ConflictError{Branch: req.Branch, Files: other}
-			}
-			if len(conflicts) == 0 {
-				start = merged
-			}
+			start = merged
 		}
 	}
 

@@ -275,6 +275,17 @@ func TestVariantUpdateKeepsOtherVariants(t *testing.T) {
 	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR3", Variant: "../x", Dir: t.TempDir()}); err == nil {
 		t.Error("variant ../x accepted")
 	}
+
+	// The base changes one variant's file (another PR was promoted); an
+	// update of that variant keeps the PR's other variant.
+	f.commitOnServer(t, "master", map[string]string{"data/linux/out.txt": "linux on master\n"})
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR3", Variant: "linux", Dir: dataDir(t, map[string]string{"out.txt": "linux 2\n"})}); err != nil {
+		t.Fatal(err)
+	}
+	got = f.files(t, "PR3")
+	if got["data/macos/out.txt"] != "macos" || got["data/linux/out.txt"] != "linux 2" {
+		t.Errorf("after the base moved, PR3 = %v; want macos kept and linux replaced", got)
+	}
 }
 
 // TestLeaseRace: another push lands between refbot's fetch and its push.
