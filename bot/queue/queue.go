@@ -190,6 +190,12 @@ func (q *Queue) Start(ctx context.Context) error {
 	if _, err := q.db.ExecContext(ctx, `DELETE FROM refbot_pr_lease`); err != nil {
 		return fmt.Errorf("queue: clear stale leases: %w", err)
 	}
+	// A job STOP cancelled while it ran is still marked running, with the
+	// cancellation in its metadata: it is finished as cancelled, not resumed.
+	if _, err := q.db.ExecContext(ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = datetime('now', 'subsec')
+		WHERE state = 'running' AND json_extract(metadata, '$.cancel_attempted_at') IS NOT NULL`); err != nil {
+		return fmt.Errorf("queue: finish cancelled jobs: %w", err)
+	}
 	res, err := q.db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec')
 		WHERE state = 'running'`)
 	if err != nil {
@@ -407,12 +413,13 @@ func (q *Queue) withPRLease(ctx context.Context, pr int, jobID int64, f func() e
 // beside the jobs (cooldowns).
 func (q *Queue) DB() *sql.DB { return q.db }
 
-// CancelPR cancels the queued and running jobs of pull request pr, except
-// the job of comment keep (the STOP asking for it), and returns their ids.
-// A running job's context is cancelled; River does not retry it.
+// CancelPR cancels the queued and running comment jobs of pull request pr,
+// except the job of comment keep (the STOP asking for it), and returns their
+// ids. A running job's context is cancelled; River does not retry it.
+// Merge promotions and branch deletions are not a commenter's to stop.
 func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT id FROM river_job
-		WHERE kind IN ('comment', 'pr_closed', 'delete_branch')
+		WHERE kind = 'comment'
 		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
 		AND json_extract(args, '$.pr') = ?
 		AND coalesce(json_extract(args, '$.comment_id'), 0) != ?`, pr, keep)

@@ -262,9 +262,25 @@ func TestResumeInterruptedJob(t *testing.T) {
 		VALUES (4, 'dead-process', 1, '2999-01-01T00:00:00Z')`); err != nil {
 		t.Fatal(err)
 	}
+	// A second job, which STOP had cancelled while it ran: not resumed.
+	if _, err := q.Record(ctx, commentDelivery("d2", 5, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.DB().ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1,
+		attempted_at = datetime('now', 'subsec'), metadata = jsonb('{"cancel_attempted_at": "2026-11-23T10:00:00Z"}')
+		WHERE json_extract(args, '$.pr') = 5`); err != nil {
+		t.Fatal(err)
+	}
 	q.Close()
 	ran := make(chan struct{}, 1)
-	q = open(t, path, Handlers{Comment: func(context.Context, intake.CommentWork) error { ran <- struct{}{}; return nil }})
+	var stopped atomic.Bool
+	q = open(t, path, Handlers{Comment: func(_ context.Context, w intake.CommentWork) error {
+		if w.PR == 5 {
+			stopped.Store(true)
+		}
+		ran <- struct{}{}
+		return nil
+	}})
 	if err := q.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -273,10 +289,14 @@ func TestResumeInterruptedJob(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the interrupted job did not run after the restart")
 	}
+	time.Sleep(time.Second)
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	q.Stop(stopCtx)
 	q.Close()
+	if stopped.Load() {
+		t.Error("a job STOP had cancelled ran again after the restart")
+	}
 }
 
 // TestNewerUpdateSupersedesQueuedOne: while the PR is busy, a second UPDATE
