@@ -37,9 +37,12 @@ func (b *Bot) HandleClosed(ctx context.Context, w intake.PullRequestClosed) erro
 		log.Info("closed without merging; data branch deleted later", zap.Time("at", at))
 		return b.jobs.ScheduleBranchDeletion(ctx, w.PR, at)
 	}
-	base := w.BaseRef
-	if base == "" {
-		base = b.cfg.BaseBranch
+	// base is the data repo's base branch; codeBase the code repo's branch
+	// the PR merged into, which names its post-merge build and that build's
+	// SOURCE. They may differ (main against master).
+	base, codeBase := b.cfg.BaseBranch, w.BaseRef
+	if codeBase == "" {
+		codeBase = base
 	}
 	v := mergeView{PR: w.PR, Branch: branch, Base: base, MergedBy: w.MergedBy}
 	res, err := b.repo.Promote(ctx, branch, false)
@@ -49,14 +52,14 @@ func (b *Bot) HandleClosed(ctx context.Context, w intake.PullRequestClosed) erro
 		// The base changed the same files since: take what the base branch's
 		// own build produced after the merge, as the seed did.
 		v.Conflict = conflict.Files
-		build, err := b.waitBranchBuild(ctx, base, w.MergeCommit, true)
+		build, err := b.waitBranchBuild(ctx, codeBase, w.MergeCommit, true)
 		if err != nil {
 			return err
 		}
 		v.Build = &build
 		pub, err := publish.Publish(ctx, b.store, b.repo, publish.Request{
 			Build:   build.ID,
-			Want:    s3cache.Want{Source: s3cache.Source{Branch: base}, Commit: w.MergeCommit},
+			Want:    s3cache.Want{Source: s3cache.Source{Branch: codeBase}, Commit: w.MergeCommit},
 			Branch:  base,
 			WorkDir: b.workDir(w.PR),
 			Subject: fmt.Sprintf("Reference data of %s after #%d, from build %s", base, w.PR, buildName(build)),
@@ -82,7 +85,7 @@ func (b *Bot) HandleClosed(ctx context.Context, w intake.PullRequestClosed) erro
 	// The post-merge build ran (or runs) against the old base data:
 	// restart it so that it tests the merged data.
 	if v.Build == nil && w.MergeCommit != "" {
-		if build, err := b.waitBranchBuild(ctx, base, w.MergeCommit, false); err == nil {
+		if build, err := b.waitBranchBuild(ctx, codeBase, w.MergeCommit, false); err == nil {
 			v.Build = &build
 		} else if !errors.Is(err, ErrNoBuild) {
 			return err

@@ -8,6 +8,7 @@ package workflow
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -172,7 +173,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Bot, error) {
 		cfg.PollInterval = 30 * time.Second
 	}
 	if cfg.PollTimeout <= 0 {
-		cfg.PollTimeout = 2 * time.Hour
+		// Under the queue's two-hour job timeout, so that a slow build
+		// ends the job with an answer rather than a timed-out retry.
+		cfg.PollTimeout = 90 * time.Minute
 	}
 	if cfg.LargeChangeShare <= 0 {
 		cfg.LargeChangeShare = 0.5
@@ -188,6 +191,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Bot, error) {
 			comment_id INTEGER NOT NULL, verb TEXT NOT NULL, reply_id INTEGER NOT NULL, PRIMARY KEY (comment_id, verb))`,
 		`CREATE TABLE IF NOT EXISTS refbot_ci_restart (
 			pr INTEGER NOT NULL, build_id TEXT NOT NULL, sha TEXT NOT NULL, PRIMARY KEY (pr, build_id))`,
+		`CREATE TABLE IF NOT EXISTS refbot_pending (
+			pr INTEGER NOT NULL, sha TEXT NOT NULL, PRIMARY KEY (pr, sha))`,
+		`CREATE TABLE IF NOT EXISTS refbot_update_view (
+			reply_key TEXT NOT NULL, comment_id INTEGER NOT NULL, view TEXT NOT NULL, PRIMARY KEY (comment_id, reply_key))`,
 	} {
 		if _, err := d.DB.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("workflow: create tables: %w", err)
@@ -206,8 +213,10 @@ func Supersedes(prefix string) func(intake.CommentWork) bool {
 			return false
 		}
 		for _, c := range res.Commands {
-			if c.Verb != command.Update || c.SHA != "" {
-				return false // UPDATE <sha> asks for one commit: keep it
+			// Only a plain UPDATE: one with a sha, a variant or --all
+			// asks for something a newer plain UPDATE may not cover.
+			if c.Verb != command.Update || c.SHA != "" || c.Variant != "" || c.All {
+				return false
 			}
 		}
 		return true
@@ -262,15 +271,18 @@ func (b *Bot) HandleComment(ctx context.Context, w intake.CommentWork) error {
 	return nil
 }
 
+// replyKey tells apart the replies to one comment's commands.
+func replyKey(cmd command.Command) string { return fmt.Sprintf("%s:%d", cmd.Verb, cmd.Line) }
+
 func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command) error {
 	if cmd.Verb == command.Help {
-		return b.reply(ctx, w, string(cmd.Verb), renderHelp(b.cfg.Prefix))
+		return b.reply(ctx, w, replyKey(cmd), renderHelp(b.cfg.Prefix))
 	}
 	if !w.Trusted {
 		if ref, err := b.policy.Allowed(ctx, w.Author); err != nil {
 			return err
 		} else if ref != nil {
-			return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, ref.Reason))
+			return b.reply(ctx, w, replyKey(cmd), renderRefusal(cmd, w.Author, ref.Reason))
 		}
 	}
 	pr, err := b.gh.PullRequest(ctx, w.PR)
@@ -279,24 +291,26 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 	}
 	switch cmd.Verb {
 	case command.Status:
-		return b.status(ctx, w, pr)
+		return b.status(ctx, w, cmd, pr)
 	case command.Website:
-		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, "WEBSITE is not available in this version of refbot yet"))
+		return b.reply(ctx, w, replyKey(cmd), renderRefusal(cmd, w.Author, "WEBSITE is not available in this version of refbot yet"))
 	case command.Stop:
-		return b.stop(ctx, w, pr)
+		return b.stop(ctx, w, cmd, pr)
 	}
 	if !pr.Open {
 		why := "this pull request is closed"
 		if pr.Merged {
 			why = "this pull request is merged; its data was promoted (or will be) to " + b.cfg.BaseBranch
 		}
-		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, why))
+		return b.reply(ctx, w, replyKey(cmd), renderRefusal(cmd, w.Author, why))
 	}
-	if !w.Trusted {
+	// UPDATE takes its cooldown only once it is about to change something
+	// (a refused UPDATE must not keep the next one waiting).
+	if !w.Trusted && cmd.Verb != command.Update {
 		if ref, err := b.policy.Take(ctx, w.PR, string(cmd.Verb), w.CommentID); err != nil {
 			return err
 		} else if ref != nil {
-			return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, ref.Reason))
+			return b.reply(ctx, w, replyKey(cmd), renderRefusal(cmd, w.Author, ref.Reason))
 		}
 	}
 	switch cmd.Verb {
@@ -312,6 +326,9 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 // commands (an outage outlasted the job's attempts). If GitHub itself is
 // what is down, the reply fails too; that is logged.
 func (b *Bot) GaveUp(ctx context.Context, w intake.CommentWork, attempts int, err error) {
+	if ferr := b.finishPending(ctx, w.PR, "", "refbot gave up: "+err.Error()); ferr != nil {
+		b.log.Error("finish pending statuses", zap.Int("pr", w.PR), zap.Error(ferr))
+	}
 	body := render("gaveup.md", map[string]any{"Author": w.Author, "Attempts": attempts, "Error": err.Error(), "Prefix": b.cfg.Prefix})
 	if rerr := b.reply(ctx, w, "gave-up", body); rerr != nil {
 		b.log.Error("report a failed comment", zap.Int("pr", w.PR), zap.Int64("comment", w.CommentID), zap.Error(err), zap.NamedError("reply", rerr))
@@ -360,12 +377,12 @@ func (b *Bot) plan(ctx context.Context, w intake.CommentWork, cmd command.Comman
 		return err
 	}
 	if refusal != "" {
-		return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, refusal))
+		return b.reply(ctx, w, replyKey(cmd), renderRefusal(cmd, w.Author, refusal))
 	}
 	res, err := publish.Publish(ctx, b.store, b.repo, b.publishRequest(w, cmd, pr, build, true))
 	if err != nil {
 		if userError(err) {
-			return b.reply(ctx, w, string(cmd.Verb), renderRefusal(cmd, w.Author, err.Error()))
+			return b.reply(ctx, w, replyKey(cmd), renderRefusal(cmd, w.Author, err.Error()))
 		}
 		return err
 	}
@@ -373,7 +390,7 @@ func (b *Bot) plan(ctx context.Context, w intake.CommentWork, cmd command.Comman
 	if v.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {
 		return err
 	}
-	return b.reply(ctx, w, string(cmd.Verb), renderPlan(v))
+	return b.reply(ctx, w, replyKey(cmd), renderPlan(v))
 }
 
 // overlaps lists the other PRs whose data branches change files this
@@ -420,25 +437,24 @@ func buildName(b Build) string {
 }
 
 func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
-	verb := string(cmd.Verb)
+	key := replyKey(cmd)
+	// An update refbot left pending on an older head is over: say so.
+	if err := b.finishPending(ctx, pr.Number, pr.HeadSHA, "Abandoned: the head of the pull request moved"); err != nil {
+		return err
+	}
 	build, refusal, err := b.findBuild(ctx, cmd, pr)
 	if err != nil {
 		return err
 	}
 	if refusal != "" {
-		return b.reply(ctx, w, verb, renderRefusal(cmd, w.Author, refusal))
+		return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, refusal))
 	}
-	status := func(state, desc string) error {
-		return b.gh.SetStatus(ctx, pr.HeadSHA, Status{State: state, Context: b.cfg.StatusContext, Description: desc, TargetURL: b.prURL(pr.Number)})
-	}
-	if err := status("pending", fmt.Sprintf("Updating reference data from build %s", buildName(build))); err != nil {
-		return err
-	}
+	status := func(state, desc string) error { return b.setStatus(ctx, pr.Number, pr.HeadSHA, state, desc) }
 	fail := func(reason string) error {
 		if err := status("failure", "Not updated: "+reason); err != nil {
 			return err
 		}
-		return b.reply(ctx, w, verb, renderRefusal(cmd, w.Author, reason))
+		return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason))
 	}
 	// The large-change guard looks before it leaps: a dry run reads only
 	// the manifest and the trees.
@@ -454,6 +470,16 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 			return fail(fmt.Sprintf("this update would change or remove %d of %d files (%.0f%%, more than the %.0f%% refbot changes without confirmation); if that is intended, say `%s UPDATE --all`",
 				v.ChangedOrRemoved, v.Before, 100*v.Share, 100*b.cfg.LargeChangeShare, b.cfg.Prefix))
 		}
+	}
+	if !w.Trusted {
+		if ref, err := b.policy.Take(ctx, w.PR, string(cmd.Verb), w.CommentID); err != nil {
+			return err
+		} else if ref != nil {
+			return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, ref.Reason))
+		}
+	}
+	if err := status("pending", fmt.Sprintf("Updating reference data from build %s", buildName(build))); err != nil {
+		return err
 	}
 	req := b.publishRequest(w, cmd, pr, build, false)
 	req.BeforePush = func(ctx context.Context) error {
@@ -475,31 +501,52 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		return err
 	}
 	failpoint.Hit("pushed")
-	// The push is confirmed: now the reply, then the CI restart.
-	view := updateView(w, cmd, pr, build, res)
-	if view.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {
+	// The push is confirmed: now the reply, then the CI restart. A retried
+	// job finds its push already there (nothing changed): it keeps the
+	// summary of what the first attempt changed.
+	view, err := b.updateView(ctx, w, cmd, pr, build, res, key)
+	if err != nil {
 		return err
 	}
-	view.CI = "restarting"
-	if err := b.reply(ctx, w, verb, renderUpdate(view)); err != nil {
+	var restarted bool
+	if err := b.db.QueryRowContext(ctx, `SELECT 1 FROM refbot_ci_restart WHERE pr = ? AND build_id = ? AND sha = ?`,
+		pr.Number, build.ID, pr.HeadSHA).Scan(new(int)); err == nil {
+		restarted = true // by an earlier attempt of this job: do not restart it again
+	} else if !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	if _, err := b.db.ExecContext(ctx, `INSERT INTO refbot_ci_restart (pr, build_id, sha) VALUES (?, ?, ?)
-		ON CONFLICT DO NOTHING`, pr.Number, build.ID, pr.HeadSHA); err != nil {
-		return err
-	}
-	if err := b.ci.Restart(ctx, build.ID); err != nil {
-		return err
-	}
-	failpoint.Hit("restarted")
-	if err := status("pending", fmt.Sprintf("Data pushed; CI build %s restarted", buildName(build))); err != nil {
-		return err
+	if !restarted {
+		view.CI = "restarting"
+		if err := b.reply(ctx, w, key, renderUpdate(view)); err != nil {
+			return err
+		}
+		if err := b.ci.Restart(ctx, build.ID); err != nil {
+			return err
+		}
+		// Recorded once the restart is done: a failed restart is tried
+		// again; a crash between the two costs one extra restart at most.
+		if _, err := b.db.ExecContext(ctx, `INSERT INTO refbot_ci_restart (pr, build_id, sha) VALUES (?, ?, ?)
+			ON CONFLICT DO NOTHING`, pr.Number, build.ID, pr.HeadSHA); err != nil {
+			return err
+		}
+		failpoint.Hit("restarted")
+		if err := status("pending", fmt.Sprintf("Data pushed; CI build %s restarted", buildName(build))); err != nil {
+			return err
+		}
 	}
 	view.CI = "running"
-	if err := b.reply(ctx, w, verb, renderUpdate(view)); err != nil {
+	if err := b.reply(ctx, w, key, renderUpdate(view)); err != nil {
 		return err
 	}
 	final, err := b.waitForCI(ctx, build.ID)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// CI took longer than refbot waits: an answer, not a retry.
+		view.CI, view.CIBuild = "timeout", build
+		if err := b.reply(ctx, w, key, renderUpdate(view)); err != nil {
+			return err
+		}
+		return status("error", fmt.Sprintf("Data pushed; CI build %s did not finish within %s", buildName(build), b.cfg.PollTimeout))
+	}
 	if err != nil {
 		return err
 	}
@@ -514,10 +561,79 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		state, desc = "failure", fmt.Sprintf("Reference data updated; CI build %s %s", buildName(final), final.State)
 		view.CI = "failed"
 	}
-	if err := b.reply(ctx, w, verb, renderUpdate(view)); err != nil {
+	if err := b.reply(ctx, w, key, renderUpdate(view)); err != nil {
 		return err
 	}
 	return status(state, desc)
+}
+
+// updateView is the UPDATE reply's content. The first attempt that pushed
+// saves it; a retry, whose push finds the data already there, reuses it.
+func (b *Bot) updateView(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result, key string) (updateData, error) {
+	v := updateView(w, cmd, pr, build, res)
+	if v.NoChange {
+		var saved string
+		err := b.db.QueryRowContext(ctx, `SELECT view FROM refbot_update_view WHERE comment_id = ? AND reply_key = ?`, w.CommentID, key).Scan(&saved)
+		if err == nil {
+			var old updateData
+			if json.Unmarshal([]byte(saved), &old) == nil {
+				return old, nil
+			}
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return v, err
+		}
+	}
+	var err error
+	if v.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {
+		return v, err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return v, err
+	}
+	_, err = b.db.ExecContext(ctx, `INSERT INTO refbot_update_view (comment_id, reply_key, view) VALUES (?, ?, ?)
+		ON CONFLICT (comment_id, reply_key) DO UPDATE SET view = excluded.view`, w.CommentID, key, string(raw))
+	return v, err
+}
+
+// setStatus sets the update status on sha and remembers which are pending,
+// so that STOP, giving up or a moved head can finish them.
+func (b *Bot) setStatus(ctx context.Context, pr int, sha, state, desc string) error {
+	if err := b.gh.SetStatus(ctx, sha, Status{State: state, Context: b.cfg.StatusContext, Description: desc, TargetURL: b.prURL(pr)}); err != nil {
+		return err
+	}
+	var err error
+	if state == "pending" {
+		_, err = b.db.ExecContext(ctx, `INSERT INTO refbot_pending (pr, sha) VALUES (?, ?) ON CONFLICT DO NOTHING`, pr, sha)
+	} else {
+		_, err = b.db.ExecContext(ctx, `DELETE FROM refbot_pending WHERE pr = ? AND sha = ?`, pr, sha)
+	}
+	return err
+}
+
+// finishPending sets the pending update statuses of pr to error with desc,
+// except on keep.
+func (b *Bot) finishPending(ctx context.Context, pr int, keep, desc string) error {
+	rows, err := b.db.QueryContext(ctx, `SELECT sha FROM refbot_pending WHERE pr = ? AND sha != ?`, pr, keep)
+	if err != nil {
+		return err
+	}
+	var shas []string
+	for rows.Next() {
+		var sha string
+		if err := rows.Scan(&sha); err != nil {
+			rows.Close()
+			return err
+		}
+		shas = append(shas, sha)
+	}
+	rows.Close()
+	for _, sha := range shas {
+		if err := b.setStatus(ctx, pr, sha, "error", desc); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (b *Bot) waitForCI(ctx context.Context, id string) (Build, error) {
@@ -539,7 +655,7 @@ func (b *Bot) waitForCI(ctx context.Context, id string) (Build, error) {
 
 // stop cancels the PR's other jobs and the CI builds refbot restarted for
 // it that are still running.
-func (b *Bot) stop(ctx context.Context, w intake.CommentWork, pr PullRequest) error {
+func (b *Bot) stop(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
 	jobs, err := b.jobs.CancelPR(ctx, pr.Number, w.CommentID)
 	if err != nil {
 		return err
@@ -565,20 +681,19 @@ func (b *Bot) stop(ctx context.Context, w intake.CommentWork, pr PullRequest) er
 			return fmt.Errorf("cancel CI build %s: %w", r.build, err)
 		}
 		builds = append(builds, r.build)
-		if err := b.gh.SetStatus(ctx, r.sha, Status{State: "error", Context: b.cfg.StatusContext,
-			Description: "Stopped by @" + w.Author, TargetURL: b.prURL(pr.Number)}); err != nil {
-			return err
-		}
 		if _, err := b.db.ExecContext(ctx, `DELETE FROM refbot_ci_restart WHERE pr = ? AND build_id = ?`, pr.Number, r.build); err != nil {
 			return err
 		}
 	}
-	return b.reply(ctx, w, string(command.Stop), renderStop(w.Author, len(jobs), builds))
+	if err := b.finishPending(ctx, pr.Number, "", "Stopped by @"+w.Author); err != nil {
+		return err
+	}
+	return b.reply(ctx, w, replyKey(cmd), renderStop(w.Author, len(jobs), builds))
 }
 
 // status reports the PR's data branch, the newest CI build of its head and
 // whether that build's artifacts are complete in S3.
-func (b *Bot) status(ctx context.Context, w intake.CommentWork, pr PullRequest) error {
+func (b *Bot) status(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
 	v := statusView{PR: pr, Branch: refdata.PRBranch(pr.Number), BaseBranch: b.cfg.BaseBranch, URL: b.prURL(pr.Number)}
 	var err error
 	if v.Data, err = b.repo.Branch(ctx, v.Branch); err != nil {
@@ -603,7 +718,7 @@ func (b *Bot) status(ctx context.Context, w intake.CommentWork, pr PullRequest) 
 			return oerr
 		}
 	}
-	return b.reply(ctx, w, string(command.Status), renderStatus(v))
+	return b.reply(ctx, w, replyKey(cmd), renderStatus(v))
 }
 
 func (b *Bot) prURL(pr int) string {

@@ -280,7 +280,7 @@ func TestUpdateHappyPath(t *testing.T) {
 	// The same comment again (its job retried): the reply is edited, the
 	// push is a no-op, the build restarts once more at most.
 	commentSeq--
-	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+	if err := f.comment(t, "alice", "Looks right.\n\nBUILDBOT: UPDATE\n"); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(f.gh.replies()); n != 1 {
@@ -392,8 +392,12 @@ func TestStop(t *testing.T) {
 	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
 	f.travis.SetAdvanceOnPoll(false) // the restarted build never finishes
 	f.bot.cfg.PollTimeout = 50 * time.Millisecond
-	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err == nil {
-		t.Fatal("an UPDATE whose CI never finished returned no error")
+	// refbot stops waiting: a final answer, not an error to retry.
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatalf("an UPDATE whose CI never finished: %v", err)
+	}
+	if got := f.gh.lastComment(); !strings.Contains(got, "did not finish while refbot waited") {
+		t.Errorf("reply after the wait: %q", got)
 	}
 	if err := f.comment(t, "alice", "BUILDBOT: STOP"); err != nil {
 		t.Fatal(err)
@@ -419,7 +423,7 @@ func TestStop(t *testing.T) {
 
 func TestSupersedes(t *testing.T) {
 	for body, want := range map[string]bool{
-		"BUILDBOT: UPDATE": true, "Go!\n\nBUILDBOT: UPDATE --all": true,
+		"BUILDBOT: UPDATE": true, "Go!\n\nBUILDBOT: UPDATE": true, "BUILDBOT: UPDATE --all": false, "BUILDBOT: UPDATE variant=linux": false,
 		"BUILDBOT: UPDATE abcdef1": false, "BUILDBOT: UPDATE\nBUILDBOT: PLAN": false,
 		"BUILDBOT: UPDATE\nBUILDBOT: NOPE": false, "no command": false,
 	} {
@@ -487,4 +491,52 @@ func TestGaveUpReply(t *testing.T) {
 	f.bot.GaveUp(context.Background(), intake.CommentWork{PR: 12, CommentID: 77, Author: "alice"}, 8,
 		fmt.Errorf("get s3://bucket/1001/MANIFEST.json: connection refused"))
 	golden(t, "gave-up", f.gh.lastComment())
+}
+
+// TestRefusalKeepsCooldown: an UPDATE refused by the large-change guard
+// does not start the cooldown; the confirming UPDATE --all runs at once.
+func TestRefusalKeepsCooldown(t *testing.T) {
+	f := newFixture(t)
+	f.upload(t, head, map[string]string{"a.txt": "only this\n"})
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.gh.lastComment(), "UPDATE --all") {
+		t.Fatalf("want the large-change refusal, got %q", f.gh.lastComment())
+	}
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE --all"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.gh.lastComment(); !strings.Contains(got, "passed with the new data") {
+		t.Errorf("UPDATE --all after a refusal: %q", got)
+	}
+}
+
+// TestRetryAfterRestart: the job fails after it restarted CI (a reply edit
+// hits a GitHub 5xx); its retry neither restarts CI again nor loses the
+// summary of what the first attempt changed.
+func TestRetryAfterRestart(t *testing.T) {
+	f := newFixture(t)
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	// The reply is created, edited once (restarting), then the edit after
+	// the restart fails.
+	f.gh.fake.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: 502, Method: "PATCH",
+		Route: "/repos/{owner}/{repo}/issues/comments/{comment_id}", Count: 1})
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err == nil {
+		t.Fatal("want the GitHub error to fail the job")
+	}
+	commentSeq-- // the retry is the same comment
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.travis.Restarts(f.build.ID); n != 1 {
+		t.Errorf("CI restarted %d times over the two attempts, want 1", n)
+	}
+	got := f.gh.lastComment()
+	if !strings.Contains(got, "modified `data/b.txt`") || strings.Contains(got, "nothing was pushed") {
+		t.Errorf("the retry's reply lost the summary:\n%s", got)
+	}
+	if len(f.gh.replies()) != 1 {
+		t.Errorf("%d replies, want 1", len(f.gh.replies()))
+	}
 }
