@@ -94,8 +94,10 @@ type UpdateResult struct {
 // Updating the base branch itself (a forced rebuild of master) adds one
 // commit on top of it.
 func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return nil, err
+	}
+	defer r.unlock()
 	base := req.Base
 	if base == "" {
 		base = r.opts.BaseBranch
@@ -249,8 +251,10 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 // their trees (tree ids too): the files an update of branch need not
 // download or send.
 func (r *Repo) KnownBlobs(ctx context.Context, branch string) (map[plumbing.Hash]bool, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return nil, err
+	}
+	defer r.unlock()
 	remote, err := r.fetch(ctx, r.opts.BaseBranch, branch)
 	if err != nil {
 		return nil, err
@@ -328,8 +332,10 @@ type PromoteResult struct {
 // *ConflictError naming them and changes nothing. The old base tip is kept
 // as a backup ref.
 func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*PromoteResult, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return nil, err
+	}
+	defer r.unlock()
 	base := r.opts.BaseBranch
 	remote, err := r.fetch(ctx, base, branch)
 	if err != nil {
@@ -425,8 +431,10 @@ func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*Promot
 // DeleteBranch deletes branch, keeping its tip under refs/refbot/archive/.
 // Deleting a branch that does not exist does nothing.
 func (r *Repo) DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	defer r.unlock()
 	if err := validBranch(branch); err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -452,8 +460,10 @@ func (r *Repo) DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, 
 // Snapshot copies the base branch's tip to a new branch name (a release,
 // say). It fails with ErrExists if name exists.
 func (r *Repo) Snapshot(ctx context.Context, name string) (plumbing.Hash, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	defer r.unlock()
 	if err := validBranch(name); err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -554,8 +564,10 @@ func (r *Repo) Overlaps(ctx context.Context, self string, paths []string) (map[s
 	if len(branches) == 0 {
 		return nil, nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return nil, err
+	}
+	defer r.unlock()
 	remote, err := r.fetch(ctx, branches...)
 	if err != nil {
 		return nil, err
@@ -607,8 +619,10 @@ type BranchInfo struct {
 
 // Branch fetches branch and reads its tip commit and trailers.
 func (r *Repo) Branch(ctx context.Context, branch string) (BranchInfo, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return BranchInfo{}, err
+	}
+	defer r.unlock()
 	remote, err := r.fetch(ctx, branch)
 	if err != nil {
 		return BranchInfo{}, err

@@ -119,12 +119,16 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 		return st, r.redact(fmt.Errorf("push to data repo: %w", err))
 	}
 	defer resp.Body.Close()
-	if werr := <-written; werr != nil {
-		return st, r.redact(fmt.Errorf("push to data repo: send pack: %w", werr))
-	}
+	// The server's answer first: a 401 or 413 explains why the pack could
+	// not be sent, which the writer only sees as a closed pipe.
 	if resp.StatusCode != http.StatusOK {
+		pr.CloseWithError(errors.New("the server answered before the pack was sent"))
+		<-written
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return st, r.redact(fmt.Errorf("push to data repo: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body))))
+	}
+	if werr := <-written; werr != nil {
+		return st, r.redact(fmt.Errorf("push to data repo: send pack: %w", werr))
 	}
 	var body io.Reader = resp.Body
 	if req.Capabilities.Supports(capability.Sideband64k) {

@@ -2,6 +2,7 @@ package refdata
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -573,4 +574,58 @@ func TestOverlaps(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("overlaps (-want +got):\n%s", diff)
 	}
+}
+
+// TestPushRefusedByServer: a server (or proxy) answering the push with an
+// HTTP error is reported with its status, and nothing changes.
+func TestPushRefusedByServer(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.gs.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack") {
+			http.Error(w, "request entity too large", http.StatusRequestEntityTooLarge)
+			return true
+		}
+		return false
+	})
+	// Big enough that the pack is still being sent when the server answers.
+	big := make([]byte, 4<<20)
+	rand.Read(big)
+	_, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dataDir(t, map[string]string{"big.bin": string(big)})})
+	if err == nil || !strings.Contains(err.Error(), "HTTP 413") || strings.Contains(err.Error(), "closed pipe") {
+		t.Errorf("err = %v, want the server's HTTP 413", err)
+	}
+	if out, _ := testenv.GitEnv(f.bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/PR1"); out != "" {
+		t.Errorf("PR1 was created at %s", out)
+	}
+}
+
+// TestCacheSharedByTwoRepos: two Repos on one cache (serve and a
+// maintainer's CLI) take turns; their updates both land, one after the other.
+func TestCacheSharedByTwoRepos(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	cache := f.repo.opts.CacheDir
+	other, err := Open(Options{URL: f.gs.URL("data.git"), Token: f.gs.Token, CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for i, r := range []*Repo{f.repo, other} {
+		go func() {
+			_, err := r.Update(ctx, UpdateRequest{Branch: fmt.Sprintf("PR%d", 20+i), Dir: dataDir(t, map[string]string{"a.txt": fmt.Sprint(i)})})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for _, b := range []string{"PR20", "PR21"} {
+		if out, _ := testenv.GitEnv(f.bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/"+b); out == "" {
+			t.Errorf("%s was not pushed", b)
+		}
+	}
+	f.fsck(t)
 }

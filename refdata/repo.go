@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
@@ -116,7 +117,26 @@ type Repo struct {
 	httpc  *http.Client
 	store  *filesystem.Storage
 
-	mu sync.Mutex
+	// mu orders this process's operations on the cache; lockFile (flock)
+	// orders them with other processes' (refbot serve and a maintainer's
+	// refbot update on the same cache).
+	mu       sync.Mutex
+	lockFile *os.File
+}
+
+// lock takes the cache for one operation.
+func (r *Repo) lock() error {
+	r.mu.Lock()
+	if err := syscall.Flock(int(r.lockFile.Fd()), syscall.LOCK_EX); err != nil {
+		r.mu.Unlock()
+		return fmt.Errorf("lock the data repo cache: %w", err)
+	}
+	return nil
+}
+
+func (r *Repo) unlock() {
+	syscall.Flock(int(r.lockFile.Fd()), syscall.LOCK_UN)
+	r.mu.Unlock()
 }
 
 // Open opens (or creates) the local cache for the data repo. It does not
@@ -161,12 +181,17 @@ func Open(o Options) (*Repo, error) {
 	}
 	store := filesystem.NewStorageWithOptions(osfs.New(o.CacheDir), cache.NewObjectLRU(64<<20),
 		filesystem.Options{ExclusiveAccess: true})
+	lockFile, err := os.OpenFile(filepath.Join(o.CacheDir, "refbot.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("refdata: cache lock: %w", err)
+	}
 	r := &Repo{
-		opts:   o,
-		ep:     ep,
-		client: githttp.NewClient(o.HTTPClient),
-		httpc:  o.HTTPClient,
-		store:  store,
+		lockFile: lockFile,
+		opts:     o,
+		ep:       ep,
+		client:   githttp.NewClient(o.HTTPClient),
+		httpc:    o.HTTPClient,
+		store:    store,
 	}
 	if o.Token != "" {
 		r.auth = &githttp.BasicAuth{Username: "x-access-token", Password: o.Token}

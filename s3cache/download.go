@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -85,7 +86,8 @@ func (s *Store) Download(ctx context.Context, m *Manifest, dir string, o Downloa
 			candidates = append(candidates, f)
 			return nil
 		}
-		if o.KeepUnlisted && d.Type().IsRegular() {
+		// Temporary files of an interrupted download always go.
+		if o.KeepUnlisted && d.Type().IsRegular() && !strings.HasPrefix(path.Base(p), tmpPrefix) {
 			return nil
 		}
 		st.Removed++
@@ -203,7 +205,7 @@ func (s *Store) fetchFile(ctx context.Context, root *os.Root, cache *statcache.C
 		return fmt.Errorf("get %s/%s: %w", s, key, err)
 	}
 	defer out.Body.Close()
-	tmp := path.Join(path.Dir(f.Path), ".refbot-tmp-"+path.Base(f.Path)+"-"+hexRand())
+	tmp := path.Join(path.Dir(f.Path), tmpPrefix+path.Base(f.Path)+"-"+hexRand())
 	w, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("download %s: %w", f.Path, err)
@@ -242,6 +244,9 @@ func (s *Store) fetchFile(ctx context.Context, root *os.Root, cache *statcache.C
 	}
 	return nil
 }
+
+// tmpPrefix starts the names of files being downloaded.
+const tmpPrefix = ".refbot-tmp-"
 
 type ctxReader struct {
 	ctx context.Context

@@ -610,3 +610,24 @@ func TestDownloadKeepUnlisted(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 }
+
+// TestStagingDropsTempFiles: temporary files an interrupted download left
+// in a staging folder are removed even though other files are kept.
+func TestStagingDropsTempFiles(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, Limits{})
+	if _, err := s.Upload(ctx, UploadRequest{Build: "51", Source: Source{PR: 2}, Dir: writeTree(t, map[string]string{"a": "1"})}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Open(ctx, "51", Want{Source: Source{PR: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := writeTree(t, map[string]string{"kept.txt": "x", "sub/.refbot-tmp-a-0123": "half"})
+	if _, err := s.Download(ctx, b.Manifests[""], dir, DownloadOptions{KeepUnlisted: true}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "1", "kept.txt": "x"}, readTree(t, dir)); diff != "" {
+		t.Errorf("folder (-want +got):\n%s", diff)
+	}
+}

@@ -29,8 +29,9 @@ type GitServer struct {
 	url      string
 	requests atomic.Int64
 
-	mu     sync.Mutex
-	before func(r *http.Request) // test hook, run before a request is served
+	mu        sync.Mutex
+	before    func(r *http.Request)                             // test hook, run before a request is served
+	intercept func(w http.ResponseWriter, r *http.Request) bool // test hook: true if it answered
 }
 
 // NewGitServer starts a git smart-HTTP server on 127.0.0.1 for this test and
@@ -92,6 +93,14 @@ func (g *GitServer) BeforeRequest(f func(r *http.Request)) {
 	g.before = f
 }
 
+// Intercept sets a hook that may answer a request itself (returning true)
+// instead of git, to play a proxy or server that refuses. nil removes it.
+func (g *GitServer) Intercept(f func(w http.ResponseWriter, r *http.Request) bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.intercept = f
+}
+
 // CreateRepo makes an empty bare repository name that accepts pushes and
 // partial-clone filters, and returns its path.
 func (g *GitServer) CreateRepo(t testing.TB, name string) string {
@@ -142,10 +151,13 @@ func (g *GitServer) handler(backend http.Handler) http.Handler {
 			return
 		}
 		g.mu.Lock()
-		before := g.before
+		before, intercept := g.before, g.intercept
 		g.mu.Unlock()
 		if before != nil {
 			before(r)
+		}
+		if intercept != nil && intercept(w, r) {
+			return
 		}
 		// Go's CGI host refuses chunked request bodies, which git uses for
 		// large pushes: spool the body to a file and pass it on with its length.
