@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/refbot/refbot/internal/testenv"
 )
 
 // The npm packages that describe GitHub's API, pinned in tools/npm.
@@ -42,7 +44,7 @@ func ensureNodeModules() (string, error) {
 	if dir := os.Getenv("REFBOT_NODE_MODULES"); dir != "" {
 		return dir, nil
 	}
-	root, err := repoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		return "", fmt.Errorf("find repository root: %w", err)
 	}
@@ -106,23 +108,4 @@ func npmInstalled(src, dst string) bool {
 		}
 	}
 	return true
-}
-
-// repoRoot returns the directory holding go.mod, found by walking up from the
-// working directory (go test runs each package in its own folder).
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", os.ErrNotExist
-		}
-		dir = parent
-	}
 }
