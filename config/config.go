@@ -88,7 +88,10 @@ type Retention struct {
 
 // DataRepo is the git repository that holds the reference data.
 type DataRepo struct {
-	URL         string `yaml:"url"` // http(s), without credentials
+	URL string `yaml:"url"` // http(s), without credentials
+	// WebURL is the data repo's web view, for links to changed images in
+	// replies; derived from url for github.com, else optional.
+	WebURL      string `yaml:"web_url"`
 	Token       Secret `yaml:"token"`
 	BaseBranch  string `yaml:"base_branch"`
 	DataRoot    string `yaml:"data_root"`    // folder of the data inside the repo; nothing outside it is touched
@@ -343,4 +346,16 @@ func describeValue(dst, src reflect.Kind, text string) string {
 		return "a single value"
 	}
 	return strconv.Quote(text)
+}
+
+// DataWebURL returns the data repo's web view: web_url, or for a repository
+// on github.com its address without ".git"; "" when unknown.
+func (d DataRepo) DataWebURL() string {
+	if d.WebURL != "" {
+		return strings.TrimSuffix(d.WebURL, "/")
+	}
+	if rest, ok := strings.CutPrefix(d.URL, "https://github.com/"); ok {
+		return "https://github.com/" + strings.TrimSuffix(strings.TrimSuffix(rest, "/"), ".git")
+	}
+	return ""
 }

@@ -244,7 +244,7 @@ data_repo:
 			name: "several unknown keys, one without a near match",
 			src:  minimal + "  bukcet: other\nlog:\n  colour: true\n",
 			want: []string{
-				`config.yaml:9:3: data_repo: unknown key "bukcet"; known keys are author_email, author_name, base_branch, cache_dir, closed_grace, data_root, keep_backups, token, url`,
+				`config.yaml:9:3: data_repo: unknown key "bukcet"; known keys are author_email, author_name, base_branch, cache_dir, closed_grace, data_root, keep_backups, token, url, web_url`,
 				`config.yaml:11:3: log: unknown key "colour"; known keys are format, level`,
 			},
 		},

@@ -42,6 +42,7 @@ type dirChange struct {
 type fileChange struct {
 	Action string
 	Path   string
+	Link   string // to view the new file (images), when the data repo has a web view
 }
 
 // changeSummary groups an update's changes by folder.
@@ -150,6 +151,22 @@ type updateData struct {
 	Changes  changeSummary
 	Overlaps []overlap
 	CI       string // restarting, running, passed, failed
+}
+
+// imageExts are the files whose replies link to a view of them.
+var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".gif": true, ".svg": true, ".webp": true}
+
+// linkImages adds links to the added and changed images of s, at commit of
+// the data repo whose web view is web (nothing when web is empty).
+func linkImages(s *changeSummary, web, commit string) {
+	if web == "" || commit == "" {
+		return
+	}
+	for i, f := range s.Files {
+		if f.Action != string(refdata.Removed) && imageExts[strings.ToLower(path.Ext(f.Path))] {
+			s.Files[i].Link = strings.TrimSuffix(web, "/") + "/blob/" + commit + "/" + f.Path
+		}
+	}
 }
 
 func updateView(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result) updateData {

@@ -101,6 +101,9 @@ type Config struct {
 	// ClosedGrace is how long the data branch of a PR closed without
 	// merging is kept (it may be reopened); default 7 days.
 	ClosedGrace time.Duration
+	// DataWebURL is the data repo's web view (https://github.com/o/data),
+	// for links to changed images in replies; empty means no links.
+	DataWebURL string
 }
 
 // Jobs is the job queue, for STOP.
@@ -571,6 +574,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 // saves it; a retry, whose push finds the data already there, reuses it.
 func (b *Bot) updateView(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result, key string) (updateData, error) {
 	v := updateView(w, cmd, pr, build, res)
+	linkImages(&v.Changes, b.cfg.DataWebURL, v.Commit)
 	if v.NoChange {
 		var saved string
 		err := b.db.QueryRowContext(ctx, `SELECT view FROM refbot_update_view WHERE comment_id = ? AND reply_key = ?`, w.CommentID, key).Scan(&saved)

@@ -160,6 +160,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		WorkDir:      filepath.Join(cfg.StateDir, "work"),
 		PollInterval: time.Duration(cfg.CI.PollInterval), LargeChangeShare: cfg.Policy.LargeChangeShare,
 		PublicURL: cfg.Server.PublicURL, ClosedGrace: time.Duration(cfg.DataRepo.ClosedGrace),
+		DataWebURL: cfg.DataRepo.DataWebURL(),
 	}, workflow.Deps{
 		GitHub: workflow.GitHubClient{Client: gh}, CI: workflow.TravisCI{Client: tc, Repo: cfg.CI.Repo, RequiredJobs: cfg.CI.RequiredJobs},
 		Store: store, Repo: repo, Policy: pol, Jobs: q, DB: q.DB(), Logger: log.Named("workflow"),
