@@ -125,6 +125,9 @@ type Server struct {
 	Listen    string `yaml:"listen"`     // host:port
 	PublicURL string `yaml:"public_url"` // how others reach the server, for status links; optional
 	APIToken  Secret `yaml:"api_token"`  // bearer token of /api/v1; the API is off when unset
+	// ReconcileInterval is how often refbot looks for comments and merges
+	// its webhook missed (also once at start).
+	ReconcileInterval Duration `yaml:"reconcile_interval"`
 }
 
 // Log configures the logger.

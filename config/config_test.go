@@ -109,9 +109,10 @@ func TestLoadExample(t *testing.T) {
 			PollInterval: Duration(time.Minute),
 		},
 		Server: Server{
-			Listen:    "127.0.0.1:8080",
-			PublicURL: "https://refbot.example.org",
-			APIToken:  Secret{File: "/run/secrets/refbot/api-token"},
+			Listen:            "127.0.0.1:8080",
+			PublicURL:         "https://refbot.example.org",
+			APIToken:          Secret{File: "/run/secrets/refbot/api-token"},
+			ReconcileInterval: Duration(5 * time.Minute),
 		},
 		StateDir: "/var/lib/refbot",
 		Database: "/var/lib/refbot/refbot.db",

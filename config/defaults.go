@@ -29,6 +29,8 @@ const (
 
 	DefaultCIProvider   = ProviderTravis
 	DefaultTravisAPIURL = "https://api.travis-ci.com"
+	// DefaultReconcileInterval is how often missed events are looked for.
+	DefaultReconcileInterval = 5 * time.Minute
 	// DefaultClosedGrace keeps a closed PR's data branch a week.
 	DefaultClosedGrace = 7 * 24 * time.Hour
 	// DefaultCIPollInterval is how often a restarted build is checked.
@@ -87,7 +89,7 @@ func Default() *Config {
 			APIURL:       DefaultTravisAPIURL,
 			PollInterval: Duration(DefaultCIPollInterval),
 		},
-		Server:   Server{Listen: DefaultListen},
+		Server:   Server{Listen: DefaultListen, ReconcileInterval: Duration(DefaultReconcileInterval)},
 		StateDir: DefaultStateDir,
 		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Policy:   Policy{LargeChangeShare: DefaultLargeChangeShare},

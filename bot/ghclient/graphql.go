@@ -79,3 +79,57 @@ func (c *Client) OpenPullRequests(ctx context.Context) ([]PRSummary, error) {
 		vars["cursor"] = githubv4.NewString(page.EndCursor)
 	}
 }
+
+// MergedPR is a merged pull request as the reconciler sees it.
+type MergedPR struct {
+	Number    int
+	BaseRef   string
+	UpdatedAt time.Time
+	MergedAt  time.Time
+}
+
+type mergedPRsQuery struct {
+	Repository struct {
+		PullRequests struct {
+			Nodes []struct {
+				Number      int
+				BaseRefName string
+				UpdatedAt   githubv4.DateTime
+				MergedAt    githubv4.DateTime
+			}
+			PageInfo struct {
+				EndCursor   githubv4.String
+				HasNextPage bool
+			}
+		} `graphql:"pullRequests(states: [MERGED], first: 100, after: $cursor, orderBy: {field: UPDATED_AT, direction: DESC})"`
+	} `graphql:"repository(owner: $owner, name: $name)"`
+}
+
+// MergedPullRequests lists the pull requests merged and updated since
+// since, newest update first, reading pages only until it passes since.
+func (c *Client) MergedPullRequests(ctx context.Context, since time.Time) ([]MergedPR, error) {
+	ctx = withIdempotent(ctx)
+	vars := map[string]any{
+		"owner":  githubv4.String(c.owner),
+		"name":   githubv4.String(c.name),
+		"cursor": (*githubv4.String)(nil),
+	}
+	var out []MergedPR
+	for {
+		var q mergedPRsQuery
+		if err := c.gql.Query(ctx, &q, vars); err != nil {
+			return nil, fmt.Errorf("list merged pull requests of %s: %w", c.repo(), classifyGraphQL(err))
+		}
+		for _, n := range q.Repository.PullRequests.Nodes {
+			if n.UpdatedAt.Time.Before(since) {
+				return out, nil
+			}
+			out = append(out, MergedPR{Number: n.Number, BaseRef: n.BaseRefName, UpdatedAt: n.UpdatedAt.Time, MergedAt: n.MergedAt.Time})
+		}
+		page := q.Repository.PullRequests.PageInfo
+		if !page.HasNextPage {
+			return out, nil
+		}
+		vars["cursor"] = githubv4.NewString(page.EndCursor)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/refbot/refbot/bot/pages"
 	"github.com/refbot/refbot/bot/policy"
 	"github.com/refbot/refbot/bot/queue"
+	"github.com/refbot/refbot/bot/reconcile"
 	"github.com/refbot/refbot/bot/server"
 	"github.com/refbot/refbot/bot/workflow"
 	"github.com/refbot/refbot/config"
@@ -195,6 +196,18 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err := q.Start(ctx); err != nil {
 		return err
 	}
+	rec, err := reconcile.New(ctx, reconcile.Options{
+		Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin, GitHub: gh, Recorder: q, DB: q.DB(),
+		HasCommand:   func(body string) bool { return !command.Parse(body, cfg.GitHub.CommandPrefix).Empty() },
+		DataBranches: func(ctx context.Context) (map[int]bool, error) { return prBranches(ctx, repo) },
+		Interval:     time.Duration(cfg.Server.ReconcileInterval), Logger: log.Named("reconcile"),
+	})
+	if err != nil {
+		return err
+	}
+	reconciled := make(chan struct{})
+	go func() { defer close(reconciled); rec.Run(ctx) }()
+	defer func() { <-reconciled }()
 	log.Info("refbot serving", zap.String("listen", srv.Addr()), zap.String("repo", cfg.GitHub.Repo))
 	err = srv.Run(ctx) // returns after ctx ends and the intake has stopped
 	log.Info("stopping: intake closed, letting running jobs finish")
@@ -208,4 +221,19 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// prBranches returns the PR numbers that have a data branch PR<n>.
+func prBranches(ctx context.Context, repo *refdata.Repo) (map[int]bool, error) {
+	tips, err := repo.RemoteTips(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]bool{}
+	for name := range tips {
+		if n := prNumber(name.Short()); name.IsBranch() && n > 0 && refdata.PRBranch(n) == name.Short() {
+			out[n] = true
+		}
+	}
+	return out, nil
 }

@@ -1,0 +1,184 @@
+// Package reconcile does what missed webhooks would have done. GitHub does
+// not retry a failed delivery, and refbot may have been down: at start and
+// every few minutes, the reconciler reads the comments written and the pull
+// requests merged since its last pass and records them through the same
+// durable path as the webhook. The queue handles each comment once, under
+// any delivery id, and promotion is idempotent, so what the webhook did
+// deliver is not done twice.
+//
+// Not yet here: setting the cache status of every open PR (DESIGN.md §1).
+package reconcile
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/refbot/refbot/bot/ghclient"
+	"github.com/refbot/refbot/bot/intake"
+)
+
+// GitHub is what the reconciler reads.
+type GitHub interface {
+	OpenPullRequests(ctx context.Context) ([]ghclient.PRSummary, error)
+	MergedPullRequests(ctx context.Context, since time.Time) ([]ghclient.MergedPR, error)
+	Comments(ctx context.Context, pr int, since time.Time) ([]ghclient.Comment, error)
+	PullRequest(ctx context.Context, n int) (*ghclient.PullRequest, error)
+}
+
+// Options configure a Reconciler.
+type Options struct {
+	Repo       string
+	BotLogin   string
+	HasCommand func(body string) bool
+	GitHub     GitHub
+	Recorder   intake.Recorder
+	// DataBranches returns the PR numbers that have a data branch.
+	DataBranches func(ctx context.Context) (map[int]bool, error)
+	DB           *sql.DB // where the last pass is remembered
+	Interval     time.Duration
+	// FirstLookback is how far back the very first pass looks; default a day.
+	FirstLookback time.Duration
+	Logger        *zap.Logger
+	Now           func() time.Time
+}
+
+// Reconciler runs passes.
+type Reconciler struct{ o Options }
+
+// New returns a Reconciler; its table is created if missing.
+func New(ctx context.Context, o Options) (*Reconciler, error) {
+	if o.Interval <= 0 {
+		o.Interval = 5 * time.Minute
+	}
+	if o.FirstLookback <= 0 {
+		o.FirstLookback = 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if _, err := o.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS refbot_reconcile (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
+		return nil, fmt.Errorf("reconcile: create table: %w", err)
+	}
+	return &Reconciler{o: o}, nil
+}
+
+// Run passes at once and then every Interval until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) {
+	t := time.NewTicker(r.o.Interval)
+	defer t.Stop()
+	for {
+		if res, err := r.Pass(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.o.Logger.Warn("reconcile pass", zap.Error(err))
+		} else if res.Comments+res.Merges > 0 {
+			r.o.Logger.Info("reconciled missed events", zap.Int("comments", res.Comments), zap.Int("merges", res.Merges))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Result counts what a pass recorded that the webhook had not.
+type Result struct {
+	Comments int
+	Merges   int
+}
+
+// overlap re-reads a little before the last pass, for clock skew between
+// refbot and GitHub; the queue drops what it has already seen.
+const overlap = 2 * time.Minute
+
+// Pass reads what happened since the last pass and records it. A pass that
+// fails leaves the last pass where it was, so the next reads it again.
+func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
+	var res Result
+	started := r.o.Now().UTC()
+	since := started.Add(-r.o.FirstLookback)
+	var last string
+	switch err := r.o.DB.QueryRowContext(ctx, `SELECT value FROM refbot_reconcile WHERE key = 'last_pass'`).Scan(&last); {
+	case err == nil:
+		t, perr := time.Parse(time.RFC3339Nano, last)
+		if perr == nil {
+			since = t.Add(-overlap)
+		}
+	case err != sql.ErrNoRows:
+		return res, err
+	}
+
+	open, err := r.o.GitHub.OpenPullRequests(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, pr := range open {
+		if pr.UpdatedAt.Before(since) {
+			continue // no comment since: nothing to read
+		}
+		comments, err := r.o.GitHub.Comments(ctx, pr.Number, since)
+		if err != nil {
+			return res, err
+		}
+		for _, c := range comments {
+			if c.CreatedAt.Before(since) || c.AuthorType == "Bot" || c.Author == r.o.BotLogin || !r.o.HasCommand(c.Body) {
+				continue
+			}
+			out, err := r.o.Recorder.Record(ctx, intake.Delivery{
+				ID: "reconcile-comment-" + strconv.FormatInt(c.ID, 10), Event: "issue_comment", Action: "created", Received: started,
+				Work: intake.CommentWork{Repo: r.o.Repo, PR: pr.Number, CommentID: c.ID, Author: c.Author, Body: c.Body,
+					URL: c.URL, CreatedAt: c.CreatedAt},
+			})
+			if err != nil {
+				return res, err
+			}
+			if out == intake.Recorded {
+				res.Comments++
+			}
+		}
+	}
+
+	merged, err := r.o.GitHub.MergedPullRequests(ctx, since)
+	if err != nil {
+		return res, err
+	}
+	if len(merged) > 0 {
+		branches, err := r.o.DataBranches(ctx)
+		if err != nil {
+			return res, err
+		}
+		for _, m := range merged {
+			if !branches[m.Number] {
+				continue // promoted already, or never had data
+			}
+			pr, err := r.o.GitHub.PullRequest(ctx, m.Number)
+			if err != nil {
+				return res, err
+			}
+			out, err := r.o.Recorder.Record(ctx, intake.Delivery{
+				ID: "reconcile-merge-" + strconv.Itoa(m.Number), Event: "pull_request", Action: "closed", Received: started,
+				Work: intake.PullRequestClosed{Repo: r.o.Repo, PR: m.Number, Merged: true, BaseRef: pr.BaseRef,
+					HeadSHA: pr.HeadSHA, MergeCommit: pr.MergeCommitSHA},
+			})
+			if err != nil {
+				return res, err
+			}
+			if out == intake.Recorded {
+				res.Merges++
+			}
+		}
+	}
+	_, err = r.o.DB.ExecContext(ctx, `INSERT INTO refbot_reconcile (key, value) VALUES ('last_pass', ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, started.Format(time.RFC3339Nano))
+	return res, err
+}

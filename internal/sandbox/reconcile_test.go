@@ -1,0 +1,90 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/refbot/refbot/internal/testenv"
+	"github.com/refbot/refbot/travis/travistest"
+)
+
+// TestMissedEvents: refbot is down while a maintainer comments and while the
+// PR is merged; each time, the next start catches up, exactly once.
+func TestMissedEvents(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sb, err := Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if _, err := sb.Upload(ctx, refbotBin, DemoOutputs); err != nil {
+		t.Fatal(err)
+	}
+	waitFor := func(rb *Refbot, what string, ok func() bool) {
+		t.Helper()
+		for !ok() {
+			select {
+			case <-ctx.Done():
+				log, _ := os.ReadFile(rb.Log)
+				t.Fatalf("%s never happened\n%s", what, log)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+
+	// 1. A comment while refbot is down (GitHub's delivery failed).
+	sb.GitHub.AddComment(PR, Maintainer, "BUILDBOT: UPDATE")
+	rb, err := sb.Serve(ctx, refbotBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(rb, "the missed UPDATE", func() bool { st, ok := sb.UpdateStatus(); return ok && st.State == "success" })
+	if err := rb.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Started again: the comment is not handled a second time.
+	rb, err = sb.Serve(ctx, refbotBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := rb.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := sb.Travis.Restarts(sb.BuildID); n != 1 {
+		t.Errorf("CI restarted %d times, want 1", n)
+	}
+	if n := len(sb.Replies()); n != 1 {
+		t.Errorf("%d replies, want 1", n)
+	}
+
+	// 2. The PR is merged while refbot is down.
+	tip := testenv.Git(t, sb.Bare, "rev-parse", "PR42")
+	mergeSHA := sb.GitHub.Merge(PR, Maintainer)
+	pm := sb.Travis.AddBuild(travistest.Build{Repo: Repo, Branch: "master", EventType: "push", CommitSHA: mergeSHA, State: "started"})
+	rb, err = sb.Serve(ctx, refbotBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Stop(context.Background())
+	waitFor(rb, "the missed merge's promotion", func() bool {
+		out, _ := testenv.GitEnv(sb.Bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/PR42")
+		return out == ""
+	})
+	if got := testenv.Git(t, sb.Bare, "rev-parse", "master"); got != tip {
+		t.Errorf("master = %s, want PR42's commit %s", got, tip)
+	}
+	if n := sb.Travis.Restarts(pm.ID); n != 1 {
+		t.Errorf("post-merge build restarted %d times, want 1", n)
+	}
+	if r := sb.Replies(); len(r) != 2 || r[1].Body[:10] != "**Merged**" {
+		t.Errorf("replies after the merge: %d, last %q", len(r), fmt.Sprint(r[len(r)-1].Body))
+	}
+	for _, v := range sb.GitHub.Violations() {
+		t.Errorf("GitHub API description violated: %s", v)
+	}
+}
