@@ -64,8 +64,15 @@ func New(ctx context.Context, o Options) (*Reconciler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if _, err := o.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS refbot_reconcile (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
-		return nil, fmt.Errorf("reconcile: create table: %w", err)
+	for _, stmt := range []string{
+		`CREATE TABLE IF NOT EXISTS refbot_reconcile (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+		// Each open PR's updatedAt as GitHub gave it when last read: a PR
+		// is read again only when it changed (GitHub's clock, not ours).
+		`CREATE TABLE IF NOT EXISTS refbot_reconcile_pr (pr INTEGER PRIMARY KEY, updated_at TEXT NOT NULL)`,
+	} {
+		if _, err := o.DB.ExecContext(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("reconcile: create tables: %w", err)
+		}
 	}
 	return &Reconciler{o: o}, nil
 }
@@ -122,16 +129,30 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	seen, err := r.seenPRs(ctx)
+	if err != nil {
+		return res, err
+	}
+	firstLook := started.Add(-r.o.FirstLookback)
 	for _, pr := range open {
-		if pr.UpdatedAt.Before(since) {
-			continue // no comment since: nothing to read
+		prSince := firstLook
+		if last, ok := seen[pr.Number]; ok {
+			if !pr.UpdatedAt.After(last) {
+				continue // unchanged since it was last read
+			}
+			prSince = last.Add(-overlap)
+		} else if pr.UpdatedAt.Before(firstLook) {
+			if err := r.markSeen(ctx, pr.Number, pr.UpdatedAt); err != nil {
+				return res, err
+			}
+			continue
 		}
-		comments, err := r.o.GitHub.Comments(ctx, pr.Number, since)
+		comments, err := r.o.GitHub.Comments(ctx, pr.Number, prSince)
 		if err != nil {
 			return res, err
 		}
 		for _, c := range comments {
-			if c.CreatedAt.Before(since) || c.AuthorType == "Bot" || c.Author == r.o.BotLogin || !r.o.HasCommand(c.Body) {
+			if c.CreatedAt.Before(prSince) || c.AuthorType == "Bot" || c.Author == r.o.BotLogin || !r.o.HasCommand(c.Body) {
 				continue
 			}
 			out, err := r.o.Recorder.Record(ctx, intake.Delivery{
@@ -145,6 +166,9 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 			if out == intake.Recorded {
 				res.Comments++
 			}
+		}
+		if err := r.markSeen(ctx, pr.Number, pr.UpdatedAt); err != nil {
+			return res, err
 		}
 	}
 
@@ -181,4 +205,30 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 	_, err = r.o.DB.ExecContext(ctx, `INSERT INTO refbot_reconcile (key, value) VALUES ('last_pass', ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, started.Format(time.RFC3339Nano))
 	return res, err
+}
+
+func (r *Reconciler) seenPRs(ctx context.Context) (map[int]time.Time, error) {
+	rows, err := r.o.DB.QueryContext(ctx, `SELECT pr, updated_at FROM refbot_reconcile_pr`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int]time.Time{}
+	for rows.Next() {
+		var pr int
+		var at string
+		if err := rows.Scan(&pr, &at); err != nil {
+			return nil, err
+		}
+		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+			out[pr] = t
+		}
+	}
+	return out, rows.Err()
+}
+
+func (r *Reconciler) markSeen(ctx context.Context, pr int, updated time.Time) error {
+	_, err := r.o.DB.ExecContext(ctx, `INSERT INTO refbot_reconcile_pr (pr, updated_at) VALUES (?, ?)
+		ON CONFLICT (pr) DO UPDATE SET updated_at = excluded.updated_at`, pr, updated.UTC().Format(time.RFC3339Nano))
+	return err
 }

@@ -394,6 +394,10 @@ func (s *Server) addComment(pr int, login, body string) *Comment {
 	s.st.user(login)
 	c := &Comment{ID: s.st.id(), Issue: pr, User: login, Body: body, CreatedAt: now, UpdatedAt: now}
 	s.st.comments = append(s.st.comments, c)
+	// As on GitHub, a new comment updates its pull request.
+	if p, ok := s.st.prs[pr]; ok {
+		p.UpdatedAt = now
+	}
 	return c
 }
 

@@ -1,0 +1,101 @@
+package reconcile
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/refbot/refbot/bot/ghclient"
+	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/internal/fakegithub"
+)
+
+type recorder struct {
+	mu   sync.Mutex
+	seen map[int64]bool
+	n    int
+}
+
+func (r *recorder) Record(_ context.Context, d intake.Delivery) (intake.Outcome, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := d.Work.(intake.CommentWork); ok {
+		if r.seen[c.CommentID] {
+			return intake.AlreadyHandled, nil
+		}
+		r.seen[c.CommentID] = true
+	}
+	r.n++
+	return intake.Recorded, nil
+}
+
+// TestRequestsPerPass counts the GitHub requests of one pass over 500 open
+// PRs, as the fake GitHub sees them: when nothing changed (target: at most
+// 10) and when 5 PRs got a comment. Request counts do not depend on the
+// machine's speed, so they are asserted.
+func TestRequestsPerPass(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	fake := fakegithub.New(t, fakegithub.WithRepo("o/r"), fakegithub.WithClock(clock))
+	for n := 1; n <= 500; n++ {
+		fake.AddPR(fakegithub.PR{Number: n, HeadSHA: fmt.Sprintf("%040x", n)})
+	}
+	gh, err := ghclient.New(ctx, ghclient.Options{APIURL: fake.APIURL(), GraphQLURL: fake.GraphQLURL(), Repo: "o/r",
+		Token: fake.Token(), MutationInterval: -1, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rec := &recorder{seen: map[int64]bool{}}
+	r, err := New(ctx, Options{Repo: "o/r", GitHub: gh, Recorder: rec, DB: db, Now: clock,
+		HasCommand:   func(b string) bool { return strings.Contains(b, "BUILDBOT:") },
+		DataBranches: func(context.Context) (map[int]bool, error) { return map[int]bool{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := func() (int, Result) {
+		t.Helper()
+		fake.ResetRequests()
+		res, err := r.Pass(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fake.RequestCount(), res
+	}
+	pass() // the first pass reads the last day: every PR
+	now = now.Add(10 * time.Minute)
+	quiet, res := pass()
+	if res.Comments != 0 {
+		t.Errorf("a quiet pass recorded %d comments", res.Comments)
+	}
+	now = now.Add(10 * time.Minute)
+	for _, n := range []int{7, 70, 170, 270, 470} {
+		fake.AddComment(n, "alice", "BUILDBOT: UPDATE")
+	}
+	now = now.Add(time.Minute)
+	busy, res := pass()
+	if res.Comments != 5 {
+		t.Errorf("recorded %d of the 5 new comments", res.Comments)
+	}
+	t.Logf("GitHub requests per pass over 500 open PRs: %d with nothing changed, %d with 5 new comments", quiet, busy)
+	if quiet > 10 {
+		t.Errorf("a quiet pass made %d requests, target at most 10", quiet)
+	}
+	// Again: nothing new is recorded twice.
+	now = now.Add(10 * time.Minute)
+	if _, res := pass(); res.Comments != 0 {
+		t.Errorf("the next pass recorded %d comments again", res.Comments)
+	}
+}
