@@ -6,7 +6,10 @@
 // any delivery id, and promotion is idempotent, so what the webhook did
 // deliver is not done twice.
 //
-// Not yet here: setting the cache status of every open PR (DESIGN.md §1).
+// Each pass also sets the cache status of every open PR's head (DESIGN.md
+// §1), writing only when it changed and not re-examining a head whose
+// status is already final, so that a quiet pass costs GitHub only the
+// listing of open PRs.
 package reconcile
 
 import (
@@ -28,6 +31,7 @@ type GitHub interface {
 	MergedPullRequests(ctx context.Context, since time.Time) ([]ghclient.MergedPR, error)
 	Comments(ctx context.Context, pr int, since time.Time) ([]ghclient.Comment, error)
 	PullRequest(ctx context.Context, n int) (*ghclient.PullRequest, error)
+	SetStatus(ctx context.Context, sha string, s ghclient.Status) error
 }
 
 // Options configure a Reconciler.
@@ -39,8 +43,11 @@ type Options struct {
 	Recorder   intake.Recorder
 	// DataBranches returns the PR numbers that have a data branch.
 	DataBranches func(ctx context.Context) (map[int]bool, error)
-	DB           *sql.DB // where the last pass is remembered
-	Interval     time.Duration
+	// CacheStatus works out the cache status of a PR's head and the build
+	// it is about; nil means no cache statuses.
+	CacheStatus func(ctx context.Context, pr int, head string) (ghclient.Status, string, error)
+	DB          *sql.DB // where the last pass is remembered
+	Interval    time.Duration
 	// FirstLookback is how far back the very first pass looks; default a day.
 	FirstLookback time.Duration
 	Logger        *zap.Logger
@@ -69,6 +76,9 @@ func New(ctx context.Context, o Options) (*Reconciler, error) {
 		// Each open PR's updatedAt as GitHub gave it when last read: a PR
 		// is read again only when it changed (GitHub's clock, not ours).
 		`CREATE TABLE IF NOT EXISTS refbot_reconcile_pr (pr INTEGER PRIMARY KEY, updated_at TEXT NOT NULL)`,
+		// The cache status refbot last set on each open PR's head.
+		`CREATE TABLE IF NOT EXISTS refbot_cache_status (pr INTEGER PRIMARY KEY, sha TEXT NOT NULL,
+			state TEXT NOT NULL, description TEXT NOT NULL, build TEXT NOT NULL)`,
 	} {
 		if _, err := o.DB.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("reconcile: create tables: %w", err)
@@ -102,6 +112,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 type Result struct {
 	Comments int
 	Merges   int
+	Statuses int // cache statuses written
 }
 
 // overlap re-reads a little before the last pass, for clock skew between
@@ -172,6 +183,18 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 		}
 	}
 
+	if r.o.CacheStatus != nil {
+		for _, pr := range open {
+			wrote, err := r.cacheStatus(ctx, pr)
+			if err != nil {
+				return res, err
+			}
+			if wrote {
+				res.Statuses++
+			}
+		}
+	}
+
 	merged, err := r.o.GitHub.MergedPullRequests(ctx, since)
 	if err != nil {
 		return res, err
@@ -231,4 +254,54 @@ func (r *Reconciler) markSeen(ctx context.Context, pr int, updated time.Time) er
 	_, err := r.o.DB.ExecContext(ctx, `INSERT INTO refbot_reconcile_pr (pr, updated_at) VALUES (?, ?)
 		ON CONFLICT (pr) DO UPDATE SET updated_at = excluded.updated_at`, pr, updated.UTC().Format(time.RFC3339Nano))
 	return err
+}
+
+// cacheStatus sets pr's cache status if it changed. A head whose outputs
+// were found cached is not examined again; a failure is (a re-run of the
+// build, or a late upload, can mend it), at the cost of CI and S3 calls
+// only: GitHub is written to only on a change.
+func (r *Reconciler) cacheStatus(ctx context.Context, pr ghclient.PRSummary) (bool, error) {
+	var sha, state, desc, build string
+	err := r.o.DB.QueryRowContext(ctx, `SELECT sha, state, description, build FROM refbot_cache_status WHERE pr = ?`, pr.Number).
+		Scan(&sha, &state, &desc, &build)
+	if err != nil && err != sql.ErrNoRows {
+		return false, err
+	}
+	same := err == nil && sha == pr.HeadSHA
+	if same && state == "success" {
+		return false, nil
+	}
+	st, newBuild, err := r.o.CacheStatus(ctx, pr.Number, pr.HeadSHA)
+	if err != nil {
+		return false, fmt.Errorf("cache status of #%d: %w", pr.Number, err)
+	}
+	if same && st.State == state && st.Description == desc {
+		return false, nil
+	}
+	if err := r.o.GitHub.SetStatus(ctx, pr.HeadSHA, st); err != nil {
+		return false, err
+	}
+	_, err = r.o.DB.ExecContext(ctx, `INSERT INTO refbot_cache_status (pr, sha, state, description, build) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (pr) DO UPDATE SET sha = excluded.sha, state = excluded.state, description = excluded.description, build = excluded.build`,
+		pr.Number, pr.HeadSHA, st.State, st.Description, newBuild)
+	return true, err
+}
+
+// CachedBuilds returns the builds the open PRs' cache statuses point at,
+// for prune to keep.
+func CachedBuilds(ctx context.Context, db *sql.DB) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT build FROM refbot_cache_status WHERE build != ''`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out[b] = true
+	}
+	return out, rows.Err()
 }

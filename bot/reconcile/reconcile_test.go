@@ -59,7 +59,17 @@ func TestRequestsPerPass(t *testing.T) {
 	}
 	defer db.Close()
 	rec := &recorder{seen: map[int64]bool{}}
-	r, err := New(ctx, Options{Repo: "o/r", GitHub: gh, Recorder: rec, DB: db, Now: clock,
+	// The cache status of a head: success once "CI" has built it, which
+	// here is every head but those of PRs above 495, still pending.
+	evaluated := 0
+	cache := func(_ context.Context, pr int, head string) (ghclient.Status, string, error) {
+		evaluated++
+		if pr > 495 {
+			return ghclient.Status{State: "pending", Context: "s3-reference-data-cache", Description: "CI build is running"}, "", nil
+		}
+		return ghclient.Status{State: "success", Context: "s3-reference-data-cache", Description: "Outputs cached"}, fmt.Sprint(1000 + pr), nil
+	}
+	r, err := New(ctx, Options{Repo: "o/r", GitHub: gh, Recorder: rec, DB: db, Now: clock, CacheStatus: cache,
 		HasCommand:   func(b string) bool { return strings.Contains(b, "BUILDBOT:") },
 		DataBranches: func(context.Context) (map[int]bool, error) { return map[int]bool{}, nil }})
 	if err != nil {
@@ -74,11 +84,20 @@ func TestRequestsPerPass(t *testing.T) {
 		}
 		return fake.RequestCount(), res
 	}
-	pass() // the first pass reads the last day: every PR
+	if _, res := pass(); res.Statuses != 500 { // the first pass reads the last day: every PR
+		t.Errorf("the first pass wrote %d cache statuses, want 500", res.Statuses)
+	}
+	if got := fake.Statuses(fmt.Sprintf("%040x", 7)); len(got) != 1 || got[0].Context != "s3-reference-data-cache" || got[0].State != "success" {
+		t.Errorf("PR 7's statuses: %+v", got)
+	}
 	now = now.Add(10 * time.Minute)
+	evaluated = 0
 	quiet, res := pass()
-	if res.Comments != 0 {
-		t.Errorf("a quiet pass recorded %d comments", res.Comments)
+	if res.Comments != 0 || res.Statuses != 0 {
+		t.Errorf("a quiet pass recorded %d comments and wrote %d statuses", res.Comments, res.Statuses)
+	}
+	if evaluated != 5 {
+		t.Errorf("a quiet pass examined %d heads, want only the 5 pending ones", evaluated)
 	}
 	now = now.Add(10 * time.Minute)
 	for _, n := range []int{7, 70, 170, 270, 470} {
@@ -89,7 +108,17 @@ func TestRequestsPerPass(t *testing.T) {
 	if res.Comments != 5 {
 		t.Errorf("recorded %d of the 5 new comments", res.Comments)
 	}
-	t.Logf("GitHub requests per pass over 500 open PRs: %d with nothing changed, %d with 5 new comments", quiet, busy)
+	// Five PRs get a new head: their cache statuses are written.
+	for _, n := range []int{8, 80, 180, 280, 480} {
+		fake.AddCommit(fmt.Sprintf("%040x", 10000+n))
+		fake.SetHead(n, fmt.Sprintf("%040x", 10000+n))
+	}
+	now = now.Add(10 * time.Minute)
+	pushed, res := pass()
+	if res.Statuses != 5 {
+		t.Errorf("wrote %d cache statuses for 5 new heads", res.Statuses)
+	}
+	t.Logf("GitHub requests per pass over 500 open PRs: %d with nothing changed, %d with 5 new comments, %d with 5 new heads", quiet, busy, pushed)
 	if quiet > 10 {
 		t.Errorf("a quiet pass made %d requests, target at most 10", quiet)
 	}

@@ -101,6 +101,9 @@ type Config struct {
 	// ClosedGrace is how long the data branch of a PR closed without
 	// merging is kept (it may be reopened); default 7 days.
 	ClosedGrace time.Duration
+	// CacheContext is the context of the cache status; default
+	// "s3-reference-data-cache".
+	CacheContext string
 	// DataWebURL is the data repo's web view (https://github.com/o/data),
 	// for links to changed images in replies; empty means no links.
 	DataWebURL string
@@ -182,6 +185,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Bot, error) {
 	}
 	if cfg.LargeChangeShare <= 0 {
 		cfg.LargeChangeShare = 0.5
+	}
+	if cfg.CacheContext == "" {
+		cfg.CacheContext = "s3-reference-data-cache"
 	}
 	if cfg.ClosedGrace <= 0 {
 		cfg.ClosedGrace = 7 * 24 * time.Hour

@@ -540,3 +540,32 @@ func TestRetryAfterRestart(t *testing.T) {
 		t.Errorf("%d replies, want 1", len(f.gh.replies()))
 	}
 }
+
+func TestCacheStatus(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	// The fixture's build of the head has passed but uploaded nothing.
+	st, build, err := f.bot.CacheStatus(ctx, 12, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != "failure" || !strings.Contains(st.Description, "uploaded no outputs") || build != fmt.Sprint(f.build.ID) {
+		t.Errorf("no outputs: %+v, build %s", st, build)
+	}
+	f.upload(t, head, map[string]string{"a.txt": "a\n"})
+	st, _, _ = f.bot.CacheStatus(ctx, 12, head)
+	if st.State != "success" || st.Context != "s3-reference-data-cache" || !strings.Contains(st.Description, "no data branch yet") ||
+		st.TargetURL != "https://refbot.example.org/pr/12" {
+		t.Errorf("cached: %+v", st)
+	}
+	other := strings.Repeat("9", 40)
+	st, _, _ = f.bot.CacheStatus(ctx, 12, other)
+	if st.State != "pending" || !strings.Contains(st.Description, "Waiting for CI to build 9999999") {
+		t.Errorf("no build: %+v", st)
+	}
+	f.travis.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", PullRequestNumber: 12, CommitSHA: other, State: "started"})
+	st, _, _ = f.bot.CacheStatus(ctx, 12, other)
+	if st.State != "pending" || !strings.Contains(st.Description, "is started") {
+		t.Errorf("CI running: %+v", st)
+	}
+}

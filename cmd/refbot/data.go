@@ -2,18 +2,22 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/publish"
+	"github.com/refbot/refbot/bot/reconcile"
 	"github.com/refbot/refbot/bot/workflow"
 	"github.com/refbot/refbot/config"
 	"github.com/refbot/refbot/refdata"
@@ -401,6 +405,17 @@ from (its Refbot-Build trailer), nor a build whose SOURCE cannot be read.`,
 					inUse[b] = name
 				}
 			}
+			// The builds open PRs' cache statuses point at, from serve's
+			// database (read-only: serve may be running).
+			cached, err := cachedBuilds(ctx, p.cfg.Database)
+			if err != nil {
+				return err
+			}
+			for b := range cached {
+				if inUse[b] == "" {
+					inUse[b] = "a cache status"
+				}
+			}
 			res, err := p.store.Prune(ctx, s3cache.Retention{PerPR: p.cfg.S3.Retention.PerPR, PerBranch: p.cfg.S3.Retention.PerBranch},
 				func(b s3cache.BuildInfo) bool { return inUse[b.ID] != "" }, dryRun)
 			if err != nil {
@@ -513,3 +528,21 @@ func prNumber(branch string) int {
 }
 
 func shortSHA(s string) string { return s[:min(len(s), 12)] }
+
+// cachedBuilds reads the builds the cache statuses point at from refbot's
+// database; none when there is no database yet.
+func cachedBuilds(ctx context.Context, path string) (map[string]bool, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	builds, err := reconcile.CachedBuilds(ctx, db)
+	if err != nil && strings.Contains(err.Error(), "no such table") {
+		return nil, nil // the reconciler has not run yet
+	}
+	return builds, err
+}

@@ -161,7 +161,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		WorkDir:      filepath.Join(cfg.StateDir, "work"),
 		PollInterval: time.Duration(cfg.CI.PollInterval), LargeChangeShare: cfg.Policy.LargeChangeShare,
 		PublicURL: cfg.Server.PublicURL, ClosedGrace: time.Duration(cfg.DataRepo.ClosedGrace),
-		DataWebURL: cfg.DataRepo.DataWebURL(),
+		DataWebURL: cfg.DataRepo.DataWebURL(), CacheContext: cfg.GitHub.StatusContext,
 	}, workflow.Deps{
 		GitHub: workflow.GitHubClient{Client: gh}, CI: workflow.TravisCI{Client: tc, Repo: cfg.CI.Repo, RequiredJobs: cfg.CI.RequiredJobs},
 		Store: store, Repo: repo, Policy: pol, Jobs: q, DB: q.DB(), Logger: log.Named("workflow"),
@@ -201,6 +201,10 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		HasCommand:   func(body string) bool { return !command.Parse(body, cfg.GitHub.CommandPrefix).Empty() },
 		DataBranches: func(ctx context.Context) (map[int]bool, error) { return prBranches(ctx, repo) },
 		Interval:     time.Duration(cfg.Server.ReconcileInterval), Logger: log.Named("reconcile"),
+		CacheStatus: func(ctx context.Context, pr int, head string) (ghclient.Status, string, error) {
+			st, build, err := bot.CacheStatus(ctx, pr, head)
+			return ghclient.Status(st), build, err
+		},
 	})
 	if err != nil {
 		return err

@@ -64,6 +64,13 @@ func run(bin string, keep bool, hold time.Duration) error {
 	say("GitHub     %s (PR #%d, head %s)", sb.GitHub.APIURL(), sandbox.PR, sb.Head[:7])
 	say("Travis     %s (build %d of PR #%d: failed, the plots differ from the reference)", sb.Travis.URL, sb.BuildID, sandbox.PR)
 
+	step("CI uploads build %d's test outputs with refbot upload", sb.BuildID)
+	out, err := sb.Upload(ctx, bin, sandbox.DemoOutputs)
+	if err != nil {
+		return err
+	}
+	say("%s", out)
+
 	step("starting refbot serve")
 	rb, err := sb.Serve(ctx, bin)
 	if err != nil {
@@ -71,13 +78,6 @@ func run(bin string, keep bool, hold time.Duration) error {
 	}
 	defer rb.Stop(context.Background())
 	say("refbot     %s (log: %s)", sb.URL(), rb.Log)
-
-	step("CI uploads build %d's test outputs with refbot upload", sb.BuildID)
-	out, err := sb.Upload(ctx, bin, sandbox.DemoOutputs)
-	if err != nil {
-		return err
-	}
-	say("%s", out)
 
 	step("@%s comments on PR #%d", sandbox.Maintainer, sandbox.PR)
 	body := "The new plots look right to me.\n\nBUILDBOT: UPDATE\n"

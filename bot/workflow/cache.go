@@ -1,0 +1,55 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/refbot/refbot/refdata"
+	"github.com/refbot/refbot/s3cache"
+)
+
+// CacheStatus works out the cache status of a PR's head (DESIGN.md §1):
+// pending while CI has not finished, success when the newest build's
+// outputs are complete in S3, failure when they are missing or unusable.
+// The description says what to do next, and says when the PR has no data
+// branch so that CI compares with the base branch. Build is the CI build it
+// is about ("" when there is none yet).
+func (b *Bot) CacheStatus(ctx context.Context, pr int, head string) (st Status, build string, err error) {
+	st = Status{Context: b.cfg.CacheContext, TargetURL: b.prURL(pr)}
+	info, err := b.repo.Branch(ctx, refdata.PRBranch(pr))
+	if err != nil {
+		return st, "", err
+	}
+	against := "its data branch " + refdata.PRBranch(pr)
+	if !info.Exists {
+		against = "the " + b.cfg.BaseBranch + " branch's data (no data branch yet)"
+	}
+	bld, err := b.ci.NewestBuild(ctx, pr, head)
+	switch {
+	case errors.Is(err, ErrNoBuild):
+		st.State, st.Description = "pending", fmt.Sprintf("Waiting for CI to build %s; it compares with %s", short(head), against)
+		return st, "", nil
+	case err != nil:
+		return st, "", err
+	case !bld.Finished:
+		st.State, st.Description = "pending", fmt.Sprintf("CI build %s is %s; it compares with %s", buildName(bld), bld.State, against)
+		return st, bld.ID, nil
+	}
+	_, err = b.store.Open(ctx, bld.ID, s3cache.Want{Source: s3cache.Source{PR: pr}, Commit: head})
+	switch {
+	case err == nil:
+		next := "if they are right, say " + b.cfg.Prefix + " UPDATE"
+		if bld.Passed {
+			next = "tests passed against " + against
+		}
+		st.State, st.Description = "success", fmt.Sprintf("Outputs of build %s are cached; %s", buildName(bld), next)
+	case errors.Is(err, s3cache.ErrNotFound):
+		st.State, st.Description = "failure", fmt.Sprintf("Build %s uploaded no outputs (refbot upload); re-run it", buildName(bld))
+	case userError(err):
+		st.State, st.Description = "failure", fmt.Sprintf("Outputs of build %s unusable: %v", buildName(bld), err)
+	default:
+		return st, bld.ID, err
+	}
+	return st, bld.ID, nil
+}
