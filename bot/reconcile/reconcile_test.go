@@ -128,3 +128,59 @@ func TestRequestsPerPass(t *testing.T) {
 		t.Errorf("the next pass recorded %d comments again", res.Comments)
 	}
 }
+
+// failingRecorder fails its nth Record, as a crash in the middle of a pass.
+type failingRecorder struct {
+	*recorder
+	calls, failAt int
+}
+
+func (f *failingRecorder) Record(ctx context.Context, d intake.Delivery) (intake.Outcome, error) {
+	f.calls++
+	if f.calls == f.failAt {
+		return 0, fmt.Errorf("database is gone")
+	}
+	return f.recorder.Record(ctx, d)
+}
+
+// TestPassInterrupted: a pass that fails half way (after recording the
+// first of three missed comments) leaves its marks where they were; the
+// next pass reads again and each comment is recorded exactly once.
+func TestPassInterrupted(t *testing.T) {
+	ctx := context.Background()
+	fake := fakegithub.New(t, fakegithub.WithRepo("o/r"))
+	for n := 1; n <= 3; n++ {
+		fake.AddPR(fakegithub.PR{Number: n})
+		fake.AddComment(n, "alice", fmt.Sprintf("BUILDBOT: UPDATE\n\n(for #%d)", n))
+	}
+	gh, err := ghclient.New(ctx, ghclient.Options{APIURL: fake.APIURL(), GraphQLURL: fake.GraphQLURL(), Repo: "o/r",
+		Token: fake.Token(), MutationInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rec := &failingRecorder{recorder: &recorder{seen: map[int64]bool{}}, failAt: 2}
+	r, err := New(ctx, Options{Repo: "o/r", GitHub: gh, Recorder: rec, DB: db,
+		HasCommand:   func(b string) bool { return strings.Contains(b, "BUILDBOT:") },
+		DataBranches: func(context.Context) (map[int]bool, error) { return map[int]bool{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Pass(ctx); err == nil {
+		t.Fatal("the interrupted pass reported success")
+	}
+	if rec.n != 1 {
+		t.Fatalf("%d comments recorded before the interruption, want 1", rec.n)
+	}
+	res, err := r.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Comments != 2 || rec.n != 3 || len(rec.seen) != 3 {
+		t.Errorf("after the next pass: %d new, %d recorded (%d distinct); want 2 new and each of the 3 once", res.Comments, rec.n, len(rec.seen))
+	}
+}
