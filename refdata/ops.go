@@ -6,6 +6,8 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -645,4 +647,107 @@ func (r *Repo) Branch(ctx context.Context, branch string) (BranchInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+// RebaseResult says what Rebase did.
+type RebaseResult struct {
+	Branch   string
+	Commit   plumbing.Hash // the new tip
+	UpToDate bool          // it was already built on the current base
+}
+
+// Rebase moves data branch onto the current base: its one commit's change
+// against the base it was built on is applied to the current base (after
+// another PR's data was promoted, say). When files it changes also changed
+// on the base since, it fails with a *ConflictError and changes nothing.
+// The push carries the old tip as its lease, which is kept as a backup ref.
+func (r *Repo) Rebase(ctx context.Context, branch string) (*RebaseResult, error) {
+	if err := r.lock(); err != nil {
+		return nil, err
+	}
+	defer r.unlock()
+	base := r.opts.BaseBranch
+	remote, err := r.fetch(ctx, base, branch)
+	if err != nil {
+		return nil, err
+	}
+	tip, baseTip := remote.tip(branch), remote.tip(base)
+	if tip.IsZero() || baseTip.IsZero() {
+		return nil, fmt.Errorf("rebase %s onto %s: %w", branch, base, ErrNoBranch)
+	}
+	c, err := object.GetCommit(r.store, tip)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.ParentHashes) != 1 {
+		return nil, fmt.Errorf("rebase %s: its tip has %d parents; a data branch is its base plus one commit", branch, len(c.ParentHashes))
+	}
+	res := &RebaseResult{Branch: branch, Commit: tip}
+	if c.ParentHashes[0] == baseTip {
+		res.UpToDate = true
+		return res, nil
+	}
+	parent, err := object.GetCommit(r.store, c.ParentHashes[0])
+	if err != nil {
+		return nil, err
+	}
+	baseCommit, err := object.GetCommit(r.store, baseTip)
+	if err != nil {
+		return nil, err
+	}
+	n := newNewObjects()
+	merged, conflicts, err := r.merge(n, parent.TreeHash, baseCommit.TreeHash, c.TreeHash, "")
+	if err != nil {
+		return nil, err
+	}
+	if len(conflicts) > 0 {
+		return nil, &ConflictError{Branch: branch, Files: conflicts}
+	}
+	if merged.IsZero() {
+		if merged, err = n.add(&object.Tree{}); err != nil {
+			return nil, err
+		}
+	}
+	rebased := &object.Commit{Author: c.Author, Committer: object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail,
+		When: time.Now().Truncate(time.Second)}, Message: c.Message, TreeHash: merged, ParentHashes: []plumbing.Hash{baseTip}}
+	newTip, err := n.add(rebased)
+	if err != nil {
+		return nil, err
+	}
+	have := map[plumbing.Hash]bool{}
+	for _, t := range []plumbing.Hash{baseCommit.TreeHash, c.TreeHash} {
+		if err := r.reachable(t, have); err != nil {
+			return nil, err
+		}
+	}
+	objects := []plumbing.Hash{newTip}
+	if err := r.toSend(n, merged, have, &objects, map[plumbing.Hash]bool{}); err != nil {
+		return nil, err
+	}
+	updates := append([]refUpdate{{Name: branchRef(branch), Old: tip, New: newTip}},
+		backupUpdates(remote, "backup", branch, tip, r.opts.KeepBackups, time.Now())...)
+	if _, err := r.push(ctx, updates, n, objects, nil); err != nil {
+		return nil, err
+	}
+	res.Commit = newTip
+	return res, r.remember(n, branch, newTip)
+}
+
+// PRBranches returns the numbers n of the remote's data branches PR<n>.
+func (r *Repo) PRBranches(ctx context.Context) ([]int, error) {
+	tips, err := r.RemoteTips(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for name := range tips {
+		b := name.Short()
+		if !name.IsBranch() || !prBranchPattern.MatchString(b) {
+			continue
+		}
+		n, _ := strconv.Atoi(strings.TrimPrefix(b, "PR"))
+		out = append(out, n)
+	}
+	sort.Ints(out)
+	return out, nil
 }

@@ -629,3 +629,43 @@ func TestCacheSharedByTwoRepos(t *testing.T) {
 	}
 	f.fsck(t)
 }
+
+func TestRebase(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR30", Dir: dataDir(t, map[string]string{"a.txt": "pr30\n", "b.txt": "b1\n", "sub/c.txt": "c1\n"})}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR31", Dir: dataDir(t, map[string]string{"a.txt": "pr31\n", "b.txt": "b1\n", "sub/c.txt": "c1\n"})}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := f.repo.Rebase(ctx, "PR30"); err != nil || !res.UpToDate {
+		t.Fatalf("rebase before anything moved: %+v, %v", res, err)
+	}
+	// Another PR's change to another file lands on master.
+	moved := f.commitOnServer(t, "master", map[string]string{"data/b.txt": "b on master\n"})
+	res, err := f.repo.Rebase(ctx, "PR30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent := f.git(t, "rev-parse", "PR30^"); parent != moved || res.UpToDate {
+		t.Errorf("PR30 built on %s, want %s", parent, moved)
+	}
+	want := map[string]string{"README.md": "reference data", "data/a.txt": "pr30", "data/b.txt": "b on master", "data/sub/c.txt": "c1"}
+	if diff := cmp.Diff(want, f.files(t, "PR30")); diff != "" {
+		t.Errorf("PR30 (-want +got):\n%s", diff)
+	}
+	// PR30 is promoted; PR31 changed the same file: a conflict, nothing moves.
+	if _, err := f.repo.Promote(ctx, "PR30", false); err != nil {
+		t.Fatal(err)
+	}
+	before := f.git(t, "rev-parse", "PR31")
+	var conflict *ConflictError
+	if _, err := f.repo.Rebase(ctx, "PR31"); !errors.As(err, &conflict) || conflict.Files[0] != "data/a.txt" {
+		t.Errorf("err = %v, want a conflict on data/a.txt", err)
+	}
+	if f.git(t, "rev-parse", "PR31") != before {
+		t.Error("a conflicting rebase moved the branch")
+	}
+	f.fsck(t)
+}

@@ -103,7 +103,44 @@ func (b *Bot) HandleClosed(ctx context.Context, w intake.PullRequestClosed) erro
 		return err
 	}
 	log.Info("data promoted", zap.String("commit", v.Commit))
-	return b.replyMerged(ctx, v)
+	if err := b.replyMerged(ctx, v); err != nil {
+		return err
+	}
+	b.rebaseOthers(ctx, w.PR, base)
+	return nil
+}
+
+// rebaseOthers moves the other PRs' data branches onto the base that just
+// changed; a branch that no longer applies gets a comment asking for a new
+// UPDATE. A failure here is logged, not retried: the branch keeps working
+// on the old base, and the next UPDATE rebuilds it anyway.
+func (b *Bot) rebaseOthers(ctx context.Context, merged int, base string) {
+	prs, err := b.repo.PRBranches(ctx)
+	if err != nil {
+		b.log.Warn("list data branches to rebase", zap.Error(err))
+		return
+	}
+	for _, n := range prs {
+		if n == merged {
+			continue
+		}
+		log := b.log.With(zap.Int("pr", n), zap.Int("merged", merged))
+		res, err := b.repo.Rebase(ctx, refdata.PRBranch(n))
+		var conflict *refdata.ConflictError
+		switch {
+		case errors.As(err, &conflict):
+			body := render("rebase-conflict.md", map[string]any{"Merged": merged, "Branch": refdata.PRBranch(n), "Base": base,
+				"Files": conflict.Files, "Prefix": b.cfg.Prefix})
+			// Keyed by both PRs, so a repeated merge event does not comment twice.
+			if err := b.reply(ctx, intake.CommentWork{PR: n, CommentID: -int64(n)*1_000_000 - int64(merged)}, "rebase", body); err != nil {
+				log.Warn("say a data branch conflicts", zap.Error(err))
+			}
+		case err != nil:
+			log.Warn("rebase a data branch", zap.Error(err))
+		case !res.UpToDate:
+			log.Info("data branch rebuilt on the new base", zap.String("commit", res.Commit.String()))
+		}
+	}
 }
 
 // waitBranchBuild finds the build of branch at sha, waiting for it to

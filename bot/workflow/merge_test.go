@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/internal/fakegithub"
 	"github.com/refbot/refbot/internal/testenv"
 	"github.com/refbot/refbot/s3cache"
 	"github.com/refbot/refbot/travis/travistest"
@@ -164,5 +165,50 @@ func TestClosedWithoutMerge(t *testing.T) {
 	}
 	if f.branch(t) != "" {
 		t.Error("the branch of a closed PR was kept")
+	}
+}
+
+// TestMergeRebasesOtherPRs: after #12's data is promoted, another PR's
+// data branch is rebuilt on the new base; one that changed the same file is
+// told it needs a new UPDATE.
+func TestMergeRebasesOtherPRs(t *testing.T) {
+	f := updated(t) // PR12 changes data/b.txt
+	for n, change := range map[int]map[string]string{
+		7: {"data/b.txt": "b from PR 7\n"}, // the same file: conflict
+		8: {"data/d.txt": "d from PR 8\n"}, // another file: rebuilt
+	} {
+		f.gh.fake.AddPR(fakegithub.PR{Number: n})
+		work := t.TempDir()
+		testenv.Git(t, work, "clone", "--quiet", f.bare, ".")
+		for p, c := range change {
+			os.WriteFile(filepath.Join(work, filepath.FromSlash(p)), []byte(c), 0o644)
+		}
+		testenv.Git(t, work, "commit", "--quiet", "-am", fmt.Sprintf("PR %d's data", n))
+		testenv.Git(t, work, "push", "--quiet", "origin", fmt.Sprintf("HEAD:refs/heads/PR%d", n))
+	}
+	f.postMergeBuild("passed")
+	if err := f.closed(t, true); err != nil {
+		t.Fatal(err)
+	}
+	master := testenv.Git(t, f.bare, "rev-parse", "master")
+	if parent := testenv.Git(t, f.bare, "rev-parse", "PR8^"); parent != master {
+		t.Errorf("PR8 built on %s, want the new master %s", parent, master)
+	}
+	if got := testenv.Git(t, f.bare, "show", "PR8:data/b.txt"); got != "b from the PR" {
+		t.Errorf("PR8 does not carry #12's promoted data: %q", got)
+	}
+	comments := f.gh.fake.Comments(7)
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, "no longer applies to `master`: both change `data/b.txt`") {
+		t.Errorf("PR 7's comments: %+v", comments)
+	}
+	if len(f.gh.fake.Comments(8)) != 0 {
+		t.Error("PR 8 was told something")
+	}
+	// A repeated merge event says nothing twice.
+	if err := f.closed(t, true); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.gh.fake.Comments(7)); n != 1 {
+		t.Errorf("PR 7 got %d comments after a repeated event", n)
 	}
 }

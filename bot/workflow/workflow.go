@@ -129,6 +129,8 @@ type DataRepo interface {
 	Branch(ctx context.Context, branch string) (refdata.BranchInfo, error)
 	Promote(ctx context.Context, branch string, dryRun bool) (*refdata.PromoteResult, error)
 	DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, error)
+	Rebase(ctx context.Context, branch string) (*refdata.RebaseResult, error)
+	PRBranches(ctx context.Context) ([]int, error)
 }
 
 // Deps are the outside systems a Bot works with.

@@ -229,15 +229,10 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 
 // prBranches returns the PR numbers that have a data branch PR<n>.
 func prBranches(ctx context.Context, repo *refdata.Repo) (map[int]bool, error) {
-	tips, err := repo.RemoteTips(ctx)
-	if err != nil {
-		return nil, err
-	}
+	prs, err := repo.PRBranches(ctx)
 	out := map[int]bool{}
-	for name := range tips {
-		if n := prNumber(name.Short()); name.IsBranch() && n > 0 && refdata.PRBranch(n) == name.Short() {
-			out[n] = true
-		}
+	for _, n := range prs {
+		out[n] = true
 	}
-	return out, nil
+	return out, err
 }
