@@ -572,10 +572,33 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		state, desc = "failure", fmt.Sprintf("Reference data updated; CI build %s %s", buildName(final), final.State)
 		view.CI = "failed"
 	}
+	if len(view.Overlaps) > 0 {
+		var prs []string
+		for _, o := range view.Overlaps {
+			prs = append(prs, fmt.Sprintf("#%d", o.PR))
+		}
+		desc += "; same files as " + strings.Join(prs, ", ")
+	}
 	if err := b.reply(ctx, w, key, renderUpdate(view)); err != nil {
 		return err
 	}
+	if err := b.tellOverlaps(ctx, pr.Number, view.Overlaps); err != nil {
+		return err
+	}
 	return status(state, desc)
+}
+
+// tellOverlaps tells each overlapping PR that this one's data now changes
+// some of its files too, once per pair and set of files.
+func (b *Bot) tellOverlaps(ctx context.Context, pr int, overlaps []overlap) error {
+	for _, o := range overlaps {
+		body := render("overlap-notice.md", map[string]any{"PR": pr, "Other": o.PR, "Files": o.Files})
+		key := fmt.Sprintf("overlap:%d:%s", pr, strings.Join(o.Files, ","))
+		if err := b.reply(ctx, intake.CommentWork{PR: o.PR, CommentID: -int64(o.PR)*1_000_000 - int64(pr)}, key, body); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // updateView is the UPDATE reply's content. The first attempt that pushed

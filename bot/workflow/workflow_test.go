@@ -569,3 +569,29 @@ func TestCacheStatus(t *testing.T) {
 		t.Errorf("CI running: %+v", st)
 	}
 }
+
+// TestOverlapBothSides: an UPDATE whose files another PR's data branch also
+// changes says so in its reply and final status, and tells the other PR.
+func TestOverlapBothSides(t *testing.T) {
+	f := newFixture(t)
+	f.gh.fake.AddPR(fakegithub.PR{Number: 7})
+	work := t.TempDir()
+	testenv.Git(t, work, "clone", "--quiet", f.bare, ".")
+	os.WriteFile(filepath.Join(work, "data", "b.txt"), []byte("b from PR 7\n"), 0o644)
+	testenv.Git(t, work, "commit", "--quiet", "-am", "PR 7's data")
+	testenv.Git(t, work, "push", "--quiet", "origin", "HEAD:refs/heads/PR7")
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.gh.lastComment(); !strings.Contains(got, "- #7: `data/b.txt`") {
+		t.Errorf("reply: %q", got)
+	}
+	sts := f.gh.fake.Statuses(head)
+	if last := sts[len(sts)-1]; last.State != "success" || !strings.Contains(last.Description, "same files as #7") {
+		t.Errorf("final status: %+v", last)
+	}
+	if c := f.gh.fake.Comments(7); len(c) != 1 || !strings.Contains(c[0].Body, "the data branch of #12 now also changes `data/b.txt`") {
+		t.Errorf("PR 7's comments: %+v", c)
+	}
+}
