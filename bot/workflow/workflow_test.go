@@ -544,13 +544,20 @@ func TestRetryAfterRestart(t *testing.T) {
 func TestCacheStatus(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	// The fixture's build of the head has passed but uploaded nothing.
+	// The fixture's build of the head has passed and uploaded nothing: the
+	// data already fits.
 	st, build, err := f.bot.CacheStatus(ctx, 12, head)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != "failure" || !strings.Contains(st.Description, "uploaded no outputs") || build != fmt.Sprint(f.build.ID) {
-		t.Errorf("no outputs: %+v, build %s", st, build)
+	if st.State != "success" || !strings.Contains(st.Description, "no data change needed") || build != fmt.Sprint(f.build.ID) {
+		t.Errorf("passed without outputs: %+v, build %s", st, build)
+	}
+	// A failed build that uploaded nothing: failure, re-run it.
+	failed := strings.Repeat("8", 40)
+	f.travis.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", PullRequestNumber: 12, CommitSHA: failed, State: "failed"})
+	if st, _, _ := f.bot.CacheStatus(ctx, 12, failed); st.State != "failure" || !strings.Contains(st.Description, "uploaded no outputs") {
+		t.Errorf("failed without outputs: %+v", st)
 	}
 	f.upload(t, head, map[string]string{"a.txt": "a\n"})
 	st, _, _ = f.bot.CacheStatus(ctx, 12, head)
