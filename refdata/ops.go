@@ -226,14 +226,8 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	if req.DryRun {
 		return res, nil
 	}
-	have := map[plumbing.Hash]bool{}
-	for _, t := range []plumbing.Hash{baseCommit.TreeHash, oldTree} {
-		if err := r.reachable(t, have); err != nil {
-			return nil, err
-		}
-	}
-	objects := []plumbing.Hash{commit}
-	if err := r.toSend(n, newTree, have, &objects, map[plumbing.Hash]bool{}); err != nil {
+	objects, err := r.objectsToSend(n, commit, newTree, baseCommit.TreeHash, oldTree)
+	if err != nil {
 		return nil, err
 	}
 	updates := []refUpdate{{Name: branchRef(req.Branch), Old: oldTip, New: commit}}
@@ -318,6 +312,86 @@ func (r *Repo) remember(n *newObjects, branch string, tip plumbing.Hash) error {
 	return r.store.SetReference(plumbing.NewHashReference(trackingRef(branch), tip))
 }
 
+// dataBranch is a data branch as a fresh fetch found it: its tip, the base
+// it was built on (the tip's parent) and the current base.
+type dataBranch struct {
+	remote            remoteState
+	tip, parent, base *object.Commit
+}
+
+// readDataBranch fetches the base branch and branch; op names the
+// operation in errors.
+func (r *Repo) readDataBranch(ctx context.Context, op, branch string) (*dataBranch, error) {
+	base := r.opts.BaseBranch
+	remote, err := r.fetch(ctx, base, branch)
+	if err != nil {
+		return nil, err
+	}
+	tipHash, baseTip := remote.tip(branch), remote.tip(base)
+	if tipHash.IsZero() {
+		return nil, fmt.Errorf("%s %s: %w", op, branch, ErrNoBranch)
+	}
+	if baseTip.IsZero() {
+		return nil, fmt.Errorf("%s %s: base branch %s: %w", op, branch, base, ErrNoBranch)
+	}
+	d := &dataBranch{remote: remote}
+	if d.tip, err = object.GetCommit(r.store, tipHash); err != nil {
+		return nil, err
+	}
+	if len(d.tip.ParentHashes) != 1 {
+		return nil, fmt.Errorf("%s %s: its tip has %d parents; a data branch is its base plus one commit", op, branch, len(d.tip.ParentHashes))
+	}
+	if d.parent, err = object.GetCommit(r.store, d.tip.ParentHashes[0]); err != nil {
+		return nil, fmt.Errorf("%s %s: read the base it was built on: %w", op, branch, err)
+	}
+	if d.base, err = object.GetCommit(r.store, baseTip); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// onCurrentBase applies the branch's change (parent → tip) to the current
+// base and returns the tree, or a *ConflictError naming the files that
+// changed on both sides.
+func (r *Repo) onCurrentBase(n *newObjects, d *dataBranch, branch string) (plumbing.Hash, error) {
+	merged, conflicts, err := r.merge(n, d.parent.TreeHash, d.base.TreeHash, d.tip.TreeHash, "")
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if len(conflicts) > 0 {
+		return plumbing.ZeroHash, &ConflictError{Branch: branch, Files: conflicts}
+	}
+	if merged.IsZero() {
+		return n.add(&object.Tree{})
+	}
+	return merged, nil
+}
+
+// objectsToSend lists commit and the objects of tree the remote lacks,
+// given trees it has.
+func (r *Repo) objectsToSend(n *newObjects, commit, tree plumbing.Hash, remoteTrees ...plumbing.Hash) ([]plumbing.Hash, error) {
+	have := map[plumbing.Hash]bool{}
+	for _, t := range remoteTrees {
+		if err := r.reachable(t, have); err != nil {
+			return nil, err
+		}
+	}
+	objects := []plumbing.Hash{commit}
+	err := r.toSend(n, tree, have, &objects, map[plumbing.Hash]bool{})
+	return objects, err
+}
+
+// pushWithBackup moves branch from old to tip (old is the lease and is kept
+// as a backup ref) and remembers the new objects in the cache.
+func (r *Repo) pushWithBackup(ctx context.Context, remote remoteState, branch string, old, tip plumbing.Hash, n *newObjects, objects []plumbing.Hash) error {
+	updates := append([]refUpdate{{Name: branchRef(branch), Old: old, New: tip}},
+		backupUpdates(remote, "backup", branch, old, r.opts.KeepBackups, time.Now())...)
+	if _, err := r.push(ctx, updates, n, objects, nil); err != nil {
+		return err
+	}
+	return r.remember(n, branch, tip)
+}
+
 // PromoteResult says what Promote did.
 type PromoteResult struct {
 	Branch      string
@@ -338,96 +412,49 @@ func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*Promot
 		return nil, err
 	}
 	defer r.unlock()
+	d, err := r.readDataBranch(ctx, "promote", branch)
+	if err != nil {
+		return nil, err
+	}
 	base := r.opts.BaseBranch
-	remote, err := r.fetch(ctx, base, branch)
-	if err != nil {
-		return nil, err
-	}
-	prTip, baseTip := remote.tip(branch), remote.tip(base)
-	if prTip.IsZero() {
-		return nil, fmt.Errorf("promote %s: %w", branch, ErrNoBranch)
-	}
-	if baseTip.IsZero() {
-		return nil, fmt.Errorf("promote %s: base branch %s: %w", branch, base, ErrNoBranch)
-	}
-	pr, err := object.GetCommit(r.store, prTip)
-	if err != nil {
-		return nil, err
-	}
-	if len(pr.ParentHashes) != 1 {
-		return nil, fmt.Errorf("promote %s: its tip has %d parents; a data branch is its base plus one commit", branch, len(pr.ParentHashes))
-	}
-	parent, err := object.GetCommit(r.store, pr.ParentHashes[0])
-	if err != nil {
-		return nil, fmt.Errorf("promote %s: read the base it was built on: %w", branch, err)
-	}
-	baseCommit, err := object.GetCommit(r.store, baseTip)
-	if err != nil {
-		return nil, err
-	}
 	n := newNewObjects()
 	res := &PromoteResult{Branch: branch, Base: base}
-	if res.Changes, err = r.diff(n, parent.TreeHash, pr.TreeHash, ""); err != nil {
+	if res.Changes, err = r.diff(n, d.parent.TreeHash, d.tip.TreeHash, ""); err != nil {
 		return nil, err
 	}
-	var newTip plumbing.Hash
 	var objects []plumbing.Hash
-	switch {
-	case baseTip == parent.Hash:
-		newTip, res.FastForward = prTip, true
-	default:
-		merged, conflicts, err := r.merge(n, parent.TreeHash, baseCommit.TreeHash, pr.TreeHash, "")
+	if d.base.Hash == d.parent.Hash {
+		res.Commit, res.FastForward = d.tip.Hash, true
+	} else {
+		merged, err := r.onCurrentBase(n, d, branch)
 		if err != nil {
 			return nil, err
 		}
-		if len(conflicts) > 0 {
-			return nil, &ConflictError{Branch: branch, Files: conflicts}
-		}
-		if merged.IsZero() {
-			if merged, err = n.add(&object.Tree{}); err != nil {
-				return nil, err
-			}
-		}
-		if merged == baseCommit.TreeHash {
-			res.NoChange, res.Commit = true, baseTip
+		if merged == d.base.TreeHash {
+			res.NoChange, res.Commit = true, d.base.Hash
 			return res, nil
 		}
-		subject, _, _ := strings.Cut(pr.Message, "\n")
-		msg := pr.Message
-		if i := strings.Index(msg, "\n\n"); i >= 0 {
-			msg = strings.TrimSpace(msg[i+2:]) + "\n"
-		} else {
-			msg = ""
+		subject, _, _ := strings.Cut(d.tip.Message, "\n")
+		msg := ""
+		if i := strings.Index(d.tip.Message, "\n\n"); i >= 0 {
+			msg = strings.TrimSpace(d.tip.Message[i+2:]) + "\n"
 		}
 		sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: time.Now().Truncate(time.Second)}
-		c := &object.Commit{Author: sig, Committer: sig, TreeHash: merged, ParentHashes: []plumbing.Hash{baseTip},
-			Message: fmt.Sprintf("%s\n\n%sRefbot-Promoted-From: %s %s\n", subject, msg, branch, prTip)}
-		if newTip, err = n.add(c); err != nil {
+		c := &object.Commit{Author: sig, Committer: sig, TreeHash: merged, ParentHashes: []plumbing.Hash{d.base.Hash},
+			Message: fmt.Sprintf("%s\n\n%sRefbot-Promoted-From: %s %s\n", subject, msg, branch, d.tip.Hash)}
+		if res.Commit, err = n.add(c); err != nil {
 			return nil, err
 		}
 		// The remote has the PR's trees and blobs and the base's: only the
 		// new trees and the commit travel.
-		have := map[plumbing.Hash]bool{}
-		for _, t := range []plumbing.Hash{baseCommit.TreeHash, pr.TreeHash} {
-			if err := r.reachable(t, have); err != nil {
-				return nil, err
-			}
-		}
-		objects = []plumbing.Hash{newTip}
-		if err := r.toSend(n, merged, have, &objects, map[plumbing.Hash]bool{}); err != nil {
+		if objects, err = r.objectsToSend(n, res.Commit, merged, d.base.TreeHash, d.tip.TreeHash); err != nil {
 			return nil, err
 		}
 	}
-	res.Commit = newTip
 	if dryRun {
 		return res, nil
 	}
-	updates := append([]refUpdate{{Name: branchRef(base), Old: baseTip, New: newTip}},
-		backupUpdates(remote, "backup", base, baseTip, r.opts.KeepBackups, time.Now())...)
-	if _, err := r.push(ctx, updates, n, objects, nil); err != nil {
-		return res, err
-	}
-	return res, r.remember(n, base, newTip)
+	return res, r.pushWithBackup(ctx, d.remote, base, d.base.Hash, res.Commit, n, objects)
 }
 
 // DeleteBranch deletes branch, keeping its tip under refs/refbot/archive/.
@@ -666,71 +693,30 @@ func (r *Repo) Rebase(ctx context.Context, branch string) (*RebaseResult, error)
 		return nil, err
 	}
 	defer r.unlock()
-	base := r.opts.BaseBranch
-	remote, err := r.fetch(ctx, base, branch)
+	d, err := r.readDataBranch(ctx, "rebase", branch)
 	if err != nil {
 		return nil, err
 	}
-	tip, baseTip := remote.tip(branch), remote.tip(base)
-	if tip.IsZero() || baseTip.IsZero() {
-		return nil, fmt.Errorf("rebase %s onto %s: %w", branch, base, ErrNoBranch)
-	}
-	c, err := object.GetCommit(r.store, tip)
-	if err != nil {
-		return nil, err
-	}
-	if len(c.ParentHashes) != 1 {
-		return nil, fmt.Errorf("rebase %s: its tip has %d parents; a data branch is its base plus one commit", branch, len(c.ParentHashes))
-	}
-	res := &RebaseResult{Branch: branch, Commit: tip}
-	if c.ParentHashes[0] == baseTip {
+	res := &RebaseResult{Branch: branch, Commit: d.tip.Hash}
+	if d.parent.Hash == d.base.Hash {
 		res.UpToDate = true
 		return res, nil
 	}
-	parent, err := object.GetCommit(r.store, c.ParentHashes[0])
-	if err != nil {
-		return nil, err
-	}
-	baseCommit, err := object.GetCommit(r.store, baseTip)
-	if err != nil {
-		return nil, err
-	}
 	n := newNewObjects()
-	merged, conflicts, err := r.merge(n, parent.TreeHash, baseCommit.TreeHash, c.TreeHash, "")
+	merged, err := r.onCurrentBase(n, d, branch)
 	if err != nil {
 		return nil, err
 	}
-	if len(conflicts) > 0 {
-		return nil, &ConflictError{Branch: branch, Files: conflicts}
+	rebased := &object.Commit{Author: d.tip.Author, Committer: object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail,
+		When: time.Now().Truncate(time.Second)}, Message: d.tip.Message, TreeHash: merged, ParentHashes: []plumbing.Hash{d.base.Hash}}
+	if res.Commit, err = n.add(rebased); err != nil {
+		return nil, err
 	}
-	if merged.IsZero() {
-		if merged, err = n.add(&object.Tree{}); err != nil {
-			return nil, err
-		}
-	}
-	rebased := &object.Commit{Author: c.Author, Committer: object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail,
-		When: time.Now().Truncate(time.Second)}, Message: c.Message, TreeHash: merged, ParentHashes: []plumbing.Hash{baseTip}}
-	newTip, err := n.add(rebased)
+	objects, err := r.objectsToSend(n, res.Commit, merged, d.base.TreeHash, d.tip.TreeHash)
 	if err != nil {
 		return nil, err
 	}
-	have := map[plumbing.Hash]bool{}
-	for _, t := range []plumbing.Hash{baseCommit.TreeHash, c.TreeHash} {
-		if err := r.reachable(t, have); err != nil {
-			return nil, err
-		}
-	}
-	objects := []plumbing.Hash{newTip}
-	if err := r.toSend(n, merged, have, &objects, map[plumbing.Hash]bool{}); err != nil {
-		return nil, err
-	}
-	updates := append([]refUpdate{{Name: branchRef(branch), Old: tip, New: newTip}},
-		backupUpdates(remote, "backup", branch, tip, r.opts.KeepBackups, time.Now())...)
-	if _, err := r.push(ctx, updates, n, objects, nil); err != nil {
-		return nil, err
-	}
-	res.Commit = newTip
-	return res, r.remember(n, branch, newTip)
+	return res, r.pushWithBackup(ctx, d.remote, branch, d.tip.Hash, res.Commit, n, objects)
 }
 
 // PRBranches returns the numbers n of the remote's data branches PR<n>.
