@@ -358,24 +358,17 @@ func newSnapshotCmd() *cobra.Command {
 
 // dataBranches reads every PR<n> data branch and the build it came from.
 func dataBranches(ctx context.Context, repo *refdata.Repo) (map[string]refdata.BranchInfo, error) {
-	tips, err := repo.RemoteTips(ctx)
+	prs, err := repo.PRBranches(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]refdata.BranchInfo{}
-	for name := range tips {
-		b := name.Short()
-		if !name.IsBranch() || len(b) < 3 || b[:2] != "PR" {
-			continue
-		}
-		if _, err := fmt.Sscanf(b, "PR%d", new(int)); err != nil {
-			continue
-		}
-		info, err := repo.Branch(ctx, b)
+	for _, n := range prs {
+		info, err := repo.Branch(ctx, refdata.PRBranch(n))
 		if err != nil {
 			return nil, err
 		}
-		out[b] = info
+		out[refdata.PRBranch(n)] = info
 	}
 	return out, nil
 }
