@@ -40,6 +40,10 @@ type Request struct {
 	Subject  string
 	Trailers refdata.Trailers
 	DryRun   bool // download nothing that is not needed, push nothing
+	// Opened, if set, is this build as an earlier Publish (a dry run) found
+	// it, checked against the same Want: it is used instead of reading and
+	// checking the build in S3 again.
+	Opened *s3cache.Build
 	// BeforePush, if set, runs after the downloads and before each push;
 	// an error stops the publish there (UPDATE uses it to stop when the
 	// PR's head moved while it ran).
@@ -75,9 +79,12 @@ type VariantResult struct {
 // the base. Errors keep the sentinels of s3cache and refdata (ErrIncomplete,
 // ErrProvenance, ErrLeaseLost …) for the caller to branch on.
 func Publish(ctx context.Context, store Store, repo Repo, req Request) (*Result, error) {
-	b, err := store.Open(ctx, req.Build, req.Want)
-	if err != nil {
-		return nil, err
+	b := req.Opened
+	if b == nil || b.ID != req.Build {
+		var err error
+		if b, err = store.Open(ctx, req.Build, req.Want); err != nil {
+			return nil, err
+		}
 	}
 	variants := b.Variants
 	if req.Variant != "" {

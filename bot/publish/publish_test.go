@@ -177,3 +177,38 @@ func TestPublishVariants(t *testing.T) {
 		t.Errorf("err = %v, want a refusal of the unknown variant", err)
 	}
 }
+
+// countingStore counts how often a build is read and checked in S3.
+type countingStore struct {
+	*s3cache.Store
+	opens int
+}
+
+func (c *countingStore) Open(ctx context.Context, id string, want s3cache.Want) (*s3cache.Build, error) {
+	c.opens++
+	return c.Store.Open(ctx, id, want)
+}
+
+// TestOpenedBuildIsReused: a publish after a dry run of the same build
+// (UPDATE's large-change guard, then its push) reads the build in S3 once.
+func TestOpenedBuildIsReused(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.upload(t, "1", 5, "", map[string]string{"a.txt": "a\n", "b.txt": "b2\n"})
+	store := &countingStore{Store: f.store}
+	req := Request{Build: "1", Want: s3cache.Want{Source: s3cache.Source{PR: 5}}, Branch: "PR5", WorkDir: f.work, DryRun: true}
+	plan, err := Publish(ctx, store, f.repo, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.DryRun, req.Opened = false, plan.Build
+	if _, err := Publish(ctx, store, f.repo, req); err != nil {
+		t.Fatal(err)
+	}
+	if store.opens != 1 {
+		t.Errorf("the build was read %d times, want once", store.opens)
+	}
+	if got := testenv.Git(t, f.bare, "show", "PR5:data/b.txt"); got != "b2" {
+		t.Errorf("PR5:data/b.txt = %q", got)
+	}
+}

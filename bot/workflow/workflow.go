@@ -468,7 +468,9 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason))
 	}
 	// The large-change guard looks before it leaps: a dry run reads only
-	// the manifest and the trees.
+	// the manifest and the trees. The real publish reuses the build it
+	// checked.
+	var checked *s3cache.Build
 	if !cmd.All {
 		plan, err := publish.Publish(ctx, b.store, b.repo, b.publishRequest(w, cmd, pr, build, true))
 		if err != nil {
@@ -477,6 +479,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 			}
 			return err
 		}
+		checked = plan.Build
 		if v := planView(w, cmd, pr, build, plan, b.cfg.LargeChangeShare); v.Large {
 			return fail(fmt.Sprintf("this update would change or remove %d of %d files (%.0f%%, more than the %.0f%% refbot changes without confirmation); if that is intended, say `%s UPDATE --all`",
 				v.ChangedOrRemoved, v.Before, 100*v.Share, 100*b.cfg.LargeChangeShare, b.cfg.Prefix))
@@ -493,6 +496,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		return err
 	}
 	req := b.publishRequest(w, cmd, pr, build, false)
+	req.Opened = checked
 	req.BeforePush = func(ctx context.Context) error {
 		failpoint.Hit("downloaded")
 		now, err := b.gh.PullRequest(ctx, pr.Number)
