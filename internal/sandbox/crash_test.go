@@ -74,19 +74,12 @@ func TestCrashAtEveryStep(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer rb.Stop(context.Background())
-			for {
-				if st, ok := sb.UpdateStatus(); ok && st.State != "pending" {
-					if st.State != "success" {
-						t.Errorf("final status %s: %s", st.State, st.Description)
-					}
-					break
-				}
-				select {
-				case <-ctx.Done():
-					log, _ := os.ReadFile(rb.Log)
-					t.Fatalf("no final status after the restart\n%s", log)
-				case <-time.After(100 * time.Millisecond):
-				}
+			st, err := sb.WaitUpdateDone(ctx, rb)
+			if err != nil {
+				t.Fatalf("after the restart: %v", err)
+			}
+			if st.State != "success" {
+				t.Errorf("final status %s: %s", st.State, st.Description)
 			}
 			if n := testenv.Git(t, sb.Bare, "rev-list", "--count", "master..PR42"); n != "1" {
 				t.Errorf("PR42 is master + %s commits, want 1", n)

@@ -42,7 +42,9 @@ func TestMissedEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(rb, "the missed UPDATE", func() bool { st, ok := sb.UpdateStatus(); return ok && st.State == "success" })
+	if st, err := sb.WaitUpdateDone(ctx, rb); err != nil || st.State != "success" {
+		t.Fatalf("the missed UPDATE: %+v, %v", st, err)
+	}
 	if err := rb.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}

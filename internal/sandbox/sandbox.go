@@ -307,3 +307,19 @@ func randomSHA() string {
 	}
 	return fmt.Sprintf("%x", b[:20])
 }
+
+// WaitUpdateDone waits until the head's update status is final and returns
+// it; if ctx ends first, the error carries refbot's log.
+func (s *Sandbox) WaitUpdateDone(ctx context.Context, rb *Refbot) (fakegithub.Status, error) {
+	for {
+		if st, ok := s.UpdateStatus(); ok && st.State != "pending" {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			log, _ := os.ReadFile(rb.Log)
+			return fakegithub.Status{}, fmt.Errorf("no final update status: %w\n%s", ctx.Err(), log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -124,19 +124,12 @@ func TestAPITrigger(t *testing.T) {
 	if code := post(APIToken, `{"command":"UPDATE","by":"release-script"}`); code != http.StatusAccepted {
 		t.Fatalf("API UPDATE: %d", code)
 	}
-	for {
-		if st, ok := sb.UpdateStatus(); ok && st.State != "pending" {
-			if st.State != "success" {
-				t.Errorf("final status %s: %s", st.State, st.Description)
-			}
-			break
-		}
-		select {
-		case <-ctx.Done():
-			log, _ := os.ReadFile(rb.Log)
-			t.Fatalf("no final status\n%s", log)
-		case <-time.After(100 * time.Millisecond):
-		}
+	st, err := sb.WaitUpdateDone(ctx, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != "success" {
+		t.Errorf("final status %s: %s", st.State, st.Description)
 	}
 	if r := sb.Replies(); len(r) != 1 || !strings.Contains(r[0].Body, "asked by @release-script") {
 		t.Errorf("replies: %+v", r)
