@@ -73,9 +73,11 @@ func TestMissedEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rb.Stop(context.Background())
+	// The reply is the merge's last step: wait for it as well as for the
+	// branch's deletion, which comes just before it.
 	waitFor(rb, "the missed merge's promotion", func() bool {
 		out, _ := testenv.GitEnv(sb.Bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/PR42")
-		return out == ""
+		return out == "" && len(sb.Replies()) >= 2
 	})
 	if got := testenv.Git(t, sb.Bare, "rev-parse", "master"); got != tip {
 		t.Errorf("master = %s, want PR42's commit %s", got, tip)
