@@ -135,11 +135,19 @@ func (b *Bot) rebaseOthers(ctx context.Context, merged int, base string) {
 			if err := b.reply(ctx, intake.CommentWork{PR: n, CommentID: -int64(n)*1_000_000 - int64(merged)}, "rebase", body); err != nil {
 				log.Warn("say a data branch conflicts", zap.Error(err))
 			}
+			if err := b.markConflict(ctx, n, merged); err != nil {
+				log.Warn("mark a conflicting data branch in its status", zap.Error(err))
+			}
 		case err != nil:
 			log.Warn("rebase a data branch", zap.Error(err))
 		case !res.UpToDate:
 			log.Info("data branch rebuilt on the new base", zap.String("commit", res.Commit.String()))
 		}
+	}
+	// The merged PR's files are on the base now: no status should still
+	// say another PR shares them.
+	if err := b.forgetOverlaps(ctx, merged); err != nil {
+		b.log.Warn("restate statuses that named the merged PR", zap.Int("merged", merged), zap.Error(err))
 	}
 }
 
@@ -204,8 +212,11 @@ func (b *Bot) DeleteClosedBranch(ctx context.Context, n int) error {
 		return nil
 	}
 	tip, err := b.repo.DeleteBranch(ctx, refdata.PRBranch(n))
-	if err == nil && !tip.IsZero() {
+	if err != nil {
+		return err
+	}
+	if !tip.IsZero() {
 		b.log.Info("deleted the data branch of a closed pull request", zap.Int("pr", n), zap.String("tip", tip.String()))
 	}
-	return err
+	return b.forgetOverlaps(ctx, n)
 }

@@ -204,6 +204,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Bot, error) {
 			pr INTEGER NOT NULL, build_id TEXT NOT NULL, sha TEXT NOT NULL, PRIMARY KEY (pr, build_id))`,
 		`CREATE TABLE IF NOT EXISTS refbot_pending (
 			pr INTEGER NOT NULL, sha TEXT NOT NULL, PRIMARY KEY (pr, sha))`,
+		`CREATE TABLE IF NOT EXISTS refbot_update_status (
+			pr INTEGER PRIMARY KEY, sha TEXT NOT NULL, state TEXT NOT NULL, description TEXT NOT NULL,
+			overlaps TEXT NOT NULL DEFAULT '')`,
 		`CREATE TABLE IF NOT EXISTS refbot_update_view (
 			reply_key TEXT NOT NULL, comment_id INTEGER NOT NULL, view TEXT NOT NULL, PRIMARY KEY (comment_id, reply_key))`,
 	} {
@@ -576,12 +579,9 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		state, desc = "failure", fmt.Sprintf("Reference data updated; CI build %s %s", buildName(final), final.State)
 		view.CI = "failed"
 	}
-	if len(view.Overlaps) > 0 {
-		var prs []string
-		for _, o := range view.Overlaps {
-			prs = append(prs, fmt.Sprintf("#%d", o.PR))
-		}
-		desc += "; same files as " + strings.Join(prs, ", ")
+	var others []int
+	for _, o := range view.Overlaps {
+		others = append(others, o.PR)
 	}
 	if err := b.reply(ctx, w, key, renderUpdate(view)); err != nil {
 		return err
@@ -589,16 +589,20 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	if err := b.tellOverlaps(ctx, pr.Number, view.Overlaps); err != nil {
 		return err
 	}
-	return status(state, desc)
+	return b.postStatus(ctx, pr.Number, pr.HeadSHA, state, desc, others)
 }
 
 // tellOverlaps tells each overlapping PR that this one's data now changes
-// some of its files too, once per pair and set of files.
+// some of its files too: by a comment, once per pair and set of files, and
+// in its update status.
 func (b *Bot) tellOverlaps(ctx context.Context, pr int, overlaps []overlap) error {
 	for _, o := range overlaps {
 		body := render("overlap-notice.md", map[string]any{"PR": pr, "Other": o.PR, "Files": o.Files})
 		key := fmt.Sprintf("overlap:%d:%s", pr, strings.Join(o.Files, ","))
 		if err := b.reply(ctx, intake.CommentWork{PR: o.PR, CommentID: -int64(o.PR)*1_000_000 - int64(pr)}, key, body); err != nil {
+			return err
+		}
+		if err := b.restateOverlaps(ctx, o.PR, func(prs []int) []int { return addPR(prs, pr) }); err != nil {
 			return err
 		}
 	}
@@ -638,7 +642,23 @@ func (b *Bot) updateView(ctx context.Context, w intake.CommentWork, cmd command.
 // setStatus sets the update status on sha and remembers which are pending,
 // so that STOP, giving up or a moved head can finish them.
 func (b *Bot) setStatus(ctx context.Context, pr int, sha, state, desc string) error {
-	if err := b.gh.SetStatus(ctx, sha, Status{State: state, Context: b.cfg.StatusContext, Description: desc, TargetURL: b.prURL(pr)}); err != nil {
+	return b.postStatus(ctx, pr, sha, state, desc, nil)
+}
+
+// postStatus sets the update status on sha, its description ending with
+// the other PRs whose data branches change the same files. It remembers the
+// PR's last status, so that another PR's update or merge can restate it
+// (restateOverlaps), and which statuses are pending.
+func (b *Bot) postStatus(ctx context.Context, pr int, sha, state, desc string, overlaps []int) error {
+	full := desc
+	if len(overlaps) > 0 {
+		refs := make([]string, len(overlaps))
+		for i, n := range overlaps {
+			refs[i] = fmt.Sprintf("#%d", n)
+		}
+		full += "; same files as " + strings.Join(refs, ", ")
+	}
+	if err := b.gh.SetStatus(ctx, sha, Status{State: state, Context: b.cfg.StatusContext, Description: full, TargetURL: b.prURL(pr)}); err != nil {
 		return err
 	}
 	var err error
@@ -647,6 +667,12 @@ func (b *Bot) setStatus(ctx context.Context, pr int, sha, state, desc string) er
 	} else {
 		_, err = b.db.ExecContext(ctx, `DELETE FROM refbot_pending WHERE pr = ? AND sha = ?`, pr, sha)
 	}
+	if err != nil {
+		return err
+	}
+	_, err = b.db.ExecContext(ctx, `INSERT INTO refbot_update_status (pr, sha, state, description, overlaps) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (pr) DO UPDATE SET sha = excluded.sha, state = excluded.state, description = excluded.description,
+		overlaps = excluded.overlaps`, pr, sha, state, desc, joinPRs(overlaps))
 	return err
 }
 

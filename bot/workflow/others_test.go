@@ -1,0 +1,126 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/internal/fakegithub"
+	"github.com/refbot/refbot/s3cache"
+	"github.com/refbot/refbot/travis/travistest"
+)
+
+const head7 = "7777777777777777777777777777777777777777"
+
+// updateOther runs an UPDATE on another PR n, at head sha, whose CI
+// produced files.
+func (f *fixture) updateOther(t *testing.T, n int, sha string, files map[string]string) {
+	t.Helper()
+	f.gh.fake.AddCommit(sha)
+	f.gh.fake.AddPR(fakegithub.PR{Number: n, HeadSHA: sha, BaseRef: "master"})
+	build := f.travis.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", PullRequestNumber: n, CommitSHA: sha, State: "passed"})
+	if _, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: fmt.Sprint(build.ID),
+		Source: s3cache.Source{PR: n}, Commit: sha, Dir: writeTree(t, files)}); err != nil {
+		t.Fatal(err)
+	}
+	commentSeq++
+	if err := f.bot.HandleComment(context.Background(), intake.CommentWork{Repo: "octo-org/octo-repo", PR: n,
+		CommentID: commentSeq, Author: "alice", Body: "BUILDBOT: UPDATE"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func lastStatus(t *testing.T, f *fixture, sha string) fakegithub.Status {
+	t.Helper()
+	sts := f.gh.fake.Statuses(sha)
+	if len(sts) == 0 {
+		t.Fatalf("no status on %s", sha[:7])
+	}
+	return sts[len(sts)-1]
+}
+
+// overlapping gives PR 7 and PR 12 data branches that both change
+// data/b.txt, PR 7's first.
+func overlapping(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	f.updateOther(t, 7, head7, map[string]string{"a.txt": "a\n", "b.txt": "b from PR 7\n", "c.txt": "c\n", "d.txt": "d\n"})
+	if st := lastStatus(t, f, head7); st.State != "success" || strings.Contains(st.Description, "same files") {
+		t.Fatalf("PR 7's status before the overlap: %+v", st)
+	}
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b from PR 12\n", "c.txt": "c\n", "d.txt": "d\n"})
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if st := lastStatus(t, f, head); st.State != "success" || !strings.HasSuffix(st.Description, "; same files as #7") {
+		t.Errorf("PR 12's status: %+v", st)
+	}
+	return f
+}
+
+// TestOverlapStatuses: the other PR's update status says so too, and stops
+// saying so when the overlapping PR's branch is gone; when that PR merges
+// and the other branch no longer applies, its status asks for an UPDATE.
+func TestOverlapStatuses(t *testing.T) {
+	t.Run("told", func(t *testing.T) {
+		f := overlapping(t)
+		st := lastStatus(t, f, head7)
+		if st.State != "success" || !strings.HasPrefix(st.Description, "Reference data updated; CI build") ||
+			!strings.HasSuffix(st.Description, "; same files as #12") || st.TargetURL != "https://refbot.example.org/pr/7" {
+			t.Errorf("PR 7's status after #12's UPDATE: %+v", st)
+		}
+		// Told once: the same UPDATE again does not post PR 7's status again.
+		n := len(f.gh.fake.Statuses(head7))
+		commentSeq--
+		if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(f.gh.fake.Statuses(head7)); got != n {
+			t.Errorf("PR 7's status posted %d more times", got-n)
+		}
+	})
+	t.Run("closed without merging", func(t *testing.T) {
+		f := overlapping(t)
+		f.gh.fake.ClosePR(12)
+		if err := f.bot.DeleteClosedBranch(context.Background(), 12); err != nil {
+			t.Fatal(err)
+		}
+		if st := lastStatus(t, f, head7); st.State != "success" || strings.Contains(st.Description, "same files") {
+			t.Errorf("PR 7's status after #12's branch was deleted: %+v", st)
+		}
+	})
+	t.Run("head moved", func(t *testing.T) {
+		f := newFixture(t)
+		f.updateOther(t, 7, head7, map[string]string{"a.txt": "a\n", "b.txt": "b from PR 7\n", "c.txt": "c\n", "d.txt": "d\n"})
+		moved := "7070707070707070707070707070707070707070"
+		f.gh.fake.AddCommit(moved)
+		f.gh.fake.SetHead(7, moved)
+		n := len(f.gh.fake.Statuses(head7))
+		f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b from PR 12\n", "c.txt": "c\n", "d.txt": "d\n"})
+		if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(f.gh.fake.Statuses(head7)); got != n {
+			t.Errorf("a status of PR 7's old head was posted again")
+		}
+		if got := len(f.gh.fake.Statuses(moved)); got != 0 {
+			t.Errorf("PR 7's new head got an update status: %+v", f.gh.fake.Statuses(moved))
+		}
+		if c := f.gh.fake.Comments(7); len(c) != 2 { // PR 7's own reply, and the notice
+			t.Errorf("PR 7's comments: %d", len(c))
+		}
+	})
+	t.Run("merged, the other conflicts", func(t *testing.T) {
+		f := overlapping(t)
+		f.postMergeBuild("passed")
+		if err := f.closed(t, true); err != nil {
+			t.Fatal(err)
+		}
+		st := lastStatus(t, f, head7)
+		if st.State != "failure" || st.Description != "Data conflicts with #12's, now on master; say BUILDBOT: UPDATE" {
+			t.Errorf("PR 7's status after #12 merged: %+v", st)
+		}
+	})
+}
