@@ -3,6 +3,7 @@ package refdata
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -668,4 +669,47 @@ func TestRebase(t *testing.T) {
 		t.Error("a conflicting rebase moved the branch")
 	}
 	f.fsck(t)
+}
+
+// TestBlobs: blobs the blobless cache lacks are read by id, including one
+// no branch reaches any more; a pack over the limit and an unknown id are
+// clear errors.
+func TestBlobs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	old := plumbing.NewHash(f.git(t, "rev-parse", "master:data/a.txt"))
+	noise := make([]byte, 128<<10)
+	rand.Read(noise)
+	big := hex.EncodeToString(noise) // 256 KiB that compresses to about half
+	work := t.TempDir()
+	f.git(t, "--git-dir", f.bare, "branch", "-q", "tmp", "master") // a branch to push over and delete
+	testenv.Git(t, work, "clone", "--quiet", "--branch", "tmp", f.bare, ".")
+	writeFiles(t, work, map[string]string{"data/a.txt": "a2\n", "data/big.txt": big})
+	testenv.Git(t, work, "add", "-A")
+	testenv.Git(t, work, "commit", "--quiet", "-m", "change")
+	testenv.Git(t, work, "push", "--quiet", "origin", "tmp")
+	changed := plumbing.NewHash(testenv.Git(t, work, "rev-parse", "HEAD:data/a.txt"))
+	bigID := plumbing.NewHash(testenv.Git(t, work, "rev-parse", "HEAD:data/big.txt"))
+	f.git(t, "--git-dir", f.bare, "branch", "-q", "-D", "tmp")
+
+	got, err := f.repo.Blobs(ctx, []plumbing.Hash{old, changed, old}, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got[old]) != "a1\n" || string(got[changed]) != "a2\n" {
+		t.Errorf("blobs: %q", got)
+	}
+	if _, err := f.repo.Blobs(ctx, []plumbing.Hash{changed, bigID}, 8<<10); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a pack over the limit: %v", err)
+	}
+	missing := plumbing.NewHash("0123456789012345678901234567890123456789")
+	_, err = f.repo.Blobs(ctx, []plumbing.Hash{missing}, 1<<20)
+	if err == nil || strings.Contains(err.Error(), f.gs.Token) {
+		t.Errorf("an unknown blob: %v", err)
+	}
+	t.Logf("unknown blob: %v", err)
+	// The cache is still blobless.
+	if _, err := f.repo.store.EncodedObject(plumbing.BlobObject, old); err == nil {
+		t.Error("Blobs stored a blob in the cache")
+	}
 }

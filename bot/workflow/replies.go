@@ -149,6 +149,7 @@ type updateData struct {
 	Commit   string
 	NoChange bool
 	Changes  changeSummary
+	Diffs    []fileDiff
 	Overlaps []overlap
 	CI       string // restarting, running, passed, failed
 }

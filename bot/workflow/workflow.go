@@ -131,6 +131,8 @@ type DataRepo interface {
 	DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, error)
 	Rebase(ctx context.Context, branch string) (*refdata.RebaseResult, error)
 	PRBranches(ctx context.Context) ([]int, error)
+	// Blobs reads file contents by blob id, for the replies' text diffs.
+	Blobs(ctx context.Context, ids []plumbing.Hash, maxBytes int64) (map[plumbing.Hash][]byte, error)
 }
 
 // Deps are the outside systems a Bot works with.
@@ -625,6 +627,9 @@ func (b *Bot) updateView(ctx context.Context, w intake.CommentWork, cmd command.
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return v, err
 		}
+	}
+	if !v.NoChange {
+		v.Diffs = b.textDiffs(ctx, res)
 	}
 	var err error
 	if v.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {

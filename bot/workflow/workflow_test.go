@@ -94,6 +94,7 @@ type fixture struct {
 	travis *travistest.Server
 	store  *s3cache.Store
 	bare   string
+	gs     *testenv.GitServer
 	build  travistest.Build
 	jobs   *fakeJobs
 }
@@ -179,7 +180,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	gh := ghView{fake: fake, head: head}
-	return &fixture{bot: bot, gh: gh, moving: moving, travis: tv, store: store, bare: bare, build: build, jobs: jobs}
+	return &fixture{bot: bot, gh: gh, moving: moving, travis: tv, store: store, bare: bare, gs: gs, build: build, jobs: jobs}
 }
 
 func writeTree(t *testing.T, files map[string]string) string {
