@@ -111,3 +111,27 @@ func (w *branchDeletionWorker) Work(ctx context.Context, job *river.Job[BranchDe
 		return w.handle(ctx, job.Args.PR)
 	})
 }
+
+// SupersededArgs is the job that tells the author of a queued UPDATE that a
+// newer one replaced it, so no comment goes unanswered.
+type SupersededArgs struct {
+	PR  int                `json:"pr"`
+	Old intake.CommentWork `json:"old"`
+	By  intake.CommentWork `json:"by"`
+}
+
+// Kind names the job kind in the database; it must never change.
+func (SupersededArgs) Kind() string { return "superseded" }
+
+type supersededWorker struct {
+	river.WorkerDefaults[SupersededArgs]
+	handle func(ctx context.Context, old, by intake.CommentWork) error
+}
+
+// Work needs no PR lease: it only answers a comment.
+func (w *supersededWorker) Work(ctx context.Context, job *river.Job[SupersededArgs]) error {
+	if w.handle == nil {
+		return river.JobCancel(errors.New("no superseded handler configured"))
+	}
+	return w.handle(ctx, job.Args.Old, job.Args.By)
+}

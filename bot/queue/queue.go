@@ -9,6 +9,7 @@ package queue
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -38,8 +39,10 @@ type Queue struct {
 
 	records    chan recordReq // to the writer, which group-commits them
 	supersedes func(intake.CommentWork) bool
-	closed     chan struct{}
-	writerDone chan struct{}
+	// tellSuperseded: a superseded comment gets a job that answers it.
+	tellSuperseded bool
+	closed         chan struct{}
+	writerDone     chan struct{}
 }
 
 // Handlers do the work of each job kind. They run on the daemon's context,
@@ -61,6 +64,9 @@ type Handlers struct {
 	// like it pointless while the older is still queued (a comment that
 	// only asks for UPDATE); nil means never.
 	Supersedes func(w intake.CommentWork) bool
+	// Superseded answers the comment old, whose queued job the newer
+	// comment by replaced.
+	Superseded func(ctx context.Context, old, by intake.CommentWork) error
 }
 
 // Config configures Open.
@@ -126,6 +132,8 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		gaveUp: cfg.Handlers.GaveUp, wait: cfg.LeaseWait})
 	river.AddWorker(workers, &prClosedWorker{q: q, handle: cfg.Handlers.PRClosed, wait: cfg.LeaseWait})
 	river.AddWorker(workers, &branchDeletionWorker{q: q, handle: cfg.Handlers.DeleteBranch, wait: cfg.LeaseWait})
+	river.AddWorker(workers, &supersededWorker{handle: cfg.Handlers.Superseded})
+	q.tellSuperseded = cfg.Handlers.Superseded != nil
 	q.river, err = river.NewClient(riversqlite.New(db), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
 		Workers: workers,
@@ -368,7 +376,7 @@ func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 		for i, res := range inserted {
 			args, ok := jobs[i].Args.(CommentArgs)
 			if ok && q.supersedes != nil && q.supersedes(args.CommentWork) {
-				if err := q.supersede(ctx, tx, args.PR, res.Job.ID); err != nil {
+				if err := q.supersede(ctx, tx, args.CommentWork, res.Job.ID); err != nil {
 					return out, err
 				}
 			}
@@ -448,29 +456,49 @@ func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, erro
 }
 
 // supersede cancels the queued (not yet running) superseding-kind comment
-// jobs of pr older than job newer.
-func (q *Queue) supersede(ctx context.Context, tx *sql.Tx, pr int, newer int64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM river_job
+// jobs of by's PR older than job newer (by's), and queues, in the same
+// transaction, the answer to each of their comments.
+func (q *Queue) supersede(ctx context.Context, tx *sql.Tx, by intake.CommentWork, newer int64) error {
+	pr := by.PR
+	rows, err := tx.QueryContext(ctx, `SELECT id, json(args) FROM river_job
 		WHERE kind = 'comment' AND state IN ('available', 'scheduled', 'retryable', 'pending')
 		AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.supersedable') = 1 AND id < ?`, pr, newer)
 	if err != nil {
 		return fmt.Errorf("find superseded jobs of #%d: %w", pr, err)
 	}
-	var ids []int64
+	type old struct {
+		id   int64
+		args CommentArgs
+	}
+	var olds []old
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var o old
+		var raw []byte
+		if err := rows.Scan(&o.id, &raw); err != nil {
 			rows.Close()
 			return err
 		}
-		ids = append(ids, id)
+		if err := json.Unmarshal(raw, &o.args); err != nil {
+			rows.Close()
+			return fmt.Errorf("read superseded job %d of #%d: %w", o.id, pr, err)
+		}
+		olds = append(olds, o)
 	}
 	rows.Close()
-	for _, id := range ids {
-		if _, err := q.river.JobCancelTx(ctx, tx, id); err != nil {
-			return fmt.Errorf("cancel superseded job %d of #%d: %w", id, pr, err)
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, o := range olds {
+		if _, err := q.river.JobCancelTx(ctx, tx, o.id); err != nil {
+			return fmt.Errorf("cancel superseded job %d of #%d: %w", o.id, pr, err)
 		}
-		q.log.Info("superseded by a newer comment", zap.Int("pr", pr), zap.Int64("job", id), zap.Int64("by", newer))
+		if q.tellSuperseded {
+			if _, err := q.river.InsertTx(ctx, tx, SupersededArgs{PR: pr, Old: o.args.CommentWork, By: by},
+				&river.InsertOpts{MaxAttempts: CommentAttempts}); err != nil {
+				return fmt.Errorf("queue the answer to superseded comment %d of #%d: %w", o.args.CommentID, pr, err)
+			}
+		}
+		q.log.Info("superseded by a newer comment", zap.Int("pr", pr), zap.Int64("job", o.id), zap.Int64("by", newer))
 	}
 	return nil
 }

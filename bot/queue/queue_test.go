@@ -305,6 +305,7 @@ func TestNewerUpdateSupersedesQueuedOne(t *testing.T) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	var ran []int64
+	var told [][2]int64 // superseded comment, by
 	release := make(chan struct{})
 	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
 		Comment: func(ctx context.Context, w intake.CommentWork) error {
@@ -317,6 +318,12 @@ func TestNewerUpdateSupersedesQueuedOne(t *testing.T) {
 			return nil
 		},
 		Supersedes: func(w intake.CommentWork) bool { return w.Body == "BUILDBOT: UPDATE" },
+		Superseded: func(_ context.Context, old, by intake.CommentWork) error {
+			mu.Lock()
+			told = append(told, [2]int64{old.CommentID, by.CommentID})
+			mu.Unlock()
+			return nil
+		},
 	})
 	rec := func(id string, comment int64, body string) {
 		d := commentDelivery(id, 8, comment)
@@ -339,9 +346,9 @@ func TestNewerUpdateSupersedesQueuedOne(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		mu.Lock()
-		n := len(ran)
+		n, answered := len(ran), len(told)
 		mu.Unlock()
-		if n >= 3 {
+		if n >= 3 && answered >= 1 {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -359,6 +366,9 @@ func TestNewerUpdateSupersedesQueuedOne(t *testing.T) {
 	}
 	if !got[1] || got[2] || !got[3] || !got[4] || len(ran) != 3 {
 		t.Errorf("comments run: %v; want 1, 3 and 4 (2 superseded)", ran)
+	}
+	if len(told) != 1 || told[0] != [2]int64{2, 4} {
+		t.Errorf("superseded comments answered: %v; want comment 2, by 4", told)
 	}
 }
 

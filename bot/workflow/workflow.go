@@ -351,6 +351,21 @@ func (b *Bot) GaveUp(ctx context.Context, w intake.CommentWork, attempts int, er
 	}
 }
 
+// Superseded answers a comment whose queued UPDATE a newer plain UPDATE
+// on the same PR replaced (see Supersedes), in the reply the UPDATE would
+// have posted.
+func (b *Bot) Superseded(ctx context.Context, old, by intake.CommentWork) error {
+	key := "superseded"
+	for _, c := range command.Parse(old.Body, b.cfg.Prefix).Commands {
+		if c.Verb == command.Update {
+			key = replyKey(c)
+			break
+		}
+	}
+	body := render("superseded.md", map[string]any{"Author": old.Author, "By": by.Author, "ByURL": by.URL})
+	return b.reply(ctx, old, key, body)
+}
+
 // errHeadMoved: the PR's head is not the commit the command was about.
 type errHeadMoved struct{ from, to string }
 

@@ -603,3 +603,21 @@ func TestOverlapBothSides(t *testing.T) {
 		t.Errorf("PR 7's comments: %+v", c)
 	}
 }
+
+// TestSupersededReply: the author of an UPDATE a newer one replaced hears
+// of it, in the reply the UPDATE would have posted.
+func TestSupersededReply(t *testing.T) {
+	f := newFixture(t)
+	old := intake.CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: 501, Author: "alice", Body: "BUILDBOT: UPDATE"}
+	by := intake.CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: 502, Author: "dave", Body: "BUILDBOT: UPDATE",
+		URL: "https://github.com/octo-org/octo-repo/pull/12#issuecomment-502"}
+	for range 2 { // a retried job edits its reply
+		if err := f.bot.Superseded(context.Background(), old, by); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(f.gh.replies()); n != 1 {
+		t.Errorf("%d replies", n)
+	}
+	golden(t, "superseded", f.gh.lastComment())
+}
