@@ -50,22 +50,35 @@ func PRBranch(n int) string { return fmt.Sprintf("PR%d", n) }
 // UpdateRequest asks for Branch = Base + one commit whose tree is Base's
 // with the data folder (or one variant's folder in it) replaced by Dir.
 type UpdateRequest struct {
-	Branch  string // e.g. PR12, or the base branch itself for a forced rebuild
-	Base    string // default: the configured base branch
+	Branch string // e.g. PR12, or the base branch itself for a forced rebuild
+	Base   string // default: the configured base branch
+	// Parts are the folders replaced, all in the one commit: the whole
+	// data root (one Part with no Variant), or some variants. When Parts
+	// is empty, Variant, Dir, Files and StatePath say the one folder, as
+	// in Part.
+	Parts     []Part
+	Variant   string
+	Dir       string
+	Files     []File
+	StatePath string
+	Subject   string // first line of the commit message
+	Trailers  Trailers
+	DryRun    bool // compute everything, push nothing
+	// PushProgress, if set, is told the pack bytes sent so far.
+	PushProgress func(sent int64)
+}
+
+// Part is one folder of the data root an update replaces, and its content.
+type Part struct {
 	Variant string // "" replaces the whole data root
 	// The new content: either Dir, a folder holding all of it, or Files,
 	// which may leave out the contents (Local) of files the data repo
 	// already holds (see KnownBlobs).
-	Dir      string
-	Files    []File
-	Subject  string // first line of the commit message
-	Trailers Trailers
-	DryRun   bool // compute everything, push nothing
+	Dir   string
+	Files []File
 	// StatePath is where the git blob ids of Dir's files are remembered
 	// between runs (see statcache); empty means always hash everything.
 	StatePath string
-	// PushProgress, if set, is told the pack bytes sent so far.
-	PushProgress func(sent int64)
 }
 
 // UpdateResult says what Update did (or, with DryRun, would do).
@@ -87,10 +100,11 @@ type UpdateResult struct {
 	Bytes       int64 // pack bytes sent
 }
 
-// Update makes req.Branch the base branch plus one commit holding req.Dir
-// under the data root, replacing (amending) the branch's previous commit.
-// When only a variant is replaced, the branch's other variants are carried
-// over onto the current base. The push carries the previous tip as a lease;
+// Update makes req.Branch the base branch plus one commit holding the new
+// content of the data root, or of some of its variants, replacing
+// (amending) the branch's previous commit. When only variants are
+// replaced, the branch's other variants are carried over onto the current
+// base. The push carries the previous tip as a lease;
 // if the branch moved since the fetch, it fails with a *LeaseError and
 // nothing is overwritten. The previous tip is kept as a backup ref.
 // Updating the base branch itself (a forced rebuild of master) adds one
@@ -107,8 +121,23 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	if err := validBranch(req.Branch); err != nil {
 		return nil, err
 	}
-	if req.Variant != "" && (strings.ContainsAny(req.Variant, `/\`) || req.Variant == "." || req.Variant == "..") {
-		return nil, fmt.Errorf("update %s: variant %q is not a folder name", req.Branch, req.Variant)
+	parts := req.Parts
+	if len(parts) == 0 {
+		parts = []Part{{Variant: req.Variant, Dir: req.Dir, Files: req.Files, StatePath: req.StatePath}}
+	}
+	seen := map[string]bool{}
+	for _, p := range parts {
+		switch {
+		case p.Variant == "" && len(parts) > 1:
+			return nil, fmt.Errorf("update %s: the whole data root and variants in one update", req.Branch)
+		case p.Variant != "" && (strings.ContainsAny(p.Variant, `/\`) || p.Variant == "." || p.Variant == ".."):
+			return nil, fmt.Errorf("update %s: variant %q is not a folder name", req.Branch, p.Variant)
+		case seen[p.Variant]:
+			return nil, fmt.Errorf("update %s: variant %q given twice", req.Branch, p.Variant)
+		case p.Dir != "" && p.Files != nil:
+			return nil, fmt.Errorf("update %s: give Dir or Files, not both", req.Branch)
+		}
+		seen[p.Variant] = true
 	}
 	remote, err := r.fetch(ctx, base, req.Branch)
 	if err != nil {
@@ -135,16 +164,22 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		}
 		oldTree = old.TreeHash
 		// Carry the branch's own change over onto the current base, so that
-		// replacing one variant keeps the others. The variant being
-		// replaced is cut out of all three trees first: its own history
-		// cannot conflict, since it is about to be replaced whole.
-		if len(old.ParentHashes) == 1 && req.Variant != "" {
+		// replacing some variants keeps the others. The variants being
+		// replaced are cut out of all three trees first: their own history
+		// cannot conflict, since they are about to be replaced whole.
+		if len(old.ParentHashes) == 1 && parts[0].Variant != "" {
 			parent, err := object.GetCommit(r.store, old.ParentHashes[0])
 			if err != nil {
 				return nil, fmt.Errorf("read %s's parent: %w", req.Branch, err)
 			}
-			target := r.dataPath(req.Variant)
-			cut := func(tree plumbing.Hash) (plumbing.Hash, error) { return r.splice(n, tree, target, plumbing.ZeroHash) }
+			cut := func(tree plumbing.Hash) (plumbing.Hash, error) {
+				for _, p := range parts {
+					if tree, err = r.splice(n, tree, r.dataPath(p.Variant), plumbing.ZeroHash); err != nil {
+						return tree, err
+					}
+				}
+				return tree, nil
+			}
 			pt, err := cut(parent.TreeHash)
 			if err != nil {
 				return nil, err
@@ -173,28 +208,28 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		}
 	}
 
-	files := req.Files
-	if req.Dir != "" {
-		if files != nil {
-			return nil, fmt.Errorf("update %s: give Dir or Files, not both", req.Branch)
+	res := &UpdateResult{Branch: req.Branch, Previous: oldTip, Base: baseTip}
+	newTree := start
+	for _, p := range parts {
+		files := p.Files
+		if p.Dir != "" {
+			sc := statcache.Load(p.StatePath)
+			if files, err = scanDir(ctx, filepath.Clean(p.Dir), sc); err != nil {
+				return nil, fmt.Errorf("update %s: %w", req.Branch, err)
+			}
+			if err := sc.Save(); err != nil {
+				return nil, err
+			}
 		}
-		sc := statcache.Load(req.StatePath)
-		if files, err = scanDir(ctx, filepath.Clean(req.Dir), sc); err != nil {
+		dirTree, err := treeFromFiles(files, n)
+		if err != nil {
 			return nil, fmt.Errorf("update %s: %w", req.Branch, err)
 		}
-		if err := sc.Save(); err != nil {
+		if newTree, err = r.splice(n, newTree, r.dataPath(p.Variant), dirTree); err != nil {
 			return nil, err
 		}
+		res.Files += len(files)
 	}
-	dirTree, err := treeFromFiles(files, n)
-	if err != nil {
-		return nil, fmt.Errorf("update %s: %w", req.Branch, err)
-	}
-	newTree, err := r.splice(n, start, r.dataPath(req.Variant), dirTree)
-	if err != nil {
-		return nil, err
-	}
-	res := &UpdateResult{Branch: req.Branch, Previous: oldTip, Base: baseTip, Files: len(files)}
 	compareWith := oldTree
 	if oldTip.IsZero() || onBase {
 		compareWith = baseCommit.TreeHash
@@ -202,8 +237,12 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	if res.Changes, err = r.diff(n, compareWith, newTree, ""); err != nil {
 		return nil, err
 	}
-	if res.FilesBefore, err = r.countFiles(n, compareWith, r.dataPath(req.Variant)); err != nil {
-		return nil, err
+	for _, p := range parts {
+		before, err := r.countFiles(n, compareWith, r.dataPath(p.Variant))
+		if err != nil {
+			return nil, err
+		}
+		res.FilesBefore += before
 	}
 	// Already there? Then there is nothing to push: doing an update twice
 	// (a retried job) is harmless.

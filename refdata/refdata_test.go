@@ -290,6 +290,47 @@ func TestVariantUpdateKeepsOtherVariants(t *testing.T) {
 	}
 }
 
+// TestUpdateSeveralVariants: a matrix build's variants go into one commit,
+// pushed once; a variant the update does not name is carried over.
+func TestUpdateSeveralVariants(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Variant: "windows", Dir: dataDir(t, map[string]string{"out.txt": "windows\n"})}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.git(t, "rev-parse", "PR4")
+	res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Parts: []Part{
+		{Variant: "linux", Dir: dataDir(t, map[string]string{"out.txt": "linux\n", "more.txt": "m\n"})},
+		{Variant: "macos", Files: []File{{Path: "out.txt", Blob: plumbing.NewHash(f.git(t, "rev-parse", "master:data/a.txt")), Size: 3}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.files(t, "PR4")
+	if got["data/linux/out.txt"] != "linux" || got["data/linux/more.txt"] != "m" || got["data/macos/out.txt"] != "a1" || got["data/windows/out.txt"] != "windows" {
+		t.Errorf("PR4 = %v", got)
+	}
+	if n := f.git(t, "rev-list", "--count", "master..PR4"); n != "1" {
+		t.Errorf("PR4 is master + %s commits, want 1", n)
+	}
+	if res.Previous.String() != before || len(res.Changes) != 3 || res.Files != 3 || res.FilesBefore != 0 {
+		t.Errorf("result: previous %s (want %s), %d changes, %d files, %d before", res.Previous, before[:7], len(res.Changes), res.Files, res.FilesBefore)
+	}
+	// One push: the backup refs hold the tips before each push.
+	if n := len(strings.Fields(f.git(t, "for-each-ref", "--format=%(refname)", "refs/refbot/backup/PR4/"))); n != 1 {
+		t.Errorf("%d backups of PR4, want 1 (one push after the first update)", n)
+	}
+	for name, parts := range map[string][]Part{
+		"root and a variant": {{Variant: "", Dir: t.TempDir()}, {Variant: "linux", Dir: t.TempDir()}},
+		"a variant twice":    {{Variant: "linux", Dir: t.TempDir()}, {Variant: "linux", Dir: t.TempDir()}},
+		"dir and files":      {{Variant: "linux", Dir: t.TempDir(), Files: []File{}}},
+	} {
+		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Parts: parts}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
 // TestLeaseRace: another push lands between refbot's fetch and its push.
 // refbot reports it with a *LeaseError and the other push stays.
 func TestLeaseRace(t *testing.T) {

@@ -61,23 +61,25 @@ type Progress struct {
 	Total   int64
 }
 
-// Result says what was done, per variant.
+// Result says what was done: the downloads per variant, and the one
+// update of the branch that holds them all.
 type Result struct {
 	Build    *s3cache.Build
 	Variants []VariantResult
+	Update   *refdata.UpdateResult
 }
 
-// VariantResult is one variant's download and update.
+// VariantResult is one variant's download.
 type VariantResult struct {
 	Variant  string
 	Download s3cache.DownloadStats
-	Update   *refdata.UpdateResult
 }
 
 // Publish checks the build (complete, with the wanted provenance), fetches
 // the files the data repo lacks, and updates the branch with one commit on
-// the base. Errors keep the sentinels of s3cache and refdata (ErrIncomplete,
-// ErrProvenance, ErrLeaseLost …) for the caller to branch on.
+// the base holding every variant published, in one push. Errors keep the
+// sentinels of s3cache and refdata (ErrIncomplete, ErrProvenance,
+// ErrLeaseLost …) for the caller to branch on.
 func Publish(ctx context.Context, store Store, repo Repo, req Request) (*Result, error) {
 	b := req.Opened
 	if b == nil || b.ID != req.Build {
@@ -99,42 +101,45 @@ func Publish(ctx context.Context, store Store, repo Repo, req Request) (*Result,
 		return nil, err
 	}
 	res := &Result{Build: b}
+	var parts []refdata.Part
 	for _, v := range variants {
-		vr, err := publishVariant(ctx, store, repo, req, b.Manifests[v], known)
+		part, st, err := stage(ctx, store, req, b.Manifests[v], known)
+		res.Variants = append(res.Variants, VariantResult{Variant: v, Download: st})
 		if err != nil {
 			return res, err
 		}
-		res.Variants = append(res.Variants, *vr)
+		parts = append(parts, part)
 	}
-	return res, nil
+	if err := beforePush(ctx, req); err != nil {
+		return res, err
+	}
+	var pushProgress func(int64)
+	if req.Progress != nil {
+		pushProgress = func(sent int64) { req.Progress(Progress{Stage: "push", Done: sent, Total: -1}) }
+	}
+	res.Update, err = repo.Update(ctx, refdata.UpdateRequest{
+		Branch: req.Branch, Parts: parts,
+		Subject: req.Subject, Trailers: req.Trailers, DryRun: req.DryRun, PushProgress: pushProgress,
+	})
+	return res, err
 }
 
-func publishVariant(ctx context.Context, store Store, repo Repo, req Request, m *s3cache.Manifest, known map[plumbing.Hash]bool) (*VariantResult, error) {
+// stage downloads what the data repo lacks of one variant (nothing in a
+// dry run) and returns the variant's part of the update.
+func stage(ctx context.Context, store Store, req Request, m *s3cache.Manifest, known map[plumbing.Hash]bool) (refdata.Part, s3cache.DownloadStats, error) {
 	name := m.Variant
 	if name == "" {
 		name = "_default"
 	}
 	dir := filepath.Join(req.WorkDir, "files", name)
 	state := filepath.Join(req.WorkDir, "state", name+".sha256")
-	vr := &VariantResult{Variant: m.Variant}
 
 	// A manifest without git blob ids (written by an older uploader) is
 	// downloaded whole and hashed locally.
 	for _, f := range m.Files {
 		if f.Git == "" {
 			st, err := store.Download(ctx, m, dir, s3cache.DownloadOptions{StatePath: state})
-			vr.Download = st
-			if err != nil {
-				return vr, err
-			}
-			if err := beforePush(ctx, req); err != nil {
-				return vr, err
-			}
-			vr.Update, err = repo.Update(ctx, refdata.UpdateRequest{
-				Branch: req.Branch, Variant: m.Variant, Dir: dir, StatePath: filepath.Join(req.WorkDir, "state", name+".git"),
-				Subject: req.Subject, Trailers: req.Trailers, DryRun: req.DryRun,
-			})
-			return vr, err
+			return refdata.Part{Variant: m.Variant, Dir: dir, StatePath: filepath.Join(req.WorkDir, "state", name+".git")}, st, err
 		}
 	}
 	needed := &s3cache.Manifest{}
@@ -149,37 +154,23 @@ func publishVariant(ctx context.Context, store Store, repo Repo, req Request, m 
 			files[i].Local = filepath.Join(dir, filepath.FromSlash(f.Path))
 		}
 	}
-	if !req.DryRun {
-		// The folder only stages what the data repo lacks; files left from
-		// earlier runs stay (removing thousands of them costs more than
-		// keeping them) and are used only where they still match.
-		opts := s3cache.DownloadOptions{StatePath: state, KeepUnlisted: true}
-		if req.Progress != nil {
-			total := needed.TotalSize()
-			req.Progress(Progress{Stage: "download", Variant: m.Variant, Total: total})
-			opts.Progress = func(_ int, bytes int64) {
-				req.Progress(Progress{Stage: "download", Variant: m.Variant, Done: bytes, Total: total})
-			}
-		}
-		st, err := store.Download(ctx, needed, dir, opts)
-		vr.Download = st
-		if err != nil {
-			return vr, err
-		}
+	part := refdata.Part{Variant: m.Variant, Files: files}
+	if req.DryRun {
+		return part, s3cache.DownloadStats{}, nil
 	}
-	if err := beforePush(ctx, req); err != nil {
-		return vr, err
-	}
-	var err error
-	var pushProgress func(int64)
+	// The folder only stages what the data repo lacks; files left from
+	// earlier runs stay (removing thousands of them costs more than keeping
+	// them) and are used only where they still match.
+	opts := s3cache.DownloadOptions{StatePath: state, KeepUnlisted: true}
 	if req.Progress != nil {
-		pushProgress = func(sent int64) { req.Progress(Progress{Stage: "push", Variant: m.Variant, Done: sent, Total: -1}) }
+		total := needed.TotalSize()
+		req.Progress(Progress{Stage: "download", Variant: m.Variant, Total: total})
+		opts.Progress = func(_ int, bytes int64) {
+			req.Progress(Progress{Stage: "download", Variant: m.Variant, Done: bytes, Total: total})
+		}
 	}
-	vr.Update, err = repo.Update(ctx, refdata.UpdateRequest{
-		Branch: req.Branch, Variant: m.Variant, Files: files,
-		Subject: req.Subject, Trailers: req.Trailers, DryRun: req.DryRun, PushProgress: pushProgress,
-	})
-	return vr, err
+	st, err := store.Download(ctx, needed, dir, opts)
+	return part, st, err
 }
 
 func beforePush(ctx context.Context, req Request) error {

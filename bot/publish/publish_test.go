@@ -101,7 +101,7 @@ func TestPublishDownloadsOnlyWhatTheDataRepoLacks(t *testing.T) {
 		t.Errorf("dry run created PR5")
 	}
 	var got []string
-	for _, c := range res.Variants[0].Update.Changes {
+	for _, c := range res.Update.Changes {
 		got = append(got, string(c.Action)+" "+c.Path)
 	}
 	if diff := cmp.Diff([]string{"modified data/b.txt", "added data/plots/new.png"}, got); diff != "" {
@@ -165,12 +165,20 @@ func TestPublishVariants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Variants) != 2 {
-		t.Fatalf("published %d variants, want 2", len(res.Variants))
+	if len(res.Variants) != 2 || len(res.Update.Changes) != 2 {
+		t.Fatalf("published %d variants with %d changes, want 2 and 2", len(res.Variants), len(res.Update.Changes))
 	}
 	got := f.tree(t, "PR3")
 	if got["data/linux/out.txt"] != "linux" || got["data/macos/out.txt"] != "macos" {
 		t.Errorf("PR3 = %v", got)
+	}
+	// Both variants in one commit, pushed once: no backup of a first
+	// variant's push was needed.
+	if n := testenv.Git(t, f.bare, "rev-list", "--count", "master..PR3"); n != "1" {
+		t.Errorf("PR3 is master + %s commits", n)
+	}
+	if refs := testenv.Git(t, f.bare, "for-each-ref", "refs/refbot/backup/"); refs != "" {
+		t.Errorf("backups after the first publish: %s", refs)
 	}
 	req.Variant = "windows"
 	if _, err := Publish(ctx, f.store, f.repo, req); err == nil || !strings.Contains(err.Error(), "no variant") {

@@ -57,18 +57,16 @@ func (b *Bot) textDiffs(ctx context.Context, res *publish.Result) []fileDiff {
 	}
 	var picked []refdata.Change
 	var ids []plumbing.Hash
-	for _, vr := range res.Variants {
-		for _, c := range vr.Update.Changes {
-			size, known := sizes[c.New]
-			if len(picked) == maxDiffs || c.Action == refdata.Removed || !known || size > maxDiffFileSize ||
-				binaryExts[strings.ToLower(path.Ext(c.Path))] {
-				continue
-			}
-			picked = append(picked, c)
-			ids = append(ids, c.New)
-			if !c.Old.IsZero() {
-				ids = append(ids, c.Old)
-			}
+	for _, c := range res.Update.Changes {
+		size, known := sizes[c.New]
+		if len(picked) == maxDiffs || c.Action == refdata.Removed || !known || size > maxDiffFileSize ||
+			binaryExts[strings.ToLower(path.Ext(c.Path))] {
+			continue
+		}
+		picked = append(picked, c)
+		ids = append(ids, c.New)
+		if !c.Old.IsZero() {
+			ids = append(ids, c.Old)
 		}
 	}
 	if len(picked) == 0 {

@@ -73,10 +73,7 @@ func (b *Bot) HandleClosed(ctx context.Context, w intake.PullRequestClosed) erro
 			}
 			return err
 		}
-		for _, vr := range pub.Variants {
-			v.Commit = vr.Update.Commit.String()
-			v.Files += len(vr.Update.Changes)
-		}
+		v.Commit, v.Files = pub.Update.Commit.String(), len(pub.Update.Changes)
 	case err != nil:
 		return err
 	default:

@@ -112,26 +112,18 @@ type planData struct {
 }
 
 func planView(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result, limit float64) planData {
-	v := planData{Author: w.Author, PR: pr, Build: build, Variant: cmd.Variant, Limit: limit, NoChange: true}
-	var changes []refdata.Change
-	for _, vr := range res.Variants {
-		u := vr.Update
-		changes = append(changes, u.Changes...)
-		v.Files += u.Files
-		v.Before += u.FilesBefore
-		if !u.NoChange {
-			v.NoChange = false
+	u := res.Update
+	v := planData{Author: w.Author, PR: pr, Build: build, Variant: cmd.Variant, Limit: limit, NoChange: u.NoChange,
+		Files: u.Files, Before: u.FilesBefore}
+	for _, c := range u.Changes {
+		if c.Action != refdata.Added {
+			v.ChangedOrRemoved++
 		}
-		for _, c := range u.Changes {
-			if c.Action != refdata.Added {
-				v.ChangedOrRemoved++
-			}
-			if c.Action != refdata.Removed {
-				v.Download++
-			}
+		if c.Action != refdata.Removed {
+			v.Download++
 		}
 	}
-	v.Changes = summarize(changes)
+	v.Changes = summarize(u.Changes)
 	if v.Before > 0 {
 		v.Share = float64(v.ChangedOrRemoved) / float64(v.Before)
 	}
@@ -171,18 +163,12 @@ func linkImages(s *changeSummary, web, commit string) {
 }
 
 func updateView(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result) updateData {
-	v := updateData{Author: w.Author, PR: pr, Build: build, Branch: refdata.PRBranch(pr.Number), NoChange: true}
-	var changes []refdata.Change
-	for _, vr := range res.Variants {
-		changes = append(changes, vr.Update.Changes...)
-		if !vr.Update.Commit.IsZero() {
-			v.Commit = vr.Update.Commit.String()
-		}
-		if !vr.Update.NoChange {
-			v.NoChange = false
-		}
+	u := res.Update
+	v := updateData{Author: w.Author, PR: pr, Build: build, Branch: refdata.PRBranch(pr.Number), NoChange: u.NoChange,
+		Changes: summarize(u.Changes)}
+	if !u.Commit.IsZero() {
+		v.Commit = u.Commit.String()
 	}
-	v.Changes = summarize(changes)
 	return v
 }
 

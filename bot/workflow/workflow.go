@@ -428,10 +428,8 @@ func (b *Bot) plan(ctx context.Context, w intake.CommentWork, cmd command.Comman
 // result changes.
 func (b *Bot) overlaps(ctx context.Context, pr int, res *publish.Result) ([]overlap, error) {
 	var paths []string
-	for _, v := range res.Variants {
-		for _, c := range v.Update.Changes {
-			paths = append(paths, c.Path)
-		}
+	for _, c := range res.Update.Changes {
+		paths = append(paths, c.Path)
 	}
 	found, err := b.repo.Overlaps(ctx, refdata.PRBranch(pr), paths)
 	if err != nil {

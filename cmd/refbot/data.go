@@ -216,41 +216,43 @@ race); nothing changed on 2 and 3.`,
 				restarted = true
 			}
 			out := cmd.OutOrStdout()
+			u := res.Update
+			downloaded := 0
+			var names []string
+			for _, vr := range res.Variants {
+				downloaded += vr.Download.Fetched
+				if vr.Variant != "" {
+					names = append(names, vr.Variant)
+				}
+			}
 			if asJSON {
 				type variantJSON struct {
-					Variant    string       `json:"variant"`
-					Commit     string       `json:"commit"`
-					NoChange   bool         `json:"no_change"`
-					Downloaded int          `json:"downloaded"`
-					Changes    []changeJSON `json:"changes"`
+					Variant    string `json:"variant"`
+					Downloaded int    `json:"downloaded"`
 				}
-				v := map[string]any{"branch": req.Branch, "build": req.Build, "dry_run": dryRun, "restarted": restarted}
-				var vs []variantJSON
+				vs := []variantJSON{}
 				for _, vr := range res.Variants {
-					vs = append(vs, variantJSON{Variant: vr.Variant, Commit: vr.Update.Commit.String(), NoChange: vr.Update.NoChange,
-						Downloaded: vr.Download.Fetched, Changes: changesJSON(vr.Update.Changes)})
+					vs = append(vs, variantJSON{Variant: vr.Variant, Downloaded: vr.Download.Fetched})
 				}
-				v["variants"] = vs
-				return printJSON(out, v)
+				return printJSON(out, map[string]any{"branch": req.Branch, "build": req.Build, "dry_run": dryRun,
+					"restarted": restarted, "commit": u.Commit.String(), "no_change": u.NoChange,
+					"changes": changesJSON(u.Changes), "variants": vs})
 			}
-			for _, vr := range res.Variants {
-				name := "data"
-				if vr.Variant != "" {
-					name = "variant " + vr.Variant
-				}
-				u := vr.Update
-				switch {
-				case u.NoChange:
-					fmt.Fprintf(out, "%s: %s already holds build %s's %s; nothing to push\n", req.Branch, req.Branch, req.Build, name)
-				case dryRun:
-					fmt.Fprintf(out, "%s: would commit build %s's %s: %d changed files (dry run: nothing pushed)\n", req.Branch, req.Build, name, len(u.Changes))
-				default:
-					fmt.Fprintf(out, "%s: now %s, build %s's %s: %d changed files, %d downloaded, %s pushed\n",
-						req.Branch, u.Commit.String()[:12], req.Build, name, len(u.Changes), vr.Download.Fetched, humanBytes(u.Bytes))
-				}
-				for _, c := range u.Changes {
-					fmt.Fprintf(out, "  %-8s %s\n", c.Action, c.Path)
-				}
+			name := "data"
+			if len(names) > 0 {
+				name = "variants " + strings.Join(names, ", ")
+			}
+			switch {
+			case u.NoChange:
+				fmt.Fprintf(out, "%s: %s already holds build %s's %s; nothing to push\n", req.Branch, req.Branch, req.Build, name)
+			case dryRun:
+				fmt.Fprintf(out, "%s: would commit build %s's %s: %d changed files (dry run: nothing pushed)\n", req.Branch, req.Build, name, len(u.Changes))
+			default:
+				fmt.Fprintf(out, "%s: now %s, build %s's %s: %d changed files, %d downloaded, %s pushed\n",
+					req.Branch, u.Commit.String()[:12], req.Build, name, len(u.Changes), downloaded, humanBytes(u.Bytes))
+			}
+			for _, c := range u.Changes {
+				fmt.Fprintf(out, "  %-8s %s\n", c.Action, c.Path)
 			}
 			if restarted {
 				fmt.Fprintf(out, "restarted build %s (%.1fs)\n", req.Build, time.Since(start).Seconds())

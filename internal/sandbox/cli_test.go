@@ -64,13 +64,14 @@ func TestMaintenanceCommands(t *testing.T) {
 	expect(3, "update", "--pr", "42", "--build", "999999") // no such build
 	out := expect(0, "update", "--pr", "42", "--dry-run", "--json")
 	var plan struct {
-		Branch   string `json:"branch"`
-		DryRun   bool   `json:"dry_run"`
+		Branch   string                          `json:"branch"`
+		DryRun   bool                            `json:"dry_run"`
+		Changes  []struct{ Action, Path string } `json:"changes"`
 		Variants []struct {
-			Changes []struct{ Action, Path string } `json:"changes"`
+			Variant string `json:"variant"`
 		} `json:"variants"`
 	}
-	if err := json.Unmarshal([]byte(out), &plan); err != nil || plan.Branch != "PR42" || len(plan.Variants) != 1 || len(plan.Variants[0].Changes) != 2 {
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || plan.Branch != "PR42" || !plan.DryRun || len(plan.Variants) != 1 || len(plan.Changes) != 2 {
 		t.Errorf("dry run JSON: %v\n%s", err, out)
 	}
 	if branch("PR42") != "" || sb.Travis.Restarts(sb.BuildID) != 0 {

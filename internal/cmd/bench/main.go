@@ -311,9 +311,9 @@ func worker(args []string) error {
 	if err != nil {
 		return err
 	}
-	v := res.Variants[0]
+	v, u := res.Variants[0], res.Update
 	fmt.Printf("fetched %d files (%d bytes), pushed %d objects (%d bytes), %d changes\n",
-		v.Download.Fetched, v.Download.FetchedBytes, v.Update.Objects, v.Update.Bytes, len(v.Update.Changes))
+		v.Download.Fetched, v.Download.FetchedBytes, u.Objects, u.Bytes, len(u.Changes))
 	return nil
 }
 
