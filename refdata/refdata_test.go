@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
@@ -623,17 +624,42 @@ func TestOverlaps(t *testing.T) {
 func TestPushRefusedByServer(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
+	answered := make(chan struct{})
 	f.gs.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack") {
 			http.Error(w, "request entity too large", http.StatusRequestEntityTooLarge)
+			w.(http.Flusher).Flush()
+			close(answered)
 			return true
 		}
 		return false
 	})
-	// Big enough that the pack is still being sent when the server answers.
-	big := make([]byte, 4<<20)
+	// The server answers while the pack is being sent: the pack writer
+	// stops after its first write (256 KiB) until the answer is out, and a
+	// second more, by when Go's server has closed the connection (it waits
+	// 500 ms after answering a request whose body it did not read). The
+	// rest of the 16 MiB pack, more than loopback's 4 MiB send buffer
+	// takes, then meets the closed connection, and the writer an error
+	// that must not hide the 413. (The code before the fix reported
+	// "send pack: io: read/write on closed pipe" here.)
+	big := make([]byte, 16<<20)
 	rand.Read(big)
-	_, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dataDir(t, map[string]string{"big.bin": string(big)})})
+	held := false
+	hold := func(sent int64) {
+		if !held {
+			held = true
+			select {
+			case <-answered:
+				time.Sleep(time.Second)
+			case <-time.After(30 * time.Second):
+				t.Error("the server never answered while the pack was held")
+			}
+		}
+	}
+	_, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dataDir(t, map[string]string{"big.bin": string(big)}), PushProgress: hold})
+	if !held {
+		t.Error("the pack was never held: the race was not forced")
+	}
 	if err == nil || !strings.Contains(err.Error(), "HTTP 413") || strings.Contains(err.Error(), "closed pipe") {
 		t.Errorf("err = %v, want the server's HTTP 413", err)
 	}

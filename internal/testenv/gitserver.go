@@ -121,7 +121,6 @@ func (g *GitServer) NewRepo(name string) (string, error) {
 	for _, kv := range [][2]string{
 		{"http.receivepack", "true"},
 		{"uploadpack.allowFilter", "true"},
-		{"uploadpack.allowAnySHA1InWant", "true"},
 	} {
 		if _, err := GitEnv(dir, nil, "config", kv[0], kv[1]); err != nil {
 			return "", err
