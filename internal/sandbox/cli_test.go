@@ -71,7 +71,7 @@ func TestMaintenanceCommands(t *testing.T) {
 			Variant string `json:"variant"`
 		} `json:"variants"`
 	}
-	if err := json.Unmarshal([]byte(out), &plan); err != nil || plan.Branch != "PR42" || !plan.DryRun || len(plan.Variants) != 1 || len(plan.Changes) != 2 {
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || plan.Branch != "PR42" || !plan.DryRun || len(plan.Variants) != 1 || len(plan.Changes) != 3 {
 		t.Errorf("dry run JSON: %v\n%s", err, out)
 	}
 	if branch("PR42") != "" || sb.Travis.Restarts(sb.BuildID) != 0 {

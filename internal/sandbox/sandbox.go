@@ -229,12 +229,13 @@ func (s *Sandbox) UpdateStatus() (fakegithub.Status, bool) {
 }
 
 // DemoOutputs is what the project's tests produced in the demo: one plot
-// changed, one new, the table the same.
+// changed, one new, one number in a table changed, the rest the same.
 var DemoOutputs = map[string]string{
 	"plots/line.png":    "\x89PNG prettier line plot",
 	"plots/scatter.png": "\x89PNG old scatter plot",
 	"plots/hist.png":    "\x89PNG new histogram",
-	"tables/stats.json": `{"mean": 1.0}` + "\n",
+	"tables/stats.json": "{\n  \"mean\": 1.02,\n  \"median\": 0.9,\n  \"n\": 100\n}\n",
+	"tables/counts.csv": "bin,count\n0,12\n1,30\n2,41\n3,17\n",
 }
 
 func seedDataRepo(work, bare string) error {
@@ -243,7 +244,8 @@ func seedDataRepo(work, bare string) error {
 		"README.md":              "Reference data of demo-project.\n",
 		"data/plots/line.png":    "\x89PNG old line plot",
 		"data/plots/scatter.png": "\x89PNG old scatter plot",
-		"data/tables/stats.json": `{"mean": 1.0}` + "\n",
+		"data/tables/stats.json": "{\n  \"mean\": 1.0,\n  \"median\": 0.9,\n  \"n\": 100\n}\n",
+		"data/tables/counts.csv": "bin,count\n0,12\n1,30\n2,41\n3,17\n",
 	}
 	for p, c := range files {
 		full := filepath.Join(seed, filepath.FromSlash(p))

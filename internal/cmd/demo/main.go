@@ -60,7 +60,7 @@ func run(bin string, keep bool, hold time.Duration) error {
 	}
 	defer sb.Close()
 	say("MinIO      %s (bucket %s)", sb.MinIO.Endpoint, sandbox.Bucket)
-	say("data repo  %s (master: data/ with 3 files)", sb.Git.URL("data.git"))
+	say("data repo  %s (master: data/ with 5 files)", sb.Git.URL("data.git"))
 	say("GitHub     %s (PR #%d, head %s)", sb.GitHub.APIURL(), sandbox.PR, sb.Head[:7])
 	say("Travis     %s (build %d of PR #%d: failed, the plots differ from the reference)", sb.Travis.URL, sb.BuildID, sandbox.PR)
 
