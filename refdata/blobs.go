@@ -53,18 +53,11 @@ func (r *Repo) Blobs(ctx context.Context, ids []plumbing.Hash, maxBytes int64) (
 		return nil, err
 	}
 
-	url := strings.TrimSuffix(r.ep.String(), "/") + "/git-upload-pack"
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, &req)
+	hreq, err := r.rpcRequest(ctx, "git-upload-pack", &req)
 	if err != nil {
-		return nil, r.redact(err)
+		return nil, err
 	}
-	hreq.Header.Set("Content-Type", "application/x-git-upload-pack-request")
-	hreq.Header.Set("Accept", "application/x-git-upload-pack-result")
 	hreq.Header.Set("Git-Protocol", "version=2")
-	hreq.Header.Set("User-Agent", "refbot")
-	if r.auth != nil {
-		hreq.SetBasicAuth(r.auth.Username, r.auth.Password)
-	}
 	resp, err := r.httpc.Do(hreq)
 	if err != nil {
 		return nil, r.redact(fmt.Errorf("read blobs from data repo: %w", err))

@@ -99,18 +99,11 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 	}()
 	st.Objects = len(objects)
 
-	url := strings.TrimSuffix(r.ep.String(), "/") + "/git-receive-pack"
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, pr)
+	hreq, err := r.rpcRequest(ctx, "git-receive-pack", pr)
 	if err != nil {
 		pr.CloseWithError(err)
 		<-written
 		return st, err
-	}
-	hreq.Header.Set("Content-Type", "application/x-git-receive-pack-request")
-	hreq.Header.Set("Accept", "application/x-git-receive-pack-result")
-	hreq.Header.Set("User-Agent", "refbot")
-	if r.auth != nil {
-		hreq.SetBasicAuth(r.auth.Username, r.auth.Password)
 	}
 	resp, err := r.httpc.Do(hreq)
 	if err != nil {
@@ -159,6 +152,23 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 		return st, fmt.Errorf("push to data repo: refused: %s", strings.Join(failed, "; "))
 	}
 	return st, nil
+}
+
+// rpcRequest is a smart-HTTP request to service (git-upload-pack or
+// git-receive-pack) with body, the token sent as Basic auth only.
+func (r *Repo) rpcRequest(ctx context.Context, service string, body io.Reader) (*http.Request, error) {
+	url := strings.TrimSuffix(r.ep.String(), "/") + "/" + service
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
+	if err != nil {
+		return nil, r.redact(err)
+	}
+	hreq.Header.Set("Content-Type", "application/x-"+service+"-request")
+	hreq.Header.Set("Accept", "application/x-"+service+"-result")
+	hreq.Header.Set("User-Agent", "refbot")
+	if r.auth != nil {
+		hreq.SetBasicAuth(r.auth.Username, r.auth.Password)
+	}
+	return hreq, nil
 }
 
 // writePack writes a version 2 pack of the given objects to w and returns
