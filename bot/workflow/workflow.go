@@ -657,8 +657,7 @@ func (b *Bot) updateView(ctx context.Context, w intake.CommentWork, cmd command.
 	return v, err
 }
 
-// setStatus sets the update status on sha and remembers which are pending,
-// so that STOP, giving up or a moved head can finish them.
+// setStatus sets the update status on sha (see postStatus).
 func (b *Bot) setStatus(ctx context.Context, pr int, sha, state, desc string) error {
 	return b.postStatus(ctx, pr, sha, state, desc, nil)
 }
@@ -666,7 +665,7 @@ func (b *Bot) setStatus(ctx context.Context, pr int, sha, state, desc string) er
 // postStatus sets the update status on sha, its description ending with
 // the other PRs whose data branches change the same files. It remembers the
 // PR's last status, so that another PR's update or merge can restate it
-// (restateOverlaps), and which statuses are pending.
+// (restateOverlaps).
 func (b *Bot) postStatus(ctx context.Context, pr int, sha, state, desc string, overlaps []int) error {
 	full := desc
 	if len(overlaps) > 0 {
@@ -676,7 +675,19 @@ func (b *Bot) postStatus(ctx context.Context, pr int, sha, state, desc string, o
 		}
 		full += "; same files as " + strings.Join(refs, ", ")
 	}
-	if err := b.gh.SetStatus(ctx, sha, Status{State: state, Context: b.cfg.StatusContext, Description: full, TargetURL: b.prURL(pr)}); err != nil {
+	if err := b.sendStatus(ctx, pr, sha, state, full); err != nil {
+		return err
+	}
+	_, err := b.db.ExecContext(ctx, `INSERT INTO refbot_update_status (pr, sha, state, description, overlaps) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (pr) DO UPDATE SET sha = excluded.sha, state = excluded.state, description = excluded.description,
+		overlaps = excluded.overlaps`, pr, sha, state, desc, joinPRs(overlaps))
+	return err
+}
+
+// sendStatus posts the update status on sha and remembers which are
+// pending, so that STOP, giving up or a moved head can finish them.
+func (b *Bot) sendStatus(ctx context.Context, pr int, sha, state, desc string) error {
+	if err := b.gh.SetStatus(ctx, sha, Status{State: state, Context: b.cfg.StatusContext, Description: desc, TargetURL: b.prURL(pr)}); err != nil {
 		return err
 	}
 	var err error
@@ -685,17 +696,12 @@ func (b *Bot) postStatus(ctx context.Context, pr int, sha, state, desc string, o
 	} else {
 		_, err = b.db.ExecContext(ctx, `DELETE FROM refbot_pending WHERE pr = ? AND sha = ?`, pr, sha)
 	}
-	if err != nil {
-		return err
-	}
-	_, err = b.db.ExecContext(ctx, `INSERT INTO refbot_update_status (pr, sha, state, description, overlaps) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (pr) DO UPDATE SET sha = excluded.sha, state = excluded.state, description = excluded.description,
-		overlaps = excluded.overlaps`, pr, sha, state, desc, joinPRs(overlaps))
 	return err
 }
 
 // finishPending sets the pending update statuses of pr to error with desc,
-// except on keep.
+// except on keep. The PR's remembered last status changes only if it is
+// one of them.
 func (b *Bot) finishPending(ctx context.Context, pr int, keep, desc string) error {
 	rows, err := b.db.QueryContext(ctx, `SELECT sha FROM refbot_pending WHERE pr = ? AND sha != ?`, pr, keep)
 	if err != nil {
@@ -712,7 +718,11 @@ func (b *Bot) finishPending(ctx context.Context, pr int, keep, desc string) erro
 	}
 	rows.Close()
 	for _, sha := range shas {
-		if err := b.setStatus(ctx, pr, sha, "error", desc); err != nil {
+		if err := b.sendStatus(ctx, pr, sha, "error", desc); err != nil {
+			return err
+		}
+		if _, err := b.db.ExecContext(ctx, `UPDATE refbot_update_status SET state = 'error', description = ?, overlaps = ''
+			WHERE pr = ? AND sha = ?`, desc, pr, sha); err != nil {
 			return err
 		}
 	}
