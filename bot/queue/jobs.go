@@ -15,8 +15,8 @@ import (
 type CommentArgs struct {
 	intake.CommentWork
 	Delivery string `json:"delivery"`
-	// Supersedable: a newer comment of the same kind on the PR cancels
-	// this job while it is still queued.
+	// Supersedable: a newer comment of the same kind on the PR may make
+	// this one pointless while it is still queued (see NewerSupersedable).
 	Supersedable bool `json:"supersedable,omitempty"`
 }
 
@@ -110,28 +110,4 @@ func (w *branchDeletionWorker) Work(ctx context.Context, job *river.Job[BranchDe
 		}
 		return w.handle(ctx, job.Args.PR)
 	})
-}
-
-// SupersededArgs is the job that tells the author of a queued UPDATE that a
-// newer one replaced it, so no comment goes unanswered.
-type SupersededArgs struct {
-	PR  int                `json:"pr"`
-	Old intake.CommentWork `json:"old"`
-	By  intake.CommentWork `json:"by"`
-}
-
-// Kind names the job kind in the database; it must never change.
-func (SupersededArgs) Kind() string { return "superseded" }
-
-type supersededWorker struct {
-	river.WorkerDefaults[SupersededArgs]
-	handle func(ctx context.Context, old, by intake.CommentWork) error
-}
-
-// Work needs no PR lease: it only answers a comment.
-func (w *supersededWorker) Work(ctx context.Context, job *river.Job[SupersededArgs]) error {
-	if w.handle == nil {
-		return river.JobCancel(errors.New("no superseded handler configured"))
-	}
-	return w.handle(ctx, job.Args.Old, job.Args.By)
 }

@@ -39,10 +39,8 @@ type Queue struct {
 
 	records    chan recordReq // to the writer, which group-commits them
 	supersedes func(intake.CommentWork) bool
-	// tellSuperseded: a superseded comment gets a job that answers it.
-	tellSuperseded bool
-	closed         chan struct{}
-	writerDone     chan struct{}
+	closed     chan struct{}
+	writerDone chan struct{}
 }
 
 // Handlers do the work of each job kind. They run on the daemon's context,
@@ -62,11 +60,9 @@ type Handlers struct {
 	GaveUp func(ctx context.Context, w intake.CommentWork, attempts int, err error)
 	// Supersedes says whether a newer comment like w makes an older one
 	// like it pointless while the older is still queued (a comment that
-	// only asks for UPDATE); nil means never.
+	// only asks for UPDATE); nil means never. Such comments are marked so
+	// that NewerSupersedable finds them; the handler decides.
 	Supersedes func(w intake.CommentWork) bool
-	// Superseded answers the comment old, whose queued job the newer
-	// comment by replaced.
-	Superseded func(ctx context.Context, old, by intake.CommentWork) error
 }
 
 // Config configures Open.
@@ -132,8 +128,6 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		gaveUp: cfg.Handlers.GaveUp, wait: cfg.LeaseWait})
 	river.AddWorker(workers, &prClosedWorker{q: q, handle: cfg.Handlers.PRClosed, wait: cfg.LeaseWait})
 	river.AddWorker(workers, &branchDeletionWorker{q: q, handle: cfg.Handlers.DeleteBranch, wait: cfg.LeaseWait})
-	river.AddWorker(workers, &supersededWorker{handle: cfg.Handlers.Superseded})
-	q.tellSuperseded = cfg.Handlers.Superseded != nil
 	q.river, err = river.NewClient(riversqlite.New(db), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
 		Workers: workers,
@@ -369,17 +363,8 @@ func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 		out[i] = intake.Recorded
 	}
 	if len(jobs) > 0 {
-		inserted, err := q.river.InsertManyTx(ctx, tx, jobs)
-		if err != nil {
+		if _, err := q.river.InsertManyTx(ctx, tx, jobs); err != nil {
 			return out, fmt.Errorf("queue %d deliveries: %w", len(jobs), err)
-		}
-		for i, res := range inserted {
-			args, ok := jobs[i].Args.(CommentArgs)
-			if ok && q.supersedes != nil && q.supersedes(args.CommentWork) {
-				if err := q.supersede(ctx, tx, args.CommentWork, res.Job.ID); err != nil {
-					return out, err
-				}
-			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -455,52 +440,34 @@ func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, erro
 	return ids, nil
 }
 
-// supersede cancels the queued (not yet running) superseding-kind comment
-// jobs of by's PR older than job newer (by's), and queues, in the same
-// transaction, the answer to each of their comments.
-func (q *Queue) supersede(ctx context.Context, tx *sql.Tx, by intake.CommentWork, newer int64) error {
-	pr := by.PR
-	rows, err := tx.QueryContext(ctx, `SELECT id, json(args) FROM river_job
+// NewerSupersedable returns the comments marked by Handlers.Supersedes
+// that were queued on pr after comment's and have not run yet, newest
+// first. Whether one of them replaces comment is the handler's to decide
+// when comment's job runs: it knows who may command, the queue does not.
+func (q *Queue) NewerSupersedable(ctx context.Context, pr int, comment int64) ([]intake.CommentWork, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT json(args) FROM river_job
 		WHERE kind = 'comment' AND state IN ('available', 'scheduled', 'retryable', 'pending')
-		AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.supersedable') = 1 AND id < ?`, pr, newer)
+		AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.supersedable') = 1
+		AND id > (SELECT coalesce(max(id), 0) FROM river_job WHERE kind = 'comment'
+			AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.comment_id') = ?)
+		ORDER BY id DESC`, pr, pr, comment)
 	if err != nil {
-		return fmt.Errorf("find superseded jobs of #%d: %w", pr, err)
+		return nil, fmt.Errorf("find newer comments of #%d: %w", pr, err)
 	}
-	type old struct {
-		id   int64
-		args CommentArgs
-	}
-	var olds []old
+	defer rows.Close()
+	var out []intake.CommentWork
 	for rows.Next() {
-		var o old
 		var raw []byte
-		if err := rows.Scan(&o.id, &raw); err != nil {
-			rows.Close()
-			return err
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
 		}
-		if err := json.Unmarshal(raw, &o.args); err != nil {
-			rows.Close()
-			return fmt.Errorf("read superseded job %d of #%d: %w", o.id, pr, err)
+		var args CommentArgs
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return nil, fmt.Errorf("read a newer comment of #%d: %w", pr, err)
 		}
-		olds = append(olds, o)
+		out = append(out, args.CommentWork)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, o := range olds {
-		if _, err := q.river.JobCancelTx(ctx, tx, o.id); err != nil {
-			return fmt.Errorf("cancel superseded job %d of #%d: %w", o.id, pr, err)
-		}
-		if q.tellSuperseded {
-			if _, err := q.river.InsertTx(ctx, tx, SupersededArgs{PR: pr, Old: o.args.CommentWork, By: by},
-				&river.InsertOpts{MaxAttempts: CommentAttempts}); err != nil {
-				return fmt.Errorf("queue the answer to superseded comment %d of #%d: %w", o.args.CommentID, pr, err)
-			}
-		}
-		q.log.Info("superseded by a newer comment", zap.Int("pr", pr), zap.Int64("job", o.id), zap.Int64("by", newer))
-	}
-	return nil
+	return out, rows.Err()
 }
 
 // ScheduleBranchDeletion queues the deletion of pr's data branch at at.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -299,34 +300,17 @@ func TestResumeInterruptedJob(t *testing.T) {
 	}
 }
 
-// TestNewerUpdateSupersedesQueuedOne: while the PR is busy, a second UPDATE
-// comment cancels the first one still queued; a running one is left alone.
-func TestNewerUpdateSupersedesQueuedOne(t *testing.T) {
+// TestNewerSupersedable: the plain UPDATEs queued on a PR after a comment,
+// newest first; other kinds, other PRs and jobs no longer queued are left
+// out.
+func TestNewerSupersedable(t *testing.T) {
 	ctx := context.Background()
-	var mu sync.Mutex
-	var ran []int64
-	var told [][2]int64 // superseded comment, by
-	release := make(chan struct{})
 	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
-		Comment: func(ctx context.Context, w intake.CommentWork) error {
-			if w.CommentID == 1 {
-				<-release // PR 8 is busy with comment 1
-			}
-			mu.Lock()
-			ran = append(ran, w.CommentID)
-			mu.Unlock()
-			return nil
-		},
 		Supersedes: func(w intake.CommentWork) bool { return w.Body == "BUILDBOT: UPDATE" },
-		Superseded: func(_ context.Context, old, by intake.CommentWork) error {
-			mu.Lock()
-			told = append(told, [2]int64{old.CommentID, by.CommentID})
-			mu.Unlock()
-			return nil
-		},
 	})
-	rec := func(id string, comment int64, body string) {
-		d := commentDelivery(id, 8, comment)
+	defer q.Close()
+	rec := func(id string, pr int, comment int64, body string) {
+		d := commentDelivery(id, pr, comment)
 		cw := d.Work.(intake.CommentWork)
 		cw.Body = body
 		d.Work = cw
@@ -334,41 +318,34 @@ func TestNewerUpdateSupersedesQueuedOne(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec("d1", 1, "BUILDBOT: UPDATE")
-	if err := q.Start(ctx); err != nil {
+	rec("d1", 8, 1, "BUILDBOT: UPDATE")
+	rec("d2", 8, 2, "BUILDBOT: UPDATE")
+	rec("d3", 8, 3, "BUILDBOT: PLAN")   // not a plain UPDATE
+	rec("d4", 9, 4, "BUILDBOT: UPDATE") // another PR
+	rec("d5", 8, 5, "BUILDBOT: UPDATE")
+	newer := func(comment int64) []int64 {
+		t.Helper()
+		ws, err := q.NewerSupersedable(ctx, 8, comment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []int64{}
+		for _, w := range ws {
+			ids = append(ids, w.CommentID)
+		}
+		return ids
+	}
+	for comment, want := range map[int64][]int64{1: {5, 2}, 2: {5}, 5: {}} {
+		if got := newer(comment); !slices.Equal(got, want) {
+			t.Errorf("newer than comment %d: %v, want %v", comment, got, want)
+		}
+	}
+	// A cancelled job (STOP) no longer counts.
+	if _, err := q.CancelPR(ctx, 8, 2); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // comment 1 is running
-	rec("d2", 2, "BUILDBOT: UPDATE")   // queued behind it …
-	rec("d3", 3, "BUILDBOT: PLAN")     // … not an UPDATE: stays
-	rec("d4", 4, "BUILDBOT: UPDATE")   // supersedes comment 2
-	close(release)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		mu.Lock()
-		n, answered := len(ran), len(told)
-		mu.Unlock()
-		if n >= 3 && answered >= 1 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
-	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	q.Stop(stopCtx)
-	q.Close()
-	mu.Lock()
-	defer mu.Unlock()
-	got := map[int64]bool{}
-	for _, id := range ran {
-		got[id] = true
-	}
-	if !got[1] || got[2] || !got[3] || !got[4] || len(ran) != 3 {
-		t.Errorf("comments run: %v; want 1, 3 and 4 (2 superseded)", ran)
-	}
-	if len(told) != 1 || told[0] != [2]int64{2, 4} {
-		t.Errorf("superseded comments answered: %v; want comment 2, by 4", told)
+	if got := newer(1); !slices.Equal(got, []int64{2}) {
+		t.Errorf("after STOP: %v, want [2]", got)
 	}
 }
 

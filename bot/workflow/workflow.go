@@ -117,6 +117,9 @@ type Jobs interface {
 	// ScheduleBranchDeletion deletes pr's data branch at at (see
 	// Bot.DeleteClosedBranch).
 	ScheduleBranchDeletion(ctx context.Context, pr int, at time.Time) error
+	// NewerSupersedable returns the plain UPDATE comments (see Supersedes)
+	// queued on pr after comment and not run yet, newest first.
+	NewerSupersedable(ctx context.Context, pr int, comment int64) ([]intake.CommentWork, error)
 }
 
 // DataRepo is the data repository.
@@ -320,6 +323,17 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 		}
 		return b.reply(ctx, w, replyKey(cmd), renderRefusal(cmd, w.Author, why))
 	}
+	// A newer plain UPDATE, still queued, will do what this one would:
+	// say so and leave the work (and the cooldown) to it.
+	if cmd.Verb == command.Update {
+		by, err := b.supersededBy(ctx, w, cmd)
+		if err != nil {
+			return err
+		}
+		if by != nil {
+			return b.reply(ctx, w, replyKey(cmd), render("superseded.md", map[string]any{"Author": w.Author, "By": by.Author, "ByURL": by.URL}))
+		}
+	}
 	// UPDATE takes its cooldown only once it is about to change something
 	// (a refused UPDATE must not keep the next one waiting).
 	if !w.Trusted && cmd.Verb != command.Update {
@@ -351,19 +365,38 @@ func (b *Bot) GaveUp(ctx context.Context, w intake.CommentWork, attempts int, er
 	}
 }
 
-// Superseded answers a comment whose queued UPDATE a newer plain UPDATE
-// on the same PR replaced (see Supersedes), in the reply the UPDATE would
-// have posted.
-func (b *Bot) Superseded(ctx context.Context, old, by intake.CommentWork) error {
-	key := "superseded"
-	for _, c := range command.Parse(old.Body, b.cfg.Prefix).Commands {
-		if c.Verb == command.Update {
-			key = replyKey(c)
-			break
+// supersededBy returns the newer plain UPDATE, queued on the PR by someone
+// allowed to command, that makes w's plain UPDATE pointless; nil when there
+// is none, or when w's UPDATE already got somewhere (it has a reply: this
+// is a retry, and it finishes what it started).
+func (b *Bot) supersededBy(ctx context.Context, w intake.CommentWork, cmd command.Command) (*intake.CommentWork, error) {
+	if !Supersedes(b.cfg.Prefix)(w) {
+		return nil, nil
+	}
+	var id int64
+	err := b.db.QueryRowContext(ctx, `SELECT reply_id FROM refbot_reply WHERE comment_id = ? AND verb = ?`, w.CommentID, replyKey(cmd)).Scan(&id)
+	if err == nil {
+		return nil, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	newer, err := b.jobs.NewerSupersedable(ctx, w.PR, w.CommentID)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range newer {
+		if n.Trusted {
+			return &n, nil
+		}
+		ref, err := b.policy.Allowed(ctx, n.Author)
+		if err != nil {
+			return nil, err
+		}
+		if ref == nil {
+			return &n, nil
 		}
 	}
-	body := render("superseded.md", map[string]any{"Author": old.Author, "By": by.Author, "ByURL": by.URL})
-	return b.reply(ctx, old, key, body)
+	return nil, nil
 }
 
 // errHeadMoved: the PR's head is not the commit the command was about.

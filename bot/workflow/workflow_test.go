@@ -104,6 +104,11 @@ type fixture struct {
 type fakeJobs struct {
 	cancelled []int
 	deletions map[int]time.Time
+	newer     []intake.CommentWork // what NewerSupersedable returns
+}
+
+func (f *fakeJobs) NewerSupersedable(_ context.Context, pr int, comment int64) ([]intake.CommentWork, error) {
+	return f.newer, nil
 }
 
 func (f *fakeJobs) ScheduleBranchDeletion(_ context.Context, pr int, at time.Time) error {
@@ -604,20 +609,60 @@ func TestOverlapBothSides(t *testing.T) {
 	}
 }
 
-// TestSupersededReply: the author of an UPDATE a newer one replaced hears
-// of it, in the reply the UPDATE would have posted.
-func TestSupersededReply(t *testing.T) {
-	f := newFixture(t)
-	old := intake.CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: 501, Author: "alice", Body: "BUILDBOT: UPDATE"}
-	by := intake.CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: 502, Author: "dave", Body: "BUILDBOT: UPDATE",
-		URL: "https://github.com/octo-org/octo-repo/pull/12#issuecomment-502"}
-	for range 2 { // a retried job edits its reply
-		if err := f.bot.Superseded(context.Background(), old, by); err != nil {
+// TestSuperseded: a plain UPDATE with a newer one queued by someone who may
+// command answers with a link to it and leaves the work to it; a newer one
+// by someone who may not, or a retry of an UPDATE that already replied,
+// runs.
+func TestSuperseded(t *testing.T) {
+	newer := func(author string) intake.CommentWork {
+		return intake.CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: 9999, Author: author, Body: "BUILDBOT: UPDATE",
+			URL: "https://github.com/octo-org/octo-repo/pull/12#issuecomment-9999"}
+	}
+	t.Run("by a maintainer", func(t *testing.T) {
+		f := newFixture(t)
+		f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+		f.gh.fake.SetPermission("dave", "maintain")
+		f.jobs.newer = []intake.CommentWork{newer("bob"), newer("dave")} // newest first; bob may not command
+		if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if n := len(f.gh.replies()); n != 1 {
-		t.Errorf("%d replies", n)
-	}
-	golden(t, "superseded", f.gh.lastComment())
+		golden(t, "superseded", f.gh.lastComment())
+		if f.branch(t) != "" || len(f.gh.states()) != 0 || f.travis.Restarts(f.build.ID) != 0 {
+			t.Error("a superseded UPDATE changed something")
+		}
+		// Its cooldown is the newer UPDATE's to take.
+		f.jobs.newer = nil
+		if err := f.comment(t, "dave", "BUILDBOT: UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		if f.branch(t) == "" {
+			t.Errorf("the newer UPDATE did not run: %s", f.gh.lastComment())
+		}
+	})
+	t.Run("by someone who may not command", func(t *testing.T) {
+		f := newFixture(t)
+		f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+		f.jobs.newer = []intake.CommentWork{newer("bob")}
+		if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		if f.branch(t) == "" {
+			t.Errorf("an outsider's comment stopped the UPDATE: %s", f.gh.lastComment())
+		}
+	})
+	t.Run("a retry that already replied", func(t *testing.T) {
+		f := newFixture(t)
+		f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+		if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		f.jobs.newer = []intake.CommentWork{newer("alice")}
+		commentSeq-- // the same comment's job, retried
+		if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.gh.lastComment(); !strings.Contains(got, "✅ CI build") {
+			t.Errorf("the retried UPDATE's reply: %s", got)
+		}
+	})
 }

@@ -137,9 +137,6 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			DeleteBranch: func(ctx context.Context, pr int) error { return bot.DeleteClosedBranch(ctx, pr) },
 			NeedsLease:   workflow.NeedsLease(cfg.GitHub.CommandPrefix),
 			Supersedes:   workflow.Supersedes(cfg.GitHub.CommandPrefix),
-			Superseded: func(ctx context.Context, old, by intake.CommentWork) error {
-				return bot.Superseded(ctx, old, by)
-			},
 			GaveUp: func(ctx context.Context, w intake.CommentWork, attempts int, err error) {
 				bot.GaveUp(ctx, w, attempts, err)
 			},
