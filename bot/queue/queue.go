@@ -187,7 +187,8 @@ var schema = []string{
 // database, so what an earlier process left behind is its own: its PR leases
 // are released, and jobs it was running when it died are made available
 // again at once (River would rescue them only after RescueStuckJobsAfter).
-// Every job is written to be run again safely.
+// Every job is written to be run again safely. ctx serves the start only:
+// the workers run until Stop.
 func (q *Queue) Start(ctx context.Context) error {
 	if _, err := q.db.ExecContext(ctx, `DELETE FROM refbot_pr_lease`); err != nil {
 		return fmt.Errorf("queue: clear stale leases: %w", err)
@@ -206,7 +207,9 @@ func (q *Queue) Start(ctx context.Context) error {
 	if n, _ := res.RowsAffected(); n > 0 {
 		q.log.Info("resuming jobs interrupted by the last stop", zap.Int64("jobs", n))
 	}
-	return q.river.Start(ctx)
+	// River cancels running jobs when its start context ends: detached, so
+	// that a shutdown goes through Stop, which lets them finish first.
+	return q.river.Start(context.WithoutCancel(ctx))
 }
 
 // Stop stops taking jobs and waits for running ones to finish, until ctx
@@ -442,11 +445,12 @@ func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, erro
 
 // NewerSupersedable returns the comments marked by Handlers.Supersedes
 // that were queued on pr after comment's and have not run yet, newest
-// first. Whether one of them replaces comment is the handler's to decide
+// first. One marked running is counted too: while comment's job holds the
+// PR's lease, a newer one is running only to find the PR busy. Whether one of them replaces comment is the handler's to decide
 // when comment's job runs: it knows who may command, the queue does not.
 func (q *Queue) NewerSupersedable(ctx context.Context, pr int, comment int64) ([]intake.CommentWork, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT json(args) FROM river_job
-		WHERE kind = 'comment' AND state IN ('available', 'scheduled', 'retryable', 'pending')
+		WHERE kind = 'comment' AND state IN ('available', 'scheduled', 'retryable', 'pending', 'running')
 		AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.supersedable') = 1
 		AND id > (SELECT coalesce(max(id), 0) FROM river_job WHERE kind = 'comment'
 			AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.comment_id') = ?)
