@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 
@@ -13,20 +14,19 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
-	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // ErrTooLarge: the blobs asked for add up to more than the caller allows.
 var ErrTooLarge = errors.New("larger than allowed")
 
-// Blobs reads the contents of the given blobs from the data repo. The local
-// cache holds no blobs (it is fetched with filter blob:none), so they are
-// asked for by id in one protocol-v2 fetch, the request a partial clone
+// Blobs reads the contents of the given blobs from the data repo, those of
+// at most maxObject bytes; larger ones are left out of the result. The
+// local cache holds no blobs (it is fetched with filter blob:none), so they
+// are asked for by id in one protocol-v2 fetch, the request a partial clone
 // makes for a missing blob; GitHub and git http-backend both serve it.
-// Reading stops with ErrTooLarge once the pack passes maxBytes, so a small
-// text file that used to be a large one costs little. Replies use it for
-// the text diffs of small files.
-func (r *Repo) Blobs(ctx context.Context, ids []plumbing.Hash, maxBytes int64) (map[plumbing.Hash][]byte, error) {
+// Reading stops with ErrTooLarge once the pack passes maxPack bytes.
+// Replies use it for the text diffs of small files.
+func (r *Repo) Blobs(ctx context.Context, ids []plumbing.Hash, maxObject, maxPack int64) (map[plumbing.Hash][]byte, error) {
 	out := make(map[plumbing.Hash][]byte, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -67,7 +67,7 @@ func (r *Repo) Blobs(ctx context.Context, ids []plumbing.Hash, maxBytes int64) (
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, r.redact(fmt.Errorf("read blobs from data repo: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body))))
 	}
-	limited := &limitReader{r: resp.Body, left: maxBytes}
+	limited := &limitReader{r: resp.Body, left: maxPack}
 	// The answer is a list of sections; with "done" sent, the pack's comes
 	// without acknowledgments. Its lines are side-band multiplexed.
 	sc := pktline.NewScanner(limited)
@@ -86,30 +86,129 @@ func (r *Repo) Blobs(ctx context.Context, ids []plumbing.Hash, maxBytes int64) (
 			return nil, fmt.Errorf("read blobs from data repo: the server refused: %s", strings.TrimSpace(msg))
 		}
 	}
-	st := memory.NewStorage()
-	if err := packfile.UpdateObjectStorage(st, sideband.NewDemuxer(sideband.Sideband64k, limited)); err != nil {
+	var pack bytes.Buffer
+	if _, err := io.Copy(&pack, sideband.NewDemuxer(sideband.Sideband64k, limited)); err != nil {
 		if limited.over {
-			return nil, fmt.Errorf("read blobs from data repo: %w (%d bytes)", ErrTooLarge, maxBytes)
+			return nil, fmt.Errorf("read blobs from data repo: %w (a pack over %d bytes)", ErrTooLarge, maxPack)
 		}
 		return nil, r.redact(fmt.Errorf("read blobs from data repo: %w", err))
 	}
+	blobs, err := readBlobs(&pack, maxObject)
+	if err != nil {
+		return nil, fmt.Errorf("read blobs from data repo: %w", err)
+	}
 	for id := range seen {
-		obj, err := st.EncodedObject(plumbing.BlobObject, id)
-		if err != nil {
-			return nil, fmt.Errorf("read blobs from data repo: blob %s not sent: %w", id, err)
+		if b, ok := blobs[id]; ok {
+			out[id] = b
 		}
-		rd, err := obj.Reader()
-		if err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(rd)
-		rd.Close()
-		if err != nil {
-			return nil, err
-		}
-		out[id] = b
 	}
 	return out, nil
+}
+
+// maxInflated bounds the memory readBlobs holds: the objects of a pack,
+// inflated. A small compressed pack can expand a thousandfold.
+const maxInflated = 64 << 20
+
+// readBlobs reads the blobs of a pack, resolving deltas against objects of
+// the same pack, and returns those of at most maxObject bytes. Objects are
+// held, whatever their size, only while their total stays under
+// maxInflated (a small file may be sent as a delta of a larger one); past
+// that, an object, or a delta whose result would be larger, is dropped
+// without being held whole.
+func readBlobs(pack io.Reader, maxObject int64) (map[plumbing.Hash][]byte, error) {
+	type object struct {
+		typ  plumbing.ObjectType
+		data []byte
+	}
+	sc := packfile.NewScanner(pack)
+	_, count, err := sc.Header()
+	if err != nil {
+		return nil, err
+	}
+	byOffset := map[int64]*object{} // nil: dropped, or its base was
+	byHash := map[plumbing.Hash]*object{}
+	budget := int64(maxInflated)
+	for range count {
+		h, err := sc.NextObjectHeader()
+		if err != nil {
+			return nil, err
+		}
+		buf := &cappedBuffer{max: budget}
+		if _, _, err := sc.NextObject(buf); err != nil {
+			return nil, err
+		}
+		var o *object
+		switch h.Type {
+		case plumbing.OFSDeltaObject, plumbing.REFDeltaObject:
+			base := byOffset[h.OffsetReference]
+			if h.Type == plumbing.REFDeltaObject {
+				base = byHash[h.Reference]
+			}
+			if base != nil && !buf.over && deltaTargetSize(buf.b) <= budget {
+				data, err := packfile.PatchDelta(base.data, buf.b)
+				if err != nil {
+					return nil, err
+				}
+				o = &object{typ: base.typ, data: data}
+			}
+		default:
+			if !buf.over {
+				o = &object{typ: h.Type, data: buf.b}
+			}
+		}
+		byOffset[h.Offset] = o
+		if o != nil {
+			byHash[plumbing.ComputeHash(o.typ, o.data)] = o
+			budget -= int64(len(o.data))
+		}
+	}
+	out := map[plumbing.Hash][]byte{}
+	for id, o := range byHash {
+		if o.typ == plumbing.BlobObject && int64(len(o.data)) <= maxObject {
+			out[id] = o.data
+		}
+	}
+	return out, nil
+}
+
+// cappedBuffer keeps the first max bytes written to it and notes that
+// there were more.
+type cappedBuffer struct {
+	b    []byte
+	max  int64
+	over bool
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if room := c.max - int64(len(c.b)); int64(len(p)) > room {
+		c.b = append(c.b, p[:max(room, 0)]...)
+		c.over = true
+	} else {
+		c.b = append(c.b, p...)
+	}
+	return len(p), nil
+}
+
+// deltaTargetSize reads the size of a delta's result from its header (two
+// little-endian base-128 numbers: the base's size, then the result's).
+func deltaTargetSize(delta []byte) int64 {
+	var sizes [2]int64
+	for i := range sizes {
+		var shift uint
+		for {
+			if len(delta) == 0 || shift > 56 {
+				return math.MaxInt64
+			}
+			c := delta[0]
+			delta = delta[1:]
+			sizes[i] |= int64(c&0x7f) << shift
+			shift += 7
+			if c&0x80 == 0 {
+				break
+			}
+		}
+	}
+	return sizes[1]
 }
 
 // limitReader fails once more than left bytes are read, and says so.

@@ -3,6 +3,8 @@ package workflow
 import (
 	"bytes"
 	"context"
+	"errors"
+	"maps"
 	"path"
 	"strings"
 	"unicode/utf8"
@@ -72,7 +74,21 @@ func (b *Bot) textDiffs(ctx context.Context, res *publish.Result) []fileDiff {
 	if len(picked) == 0 {
 		return nil
 	}
-	blobs, err := b.repo.Blobs(ctx, ids, maxDiffFetch)
+	// Blobs leaves out any over maxDiffFileSize, whatever the manifest said.
+	blobs, err := b.repo.Blobs(ctx, ids, maxDiffFileSize, maxDiffFetch)
+	if errors.Is(err, refdata.ErrTooLarge) {
+		// A large old version must not cost the other files their diffs:
+		// ask file by file.
+		blobs, err = map[plumbing.Hash][]byte{}, nil
+		for _, c := range picked {
+			got, ferr := b.repo.Blobs(ctx, []plumbing.Hash{c.Old, c.New}, maxDiffFileSize, maxDiffFetch)
+			if ferr != nil && !errors.Is(ferr, refdata.ErrTooLarge) {
+				err = ferr
+				break
+			}
+			maps.Copy(blobs, got)
+		}
+	}
 	if err != nil {
 		b.log.Warn("text diffs left out of the reply", zap.Error(err))
 		return nil
@@ -80,8 +96,9 @@ func (b *Bot) textDiffs(ctx context.Context, res *publish.Result) []fileDiff {
 	var out []fileDiff
 	chars := 0
 	for _, c := range picked {
-		before, after := blobs[c.Old], blobs[c.New]
-		if !isText(before) || !isText(after) || len(before) > maxDiffFileSize {
+		after, ok := blobs[c.New]
+		before, hadOld := blobs[c.Old]
+		if !ok || (!c.Old.IsZero() && !hadOld) || !isText(before) || !isText(after) {
 			continue
 		}
 		from := "a/" + c.Path

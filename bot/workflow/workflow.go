@@ -135,7 +135,7 @@ type DataRepo interface {
 	Rebase(ctx context.Context, branch string) (*refdata.RebaseResult, error)
 	PRBranches(ctx context.Context) ([]int, error)
 	// Blobs reads file contents by blob id, for the replies' text diffs.
-	Blobs(ctx context.Context, ids []plumbing.Hash, maxBytes int64) (map[plumbing.Hash][]byte, error)
+	Blobs(ctx context.Context, ids []plumbing.Hash, maxObject, maxPack int64) (map[plumbing.Hash][]byte, error)
 }
 
 // Deps are the outside systems a Bot works with.
@@ -512,11 +512,12 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, refusal))
 	}
 	status := func(state, desc string) error { return b.setStatus(ctx, pr.Number, pr.HeadSHA, state, desc) }
+	// The reply first, the status last: a final status means refbot is done.
 	fail := func(reason string) error {
-		if err := status("failure", "Not updated: "+reason); err != nil {
+		if err := b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason)); err != nil {
 			return err
 		}
-		return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason))
+		return status("failure", "Not updated: "+reason)
 	}
 	// The large-change guard looks before it leaps: a dry run reads only
 	// the manifest and the trees. The real publish reuses the build it
