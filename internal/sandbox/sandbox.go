@@ -87,14 +87,8 @@ func Start(ctx context.Context, work string) (*Sandbox, error) {
 	b := s.Travis.AddBuild(travistest.Build{Repo: Repo, PullRequestNumber: PR, CommitSHA: s.Head, State: "failed", Outcome: "passed"})
 	s.BuildID = b.ID
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s.Listen = l.Addr().String()
-	l.Close()
 	s.Config = filepath.Join(work, "refbot.yaml")
-	if err := os.WriteFile(s.Config, []byte(s.configYAML()), 0o600); err != nil {
+	if err := s.newListenAddr(); err != nil {
 		return nil, err
 	}
 	s.Env = append(os.Environ(),
@@ -125,6 +119,31 @@ type Refbot struct {
 // variables, logging to a file in the sandbox, and waits until it is ready
 // or has exited.
 func (s *Sandbox) Serve(ctx context.Context, bin string, extraEnv ...string) (*Refbot, error) {
+	for tries := 1; ; tries++ {
+		r, err := s.serve(ctx, bin, extraEnv...)
+		// The port was free when the sandbox chose it; since then any
+		// outgoing connection on the machine may have taken it as its own.
+		if err == nil || !strings.Contains(err.Error(), "address already in use") || tries == 3 {
+			return r, err
+		}
+		if err := s.newListenAddr(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// newListenAddr chooses a free port for refbot and writes the config.
+func (s *Sandbox) newListenAddr() error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	s.Listen = l.Addr().String()
+	l.Close()
+	return os.WriteFile(s.Config, []byte(s.configYAML()), 0o600)
+}
+
+func (s *Sandbox) serve(ctx context.Context, bin string, extraEnv ...string) (*Refbot, error) {
 	logf, err := os.CreateTemp(s.Work, "refbot-*.log")
 	if err != nil {
 		return nil, err

@@ -69,18 +69,31 @@ func TestServe(t *testing.T) {
 			t.Fatalf("no reply to HELP\n%s", log)
 		}
 	}
-	_, metrics := get("/metrics")
-	for _, want := range []string{
+	// The GitHub metrics are counted after each answer, so a moment after
+	// the reply is seen.
+	wants := []string{
 		`refbot_webhook_deliveries_total{code="200"} 1`,
 		`refbot_webhook_deliveries_total{code="401"} 1`,
 		`refbot_jobs{kind="comment",state=`,
 		`refbot_github_requests_total{`,
 		`refbot_github_rate_limit_remaining{`,
 		`refbot_webhook_answer_seconds_bucket`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
+	}
+	var lacks []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, metrics := get("/metrics")
+		lacks = lacks[:0]
+		for _, want := range wants {
+			if !strings.Contains(metrics, want) {
+				lacks = append(lacks, want)
+			}
 		}
+		if len(lacks) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range lacks {
+		t.Errorf("/metrics lacks %s", want)
 	}
 	if err := rb.Stop(ctx); err != nil {
 		t.Errorf("refbot serve did not stop cleanly on SIGINT: %v", err)
