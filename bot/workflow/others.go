@@ -11,14 +11,17 @@ import (
 )
 
 // restateOverlaps changes the list of overlapping PRs at the end of pr's
-// last update status and posts the status again. It does so only when that
-// status is final and still on the PR's open head: a running job posts its
-// own final status, and a status of an older head is history.
+// last update status and posts the status again when it is final and still
+// on the PR's open head (a status of an older head is history). While the
+// PR's own job runs (its status pending), the list is only remembered: the
+// job's final status says it.
 func (b *Bot) restateOverlaps(ctx context.Context, pr int, change func([]int) []int) error {
+	b.statusMu.Lock()
+	defer b.statusMu.Unlock()
 	var sha, state, desc, list string
 	err := b.db.QueryRowContext(ctx, `SELECT sha, state, description, overlaps FROM refbot_update_status WHERE pr = ?`, pr).
 		Scan(&sha, &state, &desc, &list)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && state == "pending") {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
@@ -29,6 +32,10 @@ func (b *Bot) restateOverlaps(ctx context.Context, pr int, change func([]int) []
 	if slices.Equal(old, now) {
 		return nil
 	}
+	if state == "pending" {
+		_, err := b.db.ExecContext(ctx, `UPDATE refbot_update_status SET overlaps = ? WHERE pr = ? AND sha = ?`, joinPRs(now), pr, sha)
+		return err
+	}
 	p, err := b.gh.PullRequest(ctx, pr)
 	if err != nil {
 		return err
@@ -36,7 +43,7 @@ func (b *Bot) restateOverlaps(ctx context.Context, pr int, change func([]int) []
 	if !p.Open || p.HeadSHA != sha {
 		return nil
 	}
-	return b.postStatus(ctx, pr, sha, state, desc, now)
+	return b.postStatusLocked(ctx, pr, sha, state, desc, now)
 }
 
 // forgetOverlaps drops gone, whose data branch was promoted or deleted,
@@ -81,8 +88,8 @@ func (b *Bot) markConflict(ctx context.Context, pr, merged int) error {
 	if !p.Open {
 		return nil
 	}
-	return b.setStatus(ctx, pr, p.HeadSHA, "failure",
-		fmt.Sprintf("Data conflicts with #%d's, now on %s; say %s UPDATE", merged, b.cfg.BaseBranch, b.cfg.Prefix))
+	return b.postStatus(ctx, pr, p.HeadSHA, "failure",
+		fmt.Sprintf("Data conflicts with #%d's, now on %s; say %s UPDATE", merged, b.cfg.BaseBranch, b.cfg.Prefix), nil)
 }
 
 func addPR(prs []int, n int) []int {

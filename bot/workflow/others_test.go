@@ -124,3 +124,104 @@ func TestOverlapStatuses(t *testing.T) {
 		}
 	})
 }
+
+// hookCI calls onBuild with each build refbot polls.
+type hookCI struct {
+	CI
+	onBuild func(Build)
+}
+
+func (h hookCI) Build(ctx context.Context, id string) (Build, error) {
+	b, err := h.CI.Build(ctx, id)
+	if err == nil {
+		h.onBuild(b)
+	}
+	return b, err
+}
+
+// TestOverlapWhileWaitingForCI: another PR's UPDATE overlaps this one while
+// this one waits for CI; this one's final status names it.
+func TestOverlapWhileWaitingForCI(t *testing.T) {
+	f := newFixture(t)
+	once := false
+	f.bot.ci = hookCI{CI: f.bot.ci, onBuild: func(b Build) {
+		if b.ID == fmt.Sprint(f.build.ID) && !once {
+			once = true
+			f.updateOther(t, 7, head7, map[string]string{"a.txt": "a\n", "b.txt": "b from PR 7\n", "c.txt": "c\n", "d.txt": "d\n"})
+		}
+	}}
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b from PR 12\n", "c.txt": "c\n", "d.txt": "d\n"})
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if !once {
+		t.Fatal("PR 7's UPDATE never ran")
+	}
+	if st := lastStatus(t, f, head7); !strings.HasSuffix(st.Description, "; same files as #12") {
+		t.Errorf("PR 7's status: %+v", st)
+	}
+	if st := lastStatus(t, f, head); st.State != "success" || !strings.HasSuffix(st.Description, "; same files as #7") {
+		t.Errorf("PR 12's final status: %+v", st)
+	}
+}
+
+// TestRetryAfterCIEnded: the job fails after CI ended (GitHub refuses the
+// final status); its retry finishes without restarting CI again.
+func TestRetryAfterCIEnded(t *testing.T) {
+	f := newFixture(t)
+	injected := false
+	f.bot.ci = hookCI{CI: f.bot.ci, onBuild: func(b Build) {
+		if b.Finished && !injected {
+			injected = true
+			f.gh.fake.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: 502, Method: "POST",
+				Route: "/repos/{owner}/{repo}/statuses/{sha}"})
+		}
+	}}
+	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err == nil {
+		t.Fatal("want the GitHub error to fail the job")
+	}
+	commentSeq-- // the retry is the same comment
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.travis.Restarts(f.build.ID); n != 1 {
+		t.Errorf("CI restarted %d times over the two attempts, want 1", n)
+	}
+	if st := lastStatus(t, f, head); st.State != "success" {
+		t.Errorf("final status: %+v", st)
+	}
+	// Done: a new UPDATE (after the cooldown) may restart the build again.
+	var n int
+	f.bot.db.QueryRow(`SELECT count(*) FROM refbot_ci_restart`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d CI restarts still remembered after the job", n)
+	}
+}
+
+// TestFinishPendingKeepsLastStatus: finishing a pending status of an older
+// head leaves the PR's last status (on its head) the one restated.
+func TestFinishPendingKeepsLastStatus(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	old := "1010101010101010101010101010101010101010"
+	f.gh.fake.AddCommit(old)
+	if err := f.bot.setStatus(ctx, 12, old, "pending", "Updating"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bot.setStatus(ctx, 12, head, "success", "Reference data updated"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bot.finishPending(ctx, 12, head, "Abandoned: the head of the pull request moved"); err != nil {
+		t.Fatal(err)
+	}
+	if st := lastStatus(t, f, old); st.State != "error" {
+		t.Errorf("old head: %+v", st)
+	}
+	if err := f.bot.restateOverlaps(ctx, 12, func(l []int) []int { return addPR(l, 7) }); err != nil {
+		t.Fatal(err)
+	}
+	if st := lastStatus(t, f, head); st.Description != "Reference data updated; same files as #7" {
+		t.Errorf("head: %+v", st)
+	}
+}

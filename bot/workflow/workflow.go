@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -165,6 +166,11 @@ type Bot struct {
 	db     *sql.DB
 	log    *zap.Logger
 	sleep  func(ctx context.Context, d time.Duration) error
+	// statusMu serialises the update statuses refbot posts and remembers:
+	// a PR's job and another PR's job restating its overlaps must not
+	// interleave. (One process works on the SQLite state; replicas on
+	// PostgreSQL will need a row lock instead.)
+	statusMu sync.Mutex
 }
 
 // New returns a Bot.
@@ -358,6 +364,10 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 func (b *Bot) GaveUp(ctx context.Context, w intake.CommentWork, attempts int, err error) {
 	if ferr := b.finishPending(ctx, w.PR, "", "refbot gave up: "+err.Error()); ferr != nil {
 		b.log.Error("finish pending statuses", zap.Int("pr", w.PR), zap.Error(ferr))
+	}
+	// Its CI restarts are done with: a new UPDATE may restart again.
+	if _, derr := b.db.ExecContext(ctx, `DELETE FROM refbot_ci_restart WHERE pr = ?`, w.PR); derr != nil {
+		b.log.Error("forget CI restarts", zap.Int("pr", w.PR), zap.Error(derr))
 	}
 	body := render("gaveup.md", map[string]any{"Author": w.Author, "Attempts": attempts, "Error": err.Error(), "Prefix": b.cfg.Prefix})
 	if rerr := b.reply(ctx, w, "gave-up", body); rerr != nil {
@@ -612,12 +622,12 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		if err := b.reply(ctx, w, key, renderUpdate(view)); err != nil {
 			return err
 		}
-		return status("error", fmt.Sprintf("Data pushed; CI build %s did not finish within %s", buildName(build), b.cfg.PollTimeout))
+		if err := status("error", fmt.Sprintf("Data pushed; CI build %s did not finish within %s", buildName(build), b.cfg.PollTimeout)); err != nil {
+			return err
+		}
+		return b.restartDone(ctx, pr.Number, build.ID)
 	}
 	if err != nil {
-		return err
-	}
-	if _, err := b.db.ExecContext(ctx, `DELETE FROM refbot_ci_restart WHERE pr = ? AND build_id = ?`, pr.Number, build.ID); err != nil {
 		return err
 	}
 	// The reply first, the status last: a final status means refbot is done.
@@ -628,9 +638,14 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		state, desc = "failure", fmt.Sprintf("Reference data updated; CI build %s %s", buildName(final), final.State)
 		view.CI = "failed"
 	}
-	var others []int
+	// Other PRs that overlapped this one while it waited for CI are in its
+	// remembered status already.
+	others, err := b.rememberedOverlaps(ctx, pr.Number, pr.HeadSHA)
+	if err != nil {
+		return err
+	}
 	for _, o := range view.Overlaps {
-		others = append(others, o.PR)
+		others = addPR(others, o.PR)
 	}
 	if err := b.reply(ctx, w, key, renderUpdate(view)); err != nil {
 		return err
@@ -638,7 +653,18 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	if err := b.tellOverlaps(ctx, pr.Number, view.Overlaps); err != nil {
 		return err
 	}
-	return b.postStatus(ctx, pr.Number, pr.HeadSHA, state, desc, others)
+	if err := b.postStatus(ctx, pr.Number, pr.HeadSHA, state, desc, others); err != nil {
+		return err
+	}
+	return b.restartDone(ctx, pr.Number, build.ID)
+}
+
+// restartDone forgets the CI restart of build once the job that made it is
+// done. Kept until then, it spares a retried job (an outage after CI ended)
+// a second restart; forgotten, it lets a new UPDATE restart the build again.
+func (b *Bot) restartDone(ctx context.Context, pr int, build string) error {
+	_, err := b.db.ExecContext(ctx, `DELETE FROM refbot_ci_restart WHERE pr = ? AND build_id = ?`, pr, build)
+	return err
 }
 
 // tellOverlaps tells each overlapping PR that this one's data now changes
@@ -701,6 +727,12 @@ func (b *Bot) setStatus(ctx context.Context, pr int, sha, state, desc string) er
 // PR's last status, so that another PR's update or merge can restate it
 // (restateOverlaps).
 func (b *Bot) postStatus(ctx context.Context, pr int, sha, state, desc string, overlaps []int) error {
+	b.statusMu.Lock()
+	defer b.statusMu.Unlock()
+	return b.postStatusLocked(ctx, pr, sha, state, desc, overlaps)
+}
+
+func (b *Bot) postStatusLocked(ctx context.Context, pr int, sha, state, desc string, overlaps []int) error {
 	full := desc
 	if len(overlaps) > 0 {
 		refs := make([]string, len(overlaps))
@@ -712,10 +744,24 @@ func (b *Bot) postStatus(ctx context.Context, pr int, sha, state, desc string, o
 	if err := b.sendStatus(ctx, pr, sha, state, full); err != nil {
 		return err
 	}
+	// A pending status of the same head keeps the overlaps remembered: they
+	// go into the job's final status.
 	_, err := b.db.ExecContext(ctx, `INSERT INTO refbot_update_status (pr, sha, state, description, overlaps) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (pr) DO UPDATE SET sha = excluded.sha, state = excluded.state, description = excluded.description,
-		overlaps = excluded.overlaps`, pr, sha, state, desc, joinPRs(overlaps))
+		overlaps = CASE WHEN excluded.state = 'pending' AND refbot_update_status.sha = excluded.sha
+			THEN refbot_update_status.overlaps ELSE excluded.overlaps END`, pr, sha, state, desc, joinPRs(overlaps))
 	return err
+}
+
+// rememberedOverlaps returns the overlapping PRs remembered for pr's status
+// on sha.
+func (b *Bot) rememberedOverlaps(ctx context.Context, pr int, sha string) ([]int, error) {
+	var list string
+	err := b.db.QueryRowContext(ctx, `SELECT overlaps FROM refbot_update_status WHERE pr = ? AND sha = ?`, pr, sha).Scan(&list)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return parsePRs(list), err
 }
 
 // sendStatus posts the update status on sha and remembers which are
@@ -751,6 +797,8 @@ func (b *Bot) finishPending(ctx context.Context, pr int, keep, desc string) erro
 		shas = append(shas, sha)
 	}
 	rows.Close()
+	b.statusMu.Lock()
+	defer b.statusMu.Unlock()
 	for _, sha := range shas {
 		if err := b.sendStatus(ctx, pr, sha, "error", desc); err != nil {
 			return err
