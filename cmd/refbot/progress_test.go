@@ -19,7 +19,7 @@ func TestProgressPlainLines(t *testing.T) {
 		t.Fatal("a buffer taken for a terminal")
 	}
 	p.report(publish.Progress{Stage: "download", Total: 3 << 20})
-	p.last = time.Now() // however long the first line took
+	p.last = time.Now()                                                          // however long the first line took
 	p.report(publish.Progress{Stage: "download", Done: 1 << 20, Total: 3 << 20}) // within 2 s: quiet
 	p.last = time.Now().Add(-3 * time.Second)
 	p.report(publish.Progress{Stage: "download", Done: 2 << 20, Total: 3 << 20})
