@@ -91,7 +91,7 @@ func Publish(ctx context.Context, store Store, repo Repo, req Request) (*Result,
 	variants := b.Variants
 	if req.Variant != "" {
 		if _, ok := b.Manifests[req.Variant]; !ok {
-			return nil, fmt.Errorf("build %s has no variant %q (it has %v)", req.Build, req.Variant, b.Variants)
+			return nil, fmt.Errorf("build %s has no variant %q (it has %v): %w", req.Build, req.Variant, b.Variants, s3cache.ErrNotFound)
 		}
 		variants = []string{req.Variant}
 	}

@@ -181,7 +181,7 @@ func TestPublishVariants(t *testing.T) {
 		t.Errorf("backups after the first publish: %s", refs)
 	}
 	req.Variant = "windows"
-	if _, err := Publish(ctx, f.store, f.repo, req); err == nil || !strings.Contains(err.Error(), "no variant") {
+	if _, err := Publish(ctx, f.store, f.repo, req); !errors.Is(err, s3cache.ErrNotFound) || !strings.Contains(err.Error(), "no variant") {
 		t.Errorf("err = %v, want a refusal of the unknown variant", err)
 	}
 }

@@ -341,6 +341,9 @@ func TestUpdateRefusals(t *testing.T) {
 			f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "new\n", "c.txt": "c\n", "d.txt": "d\n"})
 			f.moving.heads = []string{strings.Repeat("4", 40)} // after the first read
 		}, reply: "the head of the pull request moved from 1111111 to 4444444", status: "failure"},
+		{name: "no such variant", user: "alice", body: "BUILDBOT: UPDATE variant=windows", setup: func(t *testing.T, f *fixture) {
+			f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "new\n", "c.txt": "c\n", "d.txt": "d\n"})
+		}, reply: `has no variant "windows"`, status: "failure"},
 		{name: "unknown verb and bad arguments", user: "alice", body: "BUILDBOT: DEPLOY\nBUILDBOT: UPDATE please", golden: "problems"},
 		{name: "help", user: "bob", body: "buildbot: help", golden: "help"},
 		{name: "website not yet", user: "alice", body: "BUILDBOT: WEBSITE", reply: "WEBSITE is not available in this version of refbot yet"},
