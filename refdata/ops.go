@@ -90,6 +90,9 @@ type UpdateResult struct {
 	// Changes compare the new tip with the previous tip, or with the base
 	// when the branch is new: what this update changed.
 	Changes []Change
+	// FromBase are the paths the branch changes against its base: what
+	// another PR's branch may change too (Overlaps).
+	FromBase []string
 	// Files is the number of files in the data folder; FilesBefore the
 	// number in the same folder of the tree the Changes compare with.
 	Files       int
@@ -236,6 +239,15 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	}
 	if res.Changes, err = r.diff(n, compareWith, newTree, ""); err != nil {
 		return nil, err
+	}
+	if !onBase {
+		fromBase, err := r.diff(n, baseCommit.TreeHash, newTree, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range fromBase {
+			res.FromBase = append(res.FromBase, c.Path)
+		}
 	}
 	for _, p := range parts {
 		before, err := r.countFiles(n, compareWith, r.dataPath(p.Variant))

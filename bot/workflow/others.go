@@ -46,9 +46,10 @@ func (b *Bot) restateOverlaps(ctx context.Context, pr int, change func([]int) []
 	return b.postStatusLocked(ctx, pr, sha, state, desc, now)
 }
 
-// forgetOverlaps drops gone, whose data branch was promoted or deleted,
-// from every PR's update status that names it.
-func (b *Bot) forgetOverlaps(ctx context.Context, gone int) error {
+// forgetOverlaps drops gone, whose data branch was promoted or deleted or
+// no longer changes their files, from every PR's update status that names
+// it, except those of keep.
+func (b *Bot) forgetOverlaps(ctx context.Context, gone int, keep ...int) error {
 	rows, err := b.db.QueryContext(ctx, `SELECT pr, overlaps FROM refbot_update_status WHERE overlaps != ''`)
 	if err != nil {
 		return err
@@ -61,7 +62,7 @@ func (b *Bot) forgetOverlaps(ctx context.Context, gone int) error {
 			rows.Close()
 			return err
 		}
-		if slices.Contains(parsePRs(list), gone) {
+		if slices.Contains(parsePRs(list), gone) && !slices.Contains(keep, pr) {
 			prs = append(prs, pr)
 		}
 	}

@@ -81,6 +81,22 @@ func TestOverlapStatuses(t *testing.T) {
 			t.Errorf("PR 7's status posted %d more times", got-n)
 		}
 	})
+	t.Run("no longer overlapping", func(t *testing.T) {
+		f := overlapping(t)
+		// #12's next UPDATE (trusted: no cooldown) leaves data/b.txt alone.
+		f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b\n", "c.txt": "c from PR 12\n", "d.txt": "d\n"})
+		commentSeq++
+		if err := f.bot.HandleComment(context.Background(), intake.CommentWork{Repo: "octo-org/octo-repo", PR: 12,
+			CommentID: commentSeq, Author: "release-script", Body: "BUILDBOT: UPDATE", Trusted: true}); err != nil {
+			t.Fatal(err)
+		}
+		if st := lastStatus(t, f, head7); st.State != "success" || strings.Contains(st.Description, "same files") {
+			t.Errorf("PR 7's status after #12 moved off its files: %+v", st)
+		}
+		if st := lastStatus(t, f, head); strings.Contains(st.Description, "same files") {
+			t.Errorf("PR 12's status: %+v", st)
+		}
+	})
 	t.Run("closed without merging", func(t *testing.T) {
 		f := overlapping(t)
 		f.gh.fake.ClosePR(12)

@@ -470,11 +470,7 @@ func (b *Bot) plan(ctx context.Context, w intake.CommentWork, cmd command.Comman
 // overlaps lists the other PRs whose data branches change files this
 // result changes.
 func (b *Bot) overlaps(ctx context.Context, pr int, res *publish.Result) ([]overlap, error) {
-	var paths []string
-	for _, c := range res.Update.Changes {
-		paths = append(paths, c.Path)
-	}
-	found, err := b.repo.Overlaps(ctx, refdata.PRBranch(pr), paths)
+	found, err := b.repo.Overlaps(ctx, refdata.PRBranch(pr), res.Update.FromBase)
 	if err != nil {
 		return nil, err
 	}
@@ -650,7 +646,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	if err := b.reply(ctx, w, key, renderUpdate(view)); err != nil {
 		return err
 	}
-	if err := b.tellOverlaps(ctx, pr.Number, view.Overlaps); err != nil {
+	if err := b.tellOverlaps(ctx, pr.Number, view.Overlaps, others); err != nil {
 		return err
 	}
 	if err := b.postStatus(ctx, pr.Number, pr.HeadSHA, state, desc, others); err != nil {
@@ -669,8 +665,12 @@ func (b *Bot) restartDone(ctx context.Context, pr int, build string) error {
 
 // tellOverlaps tells each overlapping PR that this one's data now changes
 // some of its files too: by a comment, once per pair and set of files, and
-// in its update status.
-func (b *Bot) tellOverlaps(ctx context.Context, pr int, overlaps []overlap) error {
+// in its update status. A PR whose status named this one, and which is not
+// among still (the PRs this one overlaps now), has the name taken out.
+func (b *Bot) tellOverlaps(ctx context.Context, pr int, overlaps []overlap, still []int) error {
+	if err := b.forgetOverlaps(ctx, pr, still...); err != nil {
+		return err
+	}
 	for _, o := range overlaps {
 		body := render("overlap-notice.md", map[string]any{"PR": pr, "Other": o.PR, "Files": o.Files})
 		key := fmt.Sprintf("overlap:%d:%s", pr, strings.Join(o.Files, ","))
@@ -744,12 +744,12 @@ func (b *Bot) postStatusLocked(ctx context.Context, pr int, sha, state, desc str
 	if err := b.sendStatus(ctx, pr, sha, state, full); err != nil {
 		return err
 	}
-	// A pending status of the same head keeps the overlaps remembered: they
-	// go into the job's final status.
+	// A job's pending statuses after its first keep the overlaps remembered
+	// meanwhile: they go into the job's final status.
 	_, err := b.db.ExecContext(ctx, `INSERT INTO refbot_update_status (pr, sha, state, description, overlaps) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (pr) DO UPDATE SET sha = excluded.sha, state = excluded.state, description = excluded.description,
-		overlaps = CASE WHEN excluded.state = 'pending' AND refbot_update_status.sha = excluded.sha
-			THEN refbot_update_status.overlaps ELSE excluded.overlaps END`, pr, sha, state, desc, joinPRs(overlaps))
+		overlaps = CASE WHEN excluded.state = 'pending' AND refbot_update_status.state = 'pending'
+			AND refbot_update_status.sha = excluded.sha THEN refbot_update_status.overlaps ELSE excluded.overlaps END`, pr, sha, state, desc, joinPRs(overlaps))
 	return err
 }
 
