@@ -618,10 +618,9 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		if err := b.reply(ctx, w, key, renderUpdate(view)); err != nil {
 			return err
 		}
-		if err := status("error", fmt.Sprintf("Data pushed; CI build %s did not finish within %s", buildName(build), b.cfg.PollTimeout)); err != nil {
-			return err
-		}
-		return b.restartDone(ctx, pr.Number, build.ID)
+		// The restart stays remembered: the build may still run, and STOP
+		// cancels it.
+		return status("error", fmt.Sprintf("Data pushed; CI build %s did not finish within %s", buildName(build), b.cfg.PollTimeout))
 	}
 	if err != nil {
 		return err
