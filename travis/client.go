@@ -25,6 +25,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/time/rate"
+
+	"github.com/refbot/refbot/internal/clock"
 )
 
 // DefaultBaseURL is the API of travis-ci.com.
@@ -129,7 +131,7 @@ func New(baseURL, token string, httpClient *http.Client, opts ...Option) (*Clien
 		maxPages:   defaultMaxPages,
 		maxResults: defaultMaxResults,
 		policy:     DefaultRetryPolicy,
-		sleep:      sleepContext,
+		sleep:      clock.Sleep,
 		now:        time.Now,
 	}
 	for _, opt := range opts {

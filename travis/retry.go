@@ -52,20 +52,6 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 // once and records d.
 type SleepFunc func(ctx context.Context, d time.Duration) error
 
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // retryTransport is the client's RoundTripper middleware: an optional
 // client-side rate limit, then bounded retries.
 //

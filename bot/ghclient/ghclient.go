@@ -32,6 +32,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shurcooL/githubv4"
 	"golang.org/x/time/rate"
+
+	"github.com/refbot/refbot/internal/clock"
 )
 
 // Defaults of Options.
@@ -122,7 +124,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleep
+		opts.Sleep = clock.Sleep
 	}
 	if opts.MaxWait == 0 {
 		opts.MaxWait = DefaultMaxWait
@@ -259,17 +261,6 @@ func endpoints(api, gql string) (*url.URL, *url.URL, error) {
 		return nil, nil, errors.New("github graphql url: credentials do not belong in the url")
 	}
 	return apiURL, gqlURL, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (c *Client) repo() string { return c.owner + "/" + c.name }

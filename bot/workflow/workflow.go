@@ -25,6 +25,7 @@ import (
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/policy"
 	"github.com/refbot/refbot/bot/publish"
+	"github.com/refbot/refbot/internal/clock"
 	"github.com/refbot/refbot/internal/failpoint"
 	"github.com/refbot/refbot/refdata"
 	"github.com/refbot/refbot/s3cache"
@@ -226,7 +227,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Bot, error) {
 		}
 	}
 	return &Bot{cfg: cfg, gh: d.GitHub, ci: d.CI, store: d.Store, repo: d.Repo, policy: d.Policy, jobs: d.Jobs,
-		db: d.DB, log: log, sleep: sleepCtx}, nil
+		db: d.DB, log: log, sleep: clock.Sleep}, nil
 }
 
 // Supersedes says whether a comment only asks for UPDATE: a newer such
@@ -260,17 +261,6 @@ func NeedsLease(prefix string) func(intake.CommentWork) bool {
 			}
 		}
 		return false
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
