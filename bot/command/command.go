@@ -195,14 +195,9 @@ func parseUpdate(cmd *Command, args []string) string {
 			}
 			cmd.All = true
 		case hasPrefixFold(a, "variant="):
-			if cmd.Variant != "" {
-				return updateSyntax + "; variant= is given twice"
-			}
-			name, reason := parseVariant(a)
-			if reason != "" {
+			if reason := setVariant(cmd, a, updateSyntax); reason != "" {
 				return reason
 			}
-			cmd.Variant = name
 		case hexRE.MatchString(a):
 			switch {
 			case cmd.SHA != "":
@@ -222,19 +217,28 @@ func parseUpdate(cmd *Command, args []string) string {
 	return ""
 }
 
+// setVariant takes a variant=NAME argument into cmd; the reason it cannot
+// (given twice, a bad name) is said after syntax.
+func setVariant(cmd *Command, arg, syntax string) string {
+	if cmd.Variant != "" {
+		return syntax + "; variant= is given twice"
+	}
+	name, reason := parseVariant(arg)
+	if reason != "" {
+		return reason
+	}
+	cmd.Variant = name
+	return ""
+}
+
 func parsePlan(cmd *Command, args []string) string {
 	const syntax = "PLAN takes [variant=NAME]"
 	for _, a := range args {
 		switch {
 		case hasPrefixFold(a, "variant="):
-			if cmd.Variant != "" {
-				return syntax + "; variant= is given twice"
-			}
-			name, reason := parseVariant(a)
-			if reason != "" {
+			if reason := setVariant(cmd, a, syntax); reason != "" {
 				return reason
 			}
-			cmd.Variant = name
 		default:
 			return fmt.Sprintf("%s; %q is not that", syntax, a)
 		}
