@@ -53,17 +53,11 @@ type UpdateRequest struct {
 	Branch string // e.g. PR12, or the base branch itself for a forced rebuild
 	Base   string // default: the configured base branch
 	// Parts are the folders replaced, all in the one commit: the whole
-	// data root (one Part with no Variant), or some variants. When Parts
-	// is empty, Variant, Dir, Files and StatePath say the one folder, as
-	// in Part.
-	Parts     []Part
-	Variant   string
-	Dir       string
-	Files     []File
-	StatePath string
-	Subject   string // first line of the commit message
-	Trailers  Trailers
-	DryRun    bool // compute everything, push nothing
+	// data root (one Part with no Variant), or some variants.
+	Parts    []Part
+	Subject  string // first line of the commit message
+	Trailers Trailers
+	DryRun   bool // compute everything, push nothing
 	// PushProgress, if set, is told the pack bytes sent so far.
 	PushProgress func(sent int64)
 }
@@ -126,7 +120,7 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	}
 	parts := req.Parts
 	if len(parts) == 0 {
-		parts = []Part{{Variant: req.Variant, Dir: req.Dir, Files: req.Files, StatePath: req.StatePath}}
+		return nil, fmt.Errorf("update %s: no content given", req.Branch)
 	}
 	seen := map[string]bool{}
 	for _, p := range parts {

@@ -127,9 +127,10 @@ func TestUpdateCreatesAndAmendsPRBranch(t *testing.T) {
 	master := f.git(t, "rev-parse", "master")
 
 	res, err := f.repo.Update(ctx, UpdateRequest{
-		Branch: "PR7", Subject: "Update reference data for PR #7",
-		Dir:      dataDir(t, map[string]string{"a.txt": "a2\n", "sub/c.txt": "c1\n", "new/d.png": "\x89PNG data"}),
+		Branch:   "PR7",
+		Subject:  "Update reference data for PR #7",
 		Trailers: Trailers{PR: 7, Build: "1234", Commit: strings.Repeat("ab", 20), ApprovedBy: "alice", Comment: "https://github.com/o/r/pull/7#issuecomment-1"},
+		Parts:    []Part{{Dir: dataDir(t, map[string]string{"a.txt": "a2\n", "sub/c.txt": "c1\n", "new/d.png": "\x89PNG data"})}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +181,7 @@ func TestUpdateCreatesAndAmendsPRBranch(t *testing.T) {
 	var tips []string
 	for i := range 3 {
 		tips = append(tips, f.git(t, "rev-parse", "PR7"))
-		res, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR7", Dir: dataDir(t, map[string]string{"a.txt": fmt.Sprintf("a%d\n", i+3)})})
+		res, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR7", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": fmt.Sprintf("a%d\n", i+3)})}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +199,7 @@ func TestUpdateCreatesAndAmendsPRBranch(t *testing.T) {
 	}
 	// The same content again changes nothing and pushes nothing.
 	before := f.git(t, "rev-parse", "PR7")
-	res, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR7", Dir: dataDir(t, map[string]string{"a.txt": "a5\n"})})
+	res, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR7", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "a5\n"})}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestIncrementalPush(t *testing.T) {
 	}
 	dir := dataDir(t, files)
 	state := filepath.Join(t.TempDir(), "state")
-	res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dir, StatePath: state})
+	res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Parts: []Part{{Dir: dir, StatePath: state}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestIncrementalPush(t *testing.T) {
 		t.Errorf("first push sent %d objects, want 213", res.Objects)
 	}
 	writeFiles(t, dir, map[string]string{"d3/f3.txt": "changed\n"})
-	res, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dir, StatePath: state})
+	res, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Parts: []Part{{Dir: dir, StatePath: state}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,11 +243,11 @@ func TestIncrementalPush(t *testing.T) {
 func TestUpdateFollowsMovedBase(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR2", Dir: dataDir(t, map[string]string{"a.txt": "pr\n"})}); err != nil {
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR2", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "pr\n"})}}}); err != nil {
 		t.Fatal(err)
 	}
 	newMaster := f.commitOnServer(t, "master", map[string]string{"README.md": "moved\n"})
-	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR2", Dir: dataDir(t, map[string]string{"a.txt": "pr2\n"})}); err != nil {
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR2", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "pr2\n"})}}}); err != nil {
 		t.Fatal(err)
 	}
 	if parent := f.git(t, "rev-parse", "PR2^"); parent != newMaster {
@@ -262,7 +263,7 @@ func TestVariantUpdateKeepsOtherVariants(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	for _, v := range []string{"linux", "macos"} {
-		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR3", Variant: v, Dir: dataDir(t, map[string]string{"out.txt": v + "\n"})}); err != nil {
+		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR3", Parts: []Part{{Variant: v, Dir: dataDir(t, map[string]string{"out.txt": v + "\n"})}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -275,14 +276,14 @@ func TestVariantUpdateKeepsOtherVariants(t *testing.T) {
 	if n := f.git(t, "rev-list", "--count", "master..PR3"); n != "1" {
 		t.Errorf("PR3 is master + %s commits, want 1", n)
 	}
-	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR3", Variant: "../x", Dir: t.TempDir()}); err == nil {
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR3", Parts: []Part{{Variant: "../x", Dir: t.TempDir()}}}); err == nil {
 		t.Error("variant ../x accepted")
 	}
 
 	// The base changes one variant's file (another PR was promoted); an
 	// update of that variant keeps the PR's other variant.
 	f.commitOnServer(t, "master", map[string]string{"data/linux/out.txt": "linux on master\n"})
-	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR3", Variant: "linux", Dir: dataDir(t, map[string]string{"out.txt": "linux 2\n"})}); err != nil {
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR3", Parts: []Part{{Variant: "linux", Dir: dataDir(t, map[string]string{"out.txt": "linux 2\n"})}}}); err != nil {
 		t.Fatal(err)
 	}
 	got = f.files(t, "PR3")
@@ -296,7 +297,7 @@ func TestVariantUpdateKeepsOtherVariants(t *testing.T) {
 func TestUpdateSeveralVariants(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Variant: "windows", Dir: dataDir(t, map[string]string{"out.txt": "windows\n"})}); err != nil {
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Parts: []Part{{Variant: "windows", Dir: dataDir(t, map[string]string{"out.txt": "windows\n"})}}}); err != nil {
 		t.Fatal(err)
 	}
 	before := f.git(t, "rev-parse", "PR4")
@@ -339,7 +340,7 @@ func TestLeaseRace(t *testing.T) {
 		t.Run(when, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t)
-			if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Dir: dataDir(t, map[string]string{"a.txt": "1\n"})}); err != nil {
+			if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "1\n"})}}}); err != nil {
 				t.Fatal(err)
 			}
 			var once sync.Once
@@ -353,7 +354,7 @@ func TestLeaseRace(t *testing.T) {
 					once.Do(func() { theirs = f.commitOnServer(t, "PR4", map[string]string{"data/theirs.txt": "x\n"}) })
 				}
 			})
-			_, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Dir: dataDir(t, map[string]string{"a.txt": "2\n"})})
+			_, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "2\n"})}}})
 			var lease *LeaseError
 			if !errors.As(err, &lease) || !errors.Is(err, ErrLeaseLost) {
 				t.Fatalf("err = %v, want a *LeaseError", err)
@@ -373,7 +374,7 @@ func TestPromote(t *testing.T) {
 	ctx := context.Background()
 	t.Run("fast-forward", func(t *testing.T) {
 		f := newFixture(t)
-		res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR5", Dir: dataDir(t, map[string]string{"a.txt": "new\n"})})
+		res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR5", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "new\n"})}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -392,7 +393,7 @@ func TestPromote(t *testing.T) {
 	})
 	t.Run("base moved elsewhere", func(t *testing.T) {
 		f := newFixture(t)
-		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR6", Dir: dataDir(t, map[string]string{"a.txt": "pr\n", "b.txt": "b1\n", "sub/c.txt": "c1\n"})}); err != nil {
+		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR6", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "pr\n", "b.txt": "b1\n", "sub/c.txt": "c1\n"})}}}); err != nil {
 			t.Fatal(err)
 		}
 		moved := f.commitOnServer(t, "master", map[string]string{"data/b.txt": "b-master\n", "README.md": "moved\n"})
@@ -417,7 +418,7 @@ func TestPromote(t *testing.T) {
 	})
 	t.Run("conflict", func(t *testing.T) {
 		f := newFixture(t)
-		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR8", Dir: dataDir(t, map[string]string{"a.txt": "pr\n", "b.txt": "b1\n", "sub/c.txt": "c-pr\n"})}); err != nil {
+		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR8", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "pr\n", "b.txt": "b1\n", "sub/c.txt": "c-pr\n"})}}}); err != nil {
 			t.Fatal(err)
 		}
 		moved := f.commitOnServer(t, "master", map[string]string{"data/a.txt": "master\n", "data/sub/c.txt": "c-master\n"})
@@ -444,7 +445,7 @@ func TestPromote(t *testing.T) {
 func TestDeleteAndSnapshot(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR9", Dir: dataDir(t, map[string]string{"a.txt": "x\n"})})
+	res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR9", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "x\n"})}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +489,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 	f := newFixture(t)
 	wrong := "wrong-token-canary-5150"
 	r := f.open(t, wrong)
-	_, err := r.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dataDir(t, map[string]string{"a": "b"})})
+	_, err := r.Update(ctx, UpdateRequest{Branch: "PR1", Parts: []Part{{Dir: dataDir(t, map[string]string{"a": "b"})}}})
 	if err == nil {
 		t.Fatal("update with a wrong token succeeded")
 	}
@@ -499,7 +500,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 		t.Error("a URL with credentials was accepted")
 	}
 	// The good token works, and is nowhere in the cache's config.
-	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dataDir(t, map[string]string{"a": "b"})}); err != nil {
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Parts: []Part{{Dir: dataDir(t, map[string]string{"a": "b"})}}}); err != nil {
 		t.Fatal(err)
 	}
 	err = filepath.Walk(f.repo.opts.CacheDir, func(p string, fi os.FileInfo, err error) error {
@@ -542,7 +543,7 @@ func TestBadData(t *testing.T) {
 			if req.Branch == "" {
 				req.Branch = "PR1"
 			}
-			req.Dir = dir
+			req.Parts = []Part{{Dir: dir}}
 			_, err := f.repo.Update(ctx, req)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to mention %q", err, tc.want)
@@ -570,11 +571,14 @@ func TestUpdateFromKnownBlobs(t *testing.T) {
 	}
 	changed := dataDir(t, map[string]string{"b.txt": "b2\n"})
 	bHash := plumbing.NewHash(testenv.Git(t, changed, "hash-object", "b.txt"))
-	res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR11", Files: []File{
-		{Path: "a.txt", Blob: a, Size: 3},
-		{Path: "b.txt", Blob: bHash, Size: 3, Local: filepath.Join(changed, "b.txt")},
-		{Path: "sub/c.txt", Blob: c, Size: 3},
-	}})
+	res, err := f.repo.Update(ctx, UpdateRequest{
+		Branch: "PR11",
+		Parts: []Part{{Files: []File{
+			{Path: "a.txt", Blob: a, Size: 3},
+			{Path: "b.txt", Blob: bHash, Size: 3, Local: filepath.Join(changed, "b.txt")},
+			{Path: "sub/c.txt", Blob: c, Size: 3},
+		}}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +592,7 @@ func TestUpdateFromKnownBlobs(t *testing.T) {
 	f.fsck(t)
 
 	// A blob the data repo does not have, without contents: refused, nothing pushed.
-	_, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR12", Files: []File{{Path: "x.txt", Blob: plumbing.NewHash(strings.Repeat("1", 40)), Size: 1}}})
+	_, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR12", Parts: []Part{{Files: []File{{Path: "x.txt", Blob: plumbing.NewHash(strings.Repeat("1", 40)), Size: 1}}}}})
 	if err == nil || !strings.Contains(err.Error(), "neither on the remote nor in the data folder") {
 		t.Errorf("err = %v, want a refusal of the unknown blob", err)
 	}
@@ -605,7 +609,7 @@ func TestOverlaps(t *testing.T) {
 		"PR2": {"a.txt": "a1\n", "b.txt": "pr2\n", "sub/c.txt": "pr2\n"},         // changes b.txt, sub/c.txt
 		"PR3": {"a.txt": "a1\n", "b.txt": "b1\n", "sub/c.txt": "c1\n", "x": "y"}, // adds x
 	} {
-		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: branch, Dir: dataDir(t, files)}); err != nil {
+		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: branch, Parts: []Part{{Dir: dataDir(t, files)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -656,7 +660,7 @@ func TestPushRefusedByServer(t *testing.T) {
 			}
 		}
 	}
-	_, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Dir: dataDir(t, map[string]string{"big.bin": string(big)}), PushProgress: hold})
+	_, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR1", PushProgress: hold, Parts: []Part{{Dir: dataDir(t, map[string]string{"big.bin": string(big)})}}})
 	if !held {
 		t.Error("the pack was never held: the race was not forced")
 	}
@@ -681,7 +685,7 @@ func TestCacheSharedByTwoRepos(t *testing.T) {
 	errs := make(chan error, 2)
 	for i, r := range []*Repo{f.repo, other} {
 		go func() {
-			_, err := r.Update(ctx, UpdateRequest{Branch: fmt.Sprintf("PR%d", 20+i), Dir: dataDir(t, map[string]string{"a.txt": fmt.Sprint(i)})})
+			_, err := r.Update(ctx, UpdateRequest{Branch: fmt.Sprintf("PR%d", 20+i), Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": fmt.Sprint(i)})}}})
 			errs <- err
 		}()
 	}
@@ -701,10 +705,10 @@ func TestCacheSharedByTwoRepos(t *testing.T) {
 func TestRebase(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR30", Dir: dataDir(t, map[string]string{"a.txt": "pr30\n", "b.txt": "b1\n", "sub/c.txt": "c1\n"})}); err != nil {
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR30", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "pr30\n", "b.txt": "b1\n", "sub/c.txt": "c1\n"})}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR31", Dir: dataDir(t, map[string]string{"a.txt": "pr31\n", "b.txt": "b1\n", "sub/c.txt": "c1\n"})}); err != nil {
+	if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR31", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "pr31\n", "b.txt": "b1\n", "sub/c.txt": "c1\n"})}}}); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := f.repo.Rebase(ctx, "PR30"); err != nil || !res.UpToDate {
