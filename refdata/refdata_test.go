@@ -326,6 +326,7 @@ func TestUpdateSeveralVariants(t *testing.T) {
 		"root and a variant": {{Variant: "", Dir: t.TempDir()}, {Variant: "linux", Dir: t.TempDir()}},
 		"a variant twice":    {{Variant: "linux", Dir: t.TempDir()}, {Variant: "linux", Dir: t.TempDir()}},
 		"dir and files":      {{Variant: "linux", Dir: t.TempDir(), Files: []File{}}},
+		"no content":         nil,
 	} {
 		if _, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR4", Parts: parts}); err == nil {
 			t.Errorf("%s: accepted", name)
