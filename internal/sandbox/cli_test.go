@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/refbot/refbot/internal/testenv"
 	"github.com/refbot/refbot/travis/travistest"
@@ -36,16 +34,7 @@ func (s *Sandbox) refbot(t *testing.T, args ...string) (string, int) {
 // TestMaintenanceCommands runs the forced-update, promote, snapshot, prune
 // and status commands as a maintainer would, against the sandbox.
 func TestMaintenanceCommands(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	sb, err := Start(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	if _, err := sb.Upload(ctx, refbotBin, DemoOutputs); err != nil {
-		t.Fatal(err)
-	}
+	ctx, sb := start(t, true)
 	expect := func(want int, args ...string) string {
 		t.Helper()
 		out, code := sb.refbot(t, args...)

@@ -2,35 +2,12 @@ package sandbox
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/refbot/refbot/internal/testenv"
 )
-
-var refbotBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "refbot-bin-")
-	if err != nil {
-		panic(err)
-	}
-	refbotBin = filepath.Join(dir, "refbot")
-	root, _ := testenv.RepoRoot()
-	build := exec.Command("go", "build", "-o", refbotBin, "./cmd/refbot")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build refbot: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := testenv.Run(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 // TestCrashAtEveryStep kills `refbot serve` with SIGKILL at each step of an
 // UPDATE and starts it again. Each time the update completes exactly once:
@@ -40,16 +17,7 @@ func TestMain(m *testing.M) {
 func TestCrashAtEveryStep(t *testing.T) {
 	for _, point := range []string{"answered", "downloaded", "pushed", "restarted"} {
 		t.Run("after "+point, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			sb, err := Start(ctx, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sb.Close()
-			if _, err := sb.Upload(ctx, refbotBin, DemoOutputs); err != nil {
-				t.Fatal(err)
-			}
+			ctx, sb := start(t, true)
 			rb, err := sb.Serve(ctx, refbotBin, "REFBOT_FAILPOINT="+point)
 			if err != nil {
 				t.Fatal(err)

@@ -14,16 +14,7 @@ import (
 // TestMissedEvents: refbot is down while a maintainer comments and while the
 // PR is merged; each time, the next start catches up, exactly once.
 func TestMissedEvents(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	sb, err := Start(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	if _, err := sb.Upload(ctx, refbotBin, DemoOutputs); err != nil {
-		t.Fatal(err)
-	}
+	ctx, sb := start(t, true)
 	waitFor := func(rb *Refbot, what string, ok func() bool) {
 		t.Helper()
 		for !ok() {

@@ -15,13 +15,7 @@ import (
 // metrics after a delivery, an unsigned delivery refused, and no start
 // without a webhook secret.
 func TestServe(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	sb, err := Start(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	ctx, sb := start(t, false)
 
 	// An empty secret: refbot refuses to start, and says why.
 	cmd := exec.CommandContext(ctx, refbotBin, "serve", "--config", sb.Config)
@@ -106,16 +100,7 @@ func TestServe(t *testing.T) {
 // TestAPITrigger: a maintainer's script forces an UPDATE over the API; it
 // runs the same workflow as a comment, without a GitHub permission check.
 func TestAPITrigger(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	sb, err := Start(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	if _, err := sb.Upload(ctx, refbotBin, DemoOutputs); err != nil {
-		t.Fatal(err)
-	}
+	ctx, sb := start(t, true)
 	rb, err := sb.Serve(ctx, refbotBin)
 	if err != nil {
 		t.Fatal(err)
