@@ -36,7 +36,7 @@ func newFixture(t *testing.T) *fixture {
 	bare := gs.CreateRepo(t, "data.git")
 	work := t.TempDir()
 	testenv.Git(t, work, "init", "--quiet", "--initial-branch=master")
-	writeFiles(t, work, map[string]string{
+	mustWrite(t, work, map[string]string{
 		"README.md":      "reference data\n",
 		"data/a.txt":     "a1\n",
 		"data/b.txt":     "b1\n",
@@ -88,30 +88,14 @@ func (f *fixture) commitOnServer(t *testing.T, branch string, files map[string]s
 	t.Helper()
 	work := t.TempDir()
 	testenv.Git(t, work, "clone", "--quiet", "--branch", branch, f.bare, ".")
-	writeFiles(t, work, files)
+	mustWrite(t, work, files)
 	testenv.Git(t, work, "add", "-A")
 	testenv.Git(t, work, "commit", "--quiet", "-m", "someone else")
 	testenv.Git(t, work, "push", "--quiet", "origin", branch)
 	return testenv.Git(t, work, "rev-parse", "HEAD")
 }
 
-func writeFiles(t *testing.T, dir string, files map[string]string) string {
-	t.Helper()
-	for p, c := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func dataDir(t *testing.T, files map[string]string) string {
-	return writeFiles(t, t.TempDir(), files)
-}
+func dataDir(t *testing.T, files map[string]string) string { return testenv.Tree(t, files) }
 
 func changes(cs []Change) []string {
 	var out []string
@@ -226,7 +210,7 @@ func TestIncrementalPush(t *testing.T) {
 	if res.Objects != 200+10+1+1+1 { // blobs, 10 folders, data/, root, commit
 		t.Errorf("first push sent %d objects, want 213", res.Objects)
 	}
-	writeFiles(t, dir, map[string]string{"d3/f3.txt": "changed\n"})
+	mustWrite(t, dir, map[string]string{"d3/f3.txt": "changed\n"})
 	res, err = f.repo.Update(ctx, UpdateRequest{Branch: "PR1", Parts: []Part{{Dir: dir, StatePath: state}}})
 	if err != nil {
 		t.Fatal(err)
@@ -529,8 +513,8 @@ func TestBadData(t *testing.T) {
 		want  string
 	}{
 		{name: "symlink", setup: func(d string) { os.Symlink("/etc/passwd", filepath.Join(d, "l")) }, want: "regular files"},
-		{name: "git folder", setup: func(d string) { writeFiles(t, d, map[string]string{".git/config": "x"}) }, want: ".git"},
-		{name: "gitattributes", setup: func(d string) { writeFiles(t, d, map[string]string{"x/.gitattributes": "* filter=evil"}) }, want: "git metadata"},
+		{name: "git folder", setup: func(d string) { mustWrite(t, d, map[string]string{".git/config": "x"}) }, want: ".git"},
+		{name: "gitattributes", setup: func(d string) { mustWrite(t, d, map[string]string{"x/.gitattributes": "* filter=evil"}) }, want: "git metadata"},
 		{name: "bad branch", req: UpdateRequest{Branch: "PR1..x"}, want: "not a valid branch"},
 		{name: "missing base", req: UpdateRequest{Base: "nope"}, want: "no such branch"},
 	}
@@ -767,7 +751,7 @@ func TestBlobs(t *testing.T) {
 	work := t.TempDir()
 	f.git(t, "--git-dir", f.bare, "branch", "-q", "tmp", "master") // a branch to push over and delete
 	testenv.Git(t, work, "clone", "--quiet", "--branch", "tmp", f.bare, ".")
-	writeFiles(t, work, files)
+	mustWrite(t, work, files)
 	testenv.Git(t, work, "add", "-A")
 	testenv.Git(t, work, "commit", "--quiet", "-m", "change")
 	testenv.Git(t, work, "push", "--quiet", "origin", "tmp")
@@ -810,5 +794,12 @@ func TestBlobs(t *testing.T) {
 	_, err = f.repo.Blobs(ctx, []plumbing.Hash{missing}, 1<<20, 1<<20)
 	if err == nil || strings.Contains(err.Error(), f.gs.Token) {
 		t.Errorf("an unknown blob: %v", err)
+	}
+}
+
+func mustWrite(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	if err := testenv.WriteFiles(dir, files); err != nil {
+		t.Fatal(err)
 	}
 }

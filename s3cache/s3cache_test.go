@@ -41,22 +41,6 @@ func newStore(t *testing.T, lim Limits) *Store {
 	return s
 }
 
-// writeTree creates files (path → content) under a new temp folder.
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // readTree returns every regular file under dir as path → content.
 func readTree(t *testing.T, dir string) map[string]string {
 	t.Helper()
@@ -87,7 +71,7 @@ func TestUploadOpenDownloadRoundTrip(t *testing.T) {
 		"index.html":        "<html></html>",
 		"empty.txt":         "",
 	}
-	m, err := s.Upload(ctx, UploadRequest{Build: "1001", Source: Source{PR: 42}, Commit: headSHA, Dir: writeTree(t, files), Repo: "o/r"})
+	m, err := s.Upload(ctx, UploadRequest{Build: "1001", Source: Source{PR: 42}, Commit: headSHA, Dir: testenv.Tree(t, files), Repo: "o/r"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +79,7 @@ func TestUploadOpenDownloadRoundTrip(t *testing.T) {
 		t.Fatalf("manifest has %d files, want 4", len(m.Files))
 	}
 	// The git blob ids are git's own.
-	src := writeTree(t, files)
+	src := testenv.Tree(t, files)
 	for _, f := range m.Files {
 		if want := testenv.Git(t, src, "hash-object", f.Path); f.Git != want {
 			t.Errorf("%s: manifest git id %s, git hash-object says %s", f.Path, f.Git, want)
@@ -134,7 +118,7 @@ func TestVariantsStaySeparate(t *testing.T) {
 	s := newStore(t, Limits{})
 	for _, v := range []string{"linux-py3.12", "macos"} {
 		_, err := s.Upload(ctx, UploadRequest{Build: "77", Source: Source{Branch: "master"}, Variant: v,
-			Dir: writeTree(t, map[string]string{"same/name.txt": "from " + v})})
+			Dir: testenv.Tree(t, map[string]string{"same/name.txt": "from " + v})})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +137,7 @@ func TestVariantsStaySeparate(t *testing.T) {
 		}
 	}
 	// A default upload cannot be mixed into a build with variants.
-	_, err = s.Upload(ctx, UploadRequest{Build: "77", Source: Source{Branch: "master"}, Dir: writeTree(t, map[string]string{"x": "y"})})
+	_, err = s.Upload(ctx, UploadRequest{Build: "77", Source: Source{Branch: "master"}, Dir: testenv.Tree(t, map[string]string{"x": "y"})})
 	if err == nil || !strings.Contains(err.Error(), "variant") {
 		t.Errorf("mixed upload: err = %v, want a refusal naming the variants", err)
 	}
@@ -164,7 +148,7 @@ func TestReuploadReplacesBuild(t *testing.T) {
 	s := newStore(t, Limits{})
 	up := func(files map[string]string) {
 		t.Helper()
-		if _, err := s.Upload(ctx, UploadRequest{Build: "5", Source: Source{PR: 1}, Dir: writeTree(t, files)}); err != nil {
+		if _, err := s.Upload(ctx, UploadRequest{Build: "5", Source: Source{PR: 1}, Dir: testenv.Tree(t, files)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -204,7 +188,7 @@ func TestDownloadIsIncremental(t *testing.T) {
 	}
 	open := func(build string) *Manifest {
 		t.Helper()
-		if _, err := s.Upload(ctx, UploadRequest{Build: build, Source: Source{PR: 9}, Dir: writeTree(t, files)}); err != nil {
+		if _, err := s.Upload(ctx, UploadRequest{Build: build, Source: Source{PR: 9}, Dir: testenv.Tree(t, files)}); err != nil {
 			t.Fatal(err)
 		}
 		b, err := s.Open(ctx, build, Want{Source: Source{PR: 9}})
@@ -368,7 +352,7 @@ func TestIncompleteAndWrongBuilds(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, Limits{})
 	m, err := s.Upload(ctx, UploadRequest{Build: "10", Source: Source{PR: 5}, Commit: headSHA,
-		Dir: writeTree(t, map[string]string{"a.txt": "aaa", "b.txt": "bbb"})})
+		Dir: testenv.Tree(t, map[string]string{"a.txt": "aaa", "b.txt": "bbb"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +405,7 @@ func TestTamperedObject(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, Limits{})
 	if _, err := s.Upload(ctx, UploadRequest{Build: "20", Source: Source{PR: 8},
-		Dir: writeTree(t, map[string]string{"a.txt": "good", "b.txt": "fine"})}); err != nil {
+		Dir: testenv.Tree(t, map[string]string{"a.txt": "good", "b.txt": "fine"})}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := s.Open(ctx, "20", Want{Source: Source{PR: 8}})
@@ -462,7 +446,7 @@ func TestPrune(t *testing.T) {
 	s := newStore(t, Limits{})
 	up := func(id string, src Source) {
 		t.Helper()
-		if _, err := s.Upload(ctx, UploadRequest{Build: id, Source: src, Dir: writeTree(t, map[string]string{"f": id})}); err != nil {
+		if _, err := s.Upload(ctx, UploadRequest{Build: id, Source: src, Dir: testenv.Tree(t, map[string]string{"f": id})}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond) // distinct modification times
@@ -532,7 +516,7 @@ func TestOutage(t *testing.T) {
 	if _, err := s.Open(ctx, "1", Want{Source: Source{PR: 1}}); err == nil || !strings.Contains(err.Error(), "s3://b") {
 		t.Errorf("Open: err = %v, want an error naming s3://b", err)
 	}
-	_, err = s.Upload(ctx, UploadRequest{Build: "1", Source: Source{PR: 1}, Dir: writeTree(t, map[string]string{"a": "b"})})
+	_, err = s.Upload(ctx, UploadRequest{Build: "1", Source: Source{PR: 1}, Dir: testenv.Tree(t, map[string]string{"a": "b"})})
 	if err == nil {
 		t.Error("Upload succeeded against a dead endpoint")
 	}
@@ -589,14 +573,14 @@ func TestLargeFileGoesMultipart(t *testing.T) {
 func TestDownloadKeepUnlisted(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, Limits{})
-	if _, err := s.Upload(ctx, UploadRequest{Build: "41", Source: Source{PR: 2}, Dir: writeTree(t, map[string]string{"a": "1", "b": "2"})}); err != nil {
+	if _, err := s.Upload(ctx, UploadRequest{Build: "41", Source: Source{PR: 2}, Dir: testenv.Tree(t, map[string]string{"a": "1", "b": "2"})}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := s.Open(ctx, "41", Want{Source: Source{PR: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := writeTree(t, map[string]string{"old/stale.txt": "x", "a": "wrong"})
+	dir := testenv.Tree(t, map[string]string{"old/stale.txt": "x", "a": "wrong"})
 	m := *b.Manifests[""]
 	m.Files = m.Files[:1] // only "a"
 	st, err := s.Download(ctx, &m, dir, DownloadOptions{KeepUnlisted: true})
@@ -616,14 +600,14 @@ func TestDownloadKeepUnlisted(t *testing.T) {
 func TestStagingDropsTempFiles(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, Limits{})
-	if _, err := s.Upload(ctx, UploadRequest{Build: "51", Source: Source{PR: 2}, Dir: writeTree(t, map[string]string{"a": "1"})}); err != nil {
+	if _, err := s.Upload(ctx, UploadRequest{Build: "51", Source: Source{PR: 2}, Dir: testenv.Tree(t, map[string]string{"a": "1"})}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := s.Open(ctx, "51", Want{Source: Source{PR: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := writeTree(t, map[string]string{"kept.txt": "x", "sub/.refbot-tmp-a-0123": "half"})
+	dir := testenv.Tree(t, map[string]string{"kept.txt": "x", "sub/.refbot-tmp-a-0123": "half"})
 	if _, err := s.Download(ctx, b.Manifests[""], dir, DownloadOptions{KeepUnlisted: true}); err != nil {
 		t.Fatal(err)
 	}

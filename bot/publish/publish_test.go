@@ -38,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	gs := testenv.NewGitServer(t)
 	bare := gs.CreateRepo(t, "data.git")
-	seed := writeTree(t, map[string]string{"README.md": "data\n", "data/a.txt": "a\n", "data/b.txt": "b\n"})
+	seed := testenv.Tree(t, map[string]string{"README.md": "data\n", "data/a.txt": "a\n", "data/b.txt": "b\n"})
 	testenv.Git(t, seed, "init", "--quiet", "--initial-branch=master")
 	testenv.Git(t, seed, "add", "-A")
 	testenv.Git(t, seed, "commit", "--quiet", "-m", "seed")
@@ -50,22 +50,9 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{store: store, repo: repo, bare: bare, work: t.TempDir()}
 }
 
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func (f *fixture) upload(t *testing.T, build string, pr int, variant string, files map[string]string) {
 	t.Helper()
-	_, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: build, Source: s3cache.Source{PR: pr}, Variant: variant, Dir: writeTree(t, files)})
+	_, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: build, Source: s3cache.Source{PR: pr}, Variant: variant, Dir: testenv.Tree(t, files)})
 	if err != nil {
 		t.Fatal(err)
 	}

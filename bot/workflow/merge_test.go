@@ -120,7 +120,7 @@ func TestMergeConflictTakesPostMergeBuild(t *testing.T) {
 	pm := f.postMergeBuild("failed")
 	_, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: fmt.Sprint(pm.ID),
 		Source: s3cache.Source{Branch: "master"}, Commit: mergeCommit,
-		Dir: writeTree(t, map[string]string{"a.txt": "a\n", "b.txt": "b as merged\n", "c.txt": "c\n", "d.txt": "d\n"})})
+		Dir: testenv.Tree(t, map[string]string{"a.txt": "a\n", "b.txt": "b as merged\n", "c.txt": "c\n", "d.txt": "d\n"})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/internal/fakegithub"
+	"github.com/refbot/refbot/internal/testenv"
 	"github.com/refbot/refbot/s3cache"
 	"github.com/refbot/refbot/travis/travistest"
 )
@@ -22,7 +23,7 @@ func (f *fixture) updateOther(t *testing.T, n int, sha string, files map[string]
 	f.gh.fake.AddPR(fakegithub.PR{Number: n, HeadSHA: sha, BaseRef: "master"})
 	build := f.travis.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", PullRequestNumber: n, CommitSHA: sha, State: "passed"})
 	if _, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: fmt.Sprint(build.ID),
-		Source: s3cache.Source{PR: n}, Commit: sha, Dir: writeTree(t, files)}); err != nil {
+		Source: s3cache.Source{PR: n}, Commit: sha, Dir: testenv.Tree(t, files)}); err != nil {
 		t.Fatal(err)
 	}
 	commentSeq++

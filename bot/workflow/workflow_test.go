@@ -138,7 +138,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	gs := testenv.NewGitServer(t)
 	bare := gs.CreateRepo(t, "data.git")
-	seed := writeTree(t, map[string]string{"data/a.txt": "a\n", "data/b.txt": "b\n", "data/c.txt": "c\n", "data/d.txt": "d\n"})
+	seed := testenv.Tree(t, map[string]string{"data/a.txt": "a\n", "data/b.txt": "b\n", "data/c.txt": "c\n", "data/d.txt": "d\n"})
 	testenv.Git(t, seed, "init", "--quiet", "--initial-branch=master")
 	testenv.Git(t, seed, "add", "-A")
 	testenv.Git(t, seed, "commit", "--quiet", "-m", "seed")
@@ -188,24 +188,11 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{bot: bot, gh: gh, moving: moving, travis: tv, store: store, bare: bare, gs: gs, build: build, jobs: jobs}
 }
 
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // upload puts CI's outputs for the fixture's build into S3.
 func (f *fixture) upload(t *testing.T, commit string, files map[string]string) {
 	t.Helper()
 	_, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: fmt.Sprint(f.build.ID),
-		Source: s3cache.Source{PR: 12}, Commit: commit, Dir: writeTree(t, files)})
+		Source: s3cache.Source{PR: 12}, Commit: commit, Dir: testenv.Tree(t, files)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -99,7 +97,7 @@ func TestMaintenanceCommands(t *testing.T) {
 	// A forced rebuild of master from a build of master.
 	mb := sb.Travis.AddBuild(travistest.Build{Repo: Repo, Branch: "master", EventType: "push", State: "passed"})
 	upload := exec.CommandContext(ctx, refbotBin, "upload", "--config", sb.Config, "--build", fmt.Sprint(mb.ID), "--source", "master",
-		writeOutputs(t, map[string]string{"plots/line.png": "\x89PNG master's own"}))
+		testenv.Tree(t, map[string]string{"plots/line.png": "\x89PNG master's own"}))
 	upload.Env = sb.Env
 	if out, err := upload.CombinedOutput(); err != nil {
 		t.Fatalf("upload: %v\n%s", err, out)
@@ -116,19 +114,4 @@ func TestMaintenanceCommands(t *testing.T) {
 	if !strings.Contains(out, `"dry_run": true`) {
 		t.Errorf("prune --dry-run:\n%s", out)
 	}
-}
-
-func writeOutputs(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }

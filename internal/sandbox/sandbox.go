@@ -202,12 +202,8 @@ func (s *Sandbox) Upload(ctx context.Context, bin string, files map[string]strin
 	if err != nil {
 		return "", err
 	}
-	for p, c := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			return "", err
-		}
+	if err := testenv.WriteFiles(dir, files); err != nil {
+		return "", err
 	}
 	cmd := exec.CommandContext(ctx, bin, "upload", "--config", s.Config,
 		"--build", fmt.Sprint(s.BuildID), "--source", fmt.Sprint(PR), "--commit", s.Head, dir)
@@ -266,12 +262,8 @@ func seedDataRepo(work, bare string) error {
 		"data/tables/stats.json": "{\n  \"mean\": 1.0,\n  \"median\": 0.9,\n  \"n\": 100\n}\n",
 		"data/tables/counts.csv": "bin,count\n0,12\n1,30\n2,41\n3,17\n",
 	}
-	for p, c := range files {
-		full := filepath.Join(seed, filepath.FromSlash(p))
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			return err
-		}
+	if err := testenv.WriteFiles(seed, files); err != nil {
+		return err
 	}
 	for _, args := range [][]string{
 		{"init", "--quiet", "--initial-branch=master"}, {"add", "-A"},
