@@ -33,18 +33,12 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	gs := testenv.NewGitServer(t)
-	bare := gs.CreateRepo(t, "data.git")
-	work := t.TempDir()
-	testenv.Git(t, work, "init", "--quiet", "--initial-branch=master")
-	mustWrite(t, work, map[string]string{
+	bare := gs.CreateSeededRepo(t, "data.git", map[string]string{
 		"README.md":      "reference data\n",
 		"data/a.txt":     "a1\n",
 		"data/b.txt":     "b1\n",
 		"data/sub/c.txt": "c1\n",
 	})
-	testenv.Git(t, work, "add", "-A")
-	testenv.Git(t, work, "commit", "--quiet", "-m", "seed")
-	testenv.Git(t, work, "push", "--quiet", bare, "master")
 	f := &fixture{gs: gs, bare: bare}
 	f.repo = f.open(t, gs.Token)
 	return f

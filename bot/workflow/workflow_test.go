@@ -137,12 +137,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	gs := testenv.NewGitServer(t)
-	bare := gs.CreateRepo(t, "data.git")
-	seed := testenv.Tree(t, map[string]string{"data/a.txt": "a\n", "data/b.txt": "b\n", "data/c.txt": "c\n", "data/d.txt": "d\n"})
-	testenv.Git(t, seed, "init", "--quiet", "--initial-branch=master")
-	testenv.Git(t, seed, "add", "-A")
-	testenv.Git(t, seed, "commit", "--quiet", "-m", "seed")
-	testenv.Git(t, seed, "push", "--quiet", bare, "master")
+	bare := gs.CreateSeededRepo(t, "data.git", map[string]string{"data/a.txt": "a\n", "data/b.txt": "b\n", "data/c.txt": "c\n", "data/d.txt": "d\n"})
 	repo, err := refdata.Open(refdata.Options{URL: gs.URL("data.git"), Token: gs.Token, CacheDir: filepath.Join(t.TempDir(), "cache")})
 	if err != nil {
 		t.Fatal(err)

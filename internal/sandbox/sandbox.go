@@ -68,10 +68,7 @@ func Start(ctx context.Context, work string) (*Sandbox, error) {
 		return nil, err
 	}
 	os.MkdirAll(s.Git.Root, 0o755)
-	if s.Bare, err = s.Git.NewRepo("data.git"); err != nil {
-		return nil, err
-	}
-	if err := seedDataRepo(work, s.Bare); err != nil {
+	if s.Bare, err = s.Git.SeedRepo("data.git", DemoData); err != nil {
 		return nil, err
 	}
 	if s.GitHub, err = fakegithub.Start(fakegithub.Options{Repo: Repo}); err != nil {
@@ -253,27 +250,13 @@ var DemoOutputs = map[string]string{
 	"tables/counts.csv": "bin,count\n0,12\n1,30\n2,41\n3,17\n",
 }
 
-func seedDataRepo(work, bare string) error {
-	seed := filepath.Join(work, "seed")
-	files := map[string]string{
-		"README.md":              "Reference data of demo-project.\n",
-		"data/plots/line.png":    "\x89PNG old line plot",
-		"data/plots/scatter.png": "\x89PNG old scatter plot",
-		"data/tables/stats.json": "{\n  \"mean\": 1.0,\n  \"median\": 0.9,\n  \"n\": 100\n}\n",
-		"data/tables/counts.csv": "bin,count\n0,12\n1,30\n2,41\n3,17\n",
-	}
-	if err := testenv.WriteFiles(seed, files); err != nil {
-		return err
-	}
-	for _, args := range [][]string{
-		{"init", "--quiet", "--initial-branch=master"}, {"add", "-A"},
-		{"commit", "--quiet", "-m", "Reference data"}, {"push", "--quiet", bare, "master"},
-	} {
-		if _, err := testenv.GitEnv(seed, nil, args...); err != nil {
-			return err
-		}
-	}
-	return nil
+// DemoData is the data repo's master before the demo: the reference data.
+var DemoData = map[string]string{
+	"README.md":              "Reference data of demo-project.\n",
+	"data/plots/line.png":    "\x89PNG old line plot",
+	"data/plots/scatter.png": "\x89PNG old scatter plot",
+	"data/tables/stats.json": "{\n  \"mean\": 1.0,\n  \"median\": 0.9,\n  \"n\": 100\n}\n",
+	"data/tables/counts.csv": "bin,count\n0,12\n1,30\n2,41\n3,17\n",
 }
 
 func (s *Sandbox) configYAML() string {

@@ -129,6 +129,42 @@ func (g *GitServer) NewRepo(name string) (string, error) {
 	return dir, nil
 }
 
+// SeedRepo makes repository name, like NewRepo, with one commit on master
+// holding files (path → content), and returns its path.
+func (g *GitServer) SeedRepo(name string, files map[string]string) (string, error) {
+	bare, err := g.NewRepo(name)
+	if err != nil {
+		return "", err
+	}
+	work, err := os.MkdirTemp(g.Root, "seed-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	if err := WriteFiles(work, files); err != nil {
+		return "", err
+	}
+	for _, args := range [][]string{
+		{"init", "--quiet", "--initial-branch=master"}, {"add", "-A"},
+		{"commit", "--quiet", "-m", "seed"}, {"push", "--quiet", bare, "master"},
+	} {
+		if _, err := GitEnv(work, nil, args...); err != nil {
+			return "", err
+		}
+	}
+	return bare, nil
+}
+
+// CreateSeededRepo is SeedRepo in a test.
+func (g *GitServer) CreateSeededRepo(t testing.TB, name string, files map[string]string) string {
+	t.Helper()
+	bare, err := g.SeedRepo(name, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bare
+}
+
 // AuthEnv returns environment variables that make the git CLI authenticate to
 // this server without the token in argv or in a URL.
 func (g *GitServer) AuthEnv() []string {
