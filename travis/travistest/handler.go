@@ -120,9 +120,8 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request, seg string) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp, ok := s.lookupRepo(seg)
+	rp, ok := s.repoOr404(w, seg)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not_found", "repository not found (or insufficient access)", "repository")
 		return
 	}
 
@@ -280,15 +279,32 @@ func includes(q url.Values) include {
 func (s *Server) getBuild(w http.ResponseWriter, r *http.Request, seg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.findBuild(seg)
+	b, ok := s.buildOr404(w, seg)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not_found", "build not found (or insufficient access)", "build")
 		return
 	}
 	if s.advanceOnPoll {
 		s.advance(b)
 	}
 	writeJSON(w, http.StatusOK, s.renderBuild(b, includes(r.URL.Query())))
+}
+
+// buildOr404 finds the build seg names, or answers 404 as Travis does.
+func (s *Server) buildOr404(w http.ResponseWriter, seg string) (*Build, bool) {
+	b, ok := s.findBuild(seg)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "build not found (or insufficient access)", "build")
+	}
+	return b, ok
+}
+
+// repoOr404 finds the repository seg names, or answers 404 as Travis does.
+func (s *Server) repoOr404(w http.ResponseWriter, seg string) (*repo, bool) {
+	rp, ok := s.lookupRepo(seg)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "repository not found (or insufficient access)", "repository")
+	}
+	return rp, ok
 }
 
 func (s *Server) findBuild(seg string) (*Build, bool) {
@@ -303,9 +319,8 @@ func (s *Server) findBuild(seg string) (*Build, bool) {
 func (s *Server) buildAction(w http.ResponseWriter, seg, action string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.findBuild(seg)
+	b, ok := s.buildOr404(w, seg)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not_found", "build not found (or insufficient access)", "build")
 		return
 	}
 	now := now()
@@ -355,9 +370,8 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, seg strin
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp, ok := s.lookupRepo(seg)
+	rp, ok := s.repoOr404(w, seg)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not_found", "repository not found (or insufficient access)", "repository")
 		return
 	}
 	made := 0
