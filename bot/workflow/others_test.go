@@ -194,7 +194,7 @@ func TestRetryAfterCIEnded(t *testing.T) {
 				Route: "/repos/{owner}/{repo}/statuses/{sha}"})
 		}
 	}}
-	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	f.upload(t, head, bChanged)
 	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err == nil {
 		t.Fatal("want the GitHub error to fail the job")
 	}

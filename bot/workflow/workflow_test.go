@@ -183,6 +183,9 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{bot: bot, gh: gh, moving: moving, travis: tv, store: store, bare: bare, gs: gs, build: build, jobs: jobs}
 }
 
+// bChanged is CI's outputs with one file changed against the data repo.
+var bChanged = map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"}
+
 // upload puts CI's outputs for the fixture's build into S3.
 func (f *fixture) upload(t *testing.T, commit string, files map[string]string) {
 	t.Helper()
@@ -380,7 +383,7 @@ func TestPlanChangesNothing(t *testing.T) {
 // that is still running, and marks the update status as stopped.
 func TestStop(t *testing.T) {
 	f := newFixture(t)
-	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	f.upload(t, head, bChanged)
 	f.travis.SetAdvanceOnPoll(false) // the restarted build never finishes
 	f.bot.cfg.PollTimeout = 50 * time.Millisecond
 	// refbot stops waiting: a final answer, not an error to retry.
@@ -444,7 +447,7 @@ func TestOverlapNotice(t *testing.T) {
 	os.WriteFile(filepath.Join(work, "data", "b.txt"), []byte("b from PR 7\n"), 0o644)
 	testenv.Git(t, work, "commit", "--quiet", "-am", "PR 7's data")
 	testenv.Git(t, work, "push", "--quiet", "origin", "HEAD:refs/heads/PR7")
-	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	f.upload(t, head, bChanged)
 	if err := f.comment(t, "alice", "BUILDBOT: PLAN"); err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +470,7 @@ func TestStatusReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "status-before", f.gh.lastComment())
-	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	f.upload(t, head, bChanged)
 	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +511,7 @@ func TestRefusalKeepsCooldown(t *testing.T) {
 // summary of what the first attempt changed.
 func TestRetryAfterRestart(t *testing.T) {
 	f := newFixture(t)
-	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	f.upload(t, head, bChanged)
 	// The reply is created, edited once (restarting), then the edit after
 	// the restart fails.
 	f.gh.fake.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: 502, Method: "PATCH",
@@ -578,7 +581,7 @@ func TestOverlapBothSides(t *testing.T) {
 	os.WriteFile(filepath.Join(work, "data", "b.txt"), []byte("b from PR 7\n"), 0o644)
 	testenv.Git(t, work, "commit", "--quiet", "-am", "PR 7's data")
 	testenv.Git(t, work, "push", "--quiet", "origin", "HEAD:refs/heads/PR7")
-	f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+	f.upload(t, head, bChanged)
 	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
 		t.Fatal(err)
 	}
@@ -605,7 +608,7 @@ func TestSuperseded(t *testing.T) {
 	}
 	t.Run("by a maintainer", func(t *testing.T) {
 		f := newFixture(t)
-		f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+		f.upload(t, head, bChanged)
 		f.gh.fake.SetPermission("dave", "maintain")
 		f.jobs.newer = []intake.CommentWork{newer("bob"), newer("dave")} // newest first; bob may not command
 		if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
@@ -626,7 +629,7 @@ func TestSuperseded(t *testing.T) {
 	})
 	t.Run("by someone who may not command", func(t *testing.T) {
 		f := newFixture(t)
-		f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+		f.upload(t, head, bChanged)
 		f.jobs.newer = []intake.CommentWork{newer("bob")}
 		if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
 			t.Fatal(err)
@@ -637,7 +640,7 @@ func TestSuperseded(t *testing.T) {
 	})
 	t.Run("a retry that already replied", func(t *testing.T) {
 		f := newFixture(t)
-		f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n", "d.txt": "d\n"})
+		f.upload(t, head, bChanged)
 		if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
 			t.Fatal(err)
 		}
