@@ -131,10 +131,7 @@ func TestOneJobPerPRAtATime(t *testing.T) {
 	for finished.Load() < 6 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	q.Stop(stopCtx)
-	q.Close()
+	stopQueue(t, q)
 	if finished.Load() != 6 {
 		t.Fatalf("%d of 6 jobs finished", finished.Load())
 	}
@@ -236,10 +233,7 @@ func TestCancelPR(t *testing.T) {
 	if len(stopped) != 2 {
 		t.Errorf("STOP cancelled jobs %v, want the running UPDATE and the queued PLAN", stopped)
 	}
-	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	q.Stop(stopCtx)
-	q.Close()
+	stopQueue(t, q)
 	if other.Load() != 1 {
 		t.Errorf("%d jobs ran besides UPDATE and STOP, want 1 (the other PR's)", other.Load())
 	}
@@ -291,10 +285,7 @@ func TestResumeInterruptedJob(t *testing.T) {
 		t.Fatal("the interrupted job did not run after the restart")
 	}
 	time.Sleep(time.Second)
-	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	q.Stop(stopCtx)
-	q.Close()
+	stopQueue(t, q)
 	if stopped.Load() {
 		t.Error("a job STOP had cancelled ran again after the restart")
 	}
@@ -411,10 +402,7 @@ func TestGaveUpIsReported(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("never gave up (%d attempts)", attempts.Load())
 	}
-	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	q.Stop(stopCtx)
-	q.Close()
+	stopQueue(t, q)
 	if len(gaveUp) != 0 {
 		t.Error("gave up more than once")
 	}
@@ -447,10 +435,7 @@ func TestScheduledBranchDeletion(t *testing.T) {
 		t.Fatal("the scheduled deletion never ran")
 	}
 	time.Sleep(2 * time.Second)
-	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	q.Stop(stopCtx)
-	q.Close()
+	stopQueue(t, q)
 	if len(deleted) != 0 {
 		t.Error("the duplicate scheduled a second deletion")
 	}
@@ -473,4 +458,13 @@ func TestJobsForPR(t *testing.T) {
 		jobs[0].Author != "alice" || jobs[0].Body != "BUILDBOT: UPDATE" || jobs[0].CreatedAt.IsZero() {
 		t.Errorf("JobsForPR(3) = %+v", jobs)
 	}
+}
+
+// stopQueue stops q, letting its jobs finish for up to ten seconds, and closes it.
+func stopQueue(t *testing.T, q *Queue) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q.Stop(ctx)
+	q.Close()
 }
