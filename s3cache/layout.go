@@ -40,6 +40,19 @@ var (
 	ErrBadManifest = errors.New("bad manifest")
 )
 
+// Unusable says whether err is one of the errors above: the build cannot be
+// used as asked (missing, incomplete, not the expected one, unsafe or
+// tampered with). Retrying will not help; the uploader or the asker has to
+// act, unlike an S3 outage.
+func Unusable(err error) bool {
+	for _, e := range []error{ErrNotFound, ErrIncomplete, ErrProvenance, ErrUnsafePath, ErrTooLarge, ErrChecksum, ErrBadManifest} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 const (
 	sourceName   = "SOURCE"
 	pinnedName   = "PINNED"

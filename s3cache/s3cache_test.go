@@ -615,3 +615,15 @@ func TestStagingDropsTempFiles(t *testing.T) {
 		t.Errorf("folder (-want +got):\n%s", diff)
 	}
 }
+
+// TestUnusable: the build's own problems are the asker's; an outage is not.
+func TestUnusable(t *testing.T) {
+	for _, e := range []error{ErrNotFound, ErrIncomplete, ErrProvenance, ErrUnsafePath, ErrTooLarge, ErrChecksum, ErrBadManifest} {
+		if !Unusable(fmt.Errorf("build 7: %w", e)) {
+			t.Errorf("%v is not unusable", e)
+		}
+	}
+	if Unusable(errors.New("s3: connection refused")) || Unusable(nil) {
+		t.Error("an outage (or no error) counted as unusable")
+	}
+}

@@ -428,11 +428,7 @@ func (b *Bot) findBuild(ctx context.Context, cmd command.Command, pr PullRequest
 func userError(err error) bool {
 	var moved *errHeadMoved
 	var conflict *refdata.ConflictError
-	return errors.As(err, &moved) || errors.As(err, &conflict) ||
-		errors.Is(err, s3cache.ErrNotFound) || errors.Is(err, s3cache.ErrIncomplete) ||
-		errors.Is(err, s3cache.ErrProvenance) || errors.Is(err, s3cache.ErrBadManifest) ||
-		errors.Is(err, s3cache.ErrUnsafePath) || errors.Is(err, s3cache.ErrTooLarge) ||
-		errors.Is(err, s3cache.ErrChecksum)
+	return errors.As(err, &moved) || errors.As(err, &conflict) || s3cache.Unusable(err)
 }
 
 func (b *Bot) plan(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {

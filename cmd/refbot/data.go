@@ -107,9 +107,7 @@ func (p *parts) ci() (workflow.TravisCI, error) {
 func refused(err error) error {
 	var conflict *refdata.ConflictError
 	if errors.Is(err, refdata.ErrLeaseLost) || errors.As(err, &conflict) || errors.Is(err, refdata.ErrNoBranch) ||
-		errors.Is(err, refdata.ErrExists) || errors.Is(err, s3cache.ErrIncomplete) || errors.Is(err, s3cache.ErrProvenance) ||
-		errors.Is(err, s3cache.ErrNotFound) || errors.Is(err, s3cache.ErrBadManifest) || errors.Is(err, s3cache.ErrUnsafePath) ||
-		errors.Is(err, s3cache.ErrTooLarge) || errors.Is(err, s3cache.ErrChecksum) || errors.Is(err, workflow.ErrNoBuild) {
+		errors.Is(err, refdata.ErrExists) || s3cache.Unusable(err) || errors.Is(err, workflow.ErrNoBuild) {
 		return &exitError{code: exitRefused, err: err}
 	}
 	return err
