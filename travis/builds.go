@@ -133,26 +133,33 @@ func (c *Client) BuildsForBranch(ctx context.Context, slug, branch string) ([]Bu
 	return builds, nil
 }
 
-// NewestBuildForCommit returns the newest build of commit sha: among the
-// builds of pull request pr when pr > 0, among push builds when pr is 0
-// (a branch's post-merge build). It returns an error matching ErrNotFound
-// when no such build is among the pages it reads.
+// NewestBuildForCommit returns the newest build of pull request pr that
+// tested commit sha. It returns an error matching ErrNotFound when no such
+// build is among the pages it reads.
 func (c *Client) NewestBuildForCommit(ctx context.Context, slug string, pr int, sha string) (Build, error) {
-	if pr < 0 || sha == "" {
-		return Build{}, fmt.Errorf("newest build of %s PR %d commit %q: want pr >= 0 and a commit sha", slug, pr, sha)
+	if pr <= 0 || sha == "" {
+		return Build{}, fmt.Errorf("newest build of %s PR %d commit %q: want a PR number and a commit sha", slug, pr, sha)
 	}
-	q := url.Values{"event_type": {EventPush}}
-	if pr > 0 {
-		q.Set("event_type", EventPullRequest)
+	return c.newestBuild(ctx, slug, url.Values{"event_type": {EventPullRequest}},
+		func(b Build) bool { return b.PullRequestNumber == pr && strings.EqualFold(b.CommitSHA, sha) },
+		fmt.Sprintf("newest build of %s PR %d commit %s", slug, pr, sha))
+}
+
+// NewestPushBuild returns the newest push build of branch that tested
+// commit sha (a branch's post-merge build), with an error matching
+// ErrNotFound when there is none among the pages it reads. A push of the
+// same commit to another branch does not count.
+func (c *Client) NewestPushBuild(ctx context.Context, slug, branch, sha string) (Build, error) {
+	if branch == "" || sha == "" {
+		return Build{}, fmt.Errorf("newest build of %s branch %q commit %q: want a branch and a commit sha", slug, branch, sha)
 	}
-	match := func(b Build) bool {
-		return (pr == 0 || b.PullRequestNumber == pr) && strings.EqualFold(b.CommitSHA, sha)
-	}
+	return c.newestBuild(ctx, slug, url.Values{"event_type": {EventPush}, "branch.name": {branch}},
+		func(b Build) bool { return b.Branch == branch && strings.EqualFold(b.CommitSHA, sha) },
+		fmt.Sprintf("newest build of %s branch %s commit %s", slug, branch, sha))
+}
+
+func (c *Client) newestBuild(ctx context.Context, slug string, q url.Values, match func(Build) bool, what string) (Build, error) {
 	builds, err := c.scanBuilds(ctx, slug, q, match, 1)
-	what := fmt.Sprintf("newest build of %s commit %s", slug, sha)
-	if pr > 0 {
-		what = fmt.Sprintf("newest build of %s PR %d commit %s", slug, pr, sha)
-	}
 	if err != nil {
 		return Build{}, fmt.Errorf("%s: %w", what, err)
 	}

@@ -235,14 +235,6 @@ func TestNewestBuildForCommit(t *testing.T) {
 			pr: 7, sha: sha, wantErr: travis.ErrNotFound, wantRequests: 1,
 		},
 		{
-			name: "push build when pr is 0",
-			builds: []travistest.Build{
-				{Branch: "master", CommitSHA: sha},                       // 1001
-				{Branch: "master", CommitSHA: sha, PullRequestNumber: 4}, // 1002, PR build
-			},
-			pr: 0, sha: sha, wantID: 1001, wantRequests: 1,
-		},
-		{
 			name:   "no build of the commit",
 			builds: []travistest.Build{{PullRequestNumber: 7}},
 			pr:     7, sha: sha, wantErr: travis.ErrNotFound, wantRequests: 1,
@@ -267,6 +259,33 @@ func TestNewestBuildForCommit(t *testing.T) {
 				t.Errorf("%d requests, want %d", n, tt.wantRequests)
 			}
 		})
+	}
+}
+
+// TestNewestPushBuild: the newest push build of the branch at the commit;
+// a PR build of it, or a push of it to another branch, does not count.
+func TestNewestPushBuild(t *testing.T) {
+	const sha = "0123456789abcdef0123456789abcdef01234567"
+	srv, c, _ := setup(t)
+	srv.AddRepo(slug)
+	for _, b := range []travistest.Build{
+		{Branch: "master", EventType: "push", CommitSHA: sha},                     // 1001
+		{Branch: "master", CommitSHA: sha, PullRequestNumber: 4},                  // 1002, a PR build
+		{Branch: "release", EventType: "push", CommitSHA: sha},                    // 1003, another branch
+		{Branch: "master", EventType: "push", CommitSHA: strings.Repeat("f", 40)}, // 1004, another commit
+	} {
+		b.Repo = slug
+		srv.AddBuild(b)
+	}
+	got, err := c.NewestPushBuild(context.Background(), slug, "master", sha)
+	if err != nil || got.ID != 1001 {
+		t.Errorf("master: build %d, %v; want 1001", got.ID, err)
+	}
+	if got, err := c.NewestPushBuild(context.Background(), slug, "release", sha); err != nil || got.ID != 1003 {
+		t.Errorf("release: build %d, %v; want 1003", got.ID, err)
+	}
+	if _, err := c.NewestPushBuild(context.Background(), slug, "main", sha); !errors.Is(err, travis.ErrNotFound) {
+		t.Errorf("a branch with no build: %v", err)
 	}
 }
 

@@ -97,8 +97,8 @@ func (t TravisCI) passed(b travis.Build) bool {
 
 // NewestBranchBuild implements CI.
 func (t TravisCI) NewestBranchBuild(ctx context.Context, branch, sha string) (Build, error) {
-	b, err := t.Client.NewestBuildForCommit(ctx, t.Repo, 0, sha)
-	if errors.Is(err, travis.ErrNotFound) || (err == nil && b.Branch != branch) {
+	b, err := t.Client.NewestPushBuild(ctx, t.Repo, branch, sha)
+	if errors.Is(err, travis.ErrNotFound) {
 		return Build{}, fmt.Errorf("commit %s of %s: %w", short(sha), branch, ErrNoBuild)
 	}
 	if err != nil {
