@@ -78,21 +78,6 @@ func sortNewestFirst(infos []BuildInfo) {
 	})
 }
 
-// BuildsFor returns the complete builds whose SOURCE names src, newest first.
-func (s *Store) BuildsFor(ctx context.Context, src Source) ([]BuildInfo, error) {
-	all, err := s.ListBuilds(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []BuildInfo
-	for _, b := range all {
-		if b.Source == src && b.Complete() {
-			out = append(out, b)
-		}
-	}
-	return out, nil
-}
-
 func (s *Store) buildInfo(ctx context.Context, id string) (BuildInfo, error) {
 	info := BuildInfo{ID: id}
 	hasSource := false
@@ -237,10 +222,19 @@ func (s *Store) checkObjects(ctx context.Context, id string, m *Manifest) error 
 	return nil
 }
 
-// Pin marks a build so that Prune never removes it.
+// Pin marks a build so that Prune never removes it. A build with no
+// manifest (none, or its upload unfinished) is ErrNotFound: a pin would
+// keep nothing.
 func (s *Store) Pin(ctx context.Context, id, reason string) error {
 	if err := ValidBuildID(id); err != nil {
 		return err
+	}
+	info, err := s.buildInfo(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !info.Complete() {
+		return fmt.Errorf("pin build %s: no complete upload in %s: %w", id, s, ErrNotFound)
 	}
 	return s.putSmall(ctx, s.key(id, pinnedName), "text/plain", []byte(reason+"\n"))
 }

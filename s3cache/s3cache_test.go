@@ -103,13 +103,10 @@ func TestUploadOpenDownloadRoundTrip(t *testing.T) {
 	if st.Fetched != 4 || st.Kept != 0 {
 		t.Errorf("stats = %+v, want 4 fetched", st)
 	}
-	// The build appears in the listing for its PR only.
-	got, err := s.BuildsFor(ctx, Source{PR: 42})
-	if err != nil || len(got) != 1 || got[0].ID != "1001" {
-		t.Errorf("BuildsFor(42) = %v, %v", got, err)
-	}
-	if got, _ := s.BuildsFor(ctx, Source{PR: 43}); len(got) != 0 {
-		t.Errorf("BuildsFor(43) = %v, want none", got)
+	// The build is listed, complete, with its source.
+	got, err := s.ListBuilds(ctx)
+	if err != nil || len(got) != 1 || got[0].ID != "1001" || got[0].Source != (Source{PR: 42}) || !got[0].Complete() {
+		t.Errorf("ListBuilds = %v, %v", got, err)
 	}
 }
 
@@ -460,6 +457,9 @@ func TestPrune(t *testing.T) {
 	up("301", Source{PR: 2})
 	if err := s.Pin(ctx, "101", "release 1.0"); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Pin(ctx, "555", "no such build"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("pinning a build that is not there: %v", err)
 	}
 	// A folder with data but no SOURCE yet: never judged.
 	s.putSmall(ctx, s.dataKey("999", "", "x"), "text/plain", []byte("x"))

@@ -104,9 +104,6 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	return &Store{client: client, bucket: o.Bucket, prefix: prefix, concurrency: o.Concurrency, limits: lim}, nil
 }
 
-// Limits returns the limits in force.
-func (s *Store) Limits() Limits { return s.limits }
-
 // String names the store without credentials, for logs and errors.
 func (s *Store) String() string {
 	if s.prefix == "" {

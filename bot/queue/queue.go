@@ -238,9 +238,6 @@ func (q *Queue) Close() error {
 // Ping checks the database answers (for /readyz).
 func (q *Queue) Ping(ctx context.Context) error { return q.db.PingContext(ctx) }
 
-// River exposes the River client, for inserting jobs and for status pages.
-func (q *Queue) River() *river.Client[*sql.Tx] { return q.river }
-
 // Record stores a delivery and queues its work durably before it returns,
 // so that an answered delivery is never lost and never done twice: a
 // delivery id seen before is a Duplicate, a comment seen before (under any

@@ -373,6 +373,38 @@ func dataBranches(ctx context.Context, repo *refdata.Repo) (map[string]refdata.B
 	return out, nil
 }
 
+func newPinCmd() *cobra.Command {
+	var reason string
+	var remove bool
+	cmd := &cobra.Command{
+		Use:   "pin BUILD",
+		Short: "Keep a build in S3 whatever s3.retention says (--remove to let prune take it again)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := loadParts(cmd)
+			if err != nil {
+				return err
+			}
+			id, out := args[0], cmd.OutOrStdout()
+			if remove {
+				if err := p.store.Unpin(cmd.Context(), id); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "build %s is no longer pinned\n", id)
+				return nil
+			}
+			if err := p.store.Pin(cmd.Context(), id, reason); err != nil {
+				return refused(err)
+			}
+			fmt.Fprintf(out, "build %s is pinned: prune keeps it\n", id)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "pinned with refbot pin", "why, kept in the build's PINNED file")
+	cmd.Flags().BoolVar(&remove, "remove", false, "remove the pin")
+	return cmd
+}
+
 func newPruneCmd() *cobra.Command {
 	var dryRun, asJSON bool
 	cmd := &cobra.Command{

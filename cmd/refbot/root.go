@@ -37,6 +37,7 @@ func newRootCmd() *cobra.Command {
 		newPromoteCmd(),
 		newSnapshotCmd(),
 		newPruneCmd(),
+		newPinCmd(),
 		newStatusCmd(),
 		// Add new subcommands here, e.g. newServeCmd().
 	} {

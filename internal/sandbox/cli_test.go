@@ -114,4 +114,28 @@ func TestMaintenanceCommands(t *testing.T) {
 	if !strings.Contains(out, `"dry_run": true`) {
 		t.Errorf("prune --dry-run:\n%s", out)
 	}
+	// Pinning: a build that is not there is refused; one that is, kept.
+	expect(3, "pin", "999999")
+	pinned := func() bool {
+		t.Helper()
+		builds, err := sb.Store.ListBuilds(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range builds {
+			if b.ID == fmt.Sprint(mb.ID) {
+				return b.Pinned
+			}
+		}
+		t.Fatalf("build %d is not in S3", mb.ID)
+		return false
+	}
+	expect(0, "pin", fmt.Sprint(mb.ID), "--reason", "release 1.0")
+	if !pinned() {
+		t.Error("refbot pin did not pin the build")
+	}
+	expect(0, "pin", "--remove", fmt.Sprint(mb.ID))
+	if pinned() {
+		t.Error("refbot pin --remove left the pin")
+	}
 }

@@ -37,6 +37,7 @@ const (
 type Sandbox struct {
 	Work    string // the sandbox's folder
 	MinIO   *testenv.MinIOServer
+	Store   *s3cache.Store // the CI bucket on MinIO, to look at what refbot left
 	Git     *testenv.GitServer
 	Bare    string // the data repo on the git server
 	GitHub  *fakegithub.Server
@@ -56,12 +57,11 @@ func Start(ctx context.Context, work string) (*Sandbox, error) {
 	if s.MinIO, err = testenv.StartMinIO(work); err != nil {
 		return nil, err
 	}
-	store, err := s3cache.New(ctx, s3cache.Options{Bucket: Bucket, Endpoint: s.MinIO.Endpoint, PathStyle: true,
-		Region: s.MinIO.Region, AccessKeyID: s.MinIO.AccessKey, SecretAccessKey: s.MinIO.SecretKey})
-	if err != nil {
+	if s.Store, err = s3cache.New(ctx, s3cache.Options{Bucket: Bucket, Prefix: "builds", Endpoint: s.MinIO.Endpoint, PathStyle: true,
+		Region: s.MinIO.Region, AccessKeyID: s.MinIO.AccessKey, SecretAccessKey: s.MinIO.SecretKey}); err != nil {
 		return nil, err
 	}
-	if err := store.EnsureBucket(ctx); err != nil {
+	if err := s.Store.EnsureBucket(ctx); err != nil {
 		return nil, err
 	}
 	if s.Git, err = testenv.StartGitServer(filepath.Join(work, "git")); err != nil {
