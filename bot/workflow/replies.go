@@ -96,7 +96,7 @@ type overlap struct {
 // planData is what PLAN says and what the large-change guard looks at.
 type planData struct {
 	Overlaps         []overlap
-	Author, Prefix   string
+	Author           string
 	PR               PullRequest
 	Build            Build
 	Variant          string
@@ -108,7 +108,6 @@ type planData struct {
 	Limit            float64
 	Large            bool
 	NoChange         bool
-	Download         int // files PLAN's UPDATE would download
 }
 
 func planView(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result, limit float64) planData {
@@ -118,9 +117,6 @@ func planView(w intake.CommentWork, cmd command.Command, pr PullRequest, build B
 	for _, c := range u.Changes {
 		if c.Action != refdata.Added {
 			v.ChangedOrRemoved++
-		}
-		if c.Action != refdata.Removed {
-			v.Download++
 		}
 	}
 	v.Changes = summarize(u.Changes)
