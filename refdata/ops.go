@@ -189,19 +189,9 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 			if err != nil {
 				return nil, err
 			}
-			merged, conflicts, err := r.merge(n, pt, bt, ot, "")
-			if err != nil {
+			if start, err = r.applyChange(n, pt, bt, ot, req.Branch); err != nil {
 				return nil, err
 			}
-			if len(conflicts) > 0 {
-				return nil, &ConflictError{Branch: req.Branch, Files: conflicts}
-			}
-			if merged.IsZero() {
-				if merged, err = n.add(&object.Tree{}); err != nil {
-					return nil, err
-				}
-			}
-			start = merged
 		}
 	}
 
@@ -275,17 +265,10 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	if err != nil {
 		return nil, err
 	}
-	updates := []refUpdate{{Name: branchRef(req.Branch), Old: oldTip, New: commit}}
-	if !onBase {
-		updates = append(updates, backupUpdates(remote, "backup", req.Branch, oldTip, r.opts.KeepBackups, time.Now())...)
-	}
-	st, err := r.push(ctx, updates, n, objects, req.PushProgress)
+	st, err := r.pushWithBackup(ctx, remote, req.Branch, oldTip, commit, n, objects, req.PushProgress)
 	res.Objects, res.Bytes = st.Objects, st.Bytes
-	if err != nil {
-		return res, err
-	}
-	res.Pushed = true
-	return res, r.remember(n, req.Branch, commit)
+	res.Pushed = err == nil
+	return res, err
 }
 
 // KnownBlobs fetches the base branch and branch and returns the blob ids in
@@ -399,7 +382,13 @@ func (r *Repo) readDataBranch(ctx context.Context, op, branch string) (*dataBran
 // base and returns the tree, or a *ConflictError naming the files that
 // changed on both sides.
 func (r *Repo) onCurrentBase(n *newObjects, d *dataBranch, branch string) (plumbing.Hash, error) {
-	merged, conflicts, err := r.merge(n, d.parent.TreeHash, d.base.TreeHash, d.tip.TreeHash, "")
+	return r.applyChange(n, d.parent.TreeHash, d.base.TreeHash, d.tip.TreeHash, branch)
+}
+
+// applyChange applies the change parent → tip to base (trees) and returns
+// the tree, or a *ConflictError naming the files that changed both ways.
+func (r *Repo) applyChange(n *newObjects, parent, base, tip plumbing.Hash, branch string) (plumbing.Hash, error) {
+	merged, conflicts, err := r.merge(n, parent, base, tip, "")
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -426,15 +415,17 @@ func (r *Repo) objectsToSend(n *newObjects, commit, tree plumbing.Hash, remoteTr
 	return objects, err
 }
 
-// pushWithBackup moves branch from old to tip (old is the lease and is kept
-// as a backup ref) and remembers the new objects in the cache.
-func (r *Repo) pushWithBackup(ctx context.Context, remote remoteState, branch string, old, tip plumbing.Hash, n *newObjects, objects []plumbing.Hash) error {
+// pushWithBackup moves branch from old to tip (old is the lease and, unless
+// zero, is kept as a backup ref) and remembers the new objects in the
+// cache. progress, if set, is told the pack bytes sent.
+func (r *Repo) pushWithBackup(ctx context.Context, remote remoteState, branch string, old, tip plumbing.Hash, n *newObjects, objects []plumbing.Hash, progress func(int64)) (pushStats, error) {
 	updates := append([]refUpdate{{Name: branchRef(branch), Old: old, New: tip}},
 		backupUpdates(remote, "backup", branch, old, r.opts.KeepBackups, time.Now())...)
-	if _, err := r.push(ctx, updates, n, objects, nil); err != nil {
-		return err
+	st, err := r.push(ctx, updates, n, objects, progress)
+	if err != nil {
+		return st, err
 	}
-	return r.remember(n, branch, tip)
+	return st, r.remember(n, branch, tip)
 }
 
 // PromoteResult says what Promote did.
@@ -499,7 +490,8 @@ func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*Promot
 	if dryRun {
 		return res, nil
 	}
-	return res, r.pushWithBackup(ctx, d.remote, base, d.base.Hash, res.Commit, n, objects)
+	_, err = r.pushWithBackup(ctx, d.remote, base, d.base.Hash, res.Commit, n, objects, nil)
+	return res, err
 }
 
 // DeleteBranch deletes branch, keeping its tip under refs/refbot/archive/.
@@ -761,7 +753,8 @@ func (r *Repo) Rebase(ctx context.Context, branch string) (*RebaseResult, error)
 	if err != nil {
 		return nil, err
 	}
-	return res, r.pushWithBackup(ctx, d.remote, branch, d.tip.Hash, res.Commit, n, objects)
+	_, err = r.pushWithBackup(ctx, d.remote, branch, d.tip.Hash, res.Commit, n, objects, nil)
+	return res, err
 }
 
 // PRBranches returns the numbers n of the remote's data branches PR<n>.
