@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/refbot/refbot/bot/ghclient"
@@ -46,11 +47,16 @@ func loadParts(cmd *cobra.Command) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openParts(cmd.Context(), cfg)
+}
+
+// openParts opens the S3 cache and the data repo that cfg names.
+func openParts(ctx context.Context, cfg *config.Config) (*parts, error) {
 	s3opts, err := s3Options(cfg.S3)
 	if err != nil {
 		return nil, err
 	}
-	store, err := s3cache.New(cmd.Context(), s3opts)
+	store, err := s3cache.New(ctx, s3opts)
 	if err != nil {
 		return nil, err
 	}
@@ -73,9 +79,10 @@ func openDataRepo(cfg *config.Config) (*refdata.Repo, error) {
 	})
 }
 
-func (p *parts) github(ctx context.Context) (*ghclient.Client, error) {
+// github opens the GitHub client; reg, if set, gets its metrics.
+func (p *parts) github(ctx context.Context, reg prometheus.Registerer) (*ghclient.Client, error) {
 	c := p.cfg.GitHub
-	opts := ghclient.Options{APIURL: c.APIURL, GraphQLURL: c.GraphQLURL, Repo: c.Repo}
+	opts := ghclient.Options{APIURL: c.APIURL, GraphQLURL: c.GraphQLURL, Repo: c.Repo, Registerer: reg}
 	if c.App != nil {
 		key, err := c.App.PrivateKey.Resolve()
 		if err != nil {
@@ -171,7 +178,7 @@ race); nothing changed on 2 and 3.`,
 			req := publish.Request{Build: build, Variant: variant, DryRun: dryRun,
 				WorkDir: filepath.Join(p.cfg.StateDir, "work", "cli")}
 			if pr > 0 {
-				gh, err := p.github(ctx)
+				gh, err := p.github(ctx, nil)
 				if err != nil {
 					return err
 				}

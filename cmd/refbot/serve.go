@@ -27,8 +27,6 @@ import (
 	"github.com/refbot/refbot/bot/workflow"
 	"github.com/refbot/refbot/config"
 	"github.com/refbot/refbot/refdata"
-	"github.com/refbot/refbot/s3cache"
-	"github.com/refbot/refbot/travis"
 )
 
 func newServeCmd() *cobra.Command {
@@ -82,48 +80,20 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	ghOpts := ghclient.Options{APIURL: cfg.GitHub.APIURL, GraphQLURL: cfg.GitHub.GraphQLURL, Repo: cfg.GitHub.Repo, Registerer: reg}
-	if cfg.GitHub.App != nil {
-		key, err := cfg.GitHub.App.PrivateKey.Resolve()
-		if err != nil {
-			return fmt.Errorf("github.app.private_key: %w", err)
-		}
-		ghOpts.App = &ghclient.App{ID: cfg.GitHub.App.ID, InstallationID: cfg.GitHub.App.InstallationID, PrivateKey: []byte(key)}
-	} else if ghOpts.Token, err = cfg.GitHub.Token.Resolve(); err != nil {
-		return fmt.Errorf("github.token: %w", err)
-	}
-	gh, err := ghclient.New(ctx, ghOpts)
+	p, err := openParts(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	s3opts, err := s3Options(cfg.S3)
+	store, repo := p.store, p.repo
+	gh, err := p.github(ctx, reg)
 	if err != nil {
 		return err
 	}
-	store, err := s3cache.New(ctx, s3opts)
+	ci, err := p.ci()
 	if err != nil {
 		return err
 	}
-	dataToken, err := cfg.DataRepo.Token.Resolve()
-	if err != nil && !errors.Is(err, config.ErrSecretNotSet) {
-		return fmt.Errorf("data_repo.token: %w", err)
-	}
-	repo, err := refdata.Open(refdata.Options{
-		URL: cfg.DataRepo.URL, Token: dataToken, CacheDir: cfg.DataRepo.CacheDir,
-		BaseBranch: cfg.DataRepo.BaseBranch, DataRoot: cfg.DataRepo.DataRoot, KeepBackups: cfg.DataRepo.KeepBackups,
-		AuthorName: cfg.DataRepo.AuthorName, AuthorEmail: cfg.DataRepo.AuthorEmail,
-	})
-	if err != nil {
-		return err
-	}
-	ciToken, err := cfg.CI.Token.Resolve()
-	if err != nil && !errors.Is(err, config.ErrSecretNotSet) {
-		return fmt.Errorf("ci.token: %w", err)
-	}
-	tc, err := travis.New(cfg.CI.APIURL, ciToken, nil)
-	if err != nil {
-		return err
-	}
+	hasCommand := func(body string) bool { return !command.Parse(body, cfg.GitHub.CommandPrefix).Empty() }
 
 	// The queue runs the workflow's handlers, and the workflow cancels the
 	// queue's jobs (STOP): the handler is bound once both exist.
@@ -163,7 +133,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		PublicURL: cfg.Server.PublicURL, ClosedGrace: time.Duration(cfg.DataRepo.ClosedGrace),
 		DataWebURL: cfg.DataRepo.DataWebURL(), CacheContext: cfg.GitHub.StatusContext,
 	}, workflow.Deps{
-		GitHub: workflow.GitHubClient{Client: gh}, CI: workflow.TravisCI{Client: tc, Repo: cfg.CI.Repo, RequiredJobs: cfg.CI.RequiredJobs},
+		GitHub: workflow.GitHubClient{Client: gh}, CI: ci,
 		Store: store, Repo: repo, Policy: pol, Jobs: q, DB: q.DB(), Logger: log.Named("workflow"),
 	})
 	if err != nil {
@@ -171,7 +141,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 	hook, err := intake.New(intake.Options{
 		Secrets: []string{secret}, Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin,
-		HasCommand: func(body string) bool { return !command.Parse(body, cfg.GitHub.CommandPrefix).Empty() },
+		HasCommand: hasCommand,
 		Recorder:   q, Logger: log.Named("intake"), Metrics: intake.NewMetrics(reg),
 	})
 	if err != nil {
@@ -198,7 +168,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 	rec, err := reconcile.New(ctx, reconcile.Options{
 		Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin, GitHub: gh, Recorder: q, DB: q.DB(),
-		HasCommand:   func(body string) bool { return !command.Parse(body, cfg.GitHub.CommandPrefix).Empty() },
+		HasCommand:   hasCommand,
 		DataBranches: func(ctx context.Context) (map[int]bool, error) { return prBranches(ctx, repo) },
 		Interval:     time.Duration(cfg.Server.ReconcileInterval), Logger: log.Named("reconcile"),
 		CacheStatus: func(ctx context.Context, pr int, head string) (ghclient.Status, string, error) {
