@@ -45,7 +45,8 @@ type Options struct {
 	DataBranches func(ctx context.Context) (map[int]bool, error)
 	// CacheStatus works out the cache status of a PR's head and the build
 	// it is about; nil means no cache statuses.
-	CacheStatus func(ctx context.Context, pr int, head string) (ghclient.Status, string, error)
+	// hasBranch says whether the PR has a data branch.
+	CacheStatus func(ctx context.Context, pr int, head string, hasBranch bool) (ghclient.Status, string, error)
 	DB          *sql.DB // where the last pass is remembered
 	Interval    time.Duration
 	// FirstLookback is how far back the very first pass looks; default a day.
@@ -183,9 +184,18 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 		}
 	}
 
+	// The data branches, listed once a pass and only if needed.
+	var branches map[int]bool
+	dataBranches := func() (map[int]bool, error) {
+		var err error
+		if branches == nil {
+			branches, err = r.o.DataBranches(ctx)
+		}
+		return branches, err
+	}
 	if r.o.CacheStatus != nil {
 		for _, pr := range open {
-			wrote, err := r.cacheStatus(ctx, pr)
+			wrote, err := r.cacheStatus(ctx, pr, dataBranches)
 			if err != nil {
 				return res, err
 			}
@@ -200,7 +210,7 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	if len(merged) > 0 {
-		branches, err := r.o.DataBranches(ctx)
+		branches, err := dataBranches()
 		if err != nil {
 			return res, err
 		}
@@ -259,8 +269,9 @@ func (r *Reconciler) markSeen(ctx context.Context, pr int, updated time.Time) er
 // cacheStatus sets pr's cache status if it changed. A head whose outputs
 // were found cached is not examined again; a failure is (a re-run of the
 // build, or a late upload, can mend it), at the cost of CI and S3 calls
-// only: GitHub is written to only on a change.
-func (r *Reconciler) cacheStatus(ctx context.Context, pr ghclient.PRSummary) (bool, error) {
+// and one listing of the data branches a pass: GitHub is written to only
+// on a change.
+func (r *Reconciler) cacheStatus(ctx context.Context, pr ghclient.PRSummary, dataBranches func() (map[int]bool, error)) (bool, error) {
 	var sha, state, desc, build string
 	err := r.o.DB.QueryRowContext(ctx, `SELECT sha, state, description, build FROM refbot_cache_status WHERE pr = ?`, pr.Number).
 		Scan(&sha, &state, &desc, &build)
@@ -271,7 +282,11 @@ func (r *Reconciler) cacheStatus(ctx context.Context, pr ghclient.PRSummary) (bo
 	if same && state == "success" {
 		return false, nil
 	}
-	st, newBuild, err := r.o.CacheStatus(ctx, pr.Number, pr.HeadSHA)
+	branches, err := dataBranches()
+	if err != nil {
+		return false, err
+	}
+	st, newBuild, err := r.o.CacheStatus(ctx, pr.Number, pr.HeadSHA, branches[pr.Number])
 	if err != nil {
 		return false, fmt.Errorf("cache status of #%d: %w", pr.Number, err)
 	}

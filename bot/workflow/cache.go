@@ -13,16 +13,12 @@ import (
 // pending while CI has not finished, success when the newest build's
 // outputs are complete in S3, failure when they are missing or unusable.
 // The description says what to do next, and says when the PR has no data
-// branch so that CI compares with the base branch. Build is the CI build it
-// is about ("" when there is none yet).
-func (b *Bot) CacheStatus(ctx context.Context, pr int, head string) (st Status, build string, err error) {
+// branch (hasBranch false) so that CI compares with the base branch. Build
+// is the CI build it is about ("" when there is none yet).
+func (b *Bot) CacheStatus(ctx context.Context, pr int, head string, hasBranch bool) (st Status, build string, err error) {
 	st = Status{Context: b.cfg.CacheContext, TargetURL: b.prURL(pr)}
-	info, err := b.repo.Branch(ctx, refdata.PRBranch(pr))
-	if err != nil {
-		return st, "", err
-	}
 	against := "its data branch " + refdata.PRBranch(pr)
-	if !info.Exists {
+	if !hasBranch {
 		against = "the " + b.cfg.BaseBranch + " branch's data (no data branch yet)"
 	}
 	bld, err := b.ci.NewestBuild(ctx, pr, head)

@@ -540,7 +540,7 @@ func TestCacheStatus(t *testing.T) {
 	f := newFixture(t)
 	// The fixture's build of the head has passed and uploaded nothing: the
 	// data already fits.
-	st, build, err := f.bot.CacheStatus(ctx, 12, head)
+	st, build, err := f.bot.CacheStatus(ctx, 12, head, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,22 +550,25 @@ func TestCacheStatus(t *testing.T) {
 	// A failed build that uploaded nothing: failure, re-run it.
 	failed := strings.Repeat("8", 40)
 	f.travis.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", PullRequestNumber: 12, CommitSHA: failed, State: "failed"})
-	if st, _, _ := f.bot.CacheStatus(ctx, 12, failed); st.State != "failure" || !strings.Contains(st.Description, "uploaded no outputs") {
+	if st, _, _ := f.bot.CacheStatus(ctx, 12, failed, false); st.State != "failure" || !strings.Contains(st.Description, "uploaded no outputs") {
 		t.Errorf("failed without outputs: %+v", st)
 	}
 	f.upload(t, head, map[string]string{"a.txt": "a\n"})
-	st, _, _ = f.bot.CacheStatus(ctx, 12, head)
+	st, _, _ = f.bot.CacheStatus(ctx, 12, head, false)
 	if st.State != "success" || st.Context != "s3-reference-data-cache" || !strings.Contains(st.Description, "no data branch yet") ||
 		st.TargetURL != "https://refbot.example.org/pr/12" {
 		t.Errorf("cached: %+v", st)
 	}
+	if st, _, _ = f.bot.CacheStatus(ctx, 12, head, true); !strings.Contains(st.Description, "its data branch PR12") {
+		t.Errorf("cached, with a data branch: %+v", st)
+	}
 	other := strings.Repeat("9", 40)
-	st, _, _ = f.bot.CacheStatus(ctx, 12, other)
+	st, _, _ = f.bot.CacheStatus(ctx, 12, other, false)
 	if st.State != "pending" || !strings.Contains(st.Description, "Waiting for CI to build 9999999") {
 		t.Errorf("no build: %+v", st)
 	}
 	f.travis.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", PullRequestNumber: 12, CommitSHA: other, State: "started"})
-	st, _, _ = f.bot.CacheStatus(ctx, 12, other)
+	st, _, _ = f.bot.CacheStatus(ctx, 12, other, false)
 	if st.State != "pending" || !strings.Contains(st.Description, "is started") {
 		t.Errorf("CI running: %+v", st)
 	}

@@ -171,8 +171,8 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		HasCommand:   hasCommand,
 		DataBranches: func(ctx context.Context) (map[int]bool, error) { return prBranches(ctx, repo) },
 		Interval:     time.Duration(cfg.Server.ReconcileInterval), Logger: log.Named("reconcile"),
-		CacheStatus: func(ctx context.Context, pr int, head string) (ghclient.Status, string, error) {
-			st, build, err := bot.CacheStatus(ctx, pr, head)
+		CacheStatus: func(ctx context.Context, pr int, head string, hasBranch bool) (ghclient.Status, string, error) {
+			st, build, err := bot.CacheStatus(ctx, pr, head, hasBranch)
 			return ghclient.Status(st), build, err
 		},
 	})
