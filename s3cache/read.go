@@ -29,6 +29,13 @@ func (b BuildInfo) Complete() bool { return len(b.Variants) > 0 }
 type Build struct {
 	BuildInfo
 	Manifests map[string]*Manifest // by variant
+
+	// Uploaded is when each variant's manifest was written, by S3's clock
+	// (the object's LastModified), not the CI machine's. A restarted CI
+	// build uploads again under the same id, and a job of the new run that
+	// fails before uploading leaves the previous run's manifest in place:
+	// its variant is older than the others.
+	Uploaded map[string]time.Time
 }
 
 // ListBuilds returns every build folder under the prefix, newest first.
@@ -52,7 +59,7 @@ func (s *Store) ListBuilds(ctx context.Context) ([]BuildInfo, error) {
 	g.SetLimit(s.concurrency)
 	for i, id := range ids {
 		g.Go(func() error {
-			info, err := s.buildInfo(gctx, id)
+			info, _, err := s.buildInfo(gctx, id)
 			infos[i] = info
 			return err
 		})
@@ -78,8 +85,11 @@ func sortNewestFirst(infos []BuildInfo) {
 	})
 }
 
-func (s *Store) buildInfo(ctx context.Context, id string) (BuildInfo, error) {
+// buildInfo lists the top level of build id. It also returns when each
+// variant's manifest was written, which only Open passes on.
+func (s *Store) buildInfo(ctx context.Context, id string) (BuildInfo, map[string]time.Time, error) {
 	info := BuildInfo{ID: id}
+	uploaded := map[string]time.Time{}
 	hasSource := false
 	err := s.list(ctx, s.buildPrefix(id), "/", func(o objectInfo) {
 		name := strings.TrimPrefix(aws.ToString(o.Key), s.buildPrefix(id))
@@ -96,27 +106,28 @@ func (s *Store) buildInfo(ctx context.Context, id string) (BuildInfo, error) {
 		default:
 			if v, ok := variantOfManifest(name); ok {
 				info.Variants = append(info.Variants, v)
+				uploaded[v] = aws.ToTime(o.LastModified)
 			}
 		}
 	}, nil)
 	if err != nil {
-		return info, err
+		return info, nil, err
 	}
 	slices.Sort(info.Variants)
 	if hasSource {
 		b, err := s.getSmall(ctx, s.key(id, sourceName), 512)
 		if err != nil {
-			return info, err
+			return info, nil, err
 		}
 		// A SOURCE that does not parse leaves Source zero: such a build
 		// matches no PR or branch and is reported, not guessed at.
 		info.Source, _ = ParseSource(string(b))
 	}
-	return info, nil
+	return info, uploaded, nil
 }
 
 func (s *Store) variants(ctx context.Context, id string) ([]string, error) {
-	info, err := s.buildInfo(ctx, id)
+	info, _, err := s.buildInfo(ctx, id)
 	return info.Variants, err
 }
 
@@ -134,7 +145,7 @@ func (s *Store) Open(ctx context.Context, id string, want Want) (*Build, error) 
 	if err := ValidBuildID(id); err != nil {
 		return nil, err
 	}
-	info, err := s.buildInfo(ctx, id)
+	info, uploaded, err := s.buildInfo(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +158,7 @@ func (s *Store) Open(ctx context.Context, id string, want Want) (*Build, error) 
 	if info.Source != want.Source {
 		return nil, fmt.Errorf("build %s: %w: SOURCE names %q, want %q", id, ErrProvenance, info.Source, want.Source)
 	}
-	b := &Build{BuildInfo: info, Manifests: map[string]*Manifest{}}
+	b := &Build{BuildInfo: info, Manifests: map[string]*Manifest{}, Uploaded: uploaded}
 	for _, v := range info.Variants {
 		m, err := s.readManifest(ctx, id, v)
 		if err != nil {
@@ -229,7 +240,7 @@ func (s *Store) Pin(ctx context.Context, id, reason string) error {
 	if err := ValidBuildID(id); err != nil {
 		return err
 	}
-	info, err := s.buildInfo(ctx, id)
+	info, _, err := s.buildInfo(ctx, id)
 	if err != nil {
 		return err
 	}

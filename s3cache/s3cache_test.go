@@ -164,6 +164,61 @@ func TestReuploadReplacesBuild(t *testing.T) {
 	}
 }
 
+// TestUploadedTimes: a restarted CI build uploads again under the same id;
+// a variant whose job did not upload again keeps the first run's manifest,
+// and Uploaded, by S3's clock, tells it apart.
+func TestUploadedTimes(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, Limits{})
+	up := func(variant string) {
+		t.Helper()
+		_, err := s.Upload(ctx, UploadRequest{Build: "31", Source: Source{PR: 3}, Commit: headSHA, Variant: variant,
+			Dir: testenv.Tree(t, map[string]string{"out.txt": "from " + variant})})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func() *Build {
+		t.Helper()
+		b, err := s.Open(ctx, "31", Want{Source: Source{PR: 3}, Commit: headSHA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// MinIO runs on this machine, so its clock is ours give or take rounding.
+	before := time.Now().Add(-time.Second)
+	up("linux")
+	up("macos")
+	first := open().Uploaded
+	if len(first) != 2 || first["linux"].Before(before) || first["macos"].Before(first["linux"]) {
+		t.Fatalf("after the first run, Uploaded = %v, want linux then macos, both after %v", first, before)
+	}
+
+	// The second run: linux uploads again, macos's job fails before it can.
+	up("linux")
+	second := open().Uploaded
+	if !second["linux"].After(first["linux"]) || !second["linux"].After(second["macos"]) {
+		t.Errorf("after the second run's linux upload, Uploaded = %v; want linux newer than in the first run (%v) and than macos",
+			second, first["linux"])
+	}
+	if !second["macos"].Equal(first["macos"]) {
+		t.Errorf("macos, not uploaded again, moved from %v to %v", first["macos"], second["macos"])
+	}
+
+	// A build without variants has one entry, "".
+	if _, err := s.Upload(ctx, UploadRequest{Build: "32", Source: Source{PR: 3}, Dir: testenv.Tree(t, map[string]string{"a": "b"})}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Open(ctx, "32", Want{Source: Source{PR: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.Uploaded[""]; len(b.Uploaded) != 1 || !ok {
+		t.Errorf("default upload: Uploaded = %v, want one entry for \"\"", b.Uploaded)
+	}
+}
+
 var sortStrings = cmp.Transformer("sort", func(in []string) []string {
 	out := append([]string(nil), in...)
 	for i := range out {
