@@ -219,6 +219,68 @@ func TestUploadedTimes(t *testing.T) {
 	}
 }
 
+// withoutAWSCredentials leaves the AWS SDK's default chain nothing to find:
+// no AWS_* variables, empty shared files, and no instance metadata service
+// (so nothing is tried off this machine).
+func withoutAWSCredentials(t *testing.T) (configFile string) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			t.Setenv(k, "") // restored after the test
+			os.Unsetenv(k)
+		}
+	}
+	dir := t.TempDir()
+	configFile = filepath.Join(dir, "config")
+	credentials := filepath.Join(dir, "credentials")
+	for _, f := range []string{configFile, credentials} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("AWS_CONFIG_FILE", configFile)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", credentials)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	return configFile
+}
+
+func TestCheckCredentials(t *testing.T) {
+	ctx := context.Background()
+	mc := testenv.MinIO(t)
+	awsConfig := withoutAWSCredentials(t)
+	check := func(o Options) error {
+		t.Helper()
+		o.Bucket, o.Endpoint, o.PathStyle = "b", mc.Endpoint, true
+		s, err := New(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CheckCredentials(ctx)
+	}
+
+	if err := check(Options{}); !errors.Is(err, ErrNoCredentials) {
+		t.Errorf("no credentials anywhere: err = %v, want ErrNoCredentials", err)
+	}
+	if err := check(Options{AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey}); err != nil {
+		t.Errorf("credentials in Options: %v", err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", mc.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", mc.SecretKey)
+	if err := check(Options{}); err != nil {
+		t.Errorf("credentials in the environment: %v", err)
+	}
+	os.Unsetenv("AWS_ACCESS_KEY_ID")
+	os.Unsetenv("AWS_SECRET_ACCESS_KEY")
+
+	// A source that is configured but fails is that failure, not "none".
+	if err := os.WriteFile(awsConfig, []byte("[default]\ncredential_process = false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(Options{}); err == nil || errors.Is(err, ErrNoCredentials) {
+		t.Errorf("failing credential_process: err = %v, want its own error", err)
+	}
+}
+
 var sortStrings = cmp.Transformer("sort", func(in []string) []string {
 	out := append([]string(nil), in...)
 	for i := range out {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -41,6 +42,7 @@ type Options struct {
 // Store reads and writes builds in one bucket and prefix.
 type Store struct {
 	client      *s3.Client
+	creds       aws.CredentialsProvider // the client's, for CheckCredentials
 	bucket      string
 	prefix      string
 	concurrency int
@@ -101,7 +103,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		// downloads would read each byte a second time.
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	return &Store{client: client, bucket: o.Bucket, prefix: prefix, concurrency: o.Concurrency, limits: lim}, nil
+	return &Store{client: client, creds: cfg.Credentials, bucket: o.Bucket, prefix: prefix, concurrency: o.Concurrency, limits: lim}, nil
 }
 
 // String names the store without credentials, for logs and errors.
@@ -110,6 +112,35 @@ func (s *Store) String() string {
 		return "s3://" + s.bucket
 	}
 	return "s3://" + s.bucket + "/" + s.prefix
+}
+
+// ErrNoCredentials means the store has no credentials at all: Options gave
+// none and the AWS SDK's default chain found none (no AWS_ACCESS_KEY_ID, no
+// profile in the shared files, no container or EC2 instance role).
+var ErrNoCredentials = errors.New("no S3 credentials")
+
+// CheckCredentials gets the credentials the store's requests will be signed
+// with, as the first request would (from the SDK's cache afterwards). When
+// there are none at all the error wraps ErrNoCredentials; a source that is
+// configured but fails (an expired SSO session, say) is reported as itself.
+// It does not contact S3, but may ask the credentials' own source (STS,
+// SSO, the instance metadata service).
+func (s *Store) CheckCredentials(ctx context.Context) error {
+	if s.creds == nil {
+		return ErrNoCredentials
+	}
+	_, err := s.creds.Retrieve(ctx)
+	if err == nil {
+		return nil
+	}
+	// The default chain ends with the EC2 instance role: when that is the
+	// provider it settled on, nothing before it (environment, shared files,
+	// container) named any credentials, and failing to get a role means
+	// there are none.
+	if aws.IsCredentialsProvider(s.creds, (*ec2rolecreds.Provider)(nil)) {
+		return fmt.Errorf("%w: none given, none in the environment or the shared AWS files, and no instance role (%v)", ErrNoCredentials, err)
+	}
+	return fmt.Errorf("get S3 credentials: %w", err)
 }
 
 // EnsureBucket creates the bucket if it does not exist.
