@@ -358,8 +358,10 @@ func TestBuildActions(t *testing.T) {
 		wantPath     string
 	}{
 		{
+			// Travis resets a restarted build after its 202: right after
+			// Restart the build still shows its old state.
 			name: "restart", call: func(c *travis.Client, id int64) error { return c.Restart(context.Background(), id) },
-			id: 1001, wantRestarts: 1, wantState: "created", wantPath: "/build/1001/restart",
+			id: 1001, wantRestarts: 1, wantState: "started", wantPath: "/build/1001/restart",
 		},
 		{
 			name: "cancel", call: func(c *travis.Client, id int64) error { return c.Cancel(context.Background(), id) },

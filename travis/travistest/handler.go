@@ -283,7 +283,12 @@ func (s *Server) getBuild(w http.ResponseWriter, r *http.Request, seg string) {
 	if !ok {
 		return
 	}
-	if s.advanceOnPoll {
+	switch left, pending := s.pendingRestarts[b.ID]; {
+	case pending && left > 0:
+		s.pendingRestarts[b.ID] = left - 1 // Travis has not got to it yet
+	case pending:
+		s.carryOutRestart(b)
+	case s.advanceOnPoll:
 		s.advance(b)
 	}
 	writeJSON(w, http.StatusOK, s.renderBuild(b, includes(r.URL.Query())))
@@ -326,13 +331,12 @@ func (s *Server) buildAction(w http.ResponseWriter, seg, action string) {
 	now := now()
 	switch action {
 	case "restart":
-		s.restarts[b.ID]++
-		for i := range b.Jobs {
-			setTimes(&b.Jobs[i].State, &b.Jobs[i].StartedAt, &b.Jobs[i].FinishedAt, "created", now)
-		}
-		setTimes(&b.State, &b.StartedAt, &b.FinishedAt, "created", now)
+		s.acceptRestart(b)
 	case "cancel":
 		s.cancels[b.ID]++
+		// Cancel wins over a restart Travis has not carried out: the
+		// build is cancelled as it stands and is not reset afterwards.
+		delete(s.pendingRestarts, b.ID)
 		for i := range b.Jobs {
 			if !finished(b.Jobs[i].State) {
 				setTimes(&b.Jobs[i].State, &b.Jobs[i].StartedAt, &b.Jobs[i].FinishedAt, "canceled", now)

@@ -8,14 +8,25 @@
 //	                                   include build.jobs, build.commit;
 //	                                   @pagination with next/prev/first/last
 //	GET  /build/{id}                   standard representation, jobs by include
-//	POST /build/{id}/restart           202 pending; resets the build to created
-//	POST /build/{id}/cancel            202 pending; cancels unfinished jobs
+//	POST /build/{id}/restart           202 pending; resets the build to created,
+//	                                   asynchronously (below)
+//	POST /build/{id}/cancel            202 pending; cancels unfinished jobs and
+//	                                   drops a pending restart
 //	POST /repo/{owner%2Fname}/requests 202 pending; records the request and
 //	                                   creates an "api" build from it
 //
 // Every request must carry Travis-API-Version: 3 and, when Token is set,
 // Authorization: token <Token>; otherwise the fake answers the error Travis
 // would. Errors use the documented {"@type": "error", ...} body.
+//
+// Restarts are asynchronous, as on Travis: the 202 comes at once, but the
+// build keeps its previous state, started_at and finished_at, in GET
+// /build/{id} and in the build lists, for the next N GET /build/{id}
+// answers of that build (N is the restart lag, default 1, see
+// SetRestartLag); the answer after those resets it and its jobs to created.
+// A client that restarts a build and then reads it must not take the old
+// final state for the new run's. DropRestarts makes the fake accept
+// restarts and never carry them out.
 //
 // Tests add builds with AddBuild, move them through created → started →
 // passed/failed with Advance or SetState (or let every GET /build/{id}
@@ -47,6 +58,10 @@ const DefaultToken = "travistest-token"
 // DefaultRequestLimit is how many build requests Travis accepts per
 // repository and hour.
 const DefaultRequestLimit = 10
+
+// DefaultRestartLag is how many GET /build/{id} answers of a restarted
+// build a new Server gives with the build's old state, see SetRestartLag.
+const DefaultRestartLag = 1
 
 // Build is a build as the fake stores it. Zero fields get defaults in
 // AddBuild.
@@ -188,6 +203,11 @@ type Server struct {
 	triggers      []Trigger
 	faults        []fault
 	advanceOnPoll bool
+	restartLag    int
+	dropRestarts  bool
+	// pendingRestarts holds the accepted restarts not carried out yet:
+	// build id → how many more GET /build/{id} answers show the old state.
+	pendingRestarts map[int64]int
 }
 
 // NewServer starts a fake on 127.0.0.1 that is closed when the test ends.
@@ -216,6 +236,9 @@ func start(errorf func(format string, args ...any)) *Server {
 		nextRequestID: 301,
 		restarts:      map[int64]int{},
 		cancels:       map[int64]int{},
+		restartLag:    DefaultRestartLag,
+
+		pendingRestarts: map[int64]int{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -318,7 +341,8 @@ func (s *Server) addBuild(b Build) *Build {
 	return &stored
 }
 
-// Build returns build id as stored now.
+// Build returns build id as the API shows it now: while a restart of it
+// is pending, in its old state.
 func (s *Server) Build(id int64) (Build, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -339,7 +363,8 @@ func (b *Build) clone() Build {
 }
 
 // SetState puts build id and all its jobs in state, with timestamps to
-// match.
+// match. A pending restart of the build is carried out first: a test
+// that moves a build on says Travis has got to it.
 func (s *Server) SetState(id int64, state string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -348,6 +373,7 @@ func (s *Server) SetState(id int64, state string) {
 		s.errorf("travistest: SetState: no build %d", id)
 		return
 	}
+	s.carryOutRestart(b)
 	now := now()
 	for i := range b.Jobs {
 		setTimes(&b.Jobs[i].State, &b.Jobs[i].StartedAt, &b.Jobs[i].FinishedAt, state, now)
@@ -356,13 +382,15 @@ func (s *Server) SetState(id int64, state string) {
 }
 
 // SetJobState puts one job in state, and its build in the state Travis
-// derives from all its jobs.
+// derives from all its jobs. A pending restart of the build is carried
+// out first, as in SetState.
 func (s *Server) SetJobState(jobID int64, state string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, b := range s.builds {
 		for i := range b.Jobs {
 			if b.Jobs[i].ID == jobID {
+				s.carryOutRestart(b)
 				j := &b.Jobs[i]
 				setTimes(&j.State, &j.StartedAt, &j.FinishedAt, state, now())
 				setTimes(&b.State, &b.StartedAt, &b.FinishedAt, buildState(b.Jobs), now())
@@ -376,7 +404,9 @@ func (s *Server) SetJobState(jobID int64, state string) {
 // Advance moves build id one step and returns its new state: created,
 // received or queued → started; started → each job's Outcome (default the
 // build's Outcome), the build getting the state Travis derives from its
-// jobs. A finished build stays as it is.
+// jobs. A finished build stays as it is. When a restart of the build is
+// pending, carrying it out (the build and its jobs back to created) is
+// the step.
 func (s *Server) Advance(id int64) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -385,7 +415,9 @@ func (s *Server) Advance(id int64) string {
 		s.errorf("travistest: Advance: no build %d", id)
 		return ""
 	}
-	s.advance(b)
+	if !s.carryOutRestart(b) {
+		s.advance(b)
+	}
 	return b.State
 }
 
@@ -411,10 +443,73 @@ func (s *Server) advance(b *Build) {
 
 // SetAdvanceOnPoll makes every GET /build/{id} advance that build one step
 // before answering, so a client polling a build sees it start and finish.
+// A build with a pending restart is not advanced: it answers its old state
+// until the restart's lag is used up, then the poll that carries out the
+// restart answers the build as created, and the polls after it advance it.
 func (s *Server) SetAdvanceOnPoll(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advanceOnPoll = on
+}
+
+// SetRestartLag sets for how many GET /build/{id} answers a build
+// restarted from now on keeps its old state before the fake resets it
+// (default DefaultRestartLag). 0 resets the build when the restart is
+// accepted, before the 202. Restarts already pending keep their lag.
+func (s *Server) SetRestartLag(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n < 0 {
+		s.errorf("travistest: SetRestartLag: %d answers", n)
+		n = 0
+	}
+	s.restartLag = n
+}
+
+// DropRestarts makes the fake, while on, accept restarts (202, counted in
+// Restarts) and never carry them out: the build keeps its state. Restarts
+// accepted before keep their course.
+func (s *Server) DropRestarts(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropRestarts = on
+}
+
+// acceptRestart takes a restart of b as POST /build/{id}/restart does. A
+// second restart while one is pending joins it: Travis has not got to the
+// build yet, and one reset does for both.
+func (s *Server) acceptRestart(b *Build) {
+	s.restarts[b.ID]++
+	_, pending := s.pendingRestarts[b.ID]
+	switch {
+	case s.dropRestarts:
+	case s.restartLag == 0:
+		delete(s.pendingRestarts, b.ID)
+		resetToCreated(b)
+	case !pending:
+		s.pendingRestarts[b.ID] = s.restartLag
+	}
+}
+
+// carryOutRestart resets b if a restart of it is pending, and reports
+// whether one was.
+func (s *Server) carryOutRestart(b *Build) bool {
+	if _, pending := s.pendingRestarts[b.ID]; !pending {
+		return false
+	}
+	delete(s.pendingRestarts, b.ID)
+	resetToCreated(b)
+	return true
+}
+
+// resetToCreated is what a restart does to b: it and all its jobs back to
+// created, without timestamps.
+func resetToCreated(b *Build) {
+	now := now()
+	for i := range b.Jobs {
+		setTimes(&b.Jobs[i].State, &b.Jobs[i].StartedAt, &b.Jobs[i].FinishedAt, "created", now)
+	}
+	setTimes(&b.State, &b.StartedAt, &b.FinishedAt, "created", now)
 }
 
 // Inject scripts the answers to the next requests that match method and
@@ -443,7 +538,8 @@ func (s *Server) ResetRequests() {
 	s.requests = nil
 }
 
-// Restarts returns how often build id was restarted.
+// Restarts returns how often a restart of build id was accepted, whether
+// or not the build has been reset yet.
 func (s *Server) Restarts(id int64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

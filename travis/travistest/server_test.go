@@ -257,15 +257,16 @@ func TestStateTransitions(t *testing.T) {
 			wantState: "passed", wantJobs: []string{"passed"},
 		},
 		{
-			name:      "restart resets to created and is counted",
+			// Restarts are asynchronous: nothing has read the build since.
+			name:      "restart is counted and the build keeps its state until read",
 			build:     travistest.Build{State: "failed", Jobs: []travistest.Job{{}, {}}},
 			steps:     []step{restart, restart},
-			wantState: "created", wantJobs: []string{"created", "created"}, wantRestarts: 2,
+			wantState: "failed", wantJobs: []string{"failed", "failed"}, wantRestarts: 2,
 		},
 		{
-			name:      "restart then run again",
+			name:      "restart carried out by Advance, then run again",
 			build:     travistest.Build{State: "failed"},
-			steps:     []step{restart, advance, advance},
+			steps:     []step{restart, advance, advance, advance},
 			wantState: "passed", wantJobs: []string{"passed"}, wantRestarts: 1,
 		},
 		{
