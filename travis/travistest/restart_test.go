@@ -1,6 +1,8 @@
 package travistest_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -233,5 +235,115 @@ func TestDropRestartsOff(t *testing.T) {
 	got := run(t, s, b, []op{{"restart", "failed"}, {"get", "failed"}, {"get", "created"}})
 	if diff := cmp.Diff([]string{"restart → failed", "get → failed", "get → created"}, got); diff != "" {
 		t.Errorf("states seen (-want +got):\n%s", diff)
+	}
+}
+
+// post sends a bodiless POST as the travis client would and returns the
+// status, or 0 when no answer came within wait.
+func post(t *testing.T, s *travistest.Server, path string, wait time.Duration) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", s.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Travis-API-Version", "3")
+	req.Header.Set("Authorization", "token "+s.Token)
+	resp, err := s.Client().Do(req)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return 0
+	}
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestPerformedFaults: a Fault with Perform carries out the request, then
+// answers the fault, and the client cannot tell from the answer.
+func TestPerformedFaults(t *testing.T) {
+	tests := []struct {
+		name         string
+		state        string // of build 1001
+		path         string
+		fault        travistest.Fault
+		wantStatus   int // 0: no answer
+		ops          []op
+		wantRestarts int
+		wantCancels  int
+		wantTriggers int
+	}{
+		{
+			name: "restart done, answered 500", state: "failed", path: "/build/1001/restart",
+			fault: travistest.Performed(travistest.ServerError(500)), wantStatus: 500,
+			ops: []op{{"get", "failed"}, {"get", "created"}}, wantRestarts: 1,
+		},
+		{
+			name: "restart done, connection cut", state: "failed", path: "/build/1001/restart",
+			fault: travistest.Performed(travistest.Hang()), wantStatus: 0,
+			ops: []op{{"get", "failed"}, {"get", "created"}}, wantRestarts: 1,
+		},
+		{
+			name: "restart done, body cut off", state: "failed", path: "/build/1001/restart",
+			fault: travistest.Performed(travistest.Malformed()), wantStatus: 200,
+			ops: []op{{"get", "failed"}, {"get", "created"}}, wantRestarts: 1,
+		},
+		{
+			name: "restart not done, answered 500", state: "failed", path: "/build/1001/restart",
+			fault: travistest.ServerError(500), wantStatus: 500,
+			ops: []op{{"get", "failed"}, {"get", "failed"}},
+		},
+		{
+			name: "cancel done, answered 502", state: "started", path: "/build/1001/cancel",
+			fault: travistest.Performed(travistest.ServerError(502)), wantStatus: 502,
+			ops: []op{{"get", "canceled"}}, wantCancels: 1,
+		},
+		{
+			name: "cancel done, connection cut", state: "started", path: "/build/1001/cancel",
+			fault: travistest.Performed(travistest.Hang()), wantStatus: 0,
+			ops: []op{{"get", "canceled"}}, wantCancels: 1,
+		},
+		{
+			name: "build request made, answered 503", state: "passed", path: "/repo/octo%2Fwidgets/requests",
+			fault: travistest.Performed(travistest.Unavailable("")), wantStatus: 503,
+			ops: []op{{"get", "passed"}}, wantTriggers: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := travistest.NewServer(t)
+			b := s.AddBuild(travistest.Build{Repo: slug, State: tt.state})
+			s.Inject("POST", tt.path, tt.fault)
+			if tt.wantTriggers > 0 {
+				// A build request needs a JSON body: send it as the client does.
+				if status, _ := call(t, s, "POST", tt.path, `{"request": {}}`, nil); status != tt.wantStatus {
+					t.Errorf("status %d, want %d", status, tt.wantStatus)
+				}
+			} else {
+				wait := 10 * time.Second
+				if tt.fault.Hang {
+					wait = 100 * time.Millisecond
+				}
+				if status := post(t, s, tt.path, wait); status != tt.wantStatus {
+					t.Errorf("status %d, want %d", status, tt.wantStatus)
+				}
+			}
+			if tt.fault.Hang {
+				// The client gave up on its own clock: let the fake finish
+				// carrying the request out before looking.
+				for end := time.Now().Add(5 * time.Second); s.Restarts(b.ID)+s.Cancels(b.ID) == 0 && time.Now().Before(end); {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			if diff := cmp.Diff(lines(tt.ops), run(t, s, b, tt.ops)); diff != "" {
+				t.Errorf("states seen after (-want +got):\n%s", diff)
+			}
+			if s.Restarts(b.ID) != tt.wantRestarts || s.Cancels(b.ID) != tt.wantCancels || len(s.Triggers()) != tt.wantTriggers {
+				t.Errorf("restarts, cancels, triggers = %d, %d, %d, want %d, %d, %d",
+					s.Restarts(b.ID), s.Cancels(b.ID), len(s.Triggers()), tt.wantRestarts, tt.wantCancels, tt.wantTriggers)
+			}
+		})
 	}
 }

@@ -26,7 +26,9 @@
 // SetRestartLag); the answer after those resets it and its jobs to created.
 // A client that restarts a build and then reads it must not take the old
 // final state for the new run's. DropRestarts makes the fake accept
-// restarts and never carry them out.
+// restarts and never carry them out, and a Fault with Perform (see
+// Performed) carries out a request and then answers an error, as when
+// Travis restarted a build but the client saw a 500 or a cut connection.
 //
 // Tests add builds with AddBuild, move them through created → started →
 // passed/failed with Advance or SetState (or let every GET /build/{id}
@@ -123,6 +125,11 @@ type Fault struct {
 	// Hang makes the fake never answer: it waits until the client gives up
 	// (its context or timeout ends the connection) or the server closes.
 	Hang bool
+	// Perform makes the fake carry out the request first, as it would
+	// without the fault (a restart, a cancel, a build request), and only
+	// then answer with the fault: the client sees an error, or no answer
+	// with Hang, for something Travis did. See Performed.
+	Perform bool
 }
 
 // ServerError is a 5xx with Travis's error body.
@@ -156,6 +163,18 @@ func Malformed() Fault {
 
 // Hang is a request that never gets an answer.
 func Hang() Fault { return Fault{Hang: true} }
+
+// Performed is f answered after the fake has carried out the request, an
+// answer that leaves the client unsure of what happened. For example
+//
+//	s.Inject("POST", "/build/1001/restart", travistest.Performed(travistest.ServerError(500)))
+//
+// restarts build 1001 (Restarts counts it) and answers 500;
+// Performed(Hang()) restarts it and never answers.
+func Performed(f Fault) Fault {
+	f.Perform = true
+	return f
+}
 
 // ErrorFault is an answer with status and Travis's error body.
 func ErrorFault(status int, errorType, message string) Fault {
@@ -515,7 +534,8 @@ func resetToCreated(b *Build) {
 // Inject scripts the answers to the next requests that match method and
 // path (the escaped path as sent, e.g. /repo/owner%2Fname/builds; empty
 // matches any): the first matching request gets faults[0], the next
-// faults[1], and so on; later ones get the fake's own answer again.
+// faults[1], and so on; later ones get the fake's own answer again. A
+// fault with Perform is answered after the request has been carried out.
 func (s *Server) Inject(method, path string, faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -538,8 +558,9 @@ func (s *Server) ResetRequests() {
 	s.requests = nil
 }
 
-// Restarts returns how often a restart of build id was accepted, whether
-// or not the build has been reset yet.
+// Restarts returns how often a restart of build id was accepted (answered
+// 202, or carried out under a Perform fault), whether or not the build has
+// been reset yet.
 func (s *Server) Restarts(id int64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
