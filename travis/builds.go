@@ -248,8 +248,11 @@ func (c *Client) Build(ctx context.Context, id int64) (Build, error) {
 }
 
 // Restart restarts build id: Travis resets it and all its jobs to created
-// and runs them again. The call is never repeated after a 5xx or a broken
-// connection, since Travis may have restarted the build already.
+// and runs them again. Travis does so after its 202, so a Build read soon
+// after may still show the build's previous, finished state: a caller
+// waiting for the new run must not take that for its result. The call is
+// never repeated after a 5xx or a broken connection, since Travis may have
+// restarted the build already.
 func (c *Client) Restart(ctx context.Context, id int64) error {
 	if err := c.buildAction(ctx, id, "restart"); err != nil {
 		return fmt.Errorf("restart build %d: %w", id, err)
