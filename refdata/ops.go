@@ -107,7 +107,7 @@ type UpdateResult struct {
 // Updating the base branch itself (a forced rebuild of master) adds one
 // commit on top of it.
 func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
-	if err := r.lock(); err != nil {
+	if err := r.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer r.unlock()
@@ -275,7 +275,7 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 // their trees (tree ids too): the files an update of branch need not
 // download or send.
 func (r *Repo) KnownBlobs(ctx context.Context, branch string) (map[plumbing.Hash]bool, error) {
-	if err := r.lock(); err != nil {
+	if err := r.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer r.unlock()
@@ -444,7 +444,7 @@ type PromoteResult struct {
 // *ConflictError naming them and changes nothing. The old base tip is kept
 // as a backup ref.
 func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*PromoteResult, error) {
-	if err := r.lock(); err != nil {
+	if err := r.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer r.unlock()
@@ -497,7 +497,7 @@ func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*Promot
 // DeleteBranch deletes branch, keeping its tip under refs/refbot/archive/.
 // Deleting a branch that does not exist does nothing.
 func (r *Repo) DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, error) {
-	if err := r.lock(); err != nil {
+	if err := r.lock(ctx); err != nil {
 		return plumbing.ZeroHash, err
 	}
 	defer r.unlock()
@@ -526,7 +526,7 @@ func (r *Repo) DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, 
 // Snapshot copies the base branch's tip to a new branch name (a release,
 // say). It fails with ErrExists if name exists.
 func (r *Repo) Snapshot(ctx context.Context, name string) (plumbing.Hash, error) {
-	if err := r.lock(); err != nil {
+	if err := r.lock(ctx); err != nil {
 		return plumbing.ZeroHash, err
 	}
 	defer r.unlock()
@@ -630,7 +630,7 @@ func (r *Repo) Overlaps(ctx context.Context, self string, paths []string) (map[s
 	if len(branches) == 0 {
 		return nil, nil
 	}
-	if err := r.lock(); err != nil {
+	if err := r.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer r.unlock()
@@ -685,7 +685,7 @@ type BranchInfo struct {
 
 // Branch fetches branch and reads its tip commit and trailers.
 func (r *Repo) Branch(ctx context.Context, branch string) (BranchInfo, error) {
-	if err := r.lock(); err != nil {
+	if err := r.lock(ctx); err != nil {
 		return BranchInfo{}, err
 	}
 	defer r.unlock()
@@ -726,7 +726,7 @@ type RebaseResult struct {
 // on the base since, it fails with a *ConflictError and changes nothing.
 // The push carries the old tip as its lease, which is kept as a backup ref.
 func (r *Repo) Rebase(ctx context.Context, branch string) (*RebaseResult, error) {
-	if err := r.lock(); err != nil {
+	if err := r.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer r.unlock()

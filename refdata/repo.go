@@ -26,8 +26,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
+	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
@@ -40,6 +40,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/refbot/refbot/internal/clock"
 )
 
 // Errors callers branch on.
@@ -117,26 +119,68 @@ type Repo struct {
 	httpc  *http.Client
 	store  *filesystem.Storage
 
-	// mu orders this process's operations on the cache; lockFile (flock)
-	// orders them with other processes' (refbot serve and a maintainer's
-	// refbot update on the same cache).
-	mu       sync.Mutex
+	// sem (a one-slot channel) orders this process's operations on the
+	// cache; lockFile's flock orders them with other processes' (refbot
+	// serve and a maintainer's refbot update on the same cache).
+	sem      chan struct{}
 	lockFile *os.File
 }
 
-// lock takes the cache for one operation.
-func (r *Repo) lock() error {
-	r.mu.Lock()
-	if err := syscall.Flock(int(r.lockFile.Fd()), syscall.LOCK_EX); err != nil {
-		r.mu.Unlock()
-		return fmt.Errorf("lock the data repo cache: %w", err)
+// Waits between two tries of the cache's file lock, doubling from the first
+// to the last.
+const (
+	lockPollFirst = 5 * time.Millisecond
+	lockPollMax   = 100 * time.Millisecond
+)
+
+// lock takes the cache for one operation, or gives up when ctx ends (a page
+// with a budget of seconds, a shutdown) with ctx's error.
+//
+// Neither sync.Mutex nor a blocking flock(2) can be abandoned halfway: a
+// waiter would stay blocked for as long as the holder works, whatever its
+// context says. So this process's turn is a one-slot channel, taken in a
+// select with ctx.Done(), and the file lock is tried with LOCK_NB and
+// retried after a short sleep that ctx also ends. The file lock still
+// orders refbot serve and a refbot update run by hand on the same cache;
+// what polling gives up is fairness between processes (a waiter may be
+// overtaken) and up to lockPollMax of latency after the holder lets go,
+// both small next to operations that take seconds.
+func (r *Repo) lock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return r.lockWaitError(err)
 	}
-	return nil
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return r.lockWaitError(ctx.Err())
+	}
+	delay := lockPollFirst
+	for {
+		err := syscall.Flock(int(r.lockFile.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case err == syscall.EINTR:
+			continue
+		case err != syscall.EWOULDBLOCK:
+			<-r.sem
+			return fmt.Errorf("lock the data repo cache %s: %w", r.opts.CacheDir, err)
+		}
+		if err := clock.Sleep(ctx, delay); err != nil {
+			<-r.sem
+			return r.lockWaitError(err)
+		}
+		delay = min(2*delay, lockPollMax)
+	}
+}
+
+func (r *Repo) lockWaitError(err error) error {
+	return fmt.Errorf("wait for the data repo cache %s: %w", r.opts.CacheDir, err)
 }
 
 func (r *Repo) unlock() {
 	syscall.Flock(int(r.lockFile.Fd()), syscall.LOCK_UN)
-	r.mu.Unlock()
+	<-r.sem
 }
 
 // Open opens (or creates) the local cache for the data repo. It does not
@@ -186,6 +230,7 @@ func Open(o Options) (*Repo, error) {
 		return nil, fmt.Errorf("refdata: cache lock: %w", err)
 	}
 	r := &Repo{
+		sem:      make(chan struct{}, 1),
 		lockFile: lockFile,
 		opts:     o,
 		ep:       ep,
