@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -103,16 +105,28 @@ parallel (multipart for large ones), then SOURCE, then MANIFEST.json last, so
 that refbot only ever sees complete uploads. Uploading the same build again
 (a restarted CI build) replaces it.
 
+SOURCE is the PR number on a PR build and the branch name on a push build.
+"false" (Travis's $TRAVIS_PULL_REQUEST on a push build) and git ref names
+(refs/heads/..., refs/pull/...) are refused with exit code 2, before anything
+is uploaded. On a PR build, --commit is the PR's head ($TRAVIS_PULL_REQUEST_SHA),
+not the merge commit CI tested ($TRAVIS_COMMIT).
+
 S3 settings come from the flags, from $REFBOT_S3_* variables, or from the
 s3 section of refbot's configuration file (--config); credentials from the
-configuration file or the AWS SDK's default chain (AWS_ACCESS_KEY_ID …).`,
-		Example: `  refbot upload --bucket ci-data --build "$TRAVIS_BUILD_ID" \
-    --source "${TRAVIS_PULL_REQUEST/false/$TRAVIS_BRANCH}" --commit "$TRAVIS_PULL_REQUEST_SHA" test-output/`,
+configuration file or the AWS SDK's default chain (AWS_ACCESS_KEY_ID …).
+Without any credentials it fails before uploading: CI gives the builds of a
+pull request from a fork no secrets.`,
+		Example: `  if [ "$TRAVIS_PULL_REQUEST" = false ]; then
+      src=$TRAVIS_BRANCH sha=$TRAVIS_COMMIT
+  else
+      src=$TRAVIS_PULL_REQUEST sha=$TRAVIS_PULL_REQUEST_SHA
+  fi
+  refbot upload --bucket ci-data --build "$TRAVIS_BUILD_ID" --source "$src" --commit "$sha" test-output/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src, err := s3cache.ParseSource(source)
+			src, err := parseSourceFlag(source)
 			if err != nil {
-				return usageErrorf("--source: %v", err)
+				return err
 			}
 			opts, err := s3.options(cmd)
 			if err != nil {
@@ -121,6 +135,11 @@ configuration file or the AWS SDK's default chain (AWS_ACCESS_KEY_ID …).`,
 			ctx := cmd.Context()
 			store, err := s3cache.New(ctx, opts)
 			if err != nil {
+				return err
+			}
+			if err := store.CheckCredentials(ctx); errors.Is(err, s3cache.ErrNoCredentials) {
+				return fmt.Errorf("%w\n%s", err, noCredentialsHelp)
+			} else if err != nil {
 				return err
 			}
 			start := time.Now()
@@ -164,6 +183,36 @@ configuration file or the AWS SDK's default chain (AWS_ACCESS_KEY_ID …).`,
 	cmd.MarkFlagRequired("build")
 	cmd.MarkFlagRequired("source")
 	return cmd
+}
+
+// noCredentialsHelp follows the error when `refbot upload` has no S3
+// credentials at all.
+const noCredentialsHelp = `Nothing was uploaded. The likely cause: this is the CI of a pull request from
+a fork, and CI gives a fork's builds no secrets, so they cannot upload to S3.
+Run the build from a branch of the main repository, or have a maintainer run
+it there. Otherwise give the CI its S3 credentials: AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, or s3.access_key_id in the --config file.`
+
+// parseSourceFlag reads --source, refusing what a CI variable holds when the
+// recipe took the wrong one: SOURCE would name a branch no PR or push has.
+func parseSourceFlag(flag string) (s3cache.Source, error) {
+	text := strings.TrimSpace(flag)
+	switch {
+	case text == "false":
+		return s3cache.Source{}, usageErrorf(`--source false: Travis sets TRAVIS_PULL_REQUEST=false on push builds; ` +
+			`the source of a push build is its branch: --source "$TRAVIS_BRANCH"`)
+	case strings.HasPrefix(text, "refs/heads/"):
+		return s3cache.Source{}, usageErrorf("--source %s: give the plain branch name: --source %s",
+			text, strings.TrimPrefix(text, "refs/heads/"))
+	case strings.HasPrefix(text, "refs/pull/"):
+		pr, _, _ := strings.Cut(strings.TrimPrefix(text, "refs/pull/"), "/")
+		return s3cache.Source{}, usageErrorf("--source %s: give the PR number: --source %s", text, pr)
+	}
+	src, err := s3cache.ParseSource(text)
+	if err != nil {
+		return src, usageErrorf("--source: %v", err)
+	}
+	return src, nil
 }
 
 func describeSource(s s3cache.Source) string {

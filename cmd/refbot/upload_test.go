@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,16 @@ import (
 	"github.com/refbot/refbot/s3cache"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+// asMainEnv, set in a child's environment, makes this test binary run as
+// the refbot command, so that a script under test can call `refbot`.
+const asMainEnv = "REFBOT_TEST_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) != "" {
+		main() // exits
+	}
+	os.Exit(testenv.Run(m))
+}
 
 // TestUpload runs `refbot upload` as a project's CI would, against MinIO,
 // and reads the build back through s3cache.
@@ -72,6 +82,12 @@ func TestUpload(t *testing.T) {
 		{"no bucket", []string{"upload", "--build", "1", "--source", "1", out}, exitUsage, "no S3 bucket"},
 		{"missing folder", []string{"upload", "--bucket", bucket, "--build", "1", "--source", "1", filepath.Join(out, "nope")}, exitFailure, "no such file"},
 		{"unsafe build id", []string{"upload", "--bucket", bucket, "--build", "../x", "--source", "1", out}, exitFailure, "build id"},
+		{"source false", []string{"upload", "--bucket", bucket, "--build", "1", "--source", "false", out}, exitUsage,
+			`push builds; the source of a push build is its branch: --source "$TRAVIS_BRANCH"`},
+		{"source refs/heads", []string{"upload", "--bucket", bucket, "--build", "1", "--source", "refs/heads/main", out}, exitUsage,
+			"give the plain branch name: --source main"},
+		{"source refs/pull", []string{"upload", "--bucket", bucket, "--build", "1", "--source", "refs/pull/12/merge", out}, exitUsage,
+			"give the PR number: --source 12"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,5 +96,65 @@ func TestUpload(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d mentioning %q", code, stderr, tc.code, tc.want)
 			}
 		})
+	}
+	root, err := s3cache.New(ctx, s3cache.Options{Bucket: bucket, Endpoint: mc.Endpoint, PathStyle: true,
+		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Open(ctx, "1", s3cache.Want{}); !errors.Is(err, s3cache.ErrNotFound) {
+		t.Errorf("a refused upload left build 1 in S3 (Open: %v)", err)
+	}
+}
+
+// withoutAWSCredentials leaves the AWS SDK's default chain nothing to find:
+// no AWS_* variables, empty shared files, and no instance metadata service
+// (so nothing is tried off this machine).
+func withoutAWSCredentials(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			t.Setenv(k, "") // restored after the test
+			os.Unsetenv(k)
+		}
+	}
+	t.Setenv("AWS_CONFIG_FILE", writeFile(t, "config", ""))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", writeFile(t, "credentials", ""))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+// TestUploadWithoutCredentials is the CI of a pull request from a fork:
+// no secrets, so no S3 credentials. upload says so, and why, before
+// uploading anything.
+func TestUploadWithoutCredentials(t *testing.T) {
+	mc := testenv.MinIO(t)
+	bucket := mc.BucketName(t)
+	ctx := context.Background()
+	store, err := s3cache.New(ctx, s3cache.Options{Bucket: bucket, Endpoint: mc.Endpoint, PathStyle: true,
+		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	withoutAWSCredentials(t)
+	t.Setenv("REFBOT_S3_ENDPOINT", mc.Endpoint)
+	t.Setenv("REFBOT_S3_PATH_STYLE", "true")
+	t.Setenv(configEnv, "")
+	out := testenv.Tree(t, map[string]string{"result.json": "{}"})
+
+	code, _, stderr := run(t, "upload", "--bucket", bucket, "--build", "8", "--source", "12", "--commit", strings.Repeat("c", 40), out)
+	if code != exitFailure {
+		t.Errorf("exit %d, want %d", code, exitFailure)
+	}
+	for _, want := range []string{"no S3 credentials", "Nothing was uploaded", "pull request from\na fork", "no secrets",
+		"Run the build from a branch of the main repository, or have a maintainer run"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	if _, err := store.Open(ctx, "8", s3cache.Want{Source: s3cache.Source{PR: 12}}); !errors.Is(err, s3cache.ErrNotFound) {
+		t.Errorf("build 8 in S3 after the refusal (Open: %v)", err)
 	}
 }
