@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -98,15 +99,57 @@ func shortHash(h plumbing.Hash) string {
 
 // Options configure a Repo.
 type Options struct {
-	URL         string       // the data repo's clone URL, without credentials
-	Token       string       // sent as Basic x-access-token:<token>
-	CacheDir    string       // the local bare cache; created if missing
-	BaseBranch  string       // default "master"
-	DataRoot    string       // folder of the data inside the repo; default "data"
-	KeepBackups int          // backup refs kept per branch; default 5
-	AuthorName  string       // default "refbot"
-	AuthorEmail string       // default "refbot@localhost"
-	HTTPClient  *http.Client // nil means http.DefaultClient
+	URL         string // the data repo's clone URL, without credentials
+	Token       string // sent as Basic x-access-token:<token>
+	CacheDir    string // the local bare cache; created if missing
+	BaseBranch  string // default "master"
+	DataRoot    string // folder of the data inside the repo; default "data"
+	KeepBackups int    // backup refs kept per branch; default 5
+	AuthorName  string // default "refbot"
+	AuthorEmail string // default "refbot@localhost"
+	// HTTPClient, if set, is used as it is. nil means a client built from
+	// Timeouts, with no overall Client.Timeout: a push of a large update
+	// may rightly take many minutes.
+	HTTPClient *http.Client
+	Timeouts   Timeouts // for the client Open builds; zero fields take DefaultTimeouts'
+}
+
+// Timeouts bound the waits of the HTTP client Open builds when
+// Options.HTTPClient is nil, so a data repo server that accepts a
+// connection and never answers fails an operation instead of holding it
+// (and the cache lock) for good.
+type Timeouts struct {
+	Dial         time.Duration // to connect
+	TLSHandshake time.Duration
+	// ResponseHeader is counted from the end of the request body, so it
+	// does not cut a large push: it bounds the server's thinking time
+	// (unpacking and checking a pack) before it answers.
+	ResponseHeader time.Duration
+	IdleConn       time.Duration // how long an unused keep-alive connection stays open
+}
+
+// DefaultTimeouts are the Timeouts of a zero Options.Timeouts.
+var DefaultTimeouts = Timeouts{
+	Dial:           10 * time.Second,
+	TLSHandshake:   10 * time.Second,
+	ResponseHeader: 2 * time.Minute,
+	IdleConn:       90 * time.Second,
+}
+
+// httpClient builds the client of a Repo whose Options give none.
+func httpClient(t Timeouts) *http.Client {
+	or := func(v, def time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone() // proxies from the environment, HTTP/2
+	tr.DialContext = (&net.Dialer{Timeout: or(t.Dial, DefaultTimeouts.Dial), KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = or(t.TLSHandshake, DefaultTimeouts.TLSHandshake)
+	tr.ResponseHeaderTimeout = or(t.ResponseHeader, DefaultTimeouts.ResponseHeader)
+	tr.IdleConnTimeout = or(t.IdleConn, DefaultTimeouts.IdleConn)
+	return &http.Client{Transport: tr}
 }
 
 // Repo is the data repository through its local cache. Its methods are safe
@@ -216,7 +259,7 @@ func Open(o Options) (*Repo, error) {
 		o.AuthorEmail = "refbot@localhost"
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = http.DefaultClient
+		o.HTTPClient = httpClient(o.Timeouts)
 	}
 	if _, err := os.Stat(filepath.Join(o.CacheDir, "objects")); errors.Is(err, os.ErrNotExist) {
 		if _, err := git.PlainInit(o.CacheDir, true); err != nil {
