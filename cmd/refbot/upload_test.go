@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/refbot/refbot/internal/testenv"
 	"github.com/refbot/refbot/s3cache"
@@ -156,5 +160,128 @@ func TestUploadWithoutCredentials(t *testing.T) {
 	}
 	if _, err := store.Open(ctx, "8", s3cache.Want{Source: s3cache.Source{PR: 12}}); !errors.Is(err, s3cache.ErrNotFound) {
 		t.Errorf("build 8 in S3 after the refusal (Open: %v)", err)
+	}
+}
+
+// readmeRecipe returns the README's CI recipe: the first sh block that runs
+// `refbot upload`.
+func readmeRecipe(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	in := false
+	for line := range strings.Lines(string(readme)) {
+		switch {
+		case !in && line == "```sh\n":
+			in, block = true, nil
+		case in && line == "```\n":
+			if recipe := strings.Join(block, ""); strings.Contains(recipe, "refbot upload") {
+				return recipe
+			}
+			in = false
+		case in:
+			block = append(block, line)
+		}
+	}
+	t.Fatal("README.md has no ```sh block with `refbot upload`")
+	return ""
+}
+
+// TestREADMEUploadRecipe runs the README's CI recipe with bash, as written,
+// in a PR build's and a push build's Travis environment, against MinIO,
+// and checks what it put in S3.
+func TestREADMEUploadRecipe(t *testing.T) {
+	recipe := readmeRecipe(t)
+	m := regexp.MustCompile(`--bucket (\S+)`).FindStringSubmatch(recipe)
+	if m == nil {
+		t.Fatalf("the recipe names no --bucket:\n%s", recipe)
+	}
+	bucket := m[1]
+	mc := testenv.MinIO(t)
+	ctx := context.Background()
+	store, err := s3cache.New(ctx, s3cache.Options{Bucket: bucket, Endpoint: mc.Endpoint, PathStyle: true,
+		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// `refbot` on the recipe's PATH is this test binary, running main.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(self, filepath.Join(bin, "refbot")); err != nil {
+		t.Fatal(err)
+	}
+	// What a CI machine has: the project's checkout with the tests' outputs,
+	// the S3 credentials and endpoint among its secret settings, and
+	// nothing else of this test's environment.
+	work := t.TempDir()
+	if err := testenv.WriteFiles(filepath.Join(work, "test-output"), map[string]string{"plots/a.png": "\x89PNG...", "result.json": "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	ciEnv := []string{
+		"PATH=" + bin + string(filepath.ListSeparator) + os.Getenv("PATH"),
+		"HOME=" + t.TempDir(),
+		asMainEnv + "=1",
+		"AWS_ACCESS_KEY_ID=" + mc.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + mc.SecretKey,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"REFBOT_S3_ENDPOINT=" + mc.Endpoint,
+		"REFBOT_S3_PATH_STYLE=true",
+	}
+	var (
+		head   = strings.Repeat("a", 40) // the PR's head
+		merged = strings.Repeat("b", 40) // Travis's merge of it into master
+		pushed = strings.Repeat("d", 40)
+	)
+	tests := []struct {
+		name   string
+		travis []string
+		build  string
+		want   s3cache.Source
+		commit string
+	}{
+		{
+			name: "PR build",
+			travis: []string{"TRAVIS_EVENT_TYPE=pull_request", "TRAVIS_BUILD_ID=9001", "TRAVIS_PULL_REQUEST=12",
+				"TRAVIS_PULL_REQUEST_SHA=" + head, "TRAVIS_PULL_REQUEST_BRANCH=feature", "TRAVIS_COMMIT=" + merged, "TRAVIS_BRANCH=master"},
+			build: "9001", want: s3cache.Source{PR: 12}, commit: head,
+		},
+		{
+			name: "push build",
+			travis: []string{"TRAVIS_EVENT_TYPE=push", "TRAVIS_BUILD_ID=9002", "TRAVIS_PULL_REQUEST=false",
+				"TRAVIS_PULL_REQUEST_SHA=", "TRAVIS_PULL_REQUEST_BRANCH=", "TRAVIS_COMMIT=" + pushed, "TRAVIS_BRANCH=master"},
+			build: "9002", want: s3cache.Source{Branch: "master"}, commit: pushed,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.CommandContext(ctx, "bash", "-eu", "-c", recipe)
+			cmd.Dir = work
+			cmd.Env = append(append([]string(nil), ciEnv...), tc.travis...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("the recipe failed: %v\n%s", err, out)
+			}
+			b, err := store.Open(ctx, tc.build, s3cache.Want{Source: tc.want})
+			if err != nil {
+				t.Fatal(err)
+			}
+			type provenance struct {
+				Source s3cache.Source
+				Commit string
+			}
+			want := provenance{tc.want, tc.commit}
+			got := provenance{b.Source, b.Manifests[""].Commit}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("build %s in S3 (-want +got):\n%s", tc.build, diff)
+			}
+		})
 	}
 }
