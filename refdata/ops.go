@@ -197,6 +197,7 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 
 	res := &UpdateResult{Branch: req.Branch, Previous: oldTip, Base: baseTip}
 	newTree := start
+	var allFiles []File
 	for _, p := range parts {
 		files := p.Files
 		if p.Dir != "" {
@@ -216,6 +217,10 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 			return nil, err
 		}
 		res.Files += len(files)
+		allFiles = append(allFiles, files...)
+	}
+	if err := r.checkBlobIDs(n, allFiles); err != nil {
+		return nil, fmt.Errorf("update %s: %w", req.Branch, err)
 	}
 	compareWith := oldTree
 	if oldTip.IsZero() || onBase {
@@ -272,8 +277,8 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 }
 
 // KnownBlobs fetches the base branch and branch and returns the blob ids in
-// their trees (tree ids too): the files an update of branch need not
-// download or send.
+// their trees, and nothing else (no tree ids): the files an update of
+// branch need not download or send.
 func (r *Repo) KnownBlobs(ctx context.Context, branch string) (map[plumbing.Hash]bool, error) {
 	if err := r.lock(ctx); err != nil {
 		return nil, err
@@ -283,7 +288,7 @@ func (r *Repo) KnownBlobs(ctx context.Context, branch string) (map[plumbing.Hash
 	if err != nil {
 		return nil, err
 	}
-	have := map[plumbing.Hash]bool{}
+	have := map[plumbing.Hash]plumbing.ObjectType{}
 	for _, tip := range []plumbing.Hash{remote.tip(r.opts.BaseBranch), remote.tip(branch)} {
 		if tip.IsZero() {
 			continue
@@ -296,7 +301,13 @@ func (r *Repo) KnownBlobs(ctx context.Context, branch string) (map[plumbing.Hash
 			return nil, err
 		}
 	}
-	return have, nil
+	blobs := make(map[plumbing.Hash]bool, len(have))
+	for h, typ := range have {
+		if typ == plumbing.BlobObject {
+			blobs[h] = true
+		}
+	}
+	return blobs, nil
 }
 
 func (r *Repo) dataPath(variant string) string {
@@ -404,14 +415,14 @@ func (r *Repo) applyChange(n *newObjects, parent, base, tip plumbing.Hash, branc
 // objectsToSend lists commit and the objects of tree the remote lacks,
 // given trees it has.
 func (r *Repo) objectsToSend(n *newObjects, commit, tree plumbing.Hash, remoteTrees ...plumbing.Hash) ([]plumbing.Hash, error) {
-	have := map[plumbing.Hash]bool{}
+	have := map[plumbing.Hash]plumbing.ObjectType{}
 	for _, t := range remoteTrees {
 		if err := r.reachable(t, have); err != nil {
 			return nil, err
 		}
 	}
 	objects := []plumbing.Hash{commit}
-	err := r.toSend(n, tree, have, &objects, map[plumbing.Hash]bool{})
+	err := r.toSend(n, tree, have, &objects, map[plumbing.Hash]plumbing.ObjectType{})
 	return objects, err
 }
 

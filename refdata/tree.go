@@ -480,12 +480,13 @@ func (r *Repo) diff(n *newObjects, a, b plumbing.Hash, prefix string) ([]Change,
 	return out, nil
 }
 
-// reachable adds every tree and blob reachable from tree h to have.
-func (r *Repo) reachable(h plumbing.Hash, have map[plumbing.Hash]bool) error {
-	if h.IsZero() || have[h] {
+// reachable adds every tree and blob reachable from tree h to have, with
+// its type: a file entry names a blob, a folder entry a tree.
+func (r *Repo) reachable(h plumbing.Hash, have map[plumbing.Hash]plumbing.ObjectType) error {
+	if h.IsZero() || have[h] == plumbing.TreeObject {
 		return nil
 	}
-	have[h] = true
+	have[h] = plumbing.TreeObject
 	t, err := r.tree(nil, h)
 	if err != nil {
 		return err
@@ -496,19 +497,20 @@ func (r *Repo) reachable(h plumbing.Hash, have map[plumbing.Hash]bool) error {
 				return err
 			}
 		} else if e.Mode != filemode.Submodule {
-			have[e.Hash] = true
+			have[e.Hash] = plumbing.BlobObject
 		}
 	}
 	return nil
 }
 
 // toSend lists the objects of new tree root that the remote lacks, given the
-// objects it has (have): a tree it has is skipped whole.
-func (r *Repo) toSend(n *newObjects, root plumbing.Hash, have map[plumbing.Hash]bool, out *[]plumbing.Hash, seen map[plumbing.Hash]bool) error {
-	if have[root] || seen[root] {
+// objects it has (have): a tree it has is skipped whole, and a file entry
+// is taken as there only when have holds that id as a blob.
+func (r *Repo) toSend(n *newObjects, root plumbing.Hash, have map[plumbing.Hash]plumbing.ObjectType, out *[]plumbing.Hash, seen map[plumbing.Hash]plumbing.ObjectType) error {
+	if have[root] == plumbing.TreeObject || seen[root] == plumbing.TreeObject {
 		return nil
 	}
-	seen[root] = true
+	seen[root] = plumbing.TreeObject
 	*out = append(*out, root)
 	t, err := r.tree(n, root)
 	if err != nil {
@@ -520,13 +522,32 @@ func (r *Repo) toSend(n *newObjects, root plumbing.Hash, have map[plumbing.Hash]
 			if err := r.toSend(n, e.Hash, have, out, seen); err != nil {
 				return err
 			}
-		case have[e.Hash] || seen[e.Hash]:
+		case have[e.Hash] == plumbing.BlobObject || seen[e.Hash] == plumbing.BlobObject:
 		default:
 			if _, ok := n.blobs[e.Hash]; !ok {
 				return fmt.Errorf("blob %s for %s is neither on the remote nor in the data folder", shortHash(e.Hash), e.Name)
 			}
-			seen[e.Hash] = true
+			seen[e.Hash] = plumbing.BlobObject
 			*out = append(*out, e.Hash)
+		}
+	}
+	return nil
+}
+
+// checkBlobIDs refuses files whose git blob id names an object that is not
+// a blob: a tree or commit of the cache, or a tree this operation made. A
+// file entry pointing at a tree would make a broken commit that the remote
+// (which has that tree) might well accept.
+func (r *Repo) checkBlobIDs(n *newObjects, files []File) error {
+	for _, f := range files {
+		typ := plumbing.InvalidObject
+		if obj, ok := n.encoded[f.Blob]; ok {
+			typ = obj.Type()
+		} else if obj, err := r.store.EncodedObject(plumbing.AnyObject, f.Blob); err == nil {
+			typ = obj.Type()
+		}
+		if typ != plumbing.InvalidObject && typ != plumbing.BlobObject {
+			return fmt.Errorf("%s: git blob id %s names a %s, not a blob", f.Path, f.Blob, typ)
 		}
 	}
 	return nil
