@@ -347,7 +347,7 @@ func (r gqlRepo) field(ex *gqlExec, name string, args map[string]any) (any, erro
 		if r.full != s.repo {
 			return nil, nil
 		}
-		n, _ := args["number"].(int64)
+		n, _ := intArg(args, "number")
 		p, ok := s.st.prs[int(n)]
 		if !ok {
 			return nil, notFoundError(fmt.Sprintf("Could not resolve to a PullRequest with the number of %d.", n))
@@ -366,14 +366,6 @@ func (r gqlRepo) field(ex *gqlExec, name string, args map[string]any) (any, erro
 // a page with GitHub's rules for first/last.
 func (ex *gqlExec) pullRequests(args map[string]any) (any, error) {
 	s := ex.s
-	first, hasFirst := args["first"].(int64)
-	last, hasLast := args["last"].(int64)
-	if !hasFirst && !hasLast {
-		return nil, githubError("You must provide a `first` or `last` value to properly paginate the `pullRequests` connection.")
-	}
-	if (hasFirst && (first < 0 || first > 100)) || (hasLast && (last < 0 || last > 100)) {
-		return nil, githubError("Requesting more than 100 records on the `pullRequests` connection exceeds the `first`/`last` limit of 100 records.")
-	}
 	states := map[string]bool{}
 	if list, ok := args["states"].([]any); ok {
 		for _, v := range list {
@@ -415,28 +407,80 @@ func (ex *gqlExec) pullRequests(args map[string]any) (any, error) {
 		}
 		return a.Number < b.Number
 	})
-	start, end := 0, len(prs)
+	w, err := paginate("pullRequests", args, len(prs))
+	if err != nil {
+		return nil, err
+	}
+	return gqlPRConnection{all: prs, window: w}, nil
+}
+
+// window is the part of a connection's items a query asked for.
+type window struct {
+	// from and to bound the items after the after and before cursors;
+	// start and end the page that first or last cut from them.
+	from, to, start, end int
+}
+
+// paginate applies a connection's after, before, first and last to n items
+// by GitHub's rules: first or last is required, at most 100, and after and
+// before are cursors the fake handed out.
+func paginate(conn string, args map[string]any, n int) (window, error) {
+	first, hasFirst := intArg(args, "first")
+	last, hasLast := intArg(args, "last")
+	if !hasFirst && !hasLast {
+		return window{}, githubError(fmt.Sprintf("You must provide a `first` or `last` value to properly paginate the `%s` connection.", conn))
+	}
+	if (hasFirst && (first < 0 || first > 100)) || (hasLast && (last < 0 || last > 100)) {
+		return window{}, githubError(fmt.Sprintf("Requesting more than 100 records on the `%s` connection exceeds the `first`/`last` limit of 100 records.", conn))
+	}
+	w := window{to: n}
 	if after, ok := args["after"].(string); ok {
 		i, err := decodeCursor(after)
 		if err != nil {
-			return nil, githubError(fmt.Sprintf("`%s` does not appear to be a valid cursor.", after))
+			return window{}, githubError(fmt.Sprintf("`%s` does not appear to be a valid cursor.", after))
 		}
-		start = min(i+1, len(prs))
+		w.from = min(i+1, n)
 	}
 	if before, ok := args["before"].(string); ok {
 		i, err := decodeCursor(before)
 		if err != nil {
-			return nil, githubError(fmt.Sprintf("`%s` does not appear to be a valid cursor.", before))
+			return window{}, githubError(fmt.Sprintf("`%s` does not appear to be a valid cursor.", before))
 		}
-		end = max(start, min(i, len(prs)))
+		w.to = max(w.from, min(i, n))
 	}
+	w.start, w.end = w.from, w.to
 	if hasFirst {
-		end = min(end, start+int(first))
+		w.end = min(w.end, w.start+int(first))
 	}
 	if hasLast {
-		start = max(start, end-int(last))
+		w.start = max(w.start, w.end-int(last))
 	}
-	return gqlPRConnection{all: prs, start: start, end: end}, nil
+	return w, nil
+}
+
+// intArg reads an Int argument: an int64 when the query spells it out, a
+// float64 when it comes from a variable decoded from JSON.
+func intArg(args map[string]any, name string) (int64, bool) {
+	switch v := args[name].(type) {
+	case int64:
+		return v, true
+	case float64:
+		return int64(v), true
+	case json.Number:
+		n, err := v.Int64()
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// pageInfo describes a window of a connection of n items. Items beyond the
+// after and before cursors count too, as the Relay specification allows.
+func (w window) pageInfo(n int) gqlPageInfo {
+	pi := gqlPageInfo{hasNext: w.end < n, hasPrev: w.start > 0}
+	if w.end > w.start {
+		pi.start, pi.end = encodeCursor(w.start), encodeCursor(w.end-1)
+	}
+	return pi
 }
 
 func gqlPRState(p *PR) string {
@@ -466,8 +510,8 @@ func decodeCursor(c string) (int, error) {
 }
 
 type gqlPRConnection struct {
-	all        []*PR
-	start, end int
+	all []*PR
+	window
 }
 
 func (gqlPRConnection) typeName() string { return "PullRequestConnection" }
@@ -486,25 +530,23 @@ func (c gqlPRConnection) field(ex *gqlExec, name string, args map[string]any) (a
 	case "edges":
 		out := make([]gqlObject, len(page))
 		for i, p := range page {
-			out[i] = gqlEdge{cursor: encodeCursor(c.start + i), node: gqlPR{p}}
+			out[i] = gqlEdge{typ: "PullRequestEdge", cursor: encodeCursor(c.start + i), node: gqlPR{p}}
 		}
 		return out, nil
 	case "pageInfo":
-		pi := gqlPageInfo{hasNext: c.end < len(c.all), hasPrev: c.start > 0}
-		if len(page) > 0 {
-			pi.start, pi.end = encodeCursor(c.start), encodeCursor(c.end-1)
-		}
-		return pi, nil
+		return c.pageInfo(len(c.all)), nil
 	}
 	return nil, unknownField(c, name)
 }
 
+// gqlEdge is an edge of a connection; typ is its GraphQL type.
 type gqlEdge struct {
+	typ    string
 	cursor string
 	node   gqlObject
 }
 
-func (gqlEdge) typeName() string { return "PullRequestEdge" }
+func (e gqlEdge) typeName() string { return e.typ }
 
 func (e gqlEdge) field(ex *gqlExec, name string, args map[string]any) (any, error) {
 	switch name {
@@ -553,8 +595,10 @@ func (g gqlPR) field(ex *gqlExec, name string, args map[string]any) (any, error)
 	switch name {
 	case "id":
 		return nodeID("PullRequest", int64(1_000_000+p.Number)), nil
-	case "databaseId", "fullDatabaseId":
+	case "databaseId":
 		return 1_000_000 + p.Number, nil
+	case "fullDatabaseId":
+		return strconv.Itoa(1_000_000 + p.Number), nil // BigInt is a string
 	case "number":
 		return p.Number, nil
 	case "title":
