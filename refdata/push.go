@@ -41,7 +41,9 @@ type pushStats struct {
 
 // push sends objects (which the remote lacks) and applies updates in one
 // receive-pack request, atomically when the server allows. It streams the
-// pack: memory use does not grow with the size of the data.
+// pack: memory use does not grow with the size of the data. A ref that
+// moved is a *LeaseError; any other refusal in the server's report wraps
+// ErrRejected.
 func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, objects []plumbing.Hash, progress func(int64)) (pushStats, error) {
 	var st pushStats
 	sess, err := r.client.NewReceivePackSession(r.ep, r.auth)
@@ -132,7 +134,7 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 		return st, r.redact(fmt.Errorf("push to data repo: read report: %w", err))
 	}
 	if report.UnpackStatus != "ok" {
-		return st, fmt.Errorf("push to data repo: remote could not unpack: %s", report.UnpackStatus)
+		return st, r.redact(fmt.Errorf("push to data repo: %w: unpack: %s", ErrRejected, report.UnpackStatus))
 	}
 	var failed []string
 	for _, cs := range report.CommandStatuses {
@@ -149,7 +151,7 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 				}
 			}
 		}
-		return st, fmt.Errorf("push to data repo: refused: %s", strings.Join(failed, "; "))
+		return st, r.redact(fmt.Errorf("push to data repo: %w: %s", ErrRejected, strings.Join(failed, "; ")))
 	}
 	return st, nil
 }

@@ -57,6 +57,13 @@ var (
 	ErrNoBranch = errors.New("no such branch")
 	// ErrExists: a branch that must not exist does.
 	ErrExists = errors.New("branch already exists")
+	// ErrRejected: the data repo server refused a push for a reason other
+	// than the lease: its unpack or connectivity check found objects
+	// missing (a blob refbot took for there was not), or a hook declined.
+	// Nothing was changed; redoing the same push fails the same way, so it
+	// is the request's fault, not an outage. The error's message carries
+	// the server's reason.
+	ErrRejected = errors.New("refused by the data repo server")
 )
 
 // LeaseError reports a lost lease with the tips involved.
