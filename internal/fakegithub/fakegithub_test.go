@@ -634,6 +634,30 @@ func TestValidationCatchesMistakes(t *testing.T) {
 			},
 			want: "You must provide a `first` or `last` value",
 		},
+		{
+			name: "graphql timeline without first or last",
+			do: func(s *Server, c client) {
+				owner, name, _ := strings.Cut(s.Repo(), "/")
+				c.do("POST", "/graphql", map[string]any{"query": fmt.Sprintf(`{ repository(owner: %q, name: %q) { pullRequest(number: 1) { timelineItems(itemTypes: [HEAD_REF_FORCE_PUSHED_EVENT]) { totalCount } } } }`, owner, name)})
+			},
+			want: "You must provide a `first` or `last` value to properly paginate the `timelineItems` connection.",
+		},
+		{
+			name: "graphql timeline of every item type, which the fake does not model",
+			do: func(s *Server, c client) {
+				owner, name, _ := strings.Cut(s.Repo(), "/")
+				c.do("POST", "/graphql", map[string]any{"query": fmt.Sprintf(`{ repository(owner: %q, name: %q) { pullRequest(number: 1) { timelineItems(first: 10) { totalCount } } } }`, owner, name)})
+			},
+			want: "the fake answers timelineItems only with itemTypes among [HEAD_REF_FORCE_PUSHED_EVENT ISSUE_COMMENT]",
+		},
+		{
+			name: "graphql timeline of an item type the fake does not model",
+			do: func(s *Server, c client) {
+				owner, name, _ := strings.Cut(s.Repo(), "/")
+				c.do("POST", "/graphql", map[string]any{"query": fmt.Sprintf(`{ repository(owner: %q, name: %q) { pullRequest(number: 1) { timelineItems(itemTypes: [PULL_REQUEST_COMMIT], last: 10) { totalCount } } } }`, owner, name)})
+			},
+			want: "the fake does not model timeline items of type PULL_REQUEST_COMMIT yet",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -639,6 +640,181 @@ func (g gqlPR) field(ex *gqlExec, name string, args map[string]any) (any, error)
 		return ts(p.ClosedAt), nil
 	case "mergedAt":
 		return ts(p.MergedAt), nil
+	case "timelineItems":
+		return ex.timelineItems(p, args)
+	}
+	return nil, unknownField(g, name)
+}
+
+// timelineTypes are the PullRequestTimelineItemsItemType values the fake
+// models. A query for any other type, or for every type (no itemTypes),
+// is refused: its answer would leave items out.
+var timelineTypes = []string{"HEAD_REF_FORCE_PUSHED_EVENT", "ISSUE_COMMENT"}
+
+// timelineItem is an item of a pull request's timeline; seq orders items
+// by when they happened.
+type timelineItem struct {
+	seq int64
+	obj gqlObject
+}
+
+// timelineItems answers PullRequest.timelineItems, oldest first, with
+// itemTypes filtering and GitHub's rules for first/last.
+func (ex *gqlExec) timelineItems(p *PR, args map[string]any) (any, error) {
+	for _, a := range []string{"since", "skip"} {
+		if args[a] != nil {
+			return nil, fmt.Errorf("the fake does not answer timelineItems(%s:) yet: add it to internal/fakegithub/graphql.go", a)
+		}
+	}
+	list, _ := args["itemTypes"].([]any)
+	if len(list) == 0 {
+		return nil, fmt.Errorf("the fake answers timelineItems only with itemTypes among %v: it does not model the other items", timelineTypes)
+	}
+	want := map[string]bool{}
+	for _, v := range list {
+		t := fmt.Sprint(v)
+		if !slices.Contains(timelineTypes, t) {
+			return nil, fmt.Errorf("the fake does not model timeline items of type %s yet: add them to internal/fakegithub/graphql.go", t)
+		}
+		want[t] = true
+	}
+	var items []timelineItem
+	if want["HEAD_REF_FORCE_PUSHED_EVENT"] {
+		for _, f := range ex.s.st.forcePushes[p.Number] {
+			items = append(items, timelineItem{seq: f.id, obj: gqlForcePush{pr: p, f: f}})
+		}
+	}
+	if want["ISSUE_COMMENT"] {
+		for _, c := range ex.s.st.sortedComments(p.Number) {
+			items = append(items, timelineItem{seq: c.ID, obj: gqlIssueComment{c}})
+		}
+	}
+	// Ids come from one sequence, so they order items as they happened.
+	sort.Slice(items, func(i, j int) bool { return items[i].seq < items[j].seq })
+	w, err := paginate("timelineItems", args, len(items))
+	if err != nil {
+		return nil, err
+	}
+	return gqlTimelineConnection{all: items, window: w}, nil
+}
+
+type gqlTimelineConnection struct {
+	all []timelineItem
+	window
+}
+
+func (gqlTimelineConnection) typeName() string { return "PullRequestTimelineItemsConnection" }
+
+func (c gqlTimelineConnection) field(ex *gqlExec, name string, args map[string]any) (any, error) {
+	page := c.all[c.start:c.end]
+	switch name {
+	case "totalCount":
+		return len(c.all), nil
+	case "filteredCount":
+		return c.to - c.from, nil
+	case "pageCount":
+		return len(page), nil
+	case "nodes":
+		out := make([]gqlObject, len(page))
+		for i, it := range page {
+			out[i] = it.obj
+		}
+		return out, nil
+	case "edges":
+		out := make([]gqlObject, len(page))
+		for i, it := range page {
+			out[i] = gqlEdge{typ: "PullRequestTimelineItemsEdge", cursor: encodeCursor(c.start + i), node: it.obj}
+		}
+		return out, nil
+	case "pageInfo":
+		return c.pageInfo(len(c.all)), nil
+	}
+	return nil, unknownField(c, name)
+}
+
+type gqlForcePush struct {
+	pr *PR
+	f  *forcePush
+}
+
+func (gqlForcePush) typeName() string { return "HeadRefForcePushedEvent" }
+
+func (g gqlForcePush) field(ex *gqlExec, name string, args map[string]any) (any, error) {
+	switch name {
+	case "id":
+		return nodeID("HeadRefForcePushedEvent", g.f.id), nil
+	case "createdAt":
+		return ts(g.f.at), nil
+	case "beforeCommit":
+		return gqlCommit{oid: g.f.before}, nil
+	case "afterCommit":
+		return gqlCommit{oid: g.f.after}, nil
+	case "actor":
+		return gqlActor{login: g.f.actor}, nil
+	case "pullRequest":
+		return gqlPR{g.pr}, nil
+	}
+	return nil, unknownField(g, name)
+}
+
+type gqlCommit struct{ oid string }
+
+func (gqlCommit) typeName() string { return "Commit" }
+
+func (c gqlCommit) field(ex *gqlExec, name string, args map[string]any) (any, error) {
+	switch name {
+	case "oid":
+		return c.oid, nil
+	case "abbreviatedOid":
+		return c.oid[:min(7, len(c.oid))], nil
+	case "url", "commitUrl":
+		return fmt.Sprintf("%s/%s/commit/%s", ex.s.URL, ex.s.repo, c.oid), nil
+	case "resourcePath", "commitResourcePath":
+		return fmt.Sprintf("/%s/commit/%s", ex.s.repo, c.oid), nil
+	}
+	return nil, unknownField(c, name)
+}
+
+type gqlIssueComment struct{ c *Comment }
+
+func (gqlIssueComment) typeName() string { return "IssueComment" }
+
+func (g gqlIssueComment) field(ex *gqlExec, name string, args map[string]any) (any, error) {
+	s, c := ex.s, g.c
+	edited := !c.UpdatedAt.Equal(c.CreatedAt)
+	switch name {
+	case "id":
+		return nodeID("IssueComment", c.ID), nil
+	case "databaseId":
+		return c.ID, nil
+	case "fullDatabaseId":
+		return strconv.FormatInt(c.ID, 10), nil // BigInt is a string
+	case "body":
+		return c.Body, nil
+	case "author":
+		return gqlActor{login: c.User}, nil
+	case "authorAssociation":
+		return s.authorAssociation(c.User), nil
+	case "createdAt", "publishedAt":
+		return ts(c.CreatedAt), nil
+	case "updatedAt":
+		return ts(c.UpdatedAt), nil
+	case "lastEditedAt":
+		if !edited {
+			return nil, nil
+		}
+		return ts(c.UpdatedAt), nil
+	case "includesCreatedEdit":
+		return edited, nil
+	case "isMinimized":
+		return false, nil
+	case "url":
+		return fmt.Sprintf("%s/%s/pull/%d#issuecomment-%d", s.URL, s.repo, c.Issue, c.ID), nil
+	case "pullRequest":
+		if p, ok := s.st.prs[c.Issue]; ok {
+			return gqlPR{p}, nil
+		}
+		return nil, nil
 	}
 	return nil, unknownField(g, name)
 }

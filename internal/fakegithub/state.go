@@ -111,6 +111,8 @@ type state struct {
 	commits     map[string]bool
 	statuses    map[string][]Status
 	comments    []*Comment
+	forcePushes map[int][]*forcePush // by pull request, oldest first
+	pushedFrom  map[int]string       // by pull request: the head before the last push
 	nextID      int64
 	tokens      map[string]identity
 	apps        map[int64]*App // by installation id
@@ -132,17 +134,19 @@ type rateWindow struct {
 
 func newState() *state {
 	return &state{
-		users:      map[string]*user{},
-		nextUserID: 5000,
-		prs:        map[int]*PR{},
-		perms:      map[string]string{},
-		teams:      map[string]map[string]teamMember{},
-		commits:    map[string]bool{},
-		statuses:   map[string][]Status{},
-		nextID:     1000,
-		tokens:     map[string]identity{},
-		apps:       map[int64]*App{},
-		rate:       map[string]*rateWindow{},
+		users:       map[string]*user{},
+		nextUserID:  5000,
+		prs:         map[int]*PR{},
+		perms:       map[string]string{},
+		teams:       map[string]map[string]teamMember{},
+		commits:     map[string]bool{},
+		statuses:    map[string][]Status{},
+		forcePushes: map[int][]*forcePush{},
+		pushedFrom:  map[int]string{},
+		nextID:      1000,
+		tokens:      map[string]identity{},
+		apps:        map[int64]*App{},
+		rate:        map[string]*rateWindow{},
 	}
 }
 
@@ -250,11 +254,46 @@ func (s *Server) PR(number int) (PR, bool) {
 	return *p, true
 }
 
-// SetHead moves a pull request's head to a new commit, as a push does.
+// SetHead moves a pull request's head to a new commit, as a push that
+// adds commits does: the pull request's updated_at becomes the fake's
+// clock, and its timeline gets no event (GitHub records a plain push only
+// as the commits it adds, which the fake does not model).
 func (s *Server) SetHead(number int, sha string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.push(s.mustPR(number), sha)
+}
+
+// ForcePush moves a pull request's head as `git push --force` does: like
+// SetHead, and GitHub also records a HeadRefForcePushedEvent on the pull
+// request's timeline, at the fake's clock, by the pull request's author.
+// Pushing the head it is already at is a mistake in the test.
+func (s *Server) ForcePush(number int, sha string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	p := s.mustPR(number)
+	if p.HeadSHA == sha {
+		panic(fmt.Sprintf("fakegithub: pull request %d is already at %s", number, sha))
+	}
+	before := p.HeadSHA
+	s.push(p, sha)
+	s.st.user(p.Author)
+	s.st.forcePushes[number] = append(s.st.forcePushes[number], &forcePush{
+		id: s.st.id(), before: before, after: sha, actor: p.Author, at: p.UpdatedAt,
+	})
+}
+
+// forcePush is a HeadRefForcePushedEvent.
+type forcePush struct {
+	id            int64
+	before, after string
+	actor         string
+	at            time.Time
+}
+
+// push moves a head; the caller holds s.mu.
+func (s *Server) push(p *PR, sha string) {
+	s.st.pushedFrom[p.Number] = p.HeadSHA
 	p.HeadSHA = sha
 	p.UpdatedAt = s.now()
 	s.st.commits[sha] = true

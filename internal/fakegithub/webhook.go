@@ -232,6 +232,9 @@ func (s *Server) Comment(pr int, login, body string) []byte {
 // PullRequestPayload returns the pull_request webhook payload GitHub sends
 // for action (opened, synchronize, closed, ...) on a pull request in its
 // current state, built from GitHub's published example. sender is who acted.
+// A synchronize payload's before and after are the head the last SetHead or
+// ForcePush replaced and the head now; asking for one before any push is a
+// mistake in the test.
 func (s *Server) PullRequestPayload(number int, action, sender string) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -247,6 +250,13 @@ func (s *Server) PullRequestPayload(number int, action, sender string) []byte {
 		pr = map[string]any{}
 	}
 	m["pull_request"] = s.prJSON(p, pr, true)
+	if action == "synchronize" {
+		before, ok := s.st.pushedFrom[number]
+		if !ok {
+			panic(fmt.Sprintf("fakegithub: synchronize payload of pull request %d, which was never pushed", number))
+		}
+		m["before"], m["after"] = before, p.HeadSHA
+	}
 	s.hookEnvelope(m, sender)
 	b, err := json.Marshal(m)
 	if err != nil {
