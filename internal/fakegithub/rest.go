@@ -870,9 +870,11 @@ func (s *Server) listComments(c *call) answer {
 	if _, ok := s.st.prs[n]; !ok {
 		return notFound()
 	}
+	// Timestamps are whole seconds, as on GitHub; a comment updated at
+	// since itself is included (the description says "updated after").
 	var items []any
 	for _, cm := range s.st.sortedComments(n) {
-		if !since.IsZero() && cm.UpdatedAt.Before(since) {
+		if !since.IsZero() && cm.UpdatedAt.Truncate(time.Second).Before(since) {
 			continue
 		}
 		items = append(items, s.commentJSON(cm))
@@ -891,12 +893,7 @@ func (s *Server) comment(idParam string) *Comment {
 	if err != nil {
 		return nil
 	}
-	for _, cm := range s.st.comments {
-		if cm.ID == id {
-			return cm
-		}
-	}
-	return nil
+	return s.st.commentByID(id)
 }
 
 func (s *Server) getComment(c *call) answer {

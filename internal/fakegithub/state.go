@@ -440,6 +440,30 @@ func (s *Server) addComment(pr int, login, body string) *Comment {
 	return c
 }
 
+// EditUserComment changes a comment's body as its author editing it on
+// GitHub would: updated_at becomes the fake's clock, created_at stays. An
+// unknown id is a mistake in the test.
+func (s *Server) EditUserComment(id int64, body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cm := s.st.commentByID(id)
+	if cm == nil {
+		panic(fmt.Sprintf("fakegithub: no comment %d", id))
+	}
+	cm.Body = body
+	cm.UpdatedAt = s.now()
+}
+
+// commentByID finds a comment; nil when there is none.
+func (st *state) commentByID(id int64) *Comment {
+	for _, cm := range st.comments {
+		if cm.ID == id {
+			return cm
+		}
+	}
+	return nil
+}
+
 // AddToken makes a personal access token valid, acting as login.
 func (s *Server) AddToken(token, login string) {
 	s.mu.Lock()
