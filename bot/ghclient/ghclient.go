@@ -285,6 +285,10 @@ type PullRequest struct {
 	IsFork         bool
 	MergeCommitSHA string
 	UpdatedAt      time.Time
+	// ClosedAt is when it was closed (merged or not), MergedAt when it
+	// was merged; zero while it is open or not merged.
+	ClosedAt time.Time
+	MergedAt time.Time
 }
 
 // PullRequest reads a pull request. It is always asked of GitHub (a cached
@@ -308,6 +312,8 @@ func (c *Client) PullRequest(ctx context.Context, number int) (*PullRequest, err
 		HeadRepo:       pr.GetHead().GetRepo().GetFullName(),
 		MergeCommitSHA: pr.GetMergeCommitSHA(),
 		UpdatedAt:      pr.GetUpdatedAt().Time,
+		ClosedAt:       pr.GetClosedAt().Time,
+		MergedAt:       pr.GetMergedAt().Time,
 	}
 	baseRepo := pr.GetBase().GetRepo().GetFullName()
 	if baseRepo == "" {

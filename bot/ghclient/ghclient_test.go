@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/refbot/refbot/internal/fakegithub"
@@ -88,7 +89,11 @@ func TestPullRequest(t *testing.T) {
 	e.gh.AddPR(fakegithub.PR{Number: 1, Author: "alice", HeadSHA: sha('a'), HeadRef: "fix", BaseRef: "main", Title: "Fix"})
 	e.gh.AddPR(fakegithub.PR{Number: 2, Author: "mallory", HeadSHA: sha('b'), HeadRef: "master", HeadRepo: "mallory/project", Draft: true})
 	e.gh.AddPR(fakegithub.PR{Number: 3, Author: "bob", HeadSHA: sha('c')})
+	e.gh.AddPR(fakegithub.PR{Number: 4, Author: "bob", HeadSHA: sha('d')})
+	e.clk.Sleep(context.Background(), time.Minute)
 	merge := e.gh.Merge(3, "alice")
+	e.clk.Sleep(context.Background(), time.Minute)
+	e.gh.ClosePR(4)
 
 	tests := []struct {
 		name    string
@@ -98,7 +103,8 @@ func TestPullRequest(t *testing.T) {
 	}{
 		{"open", 1, &PullRequest{Number: 1, Title: "Fix", State: "open", HeadSHA: sha('a'), HeadRef: "fix", BaseRef: "main", Author: "alice", HeadRepo: e.gh.Repo()}, nil},
 		{"fork, draft", 2, &PullRequest{Number: 2, Title: "Pull request 2", State: "open", Draft: true, HeadSHA: sha('b'), HeadRef: "master", BaseRef: "master", Author: "mallory", HeadRepo: "mallory/project", IsFork: true}, nil},
-		{"merged", 3, &PullRequest{Number: 3, Title: "Pull request 3", State: "closed", Merged: true, HeadSHA: sha('c'), HeadRef: "feature-3", BaseRef: "master", Author: "bob", HeadRepo: e.gh.Repo(), MergeCommitSHA: merge}, nil},
+		{"merged", 3, &PullRequest{Number: 3, Title: "Pull request 3", State: "closed", Merged: true, HeadSHA: sha('c'), HeadRef: "feature-3", BaseRef: "master", Author: "bob", HeadRepo: e.gh.Repo(), MergeCommitSHA: merge, ClosedAt: t0.Add(time.Minute), MergedAt: t0.Add(time.Minute)}, nil},
+		{"closed", 4, &PullRequest{Number: 4, Title: "Pull request 4", State: "closed", HeadSHA: sha('d'), HeadRef: "feature-4", BaseRef: "master", Author: "bob", HeadRepo: e.gh.Repo(), ClosedAt: t0.Add(2 * time.Minute)}, nil},
 		{"missing", 99, nil, ErrNotFound},
 	}
 	for _, tt := range tests {
@@ -263,6 +269,123 @@ func TestComments(t *testing.T) {
 	}
 	if err := e.c.EditComment(ctx, 1, "x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("edit a missing comment: %v", err)
+	}
+}
+
+func TestPushUpdatesPullRequest(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.gh.AddPR(fakegithub.PR{Number: 1, HeadSHA: sha('a')})
+	for _, tt := range []struct {
+		name string
+		push func()
+		sha  string
+	}{
+		{"plain push", func() { e.gh.SetHead(1, sha('b')) }, sha('b')},
+		{"force-push", func() { e.gh.ForcePush(1, sha('c')) }, sha('c')},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e.clk.Sleep(ctx, time.Hour)
+			tt.push()
+			pr, err := e.c.PullRequest(ctx, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			open, err := e.c.OpenPullRequests(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []any{pr.HeadSHA, pr.UpdatedAt, open[0].HeadSHA, open[0].UpdatedAt}
+			if diff := cmp.Diff([]any{tt.sha, e.clk.Now(), tt.sha, e.clk.Now()}, got); diff != "" {
+				t.Errorf("REST head and UpdatedAt, GraphQL head and UpdatedAt (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEditedComment(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.gh.AddPR(fakegithub.PR{Number: 1})
+	cm := e.gh.AddComment(1, "alice", "BUILDBOT: UPDATE")
+	e.clk.Sleep(ctx, 5*time.Minute)
+	e.gh.EditUserComment(cm.ID, "BUILDBOT: UPDATE, really")
+
+	got, err := e.c.Comments(ctx, 1, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Comment{{ID: cm.ID, Author: "alice", AuthorType: "User", Body: "BUILDBOT: UPDATE, really", CreatedAt: t0, UpdatedAt: t0.Add(5 * time.Minute)}}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Comment{}, "URL")); diff != "" {
+		t.Errorf("Comments since the edit (-want +got):\n%s", diff)
+	}
+}
+
+// TestReplyLookupAsApp finds a reply an App posted by the marker in its
+// body, as refbot does after a crash: listing the comments since a time,
+// over more than one page, with the App's login as GitHub shows it.
+func TestReplyLookupAsApp(t *testing.T) {
+	// ghinstallation signs with the real clock, so the fake's clock is
+	// the real one, set back an hour while the older comments are made.
+	var mu sync.Mutex
+	offset := -time.Hour
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Now().Add(offset)
+	}
+	gh := fakegithub.New(t, fakegithub.WithClock(now))
+	gh.AddPR(fakegithub.PR{Number: 7})
+	app, err := gh.AddApp("refbot-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		gh.AddComment(7, "alice", fmt.Sprintf("old %d <!-- refbot:reply:job-1 -->", i))
+	}
+	mu.Lock()
+	offset = 0
+	mu.Unlock()
+	since := time.Now().Add(-time.Second).Truncate(time.Second)
+
+	ctx := context.Background()
+	c, err := New(ctx, Options{
+		APIURL: gh.APIURL(), GraphQLURL: gh.GraphQLURL(), Repo: gh.Repo(),
+		App:              &App{ID: app.ID, InstallationID: app.InstallationID, PrivateKey: app.PrivateKey},
+		MutationInterval: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 120 {
+		gh.AddComment(7, "bob", fmt.Sprintf("chatter %d", i))
+	}
+	const marker = "<!-- refbot:reply:job-1 -->"
+	id, err := c.CreateComment(ctx, 7, "Updated the reference data.\n"+marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh.AddComment(7, "bob", "thanks")
+
+	gh.ResetRequests()
+	comments, err := c.Comments(ctx, 7, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []Comment
+	for _, cm := range comments {
+		if strings.Contains(cm.Body, marker) {
+			found = append(found, cm)
+		}
+	}
+	if len(comments) != 122 || len(found) != 1 || found[0].ID != id {
+		t.Fatalf("%d comments since %s, with the marker %+v; want 122 and only the reply %d", len(comments), since, found, id)
+	}
+	if got := []string{found[0].Author, found[0].AuthorType}; !cmp.Equal(got, []string{"refbot-app[bot]", "Bot"}) {
+		t.Errorf("reply's author and type %q, want the App's bot login", got)
+	}
+	if n := gh.RequestCount(); n != 2 {
+		t.Errorf("%d requests for 122 comments, want 2 pages of 100", n)
 	}
 }
 
