@@ -133,3 +133,74 @@ func (c *Client) MergedPullRequests(ctx context.Context, since time.Time) ([]Mer
 		vars["cursor"] = githubv4.NewString(page.EndCursor)
 	}
 }
+
+// ClosedPR is a pull request closed without being merged, as the
+// reconciler sees it.
+type ClosedPR struct {
+	Number    int
+	BaseRef   string
+	HeadSHA   string
+	ClosedAt  time.Time
+	UpdatedAt time.Time
+}
+
+type closedPRsQuery struct {
+	Repository struct {
+		PullRequests struct {
+			Nodes []struct {
+				Number      int
+				BaseRefName string
+				HeadRefOid  githubv4.GitObjectID
+				ClosedAt    githubv4.DateTime
+				UpdatedAt   githubv4.DateTime
+			}
+			PageInfo struct {
+				EndCursor   githubv4.String
+				HasNextPage bool
+			}
+		} `graphql:"pullRequests(states: [CLOSED], first: 100, after: $cursor, orderBy: {field: UPDATED_AT, direction: DESC})"`
+	} `graphql:"repository(owner: $owner, name: $name)"`
+}
+
+// ClosedPullRequests lists the pull requests closed without merging and
+// updated since since, newest update first, reading pages only until it
+// passes since. A pull request updated while the pages are read moves to
+// the front: this call may miss it (the next call, from a since before
+// this one's start, sees it) and lists each number once.
+func (c *Client) ClosedPullRequests(ctx context.Context, since time.Time) ([]ClosedPR, error) {
+	ctx = withIdempotent(ctx)
+	vars := map[string]any{
+		"owner":  githubv4.String(c.owner),
+		"name":   githubv4.String(c.name),
+		"cursor": (*githubv4.String)(nil),
+	}
+	var out []ClosedPR
+	seen := map[int]bool{}
+	for {
+		var q closedPRsQuery
+		if err := c.gql.Query(ctx, &q, vars); err != nil {
+			return nil, fmt.Errorf("list closed pull requests of %s: %w", c.repo(), classifyGraphQL(err))
+		}
+		for _, n := range q.Repository.PullRequests.Nodes {
+			if n.UpdatedAt.Time.Before(since) {
+				return out, nil
+			}
+			if seen[n.Number] {
+				continue
+			}
+			seen[n.Number] = true
+			out = append(out, ClosedPR{
+				Number:    n.Number,
+				BaseRef:   n.BaseRefName,
+				HeadSHA:   string(n.HeadRefOid),
+				ClosedAt:  n.ClosedAt.Time,
+				UpdatedAt: n.UpdatedAt.Time,
+			})
+		}
+		page := q.Repository.PullRequests.PageInfo
+		if !page.HasNextPage {
+			return out, nil
+		}
+		vars["cursor"] = githubv4.NewString(page.EndCursor)
+	}
+}
