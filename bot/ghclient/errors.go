@@ -17,7 +17,8 @@ import (
 // Sentinels for what callers branch on. Errors returned by Client wrap one
 // of them when it applies; test with errors.Is.
 var (
-	// ErrNotFound: GitHub answered 404 (no such pull request, comment, ...).
+	// ErrNotFound: GitHub answered 404 (no such pull request, comment, ...),
+	// or NOT_FOUND to a GraphQL query.
 	ErrNotFound = errors.New("not found on github")
 	// ErrUnauthorized: GitHub refused the credentials (401), or refused
 	// to issue an installation token.
@@ -64,9 +65,14 @@ func unreachable(err error) bool {
 
 // classifyGraphQL adds a sentinel to an error from githubv4. Its library
 // reports an HTTP status other than 200 only in the message, in a fixed
-// form ("non-200 OK status code: 502 Bad Gateway body: ...").
+// form ("non-200 OK status code: 502 Bad Gateway body: ..."), and drops
+// the type of a GraphQL error, so GitHub's NOT_FOUND is known by its
+// message ("Could not resolve to a PullRequest with the number of 7.").
 func classifyGraphQL(err error) error {
 	msg := err.Error()
+	if strings.HasPrefix(msg, "Could not resolve to a") {
+		return &statusError{ErrNotFound, err}
+	}
 	if i := strings.Index(msg, "non-200 OK status code: "); i >= 0 {
 		code, _, _ := strings.Cut(msg[i+len("non-200 OK status code: "):], " ")
 		switch status, _ := strconv.Atoi(code); {

@@ -1,7 +1,8 @@
 // Package ghclient is refbot's one GitHub client: pull requests, permissions,
 // team memberships, commit statuses and comments over REST (go-github), and
-// open pull requests over GraphQL (githubv4). Nothing else in refbot imports
-// those libraries.
+// lists of open, merged and closed pull requests and of a pull request's
+// force-pushes over GraphQL (githubv4). Nothing else in refbot imports those
+// libraries.
 //
 // Authentication is a token, or a GitHub App installation whose tokens
 // ghinstallation issues and renews before they expire. Rate limits,

@@ -204,3 +204,69 @@ func (c *Client) ClosedPullRequests(ctx context.Context, since time.Time) ([]Clo
 		vars["cursor"] = githubv4.NewString(page.EndCursor)
 	}
 }
+
+// ForcePush is a force-push to a pull request's head branch.
+type ForcePush struct {
+	// Before and After are the heads the push replaced and left; "" when
+	// GitHub no longer has the commit.
+	Before, After string
+	At            time.Time
+}
+
+type forcePushesQuery struct {
+	Repository struct {
+		PullRequest struct {
+			TimelineItems struct {
+				Nodes []struct {
+					Event struct {
+						CreatedAt    githubv4.DateTime
+						BeforeCommit *struct{ Oid githubv4.GitObjectID }
+						AfterCommit  *struct{ Oid githubv4.GitObjectID }
+					} `graphql:"... on HeadRefForcePushedEvent"`
+				}
+				PageInfo struct {
+					EndCursor   githubv4.String
+					HasNextPage bool
+				}
+			} `graphql:"timelineItems(itemTypes: [HEAD_REF_FORCE_PUSHED_EVENT], first: 100, after: $cursor)"`
+		} `graphql:"pullRequest(number: $number)"`
+	} `graphql:"repository(owner: $owner, name: $name)"`
+}
+
+// ForcePushes lists every force-push to a pull request's head, oldest
+// first, 100 per GraphQL request: the timeline only grows at its end, so
+// the pages stay stable while it is read. A push that only adds commits is
+// not an event on GitHub's timeline, which has no time for it; the pull
+// request's UpdatedAt is the time of its last change, pushes included. An
+// unknown pull request is ErrNotFound.
+func (c *Client) ForcePushes(ctx context.Context, pr int) ([]ForcePush, error) {
+	ctx = withIdempotent(ctx)
+	vars := map[string]any{
+		"owner":  githubv4.String(c.owner),
+		"name":   githubv4.String(c.name),
+		"number": githubv4.Int(pr),
+		"cursor": (*githubv4.String)(nil),
+	}
+	var out []ForcePush
+	for {
+		var q forcePushesQuery
+		if err := c.gql.Query(ctx, &q, vars); err != nil {
+			return nil, fmt.Errorf("list force-pushes of %s#%d: %w", c.repo(), pr, classifyGraphQL(err))
+		}
+		items := q.Repository.PullRequest.TimelineItems
+		for _, n := range items.Nodes {
+			fp := ForcePush{At: n.Event.CreatedAt.Time}
+			if n.Event.BeforeCommit != nil {
+				fp.Before = string(n.Event.BeforeCommit.Oid)
+			}
+			if n.Event.AfterCommit != nil {
+				fp.After = string(n.Event.AfterCommit.Oid)
+			}
+			out = append(out, fp)
+		}
+		if !items.PageInfo.HasNextPage {
+			return out, nil
+		}
+		vars["cursor"] = githubv4.NewString(items.PageInfo.EndCursor)
+	}
+}

@@ -2,6 +2,7 @@ package ghclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -10,6 +11,64 @@ import (
 
 	"github.com/refbot/refbot/internal/fakegithub"
 )
+
+func TestForcePushes(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.gh.AddPR(fakegithub.PR{Number: 1, HeadSHA: sha('a')})
+	e.gh.AddPR(fakegithub.PR{Number: 2, HeadSHA: sha('b')})
+	e.gh.AddPR(fakegithub.PR{Number: 3})
+
+	// #1: force-pushed, pushed plainly, force-pushed again.
+	e.clk.Sleep(ctx, time.Minute)
+	e.gh.ForcePush(1, sha('c'))
+	e.clk.Sleep(ctx, time.Minute)
+	e.gh.SetHead(1, sha('d'))
+	e.clk.Sleep(ctx, time.Minute)
+	e.gh.ForcePush(1, sha('e'))
+
+	// #2: more force-pushes than a page holds.
+	var many []ForcePush
+	head := sha('b')
+	for i := range 205 {
+		e.clk.Sleep(ctx, time.Second)
+		next := fmt.Sprintf("%040x", i+1)
+		e.gh.ForcePush(2, next)
+		many = append(many, ForcePush{Before: head, After: next, At: e.clk.Now()})
+		head = next
+	}
+
+	tests := []struct {
+		name     string
+		pr       int
+		want     []ForcePush
+		requests int
+		wantErr  error
+	}{
+		{"plain push left out", 1, []ForcePush{
+			{Before: sha('a'), After: sha('c'), At: t0.Add(time.Minute)},
+			{Before: sha('d'), After: sha('e'), At: t0.Add(3 * time.Minute)},
+		}, 1, nil},
+		{"three pages", 2, many, 3, nil},
+		{"never force-pushed", 3, nil, 1, nil},
+		{"unknown pull request", 99, nil, 1, ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.gh.ResetRequests()
+			got, err := e.c.ForcePushes(ctx, tt.pr)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ForcePushes (-want +got):\n%s", diff)
+			}
+			if n := e.gh.RequestCount(); n != tt.requests {
+				t.Errorf("%d GraphQL requests, want %d", n, tt.requests)
+			}
+		})
+	}
+}
 
 func TestClosedPullRequests(t *testing.T) {
 	e := setup(t, nil)
