@@ -28,6 +28,7 @@ func TestLockHonoursContext(t *testing.T) {
 		{"Promote", func(ctx context.Context, r *Repo) error { _, err := r.Promote(ctx, "PR1", true); return err }},
 		{"Rebase", func(ctx context.Context, r *Repo) error { _, err := r.Rebase(ctx, "PR1"); return err }},
 		{"Branch", func(ctx context.Context, r *Repo) error { _, err := r.Branch(ctx, "PR1"); return err }},
+		{"CachedBranch", func(ctx context.Context, r *Repo) error { _, err := r.CachedBranch(ctx, "PR1"); return err }},
 		{"DeleteBranch", func(ctx context.Context, r *Repo) error { _, err := r.DeleteBranch(ctx, "PR1"); return err }},
 		{"Snapshot", func(ctx context.Context, r *Repo) error { _, err := r.Snapshot(ctx, "release"); return err }},
 		{"Overlaps", func(ctx context.Context, r *Repo) error {

@@ -2,6 +2,7 @@ package refdata
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -704,13 +705,41 @@ func (r *Repo) Branch(ctx context.Context, branch string) (BranchInfo, error) {
 	if err != nil {
 		return BranchInfo{}, err
 	}
-	tip := remote.tip(branch)
+	return r.branchInfo(branch, remote.tip(branch))
+}
+
+// CachedBranch is Branch without contacting the remote: it reads the
+// cache's own copy of branch, where the last fetch or push of it left it
+// (which may be behind the remote), for a page that must answer quickly.
+// It waits for the cache at most as long as ctx allows. Exists is false
+// when the cache has no copy of branch.
+func (r *Repo) CachedBranch(ctx context.Context, branch string) (BranchInfo, error) {
+	if err := validBranch(branch); err != nil {
+		return BranchInfo{}, err
+	}
+	if err := r.lock(ctx); err != nil {
+		return BranchInfo{}, err
+	}
+	defer r.unlock()
+	ref, err := r.store.Reference(trackingRef(branch))
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return BranchInfo{}, nil
+	}
+	if err != nil {
+		return BranchInfo{}, fmt.Errorf("read the cache's copy of %s: %w", branch, err)
+	}
+	return r.branchInfo(branch, ref.Hash())
+}
+
+// branchInfo reads the commit tip of branch from the cache (zero tip: no
+// branch).
+func (r *Repo) branchInfo(branch string, tip plumbing.Hash) (BranchInfo, error) {
 	if tip.IsZero() {
 		return BranchInfo{}, nil
 	}
 	c, err := object.GetCommit(r.store, tip)
 	if err != nil {
-		return BranchInfo{}, err
+		return BranchInfo{}, fmt.Errorf("read %s: %w", branch, err)
 	}
 	info := BranchInfo{Exists: true, Tip: tip, Trailers: map[string]string{}, When: c.Committer.When}
 	if len(c.ParentHashes) > 0 {
