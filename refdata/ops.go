@@ -61,6 +61,18 @@ type UpdateRequest struct {
 	DryRun   bool // compute everything, push nothing
 	// PushProgress, if set, is told the pack bytes sent so far.
 	PushProgress func(sent int64)
+	// Against is only for an update of the base branch itself (Branch ==
+	// Base), such as a post-merge build taken when a PR's data could not
+	// be promoted: it is the base commit the build's outputs were made
+	// from. The parts then replace their folders in Against's tree, as
+	// they would in the base's, and that change (Against → the build) is
+	// merged into the current base, so that whatever reached the base
+	// since Against is kept, not reverted. Files the build changes that
+	// also changed on the base since, differently, fail the update with a
+	// *ConflictError naming them. Against must be the base's tip or one
+	// of its ancestors; otherwise the error wraps ErrNotOnBase. Zero: the
+	// parts replace their folders in the current base.
+	Against plumbing.Hash
 }
 
 // Part is one folder of the data root an update replaces, and its content.
@@ -88,8 +100,10 @@ type UpdateResult struct {
 	// FromBase are the paths the branch changes against its base: what
 	// another PR's branch may change too (Overlaps).
 	FromBase []string
-	// Files is the number of files in the data folder; FilesBefore the
-	// number in the same folder of the tree the Changes compare with.
+	// Files is the number of files the new tree holds in the folders the
+	// update replaced (the data root, or the variants' folders);
+	// FilesBefore the number in the same folders of the tree the Changes
+	// compare with.
 	Files       int
 	FilesBefore int
 	NoChange    bool // the branch already held exactly this; nothing pushed
@@ -106,7 +120,8 @@ type UpdateResult struct {
 // if the branch moved since the fetch, it fails with a *LeaseError and
 // nothing is overwritten. The previous tip is kept as a backup ref.
 // Updating the base branch itself (a forced rebuild of master) adds one
-// commit on top of it.
+// commit on top of it; see UpdateRequest.Against for applying a build made
+// from an older base commit.
 func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, error) {
 	if err := r.lock(ctx); err != nil {
 		return nil, err
@@ -147,6 +162,9 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	}
 	oldTip := remote.tip(req.Branch)
 	onBase := req.Branch == base
+	if !req.Against.IsZero() && !onBase {
+		return nil, fmt.Errorf("update %s: Against is for an update of the base branch %s only", req.Branch, base)
+	}
 
 	n := newNewObjects()
 	baseCommit, err := object.GetCommit(r.store, baseTip)
@@ -154,6 +172,22 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		return nil, fmt.Errorf("read %s: %w", base, err)
 	}
 	start := baseCommit.TreeHash
+	var againstTree plumbing.Hash
+	if !req.Against.IsZero() {
+		on, err := r.onHistory(req.Against, baseTip)
+		if err != nil {
+			return nil, fmt.Errorf("update %s: %w", req.Branch, err)
+		}
+		if !on {
+			return nil, fmt.Errorf("update %s: the build's base commit %s: %w %s", req.Branch, shortHash(req.Against), ErrNotOnBase, base)
+		}
+		against, err := object.GetCommit(r.store, req.Against)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", shortHash(req.Against), err)
+		}
+		againstTree = against.TreeHash
+		start = againstTree
+	}
 	var oldTree plumbing.Hash
 	if !oldTip.IsZero() && !onBase {
 		old, err := object.GetCommit(r.store, oldTip)
@@ -217,11 +251,17 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		if newTree, err = r.splice(n, newTree, r.dataPath(p.Variant), dirTree); err != nil {
 			return nil, err
 		}
-		res.Files += len(files)
 		allFiles = append(allFiles, files...)
 	}
 	if err := r.checkBlobIDs(n, allFiles); err != nil {
 		return nil, fmt.Errorf("update %s: %w", req.Branch, err)
+	}
+	if !againstTree.IsZero() {
+		// newTree is the build over the base it was made from: bring its
+		// change onto the current base.
+		if newTree, err = r.applyChange(n, againstTree, baseCommit.TreeHash, newTree, req.Branch); err != nil {
+			return nil, err
+		}
 	}
 	compareWith := oldTree
 	if oldTip.IsZero() || onBase {
@@ -244,7 +284,12 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		if err != nil {
 			return nil, err
 		}
+		after, err := r.countFiles(n, newTree, r.dataPath(p.Variant))
+		if err != nil {
+			return nil, err
+		}
 		res.FilesBefore += before
+		res.Files += after
 	}
 	// Already there? Then there is nothing to push: doing an update twice
 	// (a retried job) is harmless.
@@ -267,7 +312,9 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	if req.DryRun {
 		return res, nil
 	}
-	objects, err := r.objectsToSend(n, commit, newTree, baseCommit.TreeHash, oldTree)
+	// The remote has the trees refbot built on (Against's is on the base's
+	// history) and their blobs.
+	objects, err := r.objectsToSend(n, commit, newTree, baseCommit.TreeHash, oldTree, againstTree)
 	if err != nil {
 		return nil, err
 	}
@@ -411,6 +458,31 @@ func (r *Repo) applyChange(n *newObjects, parent, base, tip plumbing.Hash, branc
 		return n.add(&object.Tree{})
 	}
 	return merged, nil
+}
+
+// onHistory reports whether commit a is tip or one of its ancestors,
+// walking tip's history in the cache (which fetches whole histories of
+// commits and trees).
+func (r *Repo) onHistory(a, tip plumbing.Hash) (bool, error) {
+	seen := map[plumbing.Hash]bool{}
+	queue := []plumbing.Hash{tip}
+	for len(queue) > 0 {
+		h := queue[0]
+		queue = queue[1:]
+		if h == a {
+			return true, nil
+		}
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		c, err := object.GetCommit(r.store, h)
+		if err != nil {
+			return false, fmt.Errorf("read commit %s: %w", shortHash(h), err)
+		}
+		queue = append(queue, c.ParentHashes...)
+	}
+	return false, nil
 }
 
 // objectsToSend lists commit and the objects of tree the remote lacks,

@@ -32,13 +32,19 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	gs := testenv.NewGitServer(t)
-	bare := gs.CreateSeededRepo(t, "data.git", map[string]string{
+	return newFixtureWith(t, map[string]string{
 		"README.md":      "reference data\n",
 		"data/a.txt":     "a1\n",
 		"data/b.txt":     "b1\n",
 		"data/sub/c.txt": "c1\n",
 	})
+}
+
+// newFixtureWith is newFixture with master holding seed (path → content).
+func newFixtureWith(t *testing.T, seed map[string]string) *fixture {
+	t.Helper()
+	gs := testenv.NewGitServer(t)
+	bare := gs.CreateSeededRepo(t, "data.git", seed)
 	f := &fixture{gs: gs, bare: bare}
 	f.repo = f.open(t, gs.Token)
 	return f

@@ -64,6 +64,11 @@ var (
 	// is the request's fault, not an outage. The error's message carries
 	// the server's reason.
 	ErrRejected = errors.New("refused by the data repo server")
+	// ErrNotOnBase: the commit an update of the base branch was made
+	// against (UpdateRequest.Against) is not the base's tip nor one of its
+	// ancestors: the base was rewritten since, or the build is of another
+	// branch.
+	ErrNotOnBase = errors.New("is not on the history of base branch")
 )
 
 // LeaseError reports a lost lease with the tips involved.
