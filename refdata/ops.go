@@ -143,8 +143,10 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		switch {
 		case p.Variant == "" && len(parts) > 1:
 			return nil, fmt.Errorf("update %s: the whole data root and variants in one update", req.Branch)
-		case p.Variant != "" && (strings.ContainsAny(p.Variant, `/\`) || p.Variant == "." || p.Variant == ".."):
+		case p.Variant != "" && (strings.Contains(p.Variant, "/") || validPath(p.Variant) != nil):
 			return nil, fmt.Errorf("update %s: variant %q is not a folder name", req.Branch, p.Variant)
+		case p.Variant != "" && r.protected(p.Variant, true):
+			return nil, fmt.Errorf("update %s: variant %w", req.Branch, protectedError(p.Variant+"/"))
 		case seen[p.Variant]:
 			return nil, fmt.Errorf("update %s: variant %q given twice", req.Branch, p.Variant)
 		case p.Dir != "" && p.Files != nil:
@@ -248,8 +250,8 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		if err != nil {
 			return nil, fmt.Errorf("update %s: %w", req.Branch, err)
 		}
-		if newTree, err = r.splice(n, newTree, r.dataPath(p.Variant), dirTree); err != nil {
-			return nil, err
+		if newTree, err = r.spliceData(n, newTree, p.Variant, dirTree); err != nil {
+			return nil, fmt.Errorf("update %s: %w", req.Branch, err)
 		}
 		allFiles = append(allFiles, files...)
 	}
@@ -270,12 +272,13 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	if res.Changes, err = r.diff(n, compareWith, newTree, ""); err != nil {
 		return nil, err
 	}
+	res.Changes = r.dataChanges(res.Changes)
 	if !onBase {
 		fromBase, err := r.diff(n, baseCommit.TreeHash, newTree, "")
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range fromBase {
+		for _, c := range r.dataChanges(fromBase) {
 			res.FromBase = append(res.FromBase, c.Path)
 		}
 	}
@@ -358,7 +361,12 @@ func (r *Repo) KnownBlobs(ctx context.Context, branch string) (map[plumbing.Hash
 	return blobs, nil
 }
 
+// dataPath is the folder of a variant's data ("": the whole data root) in
+// the repo; "" is the top.
 func (r *Repo) dataPath(variant string) string {
+	if r.atTop() {
+		return variant
+	}
 	if variant == "" {
 		return r.opts.DataRoot
 	}
@@ -446,7 +454,13 @@ func (r *Repo) onCurrentBase(n *newObjects, d *dataBranch, branch string) (plumb
 
 // applyChange applies the change parent → tip to base (trees) and returns
 // the tree, or a *ConflictError naming the files that changed both ways.
+// Only the data changes: protected entries are left out of the change, so
+// the result keeps base's.
 func (r *Repo) applyChange(n *newObjects, parent, base, tip plumbing.Hash, branch string) (plumbing.Hash, error) {
+	tip, err := r.keepProtected(n, tip, parent)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
 	merged, conflicts, err := r.merge(n, parent, base, tip, "")
 	if err != nil {
 		return plumbing.ZeroHash, err
@@ -542,8 +556,19 @@ func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*Promot
 	if res.Changes, err = r.diff(n, d.parent.TreeHash, d.tip.TreeHash, ""); err != nil {
 		return nil, err
 	}
+	res.Changes = r.dataChanges(res.Changes)
+	// A fast-forward only when the branch's commit changes nothing but
+	// data: a change to a protected entry is left behind by the merge.
+	fastForward := d.base.Hash == d.parent.Hash
+	if fastForward {
+		dataOnly, err := r.keepProtected(n, d.tip.TreeHash, d.parent.TreeHash)
+		if err != nil {
+			return nil, err
+		}
+		fastForward = dataOnly == d.tip.TreeHash
+	}
 	var objects []plumbing.Hash
-	if d.base.Hash == d.parent.Hash {
+	if fastForward {
 		res.Commit, res.FastForward = d.tip.Hash, true
 	} else {
 		merged, err := r.onCurrentBase(n, d, branch)
@@ -650,7 +675,8 @@ func validBranch(name string) error {
 	return nil
 }
 
-// countFiles counts the files under folder p of tree root.
+// countFiles counts the files under folder p of tree root, leaving out
+// the protected entries of the top.
 func (r *Repo) countFiles(n *newObjects, root plumbing.Hash, p string) (int, error) {
 	h := root
 	for _, part := range strings.Split(p, "/") {
@@ -673,15 +699,18 @@ func (r *Repo) countFiles(n *newObjects, root plumbing.Hash, p string) (int, err
 		return 0, nil
 	}
 	count := 0
-	var walk func(h plumbing.Hash) error
-	walk = func(h plumbing.Hash) error {
+	var walk func(h plumbing.Hash, top bool) error
+	walk = func(h plumbing.Hash, top bool) error {
 		t, err := r.tree(n, h)
 		if err != nil {
 			return err
 		}
 		for _, e := range t.Entries {
+			if top && r.protected(e.Name, e.Mode == filemode.Dir) {
+				continue
+			}
 			if e.Mode == filemode.Dir {
-				if err := walk(e.Hash); err != nil {
+				if err := walk(e.Hash, false); err != nil {
 					return err
 				}
 			} else {
@@ -690,7 +719,7 @@ func (r *Repo) countFiles(n *newObjects, root plumbing.Hash, p string) (int, err
 		}
 		return nil
 	}
-	return count, walk(h)
+	return count, walk(h, p == "")
 }
 
 // Overlaps returns, for every other data branch PR<n> on the remote, the
@@ -747,7 +776,7 @@ func (r *Repo) Overlaps(ctx context.Context, self string, paths []string) (map[s
 		if err != nil {
 			return nil, err
 		}
-		for _, ch := range changes {
+		for _, ch := range r.dataChanges(changes) {
 			if want[ch.Path] {
 				out[b] = append(out[b], ch.Path)
 			}

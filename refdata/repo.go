@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -111,11 +112,21 @@ func shortHash(h plumbing.Hash) string {
 
 // Options configure a Repo.
 type Options struct {
-	URL         string // the data repo's clone URL, without credentials
-	Token       string // sent as Basic x-access-token:<token>
-	CacheDir    string // the local bare cache; created if missing
-	BaseBranch  string // default "master"
-	DataRoot    string // folder of the data inside the repo; default "data"
+	URL        string // the data repo's clone URL, without credentials
+	Token      string // sent as Basic x-access-token:<token>
+	CacheDir   string // the local bare cache; created if missing
+	BaseBranch string // default "master"
+	// DataRoot is the folder of the data inside the repo: default
+	// "data"; "." is the top of the repo, where Protect names what is not
+	// data.
+	DataRoot string
+	// Protect, with DataRoot ".", are the top-level names refbot never
+	// touches (see DefaultProtect): path.Match patterns for one name, with
+	// a trailing "/" for a folder. An update keeps them from the base as
+	// they are and never lists them as changes, and a build holding one is
+	// refused. With another DataRoot it is ignored: nothing outside the
+	// data root is touched anyway.
+	Protect     []string
 	KeepBackups int    // backup refs kept per branch; default 5
 	AuthorName  string // default "refbot"
 	AuthorEmail string // default "refbot@localhost"
@@ -173,6 +184,9 @@ type Repo struct {
 	client transport.Transport
 	httpc  *http.Client
 	store  *filesystem.Storage
+	// protect is Options.Protect parsed, when the data is at the top of
+	// the repo; empty otherwise.
+	protect []protectRule
 
 	// sem (a one-slot channel) orders this process's operations on the
 	// cache; lockFile's flock orders them with other processes' (refbot
@@ -261,6 +275,17 @@ func Open(o Options) (*Repo, error) {
 		o.DataRoot = "data"
 	}
 	o.DataRoot = strings.Trim(o.DataRoot, "/")
+	if o.DataRoot != "." {
+		if err := validPath(o.DataRoot); err != nil || path.Clean(o.DataRoot) != o.DataRoot {
+			return nil, fmt.Errorf(`refdata: DataRoot %q: not a plain folder inside the data repo ("." is its top)`, o.DataRoot)
+		}
+	}
+	var protect []protectRule
+	if o.DataRoot == "." {
+		if protect, err = parseProtect(o.Protect); err != nil {
+			return nil, fmt.Errorf("refdata: %w", err)
+		}
+	}
 	if o.KeepBackups <= 0 {
 		o.KeepBackups = 5
 	}
@@ -292,6 +317,7 @@ func Open(o Options) (*Repo, error) {
 		client:   githttp.NewClient(o.HTTPClient),
 		httpc:    o.HTTPClient,
 		store:    store,
+		protect:  protect,
 	}
 	if o.Token != "" {
 		r.auth = &githttp.BasicAuth{Username: "x-access-token", Password: o.Token}
