@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Sources of what refbot knows of a PR's heads.
+const (
+	HeadFromWebhook    = "webhook"    // a pull_request delivery
+	HeadFromReconciler = "reconciler" // the list of open PRs
+	HeadFromJob        = "job"        // a job reading the PR
+	HeadFromTimeline   = "timeline"   // a force-push in the PR's timeline
+)
+
+// HeadSeen says that SHA was pull request PR's head at At, GitHub's clock.
+type HeadSeen struct {
+	PR     int
+	SHA    string
+	At     time.Time
+	Source string
+}
+
+// RecordHead remembers that sha was pr's head at at. What refbot knew
+// before is kept: the rows together are the PR's history as far as refbot
+// saw it. The oldest rows of a PR beyond keepHeads are dropped.
+func (s *Store) RecordHead(ctx context.Context, pr int, sha string, at time.Time, source string) error {
+	return s.RecordHeads(ctx, []HeadSeen{{PR: pr, SHA: sha, At: at, Source: source}})
+}
+
+// RecordHeads is RecordHead for several, in one transaction.
+func (s *Store) RecordHeads(ctx context.Context, heads []HeadSeen) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, h := range heads {
+			if h.SHA == "" || h.At.IsZero() {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, `INSERT INTO refbot_head (pr, sha, seen_at, source) VALUES (?, ?, ?, ?)
+				ON CONFLICT DO NOTHING`, h.PR, h.SHA, formatTime(h.At), h.Source)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_head WHERE pr = ? AND seen_at < (
+				SELECT seen_at FROM refbot_head WHERE pr = ? ORDER BY seen_at DESC LIMIT 1 OFFSET ?)`, h.PR, h.PR, keepHeads-1); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// keepHeads bounds the history kept per PR.
+const keepHeads = 200
+
+// HeadsSeen returns what refbot knows of pr's heads, oldest first.
+func (s *Store) HeadsSeen(ctx context.Context, pr int) ([]HeadSeen, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT sha, seen_at, source FROM refbot_head WHERE pr = ? ORDER BY seen_at, sha`, pr)
+	return collect(rows, err, func(r *sql.Rows) (HeadSeen, error) {
+		h := HeadSeen{PR: pr}
+		var at string
+		err := r.Scan(&h.SHA, &at, &h.Source)
+		h.At = parseTime(at)
+		return h, err
+	})
+}

@@ -1,0 +1,179 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// migrations are refbot's schema, version by version: migrations[i] takes
+// the database from version i to i+1, in one transaction. Never change a
+// migration that has shipped; add a new one.
+//
+// Version 1 is the schema of the releases before versioning, when each
+// package created its tables if missing: its statements are idempotent, so
+// an old database and a new one both arrive at version 1 the same way.
+var migrations = [][]string{
+	// 1: deliveries, comments, PR leases, replies, CI restarts, statuses,
+	// update views, cooldowns and the reconciler's memory.
+	{
+		`CREATE TABLE IF NOT EXISTS refbot_delivery (
+			id TEXT PRIMARY KEY,
+			event TEXT NOT NULL,
+			action TEXT NOT NULL,
+			received_at TEXT NOT NULL,
+			ignored TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE TABLE IF NOT EXISTS refbot_comment (
+			comment_id INTEGER PRIMARY KEY,
+			pr INTEGER NOT NULL,
+			delivery_id TEXT NOT NULL
+		)`,
+		`CREATE TABLE IF NOT EXISTS refbot_pr_lease (
+			pr INTEGER PRIMARY KEY, owner TEXT NOT NULL, job_id INTEGER NOT NULL, expires_at TEXT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS refbot_reply (
+			comment_id INTEGER NOT NULL, verb TEXT NOT NULL, reply_id INTEGER NOT NULL, PRIMARY KEY (comment_id, verb))`,
+		`CREATE TABLE IF NOT EXISTS refbot_ci_restart (
+			pr INTEGER NOT NULL, build_id TEXT NOT NULL, sha TEXT NOT NULL, PRIMARY KEY (pr, build_id))`,
+		`CREATE TABLE IF NOT EXISTS refbot_pending (
+			pr INTEGER NOT NULL, sha TEXT NOT NULL, PRIMARY KEY (pr, sha))`,
+		`CREATE TABLE IF NOT EXISTS refbot_update_status (
+			pr INTEGER PRIMARY KEY, sha TEXT NOT NULL, state TEXT NOT NULL, description TEXT NOT NULL,
+			overlaps TEXT NOT NULL DEFAULT '')`,
+		`CREATE TABLE IF NOT EXISTS refbot_update_view (
+			reply_key TEXT NOT NULL, comment_id INTEGER NOT NULL, view TEXT NOT NULL, PRIMARY KEY (comment_id, reply_key))`,
+		`CREATE TABLE IF NOT EXISTS refbot_cooldown (
+			pr INTEGER NOT NULL, verb TEXT NOT NULL, last_run TEXT NOT NULL, comment_id INTEGER NOT NULL DEFAULT 0,
+			PRIMARY KEY (pr, verb))`,
+		`CREATE TABLE IF NOT EXISTS refbot_reconcile (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS refbot_reconcile_pr (pr INTEGER PRIMARY KEY, updated_at TEXT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS refbot_cache_status (pr INTEGER PRIMARY KEY, sha TEXT NOT NULL,
+			state TEXT NOT NULL, description TEXT NOT NULL, build TEXT NOT NULL)`,
+	},
+	// 2: the job model of CI waits and merges as states; named leases;
+	// replies created once; heads and when they were seen.
+	{
+		// Leases by name ("pr:12", "base:master"): one holder at a time,
+		// across refbot serve and the CLI.
+		`DROP TABLE refbot_pr_lease`,
+		`CREATE TABLE refbot_lease (
+			name TEXT PRIMARY KEY,
+			holder TEXT NOT NULL,
+			expires_at TEXT NOT NULL)`,
+		// A reply with reply_id 0 is being created: after a crash, the
+		// reply may exist and is looked up by its marker.
+		`ALTER TABLE refbot_reply ADD COLUMN created_at TEXT NOT NULL DEFAULT ''`,
+		// One row per UPDATE command: its steps, so a retried or resumed job
+		// goes on from the last one done.
+		`CREATE TABLE refbot_update (
+			id INTEGER PRIMARY KEY AUTOINCREMENT,
+			comment_id INTEGER NOT NULL,
+			cmd_key TEXT NOT NULL,
+			pr INTEGER NOT NULL,
+			head TEXT NOT NULL,
+			build TEXT NOT NULL,
+			author TEXT NOT NULL,
+			step TEXT NOT NULL,
+			data_commit TEXT NOT NULL DEFAULT '',
+			restart_at TEXT NOT NULL DEFAULT '',
+			restart_before TEXT NOT NULL DEFAULT '',
+			restarts INTEGER NOT NULL DEFAULT 0,
+			seen_running INTEGER NOT NULL DEFAULT 0,
+			view TEXT NOT NULL DEFAULT '',
+			outcome TEXT NOT NULL DEFAULT '',
+			created_at TEXT NOT NULL,
+			updated_at TEXT NOT NULL,
+			UNIQUE (comment_id, cmd_key))`,
+		`CREATE INDEX refbot_update_pr ON refbot_update (pr, step)`,
+		// What the two tables below held is in refbot_update now; an UPDATE
+		// that was running during the upgrade starts its steps again (its
+		// push is found done, its CI build restarted once more at most).
+		`DROP TABLE refbot_update_view`,
+		`DROP TABLE refbot_ci_restart`,
+		// The commands of a comment already done, so that a retry after a
+		// later command failed does not redo them.
+		`CREATE TABLE refbot_command_done (
+			comment_id INTEGER NOT NULL, cmd_key TEXT NOT NULL, PRIMARY KEY (comment_id, cmd_key))`,
+		// What refbot learnt of each PR's head: sha was the head at seen_at
+		// (GitHub's clock), from source.
+		`CREATE TABLE refbot_head (
+			pr INTEGER NOT NULL, sha TEXT NOT NULL, seen_at TEXT NOT NULL, source TEXT NOT NULL,
+			PRIMARY KEY (pr, sha, seen_at))`,
+		// One row per merged PR: its promotion, or the wait for the base
+		// branch's post-merge build.
+		`CREATE TABLE refbot_merge (
+			pr INTEGER PRIMARY KEY,
+			merge_commit TEXT NOT NULL,
+			head TEXT NOT NULL,
+			code_base TEXT NOT NULL,
+			merged_at TEXT NOT NULL,
+			merged_by TEXT NOT NULL,
+			step TEXT NOT NULL,
+			reason TEXT NOT NULL DEFAULT '',
+			against TEXT NOT NULL DEFAULT '',
+			build TEXT NOT NULL DEFAULT '',
+			data_commit TEXT NOT NULL DEFAULT '',
+			view TEXT NOT NULL DEFAULT '',
+			started_at TEXT NOT NULL,
+			updated_at TEXT NOT NULL)`,
+		// The base branch's tips refbot made or saw, and when: the tip a
+		// post-merge build was made against is the one of the merge's time.
+		`CREATE TABLE refbot_base_tip (
+			base TEXT NOT NULL, tip TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (base, at, tip))`,
+		// When refbot last answered someone who may not command it.
+		`CREATE TABLE refbot_unprivileged_reply (login TEXT PRIMARY KEY, at TEXT NOT NULL)`,
+	},
+}
+
+// Version is the schema version this refbot brings a database to.
+var Version = len(migrations)
+
+// ErrNewerSchema: the database was written by a newer refbot.
+var ErrNewerSchema = errors.New("database schema is newer than this refbot")
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS refbot_schema (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: schema version table: %w", err)
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		v, err := schemaVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if v > Version {
+			return fmt.Errorf("store: %s has schema version %d, this refbot knows %d: %w", s.path, v, Version, ErrNewerSchema)
+		}
+		for ; v < Version; v++ {
+			for _, stmt := range migrations[v] {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("store: migrate to version %d: %w", v+1, err)
+				}
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_schema`); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO refbot_schema (version) VALUES (?)`, Version)
+		return err
+	})
+}
+
+func schemaVersion(ctx context.Context, tx *sql.Tx) (int, error) {
+	var v int
+	err := tx.QueryRowContext(ctx, `SELECT version FROM refbot_schema`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// SchemaVersion returns the database's schema version.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT version FROM refbot_schema`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}

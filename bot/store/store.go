@@ -1,0 +1,179 @@
+// Package store is refbot's own state, kept beside the job queue in one
+// database: webhook deliveries and the comments already handled, leases,
+// cooldowns, the replies and statuses refbot posted, the progress of each
+// UPDATE and merge, the heads each pull request had and when, and what the
+// reconciler last saw. Every table is created and changed by the versioned
+// migrations in migrations.go, in one place; callers never write SQL, they
+// call the methods here (docs/design.md, "State").
+//
+// The embedded default is SQLite: one file, one writer. Open sets it up the
+// way both refbot and River need it; LockExclusive keeps a second
+// `refbot serve` off the same file.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
+)
+
+// Store is refbot's state in one database.
+type Store struct {
+	db   *sql.DB
+	path string
+	lock *os.File // held by LockExclusive
+	now  func() time.Time
+}
+
+// Options configure Open.
+type Options struct {
+	// ReadOnly opens the database for reading only, without migrating
+	// (for CLI commands that must not change a running serve's state).
+	ReadOnly bool
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Open opens (creating if needed) the SQLite database at path and brings
+// refbot's tables up to date. River's tables are the queue's to migrate.
+func Open(ctx context.Context, path string, o Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("store: database path is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
+	if o.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		dsn += "&mode=ro"
+	} else {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		// WAL with synchronous=NORMAL: a committed delivery survives the
+		// process being killed at any point (what the crash tests check);
+		// only a power loss can take the last commits back.
+		dsn += "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// SQLite allows one writer; River's driver recommends one connection.
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db, path: path, now: o.Now}
+	if !o.ReadOnly {
+		if err := s.migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// DB is the database, for the job queue (River) that shares it.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Ping checks the database answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// ErrLocked: another process holds the database (LockExclusive).
+var ErrLocked = errors.New("database is in use by another refbot serve")
+
+// LockExclusive keeps the database to this process until Close: a second
+// `refbot serve` on the same file fails here instead of taking the first
+// one's running jobs for its own. CLI commands do not take it; they only
+// take leases (see TakeLease).
+func (s *Store) LockExclusive() error {
+	f, err := os.OpenFile(s.path+".serve.lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: serve lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("store: %s: %w", s.path, ErrLocked)
+		}
+		return fmt.Errorf("store: serve lock: %w", err)
+	}
+	s.lock = f
+	return nil
+}
+
+// Close closes the database and lets go of the exclusive lock.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+	return err
+}
+
+// timeFormat is how times are stored: text that sorts as time does.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeFormat)
+}
+
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	for _, layout := range []string{timeFormat, time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// errRollback makes inTx roll back without an error of its own.
+var errRollback = errors.New("rolled back")
+
+// inTx runs f in one transaction.
+func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// collect reads rows with scan, closing them.
+func collect[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

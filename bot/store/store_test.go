@@ -1,0 +1,223 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func open(t *testing.T, path string, now func() time.Time) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path, Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestUpgradeFromUnversioned: a database of a release before versioned
+// migrations (each package created its tables) is brought to the current
+// version, and what it held is still there.
+func TestUpgradeFromUnversioned(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "refbot.db")
+	old, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range migrations[0] {
+		if _, err := old.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, stmt := range []string{
+		`INSERT INTO refbot_delivery (id, event, action, received_at) VALUES ('d1', 'issue_comment', 'created', '2026-01-02T03:04:05Z')`,
+		`INSERT INTO refbot_comment (comment_id, pr, delivery_id) VALUES (77, 12, 'd1')`,
+		`INSERT INTO refbot_cooldown (pr, verb, last_run, comment_id) VALUES (12, 'UPDATE', '2026-01-02T03:04:05.5Z', 77)`,
+		`INSERT INTO refbot_pr_lease (pr, owner, job_id, expires_at) VALUES (12, 'pid-1', 5, '2099-01-01T00:00:00Z')`,
+		`INSERT INTO refbot_reply (comment_id, verb, reply_id) VALUES (77, 'UPDATE:1', 9001)`,
+		`INSERT INTO refbot_update_view (reply_key, comment_id, view) VALUES ('UPDATE:1', 77, '{}')`,
+	} {
+		if _, err := old.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	s := open(t, path, nil)
+	if v, err := s.SchemaVersion(ctx); err != nil || v != Version {
+		t.Fatalf("schema version %d, %v; want %d", v, err, Version)
+	}
+	r, err := s.Reply(ctx, 77, "UPDATE:1")
+	if err != nil || r == nil || r.ID != 9001 {
+		t.Errorf("reply kept through the upgrade: %+v, %v", r, err)
+	}
+	taken, last, err := s.TakeCooldown(ctx, 12, "UPDATE", 78, time.Now(), time.Hour*24*365*100)
+	if err != nil || taken || !last.Equal(time.Date(2026, 1, 2, 3, 4, 5, 5e8, time.UTC)) {
+		t.Errorf("cooldown kept through the upgrade: taken %v last %v, %v", taken, last, err)
+	}
+	// Opening again changes nothing.
+	s.Close()
+	s = open(t, path, nil)
+	if v, _ := s.SchemaVersion(ctx); v != Version {
+		t.Errorf("version after a second open: %d", v)
+	}
+}
+
+// TestNewerSchemaRefused: a database written by a newer refbot is not
+// touched.
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "refbot.db")
+	s := open(t, path, nil)
+	if _, err := s.DB().Exec(`UPDATE refbot_schema SET version = ?`, Version+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(ctx, path, Options{}); !errors.Is(err, ErrNewerSchema) {
+		t.Errorf("open a newer database: %v, want ErrNewerSchema", err)
+	}
+}
+
+// TestLockExclusive: a second refbot serve on the same database is refused;
+// once the first closes, it may start.
+func TestLockExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "refbot.db")
+	a := open(t, path, nil)
+	if err := a.LockExclusive(); err != nil {
+		t.Fatal(err)
+	}
+	b := open(t, path, nil)
+	if err := b.LockExclusive(); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second serve: %v, want ErrLocked", err)
+	}
+	a.Close()
+	if err := b.LockExclusive(); err != nil {
+		t.Errorf("after the first closed: %v", err)
+	}
+}
+
+func TestLeases(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), func() time.Time { return now })
+	take := func(holder string, names ...string) bool {
+		t.Helper()
+		ok, err := s.TakeLeases(ctx, names, holder, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !take("serve-1/job-1", PRLease(12), BaseLease("master")) {
+		t.Fatal("free leases not taken")
+	}
+	if take("serve-1/job-2", PRLease(13), BaseLease("master")) {
+		t.Error("a held lease was taken")
+	}
+	// All or none: PR 13's lease was not kept by the failed attempt.
+	if h, _ := s.LeaseHolder(ctx, PRLease(13)); h != "" {
+		t.Errorf("PR 13 lease held by %q after a failed take", h)
+	}
+	if !take("serve-1/job-1", PRLease(12)) {
+		t.Error("the holder could not renew")
+	}
+	if !take("cli-7", PRLease(13)) {
+		t.Error("a free lease was not taken")
+	}
+	// Expired leases are free.
+	now = now.Add(2 * time.Minute)
+	if !take("serve-1/job-2", BaseLease("master")) {
+		t.Error("an expired lease was not taken")
+	}
+	// A restarted serve clears its predecessors', not the CLI's.
+	if err := s.ReleaseLeasesHeldBy(ctx, "serve-"); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := s.LeaseHolder(ctx, BaseLease("master")); h != "" {
+		t.Errorf("serve's lease survived: %q", h)
+	}
+	now = now.Add(-2 * time.Minute) // the CLI's lease is current again
+	if h, _ := s.LeaseHolder(ctx, PRLease(13)); h != "cli-7" {
+		t.Errorf("the CLI's lease was cleared: %q", h)
+	}
+}
+
+func TestUpdateSteps(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), nil)
+	u, err := s.StartUpdate(ctx, Update{CommentID: 5, Key: "UPDATE:1", PR: 12, Head: "aaa", Build: "100", Author: "alice"})
+	if err != nil || u.Step != StepPublishing {
+		t.Fatalf("start: %+v, %v", u, err)
+	}
+	// Before the push, a retry may choose another build.
+	if u, _ = s.StartUpdate(ctx, Update{CommentID: 5, Key: "UPDATE:1", PR: 12, Head: "aaa", Build: "101", Author: "alice"}); u.Build != "101" {
+		t.Errorf("retry before the push kept build %s", u.Build)
+	}
+	u.Step, u.DataCommit = StepPushed, "ccc"
+	if err := s.SaveUpdate(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	// After it, the record stays as it is.
+	if u2, _ := s.StartUpdate(ctx, Update{CommentID: 5, Key: "UPDATE:1", PR: 12, Head: "bbb", Build: "102"}); u2.Build != "101" || u2.Step != StepPushed {
+		t.Errorf("a pushed update was restarted: %+v", u2)
+	}
+	active, err := s.ActiveUpdates(ctx, 12)
+	if err != nil || len(active) != 1 || active[0].ID != u.ID {
+		t.Errorf("active updates: %+v, %v", active, err)
+	}
+	if err := s.FinishUnpushed(ctx, 5, "UPDATE:1", StepRefused); err != nil {
+		t.Fatal(err)
+	}
+	if u2, _ := s.UpdateByID(ctx, u.ID); u2.Step != StepPushed {
+		t.Errorf("FinishUnpushed ended a pushed update: %s", u2.Step)
+	}
+}
+
+func TestHeadsAndBaseTips(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), nil)
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i, h := range []HeadSeen{{12, "b", t0.Add(time.Minute), HeadFromWebhook}, {12, "a", t0, HeadFromReconciler}, {12, "b", t0.Add(time.Minute), HeadFromWebhook}} {
+		if err := s.RecordHead(ctx, 12, h.SHA, h.At, h.Source); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	got, err := s.HeadsSeen(ctx, 12)
+	want := []HeadSeen{{12, "a", t0, HeadFromReconciler}, {12, "b", t0.Add(time.Minute), HeadFromWebhook}}
+	if diff := cmp.Diff(want, got); diff != "" || err != nil {
+		t.Errorf("heads (-want +got):\n%s%v", diff, err)
+	}
+	s.RecordBaseTip(ctx, "master", "t1", t0)
+	s.RecordBaseTip(ctx, "master", "t2", t0.Add(time.Hour))
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{{t0.Add(-time.Second), ""}, {t0, "t1"}, {t0.Add(59 * time.Minute), "t1"}, {t0.Add(2 * time.Hour), "t2"}} {
+		if got, err := s.BaseTipAt(ctx, "master", tc.at); got != tc.want || err != nil {
+			t.Errorf("BaseTipAt(%v) = %q, %v; want %q", tc.at, got, err, tc.want)
+		}
+	}
+}
+
+func TestUnprivilegedReplies(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), func() time.Time { return now })
+	for i, want := range []bool{true, false, false} {
+		if ok, err := s.TakeUnprivilegedReply(ctx, "mallory", time.Hour); ok != want || err != nil {
+			t.Errorf("reply %d: %v, %v; want %v", i, ok, err, want)
+		}
+		now = now.Add(20 * time.Minute)
+	}
+	now = now.Add(time.Hour)
+	if ok, _ := s.TakeUnprivilegedReply(ctx, "mallory", time.Hour); !ok {
+		t.Error("no reply after the interval")
+	}
+}

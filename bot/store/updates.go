@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The steps of an UPDATE, in order. A job that finds its command at a step
+// does what comes after it; it never goes back.
+const (
+	// StepPublishing: the build is chosen; its data is being pushed.
+	StepPublishing = "publishing"
+	// StepPushed: the data branch holds the build's data (DataCommit).
+	StepPushed = "pushed"
+	// StepRestarting: refbot is about to ask CI to restart the build (or
+	// did, and crashed before recording it); RestartBefore is the build as
+	// it was just before.
+	StepRestarting = "restarting"
+	// StepWaiting: the restart was asked for; the CI wait follows it.
+	StepWaiting = "waiting"
+
+	// Final steps.
+	StepDone       = "done"       // CI finished; Outcome says how
+	StepRefused    = "refused"    // refused before anything was pushed
+	StepStopped    = "stopped"    // STOP
+	StepSuperseded = "superseded" // a newer UPDATE replaced its data
+	StepTimedOut   = "timed-out"  // CI did not finish in time
+	StepGaveUp     = "gave-up"    // its attempts ran out
+)
+
+// Final reports whether step ends an UPDATE.
+func Final(step string) bool {
+	switch step {
+	case StepDone, StepRefused, StepStopped, StepSuperseded, StepTimedOut, StepGaveUp:
+		return true
+	}
+	return false
+}
+
+// Update is one UPDATE command's progress.
+type Update struct {
+	ID        int64
+	CommentID int64
+	Key       string // the command within the comment
+	PR        int
+	Head      string // the PR head it is bound to
+	Build     string // the CI build whose data it takes
+	Author    string
+	Step      string
+	// DataCommit is the data branch's commit that the push made.
+	DataCommit string
+	// RestartAt is when the CI restart was asked for; RestartBefore what
+	// the build looked like just before (the provider's snapshot), so that
+	// a final state seen later is known to be the new run's.
+	RestartAt     time.Time
+	RestartBefore string
+	Restarts      int  // CI restarts asked for
+	SeenRunning   bool // the restarted build was seen running
+	View          string
+	Outcome       string // with StepDone: passed or failed
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+const updateColumns = `id, comment_id, cmd_key, pr, head, build, author, step, data_commit, restart_at, restart_before,
+	restarts, seen_running, view, outcome, created_at, updated_at`
+
+func scanUpdate(row interface{ Scan(...any) error }) (Update, error) {
+	var u Update
+	var restartAt, created, updated string
+	err := row.Scan(&u.ID, &u.CommentID, &u.Key, &u.PR, &u.Head, &u.Build, &u.Author, &u.Step, &u.DataCommit,
+		&restartAt, &u.RestartBefore, &u.Restarts, &u.SeenRunning, &u.View, &u.Outcome, &created, &updated)
+	u.RestartAt, u.CreatedAt, u.UpdatedAt = parseTime(restartAt), parseTime(created), parseTime(updated)
+	return u, err
+}
+
+// Update returns the progress of comment's command key, or nil.
+func (s *Store) Update(ctx context.Context, comment int64, key string) (*Update, error) {
+	u, err := scanUpdate(s.db.QueryRowContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE comment_id = ? AND cmd_key = ?`, comment, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read update of comment %d: %w", comment, err)
+	}
+	return &u, nil
+}
+
+// UpdateByID returns update id, or nil.
+func (s *Store) UpdateByID(ctx context.Context, id int64) (*Update, error) {
+	u, err := scanUpdate(s.db.QueryRowContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read update %d: %w", id, err)
+	}
+	return &u, nil
+}
+
+// StartUpdate records u at StepPublishing: a new one, or one that had not
+// pushed yet (a retry may choose another build). A record past
+// StepPublishing is returned as it is, unchanged.
+func (s *Store) StartUpdate(ctx context.Context, u Update) (*Update, error) {
+	now := formatTime(s.now())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_update (comment_id, cmd_key, pr, head, build, author, step, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (comment_id, cmd_key) DO UPDATE SET head = excluded.head, build = excluded.build, updated_at = excluded.updated_at
+		WHERE refbot_update.step = ?`,
+		u.CommentID, u.Key, u.PR, u.Head, u.Build, u.Author, StepPublishing, now, now, StepPublishing)
+	if err != nil {
+		return nil, fmt.Errorf("record update of comment %d: %w", u.CommentID, err)
+	}
+	return s.Update(ctx, u.CommentID, u.Key)
+}
+
+// FinishUnpushed records a final step for an update that never pushed
+// (refused, or gave up before its push): a no-op when there is no record.
+func (s *Store) FinishUnpushed(ctx context.Context, comment int64, key, step string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET step = ?, updated_at = ? WHERE comment_id = ? AND cmd_key = ? AND step = ?`,
+		step, formatTime(s.now()), comment, key, StepPublishing)
+	return err
+}
+
+// ErrFinal: the update has ended (another job stopped or superseded it)
+// and is not changed any more.
+var ErrFinal = errors.New("update has ended")
+
+// SaveUpdate writes u's progress (everything but its identity). An update
+// that has ended keeps its final step: saving another step over it fails
+// with ErrFinal, so a job that did not notice (a CI wait finishing while
+// STOP ran) cannot undo the end.
+func (s *Store) SaveUpdate(ctx context.Context, u *Update) error {
+	u.UpdatedAt = s.now().UTC()
+	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET head = ?, build = ?, step = ?, data_commit = ?, restart_at = ?,
+		restart_before = ?, restarts = ?, seen_running = ?, view = ?, outcome = ?, updated_at = ?
+		WHERE id = ? AND (step = ? OR step NOT IN (?, ?, ?, ?, ?, ?))`,
+		u.Head, u.Build, u.Step, u.DataCommit, formatTime(u.RestartAt), u.RestartBefore, u.Restarts, u.SeenRunning,
+		u.View, u.Outcome, formatTime(u.UpdatedAt), u.ID, u.Step,
+		StepDone, StepRefused, StepStopped, StepSuperseded, StepTimedOut, StepGaveUp)
+	if err != nil {
+		return fmt.Errorf("record update %d at %s: %w", u.ID, u.Step, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("record update %d at %s: %w", u.ID, u.Step, ErrFinal)
+	}
+	return nil
+}
+
+// ActiveUpdates returns pr's updates that pushed and have not ended:
+// those whose CI build refbot restarted or is about to.
+func (s *Store) ActiveUpdates(ctx context.Context, pr int) ([]Update, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = ? AND step IN (?, ?, ?)
+		ORDER BY id`, pr, StepPushed, StepRestarting, StepWaiting)
+	return collect(rows, err, func(r *sql.Rows) (Update, error) { return scanUpdate(r) })
+}
