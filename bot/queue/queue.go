@@ -1,9 +1,16 @@
-// Package queue is refbot's durable state: webhook deliveries, comments
-// already handled, per-PR leases and the jobs themselves, all in one
-// database. Jobs run on River (riverqueue/river); the embedded default is
-// SQLite, one file and no server. The PostgreSQL driver for several
-// replicas slots in where Open builds the driver; everything else here goes
-// through database/sql and River's driver interface.
+// Package queue runs refbot's jobs on River (riverqueue/river) over the
+// store's database: webhook deliveries become jobs in one durable step,
+// jobs for one pull request (or one base branch) never run at once, and a
+// job that waits for something outside (CI, a busy PR) is snoozed rather
+// than holding a worker (docs/design.md, "Jobs").
+//
+// The jobs run in separate River queues, each with its own workers, so
+// that quick commands and merges never wait behind long updates:
+//
+//	commands  HELP, STATUS, STOP, PLAN
+//	updates   comments that change data (UPDATE)
+//	merges    merged and closed pull requests, branch deletions
+//	ci        waits for CI builds refbot restarted
 package queue
 
 import (
@@ -13,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -21,70 +27,103 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/zap"
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
 
 	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/store"
 )
 
-// Queue owns the database and the River client.
+// The River queues.
+const (
+	Commands = "commands"
+	Updates  = "updates"
+	Merges   = "merges"
+	CI       = "ci"
+)
+
+// DefaultWorkers are the workers of each queue unless configured.
+var DefaultWorkers = map[string]int{Commands: 4, Updates: 2, Merges: 2, CI: 4}
+
+// Attempts bound the tries of each job kind; with River's backoff
+// (attempt⁴ seconds) the last comes about 2.5 hours after the first.
+// Snoozes (waiting for CI, for a busy PR) do not count.
+const (
+	CommentAttempts = 8
+	MergeAttempts   = 8
+	DeleteAttempts  = 8
+	CIWaitAttempts  = 10
+)
+
+// Queue owns the River client.
 type Queue struct {
-	db    *sql.DB
-	river *river.Client[*sql.Tx]
-	log   *zap.Logger
-	owner string // this process, as the holder of PR leases
+	st     *store.Store
+	db     *sql.DB
+	river  *river.Client[*sql.Tx]
+	log    *zap.Logger
+	holder string // this process, as the holder of leases: "serve-…"
+	base   string
 
-	// Statements prepared once: the SQLite driver would prepare them on
-	// every call, which costs more than running them.
-	insertDelivery, insertComment *sql.Stmt
-
+	rec        *store.Recording
 	records    chan recordReq // to the writer, which group-commits them
-	supersedes func(intake.CommentWork) bool
+	handlers   Handlers
 	closed     chan struct{}
 	writerDone chan struct{}
 }
 
-// Handlers do the work of each job kind. They run on the daemon's context,
-// one job per PR at a time.
+// Handlers do the work of each job kind. They run on the daemon's context.
+// A handler that returns a duration > 0 with no error asks to run again
+// after it (a snooze: no attempt is counted and no worker waits).
 type Handlers struct {
-	Comment  func(ctx context.Context, w intake.CommentWork) error
-	PRClosed func(ctx context.Context, w intake.PullRequestClosed) error
+	Comment func(ctx context.Context, w intake.CommentWork) error
+	// PRClosed handles a closed (maybe merged) pull request, holding the
+	// PR's lease and the base branch's.
+	PRClosed func(ctx context.Context, w intake.PullRequestClosed) (time.Duration, error)
+	// DeleteBranch deletes the data branch of a closed, unmerged PR when its
+	// grace period is over (see ScheduleBranchDeletion).
+	DeleteBranch func(ctx context.Context, pr int) (time.Duration, error)
+	// CIWait follows the CI build an UPDATE restarted (see ScheduleCIWait).
+	CIWait func(ctx context.Context, pr int, update int64) (time.Duration, error)
+
+	// QueueFor says which queue a comment's job goes to (Commands or
+	// Updates); nil means Updates.
+	QueueFor func(w intake.CommentWork) string
 	// NeedsLease says whether a comment's job must hold its PR's lease;
 	// nil means every job does. Commands that only read, or that stop the
 	// others (STOP), must not wait for the job they would stop.
 	NeedsLease func(w intake.CommentWork) bool
-	// DeleteBranch deletes the data branch of a closed, unmerged PR when its
-	// grace period is over (see ScheduleBranchDeletion).
-	DeleteBranch func(ctx context.Context, pr int) error
-	// GaveUp is told when a comment's job failed for the last time (its
-	// attempts are used up), so the person who asked hears of it.
-	GaveUp func(ctx context.Context, w intake.CommentWork, attempts int, err error)
 	// Supersedes says whether a newer comment like w makes an older one
 	// like it pointless while the older is still queued (a comment that
 	// only asks for UPDATE); nil means never. Such comments are marked so
 	// that NewerSupersedable finds them; the handler decides.
 	Supersedes func(w intake.CommentWork) bool
+
+	// The GaveUp handlers are told when a job failed for the last time
+	// (its attempts are used up), so that the people who asked hear of it.
+	GaveUp       func(ctx context.Context, w intake.CommentWork, attempts int, err error)
+	MergeGaveUp  func(ctx context.Context, w intake.PullRequestClosed, attempts int, err error)
+	CIWaitGaveUp func(ctx context.Context, pr int, update int64, attempts int, err error)
+	DeleteGaveUp func(ctx context.Context, pr int, attempts int, err error)
 }
 
 // Config configures Open.
 type Config struct {
-	Path       string // the SQLite file; created if missing
-	MaxWorkers int    // jobs run at once; default 4
-	Handlers   Handlers
-	Logger     *zap.Logger
+	Store *store.Store
+	// Workers per queue (Commands, Updates, Merges, CI); a queue left out
+	// gets DefaultWorkers.
+	Workers  map[string]int
+	Handlers Handlers
+	Logger   *zap.Logger
+	// BaseBranch is the data repo's base branch, whose lease merges hold.
+	BaseBranch string
 	// LeaseWait is how long a job for a busy PR waits before trying again;
 	// default 5s.
 	LeaseWait time.Duration
 }
 
-// Open opens (creating if needed) the database at cfg.Path, brings River's
-// and refbot's tables up to date, and builds the River client. Start runs
-// the workers.
+// Open brings River's tables up to date and builds the River client on the
+// store's database. Start runs the workers.
 func Open(ctx context.Context, cfg Config) (*Queue, error) {
-	if cfg.Path == "" {
-		return nil, errors.New("queue: database path is required")
-	}
-	if cfg.MaxWorkers <= 0 {
-		cfg.MaxWorkers = 4
+	if cfg.Store == nil {
+		return nil, errors.New("queue: a store is required")
 	}
 	if cfg.LeaseWait <= 0 {
 		cfg.LeaseWait = 5 * time.Second
@@ -92,49 +131,46 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
+	if cfg.BaseBranch == "" {
+		cfg.BaseBranch = "master"
 	}
-	// WAL with synchronous=NORMAL: a committed delivery survives the
-	// process being killed at any point (what the crash tests check); only
-	// a power loss can take the last commits back.
-	dsn := "file:" + cfg.Path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("queue: open %s: %w", cfg.Path, err)
-	}
-	// SQLite allows one writer; River's driver recommends one connection.
-	db.SetMaxOpenConns(1)
-	q := &Queue{db: db, log: cfg.Logger, owner: fmt.Sprintf("pid-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	q := &Queue{st: cfg.Store, db: cfg.Store.DB(), log: cfg.Logger, handlers: cfg.Handlers, base: cfg.BaseBranch,
+		holder: fmt.Sprintf("serve-%d-%d", os.Getpid(), time.Now().UnixNano())}
 	if err := q.migrate(ctx); err != nil {
-		db.Close()
 		return nil, err
 	}
-	if q.insertDelivery, err = db.PrepareContext(ctx, `INSERT INTO refbot_delivery (id, event, action, received_at, ignored)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err == nil {
-		q.insertComment, err = db.PrepareContext(ctx, `INSERT INTO refbot_comment (comment_id, pr, delivery_id)
-			VALUES (?, ?, ?) ON CONFLICT (comment_id) DO NOTHING`)
-	}
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("queue: prepare: %w", err)
+	var err error
+	if q.rec, err = cfg.Store.PrepareRecording(ctx); err != nil {
+		return nil, err
 	}
 	q.records, q.closed, q.writerDone = make(chan recordReq), make(chan struct{}), make(chan struct{})
-	q.supersedes = cfg.Handlers.Supersedes
 	go q.writer()
+	queues := map[string]river.QueueConfig{}
+	for name, n := range DefaultWorkers {
+		if v, ok := cfg.Workers[name]; ok && v > 0 {
+			n = v
+		}
+		queues[name] = river.QueueConfig{MaxWorkers: n}
+	}
+	for name := range cfg.Workers {
+		if _, ok := DefaultWorkers[name]; !ok {
+			q.Close()
+			return nil, fmt.Errorf("queue: no queue named %q (the queues are commands, updates, merges and ci)", name)
+		}
+	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &commentWorker{q: q, handle: cfg.Handlers.Comment, needsLease: cfg.Handlers.NeedsLease,
-		gaveUp: cfg.Handlers.GaveUp, wait: cfg.LeaseWait})
-	river.AddWorker(workers, &prClosedWorker{q: q, handle: cfg.Handlers.PRClosed, wait: cfg.LeaseWait})
-	river.AddWorker(workers, &branchDeletionWorker{q: q, handle: cfg.Handlers.DeleteBranch, wait: cfg.LeaseWait})
-	q.river, err = river.NewClient(riversqlite.New(db), &river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
+	river.AddWorker(workers, &commentWorker{q: q, wait: cfg.LeaseWait})
+	river.AddWorker(workers, &prClosedWorker{q: q, wait: cfg.LeaseWait})
+	river.AddWorker(workers, &branchDeletionWorker{q: q, wait: cfg.LeaseWait})
+	river.AddWorker(workers, &ciWaitWorker{q: q, wait: cfg.LeaseWait})
+	q.river, err = river.NewClient(riversqlite.New(q.db), &river.Config{
+		Queues:  queues,
 		Workers: workers,
-		// A job that outlives this is stuck: River rescues it for a retry.
-		JobTimeout:           2 * time.Hour,
-		RescueStuckJobsAfter: 3 * time.Hour,
-		// Completed jobs stay a week for `refbot status` and the dashboard.
+		// Jobs wait for nothing in a worker: CI and busy PRs are snoozes.
+		// A job that outlives this is stuck; River rescues it for a retry.
+		JobTimeout:           time.Hour,
+		RescueStuckJobsAfter: 90 * time.Minute,
+		// Completed jobs stay a week for `refbot status` and the pages.
 		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
 		Logger:                      nil,
 	})
@@ -153,44 +189,17 @@ func (q *Queue) migrate(ctx context.Context) error {
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("queue: migrate River's tables: %w", err)
 	}
-	for _, stmt := range schema {
-		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("queue: migrate refbot's tables: %w", err)
-		}
-	}
 	return nil
 }
 
-// schema is refbot's own tables; every statement is idempotent.
-var schema = []string{
-	`CREATE TABLE IF NOT EXISTS refbot_delivery (
-		id TEXT PRIMARY KEY,
-		event TEXT NOT NULL,
-		action TEXT NOT NULL,
-		received_at TEXT NOT NULL,
-		ignored TEXT NOT NULL DEFAULT ''
-	)`,
-	`CREATE TABLE IF NOT EXISTS refbot_comment (
-		comment_id INTEGER PRIMARY KEY,
-		pr INTEGER NOT NULL,
-		delivery_id TEXT NOT NULL
-	)`,
-	`CREATE TABLE IF NOT EXISTS refbot_pr_lease (
-		pr INTEGER PRIMARY KEY,
-		owner TEXT NOT NULL,
-		job_id INTEGER NOT NULL,
-		expires_at TEXT NOT NULL
-	)`,
-}
-
-// Start runs the workers. With SQLite only one process works on the
-// database, so what an earlier process left behind is its own: its PR leases
-// are released, and jobs it was running when it died are made available
-// again at once (River would rescue them only after RescueStuckJobsAfter).
-// Every job is written to be run again safely. ctx serves the start only:
-// the workers run until Stop.
+// Start runs the workers. refbot serve holds the database alone (see
+// store.LockExclusive), so what an earlier serve left behind is its own:
+// its leases are released, and jobs it was running when it died are made
+// available again at once (River would rescue them only after
+// RescueStuckJobsAfter). Every job is written to be run again safely. ctx
+// serves the start only: the workers run until Stop.
 func (q *Queue) Start(ctx context.Context) error {
-	if _, err := q.db.ExecContext(ctx, `DELETE FROM refbot_pr_lease`); err != nil {
+	if err := q.st.ReleaseLeasesHeldBy(ctx, "serve-"); err != nil {
 		return fmt.Errorf("queue: clear stale leases: %w", err)
 	}
 	// A job STOP cancelled while it ran is still marked running, with the
@@ -224,15 +233,21 @@ func (q *Queue) Stop(ctx context.Context) error {
 	return err
 }
 
-// Close stops recording and closes the database. Call Stop first.
+// Close stops recording. Call Stop first; the store is the caller's to
+// close.
 func (q *Queue) Close() error {
-	select {
-	case <-q.closed:
-	default:
-		close(q.closed)
-		<-q.writerDone
+	if q.closed != nil {
+		select {
+		case <-q.closed:
+		default:
+			close(q.closed)
+			<-q.writerDone
+		}
 	}
-	return q.db.Close()
+	if q.rec != nil {
+		q.rec.Close()
+	}
+	return nil
 }
 
 // Ping checks the database answers (for /readyz).
@@ -275,10 +290,6 @@ type recordResult struct {
 	outcome intake.Outcome
 	err     error
 }
-
-// CommentAttempts bounds the tries of a comment's job; with River's
-// backoff (attempt⁴ seconds) the last comes about 2.5 hours after the first.
-const CommentAttempts = 8
 
 // maxBatch bounds one group commit.
 const maxBatch = 128
@@ -328,35 +339,37 @@ func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 		return out, err
 	}
 	defer tx.Rollback()
-	insDelivery := tx.StmtContext(ctx, q.insertDelivery)
-	insComment := tx.StmtContext(ctx, q.insertComment)
 	var jobs []river.InsertManyParams
 	for i, r := range batch {
 		d := r.d
-		res, err := insDelivery.ExecContext(ctx, d.ID, d.Event, d.Action, d.Received.Format(time.RFC3339Nano), d.Ignored)
+		fresh, err := q.rec.Delivery(ctx, tx, d.ID, d.Event, d.Action, d.Received, d.Ignored)
 		if err != nil {
-			return out, fmt.Errorf("record delivery %s: %w", d.ID, err)
+			return out, err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !fresh {
 			out[i] = intake.Duplicate
 			continue
+		}
+		if h := d.Head; h != nil {
+			if err := q.rec.Head(ctx, tx, h.PR, h.SHA, h.At, store.HeadFromWebhook); err != nil {
+				return out, err
+			}
 		}
 		switch w := d.Work.(type) {
 		case nil:
 		case intake.CommentWork:
-			res, err := insComment.ExecContext(ctx, w.CommentID, w.PR, d.ID)
+			fresh, err := q.rec.Comment(ctx, tx, w.CommentID, w.PR, d.ID)
 			if err != nil {
-				return out, fmt.Errorf("record comment %d: %w", w.CommentID, err)
+				return out, err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			if !fresh {
 				out[i] = intake.AlreadyHandled
 				continue
 			}
-			jobs = append(jobs, river.InsertManyParams{Args: CommentArgs{CommentWork: w, Delivery: d.ID,
-				Supersedable: q.supersedes != nil && q.supersedes(w)},
-				InsertOpts: &river.InsertOpts{MaxAttempts: CommentAttempts}})
+			jobs = append(jobs, q.commentJob(w, d.ID))
 		case intake.PullRequestClosed:
-			jobs = append(jobs, river.InsertManyParams{Args: PRClosedArgs{PullRequestClosed: w, Delivery: d.ID}})
+			jobs = append(jobs, river.InsertManyParams{Args: PRClosedArgs{PullRequestClosed: w, Delivery: d.ID},
+				InsertOpts: &river.InsertOpts{Queue: Merges, MaxAttempts: MergeAttempts}})
 		default:
 			return out, fmt.Errorf("record delivery %s: unknown work %T", d.ID, w)
 		}
@@ -373,21 +386,30 @@ func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 	return out, nil
 }
 
-// errBusy: another job holds the PR's lease.
-var errBusy = errors.New("another job is working on this PR")
-
-// withPRLease runs f holding PR pr's lease, so that two jobs for one PR
-// never run at once. A busy PR returns errBusy at once.
-func (q *Queue) withPRLease(ctx context.Context, pr int, jobID int64, f func() error) error {
-	now := time.Now().UTC()
-	res, err := q.db.ExecContext(ctx, `INSERT INTO refbot_pr_lease (pr, owner, job_id, expires_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (pr) DO UPDATE SET owner = excluded.owner, job_id = excluded.job_id, expires_at = excluded.expires_at
-		WHERE refbot_pr_lease.expires_at < ? OR refbot_pr_lease.job_id = excluded.job_id`,
-		pr, q.owner, jobID, now.Add(3*time.Hour).Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
-	if err != nil {
-		return fmt.Errorf("lease PR %d: %w", pr, err)
+func (q *Queue) commentJob(w intake.CommentWork, delivery string) river.InsertManyParams {
+	h := q.handlers
+	queue := Updates
+	if h.QueueFor != nil {
+		queue = h.QueueFor(w)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	return river.InsertManyParams{Args: CommentArgs{CommentWork: w, Delivery: delivery,
+		Supersedable: h.Supersedes != nil && h.Supersedes(w)},
+		InsertOpts: &river.InsertOpts{Queue: queue, MaxAttempts: CommentAttempts}}
+}
+
+// errBusy: another job holds one of the leases.
+var errBusy = errors.New("another job holds the lease")
+
+// withLeases runs f holding leases, so that two jobs for one PR (or one
+// base branch) never run at once. When one is busy it returns errBusy at
+// once.
+func (q *Queue) withLeases(ctx context.Context, leases []string, jobID int64, f func() error) error {
+	holder := fmt.Sprintf("%s/job-%d", q.holder, jobID)
+	ok, err := q.st.TakeLeases(ctx, leases, holder, 3*time.Hour)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return errBusy
 	}
 	defer func() {
@@ -395,25 +417,28 @@ func (q *Queue) withPRLease(ctx context.Context, pr int, jobID int64, f func() e
 		// clear it anyway, but another worker of this one should not wait.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := q.db.ExecContext(rctx, `DELETE FROM refbot_pr_lease WHERE pr = ? AND job_id = ?`, pr, jobID); err != nil {
-			q.log.Error("release PR lease", zap.Int("pr", pr), zap.Error(err))
+		if err := q.st.ReleaseLeases(rctx, leases, holder); err != nil {
+			q.log.Error("release leases", zap.Strings("leases", leases), zap.Error(err))
 		}
 	}()
 	return f()
 }
 
-// DB is the database, for the other parts of refbot's state that live
-// beside the jobs (cooldowns).
+// DB is the database, for the tests' look at River's tables.
 func (q *Queue) DB() *sql.DB { return q.db }
 
-// CancelPR cancels the queued and running comment jobs of pull request pr,
-// except the job of comment keep (the STOP asking for it), and returns their
-// ids. A running job's context is cancelled; River does not retry it.
-// Merge promotions and branch deletions are not a commenter's to stop.
+// activeStates are the states of a job that has not ended.
+const activeStates = `('available', 'pending', 'retryable', 'running', 'scheduled')`
+
+// CancelPR cancels the queued and running comment jobs and CI waits of
+// pull request pr, except the job of comment keep (the STOP asking for
+// it), and returns their ids. A running job's context is cancelled; River
+// does not retry it. Merge promotions and branch deletions are not a
+// commenter's to stop.
 func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT id FROM river_job
-		WHERE kind = 'comment'
-		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+		WHERE kind IN ('comment', 'ci_wait')
+		AND state IN `+activeStates+`
 		AND json_extract(args, '$.pr') = ?
 		AND coalesce(json_extract(args, '$.comment_id'), 0) != ?`, pr, keep)
 	if err != nil {
@@ -443,11 +468,12 @@ func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, erro
 // NewerSupersedable returns the comments marked by Handlers.Supersedes
 // that were queued on pr after comment's and have not run yet, newest
 // first. One marked running is counted too: while comment's job holds the
-// PR's lease, a newer one is running only to find the PR busy. Whether one of them replaces comment is the handler's to decide
-// when comment's job runs: it knows who may command, the queue does not.
+// PR's lease, a newer one is running only to find the PR busy. Whether one
+// of them replaces comment is the handler's to decide when comment's job
+// runs: it knows who may command, the queue does not.
 func (q *Queue) NewerSupersedable(ctx context.Context, pr int, comment int64) ([]intake.CommentWork, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT json(args) FROM river_job
-		WHERE kind = 'comment' AND state IN ('available', 'scheduled', 'retryable', 'pending', 'running')
+		WHERE kind = 'comment' AND state IN `+activeStates+`
 		AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.supersedable') = 1
 		AND id > (SELECT coalesce(max(id), 0) FROM river_job WHERE kind = 'comment'
 			AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.comment_id') = ?)
@@ -471,15 +497,33 @@ func (q *Queue) NewerSupersedable(ctx context.Context, pr int, comment int64) ([
 	return out, rows.Err()
 }
 
+// uniqueWhileActive makes a job unique by its arguments among jobs that
+// have not ended.
+var uniqueWhileActive = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateScheduled,
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning}}
+
 // ScheduleBranchDeletion queues the deletion of pr's data branch at at.
-// Scheduling it again while one is waiting does nothing.
+// Scheduling it again while one is waiting does nothing; the job itself
+// checks, when it runs, that the grace period of the PR's last close is
+// over.
 func (q *Queue) ScheduleBranchDeletion(ctx context.Context, pr int, at time.Time) error {
 	_, err := q.river.Insert(ctx, BranchDeletionArgs{PR: pr}, &river.InsertOpts{
-		ScheduledAt: at,
-		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateScheduled, rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning}},
+		Queue: Merges, ScheduledAt: at, MaxAttempts: DeleteAttempts, UniqueOpts: uniqueWhileActive,
 	})
 	if err != nil {
 		return fmt.Errorf("schedule deletion of #%d's data branch: %w", pr, err)
+	}
+	return nil
+}
+
+// ScheduleCIWait queues the wait for the CI build that update restarted,
+// to run after after. Scheduling it again while it waits does nothing.
+func (q *Queue) ScheduleCIWait(ctx context.Context, pr int, update int64, after time.Duration) error {
+	_, err := q.river.Insert(ctx, CIWaitArgs{PR: pr, Update: update}, &river.InsertOpts{
+		Queue: CI, ScheduledAt: time.Now().Add(after), MaxAttempts: CIWaitAttempts, UniqueOpts: uniqueWhileActive,
+	})
+	if err != nil {
+		return fmt.Errorf("schedule the CI wait of #%d: %w", pr, err)
 	}
 	return nil
 }
@@ -488,19 +532,22 @@ func (q *Queue) ScheduleBranchDeletion(ctx context.Context, pr int, at time.Time
 type JobSummary struct {
 	ID        int64
 	Kind      string
+	Queue     string
 	State     string
 	Attempt   int
 	Author    string // for a comment's job
 	Body      string
 	CreatedAt time.Time
-	LastError string
+	// Failed says the job's last attempt ended in an error; what the
+	// error was is in refbot's log, not here (it may name internals).
+	Failed bool
 }
 
 // JobsForPR lists pr's jobs, newest first (at most limit).
 func (q *Queue) JobsForPR(ctx context.Context, pr, limit int) ([]JobSummary, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, state, attempt,
+	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, queue, state, attempt,
 		coalesce(json_extract(args, '$.author'), ''), coalesce(json_extract(args, '$.body'), ''),
-		created_at, coalesce(json_extract(errors, '$[#-1].error'), '')
+		created_at, coalesce(json_array_length(errors), 0) > 0
 		FROM river_job WHERE json_extract(args, '$.pr') = ? ORDER BY id DESC LIMIT ?`, pr, limit)
 	if err != nil {
 		return nil, fmt.Errorf("jobs of #%d: %w", pr, err)
@@ -510,7 +557,7 @@ func (q *Queue) JobsForPR(ctx context.Context, pr, limit int) ([]JobSummary, err
 	for rows.Next() {
 		var j JobSummary
 		var created string
-		if err := rows.Scan(&j.ID, &j.Kind, &j.State, &j.Attempt, &j.Author, &j.Body, &created, &j.LastError); err != nil {
+		if err := rows.Scan(&j.ID, &j.Kind, &j.Queue, &j.State, &j.Attempt, &j.Author, &j.Body, &created, &j.Failed); err != nil {
 			return nil, err
 		}
 		for _, layout := range []string{"2006-01-02 15:04:05.999999999", time.RFC3339Nano, "2006-01-02 15:04:05"} {

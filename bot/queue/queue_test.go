@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/store"
 )
 
 func commentDelivery(id string, pr int, comment int64) intake.Delivery {
@@ -24,7 +25,13 @@ func commentDelivery(id string, pr int, comment int64) intake.Delivery {
 
 func open(t *testing.T, path string, h Handlers) *Queue {
 	t.Helper()
-	q, err := Open(context.Background(), Config{Path: path, Handlers: h, LeaseWait: 50 * time.Millisecond, MaxWorkers: 4})
+	st, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	q, err := Open(context.Background(), Config{Store: st, Handlers: h, LeaseWait: 50 * time.Millisecond,
+		Workers: map[string]int{Updates: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,10 +69,10 @@ func TestRecordSurvivesRestart(t *testing.T) {
 	done := make(chan struct{}, 2)
 	q = open(t, path, Handlers{
 		Comment: func(ctx context.Context, w intake.CommentWork) error { comments.Add(1); done <- struct{}{}; return nil },
-		PRClosed: func(ctx context.Context, w intake.PullRequestClosed) error {
+		PRClosed: func(ctx context.Context, w intake.PullRequestClosed) (time.Duration, error) {
 			closes.Add(1)
 			done <- struct{}{}
-			return nil
+			return 0, nil
 		},
 	})
 	if err := q.Start(ctx); err != nil {
@@ -253,8 +260,8 @@ func TestResumeInterruptedJob(t *testing.T) {
 		attempted_at = datetime('now', 'subsec')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.DB().ExecContext(ctx, `INSERT INTO refbot_pr_lease (pr, owner, job_id, expires_at)
-		VALUES (4, 'dead-process', 1, '2999-01-01T00:00:00Z')`); err != nil {
+	if _, err := q.DB().ExecContext(ctx, `INSERT INTO refbot_lease (name, holder, expires_at)
+		VALUES ('pr:4', 'serve-dead-process/job-1', '2999-01-01T00:00:00Z')`); err != nil {
 		t.Fatal(err)
 	}
 	// A second job, which STOP had cancelled while it ran: not resumed.
@@ -412,7 +419,7 @@ func TestScheduledBranchDeletion(t *testing.T) {
 	ctx := context.Background()
 	deleted := make(chan int, 2)
 	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
-		DeleteBranch: func(_ context.Context, pr int) error { deleted <- pr; return nil },
+		DeleteBranch: func(_ context.Context, pr int) (time.Duration, error) { deleted <- pr; return 0, nil },
 	})
 	at := time.Now().Add(300 * time.Millisecond)
 	for range 2 { // the second is a duplicate close event

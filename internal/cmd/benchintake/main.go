@@ -31,6 +31,7 @@ import (
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/queue"
 	"github.com/refbot/refbot/bot/server"
+	"github.com/refbot/refbot/bot/store"
 )
 
 const secret = "bench-secret"
@@ -72,7 +73,12 @@ func run(total, conc int) error {
 	}
 	defer stopBare()
 
-	q, err := queue.Open(ctx, queue.Config{Path: filepath.Join(dir, "refbot.db")})
+	st, err := store.Open(ctx, filepath.Join(dir, "refbot.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	q, err := queue.Open(ctx, queue.Config{Store: st})
 	if err != nil {
 		return err
 	}
