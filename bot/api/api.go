@@ -3,7 +3,8 @@
 // command for a pull request exactly as a comment would be (same durable
 // recording, same workflow, same reply on the PR), marked as trusted: the
 // token is the maintainer's authority, so no permission check or cooldown
-// applies.
+// applies. A plain UPDATE is bound to the head of the time the request
+// arrived, as a comment is to the head of its time.
 package api
 
 import (
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +84,12 @@ func (o Options) command(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `"by" is required: who asks for it`})
 		return
 	}
+	// "by" goes into the reply and the data commit's Refbot-Approved-By
+	// trailer: only a login, so that it can add neither lines nor text.
+	if !loginPattern.MatchString(req.By) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `"by" must be a GitHub login (letters, digits and single hyphens, at most 39 characters)`})
+		return
+	}
 	body := o.Prefix + " " + strings.TrimSpace(req.Command)
 	parsed := command.Parse(body, o.Prefix)
 	switch {
@@ -108,6 +116,9 @@ func (o Options) command(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"queued": parsed.Commands[0].Verb, "pr": pr, "id": d.ID})
 }
+
+// loginPattern is a GitHub user login.
+var loginPattern = regexp.MustCompile(`^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$`)
 
 // apiCommentID makes a comment id for an API command: negative (GitHub's
 // are positive), so it can never collide with a real comment's.

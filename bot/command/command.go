@@ -89,7 +89,8 @@ const (
 // Parse returns the commands and problems in a comment body, in order. prefix
 // is the configured prefix, e.g. "BUILDBOT:"; empty means DefaultPrefix. The
 // same command written twice is returned twice: whether to run it twice is
-// the caller's decision.
+// the caller's decision. A line holding a control character (NUL, an escape
+// sequence …) is neither a command nor a problem.
 func Parse(body, prefix string) Result {
 	prefix = strings.Trim(prefix, " \t")
 	if prefix == "" {
@@ -106,7 +107,7 @@ func Parse(body, prefix string) Result {
 	for _, ln := range standaloneLines(src) {
 		raw := strings.Trim(ln.text, " \t")
 		rest, ok := cutPrefix(raw, prefix)
-		if !ok {
+		if !ok || hasControl(raw) {
 			continue
 		}
 		cmd, reason, verb := parseCommand(rest, prefix)
@@ -324,6 +325,13 @@ func hiddenChar(s string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// hasControl reports a control character other than the tab: a line with
+// one is not a command at all, and is not answered either (a reply would
+// echo it back).
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) })
 }
 
 func isBlank(r rune) bool { return r == ' ' || r == '\t' }

@@ -13,6 +13,7 @@ import (
 	"github.com/refbot/refbot/bot/command"
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/queue"
+	"github.com/refbot/refbot/bot/store"
 	"github.com/refbot/refbot/internal/fakegithub"
 )
 
@@ -63,7 +64,12 @@ func TestEveryGitHubExample(t *testing.T) {
 	if len(examples) < 100 {
 		t.Fatalf("only %d examples loaded", len(examples))
 	}
-	q, err := queue.Open(context.Background(), queue.Config{Path: filepath.Join(t.TempDir(), "refbot.db")})
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "refbot.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	q, err := queue.Open(context.Background(), queue.Config{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

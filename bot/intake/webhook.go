@@ -39,8 +39,19 @@ type Delivery struct {
 	Received time.Time
 	// Work is what the delivery asks refbot to do; nil when nothing.
 	Work Work
+	// Head, when set, is what the delivery shows of a pull request's head:
+	// refbot keeps it to know which head a later comment was about.
+	Head *HeadSeen
 	// Ignored says why a delivery asks for nothing (for the record).
 	Ignored string
+}
+
+// HeadSeen says that SHA was pull request PR's head at At (GitHub's clock:
+// the pull request's updated_at in the payload; a push updates it).
+type HeadSeen struct {
+	PR  int
+	SHA string
+	At  time.Time
 }
 
 // Work is a unit of work a delivery asks for. Its concrete types are
@@ -66,13 +77,14 @@ type CommentWork struct {
 
 // PullRequestClosed: a pull request was closed, merged or not.
 type PullRequestClosed struct {
-	Repo        string `json:"repo"`
-	PR          int    `json:"pr"`
-	Merged      bool   `json:"merged"`
-	BaseRef     string `json:"base_ref"`
-	HeadSHA     string `json:"head_sha"`
-	MergeCommit string `json:"merge_commit,omitempty"` // the commit the merge made on the base
-	MergedBy    string `json:"merged_by,omitempty"`
+	Repo        string    `json:"repo"`
+	PR          int       `json:"pr"`
+	Merged      bool      `json:"merged"`
+	BaseRef     string    `json:"base_ref"`
+	HeadSHA     string    `json:"head_sha"`
+	MergeCommit string    `json:"merge_commit,omitempty"` // the commit the merge made on the base
+	MergedBy    string    `json:"merged_by,omitempty"`
+	MergedAt    time.Time `json:"merged_at,omitzero"`
 }
 
 func (CommentWork) work()       {}
@@ -204,6 +216,8 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 		return http.StatusOK, "delivery already recorded"
 	case outcome == AlreadyHandled:
 		return http.StatusOK, "comment already handled"
+	case d.Work == nil && d.Head != nil:
+		return http.StatusOK, "head recorded"
 	case d.Work == nil:
 		log.Debug("delivery ignored", zap.String("reason", d.Ignored))
 		return http.StatusAccepted, "ignored: " + d.Ignored
@@ -263,9 +277,11 @@ type payload struct {
 	} `json:"comment"`
 	Number      int `json:"number"`
 	PullRequest *struct {
-		Merged         bool   `json:"merged"`
-		MergeCommitSHA string `json:"merge_commit_sha"`
-		MergedBy       *user  `json:"merged_by"`
+		UpdatedAt      time.Time `json:"updated_at"`
+		MergedAt       time.Time `json:"merged_at"`
+		Merged         bool      `json:"merged"`
+		MergeCommitSHA string    `json:"merge_commit_sha"`
+		MergedBy       *user     `json:"merged_by"`
 		Base           struct {
 			Ref string `json:"ref"`
 		} `json:"base"`
@@ -321,16 +337,24 @@ func (h *Handler) decode(d *Delivery, body []byte) error {
 			CreatedAt: p.Comment.CreatedAt, Installation: inst,
 		}
 	case "pull_request":
-		if p.Action != "closed" {
-			return ignore("pull request " + p.Action)
-		}
 		if p.PullRequest == nil || p.Number == 0 {
 			return errors.New("pull_request without pull_request or number")
+		}
+		// Every pull_request event shows the head as it was then; opened,
+		// synchronize and reopened are the ones that change it.
+		if sha := p.PullRequest.Head.SHA; sha != "" && !p.PullRequest.UpdatedAt.IsZero() {
+			d.Head = &HeadSeen{PR: p.Number, SHA: sha, At: p.PullRequest.UpdatedAt}
+		}
+		if p.Action != "closed" {
+			if d.Head != nil {
+				return nil
+			}
+			return ignore("pull request " + p.Action)
 		}
 		pc := PullRequestClosed{Repo: p.Repository.FullName, PR: p.Number, Merged: p.PullRequest.Merged,
 			BaseRef: p.PullRequest.Base.Ref, HeadSHA: p.PullRequest.Head.SHA}
 		if pc.Merged {
-			pc.MergeCommit = p.PullRequest.MergeCommitSHA
+			pc.MergeCommit, pc.MergedAt = p.PullRequest.MergeCommitSHA, p.PullRequest.MergedAt
 			if p.PullRequest.MergedBy != nil {
 				pc.MergedBy = p.PullRequest.MergedBy.Login
 			}

@@ -206,30 +206,39 @@ func TestMalformedDeliveries(t *testing.T) {
 func TestWhatIsQueued(t *testing.T) {
 	closed := func(merged bool, action string) []byte {
 		b, _ := json.Marshal(map[string]any{"action": action, "number": 12, "repository": map[string]any{"full_name": "octo-org/octo-repo"},
-			"pull_request": map[string]any{"merged": merged, "base": map[string]any{"ref": "master"}, "head": map[string]any{"sha": "abc"}}})
+			"pull_request": map[string]any{"merged": merged, "base": map[string]any{"ref": "master"}, "head": map[string]any{"sha": "abc"},
+				"updated_at": "2026-11-23T11:00:00Z"}})
 		return b
 	}
+	head := &HeadSeen{PR: 12, SHA: "abc", At: mustTime("2026-11-23T11:00:00Z")}
 	tests := []struct {
 		name  string
 		event string
 		body  []byte
 		code  int
 		work  Work
+		head  *HeadSeen
 	}{
 		{"command on a PR", "issue_comment", comment("created", "BUILDBOT: UPDATE", "alice", "User", true, 5), http.StatusOK,
-			CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: 5, Author: "alice", Body: "BUILDBOT: UPDATE", URL: "https://github.com/x", CreatedAt: mustTime("2026-11-23T10:00:00Z")}},
-		{"edited comment", "issue_comment", comment("edited", "BUILDBOT: UPDATE", "alice", "User", true, 5), http.StatusAccepted, nil},
-		{"deleted comment", "issue_comment", comment("deleted", "BUILDBOT: UPDATE", "alice", "User", true, 5), http.StatusAccepted, nil},
-		{"comment on an issue", "issue_comment", comment("created", "BUILDBOT: UPDATE", "alice", "User", false, 5), http.StatusAccepted, nil},
-		{"refbot's own comment", "issue_comment", comment("created", "BUILDBOT: UPDATE", "refbot[bot]", "Bot", true, 5), http.StatusAccepted, nil},
-		{"another bot", "issue_comment", comment("created", "BUILDBOT: UPDATE", "dependabot[bot]", "Bot", true, 5), http.StatusAccepted, nil},
-		{"no command", "issue_comment", comment("created", "LGTM", "alice", "User", true, 5), http.StatusAccepted, nil},
-		{"merged", "pull_request", closed(true, "closed"), http.StatusOK, PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, Merged: true, BaseRef: "master", HeadSHA: "abc"}},
-		{"closed unmerged", "pull_request", closed(false, "closed"), http.StatusOK, PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, BaseRef: "master", HeadSHA: "abc"}},
-		{"opened", "pull_request", closed(false, "opened"), http.StatusAccepted, nil},
-		{"ping", "ping", []byte(`{"zen":"x","repository":{"full_name":"octo-org/octo-repo"}}`), http.StatusAccepted, nil},
-		{"other event", "star", []byte(`{"action":"created","repository":{"full_name":"octo-org/octo-repo"}}`), http.StatusAccepted, nil},
-		{"other repository", "issue_comment", []byte(strings.Replace(string(comment("created", "BUILDBOT: UPDATE", "alice", "User", true, 5)), "octo-org/octo-repo", "evil/repo", 1)), http.StatusAccepted, nil},
+			CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: 5, Author: "alice", Body: "BUILDBOT: UPDATE", URL: "https://github.com/x", CreatedAt: mustTime("2026-11-23T10:00:00Z")}, nil},
+		{"edited comment", "issue_comment", comment("edited", "BUILDBOT: UPDATE", "alice", "User", true, 5), http.StatusAccepted, nil, nil},
+		{"deleted comment", "issue_comment", comment("deleted", "BUILDBOT: UPDATE", "alice", "User", true, 5), http.StatusAccepted, nil, nil},
+		{"comment on an issue", "issue_comment", comment("created", "BUILDBOT: UPDATE", "alice", "User", false, 5), http.StatusAccepted, nil, nil},
+		{"refbot's own comment", "issue_comment", comment("created", "BUILDBOT: UPDATE", "refbot[bot]", "Bot", true, 5), http.StatusAccepted, nil, nil},
+		{"another bot", "issue_comment", comment("created", "BUILDBOT: UPDATE", "dependabot[bot]", "Bot", true, 5), http.StatusAccepted, nil, nil},
+		{"no command", "issue_comment", comment("created", "LGTM", "alice", "User", true, 5), http.StatusAccepted, nil, nil},
+		{"merged", "pull_request", closed(true, "closed"), http.StatusOK, PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, Merged: true, BaseRef: "master", HeadSHA: "abc"}, head},
+		{"closed unmerged", "pull_request", closed(false, "closed"), http.StatusOK, PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, BaseRef: "master", HeadSHA: "abc"}, head},
+		// A push, an opening or a reopening shows the head and when.
+		{"opened", "pull_request", closed(false, "opened"), http.StatusOK, nil, head},
+		{"synchronize", "pull_request", closed(false, "synchronize"), http.StatusOK, nil, head},
+		{"reopened", "pull_request", closed(false, "reopened"), http.StatusOK, nil, head},
+		{"labeled", "pull_request", closed(false, "labeled"), http.StatusOK, nil, head},
+		{"no head time", "pull_request", []byte(`{"action":"synchronize","number":12,"repository":{"full_name":"octo-org/octo-repo"},"pull_request":{"head":{"sha":"abc"}}}`),
+			http.StatusAccepted, nil, nil},
+		{"ping", "ping", []byte(`{"zen":"x","repository":{"full_name":"octo-org/octo-repo"}}`), http.StatusAccepted, nil, nil},
+		{"other event", "star", []byte(`{"action":"created","repository":{"full_name":"octo-org/octo-repo"}}`), http.StatusAccepted, nil, nil},
+		{"other repository", "issue_comment", []byte(strings.Replace(string(comment("created", "BUILDBOT: UPDATE", "alice", "User", true, 5)), "octo-org/octo-repo", "evil/repo", 1)), http.StatusAccepted, nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,6 +249,9 @@ func TestWhatIsQueued(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.work, rec.deliveries["d"].Work); diff != "" {
 				t.Errorf("work (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.head, rec.deliveries["d"].Head); diff != "" {
+				t.Errorf("head (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -1,7 +1,10 @@
 // Package pages renders refbot's own web pages. GET /pr/{n} is the page a
 // commit status links to: the PR's data branch and where it came from, and
-// refbot's recent jobs for the PR with their state and last error. Plain
-// server-rendered HTML, escaped by html/template.
+// refbot's recent jobs for the PR with their state. Plain server-rendered
+// HTML, escaped by html/template. A page reads refbot's own copy of the data
+// branch (it never fetches, and waits for the data repo's cache only as long
+// as the page may take) and never shows an error's raw text: that is in
+// refbot's log.
 package pages
 
 import (
@@ -28,7 +31,8 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 
 // Branches reads data branches.
 type Branches interface {
-	Branch(ctx context.Context, branch string) (refdata.BranchInfo, error)
+	// CachedBranch reads refbot's copy of a data branch, without fetching.
+	CachedBranch(ctx context.Context, branch string) (refdata.BranchInfo, error)
 }
 
 // Jobs lists a PR's jobs.
@@ -42,7 +46,10 @@ type Options struct {
 	BaseBranch string
 	Branches   Branches
 	Jobs       Jobs
-	Logger     *zap.Logger
+	// PRExists says whether pull request n exists; a page for one that
+	// does not is a 404.
+	PRExists func(ctx context.Context, n int) (bool, error)
+	Logger   *zap.Logger
 }
 
 // New returns the handler of GET /pr/{n}.
@@ -56,21 +63,35 @@ func New(o Options) http.Handler {
 			http.Error(w, "no such pull request", http.StatusNotFound)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
+		jobs, err := o.Jobs.JobsForPR(ctx, n, 50)
+		if err != nil {
+			o.Logger.Warn("page: read jobs", zap.Int("pr", n), zap.Error(err))
+			http.Error(w, "refbot's database could not be read", http.StatusServiceUnavailable)
+			return
+		}
+		// A PR refbot never heard of is asked of GitHub (a cached answer
+		// when it has not changed).
+		if len(jobs) == 0 && o.PRExists != nil {
+			exists, err := o.PRExists(ctx, n)
+			if err != nil {
+				o.Logger.Warn("page: look up the pull request", zap.Int("pr", n), zap.Error(err))
+			} else if !exists {
+				http.Error(w, "no such pull request", http.StatusNotFound)
+				return
+			}
+		}
 		data := map[string]any{"Repo": o.Repo, "PR": n, "Branch": refdata.PRBranch(n), "Base": o.BaseBranch}
-		// A page shows what it can: an unreachable data repo is said, not
-		// a blank 500.
-		if info, err := o.Branches.Branch(ctx, refdata.PRBranch(n)); err != nil {
+		// A page shows what it can: a busy or unreadable data repo cache is
+		// said, not a blank 500.
+		bctx, bcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer bcancel()
+		if info, err := o.Branches.CachedBranch(bctx, refdata.PRBranch(n)); err != nil {
 			o.Logger.Warn("page: read data branch", zap.Int("pr", n), zap.Error(err))
 			data["BranchError"] = "the data repo could not be read just now"
 		} else {
 			data["Data"] = info
-		}
-		jobs, err := o.Jobs.JobsForPR(ctx, n, 50)
-		if err != nil {
-			http.Error(w, "refbot's database could not be read", http.StatusServiceUnavailable)
-			return
 		}
 		data["Jobs"] = jobs
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

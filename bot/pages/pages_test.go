@@ -17,16 +17,16 @@ import (
 
 type branches map[string]refdata.BranchInfo
 
-func (b branches) Branch(_ context.Context, name string) (refdata.BranchInfo, error) {
+func (b branches) CachedBranch(_ context.Context, name string) (refdata.BranchInfo, error) {
 	if name == "PR13" {
 		return refdata.BranchInfo{}, errors.New("connection refused")
 	}
 	return b[name], nil
 }
 
-type jobs []queue.JobSummary
+type jobs map[int][]queue.JobSummary
 
-func (j jobs) JobsForPR(context.Context, int, int) ([]queue.JobSummary, error) { return j, nil }
+func (j jobs) JobsForPR(_ context.Context, pr, _ int) ([]queue.JobSummary, error) { return j[pr], nil }
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
@@ -42,12 +42,13 @@ func TestPRPage(t *testing.T) {
 	h := New(Options{Repo: "o/r", BaseBranch: "master",
 		Branches: branches{"PR12": {Exists: true, Tip: plumbing.NewHash(strings.Repeat("a", 40)), Base: plumbing.NewHash(strings.Repeat("b", 40)),
 			When: time.Now().Add(-time.Hour), Trailers: map[string]string{"Refbot-Build": "1001", "Refbot-Approved-By": "alice"}}},
-		Jobs: jobs{{ID: 7, Kind: "comment", State: "retryable", Attempt: 2, Author: "mallory", Body: "BUILDBOT: UPDATE <script>alert(1)</script>",
-			CreatedAt: time.Now(), LastError: "get s3://b/1001: connection refused"}},
+		Jobs: jobs{12: {{ID: 7, Kind: "comment", State: "retryable", Attempt: 2, Author: "mallory", Body: "BUILDBOT: UPDATE <script>alert(1)</script>",
+			CreatedAt: time.Now(), Failed: true}}},
+		PRExists: func(_ context.Context, n int) (bool, error) { return n != 999, nil },
 	})
 	code, body := get(t, h, "/pr/12")
 	for _, want := range []string{"o/r #12", "<code>PR12</code>", "aaaaaaaaaaaa", "Refbot-Build", "1001", "<td>alice</td>",
-		"retryable (attempt 2)", "connection refused", "&lt;script&gt;"} {
+		"retryable (attempt 2)", "its last attempt failed", "&lt;script&gt;"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -61,7 +62,9 @@ func TestPRPage(t *testing.T) {
 	if _, body := get(t, h, "/pr/13"); !strings.Contains(body, "could not be read just now") {
 		t.Error("a data repo outage is not said")
 	}
-	if code, _ := get(t, h, "/pr/abc"); code != 404 {
-		t.Errorf("/pr/abc: %d", code)
+	for _, p := range []string{"/pr/abc", "/pr/999"} {
+		if code, _ := get(t, h, p); code != 404 {
+			t.Errorf("%s: %d, want 404", p, code)
+		}
 	}
 }

@@ -7,11 +7,12 @@ package policy
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/refbot/refbot/bot/store"
 )
 
 // Permissions is what policy needs from GitHub.
@@ -42,23 +43,16 @@ func (r *Refusal) Error() string { return r.Reason }
 type Policy struct {
 	cfg   Config
 	perms Permissions
-	db    *sql.DB
+	st    *store.Store
 	now   func() time.Time
 }
 
-// New returns a Policy keeping cooldowns in db (its table is created if
-// missing).
-func New(ctx context.Context, cfg Config, perms Permissions, db *sql.DB, now func() time.Time) (*Policy, error) {
+// New returns a Policy keeping cooldowns in st.
+func New(cfg Config, perms Permissions, st *store.Store, now func() time.Time) *Policy {
 	if now == nil {
 		now = time.Now
 	}
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS refbot_cooldown (
-		pr INTEGER NOT NULL, verb TEXT NOT NULL, last_run TEXT NOT NULL, comment_id INTEGER NOT NULL DEFAULT 0,
-		PRIMARY KEY (pr, verb))`)
-	if err != nil {
-		return nil, fmt.Errorf("policy: create cooldown table: %w", err)
-	}
-	return &Policy{cfg: cfg, perms: perms, db: db, now: now}, nil
+	return &Policy{cfg: cfg, perms: perms, st: st, now: now}
 }
 
 // Allowed reports whether user may command refbot; a nil Refusal means yes.
@@ -107,43 +101,26 @@ func (p *Policy) Take(ctx context.Context, pr int, verb string, comment int64) (
 		return nil, nil
 	}
 	now := p.now().UTC()
-	tx, err := p.db.BeginTx(ctx, nil)
+	taken, last, err := p.st.TakeCooldown(ctx, pr, verb, comment, now, wait)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-	var last string
-	var by int64
-	err = tx.QueryRowContext(ctx, `SELECT last_run, comment_id FROM refbot_cooldown WHERE pr = ? AND verb = ?`, pr, verb).Scan(&last, &by)
-	switch {
-	case err == sql.ErrNoRows:
-	case err == nil && by == comment && comment != 0:
+	if taken {
 		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("read cooldown of %s on #%d: %w", verb, pr, err)
-	default:
-		t, err := time.Parse(time.RFC3339Nano, last)
-		if err == nil && now.Before(t.Add(wait)) {
-			retry := t.Add(wait)
-			return &Refusal{
-				Reason:  fmt.Sprintf("%s ran on this PR %s ago; it can run again in %s (at %s UTC)", verb, roundDur(now.Sub(t)), roundDur(retry.Sub(now)), retry.Format("15:04")),
-				RetryAt: retry,
-			}, nil
-		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_cooldown (pr, verb, last_run, comment_id) VALUES (?, ?, ?, ?)
-		ON CONFLICT (pr, verb) DO UPDATE SET last_run = excluded.last_run, comment_id = excluded.comment_id`,
-		pr, verb, now.Format(time.RFC3339Nano), comment); err != nil {
-		return nil, fmt.Errorf("start cooldown of %s on #%d: %w", verb, pr, err)
-	}
-	return nil, tx.Commit()
+	retry := last.Add(wait)
+	return &Refusal{
+		Reason: fmt.Sprintf("%s ran on this PR %s ago; it can run again in %s (at %s UTC)", verb, roundDur(now.Sub(last)),
+			roundDur(retry.Sub(now)), retry.Format("15:04")),
+		RetryAt: retry,
+	}, nil
 }
 
-// Release ends verb's cooldown on pr early: for a command that was taken but
-// then did nothing (refused for another reason, or failed before acting).
-func (p *Policy) Release(ctx context.Context, pr int, verb string) error {
-	_, err := p.db.ExecContext(ctx, `DELETE FROM refbot_cooldown WHERE pr = ? AND verb = ?`, pr, strings.ToUpper(verb))
-	return err
+// Release gives verb's cooldown on pr back when comment holds it: the
+// command took it but then changed nothing (refused, or failed before
+// acting). Another comment's cooldown is left alone.
+func (p *Policy) Release(ctx context.Context, pr int, verb string, comment int64) error {
+	return p.st.ReleaseCooldown(ctx, pr, strings.ToUpper(verb), comment)
 }
 
 func roundDur(d time.Duration) string {

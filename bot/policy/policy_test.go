@@ -2,14 +2,13 @@ package policy
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
+	"github.com/refbot/refbot/bot/store"
 )
 
 type fakePerms struct {
@@ -37,24 +36,21 @@ func (f fakePerms) TeamMember(_ context.Context, org, team, user string) (bool, 
 	return false, f.err
 }
 
-func openDB(t *testing.T) *sql.DB {
+func openStore(t *testing.T) *store.Store {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "p.db"))
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func TestAllowed(t *testing.T) {
 	ctx := context.Background()
 	perms := fakePerms{perm: map[string]string{"admin1": "admin", "maint": "maintain", "writer": "write", "triager": "triage", "reader": "read"},
 		teams: map[string][]string{"org/reviewers": {"teamie"}}}
-	p, err := New(ctx, Config{AllowedUsers: []string{"Guest"}, AllowedTeams: []string{"org/reviewers"}}, perms, openDB(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := New(Config{AllowedUsers: []string{"Guest"}, AllowedTeams: []string{"org/reviewers"}}, perms, openStore(t), nil)
 	tests := []struct {
 		user    string
 		allowed bool
@@ -87,20 +83,17 @@ func TestAllowed(t *testing.T) {
 
 func TestCooldownPersists(t *testing.T) {
 	ctx := context.Background()
-	db := openDB(t)
+	st := openStore(t)
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	cfg := Config{Cooldowns: map[string]time.Duration{"UPDATE": 10 * time.Minute}}
-	p, err := New(ctx, cfg, fakePerms{}, db, clock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := New(cfg, fakePerms{}, st, clock)
 	if ref, err := p.Take(ctx, 7, "update", 1); ref != nil || err != nil {
 		t.Fatalf("first UPDATE refused: %v %v", ref, err)
 	}
 	now = now.Add(4 * time.Minute)
 	// A new Policy on the same database (a restart) still knows.
-	p, _ = New(ctx, cfg, fakePerms{}, db, clock)
+	p = New(cfg, fakePerms{}, st, clock)
 	if ref, _ := p.Take(ctx, 7, "UPDATE", 1); ref != nil {
 		t.Errorf("the same comment (a retried job) was refused: %v", ref)
 	}
@@ -124,7 +117,14 @@ func TestCooldownPersists(t *testing.T) {
 	if ref, _ := p.Take(ctx, 7, "UPDATE", 5); ref != nil {
 		t.Errorf("UPDATE after the cooldown refused: %v", ref)
 	}
-	if err := p.Release(ctx, 7, "UPDATE"); err != nil {
+	// Another comment cannot give comment 5's cooldown back; comment 5 can.
+	if err := p.Release(ctx, 7, "UPDATE", 6); err != nil {
+		t.Fatal(err)
+	}
+	if ref, _ := p.Take(ctx, 7, "UPDATE", 6); ref == nil {
+		t.Error("a refused comment gave back a cooldown it did not hold")
+	}
+	if err := p.Release(ctx, 7, "UPDATE", 5); err != nil {
 		t.Fatal(err)
 	}
 	if ref, _ := p.Take(ctx, 7, "UPDATE", 6); ref != nil {

@@ -6,15 +6,17 @@
 // any delivery id, and promotion is idempotent, so what the webhook did
 // deliver is not done twice.
 //
-// Each pass also sets the cache status of every open PR's head (DESIGN.md
-// §1), writing only when it changed and not re-examining a head whose
-// status is already final, so that a quiet pass costs GitHub only the
-// listing of open PRs.
+// Each pass also notes every open PR's head (so that a comment can be
+// bound to the head its author saw, docs/design.md "Approval bound to what
+// was reviewed"), catches up on PRs closed without merging, and sets the
+// cache status of every open PR's head (docs/design.md, "Cache status"),
+// writing only when it changed and not re-examining a head whose status is
+// already final, so that a quiet pass costs GitHub only the listing of
+// open PRs.
 package reconcile
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"time"
@@ -23,12 +25,14 @@ import (
 
 	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/store"
 )
 
 // GitHub is what the reconciler reads.
 type GitHub interface {
 	OpenPullRequests(ctx context.Context) ([]ghclient.PRSummary, error)
 	MergedPullRequests(ctx context.Context, since time.Time) ([]ghclient.MergedPR, error)
+	ClosedPullRequests(ctx context.Context, since time.Time) ([]ghclient.ClosedPR, error)
 	Comments(ctx context.Context, pr int, since time.Time) ([]ghclient.Comment, error)
 	PullRequest(ctx context.Context, n int) (*ghclient.PullRequest, error)
 	SetStatus(ctx context.Context, sha string, s ghclient.Status) error
@@ -47,8 +51,10 @@ type Options struct {
 	// it is about; nil means no cache statuses.
 	// hasBranch says whether the PR has a data branch.
 	CacheStatus func(ctx context.Context, pr int, head string, hasBranch bool) (ghclient.Status, string, error)
-	DB          *sql.DB // where the last pass is remembered
+	Store       *store.Store // where the last pass is remembered
 	Interval    time.Duration
+	// PassTimeout bounds one pass; default 10 minutes.
+	PassTimeout time.Duration
 	// FirstLookback is how far back the very first pass looks; default a day.
 	FirstLookback time.Duration
 	Logger        *zap.Logger
@@ -58,10 +64,13 @@ type Options struct {
 // Reconciler runs passes.
 type Reconciler struct{ o Options }
 
-// New returns a Reconciler; its table is created if missing.
-func New(ctx context.Context, o Options) (*Reconciler, error) {
+// New returns a Reconciler.
+func New(o Options) *Reconciler {
 	if o.Interval <= 0 {
 		o.Interval = 5 * time.Minute
+	}
+	if o.PassTimeout <= 0 {
+		o.PassTimeout = 10 * time.Minute
 	}
 	if o.FirstLookback <= 0 {
 		o.FirstLookback = 24 * time.Hour
@@ -72,20 +81,7 @@ func New(ctx context.Context, o Options) (*Reconciler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	for _, stmt := range []string{
-		`CREATE TABLE IF NOT EXISTS refbot_reconcile (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-		// Each open PR's updatedAt as GitHub gave it when last read: a PR
-		// is read again only when it changed (GitHub's clock, not ours).
-		`CREATE TABLE IF NOT EXISTS refbot_reconcile_pr (pr INTEGER PRIMARY KEY, updated_at TEXT NOT NULL)`,
-		// The cache status refbot last set on each open PR's head.
-		`CREATE TABLE IF NOT EXISTS refbot_cache_status (pr INTEGER PRIMARY KEY, sha TEXT NOT NULL,
-			state TEXT NOT NULL, description TEXT NOT NULL, build TEXT NOT NULL)`,
-	} {
-		if _, err := o.DB.ExecContext(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("reconcile: create tables: %w", err)
-		}
-	}
-	return &Reconciler{o: o}, nil
+	return &Reconciler{o: o}
 }
 
 // Run passes at once and then every Interval until ctx ends.
@@ -93,13 +89,17 @@ func (r *Reconciler) Run(ctx context.Context) {
 	t := time.NewTicker(r.o.Interval)
 	defer t.Stop()
 	for {
-		if res, err := r.Pass(ctx); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, r.o.PassTimeout)
+		res, err := r.Pass(pctx)
+		cancel()
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			r.o.Logger.Warn("reconcile pass", zap.Error(err))
-		} else if res.Comments+res.Merges > 0 {
-			r.o.Logger.Info("reconciled missed events", zap.Int("comments", res.Comments), zap.Int("merges", res.Merges))
+		} else if res.Comments+res.Merges+res.Closes > 0 {
+			r.o.Logger.Info("reconciled missed events", zap.Int("comments", res.Comments), zap.Int("merges", res.Merges),
+				zap.Int("closes", res.Closes))
 		}
 		select {
 		case <-ctx.Done():
@@ -113,6 +113,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 type Result struct {
 	Comments int
 	Merges   int
+	Closes   int // closed without merging
 	Statuses int // cache statuses written
 }
 
@@ -126,22 +127,26 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 	var res Result
 	started := r.o.Now().UTC()
 	since := started.Add(-r.o.FirstLookback)
-	var last string
-	switch err := r.o.DB.QueryRowContext(ctx, `SELECT value FROM refbot_reconcile WHERE key = 'last_pass'`).Scan(&last); {
-	case err == nil:
-		t, perr := time.Parse(time.RFC3339Nano, last)
-		if perr == nil {
-			since = t.Add(-overlap)
-		}
-	case err != sql.ErrNoRows:
+	last, err := r.o.Store.LastPass(ctx)
+	if err != nil {
 		return res, err
+	}
+	if !last.IsZero() {
+		since = last.Add(-overlap)
 	}
 
 	open, err := r.o.GitHub.OpenPullRequests(ctx)
 	if err != nil {
 		return res, err
 	}
-	seen, err := r.seenPRs(ctx)
+	heads := make([]store.HeadSeen, 0, len(open))
+	for _, pr := range open {
+		heads = append(heads, store.HeadSeen{PR: pr.Number, SHA: pr.HeadSHA, At: pr.UpdatedAt, Source: store.HeadFromReconciler})
+	}
+	if err := r.o.Store.RecordHeads(ctx, heads); err != nil {
+		return res, err
+	}
+	seen, err := r.o.Store.SeenPRs(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -154,7 +159,7 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 			}
 			prSince = last.Add(-overlap)
 		} else if pr.UpdatedAt.Before(firstLook) {
-			if err := r.markSeen(ctx, pr.Number, pr.UpdatedAt); err != nil {
+			if err := r.o.Store.MarkPRSeen(ctx, pr.Number, pr.UpdatedAt); err != nil {
 				return res, err
 			}
 			continue
@@ -165,6 +170,11 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 		}
 		for _, c := range comments {
 			if c.CreatedAt.Before(prSince) || c.AuthorType == "Bot" || c.Author == r.o.BotLogin || !r.o.HasCommand(c.Body) {
+				continue
+			}
+			// Only comments as they were created count: an edited one's
+			// first words are unknown, and an edit is not a command.
+			if c.UpdatedAt.After(c.CreatedAt.Add(time.Second)) {
 				continue
 			}
 			out, err := r.o.Recorder.Record(ctx, intake.Delivery{
@@ -179,7 +189,7 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 				res.Comments++
 			}
 		}
-		if err := r.markSeen(ctx, pr.Number, pr.UpdatedAt); err != nil {
+		if err := r.o.Store.MarkPRSeen(ctx, pr.Number, pr.UpdatedAt); err != nil {
 			return res, err
 		}
 	}
@@ -225,7 +235,7 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 			out, err := r.o.Recorder.Record(ctx, intake.Delivery{
 				ID: "reconcile-merge-" + strconv.Itoa(m.Number), Event: "pull_request", Action: "closed", Received: started,
 				Work: intake.PullRequestClosed{Repo: r.o.Repo, PR: m.Number, Merged: true, BaseRef: pr.BaseRef,
-					HeadSHA: pr.HeadSHA, MergeCommit: pr.MergeCommitSHA},
+					HeadSHA: pr.HeadSHA, MergeCommit: pr.MergeCommitSHA, MergedAt: m.MergedAt},
 			})
 			if err != nil {
 				return res, err
@@ -235,35 +245,37 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 			}
 		}
 	}
-	_, err = r.o.DB.ExecContext(ctx, `INSERT INTO refbot_reconcile (key, value) VALUES ('last_pass', ?)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, started.Format(time.RFC3339Nano))
-	return res, err
-}
 
-func (r *Reconciler) seenPRs(ctx context.Context) (map[int]time.Time, error) {
-	rows, err := r.o.DB.QueryContext(ctx, `SELECT pr, updated_at FROM refbot_reconcile_pr`)
+	// Closed without merging: their data branches are deleted after the
+	// grace period. Each close is its own event (a PR closed, reopened and
+	// closed again gets a fresh grace period).
+	closed, err := r.o.GitHub.ClosedPullRequests(ctx, since)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
-	defer rows.Close()
-	out := map[int]time.Time{}
-	for rows.Next() {
-		var pr int
-		var at string
-		if err := rows.Scan(&pr, &at); err != nil {
-			return nil, err
+	if len(closed) > 0 {
+		branches, err := dataBranches()
+		if err != nil {
+			return res, err
 		}
-		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
-			out[pr] = t
+		for _, c := range closed {
+			if !branches[c.Number] {
+				continue
+			}
+			out, err := r.o.Recorder.Record(ctx, intake.Delivery{
+				ID:    fmt.Sprintf("reconcile-close-%d-%d", c.Number, c.ClosedAt.Unix()),
+				Event: "pull_request", Action: "closed", Received: started,
+				Work: intake.PullRequestClosed{Repo: r.o.Repo, PR: c.Number, BaseRef: c.BaseRef, HeadSHA: c.HeadSHA},
+			})
+			if err != nil {
+				return res, err
+			}
+			if out == intake.Recorded {
+				res.Closes++
+			}
 		}
 	}
-	return out, rows.Err()
-}
-
-func (r *Reconciler) markSeen(ctx context.Context, pr int, updated time.Time) error {
-	_, err := r.o.DB.ExecContext(ctx, `INSERT INTO refbot_reconcile_pr (pr, updated_at) VALUES (?, ?)
-		ON CONFLICT (pr) DO UPDATE SET updated_at = excluded.updated_at`, pr, updated.UTC().Format(time.RFC3339Nano))
-	return err
+	return res, r.o.Store.SetLastPass(ctx, started)
 }
 
 // cacheStatus sets pr's cache status if it changed. A head whose outputs
@@ -272,14 +284,12 @@ func (r *Reconciler) markSeen(ctx context.Context, pr int, updated time.Time) er
 // and one listing of the data branches a pass: GitHub is written to only
 // on a change.
 func (r *Reconciler) cacheStatus(ctx context.Context, pr ghclient.PRSummary, dataBranches func() (map[int]bool, error)) (bool, error) {
-	var sha, state, desc, build string
-	err := r.o.DB.QueryRowContext(ctx, `SELECT sha, state, description, build FROM refbot_cache_status WHERE pr = ?`, pr.Number).
-		Scan(&sha, &state, &desc, &build)
-	if err != nil && err != sql.ErrNoRows {
+	last, err := r.o.Store.CacheStatus(ctx, pr.Number)
+	if err != nil {
 		return false, err
 	}
-	same := err == nil && sha == pr.HeadSHA
-	if same && state == "success" {
+	same := last != nil && last.SHA == pr.HeadSHA
+	if same && last.State == "success" {
 		return false, nil
 	}
 	branches, err := dataBranches()
@@ -290,33 +300,12 @@ func (r *Reconciler) cacheStatus(ctx context.Context, pr ghclient.PRSummary, dat
 	if err != nil {
 		return false, fmt.Errorf("cache status of #%d: %w", pr.Number, err)
 	}
-	if same && st.State == state && st.Description == desc {
+	if same && st.State == last.State && st.Description == last.Description {
 		return false, nil
 	}
 	if err := r.o.GitHub.SetStatus(ctx, pr.HeadSHA, st); err != nil {
 		return false, err
 	}
-	_, err = r.o.DB.ExecContext(ctx, `INSERT INTO refbot_cache_status (pr, sha, state, description, build) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (pr) DO UPDATE SET sha = excluded.sha, state = excluded.state, description = excluded.description, build = excluded.build`,
-		pr.Number, pr.HeadSHA, st.State, st.Description, newBuild)
-	return true, err
-}
-
-// CachedBuilds returns the builds the open PRs' cache statuses point at,
-// for prune to keep.
-func CachedBuilds(ctx context.Context, db *sql.DB) (map[string]bool, error) {
-	rows, err := db.QueryContext(ctx, `SELECT build FROM refbot_cache_status WHERE build != ''`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var b string
-		if err := rows.Scan(&b); err != nil {
-			return nil, err
-		}
-		out[b] = true
-	}
-	return out, rows.Err()
+	return true, r.o.Store.SaveCacheStatus(ctx, store.CacheStatus{PR: pr.Number, SHA: pr.HeadSHA, State: st.State,
+		Description: st.Description, Build: newBuild})
 }

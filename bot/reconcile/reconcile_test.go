@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -10,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
-
 	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/store"
 	"github.com/refbot/refbot/internal/fakegithub"
 )
 
@@ -53,11 +51,11 @@ func TestRequestsPerPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "r.db"))
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "r.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer st.Close()
 	rec := &recorder{seen: map[int64]bool{}}
 	// The cache status of a head: success once "CI" has built it, which
 	// here is every head but those of PRs above 495, still pending.
@@ -69,12 +67,9 @@ func TestRequestsPerPass(t *testing.T) {
 		}
 		return ghclient.Status{State: "success", Context: "s3-reference-data-cache", Description: "Outputs cached"}, fmt.Sprint(1000 + pr), nil
 	}
-	r, err := New(ctx, Options{Repo: "o/r", GitHub: gh, Recorder: rec, DB: db, Now: clock, CacheStatus: cache,
+	r := New(Options{Repo: "o/r", GitHub: gh, Recorder: rec, Store: st, Now: clock, CacheStatus: cache,
 		HasCommand:   func(b string) bool { return strings.Contains(b, "BUILDBOT:") },
 		DataBranches: func(context.Context) (map[int]bool, error) { return map[int]bool{}, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	pass := func() (int, Result) {
 		t.Helper()
 		fake.ResetRequests()
@@ -158,18 +153,15 @@ func TestPassInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "r.db"))
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "r.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer st.Close()
 	rec := &failingRecorder{recorder: &recorder{seen: map[int64]bool{}}, failAt: 2}
-	r, err := New(ctx, Options{Repo: "o/r", GitHub: gh, Recorder: rec, DB: db,
+	r := New(Options{Repo: "o/r", GitHub: gh, Recorder: rec, Store: st,
 		HasCommand:   func(b string) bool { return strings.Contains(b, "BUILDBOT:") },
 		DataBranches: func(context.Context) (map[int]bool, error) { return map[int]bool{}, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := r.Pass(ctx); err == nil {
 		t.Fatal("the interrupted pass reported success")
 	}
