@@ -35,8 +35,17 @@ type Config struct {
 	Database string   `yaml:"database"`  // SQLite file; default <state_dir>/refbot.db
 	Log      Log      `yaml:"log"`
 	Policy   Policy   `yaml:"policy"`
+	Jobs     Jobs     `yaml:"jobs"`
 
 	src *source // nil for a Config built in code
+}
+
+// Jobs tunes the job queue.
+type Jobs struct {
+	// Workers is how many jobs of each queue run at once: commands (HELP,
+	// STATUS, STOP, PLAN), updates, merges and ci (following CI builds). A
+	// queue left out keeps its default.
+	Workers map[string]int `yaml:"workers"`
 }
 
 // GitHub says which repository refbot serves and how it talks to GitHub.
@@ -45,9 +54,12 @@ type GitHub struct {
 	GraphQLURL string `yaml:"graphql_url"` // GraphQL endpoint
 	Repo       string `yaml:"repo"`        // "owner/name" of the project
 	// Exactly one of Token and App authenticates refbot.
-	Token         Secret `yaml:"token"`
-	App           *App   `yaml:"app"`
-	WebhookSecret Secret `yaml:"webhook_secret"`
+	Token Secret `yaml:"token"`
+	App   *App   `yaml:"app"`
+	// WebhookSecret checks each delivery's signature. To rotate it, list
+	// the new secret and the old one; a delivery signed with either is
+	// accepted (refbot never signs anything with it).
+	WebhookSecret Secrets `yaml:"webhook_secret"`
 	// BotLogin is refbot's own login, so it ignores its own comments; when
 	// empty, the login is asked from GitHub.
 	BotLogin      string `yaml:"bot_login"`
@@ -91,12 +103,16 @@ type DataRepo struct {
 	URL string `yaml:"url"` // http(s), without credentials
 	// WebURL is the data repo's web view, for links to changed images in
 	// replies; derived from url for github.com, else optional.
-	WebURL      string `yaml:"web_url"`
-	Token       Secret `yaml:"token"`
-	BaseBranch  string `yaml:"base_branch"`
-	DataRoot    string `yaml:"data_root"`    // folder of the data inside the repo; nothing outside it is touched
-	CacheDir    string `yaml:"cache_dir"`    // local clone; default under state_dir
-	KeepBackups int    `yaml:"keep_backups"` // old tips kept under refs/refbot/backup/ per branch
+	WebURL     string `yaml:"web_url"`
+	Token      Secret `yaml:"token"`
+	BaseBranch string `yaml:"base_branch"`
+	// DataRoot is the folder of the data inside the repo; nothing outside
+	// it is touched. "." is the top of the repo: then Protect lists the
+	// top-level names refbot never touches there.
+	DataRoot    string   `yaml:"data_root"`
+	Protect     []string `yaml:"protect"`
+	CacheDir    string   `yaml:"cache_dir"`    // local clone; default under state_dir
+	KeepBackups int      `yaml:"keep_backups"` // old tips kept under refs/refbot/backup/ per branch
 	// ClosedGrace is how long the data branch of a PR closed without
 	// merging is kept, in case it is reopened.
 	ClosedGrace Duration `yaml:"closed_grace"`
@@ -118,6 +134,9 @@ type CI struct {
 	Token        Secret   `yaml:"token"`
 	RequiredJobs []string `yaml:"required_jobs"` // jobs that must pass for a build to count as passed; empty: all
 	PollInterval Duration `yaml:"poll_interval"` // how often a restarted build is checked
+	// WaitTimeout is how long refbot follows a build it restarted, or
+	// waits for a post-merge build, before it says so and stops.
+	WaitTimeout Duration `yaml:"wait_timeout"`
 }
 
 // Server is refbot's HTTP server: webhook, pages, metrics and API.

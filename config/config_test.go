@@ -73,7 +73,7 @@ func TestLoadExample(t *testing.T) {
 				InstallationID: 45678901,
 				PrivateKey:     Secret{File: "/run/secrets/refbot/github-app.pem"},
 			},
-			WebhookSecret: Secret{Env: "REFBOT_WEBHOOK_SECRET"},
+			WebhookSecret: Secrets{{Env: "REFBOT_WEBHOOK_SECRET"}},
 			BotLogin:      "example-refbot[bot]",
 			StatusContext: "s3-reference-data-cache",
 			CommandPrefix: "BUILDBOT:",
@@ -107,6 +107,7 @@ func TestLoadExample(t *testing.T) {
 			Token:        Secret{Env: "REFBOT_TRAVIS_TOKEN"},
 			RequiredJobs: []string{"linux-py312", "macos-py312"},
 			PollInterval: Duration(time.Minute),
+			WaitTimeout:  Duration(6 * time.Hour),
 		},
 		Server: Server{
 			Listen:            "127.0.0.1:8080",
@@ -126,6 +127,7 @@ func TestLoadExample(t *testing.T) {
 			},
 			LargeChangeShare: 0.5,
 		},
+		Jobs: Jobs{Workers: map[string]int{"commands": 4, "updates": 2, "merges": 2, "ci": 4}},
 	}
 	if diff := cmp.Diff(want, got, ignoreSource); diff != "" {
 		t.Errorf("Load(%s) mismatch (-want +got):\n%s", examplePath, diff)
@@ -146,6 +148,7 @@ func TestLoadDefaults(t *testing.T) {
 	want.CI.Repo = "octo-org/octo-repo"
 	want.Database = "/var/lib/refbot/refbot.db"
 	want.Policy.Cooldowns = map[string]Duration{"UPDATE": Duration(10 * time.Minute)}
+	want.Jobs.Workers = map[string]int{"commands": 4, "updates": 2, "merges": 2, "ci": 4}
 	if diff := cmp.Diff(want, got, ignoreSource); diff != "" {
 		t.Errorf("Load(minimal) mismatch (-want +got):\n%s", diff)
 	}
@@ -245,7 +248,7 @@ data_repo:
 			name: "several unknown keys, one without a near match",
 			src:  minimal + "  bukcet: other\nlog:\n  colour: true\n",
 			want: []string{
-				`config.yaml:9:3: data_repo: unknown key "bukcet"; known keys are author_email, author_name, base_branch, cache_dir, closed_grace, data_root, keep_backups, token, url, web_url`,
+				`config.yaml:9:3: data_repo: unknown key "bukcet"; known keys are author_email, author_name, base_branch, cache_dir, closed_grace, data_root, keep_backups, protect, token, url, web_url`,
 				`config.yaml:11:3: log: unknown key "colour"; known keys are format, level`,
 			},
 		},
@@ -467,7 +470,7 @@ func TestCheckDataRoot(t *testing.T) {
 		{name: "empty", root: "", want: "required: the folder of the data inside the data repo, e.g. data"},
 		{name: "parent", root: "../data", want: "must not contain ..: the data root is a folder inside the data repo"},
 		{name: "absolute", root: "/data", want: "must be relative to the top of the data repo, like data"},
-		{name: "top of the repo", root: ".", want: "must be a folder inside the data repo, not its top: refbot replaces everything in it"},
+		{name: "top of the repo", root: ".", want: ""}, // with data_repo.protect
 		{name: "trailing slash", root: "data/", want: `write it as "data"`},
 		{name: "dot segment", root: "./data", want: `write it as "data"`},
 		{name: "git folder", root: ".git", want: "must not be inside .git"},

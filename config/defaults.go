@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,6 +36,8 @@ const (
 	DefaultClosedGrace = 7 * 24 * time.Hour
 	// DefaultCIPollInterval is how often a restarted build is checked.
 	DefaultCIPollInterval = 30 * time.Second
+	// DefaultCIWaitTimeout is how long refbot follows a CI build.
+	DefaultCIWaitTimeout = 6 * time.Hour
 
 	DefaultListen    = "127.0.0.1:8080"
 	DefaultStateDir  = "/var/lib/refbot"
@@ -47,6 +50,13 @@ const (
 	defaultDatabaseName = "refbot.db"
 	defaultCacheDirName = "data-repo"
 )
+
+// DefaultProtect are the top-level names refbot never touches when the data
+// is at the top of the data repo (data_root: ".").
+var DefaultProtect = []string{"README*", "LICENSE*", ".github/", ".gitattributes", ".gitignore"}
+
+// DefaultWorkers are the workers of each job queue.
+var DefaultWorkers = map[string]int{"commands": 4, "updates": 2, "merges": 2, "ci": 4}
 
 // defaultCooldowns are merged into policy.cooldowns verb by verb: a file
 // that sets WEBSITE keeps the UPDATE default.
@@ -88,6 +98,7 @@ func Default() *Config {
 			Provider:     DefaultCIProvider,
 			APIURL:       DefaultTravisAPIURL,
 			PollInterval: Duration(DefaultCIPollInterval),
+			WaitTimeout:  Duration(DefaultCIWaitTimeout),
 		},
 		Server:   Server{Listen: DefaultListen, ReconcileInterval: Duration(DefaultReconcileInterval)},
 		StateDir: DefaultStateDir,
@@ -116,6 +127,17 @@ func (c *Config) applyDerivedDefaults() {
 		if _, ok := c.Policy.Cooldowns[verb]; !ok {
 			c.Policy.Cooldowns[verb] = d
 		}
+	}
+	if c.Jobs.Workers == nil {
+		c.Jobs.Workers = map[string]int{}
+	}
+	for q, n := range DefaultWorkers {
+		if _, ok := c.Jobs.Workers[q]; !ok {
+			c.Jobs.Workers[q] = n
+		}
+	}
+	if c.DataRepo.DataRoot == "." && c.DataRepo.Protect == nil {
+		c.DataRepo.Protect = slices.Clone(DefaultProtect)
 	}
 	// go-github resolves paths against the REST URL, which only works when
 	// it ends with "/"; GitHub Enterprise URLs are often written without.

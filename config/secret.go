@@ -151,3 +151,63 @@ func (s *Secret) fromMap(ctx context.Context, node ast.Node, m ast.MapNode) erro
 	*s = got
 	return nil
 }
+
+// Secrets is one secret or several: a webhook secret being rotated is
+// listed with its successor, and a delivery signed with either is
+// accepted. In YAML it is a Secret, or a list of them.
+type Secrets []Secret
+
+// IsSet reports whether at least one secret is given.
+func (l Secrets) IsSet() bool { return len(l) > 0 }
+
+// Resolve reads every secret of the list, in order.
+func (l Secrets) Resolve() ([]string, error) {
+	if len(l) == 0 {
+		return nil, ErrSecretNotSet
+	}
+	out := make([]string, len(l))
+	for i, s := range l {
+		v, err := s.Resolve()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// UnmarshalYAML accepts a secret ({env: NAME} or {file: PATH}) or a list
+// of them.
+func (l *Secrets) UnmarshalYAML(ctx context.Context, node ast.Node) error {
+	*l = nil
+	switch n := unwrapNode(node).(type) {
+	case nil, *ast.NullNode:
+		return nil
+	case *ast.SequenceNode:
+		if len(n.Values) == 0 {
+			return badValue(ctx, node, nil, "give at least one secret, as {env: VAR} or {file: PATH}")
+		}
+		for _, v := range n.Values {
+			var s Secret
+			if err := s.UnmarshalYAML(ctx, v); err != nil {
+				return err
+			}
+			*l = append(*l, s)
+		}
+		return nil
+	}
+	var s Secret
+	if err := s.UnmarshalYAML(ctx, node); err != nil {
+		return err
+	}
+	*l = Secrets{s}
+	return nil
+}
+
+// MarshalYAML writes one secret as a Secret, several as a list.
+func (l Secrets) MarshalYAML() (any, error) {
+	if len(l) == 1 {
+		return l[0].MarshalYAML()
+	}
+	return []Secret(l), nil
+}

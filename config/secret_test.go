@@ -182,7 +182,7 @@ func TestSecretsListsEverySecret(t *testing.T) {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
-		if t == reflect.TypeFor[Secret]() {
+		if t == reflect.TypeFor[Secret]() || t == reflect.TypeFor[Secrets]() {
 			want = append(want, path)
 			return
 		}
@@ -198,6 +198,7 @@ func TestSecretsListsEverySecret(t *testing.T) {
 
 	cfg := Default()
 	cfg.GitHub.App = &App{}
+	cfg.GitHub.WebhookSecret = Secrets{{Env: "W"}}
 	var got []string
 	for _, s := range cfg.secrets() {
 		got = append(got, s.key)

@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	c.checkDatabase(ck)
 	c.Log.check(ck)
 	c.Policy.check(ck)
+	c.Jobs.check(ck)
 	if len(ck.problems) == 0 {
 		return nil
 	}
@@ -63,7 +64,6 @@ type namedSecret struct {
 func (c *Config) secrets() []namedSecret {
 	list := []namedSecret{
 		{"github.token", c.GitHub.Token},
-		{"github.webhook_secret", c.GitHub.WebhookSecret},
 		{"s3.access_key_id", c.S3.AccessKeyID},
 		{"s3.secret_access_key", c.S3.SecretAccessKey},
 		{"data_repo.token", c.DataRepo.Token},
@@ -72,6 +72,13 @@ func (c *Config) secrets() []namedSecret {
 	}
 	if c.GitHub.App != nil {
 		list = append(list, namedSecret{"github.app.private_key", c.GitHub.App.PrivateKey})
+	}
+	for i, s := range c.GitHub.WebhookSecret {
+		key := "github.webhook_secret"
+		if len(c.GitHub.WebhookSecret) > 1 {
+			key = fmt.Sprintf("%s[%d]", key, i)
+		}
+		list = append(list, namedSecret{key, s})
 	}
 	return list
 }
@@ -231,6 +238,16 @@ func (d *DataRepo) check(ck *checker) {
 	if msg := checkDataRoot(d.DataRoot); msg != "" {
 		ck.add("data_repo.data_root", "%s", msg)
 	}
+	if d.DataRoot != "." && len(d.Protect) > 0 {
+		ck.add("data_repo.protect", "only applies with data_root: . (the data at the top of the repo); with data_root %q nothing outside it is touched anyway", d.DataRoot)
+	}
+	for i, p := range d.Protect {
+		key := fmt.Sprintf("data_repo.protect[%d]", i)
+		name := strings.TrimSuffix(p, "/")
+		if _, err := path.Match(name, ""); err != nil || name == "" || strings.Contains(name, "/") {
+			ck.add(key, "%q is not a top-level name or pattern like README* or .github/", p)
+		}
+	}
 	ck.nonEmpty("data_repo.cache_dir", d.CacheDir, "the folder of refbot's clone of the data repo")
 	ck.atLeast("data_repo.keep_backups", d.KeepBackups, 1)
 	if ck.nonEmpty("data_repo.author_name", d.AuthorName, "the name on refbot's commits") &&
@@ -259,8 +276,6 @@ func checkDataRoot(root string) string {
 		return "must be relative to the top of the data repo, like " + strings.TrimLeft(root, "/")
 	case slices.Contains(parts, ".."):
 		return "must not contain ..: the data root is a folder inside the data repo"
-	case root == ".":
-		return "must be a folder inside the data repo, not its top: refbot replaces everything in it"
 	case path.Clean(root) != root:
 		return fmt.Sprintf("write it as %q", path.Clean(root))
 	case slices.ContainsFunc(parts, func(p string) bool { return strings.EqualFold(p, ".git") }):
@@ -308,6 +323,9 @@ func (c *CI) check(ck *checker, githubRepo string) {
 	if c.PollInterval <= 0 {
 		ck.add("ci.poll_interval", "must be more than 0 (e.g. 30s)")
 	}
+	if c.WaitTimeout < c.PollInterval {
+		ck.add("ci.wait_timeout", "must be at least ci.poll_interval (%v), e.g. 6h", c.PollInterval)
+	}
 	seen := map[string]bool{}
 	for i, job := range c.RequiredJobs {
 		key := fmt.Sprintf("ci.required_jobs[%d]", i)
@@ -351,6 +369,19 @@ func (c *Config) checkDatabase(ck *checker) {
 	}
 	if _, hasPassword := u.User.Password(); hasPassword {
 		ck.add("database", "remove the password from the URL; PostgreSQL reads it from PGPASSWORD or a .pgpass file")
+	}
+}
+
+func (j *Jobs) check(ck *checker) {
+	for _, q := range slices.Sorted(maps.Keys(j.Workers)) {
+		key := "jobs.workers." + q
+		if _, ok := DefaultWorkers[q]; !ok {
+			ck.add(key, "unknown queue %q; the queues are %s", q, strings.Join(slices.Sorted(maps.Keys(DefaultWorkers)), ", "))
+			continue
+		}
+		if n := j.Workers[q]; n < 1 || n > 256 {
+			ck.add(key, "must be 1 to 256, not %d", n)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -32,11 +33,17 @@ type Repo interface {
 
 // Request says which build goes to which branch.
 type Request struct {
-	Build    string
-	Want     s3cache.Want // the provenance the build must have
-	Branch   string       // e.g. PR12
-	Variant  string       // only this variant; "" means every variant of the build
-	WorkDir  string       // where downloads and their state are kept between runs
+	Build  string
+	Want   s3cache.Want // the provenance the build must have
+	Branch string       // e.g. PR12
+	// Variants are the variants to publish; none means every variant of
+	// the build. The branch's other variants are kept as they are.
+	Variants []string
+	// Against, for an update of the base branch itself, is the base commit
+	// the build's outputs are compared with: the change from it to the
+	// outputs is applied to the current base (see refdata.UpdateRequest).
+	Against  plumbing.Hash
+	WorkDir  string // where downloads and their state are kept between runs
 	Subject  string
 	Trailers refdata.Trailers
 	DryRun   bool // download nothing that is not needed, push nothing
@@ -89,11 +96,13 @@ func Publish(ctx context.Context, store Store, repo Repo, req Request) (*Result,
 		}
 	}
 	variants := b.Variants
-	if req.Variant != "" {
-		if _, ok := b.Manifests[req.Variant]; !ok {
-			return nil, fmt.Errorf("build %s has no variant %q (it has %v): %w", req.Build, req.Variant, b.Variants, s3cache.ErrNotFound)
+	if len(req.Variants) > 0 {
+		for _, v := range req.Variants {
+			if _, ok := b.Manifests[v]; !ok {
+				return nil, fmt.Errorf("build %s has no variant %q (it has %v): %w", req.Build, v, b.Variants, s3cache.ErrNotFound)
+			}
 		}
-		variants = []string{req.Variant}
+		variants = slices.Clone(req.Variants)
 	}
 	sort.Strings(variants)
 	known, err := repo.KnownBlobs(ctx, req.Branch)
@@ -118,7 +127,7 @@ func Publish(ctx context.Context, store Store, repo Repo, req Request) (*Result,
 		pushProgress = func(sent int64) { req.Progress(Progress{Stage: "push", Done: sent, Total: -1}) }
 	}
 	res.Update, err = repo.Update(ctx, refdata.UpdateRequest{
-		Branch: req.Branch, Parts: parts,
+		Branch: req.Branch, Parts: parts, Against: req.Against,
 		Subject: req.Subject, Trailers: req.Trailers, DryRun: req.DryRun, PushProgress: pushProgress,
 	})
 	return res, err

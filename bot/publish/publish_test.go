@@ -162,7 +162,7 @@ func TestPublishVariants(t *testing.T) {
 	if refs := testenv.Git(t, f.bare, "for-each-ref", "refs/refbot/backup/"); refs != "" {
 		t.Errorf("backups after the first publish: %s", refs)
 	}
-	req.Variant = "windows"
+	req.Variants = []string{"windows"}
 	if _, err := Publish(ctx, f.store, f.repo, req); !errors.Is(err, s3cache.ErrNotFound) || !strings.Contains(err.Error(), "no variant") {
 		t.Errorf("err = %v, want a refusal of the unknown variant", err)
 	}

@@ -9,7 +9,8 @@ import (
 	"github.com/refbot/refbot/s3cache"
 )
 
-// CacheStatus works out the cache status of a PR's head (DESIGN.md §1):
+// CacheStatus works out the cache status of a PR's head (docs/design.md,
+// "Cache status"):
 // pending while CI has not finished, success when the newest build's
 // outputs are complete in S3, failure when they are missing or unusable.
 // The description says what to do next, and says when the PR has no data
@@ -32,7 +33,7 @@ func (b *Bot) CacheStatus(ctx context.Context, pr int, head string, hasBranch bo
 		st.State, st.Description = "pending", fmt.Sprintf("CI build %s is %s; it compares with %s", buildName(bld), bld.State, against)
 		return st, bld.ID, nil
 	}
-	_, err = b.store.Open(ctx, bld.ID, s3cache.Want{Source: s3cache.Source{PR: pr}, Commit: head})
+	_, err = b.cache.Open(ctx, bld.ID, s3cache.Want{Source: s3cache.Source{PR: pr}, Commit: head})
 	switch {
 	case err == nil:
 		next := "if they are right, say " + b.cfg.Prefix + " UPDATE"
@@ -46,7 +47,7 @@ func (b *Bot) CacheStatus(ctx context.Context, pr int, head string, hasBranch bo
 	case errors.Is(err, s3cache.ErrNotFound):
 		st.State, st.Description = "failure", fmt.Sprintf("Build %s uploaded no outputs (refbot upload); re-run it", buildName(bld))
 	case userError(err):
-		st.State, st.Description = "failure", fmt.Sprintf("Outputs of build %s unusable: %v", buildName(bld), err)
+		st.State, st.Description = "failure", fmt.Sprintf("Outputs of build %s unusable: %s", buildName(bld), shortReason(err))
 	default:
 		return st, bld.ID, err
 	}

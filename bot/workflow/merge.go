@@ -2,116 +2,326 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/publish"
+	"github.com/refbot/refbot/bot/store"
+	"github.com/refbot/refbot/internal/failpoint"
 	"github.com/refbot/refbot/refdata"
 	"github.com/refbot/refbot/s3cache"
 )
 
-// HandleClosed acts on a closed pull request. Merged: its data branch's
-// change goes onto the base branch as one commit (or, if files it changes
-// also changed on the base since, the base branch's post-merge build's
-// outputs are taken instead), the post-merge build is restarted, the data
-// branch is deleted (kept under refs/refbot/archive/) and the PR gets a
-// reply. Closed without merging: the branch is deleted after ClosedGrace.
-// A repeated event finds no branch and does nothing.
-func (b *Bot) HandleClosed(ctx context.Context, w intake.PullRequestClosed) error {
+// HandleClosed acts on a closed pull request, as steps over its merge
+// record (docs/design.md, "Merge"). It runs holding the PR's lease and the
+// base branch's, so every change to the base branch happens one at a time.
+//
+// Merged: the data branch is promoted onto the base branch as one commit,
+// but only when it was made for the merged head and applies cleanly;
+// otherwise refbot waits (a snooze, no worker held) for the base branch's
+// post-merge build and applies its outputs as a change against the base
+// tip of the merge's time, so that nothing promoted meanwhile is reverted.
+// Then the data branch is deleted (kept under refs/refbot/archive/), the
+// PR gets its reply and the other PRs' branches are rebased.
+//
+// Closed without merging: the branch is deleted after ClosedGrace.
+func (b *Bot) HandleClosed(ctx context.Context, w intake.PullRequestClosed) (time.Duration, error) {
 	log := b.log.With(zap.Int("pr", w.PR), zap.Bool("merged", w.Merged))
-	branch := refdata.PRBranch(w.PR)
-	info, err := b.repo.Branch(ctx, branch)
+	if !w.Merged {
+		info, err := b.repo.Branch(ctx, refdata.PRBranch(w.PR))
+		if err != nil {
+			return 0, outage("read the data branch", err)
+		}
+		if !info.Exists {
+			return 0, nil
+		}
+		at := b.now().Add(b.cfg.ClosedGrace)
+		log.Info("closed without merging; data branch deleted later", zap.Time("at", at))
+		return 0, b.jobs.ScheduleBranchDeletion(ctx, w.PR, at)
+	}
+	m, err := b.st.Merge(ctx, w.PR)
+	if err != nil {
+		return 0, err
+	}
+	if m == nil {
+		info, err := b.repo.Branch(ctx, refdata.PRBranch(w.PR))
+		if err != nil {
+			return 0, outage("read the data branch", err)
+		}
+		if !info.Exists {
+			log.Info("merged pull request has no data branch; nothing to do")
+			return 0, nil
+		}
+		// The base as it is now, for the record of its tips: a post-merge
+		// build is compared with the tip of the merge's time.
+		base, err := b.repo.Branch(ctx, b.cfg.BaseBranch)
+		if err != nil {
+			return 0, outage("read the data repository's base branch", err)
+		}
+		if err := b.st.RecordBaseTip(ctx, b.cfg.BaseBranch, base.Tip.String(), b.now()); err != nil {
+			return 0, err
+		}
+		codeBase := w.BaseRef
+		if codeBase == "" {
+			codeBase = b.cfg.BaseBranch
+		}
+		mergedAt := w.MergedAt
+		if mergedAt.IsZero() {
+			mergedAt = b.now()
+		}
+		if m, err = b.st.StartMerge(ctx, store.Merge{PR: w.PR, MergeCommit: w.MergeCommit, Head: w.HeadSHA,
+			CodeBase: codeBase, MergedAt: mergedAt, MergedBy: w.MergedBy}); err != nil {
+			return 0, err
+		}
+	}
+	switch m.Step {
+	case store.MergeStarted:
+		return b.promote(ctx, m)
+	case store.MergeWaiting:
+		return b.applyPostMerge(ctx, m)
+	case store.MergeApplied:
+		return 0, b.finishMerge(ctx, m)
+	}
+	return 0, nil
+}
+
+// mergeView is the merge reply's content.
+type mergeView struct {
+	PR            int
+	Branch, Base  string
+	MergedBy      string
+	MergeCommit   string
+	Commit        string
+	FastForward   bool
+	Why           string // why the data branch was not promoted as it is
+	Waiting       bool   // for the post-merge build
+	Build         *Build // the post-merge build whose outputs were taken
+	Restarted     string // the post-merge build restarted
+	RestartFailed string // the post-merge build that could not be restarted
+	Failed        string
+}
+
+func (b *Bot) mergeView(m *store.Merge) mergeView {
+	v := mergeView{PR: m.PR, Branch: refdata.PRBranch(m.PR), Base: b.cfg.BaseBranch, MergedBy: m.MergedBy, MergeCommit: m.MergeCommit}
+	if m.View != "" {
+		json.Unmarshal([]byte(m.View), &v)
+	}
+	return v
+}
+
+func (b *Bot) saveMerge(ctx context.Context, m *store.Merge, v mergeView) error {
+	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
+	m.View = string(raw)
+	return b.st.SaveMerge(ctx, m)
+}
+
+// promote takes the PR's data branch onto the base branch when it was made
+// for the merged head and applies to the base as it is; otherwise it goes
+// to the post-merge build's route.
+func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error) {
+	branch := refdata.PRBranch(m.PR)
+	v := b.mergeView(m)
+	info, err := b.repo.Branch(ctx, branch)
+	if err != nil {
+		return 0, outage("read the data branch", err)
+	}
 	if !info.Exists {
-		log.Info("closed pull request has no data branch; nothing to do")
-		return nil
+		// Deleted by hand meanwhile (or a promotion done by hand).
+		m.Step = store.MergeDone
+		return 0, b.saveMerge(ctx, m, v)
 	}
-	if !w.Merged {
-		at := time.Now().Add(b.cfg.ClosedGrace)
-		log.Info("closed without merging; data branch deleted later", zap.Time("at", at))
-		return b.jobs.ScheduleBranchDeletion(ctx, w.PR, at)
-	}
-	// base is the data repo's base branch; codeBase the code repo's branch
-	// the PR merged into, which names its post-merge build and that build's
-	// SOURCE. They may differ (main against master).
-	base, codeBase := b.cfg.BaseBranch, w.BaseRef
-	if codeBase == "" {
-		codeBase = base
-	}
-	v := mergeView{PR: w.PR, Branch: branch, Base: base, MergedBy: w.MergedBy}
-	res, err := b.repo.Promote(ctx, branch, false)
+	var why string
 	var conflict *refdata.ConflictError
+	made := info.Trailers["Refbot-Commit"]
 	switch {
-	case errors.As(err, &conflict):
-		// The base changed the same files since: take what the base branch's
-		// own build produced after the merge, as the seed did.
-		v.Conflict = conflict.Files
-		build, err := b.waitBranchBuild(ctx, codeBase, w.MergeCommit, true)
-		if err != nil {
-			return err
-		}
-		v.Build = &build
-		pub, err := publish.Publish(ctx, b.store, b.repo, publish.Request{
-			Build:   build.ID,
-			Want:    s3cache.Want{Source: s3cache.Source{Branch: codeBase}, Commit: w.MergeCommit},
-			Branch:  base,
-			WorkDir: b.workDir(w.PR),
-			Subject: fmt.Sprintf("Reference data of %s after #%d, from build %s", base, w.PR, buildName(build)),
-			Trailers: refdata.Trailers{PR: w.PR, Build: build.ID, Commit: w.MergeCommit,
-				ApprovedBy: info.Trailers["Refbot-Approved-By"], Comment: info.Trailers["Refbot-Comment"]},
-		})
-		if err != nil {
-			if userError(err) {
-				v.Failed = err.Error()
-				return b.replyMerged(ctx, v)
-			}
-			return err
-		}
-		v.Commit, v.Files = pub.Update.Commit.String(), len(pub.Update.Changes)
-	case err != nil:
-		return err
+	case m.Head != "" && made != m.Head:
+		why = fmt.Sprintf("was made for %s, not for the merged head %s", code(short(made)), code(short(m.Head)))
 	default:
-		v.Commit, v.FastForward, v.Files = res.Commit.String(), res.FastForward, len(res.Changes)
-	}
-	// The post-merge build ran (or runs) against the old base data:
-	// restart it so that it tests the merged data.
-	if v.Build == nil && w.MergeCommit != "" {
-		if build, err := b.waitBranchBuild(ctx, codeBase, w.MergeCommit, false); err == nil {
-			v.Build = &build
-		} else if !errors.Is(err, ErrNoBuild) {
-			return err
+		res, err := b.repo.Promote(ctx, branch, false)
+		switch {
+		case errors.As(err, &conflict):
+			why = "changes " + codesList(conflict.Files) + ", which also changed on " + code(b.cfg.BaseBranch) + " since it was made"
+		case err != nil:
+			return 0, outage("promote the data branch", err)
+		default:
+			failpoint.Hit("promoted")
+			if err := b.st.RecordBaseTip(ctx, b.cfg.BaseBranch, res.Commit.String(), b.now()); err != nil {
+				return 0, err
+			}
+			v.Commit, v.FastForward = res.Commit.String(), res.FastForward
+			m.Step, m.DataCommit = store.MergeApplied, res.Commit.String()
+			b.restartPostMerge(ctx, m, &v, false)
+			if err := b.saveMerge(ctx, m, v); err != nil {
+				return 0, err
+			}
+			return 0, b.finishMerge(ctx, m)
 		}
 	}
-	if v.Build != nil {
-		if err := b.ci.Restart(ctx, v.Build.ID); err != nil {
-			log.Warn("restart the post-merge build", zap.String("build", v.Build.ID), zap.Error(err))
-			v.RestartFailed = err.Error()
-		} else {
-			v.Restarted = true
+	if m.MergeCommit == "" {
+		v.Failed = "the merge commit is unknown, so no post-merge build can be found"
+		m.Step = store.MergeFailed
+		if err := b.saveMerge(ctx, m, v); err != nil {
+			return 0, err
+		}
+		return 0, b.replyMerged(ctx, v)
+	}
+	// The base tip of the merge's time: what the post-merge build's code
+	// (the base's code plus this PR's) was tested against as reference
+	// data, before whatever refbot promoted after the merge.
+	against, err := b.st.BaseTipAt(ctx, b.cfg.BaseBranch, m.MergedAt)
+	if err != nil {
+		return 0, err
+	}
+	if against == "" {
+		// refbot knows no tip that old: the one it saw when it took the
+		// merge up is the nearest.
+		if against, err = b.st.BaseTipAt(ctx, b.cfg.BaseBranch, m.StartedAt); err != nil {
+			return 0, err
 		}
 	}
-	if _, err := b.repo.DeleteBranch(ctx, branch); err != nil {
-		return err
+	v.Why, v.Waiting = why, true
+	m.Step, m.Reason, m.Against = store.MergeWaiting, why, against
+	if err := b.saveMerge(ctx, m, v); err != nil {
+		return 0, err
 	}
-	log.Info("data promoted", zap.String("commit", v.Commit))
+	if err := b.replyMerged(ctx, v); err != nil {
+		return 0, err
+	}
+	return b.cfg.PollInterval, nil
+}
+
+// applyPostMerge waits for the base branch's post-merge build and applies
+// its outputs as a change against the base tip of the merge's time.
+func (b *Bot) applyPostMerge(ctx context.Context, m *store.Merge) (time.Duration, error) {
+	v := b.mergeView(m)
+	fail := func(why string) (time.Duration, error) {
+		v.Failed, v.Waiting = why, false
+		m.Step = store.MergeFailed
+		if err := b.saveMerge(ctx, m, v); err != nil {
+			return 0, err
+		}
+		return 0, b.replyMerged(ctx, v)
+	}
+	if b.now().Sub(m.StartedAt) > b.cfg.MergeWait {
+		return fail(fmt.Sprintf("no post-merge build of %s finished within %s", code(short(m.MergeCommit)), b.cfg.MergeWait))
+	}
+	build, err := b.ci.NewestBranchBuild(ctx, m.CodeBase, m.MergeCommit)
+	switch {
+	case errors.Is(err, ErrNoBuild):
+		return b.cfg.PollInterval, nil
+	case err != nil:
+		return 0, outage("ask CI for the post-merge build", err)
+	case !build.Finished:
+		return b.cfg.PollInterval, nil
+	}
+	pub, err := publish.Publish(ctx, b.cache, b.repo, publish.Request{
+		Build:   build.ID,
+		Want:    s3cache.Want{Source: s3cache.Source{Branch: m.CodeBase}, Commit: m.MergeCommit},
+		Branch:  b.cfg.BaseBranch,
+		Against: plumbing.NewHash(m.Against),
+		WorkDir: b.workDir(m.PR),
+		Subject: fmt.Sprintf("Reference data of %s after #%d, from build %s", b.cfg.BaseBranch, m.PR, buildName(build)),
+		Trailers: refdata.Trailers{PR: m.PR, Build: build.ID, Commit: m.MergeCommit,
+			ApprovedBy: m.MergedBy},
+	})
+	if err != nil {
+		if userError(err) {
+			return fail(userMessage(build.ID, err))
+		}
+		return 0, outage("apply the post-merge build's outputs", err)
+	}
+	failpoint.Hit("promoted")
+	if err := b.st.RecordBaseTip(ctx, b.cfg.BaseBranch, pub.Update.Commit.String(), b.now()); err != nil {
+		return 0, err
+	}
+	v.Waiting, v.Build, v.Commit = false, &build, pub.Update.Commit.String()
+	m.Step, m.Build, m.DataCommit = store.MergeApplied, build.ID, pub.Update.Commit.String()
+	// The build that made these outputs ran against the old data.
+	b.restartPostMerge(ctx, m, &v, true)
+	if err := b.saveMerge(ctx, m, v); err != nil {
+		return 0, err
+	}
+	return 0, b.finishMerge(ctx, m)
+}
+
+// restartPostMerge restarts the base branch's post-merge build when it has
+// started already (it tests the old data): one that has not started yet
+// will test the new data anyway. known: the build is v.Build.
+func (b *Bot) restartPostMerge(ctx context.Context, m *store.Merge, v *mergeView, known bool) {
+	build := v.Build
+	if !known {
+		if m.MergeCommit == "" {
+			return
+		}
+		found, err := b.ci.NewestBranchBuild(ctx, m.CodeBase, m.MergeCommit)
+		if err != nil {
+			if !errors.Is(err, ErrNoBuild) {
+				b.log.Warn("find the post-merge build", zap.Int("pr", m.PR), zap.Error(err))
+			}
+			return
+		}
+		if !found.Started {
+			return
+		}
+		build = &found
+	}
+	if err := b.ci.Restart(ctx, build.ID); err != nil {
+		b.log.Warn("restart the post-merge build", zap.String("build", build.ID), zap.Error(err))
+		v.RestartFailed = build.ID
+		return
+	}
+	v.Restarted = build.ID
+}
+
+// finishMerge deletes the merged PR's data branch, reports and rebases
+// the other PRs' branches onto the base that changed.
+func (b *Bot) finishMerge(ctx context.Context, m *store.Merge) error {
+	v := b.mergeView(m)
+	if _, err := b.repo.DeleteBranch(ctx, v.Branch); err != nil {
+		return outage("delete the merged pull request's data branch", err)
+	}
+	b.log.Info("data promoted", zap.Int("pr", m.PR), zap.String("commit", m.DataCommit))
 	if err := b.replyMerged(ctx, v); err != nil {
 		return err
 	}
-	b.rebaseOthers(ctx, w.PR, base)
-	return nil
+	b.rebaseOthers(ctx, m.PR)
+	m.Step = store.MergeDone
+	return b.saveMerge(ctx, m, v)
+}
+
+// MergeGaveUp tells a merged PR that refbot could not take its data to the
+// base branch (an outage outlasted the job's attempts).
+func (b *Bot) MergeGaveUp(ctx context.Context, w intake.PullRequestClosed, attempts int, err error) {
+	b.log.Error("gave up on a merge", zap.Int("pr", w.PR), zap.Int("attempts", attempts), zap.Error(err))
+	m, gerr := b.st.Merge(ctx, w.PR)
+	if gerr != nil || m == nil || m.Step == store.MergeDone || m.Step == store.MergeFailed {
+		return
+	}
+	v := b.mergeView(m)
+	v.Failed, v.Waiting = plainReason(err), false
+	m.Step = store.MergeFailed
+	if serr := b.saveMerge(ctx, m, v); serr != nil {
+		b.log.Error("record a merge that gave up", zap.Int("pr", w.PR), zap.Error(serr))
+	}
+	if rerr := b.replyMerged(ctx, v); rerr != nil {
+		b.log.Error("report a merge that gave up", zap.Int("pr", w.PR), zap.Error(rerr))
+	}
 }
 
 // rebaseOthers moves the other PRs' data branches onto the base that just
 // changed; a branch that no longer applies gets a comment asking for a new
 // UPDATE. A failure here is logged, not retried: the branch keeps working
 // on the old base, and the next UPDATE rebuilds it anyway.
-func (b *Bot) rebaseOthers(ctx context.Context, merged int, base string) {
+func (b *Bot) rebaseOthers(ctx context.Context, merged int) {
 	prs, err := b.repo.PRBranches(ctx)
 	if err != nil {
 		b.log.Warn("list data branches to rebase", zap.Error(err))
@@ -123,10 +333,14 @@ func (b *Bot) rebaseOthers(ctx context.Context, merged int, base string) {
 		}
 		log := b.log.With(zap.Int("pr", n), zap.Int("merged", merged))
 		res, err := b.repo.Rebase(ctx, refdata.PRBranch(n))
+		if errors.Is(err, refdata.ErrLeaseLost) {
+			// The PR's own UPDATE pushed meanwhile: rebase what it pushed.
+			res, err = b.repo.Rebase(ctx, refdata.PRBranch(n))
+		}
 		var conflict *refdata.ConflictError
 		switch {
 		case errors.As(err, &conflict):
-			body := render("rebase-conflict.md", map[string]any{"Merged": merged, "Branch": refdata.PRBranch(n), "Base": base,
+			body := render("rebase-conflict.md", map[string]any{"Merged": merged, "Branch": refdata.PRBranch(n), "Base": b.cfg.BaseBranch,
 				"Files": conflict.Files, "Prefix": b.cfg.Prefix})
 			// Keyed by both PRs, so a repeated merge event does not comment twice.
 			if err := b.reply(ctx, intake.CommentWork{PR: n, CommentID: -int64(n)*1_000_000 - int64(merged)}, "rebase", body); err != nil {
@@ -148,72 +362,59 @@ func (b *Bot) rebaseOthers(ctx context.Context, merged int, base string) {
 	}
 }
 
-// waitBranchBuild finds the build of branch at sha, waiting for it to
-// appear (CI starts it shortly after the merge) and, with finished, to end.
-func (b *Bot) waitBranchBuild(ctx context.Context, branch, sha string, finished bool) (Build, error) {
-	if sha == "" {
-		return Build{}, fmt.Errorf("%s: the merge commit is unknown: %w", branch, ErrNoBuild)
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.PollTimeout)
-	defer cancel()
-	for tries := 0; ; tries++ {
-		build, err := b.ci.NewestBranchBuild(ctx, branch, sha)
-		switch {
-		case err == nil && (!finished || build.Finished):
-			return build, nil
-		case err == nil:
-			if build, err = b.waitForCI(ctx, build.ID); err != nil {
-				return Build{}, err
-			}
-			return build, nil
-		case !errors.Is(err, ErrNoBuild):
-			return Build{}, err
-		case !finished && tries >= 10:
-			return Build{}, err
-		}
-		if err := b.sleep(ctx, b.cfg.PollInterval); err != nil {
-			return Build{}, fmt.Errorf("wait for the build of %s at %s: %w", branch, short(sha), err)
-		}
-	}
-}
-
-type mergeView struct {
-	PR            int
-	Branch, Base  string
-	MergedBy      string
-	Commit        string
-	FastForward   bool
-	Files         int
-	Conflict      []string
-	Build         *Build
-	Restarted     bool
-	RestartFailed string
-	Failed        string
-}
-
-// replyMerged posts the merge report once (a retried job edits it).
+// replyMerged posts the merge report once (a later step edits it).
 func (b *Bot) replyMerged(ctx context.Context, v mergeView) error {
 	return b.reply(ctx, intake.CommentWork{PR: v.PR, CommentID: -int64(v.PR)}, "merged", render("merged.md", v))
 }
 
 // DeleteClosedBranch deletes the data branch of a PR closed without
-// merging, once its grace period is over, unless it was reopened (or merged)
-// meanwhile.
-func (b *Bot) DeleteClosedBranch(ctx context.Context, n int) error {
+// merging once the grace period of its last close is over, unless it was
+// reopened (or merged) meanwhile. A PR closed, reopened and closed again
+// gets a fresh grace period: the job waits on until then.
+func (b *Bot) DeleteClosedBranch(ctx context.Context, n int) (time.Duration, error) {
 	pr, err := b.gh.PullRequest(ctx, n)
 	if err != nil {
-		return err
+		return 0, outage("read the pull request", err)
 	}
 	if pr.Open || pr.Merged {
 		b.log.Info("keeping the data branch: the pull request was reopened or merged", zap.Int("pr", n))
-		return nil
+		return 0, nil
+	}
+	if end := pr.ClosedAt.Add(b.cfg.ClosedGrace); !pr.ClosedAt.IsZero() && b.now().Before(end) {
+		return end.Sub(b.now()), nil
 	}
 	tip, err := b.repo.DeleteBranch(ctx, refdata.PRBranch(n))
 	if err != nil {
-		return err
+		return 0, outage("delete the data branch", err)
 	}
 	if !tip.IsZero() {
 		b.log.Info("deleted the data branch of a closed pull request", zap.Int("pr", n), zap.String("tip", tip.String()))
 	}
-	return b.forgetOverlaps(ctx, n)
+	return 0, b.forgetOverlaps(ctx, n)
+}
+
+// DeleteGaveUp tells a closed PR that its data branch could not be deleted.
+func (b *Bot) DeleteGaveUp(ctx context.Context, pr int, attempts int, err error) {
+	b.log.Error("gave up deleting a closed pull request's data branch", zap.Int("pr", pr), zap.Int("attempts", attempts), zap.Error(err))
+	body := fmt.Sprintf("refbot could not delete this closed pull request's data branch `%s`: %s. A maintainer can delete it by hand.",
+		refdata.PRBranch(pr), plainReason(err))
+	if rerr := b.reply(ctx, intake.CommentWork{PR: pr, CommentID: -int64(pr)}, "delete-branch", body); rerr != nil {
+		b.log.Error("report a branch deletion that gave up", zap.Int("pr", pr), zap.Error(rerr))
+	}
+}
+
+func codesList(files []string) string {
+	more := ""
+	if len(files) > 10 {
+		more = fmt.Sprintf(" and %d more", len(files)-10)
+		files = files[:10]
+	}
+	out := ""
+	for i, f := range files {
+		if i > 0 {
+			out += ", "
+		}
+		out += code(f)
+	}
+	return out + more
 }

@@ -35,10 +35,30 @@ func (f *fixture) postMergeBuild(state string) travistest.Build {
 		CommitSHA: mergeCommit, State: state})
 }
 
+// closed runs the job of PR 12's close (merged, or not) now, as the queue
+// does: again after each snooze, until it is done.
 func (f *fixture) closed(t *testing.T, merged bool) error {
 	t.Helper()
-	return f.bot.HandleClosed(context.Background(), intake.PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12,
-		Merged: merged, BaseRef: "master", HeadSHA: head, MergeCommit: mergeCommit, MergedBy: "alice"})
+	return f.closedAt(t, merged, f.clock.now())
+}
+
+func (f *fixture) closedAt(t *testing.T, merged bool, at time.Time) error {
+	t.Helper()
+	w := intake.PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, Merged: merged, BaseRef: "master", HeadSHA: head,
+		MergeCommit: mergeCommit, MergedBy: "alice"}
+	if merged {
+		w.MergedAt = at
+	}
+	for polls := 0; ; polls++ {
+		again, err := f.bot.HandleClosed(context.Background(), w)
+		if err != nil || again == 0 {
+			return err
+		}
+		if polls == 50 {
+			t.Fatal("the merge still waits after 50 polls")
+		}
+		f.clock.tick(time.Second)
+	}
 }
 
 func (f *fixture) commitOnMaster(t *testing.T, files map[string]string) string {
@@ -153,15 +173,24 @@ func TestClosedWithoutMerge(t *testing.T) {
 		t.Error("the branch was deleted at once")
 	}
 	// Reopened before the grace ended: kept.
-	if err := f.bot.DeleteClosedBranch(context.Background(), 12); err != nil {
+	if _, err := f.bot.DeleteClosedBranch(context.Background(), 12); err != nil {
 		t.Fatal(err)
 	}
 	if f.branch(t) == "" {
 		t.Error("the branch of an open PR was deleted")
 	}
+	// Closed (again): the grace period counts from this close.
 	f.gh.fake.ClosePR(12)
-	if err := f.bot.DeleteClosedBranch(context.Background(), 12); err != nil {
+	again, err := f.bot.DeleteClosedBranch(context.Background(), 12)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if f.branch(t) == "" || again < 6*24*time.Hour {
+		t.Errorf("deleted before the grace of the last close ended (or waits only %v)", again)
+	}
+	f.clock.tick(7*24*time.Hour + time.Minute)
+	if again, err := f.bot.DeleteClosedBranch(context.Background(), 12); err != nil || again != 0 {
+		t.Fatal(again, err)
 	}
 	if f.branch(t) != "" {
 		t.Error("the branch of a closed PR was kept")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/internal/fakegithub"
@@ -27,8 +28,12 @@ func (f *fixture) updateOther(t *testing.T, n int, sha string, files map[string]
 		t.Fatal(err)
 	}
 	commentSeq++
+	f.clock.tick(time.Second)
 	if err := f.bot.HandleComment(context.Background(), intake.CommentWork{Repo: "octo-org/octo-repo", PR: n,
-		CommentID: commentSeq, Author: "alice", Body: "BUILDBOT: UPDATE"}); err != nil {
+		CommentID: commentSeq, Author: "alice", Body: "BUILDBOT: UPDATE", CreatedAt: f.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.settle(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -87,8 +92,12 @@ func TestOverlapStatuses(t *testing.T) {
 		// #12's next UPDATE (trusted: no cooldown) leaves data/b.txt alone.
 		f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "b\n", "c.txt": "c from PR 12\n", "d.txt": "d\n"})
 		commentSeq++
+		f.clock.tick(time.Second)
 		if err := f.bot.HandleComment(context.Background(), intake.CommentWork{Repo: "octo-org/octo-repo", PR: 12,
-			CommentID: commentSeq, Author: "release-script", Body: "BUILDBOT: UPDATE", Trusted: true}); err != nil {
+			CommentID: commentSeq, Author: "release-script", Body: "BUILDBOT: UPDATE", Trusted: true, CreatedAt: f.clock.now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.settle(t); err != nil {
 			t.Fatal(err)
 		}
 		if st := lastStatus(t, f, head7); st.State != "success" || strings.Contains(st.Description, "same files") {
@@ -101,7 +110,8 @@ func TestOverlapStatuses(t *testing.T) {
 	t.Run("closed without merging", func(t *testing.T) {
 		f := overlapping(t)
 		f.gh.fake.ClosePR(12)
-		if err := f.bot.DeleteClosedBranch(context.Background(), 12); err != nil {
+		f.clock.tick(8 * 24 * time.Hour)
+		if _, err := f.bot.DeleteClosedBranch(context.Background(), 12); err != nil {
 			t.Fatal(err)
 		}
 		if st := lastStatus(t, f, head7); st.State != "success" || strings.Contains(st.Description, "same files") {
@@ -208,11 +218,9 @@ func TestRetryAfterCIEnded(t *testing.T) {
 	if st := lastStatus(t, f, head); st.State != "success" {
 		t.Errorf("final status: %+v", st)
 	}
-	// Done: a new UPDATE (after the cooldown) may restart the build again.
-	var n int
-	f.bot.db.QueryRow(`SELECT count(*) FROM refbot_ci_restart`).Scan(&n)
-	if n != 0 {
-		t.Errorf("%d CI restarts still remembered after the job", n)
+	// Done: nothing of it is left for STOP to cancel.
+	if active, _ := f.state.ActiveUpdates(context.Background(), 12); len(active) != 0 {
+		t.Errorf("%d updates still active after the job", len(active))
 	}
 }
 

@@ -2,12 +2,17 @@ package workflow
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
+	"net/url"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 	"text/template"
+	"time"
+	"unicode"
 
 	"github.com/refbot/refbot/bot/command"
 	"github.com/refbot/refbot/bot/intake"
@@ -18,9 +23,24 @@ import (
 //go:embed templates/*.md
 var templateFS embed.FS
 
+// Every value from outside refbot (a file name from a build, a comment's
+// line, a login, an error's words, a trailer of the data repo) goes through
+// one of these functions in the templates: code for names and lines, text
+// for prose, login for people, link for addresses.
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"short": short,
 	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+	"code":  code,
+	"text":  text,
+	"login": login,
+	"link":  link,
+	"codes": func(names []string) string {
+		out := make([]string, len(names))
+		for i, n := range names {
+			out[i] = code(n)
+		}
+		return strings.Join(out, ", ")
+	},
 }).ParseFS(templateFS, "templates/*.md"))
 
 func render(name string, data any) string {
@@ -28,9 +48,148 @@ func render(name string, data any) string {
 	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
 		// The templates are compiled in and covered by golden tests; a
 		// failure here is a bug, said plainly rather than hidden.
-		return fmt.Sprintf("refbot could not render its reply (%v). Please report this.", err)
+		return "refbot could not render its reply. Please report this.\n"
 	}
 	return strings.TrimSpace(buf.String()) + "\n"
+}
+
+// code renders s as a Markdown code span that shows it as it is: a fence
+// longer than any run of backticks in it, padded when it starts or ends
+// with one; line breaks and other control characters are shown as U+FFFD.
+func code(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+	if s == "" {
+		return "` `"
+	}
+	longest, run := 0, 0
+	for _, r := range s {
+		if r == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	fence := strings.Repeat("`", longest+1)
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") || (strings.HasPrefix(s, " ") && strings.HasSuffix(s, " ")) {
+		s = " " + s + " "
+	}
+	return fence + s + fence
+}
+
+// mdSpecial are the characters Markdown (and GitHub's flavour of it) gives
+// a meaning to within a line: emphasis, code, links and images (which need
+// brackets), tables and strike-through. Block syntax needs a line of its
+// own, which text never starts.
+var mdSpecial = regexp.MustCompile("[\\\\`*_\\[\\]|~]")
+
+// text renders s as plain words in Markdown: punctuation that would format
+// is escaped, HTML is shown, not interpreted, an @ does not mention anyone
+// and control characters (line breaks among them) become spaces.
+func text(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = mdSpecial.ReplaceAllString(s, `\$0`)
+	s = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u200b").Replace(s)
+	return s
+}
+
+// loginPattern is a GitHub login, or an App's "name[bot]".
+var loginPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$`)
+
+// login renders a GitHub login as a mention; anything else as code.
+func login(s string) string {
+	if loginPattern.MatchString(s) {
+		return "@" + s
+	}
+	return code(s)
+}
+
+// link makes an address safe in a Markdown link: only http(s), with every
+// character Markdown could read as the link's end percent-encoded.
+func link(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return strings.NewReplacer("(", "%28", ")", "%29", " ", "%20", "<", "%3C", ">", "%3E", "\"", "%22", "`", "%60").Replace(u.String())
+}
+
+// pathURL percent-encodes each element of a slash path for a URL.
+func pathURL(p string) string {
+	parts := strings.Split(p, "/")
+	for i, part := range parts {
+		parts[i] = url.PathEscape(part)
+	}
+	return strings.Join(parts, "/")
+}
+
+// marker is the hidden line at the end of every reply: it names the
+// command the reply answers, so that after a crash between GitHub creating
+// the reply and refbot recording it, the reply is found instead of posted
+// twice.
+func marker(comment int64, key string) string {
+	return fmt.Sprintf("<!-- refbot:reply %d %s -->", comment, key)
+}
+
+// reply posts refbot's answer to a comment's command (key), or edits the
+// answer it posted before (a retried job, or a reply updated as work
+// progresses). It records that it is about to create the reply before it
+// does; when that record is found without the reply's id, the reply is
+// looked for by its marker among the PR's newer comments first.
+func (b *Bot) reply(ctx context.Context, w intake.CommentWork, key, body string) error {
+	body = strings.TrimRight(body, "\n") + "\n\n" + marker(w.CommentID, key) + "\n"
+	r, err := b.st.Reply(ctx, w.CommentID, key)
+	if err != nil {
+		return err
+	}
+	if r != nil && r.ID != 0 {
+		return outage("edit refbot's reply", b.gh.EditComment(ctx, r.ID, body))
+	}
+	if r != nil {
+		id, err := b.findReply(ctx, w.PR, w.CommentID, key, r.Since)
+		if err != nil {
+			return err
+		}
+		if id != 0 {
+			if err := b.st.SetReply(ctx, w.CommentID, key, id); err != nil {
+				return err
+			}
+			return outage("edit refbot's reply", b.gh.EditComment(ctx, id, body))
+		}
+	} else if err := b.st.ReplyIntent(ctx, w.CommentID, key); err != nil {
+		return err
+	}
+	id, err := b.gh.CreateComment(ctx, w.PR, body)
+	if err != nil {
+		return outage("post refbot's reply", err)
+	}
+	return b.st.SetReply(ctx, w.CommentID, key, id)
+}
+
+// findReply looks among pr's comments since (less a minute for clocks) for
+// refbot's reply to (comment, key); 0 when there is none.
+func (b *Bot) findReply(ctx context.Context, pr int, comment int64, key string, since time.Time) (int64, error) {
+	cs, err := b.gh.Comments(ctx, pr, since.Add(-time.Minute))
+	if err != nil {
+		return 0, outage("look for refbot's reply", err)
+	}
+	m := marker(comment, key)
+	for _, c := range cs {
+		if strings.Contains(c.Body, m) && (b.cfg.BotLogin == "" || strings.EqualFold(c.Author, b.cfg.BotLogin)) {
+			return c.ID, nil
+		}
+	}
+	return 0, nil
 }
 
 // dirChange counts one folder's changes.
@@ -95,6 +254,7 @@ type overlap struct {
 
 // planData is what PLAN says and what the large-change guard looks at.
 type planData struct {
+	Prefix           string
 	Overlaps         []overlap
 	Author           string
 	PR               PullRequest
@@ -108,6 +268,7 @@ type planData struct {
 	Limit            float64
 	Large            bool
 	NoChange         bool
+	Notes            []variantNote
 }
 
 func planView(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result, limit float64) planData {
@@ -127,7 +288,8 @@ func planView(w intake.CommentWork, cmd command.Command, pr PullRequest, build B
 	return v
 }
 
-// updateData is the UPDATE reply, re-rendered as the job progresses.
+// updateData is the UPDATE reply, re-rendered as the work progresses; the
+// store keeps it with the update's record.
 type updateData struct {
 	Author   string
 	PR       PullRequest
@@ -139,7 +301,12 @@ type updateData struct {
 	Changes  changeSummary
 	Diffs    []fileDiff
 	Overlaps []overlap
-	CI       string // restarting, running, passed, failed
+	Notes    []variantNote
+	// CI is where the CI part stands: restarting, running, passed, failed,
+	// timeout, stopped, superseded, gave-up.
+	CI     string
+	By     string // who stopped it, or whose UPDATE superseded it
+	Reason string // why refbot gave up, in plain words
 }
 
 // imageExts are the files whose replies link to a view of them.
@@ -153,12 +320,12 @@ func linkImages(s *changeSummary, web, commit string) {
 	}
 	for i, f := range s.Files {
 		if f.Action != string(refdata.Removed) && imageExts[strings.ToLower(path.Ext(f.Path))] {
-			s.Files[i].Link = strings.TrimSuffix(web, "/") + "/blob/" + commit + "/" + f.Path
+			s.Files[i].Link = strings.TrimSuffix(web, "/") + "/blob/" + commit + "/" + pathURL(f.Path)
 		}
 	}
 }
 
-func updateView(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result) updateData {
+func updateView(w intake.CommentWork, pr PullRequest, build Build, res *publish.Result) updateData {
 	u := res.Update
 	v := updateData{Author: w.Author, PR: pr, Build: build, Branch: refdata.PRBranch(pr.Number), NoChange: u.NoChange,
 		Changes: summarize(u.Changes)}

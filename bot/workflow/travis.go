@@ -70,10 +70,20 @@ func (t TravisCI) convert(b travis.Build) Build {
 	if web == "" {
 		web = "https://app.travis-ci.com"
 	}
+	notRun := false
+	for _, j := range b.Jobs {
+		// A job of a finished build that never started was skipped (a
+		// later stage after a failed one) or cancelled before it ran.
+		if j.StartedAt.IsZero() && b.Finished() {
+			notRun = true
+		}
+	}
 	return Build{
 		ID: strconv.FormatInt(b.ID, 10), Number: b.Number, State: b.State, Commit: b.CommitSHA,
 		URL:      fmt.Sprintf("%s/github/%s/builds/%d", strings.TrimSuffix(web, "/"), t.Repo, b.ID),
-		Finished: b.Finished(), Passed: t.passed(b),
+		Started:  b.Finished() || b.State == travis.StateStarted || !b.StartedAt.IsZero(),
+		Finished: b.Finished(), Passed: t.passed(b), StartedAt: b.StartedAt, FinishedAt: b.FinishedAt,
+		JobsNotRun: notRun,
 	}
 }
 

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
 	"os"
@@ -14,11 +13,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	_ "modernc.org/sqlite"
 
 	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/policy"
+	"github.com/refbot/refbot/bot/store"
 	"github.com/refbot/refbot/internal/fakegithub"
 	"github.com/refbot/refbot/internal/testenv"
 	"github.com/refbot/refbot/refdata"
@@ -93,18 +92,48 @@ type fixture struct {
 	moving *movingHead
 	travis *travistest.Server
 	store  *s3cache.Store
+	state  *store.Store
 	bare   string
 	gs     *testenv.GitServer
 	build  travistest.Build
 	jobs   *fakeJobs
+	clock  *testClock
+}
+
+// testClock is the time of the fake GitHub and of refbot in a test: real
+// time, moved on by tick, so that events a test orders (a push, a comment)
+// are seconds apart as GitHub records them.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *testClock) tick(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }
 
 // fakeJobs stands in for the queue, whose CancelPR and scheduling have
-// their own tests.
+// their own tests; settle runs the CI waits it was given, as the queue
+// would.
 type fakeJobs struct {
+	mu        sync.Mutex
 	cancelled []int
 	deletions map[int]time.Time
 	newer     []intake.CommentWork // what NewerSupersedable returns
+	waits     []ciWait
+}
+
+type ciWait struct {
+	pr     int
+	update int64
 }
 
 func (f *fakeJobs) NewerSupersedable(_ context.Context, pr int, comment int64) ([]intake.CommentWork, error) {
@@ -119,21 +148,80 @@ func (f *fakeJobs) ScheduleBranchDeletion(_ context.Context, pr int, at time.Tim
 	return nil
 }
 
+func (f *fakeJobs) ScheduleCIWait(_ context.Context, pr int, update int64, _ time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, w := range f.waits {
+		if w.update == update {
+			return nil // unique while waiting
+		}
+	}
+	f.waits = append(f.waits, ciWait{pr, update})
+	return nil
+}
+
 func (f *fakeJobs) CancelPR(_ context.Context, pr int, keep int64) ([]int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.cancelled = append(f.cancelled, pr)
+	var kept []ciWait
+	for _, w := range f.waits {
+		if w.pr != pr {
+			kept = append(kept, w)
+		}
+	}
+	f.waits = kept
 	return []int64{41}, nil
+}
+
+func (f *fakeJobs) next() (ciWait, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.waits) == 0 {
+		return ciWait{}, false
+	}
+	w := f.waits[0]
+	f.waits = f.waits[1:]
+	return w, true
+}
+
+// settle runs the CI waits scheduled so far until each says it is done,
+// as the queue's snoozes would, and returns the first error. It gives up
+// after maxPolls polls of one wait.
+func (f *fixture) settle(t *testing.T) error {
+	t.Helper()
+	const maxPolls = 50
+	for {
+		w, ok := f.jobs.next()
+		if !ok {
+			return nil
+		}
+		for polls := 0; ; polls++ {
+			again, err := f.bot.WaitCI(context.Background(), w.pr, w.update)
+			if err != nil {
+				return err
+			}
+			if again == 0 {
+				break
+			}
+			if polls == maxPolls {
+				t.Fatalf("the CI wait of update %d still waits after %d polls", w.update, maxPolls)
+			}
+			f.clock.tick(time.Second)
+		}
+	}
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	mc := testenv.MinIO(t)
-	store, err := s3cache.New(ctx, s3cache.Options{Bucket: mc.BucketName(t), Endpoint: mc.Endpoint, PathStyle: true,
+	cache, err := s3cache.New(ctx, s3cache.Options{Bucket: mc.BucketName(t), Endpoint: mc.Endpoint, PathStyle: true,
 		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.EnsureBucket(ctx); err != nil {
+	if err := cache.EnsureBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
 	gs := testenv.NewGitServer(t)
@@ -143,6 +231,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 
+	clock := &testClock{}
 	tv := travistest.NewServer(t)
 	tv.AddRepo("octo-org/octo-repo")
 	tv.SetAdvanceOnPoll(true)
@@ -152,13 +241,12 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "state.db"))
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"), store.Options{Now: clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.SetMaxOpenConns(1)
-	t.Cleanup(func() { db.Close() })
-	fake := fakegithub.New(t, fakegithub.WithRepo("octo-org/octo-repo"))
+	t.Cleanup(func() { st.Close() })
+	fake := fakegithub.New(t, fakegithub.WithRepo("octo-org/octo-repo"), fakegithub.WithClock(clock.now))
 	fake.AddCommit(head)
 	fake.AddPR(fakegithub.PR{Number: 12, HeadSHA: head, BaseRef: "master", Author: "carol"})
 	fake.SetPermission("alice", "write")
@@ -168,19 +256,22 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, err := policy.New(ctx, policy.Config{Cooldowns: map[string]time.Duration{"UPDATE": 10 * time.Minute}}, client, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pol := policy.New(policy.Config{Cooldowns: map[string]time.Duration{"UPDATE": 10 * time.Minute}}, client, st, clock.now)
 	moving := &movingHead{GitHubClient: GitHubClient{client}, fake: fake}
 	jobs := &fakeJobs{}
-	bot, err := New(ctx, Config{WorkDir: t.TempDir(), PollInterval: time.Millisecond, PublicURL: "https://refbot.example.org"},
-		Deps{GitHub: moving, CI: TravisCI{Client: tc, Repo: "octo-org/octo-repo"}, Store: store, Repo: repo, Policy: pol, Jobs: jobs, DB: db})
+	bot, err := New(Config{WorkDir: t.TempDir(), PollInterval: time.Millisecond, PublicURL: "https://refbot.example.org",
+		BotLogin: "refbot"},
+		Deps{GitHub: moving, CI: TravisCI{Client: tc, Repo: "octo-org/octo-repo"}, Store: cache, Repo: repo, Policy: pol, Jobs: jobs, State: st})
 	if err != nil {
 		t.Fatal(err)
 	}
+	bot.now = clock.now
+	// The comments of the tests come after the PR was opened, as GitHub
+	// records time.
+	clock.tick(10 * time.Second)
 	gh := ghView{fake: fake, head: head}
-	return &fixture{bot: bot, gh: gh, moving: moving, travis: tv, store: store, bare: bare, gs: gs, build: build, jobs: jobs}
+	return &fixture{bot: bot, gh: gh, moving: moving, travis: tv, store: cache, state: st, bare: bare, gs: gs, build: build,
+		jobs: jobs, clock: clock}
 }
 
 // bChanged is CI's outputs with one file changed against the data repo.
@@ -198,11 +289,28 @@ func (f *fixture) upload(t *testing.T, commit string, files map[string]string) {
 
 var commentSeq int64 = 1000
 
+// comment has user write body on PR 12 now and runs its job, and the CI
+// waits it schedules, to the end.
 func (f *fixture) comment(t *testing.T, user, body string) error {
 	t.Helper()
+	if err := f.post(t, user, body); err != nil {
+		return err
+	}
+	return f.settle(t)
+}
+
+// post runs the job of a comment user writes on PR 12 now, only.
+func (f *fixture) post(t *testing.T, user, body string) error {
+	t.Helper()
 	commentSeq++
-	return f.bot.HandleComment(context.Background(), intake.CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: commentSeq,
-		Author: user, Body: body, URL: fmt.Sprintf("https://github.com/octo-org/octo-repo/pull/12#issuecomment-%d", commentSeq)})
+	f.clock.tick(time.Second)
+	return f.bot.HandleComment(context.Background(), f.work(user, body))
+}
+
+// work is the comment commentSeq by user on PR 12, written now.
+func (f *fixture) work(user, body string) intake.CommentWork {
+	return intake.CommentWork{Repo: "octo-org/octo-repo", PR: 12, CommentID: commentSeq, Author: user, Body: body,
+		URL: fmt.Sprintf("https://github.com/octo-org/octo-repo/pull/12#issuecomment-%d", commentSeq), CreatedAt: f.clock.now()}
 }
 
 func (f *fixture) branch(t *testing.T) string {
@@ -210,12 +318,20 @@ func (f *fixture) branch(t *testing.T) string {
 	return out
 }
 
-var volatile = regexp.MustCompile("`[0-9a-f]{7}`|build [0-9]+|#[0-9]+ \\([0-9]+\\)")
+var volatile = regexp.MustCompile("`[0-9a-f]{7}`|build `?[0-9]+`?|#[0-9]+ \\([0-9]+\\)")
+
+// replyMarker is the hidden line every reply ends with.
+var replyMarker = regexp.MustCompile(`\n\n<!-- refbot:reply -?[0-9]+ [^ ]+ -->\n$`)
 
 // golden compares a rendered reply with testdata/NAME.md (-update rewrites
-// it). Commit shas and build ids vary between runs and are masked.
+// it). Commit shas and build ids vary between runs and are masked; the
+// hidden marker is checked, then left out.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
+	if !replyMarker.MatchString(got) {
+		t.Errorf("reply %s does not end with its marker:\n%s", name, got)
+	}
+	got = replyMarker.ReplaceAllString(got, "\n")
 	got = volatile.ReplaceAllStringFunc(got, func(s string) string {
 		switch {
 		case strings.HasPrefix(s, "`"):
@@ -268,8 +384,8 @@ func TestUpdateHappyPath(t *testing.T) {
 		t.Errorf("data/b.txt on PR12 = %q", got)
 	}
 
-	// The same comment again (its job retried): the reply is edited, the
-	// push is a no-op, the build restarts once more at most.
+	// The same comment again (its job retried after it finished): nothing
+	// is done twice.
 	commentSeq--
 	if err := f.comment(t, "alice", "Looks right.\n\nBUILDBOT: UPDATE\n"); err != nil {
 		t.Fatal(err)
@@ -277,8 +393,8 @@ func TestUpdateHappyPath(t *testing.T) {
 	if n := len(f.gh.replies()); n != 1 {
 		t.Errorf("a retried job posted another reply (%d)", n)
 	}
-	if n := f.travis.Restarts(f.build.ID); n != 2 {
-		t.Errorf("restarts after a retry = %d, want 2", n)
+	if n := f.travis.Restarts(f.build.ID); n != 1 {
+		t.Errorf("restarts after a retry = %d, want 1: the command was done", n)
 	}
 
 	// A new UPDATE within ten minutes is refused with the time to wait.
@@ -312,7 +428,7 @@ func TestUpdateRefusals(t *testing.T) {
 			f.gh.fake.SetHead(12, strings.Repeat("2", 40))
 		}, reply: "CI has no build of the head commit 2222222 yet"},
 		{name: "artifacts not uploaded", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {},
-			reply: "not found", status: "failure"},
+			reply: "has no outputs in the cache", status: "failure"},
 		{name: "artifacts of another commit", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
 			f.upload(t, strings.Repeat("3", 40), map[string]string{"a.txt": "x"})
 		}, reply: "it tested commit 333333333333, not 111111111111", status: "failure"},
@@ -328,7 +444,7 @@ func TestUpdateRefusals(t *testing.T) {
 		}, reply: "the head of the pull request moved from 1111111 to 4444444", status: "failure"},
 		{name: "no such variant", user: "alice", body: "BUILDBOT: UPDATE variant=windows", setup: func(t *testing.T, f *fixture) {
 			f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "new\n", "c.txt": "c\n", "d.txt": "d\n"})
-		}, reply: `has no variant "windows"`, status: "failure"},
+		}, reply: "has no variant `windows` (it has no variants)", status: "failure"},
 		{name: "unknown verb and bad arguments", user: "alice", body: "BUILDBOT: DEPLOY\nBUILDBOT: UPDATE please", golden: "problems"},
 		{name: "help", user: "bob", body: "buildbot: help", golden: "help"},
 		{name: "website not yet", user: "alice", body: "BUILDBOT: WEBSITE", reply: "WEBSITE is not available in this version of refbot yet"},
@@ -380,31 +496,49 @@ func TestPlanChangesNothing(t *testing.T) {
 }
 
 // TestStop: STOP cancels the PR's jobs and the CI build refbot restarted
-// that is still running, and marks the update status as stopped.
+// that is still running; the UPDATE's reply says it was stopped (it no
+// longer promises an edit) and its pending status ends; the CI wait, if it
+// runs once more, changes nothing.
 func TestStop(t *testing.T) {
 	f := newFixture(t)
 	f.upload(t, head, bChanged)
-	f.travis.SetAdvanceOnPoll(false) // the restarted build never finishes
-	f.bot.cfg.PollTimeout = 50 * time.Millisecond
-	// refbot stops waiting: a final answer, not an error to retry.
-	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
-		t.Fatalf("an UPDATE whose CI never finished: %v", err)
+	f.travis.SetAdvanceOnPoll(false) // the restarted build keeps running
+	if err := f.post(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
 	}
-	if got := f.gh.lastComment(); !strings.Contains(got, "did not finish while refbot waited") {
-		t.Errorf("reply after the wait: %q", got)
+	waiting, ok := f.jobs.next()
+	if !ok {
+		t.Fatal("the UPDATE scheduled no CI wait")
+	}
+	if got := f.gh.lastComment(); !strings.Contains(got, "refbot will edit this comment when it finishes") {
+		t.Fatalf("reply while CI runs: %q", got)
 	}
 	if err := f.comment(t, "alice", "BUILDBOT: STOP"); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "stop", f.gh.lastComment())
+	update := f.gh.replies()[0].Body
+	if !strings.Contains(update, "Stopped by @alice") || strings.Contains(update, "will edit this comment") {
+		t.Errorf("the stopped UPDATE's reply: %q", update)
+	}
 	if n := f.travis.Cancels(f.build.ID); n != 1 {
 		t.Errorf("CI build cancelled %d times, want 1", n)
 	}
 	if diff := cmp.Diff([]int{12}, f.jobs.cancelled); diff != "" {
 		t.Errorf("CancelPR calls (-want +got):\n%s", diff)
 	}
-	if st := f.gh.states(); st[len(st)-1] != "error" {
+	st := f.gh.states()
+	if st[len(st)-1] != "error" {
 		t.Errorf("statuses %v: want the last to be error (stopped)", st)
+	}
+	// A CI wait that was already running when STOP came ends without a
+	// word.
+	f.travis.SetState(f.build.ID, "passed")
+	if again, err := f.bot.WaitCI(context.Background(), waiting.pr, waiting.update); err != nil || again != 0 {
+		t.Errorf("the stopped update's CI wait: %v, %v", again, err)
+	}
+	if got := f.gh.replies()[0].Body; got != update || len(f.gh.states()) != len(st) {
+		t.Error("the stopped update's CI wait changed its reply or status")
 	}
 	// Nothing left to stop.
 	if err := f.comment(t, "alice", "BUILDBOT: STOP"); err != nil {
@@ -430,7 +564,7 @@ func TestSupersedes(t *testing.T) {
 func TestNeedsLease(t *testing.T) {
 	for body, want := range map[string]bool{
 		"BUILDBOT: STOP": false, "BUILDBOT: HELP\nBUILDBOT: STATUS": false,
-		"BUILDBOT: UPDATE": true, "BUILDBOT: STOP\nBUILDBOT: PLAN": true,
+		"BUILDBOT: UPDATE": true, "BUILDBOT: STOP\nBUILDBOT: PLAN": false, "BUILDBOT: UPDATE\nBUILDBOT: STATUS": true,
 	} {
 		if got := NeedsLease("")(intake.CommentWork{Body: body}); got != want {
 			t.Errorf("NeedsLease(%q) = %v, want %v", body, got, want)
@@ -485,6 +619,10 @@ func TestGaveUpReply(t *testing.T) {
 	f.bot.GaveUp(context.Background(), intake.CommentWork{PR: 12, CommentID: 77, Author: "alice"}, 8,
 		fmt.Errorf("get s3://bucket/1001/MANIFEST.json: connection refused"))
 	golden(t, "gave-up", f.gh.lastComment())
+	// What failed is in the log, not in a public reply.
+	if got := f.gh.lastComment(); strings.Contains(got, "s3://") || strings.Contains(got, "connection refused") {
+		t.Errorf("the reply shows the raw error: %s", got)
+	}
 }
 
 // TestRefusalKeepsCooldown: an UPDATE refused by the large-change guard

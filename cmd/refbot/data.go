@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,9 +17,10 @@ import (
 
 	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/publish"
-	"github.com/refbot/refbot/bot/reconcile"
+	"github.com/refbot/refbot/bot/store"
 	"github.com/refbot/refbot/bot/workflow"
 	"github.com/refbot/refbot/config"
+	"github.com/refbot/refbot/internal/clock"
 	"github.com/refbot/refbot/refdata"
 	"github.com/refbot/refbot/s3cache"
 	"github.com/refbot/refbot/travis"
@@ -36,6 +36,7 @@ type parts struct {
 	cfg   *config.Config
 	store *s3cache.Store
 	repo  *refdata.Repo
+	state *store.Store // refbot's database, while a command holds leases in it
 }
 
 func loadParts(cmd *cobra.Command) (*parts, error) {
@@ -113,7 +114,7 @@ func (p *parts) ci() (workflow.TravisCI, error) {
 // refused marks the errors that mean "refbot would not", for exit code 3.
 func refused(err error) error {
 	var conflict *refdata.ConflictError
-	if errors.Is(err, refdata.ErrLeaseLost) || errors.As(err, &conflict) || errors.Is(err, refdata.ErrNoBranch) ||
+	if errors.Is(err, refdata.ErrLeaseLost) || errors.As(err, &conflict) || errors.Is(err, refdata.ErrNoBranch) || errors.Is(err, errBusy) ||
 		errors.Is(err, refdata.ErrExists) || s3cache.Unusable(err) || errors.Is(err, workflow.ErrNoBuild) {
 		return &exitError{code: exitRefused, err: err}
 	}
@@ -175,8 +176,10 @@ race); nothing changed on 2 and 3.`,
 			if err != nil {
 				return err
 			}
-			req := publish.Request{Build: build, Variant: variant, DryRun: dryRun,
-				WorkDir: filepath.Join(p.cfg.StateDir, "work", "cli")}
+			req := publish.Request{Build: build, DryRun: dryRun, WorkDir: filepath.Join(p.cfg.StateDir, "work", "cli")}
+			if variant != "" {
+				req.Variants = []string{variant}
+			}
 			if pr > 0 {
 				gh, err := p.github(ctx, nil)
 				if err != nil {
@@ -209,8 +212,21 @@ race); nothing changed on 2 and 3.`,
 				defer progress.Close()
 				req.Progress = progress.report
 			}
-			res, err := publish.Publish(ctx, p.store, p.repo, req)
-			if err != nil {
+			// The same leases as refbot serve's jobs: a PR's, or the base
+			// branch's for a rebuild of it.
+			lease := store.PRLease(pr)
+			if branch != "" {
+				lease = store.BaseLease(branch)
+			}
+			var res *publish.Result
+			if err := p.withLeases(cmd, []string{lease}, dryRun, func() error {
+				var err error
+				res, err = publish.Publish(ctx, p.store, p.repo, req)
+				if err == nil && !dryRun && branch == p.cfg.DataRepo.BaseBranch && !res.Update.NoChange {
+					err = p.recordBaseTip(ctx, res.Update.Commit.String())
+				}
+				return err
+			}); err != nil {
 				return refused(err)
 			}
 			restarted := false
@@ -301,16 +317,31 @@ changed on the base (they are listed) or the branch does not exist.`,
 			}
 			ctx := cmd.Context()
 			branch := refdata.PRBranch(pr)
-			res, err := p.repo.Promote(ctx, branch, dryRun)
+			var res *refdata.PromoteResult
+			deleted := false
+			err = p.withLeases(cmd, []string{store.PRLease(pr), store.BaseLease(p.cfg.DataRepo.BaseBranch)}, dryRun, func() error {
+				var err error
+				if res, err = p.repo.Promote(ctx, branch, dryRun); err != nil {
+					return err
+				}
+				if dryRun {
+					return nil
+				}
+				if !res.NoChange {
+					if err := p.recordBaseTip(ctx, res.Commit.String()); err != nil {
+						return err
+					}
+				}
+				if !keep {
+					if _, err := p.repo.DeleteBranch(ctx, branch); err != nil {
+						return fmt.Errorf("promoted, but deleting %s failed: %w", branch, err)
+					}
+					deleted = true
+				}
+				return nil
+			})
 			if err != nil {
 				return refused(err)
-			}
-			deleted := false
-			if !dryRun && !keep {
-				if _, err := p.repo.DeleteBranch(ctx, branch); err != nil {
-					return fmt.Errorf("promoted, but deleting %s failed: %w", branch, err)
-				}
-				deleted = true
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -567,14 +598,74 @@ func cachedBuilds(ctx context.Context, path string) (map[string]bool, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	st, err := store.Open(ctx, path, store.Options{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	builds, err := reconcile.CachedBuilds(ctx, db)
+	defer st.Close()
+	builds, err := st.CachedBuilds(ctx)
 	if err != nil && strings.Contains(err.Error(), "no such table") {
-		return nil, nil // the reconciler has not run yet
+		return nil, nil // refbot serve has not run yet
 	}
 	return builds, err
+}
+
+// leaseWait is how long a CLI command waits for refbot serve's jobs to let
+// go of what it needs.
+const leaseWait = 10 * time.Minute
+
+// withLeases runs f holding leases in refbot's database, as refbot serve's
+// jobs do, so that a forced update or promotion never interleaves with
+// theirs. Without a database (refbot serve never ran here) there is
+// nothing to wait for. A dry run takes none.
+func (p *parts) withLeases(cmd *cobra.Command, leases []string, dryRun bool, f func() error) error {
+	ctx := cmd.Context()
+	if dryRun {
+		return f()
+	}
+	if _, err := os.Stat(p.cfg.Database); errors.Is(err, os.ErrNotExist) {
+		return f()
+	}
+	st, err := store.Open(ctx, p.cfg.Database, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	holder := fmt.Sprintf("cli-%d-%d", os.Getpid(), time.Now().UnixNano())
+	deadline := time.Now().Add(leaseWait)
+	for said := false; ; {
+		ok, err := st.TakeLeases(ctx, leases, holder, time.Hour)
+		if err != nil {
+			return err
+		}
+		if ok {
+			break
+		}
+		if !said {
+			fmt.Fprintf(cmd.ErrOrStderr(), "waiting for refbot's running jobs to let go of %s…\n", strings.Join(leases, ", "))
+			said = true
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still held after %s: %w", strings.Join(leases, ", "), leaseWait, errBusy)
+		}
+		if err := clock.Sleep(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
+	defer st.ReleaseLeases(context.WithoutCancel(ctx), leases, holder)
+	p.state = st
+	defer func() { p.state = nil }()
+	return f()
+}
+
+// errBusy: refbot serve kept what a command needs for too long.
+var errBusy = errors.New("refbot is busy with it")
+
+// recordBaseTip tells refbot serve's database of a base tip the CLI made,
+// for a later post-merge build to be compared with the right one.
+func (p *parts) recordBaseTip(ctx context.Context, tip string) error {
+	if p.state == nil {
+		return nil
+	}
+	return p.state.RecordBaseTip(ctx, p.cfg.DataRepo.BaseBranch, tip, time.Now())
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/refbot/refbot/bot/queue"
 	"github.com/refbot/refbot/bot/reconcile"
 	"github.com/refbot/refbot/bot/server"
+	"github.com/refbot/refbot/bot/store"
 	"github.com/refbot/refbot/bot/workflow"
 	"github.com/refbot/refbot/config"
 	"github.com/refbot/refbot/refdata"
@@ -73,8 +74,8 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		return fmt.Errorf("log.level: %w", err)
 	}
 	defer log.Sync()
-	secret, err := cfg.GitHub.WebhookSecret.Resolve()
-	if err != nil || secret == "" {
+	secrets, err := cfg.GitHub.WebhookSecret.Resolve()
+	if err != nil || len(secrets) == 0 {
 		return fmt.Errorf("github.webhook_secret: refbot will not run without a webhook secret (it would accept anyone's commands): %v", err)
 	}
 	reg := prometheus.NewRegistry()
@@ -84,7 +85,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, repo := p.store, p.repo
+	cache, repo := p.store, p.repo
 	gh, err := p.github(ctx, reg)
 	if err != nil {
 		return err
@@ -95,21 +96,45 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 	hasCommand := func(body string) bool { return !command.Parse(body, cfg.GitHub.CommandPrefix).Empty() }
 
+	// One refbot serve per database: a second would take the first one's
+	// running jobs for its own.
+	st, err := store.Open(ctx, cfg.Database, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.LockExclusive(); err != nil {
+		return fmt.Errorf("%w (stop the other refbot serve first, or give this one another database)", err)
+	}
+	prefix := cfg.GitHub.CommandPrefix
 	// The queue runs the workflow's handlers, and the workflow cancels the
-	// queue's jobs (STOP): the handler is bound once both exist.
+	// queue's jobs (STOP): the handlers are bound once both exist.
 	var bot *workflow.Bot
 	q, err := queue.Open(ctx, queue.Config{
-		Path:   cfg.Database,
-		Logger: log.Named("queue"),
+		Store:      st,
+		Workers:    cfg.Jobs.Workers,
+		BaseBranch: cfg.DataRepo.BaseBranch,
+		Logger:     log.Named("queue"),
 		Handlers: queue.Handlers{
-			Comment:      func(ctx context.Context, w intake.CommentWork) error { return bot.HandleComment(ctx, w) },
-			PRClosed:     func(ctx context.Context, w intake.PullRequestClosed) error { return bot.HandleClosed(ctx, w) },
-			DeleteBranch: func(ctx context.Context, pr int) error { return bot.DeleteClosedBranch(ctx, pr) },
-			NeedsLease:   workflow.NeedsLease(cfg.GitHub.CommandPrefix),
-			Supersedes:   workflow.Supersedes(cfg.GitHub.CommandPrefix),
+			Comment: func(ctx context.Context, w intake.CommentWork) error { return bot.HandleComment(ctx, w) },
+			PRClosed: func(ctx context.Context, w intake.PullRequestClosed) (time.Duration, error) {
+				return bot.HandleClosed(ctx, w)
+			},
+			DeleteBranch: func(ctx context.Context, pr int) (time.Duration, error) { return bot.DeleteClosedBranch(ctx, pr) },
+			CIWait:       func(ctx context.Context, pr int, u int64) (time.Duration, error) { return bot.WaitCI(ctx, pr, u) },
+			QueueFor:     workflow.QueueFor(prefix, queue.Commands, queue.Updates),
+			NeedsLease:   workflow.NeedsLease(prefix),
+			Supersedes:   workflow.Supersedes(prefix),
 			GaveUp: func(ctx context.Context, w intake.CommentWork, attempts int, err error) {
 				bot.GaveUp(ctx, w, attempts, err)
 			},
+			MergeGaveUp: func(ctx context.Context, w intake.PullRequestClosed, attempts int, err error) {
+				bot.MergeGaveUp(ctx, w, attempts, err)
+			},
+			CIWaitGaveUp: func(ctx context.Context, pr int, u int64, attempts int, err error) {
+				bot.CIWaitGaveUp(ctx, pr, u, attempts, err)
+			},
+			DeleteGaveUp: func(ctx context.Context, pr int, attempts int, err error) { bot.DeleteGaveUp(ctx, pr, attempts, err) },
 		},
 	})
 	if err != nil {
@@ -121,26 +146,24 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	for verb, d := range cfg.Policy.Cooldowns {
 		cooldowns[verb] = time.Duration(d)
 	}
-	pol, err := policy.New(ctx, policy.Config{AllowedUsers: cfg.Policy.AllowedUsers, AllowedTeams: cfg.Policy.AllowedTeams, Cooldowns: cooldowns},
-		gh, q.DB(), nil)
-	if err != nil {
-		return err
-	}
-	bot, err = workflow.New(ctx, workflow.Config{
-		Prefix: cfg.GitHub.CommandPrefix, BaseBranch: cfg.DataRepo.BaseBranch,
+	pol := policy.New(policy.Config{AllowedUsers: cfg.Policy.AllowedUsers, AllowedTeams: cfg.Policy.AllowedTeams, Cooldowns: cooldowns},
+		gh, st, nil)
+	bot, err = workflow.New(workflow.Config{
+		Prefix: prefix, BaseBranch: cfg.DataRepo.BaseBranch,
 		WorkDir:      filepath.Join(cfg.StateDir, "work"),
-		PollInterval: time.Duration(cfg.CI.PollInterval), LargeChangeShare: cfg.Policy.LargeChangeShare,
+		PollInterval: time.Duration(cfg.CI.PollInterval), CITimeout: time.Duration(cfg.CI.WaitTimeout),
+		MergeWait: time.Duration(cfg.CI.WaitTimeout), LargeChangeShare: cfg.Policy.LargeChangeShare,
 		PublicURL: cfg.Server.PublicURL, ClosedGrace: time.Duration(cfg.DataRepo.ClosedGrace),
-		DataWebURL: cfg.DataRepo.DataWebURL(), CacheContext: cfg.GitHub.StatusContext,
+		DataWebURL: cfg.DataRepo.DataWebURL(), CacheContext: cfg.GitHub.StatusContext, BotLogin: cfg.GitHub.BotLogin,
 	}, workflow.Deps{
 		GitHub: workflow.GitHubClient{Client: gh}, CI: ci,
-		Store: store, Repo: repo, Policy: pol, Jobs: q, DB: q.DB(), Logger: log.Named("workflow"),
+		Store: cache, Repo: repo, Policy: pol, Jobs: q, State: st, Logger: log.Named("workflow"),
 	})
 	if err != nil {
 		return err
 	}
 	hook, err := intake.New(intake.Options{
-		Secrets: []string{secret}, Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin,
+		Secrets: secrets, Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin,
 		HasCommand: hasCommand,
 		Recorder:   q, Logger: log.Named("intake"), Metrics: intake.NewMetrics(reg),
 	})
@@ -157,7 +180,14 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			return err
 		}
 	}
-	prPages := pages.New(pages.Options{Repo: cfg.GitHub.Repo, BaseBranch: cfg.DataRepo.BaseBranch, Branches: repo, Jobs: q, Logger: log.Named("pages")})
+	prPages := pages.New(pages.Options{Repo: cfg.GitHub.Repo, BaseBranch: cfg.DataRepo.BaseBranch, Branches: repo, Jobs: q,
+		Logger: log.Named("pages"), PRExists: func(ctx context.Context, n int) (bool, error) {
+			_, err := gh.PullRequest(ctx, n)
+			if errors.Is(err, ghclient.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		}})
 	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: q.Ping, Gatherer: reg, Logger: log,
 		API: apiHandler, Pages: prPages})
 	if err != nil {
@@ -166,8 +196,8 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err := q.Start(ctx); err != nil {
 		return err
 	}
-	rec, err := reconcile.New(ctx, reconcile.Options{
-		Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin, GitHub: gh, Recorder: q, DB: q.DB(),
+	rec := reconcile.New(reconcile.Options{
+		Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin, GitHub: gh, Recorder: q, Store: st,
 		HasCommand:   hasCommand,
 		DataBranches: func(ctx context.Context) (map[int]bool, error) { return prBranches(ctx, repo) },
 		Interval:     time.Duration(cfg.Server.ReconcileInterval), Logger: log.Named("reconcile"),
@@ -176,9 +206,6 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			return ghclient.Status(st), build, err
 		},
 	})
-	if err != nil {
-		return err
-	}
 	reconciled := make(chan struct{})
 	go func() { defer close(reconciled); rec.Run(ctx) }()
 	defer func() { <-reconciled }()

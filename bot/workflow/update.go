@@ -1,0 +1,581 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/refbot/refbot/bot/command"
+	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/publish"
+	"github.com/refbot/refbot/bot/store"
+	"github.com/refbot/refbot/internal/failpoint"
+	"github.com/refbot/refbot/refdata"
+	"github.com/refbot/refbot/s3cache"
+)
+
+// update runs an UPDATE as steps over its record in the store: choose and
+// check the build, push its data, restart CI, then hand over to the CI
+// wait (WaitCI) and end. A retry or a resumed job goes on from the last
+// step recorded; once the push is recorded it never publishes again (the
+// restarted build may be re-uploading under the same id).
+func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
+	key := replyKey(cmd)
+	u, err := b.st.Update(ctx, w.CommentID, key)
+	if err != nil {
+		return err
+	}
+	if u != nil && store.Final(u.Step) {
+		return nil // finished before; this is a retry of a later command
+	}
+	if u != nil && u.Step != store.StepPublishing {
+		return b.afterPush(ctx, w, u)
+	}
+	// A newer plain UPDATE, still queued, will do what this one would:
+	// say so and leave the work (and the cooldown) to it. A retry that got
+	// as far as recording its build finishes what it started.
+	if u == nil {
+		by, err := b.supersededBy(ctx, w)
+		if err != nil {
+			return err
+		}
+		if by != nil {
+			return b.reply(ctx, w, key, render("superseded.md", map[string]any{"Author": w.Author, "By": by.Author, "ByURL": by.URL}))
+		}
+	}
+	replyRefusal := func(reason string) error { return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason)) }
+	if reason, err := b.checkHead(ctx, w, cmd, pr); err != nil {
+		return err
+	} else if reason != "" {
+		return replyRefusal(reason)
+	}
+	// An update refbot left pending on an older head is over: say so.
+	if err := b.finishPending(ctx, pr.Number, pr.HeadSHA, "Abandoned: the head of the pull request moved"); err != nil {
+		return err
+	}
+	build, reason, err := b.findBuild(ctx, pr, true)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		return replyRefusal(reason)
+	}
+	status := func(state, desc string) error { return b.setStatus(ctx, pr.Number, pr.HeadSHA, state, desc) }
+	took := false
+	// The reply first, the status last: a final status means refbot is done.
+	fail := func(err error) error {
+		if took {
+			if rerr := b.policy.Release(ctx, pr.Number, string(cmd.Verb), w.CommentID); rerr != nil {
+				return rerr
+			}
+		}
+		if err := b.st.FinishUnpushed(ctx, w.CommentID, key, store.StepRefused); err != nil {
+			return err
+		}
+		reason := userMessage(build.ID, err)
+		if err := replyRefusal(reason); err != nil {
+			return err
+		}
+		return status("failure", "Not updated: "+reason)
+	}
+	// The cooldown is taken before the build is looked at, and given back
+	// when the update is refused: a refused UPDATE does not keep the next
+	// one waiting.
+	if !w.Trusted {
+		if ref, err := b.policy.Take(ctx, w.PR, string(cmd.Verb), w.CommentID); err != nil {
+			return err
+		} else if ref != nil {
+			return replyRefusal(ref.Reason)
+		}
+		took = true
+	}
+	// Look before leaping: a dry run reads only the manifests and the
+	// trees. It checks the build's provenance, which of its variants this
+	// run uploaded, and the large-change guard; the push reuses what it
+	// opened.
+	req := b.publishRequest(w, cmd, pr, build, true)
+	checked, notes, err := b.checkOutputs(ctx, build, cmd, &req)
+	if err != nil {
+		if userError(err) {
+			return fail(err)
+		}
+		return outage("read the build's outputs in S3", err)
+	}
+	if !cmd.All {
+		plan, err := publish.Publish(ctx, b.cache, b.repo, req)
+		if err != nil {
+			if userError(err) {
+				return fail(err)
+			}
+			return outage("compare the build's outputs with the data repository", err)
+		}
+		if v := planView(w, cmd, pr, build, plan, b.cfg.LargeChangeShare); v.Large {
+			return fail(refuse("%s", fmt.Sprintf("this update would change or remove %d of %d files (%.0f%%, more than the %.0f%% refbot changes without confirmation); if that is intended, say `%s UPDATE --all`",
+				v.ChangedOrRemoved, v.Before, 100*v.Share, 100*b.cfg.LargeChangeShare, b.cfg.Prefix)))
+		}
+	}
+	if u, err = b.st.StartUpdate(ctx, store.Update{CommentID: w.CommentID, Key: key, PR: pr.Number, Head: pr.HeadSHA,
+		Build: build.ID, Author: w.Author}); err != nil {
+		return err
+	}
+	if err := status("pending", fmt.Sprintf("Updating reference data from build %s", buildName(build))); err != nil {
+		return err
+	}
+	req.DryRun, req.Opened = false, checked
+	req.BeforePush = func(ctx context.Context) error {
+		failpoint.Hit("downloaded")
+		now, err := b.gh.PullRequest(ctx, pr.Number)
+		if err != nil {
+			return outage("read the pull request", err)
+		}
+		if now.HeadSHA != pr.HeadSHA {
+			return &errHeadMoved{from: pr.HeadSHA, to: now.HeadSHA}
+		}
+		return nil
+	}
+	res, err := publish.Publish(ctx, b.cache, b.repo, req)
+	if err != nil {
+		if userError(err) {
+			return fail(err)
+		}
+		return outage("push the data to the data repository", err)
+	}
+	failpoint.Hit("pushed")
+	// The push is confirmed: record it with what the reply says of it.
+	view := updateView(w, pr, build, res)
+	view.Notes = notes
+	linkImages(&view.Changes, b.cfg.DataWebURL, view.Commit)
+	if !view.NoChange {
+		view.Diffs = b.textDiffs(ctx, res)
+	}
+	if view.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {
+		return outage("compare with the other pull requests' data", err)
+	}
+	u.Step, u.DataCommit = store.StepPushed, view.Commit
+	if u.View, err = encodeView(view); err != nil {
+		return err
+	}
+	if err := b.st.SaveUpdate(ctx, u); err != nil {
+		return err
+	}
+	failpoint.Hit("recorded")
+	return b.afterPush(ctx, w, u)
+}
+
+// afterPush restarts the CI build of an update whose push is recorded, and
+// hands over to the CI wait. It records before it acts: the restart is
+// marked as asked for before CI is asked, so that a crash or an error in
+// between never leads to a second restart here (the wait asks again only
+// if the build never shows it restarted).
+func (b *Bot) afterPush(ctx context.Context, w intake.CommentWork, u *store.Update) error {
+	view, err := decodeView(u.View)
+	if err != nil {
+		return err
+	}
+	if u.Step == store.StepPushed {
+		if err := b.supersedeOthers(ctx, u); err != nil {
+			return err
+		}
+		view.CI = "restarting"
+		if err := b.replyUpdate(ctx, u, view); err != nil {
+			return err
+		}
+		before, err := b.ci.Build(ctx, u.Build)
+		if err != nil {
+			return outage("read the CI build", err)
+		}
+		u.Step, u.RestartAt, u.RestartBefore = store.StepRestarting, b.now().UTC(), snapshot(before)
+		if err := b.st.SaveUpdate(ctx, u); err != nil {
+			return err
+		}
+		failpoint.Hit("restarting")
+		if err := b.ci.Restart(ctx, u.Build); err != nil {
+			// The restart may have been done (an answer lost): the wait
+			// finds out, and asks again only if the build never restarts.
+			b.log.Warn("restart CI build", zap.String("build", u.Build), zap.Error(err))
+		}
+		failpoint.Hit("restarted")
+	}
+	if u.Step == store.StepRestarting {
+		u.Step, u.Restarts = store.StepWaiting, u.Restarts+1
+		if err := b.st.SaveUpdate(ctx, u); err != nil {
+			return err
+		}
+		if err := b.setStatus(ctx, u.PR, u.Head, "pending", fmt.Sprintf("Data pushed; CI build %s restarted", buildName(view.Build))); err != nil {
+			return err
+		}
+	}
+	if err := b.jobs.ScheduleCIWait(ctx, u.PR, u.ID, b.cfg.PollInterval); err != nil {
+		return err
+	}
+	view.CI = "running"
+	return b.replyUpdate(ctx, u, view)
+}
+
+// supersedeOthers ends the PR's other updates that pushed before u: their
+// data is replaced by u's, and their CI result no longer says anything
+// about the branch. Their replies say so.
+func (b *Bot) supersedeOthers(ctx context.Context, u *store.Update) error {
+	active, err := b.st.ActiveUpdates(ctx, u.PR)
+	if err != nil {
+		return err
+	}
+	for _, o := range active {
+		if o.ID == u.ID {
+			continue
+		}
+		view, err := decodeView(o.View)
+		if err != nil {
+			return err
+		}
+		o.Step = store.StepSuperseded
+		if err := b.st.SaveUpdate(ctx, &o); errors.Is(err, store.ErrFinal) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		view.CI, view.By = "superseded", u.Author
+		if err := b.replyUpdate(ctx, &o, view); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitCI follows the CI build an update restarted, without holding a
+// worker: it looks once and asks to be run again after the poll interval
+// until the build has visibly restarted and ended, or CITimeout passed.
+// Then the reply says how it went and the status is final.
+func (b *Bot) WaitCI(ctx context.Context, pr int, id int64) (time.Duration, error) {
+	u, err := b.st.UpdateByID(ctx, id)
+	if err != nil || u == nil || store.Final(u.Step) {
+		return 0, err
+	}
+	if u.Step != store.StepWaiting {
+		// The UPDATE's own job has not finished its steps (a crash, a
+		// retry): it schedules this wait again when it has.
+		return 0, nil
+	}
+	view, err := decodeView(u.View)
+	if err != nil {
+		return 0, err
+	}
+	build, err := b.ci.Build(ctx, u.Build)
+	if err != nil {
+		return 0, outage("read the CI build", err)
+	}
+	timedOut := b.now().Sub(u.RestartAt) > b.cfg.CITimeout
+	if !build.Finished {
+		if !u.SeenRunning {
+			u.SeenRunning = true
+			if err := b.st.SaveUpdate(ctx, u); err != nil {
+				return 0, finalOK(err)
+			}
+		}
+		if timedOut {
+			return 0, b.timedOut(ctx, u, view, build)
+		}
+		return b.cfg.PollInterval, nil
+	}
+	if !u.SeenRunning && !restartedSince(u.RestartBefore, build) {
+		// CI accepted the restart but has not carried it out yet: the
+		// final state is still the old run's.
+		switch {
+		case timedOut:
+			return 0, b.timedOut(ctx, u, view, build)
+		case b.now().Sub(u.RestartAt) > b.cfg.RestartGrace*time.Duration(u.Restarts) && u.Restarts < 2:
+			// Never restarted: ask once more (an answer lost, a restart
+			// dropped). Recorded first, as the first time.
+			u.Restarts++
+			if err := b.st.SaveUpdate(ctx, u); err != nil {
+				return 0, finalOK(err)
+			}
+			b.log.Info("CI build did not restart; asking again", zap.Int("pr", pr), zap.String("build", u.Build))
+			if err := b.ci.Restart(ctx, u.Build); err != nil {
+				b.log.Warn("restart CI build", zap.String("build", u.Build), zap.Error(err))
+			}
+		}
+		return b.cfg.PollInterval, nil
+	}
+	// The reply first, the status last: a final status means refbot is done.
+	view.CIBuild = build
+	state, desc := "success", fmt.Sprintf("Reference data updated; CI build %s passed", buildName(build))
+	view.CI, u.Outcome = "passed", "passed"
+	if !build.Passed {
+		state, desc = "failure", fmt.Sprintf("Reference data updated; CI build %s %s", buildName(build), build.State)
+		view.CI, u.Outcome = "failed", "failed"
+	}
+	// Other PRs that overlapped this one while it waited for CI are in its
+	// remembered status already.
+	others, err := b.rememberedOverlaps(ctx, u.PR, u.Head)
+	if err != nil {
+		return 0, err
+	}
+	for _, o := range view.Overlaps {
+		others = addPR(others, o.PR)
+	}
+	if err := b.replyUpdate(ctx, u, view); err != nil {
+		return 0, err
+	}
+	if err := b.tellOverlaps(ctx, u.PR, view.Overlaps, others); err != nil {
+		return 0, err
+	}
+	if err := b.postStatus(ctx, u.PR, u.Head, state, desc, others); err != nil {
+		return 0, err
+	}
+	u.Step = store.StepDone
+	return 0, finalOK(b.st.SaveUpdate(ctx, u))
+}
+
+// finalOK: an update someone else ended meanwhile (STOP, a newer UPDATE)
+// is not this job's error.
+func finalOK(err error) error {
+	if errors.Is(err, store.ErrFinal) {
+		return nil
+	}
+	return err
+}
+
+func (b *Bot) timedOut(ctx context.Context, u *store.Update, view updateData, build Build) error {
+	view.CI, view.CIBuild = "timeout", build
+	if err := b.replyUpdate(ctx, u, view); err != nil {
+		return err
+	}
+	if err := b.setStatus(ctx, u.PR, u.Head, "error",
+		fmt.Sprintf("Data pushed; CI build %s did not finish within %s", buildName(build), b.cfg.CITimeout)); err != nil {
+		return err
+	}
+	u.Step = store.StepTimedOut
+	return finalOK(b.st.SaveUpdate(ctx, u))
+}
+
+// CIWaitGaveUp reports that refbot could not follow a restarted build (CI
+// kept failing to answer).
+func (b *Bot) CIWaitGaveUp(ctx context.Context, pr int, id int64, attempts int, err error) {
+	u, gerr := b.st.UpdateByID(ctx, id)
+	if gerr != nil || u == nil || store.Final(u.Step) {
+		return
+	}
+	view, _ := decodeView(u.View)
+	view.CI, view.Reason = "gave-up", plainReason(err)
+	if rerr := b.replyUpdate(ctx, u, view); rerr != nil {
+		b.log.Error("report a CI wait that gave up", zap.Int("pr", pr), zap.Error(rerr))
+	}
+	if serr := b.setStatus(ctx, pr, u.Head, "error", "Data pushed; refbot could not follow the CI build"); serr != nil {
+		b.log.Error("report a CI wait that gave up", zap.Int("pr", pr), zap.Error(serr))
+	}
+	u.Step = store.StepGaveUp
+	if serr := b.st.SaveUpdate(ctx, u); serr != nil && !errors.Is(serr, store.ErrFinal) {
+		b.log.Error("record a CI wait that gave up", zap.Int("pr", pr), zap.Error(serr))
+	}
+}
+
+// buildState is what refbot remembers of a build just before restarting
+// it: a final state read later that matches it is the old run's.
+type buildState struct {
+	State      string    `json:"state"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
+func snapshot(b Build) string {
+	raw, _ := json.Marshal(buildState{State: b.State, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt})
+	return string(raw)
+}
+
+// restartedSince says whether build is visibly another run than the one
+// snapshot describes: it started or finished at another time.
+func restartedSince(snap string, build Build) bool {
+	var before buildState
+	if json.Unmarshal([]byte(snap), &before) != nil {
+		return false
+	}
+	return !build.StartedAt.Equal(before.StartedAt) || !build.FinishedAt.Equal(before.FinishedAt)
+}
+
+// findBuild finds the build UPDATE and PLAN use: the newest build of the
+// head. With finished, it must have ended: a running build (a restart
+// reuses the build id) may be uploading its outputs again.
+func (b *Bot) findBuild(ctx context.Context, pr PullRequest, finished bool) (Build, string, error) {
+	build, err := b.ci.NewestBuild(ctx, pr.Number, pr.HeadSHA)
+	if errors.Is(err, ErrNoBuild) {
+		return Build{}, fmt.Sprintf("CI has no build of the head commit %s yet; try again when it has run", short(pr.HeadSHA)), nil
+	}
+	if err != nil {
+		return Build{}, "", outage("ask CI for the head's build", err)
+	}
+	if finished && !build.Finished {
+		return build, fmt.Sprintf("CI build %s of the head commit %s is %s; its outputs are not final until it ends: say it again when it has finished",
+			buildName(build), short(pr.HeadSHA), build.State), nil
+	}
+	return build, "", nil
+}
+
+// variantNote names a variant of the data that an update leaves as it was,
+// and why.
+type variantNote struct {
+	Variant string
+	Why     string
+}
+
+// checkOutputs opens the build's outputs and checks them against the run
+// of the build that CI reports: a variant whose manifest is older than the
+// run was uploaded by an earlier run of the same build id and is left out
+// (a restarted build whose job failed before uploading). It narrows req to
+// the variants this run uploaded and returns the notes the reply gives.
+func (b *Bot) checkOutputs(ctx context.Context, build Build, cmd command.Command, req *publish.Request) (*s3cache.Build, []variantNote, error) {
+	opened, err := b.cache.Open(ctx, build.ID, req.Want)
+	if err != nil {
+		return nil, nil, err
+	}
+	stale := func(v string) bool {
+		at, ok := opened.Uploaded[v]
+		return ok && !build.StartedAt.IsZero() && at.Before(build.StartedAt)
+	}
+	if cmd.Variant != "" {
+		if _, ok := opened.Manifests[cmd.Variant]; !ok {
+			has := "it has no variants"
+			if len(opened.Variants) > 0 && opened.Variants[0] != "" {
+				has = "it has " + codesList(opened.Variants)
+			}
+			return nil, nil, refuse("build %s has no variant %s (%s)", build.ID, code(cmd.Variant), has)
+		}
+		if stale(cmd.Variant) {
+			return nil, nil, refuse("the outputs of variant %s were uploaded by an earlier run of build %s, not its last one", code(cmd.Variant), build.ID)
+		}
+		return opened, nil, nil
+	}
+	var fresh []string
+	var notes []variantNote
+	for _, v := range opened.Variants {
+		if stale(v) {
+			notes = append(notes, variantNote{Variant: v, Why: "its outputs are from an earlier run of the build (this run's job did not upload)"})
+			continue
+		}
+		fresh = append(fresh, v)
+	}
+	switch {
+	case len(fresh) == 0:
+		return nil, nil, refuse("the outputs of build %s were uploaded by an earlier run of it, not its last one; re-run the build", build.ID)
+	case slices.Contains(fresh, ""):
+		return opened, nil, nil
+	}
+	// Variants the data has and the build did not upload are kept as
+	// they are; unless every job ran, in which case a variant is missing
+	// for no reason refbot can see.
+	have, err := b.repo.Variants(ctx, req.Branch)
+	if err != nil {
+		return nil, nil, outage("list the data's variants", err)
+	}
+	for _, v := range have {
+		if slices.Contains(opened.Variants, v) {
+			continue
+		}
+		if !build.JobsNotRun {
+			return nil, nil, refuse("build %s uploaded no outputs for variant %s although all its jobs ran; re-run it (or, if that variant is gone from the CI matrix, remove its folder from the data repository by hand)",
+				build.ID, code(v))
+		}
+		notes = append(notes, variantNote{Variant: v, Why: "its CI job did not run"})
+	}
+	sort.Slice(notes, func(i, j int) bool { return notes[i].Variant < notes[j].Variant })
+	if len(notes) > 0 {
+		req.Variants = fresh
+	}
+	return opened, notes, nil
+}
+
+func (b *Bot) plan(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
+	key := replyKey(cmd)
+	build, reason, err := b.findBuild(ctx, pr, false)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason))
+	}
+	req := b.publishRequest(w, cmd, pr, build, true)
+	checked, notes, err := b.checkOutputs(ctx, build, cmd, &req)
+	if err == nil {
+		req.Opened = checked
+		var res *publish.Result
+		if res, err = publish.Publish(ctx, b.cache, b.repo, req); err == nil {
+			v := planView(w, cmd, pr, build, res, b.cfg.LargeChangeShare)
+			v.Notes, v.Prefix = notes, b.cfg.Prefix
+			if v.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {
+				return outage("compare with the other pull requests' data", err)
+			}
+			return b.reply(ctx, w, key, renderPlan(v))
+		}
+	}
+	if userError(err) {
+		return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, userMessage(build.ID, err)))
+	}
+	return outage("read the build's outputs", err)
+}
+
+// overlaps lists the other PRs whose data branches change files this
+// result changes.
+func (b *Bot) overlaps(ctx context.Context, pr int, res *publish.Result) ([]overlap, error) {
+	found, err := b.repo.Overlaps(ctx, refdata.PRBranch(pr), res.Update.FromBase)
+	if err != nil {
+		return nil, err
+	}
+	var out []overlap
+	for branch, files := range found {
+		n, _ := strconv.Atoi(strings.TrimPrefix(branch, "PR"))
+		out = append(out, overlap{PR: n, Files: files})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PR < out[j].PR })
+	return out, nil
+}
+
+func (b *Bot) publishRequest(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, dry bool) publish.Request {
+	comment := w.URL
+	if comment == "" && w.Trusted {
+		comment = fmt.Sprintf("api:%d", -w.CommentID)
+	}
+	var variants []string
+	if cmd.Variant != "" {
+		variants = []string{cmd.Variant}
+	}
+	return publish.Request{
+		Build:    build.ID,
+		Want:     s3cache.Want{Source: s3cache.Source{PR: pr.Number}, Commit: pr.HeadSHA},
+		Branch:   refdata.PRBranch(pr.Number),
+		Variants: variants,
+		WorkDir:  b.workDir(pr.Number),
+		Subject:  fmt.Sprintf("Update reference data for PR #%d from build %s", pr.Number, buildName(build)),
+		Trailers: refdata.Trailers{PR: pr.Number, Build: build.ID, Commit: pr.HeadSHA,
+			ApprovedBy: w.Author, Comment: comment},
+		DryRun: dry,
+	}
+}
+
+func encodeView(v updateData) (string, error) {
+	raw, err := json.Marshal(v)
+	return string(raw), err
+}
+
+func decodeView(s string) (updateData, error) {
+	var v updateData
+	if s == "" {
+		return v, nil
+	}
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return v, fmt.Errorf("read a recorded update: %w", err)
+	}
+	return v, nil
+}
+
+// replyUpdate renders u's reply from view.
+func (b *Bot) replyUpdate(ctx context.Context, u *store.Update, view updateData) error {
+	return b.reply(ctx, intake.CommentWork{PR: u.PR, CommentID: u.CommentID}, u.Key, renderUpdate(view))
+}
