@@ -75,7 +75,8 @@ func openDataRepo(cfg *config.Config) (*refdata.Repo, error) {
 	}
 	return refdata.Open(refdata.Options{
 		URL: cfg.DataRepo.URL, Token: token, CacheDir: cfg.DataRepo.CacheDir,
-		BaseBranch: cfg.DataRepo.BaseBranch, DataRoot: cfg.DataRepo.DataRoot, KeepBackups: cfg.DataRepo.KeepBackups,
+		BaseBranch: cfg.DataRepo.BaseBranch, DataRoot: cfg.DataRepo.DataRoot, Protect: cfg.DataRepo.Protect,
+		KeepBackups: cfg.DataRepo.KeepBackups,
 		AuthorName: cfg.DataRepo.AuthorName, AuthorEmail: cfg.DataRepo.AuthorEmail,
 	})
 }

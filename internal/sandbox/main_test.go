@@ -22,7 +22,8 @@ func TestMain(m *testing.M) {
 	}
 	refbotBin = filepath.Join(dir, "refbot")
 	root, _ := testenv.RepoRoot()
-	build := exec.Command("go", "build", "-o", refbotBin, "./cmd/refbot")
+	// With failpoints: the crash tests kill refbot at named steps.
+	build := exec.Command("go", "build", "-tags", "failpoint", "-o", refbotBin, "./cmd/refbot")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build refbot: %v\n%s", err, out)
