@@ -77,7 +77,7 @@ func openDataRepo(cfg *config.Config) (*refdata.Repo, error) {
 		URL: cfg.DataRepo.URL, Token: token, CacheDir: cfg.DataRepo.CacheDir,
 		BaseBranch: cfg.DataRepo.BaseBranch, DataRoot: cfg.DataRepo.DataRoot, Protect: cfg.DataRepo.Protect,
 		KeepBackups: cfg.DataRepo.KeepBackups,
-		AuthorName: cfg.DataRepo.AuthorName, AuthorEmail: cfg.DataRepo.AuthorEmail,
+		AuthorName:  cfg.DataRepo.AuthorName, AuthorEmail: cfg.DataRepo.AuthorEmail,
 	})
 }
 
