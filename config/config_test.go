@@ -409,9 +409,9 @@ policy:
 				`config.yaml:3:10: github.token: secrets cannot be written inline; use {env: VAR} or {file: PATH}`,
 				`config.yaml:5:3: s3: unknown key "bukcet" (did you mean "bucket"?)`,
 				`config.yaml:6:3: s3.concurrency: must be at least 1, not 0`,
+				`config.yaml:10:19: policy.allowed_users[0]: write the login without @, like "alice"`,
 				`config.yaml:11:3: policy.large_change_share: must be more than 0 and at most 1 (the share of the data an UPDATE may change), not 2`,
 				`config.yaml: s3.bucket: required: the bucket that CI uploads artifacts to`,
-				`config.yaml: policy.allowed_users[0]: write the login without @, like "alice"`,
 			},
 		},
 	}

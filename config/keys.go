@@ -30,7 +30,16 @@ var selfDecoding = reflect.TypeFor[yaml.NodeUnmarshalerContext]()
 
 func (s *source) walkNode(n ast.Node, t reflect.Type, path string, problems *Problems) {
 	n = unwrapNode(n)
-	if n == nil || reflect.PointerTo(t).Implements(selfDecoding) {
+	if n == nil {
+		return
+	}
+	if reflect.PointerTo(t).Implements(selfDecoding) {
+		// Its unmarshaler checks the value, but a problem found later
+		// (a secret of a Secrets list that cannot be read) is still placed
+		// at its entry.
+		if seq, ok := n.(*ast.SequenceNode); ok {
+			s.recordEntries(path, seq)
+		}
 		return
 	}
 	for t.Kind() == reflect.Pointer {
@@ -73,12 +82,19 @@ func (s *source) walkNode(n ast.Node, t reflect.Type, path string, problems *Pro
 		if !ok {
 			return
 		}
+		s.recordEntries(path, seq)
 		for i, v := range seq.Values {
-			child := fmt.Sprintf("%s[%d]", path, i)
-			if v := unwrapNode(v); v != nil {
-				s.values[child] = *v.GetToken().Position
-			}
-			s.walkNode(v, t.Elem(), child, problems)
+			s.walkNode(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i), problems)
+		}
+	}
+}
+
+// recordEntries notes where each entry of the list under path is, as
+// path[i]: an entry has no key, so a problem with it is placed at its value.
+func (s *source) recordEntries(path string, seq *ast.SequenceNode) {
+	for i, v := range seq.Values {
+		if v := unwrapNode(v); v != nil && v.GetToken() != nil {
+			s.values[fmt.Sprintf("%s[%d]", path, i)] = *v.GetToken().Position
 		}
 	}
 }

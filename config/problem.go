@@ -69,14 +69,20 @@ type source struct {
 	values map[string]token.Position // dotted key path → position of its value
 }
 
-// at returns a problem for key, placed at the key's line when it is known.
+// at returns a problem for key, placed at the key's line when it is known,
+// or, for an entry of a list ("policy.allowed_users[0]"), which has no key
+// of its own, at the entry.
 func (s *source) at(key, format string, args ...any) *Problem {
 	p := &Problem{Key: key, Msg: fmt.Sprintf(format, args...)}
 	if s == nil {
 		return p
 	}
 	p.File = s.file
-	if pos, ok := s.keys[key]; ok {
+	pos, ok := s.keys[key]
+	if !ok {
+		pos, ok = s.values[key]
+	}
+	if ok {
 		p.Line, p.Column = pos.Line, pos.Column
 	}
 	return p
