@@ -30,6 +30,12 @@ func inS3(lines string) string {
 	return strings.Replace(minimal, "  bucket: artifacts\n", "  bucket: artifacts\n"+lines, 1)
 }
 
+// inGitHub returns minimal with lines added to its github section, from
+// line 5 on.
+func inGitHub(lines string) string {
+	return strings.Replace(minimal, "  token: {env: REFBOT_TEST_GITHUB_TOKEN}\n", "  token: {env: REFBOT_TEST_GITHUB_TOKEN}\n"+lines, 1)
+}
+
 // writeConfig writes src as config.yaml in a new folder and returns its path.
 func writeConfig(t *testing.T, src string) string {
 	t.Helper()
@@ -205,6 +211,18 @@ func TestLoadNormalizes(t *testing.T) {
 			get:  func(c *Config) any { return filepath.Base(filepath.Dir(c.Server.APIToken.File)) },
 			want: "secrets",
 		},
+		{
+			name: "webhook_secret as one secret",
+			src:  inGitHub("  webhook_secret: {env: REFBOT_WEBHOOK_SECRET}\n"),
+			get:  func(c *Config) any { return c.GitHub.WebhookSecret },
+			want: Secrets{{Env: "REFBOT_WEBHOOK_SECRET"}},
+		},
+		{
+			name: "webhook_secret as a list of two, in order",
+			src:  inGitHub("  webhook_secret:\n    - {env: REFBOT_WEBHOOK_SECRET_NEW}\n    - file: /run/secrets/webhook-old\n"),
+			get:  func(c *Config) any { return c.GitHub.WebhookSecret },
+			want: Secrets{{Env: "REFBOT_WEBHOOK_SECRET_NEW"}, {File: "/run/secrets/webhook-old"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,6 +294,11 @@ data_repo:
 			name: "secret with a misspelt key",
 			src:  strings.Replace(minimal, "{env: REFBOT_TEST_GITHUB_TOKEN}", "{evn: A}", 1),
 			want: []string{`config.yaml:4:11: github.token: unknown key "evn" in a secret (did you mean "env"?)`},
+		},
+		{
+			name: "secret with a key that is neither env nor file",
+			src:  strings.Replace(minimal, "{env: REFBOT_TEST_GITHUB_TOKEN}", "{env: A, value: x}", 1),
+			want: []string{`config.yaml:4:19: github.token: unknown key in a secret; a secret has one key, env or file: {env: VAR} or {file: PATH}`},
 		},
 		{
 			name: "credential pasted as a variable name",
@@ -390,6 +413,46 @@ data_repo:
 			name: "several documents",
 			src:  minimal + "---\n" + minimal,
 			want: []string{`config.yaml: holds several YAML documents; a config file is one`},
+		},
+		{
+			name: "webhook_secret as an empty list",
+			src:  inGitHub("  webhook_secret: []\n"),
+			want: []string{`config.yaml:5:19: github.webhook_secret: empty list: give at least one secret, as {env: VAR} or {file: PATH}`},
+		},
+		{
+			name: "inline secret inside the webhook_secret list",
+			src:  inGitHub("  webhook_secret:\n    - {env: REFBOT_WEBHOOK_SECRET}\n    - hunter2\n"),
+			want: []string{`config.yaml:7:7: github.webhook_secret[1]: secrets cannot be written inline; use {env: VAR} or {file: PATH}`},
+		},
+		{
+			name: "every bad entry of the webhook_secret list is reported",
+			src:  inGitHub("  webhook_secret: [hunter2, ~, {evn: A}, [hunter2]]\n"),
+			want: []string{
+				`config.yaml:5:20: github.webhook_secret[0]: secrets cannot be written inline; use {env: VAR} or {file: PATH}`,
+				`config.yaml:5:29: github.webhook_secret[1]: empty entry: give each secret of the list as {env: VAR} or {file: PATH}`,
+				`config.yaml:5:33: github.webhook_secret[2]: unknown key "evn" in a secret (did you mean "env"?)`,
+				`config.yaml:5:42: github.webhook_secret[3]: a secret is written {env: VAR} or {file: PATH}`,
+			},
+		},
+		{
+			name: "alias inside the webhook_secret list",
+			src:  "server:\n  api_token: &token {env: REFBOT_API_TOKEN}\n" + inGitHub("  webhook_secret: [*token]\n"),
+			want: []string{`config.yaml:7:20: github.webhook_secret[0]: an alias cannot be an entry of a list of secrets; write it as {env: VAR} or {file: PATH}`},
+		},
+		{
+			name: "entry of the webhook_secret list with env and file",
+			src:  inGitHub("  webhook_secret:\n    - env: REFBOT_WEBHOOK_SECRET\n      file: /run/secrets/webhook\n"),
+			want: []string{`config.yaml:6:7: github.webhook_secret[0]: give env or file, not both`},
+		},
+		{
+			name: "secret written as the key of a secret",
+			src:  inGitHub("  webhook_secret: {hunter2}\n"),
+			want: []string{`config.yaml:5:19: github.webhook_secret: secrets cannot be written inline; use {env: VAR} or {file: PATH}`},
+		},
+		{
+			name: "credential written as the key of a secret",
+			src:  inGitHub("  webhook_secret: {ghp_0123456789abcdef: x}\n"),
+			want: []string{`config.yaml:5:19: github.webhook_secret: secrets cannot be written inline; use {env: VAR} or {file: PATH}`},
 		},
 		{
 			name: "problems of every kind at once, in file order",

@@ -93,10 +93,27 @@ func (s *source) walkNode(n ast.Node, t reflect.Type, path string, problems *Pro
 // path[i]: an entry has no key, so a problem with it is placed at its value.
 func (s *source) recordEntries(path string, seq *ast.SequenceNode) {
 	for i, v := range seq.Values {
-		if v := unwrapNode(v); v != nil && v.GetToken() != nil {
-			s.values[fmt.Sprintf("%s[%d]", path, i)] = *v.GetToken().Position
+		if tk := firstToken(unwrapNode(v)); tk != nil && tk.Position != nil {
+			s.values[fmt.Sprintf("%s[%d]", path, i)] = *tk.Position
 		}
 	}
+}
+
+// firstToken returns the token where the value n starts, or nil. go-yaml's
+// token of a block mapping is the ":" after its first key, which is not
+// where a reader looks.
+func firstToken(n ast.Node) *token.Token {
+	switch m := n.(type) {
+	case nil:
+		return nil
+	case *ast.MappingValueNode:
+		return m.Key.GetToken()
+	case *ast.MappingNode:
+		if !m.IsFlowStyle && len(m.Values) > 0 {
+			return m.Values[0].Key.GetToken()
+		}
+	}
+	return n.GetToken()
 }
 
 // record notes where the key name under path and its value are, and returns

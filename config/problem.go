@@ -115,7 +115,7 @@ func decodeStateFrom(ctx context.Context) *decodeState {
 // decoding goes on; otherwise it is returned as the error.
 func badValue(ctx context.Context, node ast.Node, tk *token.Token, format string, args ...any) error {
 	if tk == nil {
-		tk = node.GetToken()
+		tk = firstToken(node)
 	}
 	p := &Problem{Key: nodeKey(node), Msg: fmt.Sprintf(format, args...)}
 	if tk != nil && tk.Position != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -87,6 +88,11 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // not go on to name it in "variable ... is not set".
 var tokenPrefixes = []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "AKIA", "ASIA"}
 
+// looksLikeCredential says whether s starts like a real credential.
+func looksLikeCredential(s string) bool {
+	return slices.ContainsFunc(tokenPrefixes, func(p string) bool { return strings.HasPrefix(s, p) })
+}
+
 const inlineSecret = "secrets cannot be written inline; use {env: VAR} or {file: PATH}"
 
 // UnmarshalYAML accepts {env: NAME} or {file: PATH}, exactly one.
@@ -116,11 +122,16 @@ func (s *Secret) fromMap(ctx context.Context, node ast.Node, m ast.MapNode) erro
 				return badValue(ctx, node, it.Key().GetToken(), "%s must be a non-empty string", name)
 			}
 		default:
-			msg := fmt.Sprintf("unknown key %q in a secret; use {env: VAR} or {file: PATH}", name)
-			if guess := closest(name, []string{"env", "file"}); guess != "" {
-				msg = fmt.Sprintf("unknown key %q in a secret (did you mean %q?)", name, guess)
+			// An unknown key is named only when it is a misspelt env or
+			// file: {VALUE} is a secret written inline, and any other key
+			// may be one too.
+			if v := unwrapNode(it.Value()); v == nil || v.Type() == ast.NullType || looksLikeCredential(name) {
+				return badValue(ctx, node, nil, inlineSecret)
 			}
-			return badValue(ctx, node, it.Key().GetToken(), "%s", msg)
+			if guess := closest(name, []string{"env", "file"}); guess != "" {
+				return badValue(ctx, node, it.Key().GetToken(), "unknown key %q in a secret (did you mean %q?)", name, guess)
+			}
+			return badValue(ctx, node, it.Key().GetToken(), "unknown key in a secret; a secret has one key, env or file: {env: VAR} or {file: PATH}")
 		}
 		if name == "env" {
 			got.Env = value.Value
@@ -135,10 +146,8 @@ func (s *Secret) fromMap(ctx context.Context, node ast.Node, m ast.MapNode) erro
 	case got.Env == "" && got.File == "":
 		return badValue(ctx, node, nil, "give env or file, as in {env: VAR} or {file: PATH}")
 	case got.Env != "":
-		for _, p := range tokenPrefixes {
-			if strings.HasPrefix(got.Env, p) {
-				return badValue(ctx, node, nil, "env looks like a credential, not the name of a variable; remove it from the file, revoke it, and name the variable that holds it instead")
-			}
+		if looksLikeCredential(got.Env) {
+			return badValue(ctx, node, nil, "env looks like a credential, not the name of a variable; remove it from the file, revoke it, and name the variable that holds it instead")
 		}
 		if !envName.MatchString(got.Env) {
 			return badValue(ctx, node, nil, "env must name an environment variable (letters, digits and _, not starting with a digit)")
@@ -177,7 +186,8 @@ func (l Secrets) Resolve() ([]string, error) {
 }
 
 // UnmarshalYAML accepts a secret ({env: NAME} or {file: PATH}) or a list
-// of them.
+// of them. An empty list, and an empty entry, are problems: they would
+// leave the secret unset while the file seems to give it.
 func (l *Secrets) UnmarshalYAML(ctx context.Context, node ast.Node) error {
 	*l = nil
 	switch n := unwrapNode(node).(type) {
@@ -185,14 +195,35 @@ func (l *Secrets) UnmarshalYAML(ctx context.Context, node ast.Node) error {
 		return nil
 	case *ast.SequenceNode:
 		if len(n.Values) == 0 {
-			return badValue(ctx, node, nil, "give at least one secret, as {env: VAR} or {file: PATH}")
+			return badValue(ctx, node, nil, "empty list: give at least one secret, as {env: VAR} or {file: PATH}")
 		}
+		// Every entry is checked, so that all their problems are reported,
+		// but the list is kept only when all are good: never half of it.
+		var list Secrets
 		for _, v := range n.Values {
+			var msg string
+			switch u := unwrapNode(v); {
+			case u == nil: // go-yaml leaves aliases inside the list to us
+				msg = "an alias cannot be an entry of a list of secrets; write it as {env: VAR} or {file: PATH}"
+			case u.Type() == ast.NullType:
+				msg = "empty entry: give each secret of the list as {env: VAR} or {file: PATH}"
+			}
+			if msg != "" {
+				if err := badValue(ctx, v, nil, "%s", msg); err != nil {
+					return err
+				}
+				continue
+			}
 			var s Secret
 			if err := s.UnmarshalYAML(ctx, v); err != nil {
 				return err
 			}
-			*l = append(*l, s)
+			if s.IsSet() { // else its problem is reported
+				list = append(list, s)
+			}
+		}
+		if len(list) == len(n.Values) {
+			*l = list
 		}
 		return nil
 	}

@@ -66,31 +66,112 @@ func TestSecretResolve(t *testing.T) {
 
 func TestSecretNeverShowsItsValue(t *testing.T) {
 	t.Setenv("REFBOT_TEST_GITHUB_TOKEN", secretValue)
-	cfg, err := Load(writeConfig(t, minimal))
-	if err != nil {
-		t.Fatal(err)
+	t.Setenv("REFBOT_TEST_WEBHOOK_NEW", secretValue+"-new")
+	tests := []struct {
+		name   string
+		src    string
+		secret func(*Config) any // the secret, with Resolve and String
+		want   []string          // its values
+		refs   []string          // how MarshalYAML writes it
+	}{
+		{
+			name:   "one secret",
+			src:    minimal,
+			secret: func(c *Config) any { return c.GitHub.Token },
+			want:   []string{secretValue},
+			refs:   []string{"token:\n    env: REFBOT_TEST_GITHUB_TOKEN\n"},
+		},
+		{
+			name:   "a list of two",
+			src:    inGitHub("  webhook_secret:\n    - {env: REFBOT_TEST_WEBHOOK_NEW}\n    - {file: webhook-old}\n"),
+			secret: func(c *Config) any { return c.GitHub.WebhookSecret },
+			want:   []string{secretValue + "-new", secretValue + "-old"},
+			refs:   []string{"webhook_secret:\n  - env: REFBOT_TEST_WEBHOOK_NEW\n  - file: /"},
+		},
 	}
-	if got, err := cfg.GitHub.Token.Resolve(); err != nil || got != secretValue {
-		t.Fatalf("Resolve() = %q, %v; want the value", got, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.src)
+			if err := os.WriteFile(filepath.Join(filepath.Dir(path), "webhook-old"), []byte(secretValue+"-old\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			switch s := tt.secret(cfg).(type) {
+			case Secret:
+				v, err := s.Resolve()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = []string{v}
+			case Secrets:
+				if got, err = s.Resolve(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Fatalf("Resolve() mismatch (-want +got):\n%s", diff)
+			}
+			marshalled, err := yaml.Marshal(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shown := map[string]string{
+				"%v of the secret": fmt.Sprintf("%v", tt.secret(cfg)),
+				"%v":               fmt.Sprintf("%v", cfg),
+				"%+v":              fmt.Sprintf("%+v", *cfg),
+				"%#v":              fmt.Sprintf("%#v", *cfg),
+				"MarshalYAML":      string(marshalled),
+			}
+			for how, s := range shown {
+				if strings.Contains(s, secretValue) {
+					t.Errorf("%s shows the secret: %s", how, s)
+				}
+			}
+			for _, ref := range tt.refs {
+				if !strings.Contains(string(marshalled), ref) {
+					t.Errorf("MarshalYAML does not keep the reference %q:\n%s", ref, marshalled)
+				}
+			}
+		})
 	}
-	marshalled, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestSecretProblemsNeverShowTheValue writes a secret's value where the
+// reference to it belongs, in every way that comes to mind, and checks that
+// no problem repeats it.
+func TestSecretProblemsNeverShowTheValue(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string // the value of github.webhook_secret
+	}{
+		{name: "inline", src: " " + secretValue},
+		{name: "inline, quoted and tagged", src: ` !!str "` + secretValue + `"`},
+		{name: "inline in a list", src: " [{env: REFBOT_WEBHOOK_SECRET}, " + secretValue + "]"},
+		{name: "inline in a block list", src: "\n    - {env: REFBOT_WEBHOOK_SECRET}\n    - " + secretValue},
+		{name: "in a list in a list", src: " [[" + secretValue + "]]"},
+		{name: "as the key of a secret", src: " {" + secretValue + "}"},
+		{name: "as the key of a secret in a block list", src: "\n    - " + secretValue + ":"},
+		{name: "as the key of a secret with a value", src: " {" + secretValue + ": x}"},
+		{name: "as the name of a variable", src: " {env: " + secretValue + "}"},
+		{name: "next to a variable", src: " [{env: REFBOT_WEBHOOK_SECRET, value: " + secretValue + "}]"},
+		{name: "as env and file", src: " [{env: A, file: B}, " + secretValue + "]"},
 	}
-	shown := map[string]string{
-		"String":      cfg.GitHub.Token.String(),
-		"%v":          fmt.Sprintf("%v", cfg),
-		"%+v":         fmt.Sprintf("%+v", *cfg),
-		"%#v":         fmt.Sprintf("%#v", *cfg),
-		"MarshalYAML": string(marshalled),
-	}
-	for how, s := range shown {
-		if strings.Contains(s, secretValue) {
-			t.Errorf("%s shows the secret: %s", how, s)
-		}
-	}
-	if !strings.Contains(string(marshalled), "env: REFBOT_TEST_GITHUB_TOKEN") {
-		t.Errorf("MarshalYAML does not keep the reference:\n%s", marshalled)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := loadProblems(t, inGitHub("  webhook_secret:"+tt.src+"\n"))
+			if len(got) == 0 {
+				t.Fatal("Load accepted the file")
+			}
+			for _, line := range got {
+				if strings.Contains(line, secretValue) {
+					t.Errorf("problem shows the secret: %s", line)
+				}
+			}
+		})
 	}
 }
 
@@ -121,17 +202,43 @@ func TestSecretRoundTrip(t *testing.T) {
 
 func TestSecretOutsideLoad(t *testing.T) {
 	// Without Load's context an unmarshaler returns its problem as the error.
-	var got struct {
-		Token Secret `yaml:"token"`
+	tests := []struct {
+		name string
+		dst  any
+		src  string
+		want string
+	}{
+		{
+			name: "one secret",
+			dst: &struct {
+				Token Secret `yaml:"token"`
+			}{},
+			src:  "token: " + secretValue + "\n",
+			want: "token: secrets cannot be written inline; use {env: VAR} or {file: PATH}",
+		},
+		{
+			name: "in a list",
+			dst: &struct {
+				Token Secrets `yaml:"token"`
+			}{},
+			src:  "token: [{env: A}, " + secretValue + "]\n",
+			want: "token[1]: secrets cannot be written inline; use {env: VAR} or {file: PATH}",
+		},
 	}
-	err := yaml.Unmarshal([]byte("token: "+secretValue+"\n"), &got)
-	var p *Problem
-	if !errors.As(err, &p) {
-		t.Fatalf("Unmarshal(inline) = %v, want a *Problem", err)
-	}
-	want := "token: secrets cannot be written inline; use {env: VAR} or {file: PATH}"
-	if err.Error() != want && !strings.HasSuffix(err.Error(), want) {
-		t.Errorf("Unmarshal(inline) = %q, want %q", err, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := yaml.Unmarshal([]byte(tt.src), tt.dst)
+			var p *Problem
+			if !errors.As(err, &p) {
+				t.Fatalf("Unmarshal(inline) = %v, want a *Problem", err)
+			}
+			if err.Error() != tt.want && !strings.HasSuffix(err.Error(), tt.want) {
+				t.Errorf("Unmarshal(inline) = %q, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), secretValue) {
+				t.Errorf("Unmarshal(inline) shows the secret: %v", err)
+			}
+		})
 	}
 }
 
@@ -170,6 +277,68 @@ ci:
 	}
 	if strings.Contains(problems.Error(), secretValue) {
 		t.Errorf("CheckSecrets() shows a secret: %v", problems)
+	}
+}
+
+func TestCheckSecretsWebhookSecret(t *testing.T) {
+	t.Setenv("REFBOT_TEST_GITHUB_TOKEN", secretValue)
+	t.Setenv("REFBOT_TEST_WEBHOOK_NEW", secretValue+"-new")
+	t.Setenv("REFBOT_TEST_WEBHOOK_OLD", secretValue+"-old")
+	tests := []struct {
+		name string
+		src  string
+		want []string // nil: no problem
+	}{
+		{
+			name: "one secret",
+			src:  "  webhook_secret: {env: REFBOT_TEST_WEBHOOK_NEW}\n",
+		},
+		{
+			name: "one secret that cannot be read",
+			src:  "  webhook_secret: {env: REFBOT_TEST_WEBHOOK_UNSET}\n",
+			want: []string{"config.yaml:5:3: github.webhook_secret: environment variable REFBOT_TEST_WEBHOOK_UNSET is not set"},
+		},
+		{
+			name: "a list of two",
+			src:  "  webhook_secret:\n    - {env: REFBOT_TEST_WEBHOOK_NEW}\n    - {env: REFBOT_TEST_WEBHOOK_OLD}\n",
+		},
+		{
+			name: "the second of two cannot be read",
+			src:  "  webhook_secret:\n    - {env: REFBOT_TEST_WEBHOOK_NEW}\n    - {env: REFBOT_TEST_WEBHOOK_UNSET}\n",
+			want: []string{"config.yaml:7:7: github.webhook_secret[1]: environment variable REFBOT_TEST_WEBHOOK_UNSET is not set"},
+		},
+		{
+			name: "neither of two can be read",
+			src:  "  webhook_secret:\n    - file: webhook-new\n    - {env: REFBOT_TEST_WEBHOOK_UNSET}\n",
+			want: []string{
+				"config.yaml:6:7: github.webhook_secret[0]: read secret: open webhook-new: no such file or directory",
+				"config.yaml:7:7: github.webhook_secret[1]: environment variable REFBOT_TEST_WEBHOOK_UNSET is not set",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, inGitHub(tt.src))
+			cfg, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.CheckSecrets()
+			var got []string
+			if err != nil {
+				var problems Problems
+				if !errors.As(err, &problems) {
+					t.Fatalf("CheckSecrets() = %v, want Problems", err)
+				}
+				got = strings.Split(strings.ReplaceAll(problems.Error(), filepath.Dir(path)+string(filepath.Separator), ""), "\n")
+				if strings.Contains(problems.Error(), secretValue) {
+					t.Errorf("CheckSecrets() shows a secret: %v", problems)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("CheckSecrets() mismatch (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
