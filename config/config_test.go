@@ -223,6 +223,42 @@ func TestLoadNormalizes(t *testing.T) {
 			get:  func(c *Config) any { return c.GitHub.WebhookSecret },
 			want: Secrets{{Env: "REFBOT_WEBHOOK_SECRET_NEW"}, {File: "/run/secrets/webhook-old"}},
 		},
+		{
+			name: "data_root . gets the default protect",
+			src:  minimal + "  data_root: .\n",
+			get:  func(c *Config) any { return c.DataRepo.Protect },
+			want: DefaultProtect,
+		},
+		{
+			name: "an explicit protect list is kept as it is",
+			src:  minimal + "  data_root: .\n  protect: [README.md, docs/]\n",
+			get:  func(c *Config) any { return c.DataRepo.Protect },
+			want: []string{"README.md", "docs/"},
+		},
+		{
+			name: "an empty protect list protects nothing",
+			src:  minimal + "  data_root: .\n  protect: []\n",
+			get:  func(c *Config) any { return c.DataRepo.Protect },
+			want: []string{},
+		},
+		{
+			name: "protect is left empty with another data_root",
+			src:  minimal,
+			get:  func(c *Config) any { return c.DataRepo.Protect },
+			want: []string(nil),
+		},
+		{
+			name: "jobs.workers keeps the defaults of queues not listed",
+			src:  minimal + "jobs:\n  workers:\n    updates: 1\n    ci: 16\n",
+			get:  func(c *Config) any { return c.Jobs.Workers },
+			want: map[string]int{"commands": 4, "updates": 1, "merges": 2, "ci": 16},
+		},
+		{
+			name: "ci.wait_timeout equal to poll_interval",
+			src:  minimal + "ci:\n  poll_interval: 2m\n  wait_timeout: 2m\n",
+			get:  func(c *Config) any { return time.Duration(c.CI.WaitTimeout) },
+			want: 2 * time.Minute,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -453,6 +489,46 @@ data_repo:
 			name: "credential written as the key of a secret",
 			src:  inGitHub("  webhook_secret: {ghp_0123456789abcdef: x}\n"),
 			want: []string{`config.yaml:5:19: github.webhook_secret: secrets cannot be written inline; use {env: VAR} or {file: PATH}`},
+		},
+		{
+			name: "protect with another data_root",
+			src:  minimal + "  data_root: data\n  protect: [README*]\n",
+			want: []string{`config.yaml:10:3: data_repo.protect: only applies with data_root: "." (the data at the top of the data repo); with data_root "data" nothing outside it is touched anyway, so remove protect`},
+		},
+		{
+			name: "protect with a bad data_root says only what is wrong with data_root",
+			src:  minimal + "  data_root: ./\n  protect: [README*]\n",
+			want: []string{`config.yaml:9:3: data_repo.data_root: write it as "."`},
+		},
+		{
+			name: "bad protect patterns",
+			src:  minimal + "  data_root: .\n  protect: [a/b, \"[\", \"\", /LICENSE, README*]\n",
+			want: []string{
+				`config.yaml:10:13: data_repo.protect[0]: "a/b" is a path, but only top-level names can be protected; write "a/" to protect the whole folder`,
+				`config.yaml:10:18: data_repo.protect[1]: "[" is not a valid pattern (syntax error in pattern); a pattern matches one top-level name with *, ? and [abc], like README*`,
+				`config.yaml:10:23: data_repo.protect[2]: must not be empty; write a top-level name or pattern like README* or .github/`,
+				`config.yaml:10:27: data_repo.protect[3]: write it without the leading /, like "LICENSE"`,
+			},
+		},
+		{
+			name: "jobs.workers with an unknown queue and counts out of range",
+			src:  minimal + "jobs:\n  workers:\n    update: 2\n    bulk: 1\n    merges: 0\n    ci: 1000\n",
+			want: []string{
+				`config.yaml:11:5: jobs.workers.update: unknown queue "update" (did you mean "updates"?)`,
+				`config.yaml:12:5: jobs.workers.bulk: unknown queue "bulk"; the queues are ci, commands, merges, updates`,
+				`config.yaml:13:5: jobs.workers.merges: must be 1 to 256 workers, not 0 (default 2)`,
+				`config.yaml:14:5: jobs.workers.ci: must be 1 to 256 workers, not 1000 (default 4)`,
+			},
+		},
+		{
+			name: "ci.wait_timeout below poll_interval",
+			src:  minimal + "ci:\n  poll_interval: 1m\n  wait_timeout: 30s\n",
+			want: []string{`config.yaml:11:3: ci.wait_timeout: 30s is less than ci.poll_interval (1m): refbot would give up on a build before checking it once; make it at least 1m (default 6h)`},
+		},
+		{
+			name: "ci.wait_timeout of 0",
+			src:  minimal + "ci:\n  wait_timeout: 0s\n",
+			want: []string{`config.yaml:10:3: ci.wait_timeout: must be more than 0 (default 6h)`},
 		},
 		{
 			name: "problems of every kind at once, in file order",

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks the whole configuration and returns every problem at once
@@ -237,15 +238,12 @@ func (d *DataRepo) check(ck *checker) {
 	}
 	if msg := checkDataRoot(d.DataRoot); msg != "" {
 		ck.add("data_repo.data_root", "%s", msg)
-	}
-	if d.DataRoot != "." && len(d.Protect) > 0 {
-		ck.add("data_repo.protect", "only applies with data_root: . (the data at the top of the repo); with data_root %q nothing outside it is touched anyway", d.DataRoot)
+	} else if d.DataRoot != "." && len(d.Protect) > 0 {
+		ck.add("data_repo.protect", `only applies with data_root: "." (the data at the top of the data repo); with data_root %q nothing outside it is touched anyway, so remove protect`, d.DataRoot)
 	}
 	for i, p := range d.Protect {
-		key := fmt.Sprintf("data_repo.protect[%d]", i)
-		name := strings.TrimSuffix(p, "/")
-		if _, err := path.Match(name, ""); err != nil || name == "" || strings.Contains(name, "/") {
-			ck.add(key, "%q is not a top-level name or pattern like README* or .github/", p)
+		if msg := checkProtect(p); msg != "" {
+			ck.add(fmt.Sprintf("data_repo.protect[%d]", i), "%s", msg)
 		}
 	}
 	ck.nonEmpty("data_repo.cache_dir", d.CacheDir, "the folder of refbot's clone of the data repo")
@@ -280,6 +278,26 @@ func checkDataRoot(root string) string {
 		return fmt.Sprintf("write it as %q", path.Clean(root))
 	case slices.ContainsFunc(parts, func(p string) bool { return strings.EqualFold(p, ".git") }):
 		return "must not be inside .git"
+	}
+	return ""
+}
+
+// checkProtect returns what is wrong with an entry of data_repo.protect, or
+// "": it must be what refdata accepts, a path.Match pattern for one
+// top-level name, with a trailing "/" for a folder.
+func checkProtect(p string) string {
+	name := strings.TrimSuffix(p, "/")
+	switch {
+	case strings.TrimSpace(strings.Trim(name, "/")) == "":
+		return "must not be empty; write a top-level name or pattern like README* or .github/"
+	case strings.HasPrefix(name, "/"):
+		return fmt.Sprintf("write it without the leading /, like %q", strings.TrimLeft(p, "/"))
+	case strings.Contains(name, "/"):
+		top, _, _ := strings.Cut(name, "/")
+		return fmt.Sprintf("%q is a path, but only top-level names can be protected; write %q to protect the whole folder", p, top+"/")
+	}
+	if _, err := path.Match(name, name); err != nil {
+		return fmt.Sprintf("%q is not a valid pattern (%v); a pattern matches one top-level name with *, ? and [abc], like README*", p, err)
 	}
 	return ""
 }
@@ -323,8 +341,12 @@ func (c *CI) check(ck *checker, githubRepo string) {
 	if c.PollInterval <= 0 {
 		ck.add("ci.poll_interval", "must be more than 0 (e.g. 30s)")
 	}
-	if c.WaitTimeout < c.PollInterval {
-		ck.add("ci.wait_timeout", "must be at least ci.poll_interval (%v), e.g. 6h", c.PollInterval)
+	switch {
+	case c.WaitTimeout <= 0:
+		ck.add("ci.wait_timeout", "must be more than 0 (default %s)", shortDuration(DefaultCIWaitTimeout))
+	case c.WaitTimeout < c.PollInterval:
+		ck.add("ci.wait_timeout", "%s is less than ci.poll_interval (%s): refbot would give up on a build before checking it once; make it at least %s (default %s)",
+			shortDuration(time.Duration(c.WaitTimeout)), shortDuration(time.Duration(c.PollInterval)), shortDuration(time.Duration(c.PollInterval)), shortDuration(DefaultCIWaitTimeout))
 	}
 	seen := map[string]bool{}
 	for i, job := range c.RequiredJobs {
@@ -372,17 +394,38 @@ func (c *Config) checkDatabase(ck *checker) {
 	}
 }
 
+// maxWorkers is the most workers jobs.workers may give one queue.
+const maxWorkers = 256
+
 func (j *Jobs) check(ck *checker) {
+	queues := slices.Sorted(maps.Keys(DefaultWorkers))
 	for _, q := range slices.Sorted(maps.Keys(j.Workers)) {
 		key := "jobs.workers." + q
 		if _, ok := DefaultWorkers[q]; !ok {
-			ck.add(key, "unknown queue %q; the queues are %s", q, strings.Join(slices.Sorted(maps.Keys(DefaultWorkers)), ", "))
+			if guess := closest(q, queues); guess != "" {
+				ck.add(key, "unknown queue %q (did you mean %q?)", q, guess)
+			} else {
+				ck.add(key, "unknown queue %q; the queues are %s", q, strings.Join(queues, ", "))
+			}
 			continue
 		}
-		if n := j.Workers[q]; n < 1 || n > 256 {
-			ck.add(key, "must be 1 to 256, not %d", n)
+		if n := j.Workers[q]; n < 1 || n > maxWorkers {
+			ck.add(key, "must be 1 to %d workers, not %d (default %d)", maxWorkers, n, DefaultWorkers[q])
 		}
 	}
+}
+
+// shortDuration writes d as a user would: "1m" and "6h" rather than
+// time.Duration's "1m0s" and "6h0m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func (l *Log) check(ck *checker) {
