@@ -381,7 +381,7 @@ func (r *Repo) newCommit(n *newObjects, tree, parent plumbing.Hash, subject stri
 	if tr := t.String(); tr != "" {
 		msg += "\n" + tr
 	}
-	sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: time.Now().Truncate(time.Second)}
+	sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: r.opts.Now().Truncate(time.Second)}
 	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree}
 	if !parent.IsZero() {
 		c.ParentHashes = []plumbing.Hash{parent}
@@ -518,7 +518,7 @@ func (r *Repo) objectsToSend(n *newObjects, commit, tree plumbing.Hash, remoteTr
 // cache. progress, if set, is told the pack bytes sent.
 func (r *Repo) pushWithBackup(ctx context.Context, remote remoteState, branch string, old, tip plumbing.Hash, n *newObjects, objects []plumbing.Hash, progress func(int64)) (pushStats, error) {
 	updates := append([]refUpdate{{Name: branchRef(branch), Old: old, New: tip}},
-		backupUpdates(remote, "backup", branch, old, r.opts.KeepBackups, time.Now())...)
+		backupUpdates(remote, "backup", branch, old, r.opts.KeepBackups, r.opts.Now())...)
 	st, err := r.push(ctx, updates, n, objects, progress)
 	if err != nil {
 		return st, err
@@ -584,7 +584,7 @@ func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*Promot
 		if i := strings.Index(d.tip.Message, "\n\n"); i >= 0 {
 			msg = strings.TrimSpace(d.tip.Message[i+2:]) + "\n"
 		}
-		sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: time.Now().Truncate(time.Second)}
+		sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: r.opts.Now().Truncate(time.Second)}
 		c := &object.Commit{Author: sig, Committer: sig, TreeHash: merged, ParentHashes: []plumbing.Hash{d.base.Hash},
 			Message: fmt.Sprintf("%s\n\n%sRefbot-Promoted-From: %s %s\n", subject, msg, branch, d.tip.Hash)}
 		if res.Commit, err = n.add(c); err != nil {
@@ -625,7 +625,7 @@ func (r *Repo) DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, 
 		return plumbing.ZeroHash, nil
 	}
 	updates := append([]refUpdate{{Name: branchRef(branch), Old: tip}},
-		backupUpdates(remote, "archive", branch, tip, 0, time.Now())...)
+		backupUpdates(remote, "archive", branch, tip, 0, r.opts.Now())...)
 	if _, err := r.push(ctx, updates, newNewObjects(), nil, nil); err != nil {
 		return tip, err
 	}
@@ -886,7 +886,7 @@ func (r *Repo) Rebase(ctx context.Context, branch string) (*RebaseResult, error)
 		return nil, err
 	}
 	rebased := &object.Commit{Author: d.tip.Author, Committer: object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail,
-		When: time.Now().Truncate(time.Second)}, Message: d.tip.Message, TreeHash: merged, ParentHashes: []plumbing.Hash{d.base.Hash}}
+		When: r.opts.Now().Truncate(time.Second)}, Message: d.tip.Message, TreeHash: merged, ParentHashes: []plumbing.Hash{d.base.Hash}}
 	if res.Commit, err = n.add(rebased); err != nil {
 		return nil, err
 	}

@@ -135,6 +135,9 @@ type Options struct {
 	// may rightly take many minutes.
 	HTTPClient *http.Client
 	Timeouts   Timeouts // for the client Open builds; zero fields take DefaultTimeouts'
+	// Now is the clock of refbot's commits and backup refs; default
+	// time.Now.
+	Now func() time.Time
 }
 
 // Timeouts bound the waits of the HTTP client Open builds when
@@ -288,6 +291,9 @@ func Open(o Options) (*Repo, error) {
 	}
 	if o.KeepBackups <= 0 {
 		o.KeepBackups = 5
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.AuthorName == "" {
 		o.AuthorName = "refbot"

@@ -84,23 +84,3 @@ func (s *Store) SaveMerge(ctx context.Context, m *Merge) error {
 	}
 	return nil
 }
-
-// RecordBaseTip remembers that tip was the data repo's base branch at at:
-// refbot pushed it then, or saw it.
-func (s *Store) RecordBaseTip(ctx context.Context, base, tip string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_base_tip (base, tip, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-		base, tip, formatTime(at))
-	return err
-}
-
-// BaseTipAt returns the newest tip of base refbot knows of at or before t
-// ("" when it knows none that old).
-func (s *Store) BaseTipAt(ctx context.Context, base string, t time.Time) (string, error) {
-	var tip string
-	err := s.db.QueryRowContext(ctx, `SELECT tip FROM refbot_base_tip WHERE base = ? AND at <= ? ORDER BY at DESC LIMIT 1`,
-		base, formatTime(t)).Scan(&tip)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return tip, err
-}

@@ -117,10 +117,6 @@ var migrations = [][]string{
 			view TEXT NOT NULL DEFAULT '',
 			started_at TEXT NOT NULL,
 			updated_at TEXT NOT NULL)`,
-		// The base branch's tips refbot made or saw, and when: the tip a
-		// post-merge build was made against is the one of the merge's time.
-		`CREATE TABLE refbot_base_tip (
-			base TEXT NOT NULL, tip TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (base, at, tip))`,
 		// When refbot last answered someone who may not command it.
 		`CREATE TABLE refbot_unprivileged_reply (login TEXT PRIMARY KEY, at TEXT NOT NULL)`,
 	},

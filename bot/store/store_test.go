@@ -180,7 +180,7 @@ func TestUpdateSteps(t *testing.T) {
 	}
 }
 
-func TestHeadsAndBaseTips(t *testing.T) {
+func TestHeads(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), nil)
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -193,16 +193,6 @@ func TestHeadsAndBaseTips(t *testing.T) {
 	want := []HeadSeen{{12, "a", t0, HeadFromReconciler}, {12, "b", t0.Add(time.Minute), HeadFromWebhook}}
 	if diff := cmp.Diff(want, got); diff != "" || err != nil {
 		t.Errorf("heads (-want +got):\n%s%v", diff, err)
-	}
-	s.RecordBaseTip(ctx, "master", "t1", t0)
-	s.RecordBaseTip(ctx, "master", "t2", t0.Add(time.Hour))
-	for _, tc := range []struct {
-		at   time.Time
-		want string
-	}{{t0.Add(-time.Second), ""}, {t0, "t1"}, {t0.Add(59 * time.Minute), "t1"}, {t0.Add(2 * time.Hour), "t2"}} {
-		if got, err := s.BaseTipAt(ctx, "master", tc.at); got != tc.want || err != nil {
-			t.Errorf("BaseTipAt(%v) = %q, %v; want %q", tc.at, got, err, tc.want)
-		}
 	}
 }
 

@@ -48,7 +48,7 @@ func (b *Bot) checkHead(ctx context.Context, w intake.CommentWork, cmd command.C
 	}
 	asked := fmt.Sprintf("say `%s UPDATE %s` to take the newest build of %s", b.cfg.Prefix, short(pr.HeadSHA), short(pr.HeadSHA))
 	if then != "" && then != pr.HeadSHA {
-		return fmt.Sprintf("the head of this pull request is now %s, pushed after your comment, which was about %s; "+
+		return fmt.Sprintf("the head of this pull request is now %s, but when you commented it was %s (as far as refbot knows); "+
 			"nothing was changed. If you reviewed the outputs of %s, %s", short(pr.HeadSHA), short(then), short(pr.HeadSHA), asked), nil
 	}
 	return fmt.Sprintf("refbot cannot tell that %s, the head of this pull request now, was already the head when you commented "+

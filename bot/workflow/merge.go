@@ -58,15 +58,6 @@ func (b *Bot) HandleClosed(ctx context.Context, w intake.PullRequestClosed) (tim
 			log.Info("merged pull request has no data branch; nothing to do")
 			return 0, nil
 		}
-		// The base as it is now, for the record of its tips: a post-merge
-		// build is compared with the tip of the merge's time.
-		base, err := b.repo.Branch(ctx, b.cfg.BaseBranch)
-		if err != nil {
-			return 0, outage("read the data repository's base branch", err)
-		}
-		if err := b.st.RecordBaseTip(ctx, b.cfg.BaseBranch, base.Tip.String(), b.now()); err != nil {
-			return 0, err
-		}
 		codeBase := w.BaseRef
 		if codeBase == "" {
 			codeBase = b.cfg.BaseBranch
@@ -154,9 +145,6 @@ func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error
 			return 0, outage("promote the data branch", err)
 		default:
 			failpoint.Hit("promoted")
-			if err := b.st.RecordBaseTip(ctx, b.cfg.BaseBranch, res.Commit.String(), b.now()); err != nil {
-				return 0, err
-			}
 			v.Commit, v.FastForward = res.Commit.String(), res.FastForward
 			m.Step, m.DataCommit = store.MergeApplied, res.Commit.String()
 			b.restartPostMerge(ctx, m, &v, false)
@@ -174,22 +162,15 @@ func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error
 		}
 		return 0, b.replyMerged(ctx, v)
 	}
-	// The base tip of the merge's time: what the post-merge build's code
-	// (the base's code plus this PR's) was tested against as reference
-	// data, before whatever refbot promoted after the merge.
-	against, err := b.st.BaseTipAt(ctx, b.cfg.BaseBranch, m.MergedAt)
+	// The base tip of the merge's time: the reference data of the code the
+	// post-merge build tests (the base's code plus this PR's), before
+	// whatever was promoted after the merge.
+	against, err := b.repo.BaseAt(ctx, m.MergedAt)
 	if err != nil {
-		return 0, err
-	}
-	if against == "" {
-		// refbot knows no tip that old: the one it saw when it took the
-		// merge up is the nearest.
-		if against, err = b.st.BaseTipAt(ctx, b.cfg.BaseBranch, m.StartedAt); err != nil {
-			return 0, err
-		}
+		return 0, outage("read the base branch's history", err)
 	}
 	v.Why, v.Waiting = why, true
-	m.Step, m.Reason, m.Against = store.MergeWaiting, why, against
+	m.Step, m.Reason, m.Against = store.MergeWaiting, why, against.String()
 	if err := b.saveMerge(ctx, m, v); err != nil {
 		return 0, err
 	}
@@ -240,9 +221,6 @@ func (b *Bot) applyPostMerge(ctx context.Context, m *store.Merge) (time.Duration
 		return 0, outage("apply the post-merge build's outputs", err)
 	}
 	failpoint.Hit("promoted")
-	if err := b.st.RecordBaseTip(ctx, b.cfg.BaseBranch, pub.Update.Commit.String(), b.now()); err != nil {
-		return 0, err
-	}
 	v.Waiting, v.Build, v.Commit = false, &build, pub.Update.Commit.String()
 	m.Step, m.Build, m.DataCommit = store.MergeApplied, build.ID, pub.Update.Commit.String()
 	// The build that made these outputs ran against the old data.
@@ -332,6 +310,11 @@ func (b *Bot) rebaseOthers(ctx context.Context, merged int) {
 			continue
 		}
 		log := b.log.With(zap.Int("pr", n), zap.Int("merged", merged))
+		// A PR merged itself, whose data is on its way to the base, is
+		// its merge's to finish.
+		if m, err := b.st.Merge(ctx, n); err != nil || m != nil {
+			continue
+		}
 		res, err := b.repo.Rebase(ctx, refdata.PRBranch(n))
 		if errors.Is(err, refdata.ErrLeaseLost) {
 			// The PR's own UPDATE pushed meanwhile: rebase what it pushed.
@@ -340,6 +323,9 @@ func (b *Bot) rebaseOthers(ctx context.Context, merged int) {
 		var conflict *refdata.ConflictError
 		switch {
 		case errors.As(err, &conflict):
+			if p, err := b.gh.PullRequest(ctx, n); err != nil || !p.Open {
+				continue // a closed PR's branch goes with its grace period
+			}
 			body := render("rebase-conflict.md", map[string]any{"Merged": merged, "Branch": refdata.PRBranch(n), "Base": b.cfg.BaseBranch,
 				"Files": conflict.Files, "Prefix": b.cfg.Prefix})
 			// Keyed by both PRs, so a repeated merge event does not comment twice.

@@ -241,3 +241,176 @@ func TestMergeRebasesOtherPRs(t *testing.T) {
 		t.Errorf("PR 7 got %d comments after a repeated event", n)
 	}
 }
+
+// mergeOther merges PR n (with a data branch changing files) now and runs
+// its job to the end.
+func (f *fixture) mergeOther(t *testing.T, n int, sha string) {
+	t.Helper()
+	f.clock.tick(time.Minute)
+	w := intake.PullRequestClosed{Repo: "octo-org/octo-repo", PR: n, Merged: true, BaseRef: "master", HeadSHA: sha,
+		MergeCommit: fmt.Sprintf("%040d", n), MergedBy: "alice", MergedAt: f.clock.now()}
+	for polls := 0; ; polls++ {
+		again, err := f.bot.HandleClosed(context.Background(), w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again == 0 {
+			return
+		}
+		if polls == 50 {
+			t.Fatalf("#%d's merge still waits", n)
+		}
+		f.clock.tick(time.Second)
+	}
+}
+
+// uploadPostMerge puts master's post-merge build of mergeCommit and its
+// outputs into Travis and S3.
+func (f *fixture) uploadPostMerge(t *testing.T, files map[string]string) travistest.Build {
+	t.Helper()
+	pm := f.postMergeBuild("passed")
+	if _, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: fmt.Sprint(pm.ID),
+		Source: s3cache.Source{Branch: "master"}, Commit: mergeCommit, Dir: testenv.Tree(t, files)}); err != nil {
+		t.Fatal(err)
+	}
+	return pm
+}
+
+// TestPostMergeBuildNeverReverts is the sequence that used to wipe data:
+// PR 12's data conflicts with master, so its merge waits for master's
+// post-merge build; meanwhile PR 7 merges and its data is promoted; then
+// PR 12's post-merge build (made before PR 7's code and data) is applied,
+// as a change against master as it was at PR 12's merge. PR 7's data
+// stays. A post-merge build that changes PR 7's file too is a conflict,
+// named, and changes nothing.
+func TestPostMergeBuildNeverReverts(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		outputs  map[string]string
+		conflict bool
+		// late: PR 12's merge job first runs after PR 7's promotion,
+		// which came after PR 12's merge.
+		late bool
+	}{
+		{name: "other files", outputs: map[string]string{"a.txt": "a\n", "b.txt": "b as merged\n", "c.txt": "c\n", "d.txt": "d\n"}},
+		{name: "other files, merge job late", late: true,
+			outputs: map[string]string{"a.txt": "a\n", "b.txt": "b as merged\n", "c.txt": "c\n", "d.txt": "d\n"}},
+		{name: "PR 7's file too", outputs: map[string]string{"a.txt": "a\n", "b.txt": "b as merged\n", "c.txt": "c\n", "d.txt": "d by #12\n"},
+			conflict: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := updated(t) // PR 12 changes data/b.txt
+			f.commitOnMaster(t, map[string]string{"data/b.txt": "b on master\n"})
+			f.clock.tick(time.Minute)
+			w := intake.PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, Merged: true, BaseRef: "master", HeadSHA: head,
+				MergeCommit: mergeCommit, MergedBy: "alice", MergedAt: f.clock.now()}
+			wait := func() {
+				t.Helper()
+				again, err := f.bot.HandleClosed(context.Background(), w)
+				if err != nil || again == 0 {
+					t.Fatalf("PR 12's merge does not wait for the post-merge build: %v, %v", again, err)
+				}
+				if got := f.gh.reply(-12, "merged"); !strings.Contains(got, "waiting for that build") {
+					t.Errorf("PR 12's reply while it waits: %s", got)
+				}
+			}
+			if !tc.late {
+				wait()
+			}
+			// PR 7 changes data/d.txt and is merged, promoted, meanwhile.
+			f.updateOther(t, 7, head7, map[string]string{"a.txt": "a\n", "b.txt": "b on master\n", "c.txt": "c\n", "d.txt": "d from PR 7\n"})
+			f.gh.fake.Merge(7, "alice")
+			f.mergeOther(t, 7, head7)
+			if got := testenv.Git(t, f.bare, "show", "master:data/d.txt"); got != "d from PR 7" {
+				t.Fatalf("PR 7 was not promoted: %q", got)
+			}
+			if tc.late {
+				wait()
+			}
+			before := testenv.Git(t, f.bare, "rev-parse", "master")
+			f.uploadPostMerge(t, tc.outputs)
+			if err := f.closedAt(t, true, w.MergedAt); err != nil {
+				t.Fatal(err)
+			}
+			got := f.gh.reply(-12, "merged")
+			if tc.conflict {
+				if after := testenv.Git(t, f.bare, "rev-parse", "master"); after != before {
+					t.Error("a conflicting post-merge build changed master")
+				}
+				if !strings.Contains(got, "these files changed on both sides: `data/d.txt`") {
+					t.Errorf("reply: %s", got)
+				}
+				return
+			}
+			for path, want := range map[string]string{"data/b.txt": "b as merged", "data/d.txt": "d from PR 7"} {
+				if got := testenv.Git(t, f.bare, "show", "master:"+path); got != want {
+					t.Errorf("master:%s = %q, want %q", path, got, want)
+				}
+			}
+			if !strings.Contains(got, "applied as a change against `master` as it was at the merge") {
+				t.Errorf("reply: %s", got)
+			}
+		})
+	}
+}
+
+// TestMergePromotesOnlyTheMergedHeadsData: a data branch made for an older
+// head is not promoted; the post-merge build's outputs are taken, and the
+// reply says why.
+func TestMergePromotesOnlyTheMergedHeadsData(t *testing.T) {
+	f := updated(t) // the data branch was made for head 1111111
+	f.push(t, head2, false)
+	f.uploadPostMerge(t, map[string]string{"a.txt": "a\n", "b.txt": "b of the merged head\n", "c.txt": "c\n", "d.txt": "d\n"})
+	w := intake.PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, Merged: true, BaseRef: "master", HeadSHA: head2,
+		MergeCommit: mergeCommit, MergedBy: "alice", MergedAt: f.clock.now()}
+	for polls := 0; ; polls++ {
+		again, err := f.bot.HandleClosed(context.Background(), w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again == 0 {
+			break
+		}
+		if polls == 50 {
+			t.Fatal("still waiting")
+		}
+	}
+	if got := testenv.Git(t, f.bare, "show", "master:data/b.txt"); got != "b of the merged head" {
+		t.Errorf("master:data/b.txt = %q: the data of an older head was promoted", got)
+	}
+	if got := f.gh.lastComment(); !strings.Contains(got, "was made for `1111111`, not for the merged head `2222222`") {
+		t.Errorf("reply: %s", got)
+	}
+}
+
+// TestMergeReplyAtPromotion: with no post-merge build started yet, the
+// reply comes with the promotion, and says nothing was restarted (the
+// build, when it runs, tests the new data).
+func TestMergeReplyAtPromotion(t *testing.T) {
+	f := updated(t)
+	if err := f.closed(t, true); err != nil {
+		t.Fatal(err)
+	}
+	got := f.gh.lastComment()
+	if !strings.Contains(got, "is now on `master`") || !strings.Contains(got, "No post-merge build had started yet, so none was restarted") {
+		t.Errorf("reply: %s", got)
+	}
+}
+
+// TestMergeWaitEnds: a merge that needs the post-merge build, which never
+// comes, ends with a reply saying so after the wait, keeping the branch.
+func TestMergeWaitEnds(t *testing.T) {
+	f := updated(t)
+	f.commitOnMaster(t, map[string]string{"data/b.txt": "b on master\n"})
+	f.bot.cfg.MergeWait = 10 * time.Second
+	if err := f.closed(t, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.gh.lastComment(); !strings.Contains(got, "no post-merge build of `5555555` finished within 10s") ||
+		!strings.Contains(got, "Branch `PR12` is kept") {
+		t.Errorf("reply: %s", got)
+	}
+	if f.branch(t) == "" {
+		t.Error("the data branch was deleted")
+	}
+}

@@ -185,6 +185,8 @@ type DataRepo interface {
 	DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, error)
 	Rebase(ctx context.Context, branch string) (*refdata.RebaseResult, error)
 	PRBranches(ctx context.Context) ([]int, error)
+	// BaseAt returns the base branch's tip as it was at t.
+	BaseAt(ctx context.Context, t time.Time) (plumbing.Hash, error)
 	// Variants lists the variant folders in the data of branch (of the
 	// base branch when branch does not exist).
 	Variants(ctx context.Context, branch string) ([]string, error)

@@ -68,6 +68,16 @@ func (g ghView) replies() []fakegithub.Comment {
 	return out
 }
 
+// reply returns refbot's reply to (comment, key) on PR 12.
+func (g ghView) reply(comment int64, key string) string {
+	for _, c := range g.replies() {
+		if strings.Contains(c.Body, marker(comment, key)) {
+			return c.Body
+		}
+	}
+	return ""
+}
+
 func (g ghView) lastComment() string {
 	r := g.replies()
 	if len(r) == 0 {
@@ -226,12 +236,13 @@ func newFixture(t *testing.T) *fixture {
 	}
 	gs := testenv.NewGitServer(t)
 	bare := gs.CreateSeededRepo(t, "data.git", map[string]string{"data/a.txt": "a\n", "data/b.txt": "b\n", "data/c.txt": "c\n", "data/d.txt": "d\n"})
-	repo, err := refdata.Open(refdata.Options{URL: gs.URL("data.git"), Token: gs.Token, CacheDir: filepath.Join(t.TempDir(), "cache")})
+	clock := &testClock{}
+	repo, err := refdata.Open(refdata.Options{URL: gs.URL("data.git"), Token: gs.Token, CacheDir: filepath.Join(t.TempDir(), "cache"),
+		Now: clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	clock := &testClock{}
 	tv := travistest.NewServer(t)
 	tv.AddRepo("octo-org/octo-repo")
 	tv.SetAdvanceOnPoll(true)

@@ -36,7 +36,6 @@ type parts struct {
 	cfg   *config.Config
 	store *s3cache.Store
 	repo  *refdata.Repo
-	state *store.Store // refbot's database, while a command holds leases in it
 }
 
 func loadParts(cmd *cobra.Command) (*parts, error) {
@@ -223,9 +222,6 @@ race); nothing changed on 2 and 3.`,
 			if err := p.withLeases(cmd, []string{lease}, dryRun, func() error {
 				var err error
 				res, err = publish.Publish(ctx, p.store, p.repo, req)
-				if err == nil && !dryRun && branch == p.cfg.DataRepo.BaseBranch && !res.Update.NoChange {
-					err = p.recordBaseTip(ctx, res.Update.Commit.String())
-				}
 				return err
 			}); err != nil {
 				return refused(err)
@@ -327,11 +323,6 @@ changed on the base (they are listed) or the branch does not exist.`,
 				}
 				if dryRun {
 					return nil
-				}
-				if !res.NoChange {
-					if err := p.recordBaseTip(ctx, res.Commit.String()); err != nil {
-						return err
-					}
 				}
 				if !keep {
 					if _, err := p.repo.DeleteBranch(ctx, branch); err != nil {
@@ -654,19 +645,8 @@ func (p *parts) withLeases(cmd *cobra.Command, leases []string, dryRun bool, f f
 		}
 	}
 	defer st.ReleaseLeases(context.WithoutCancel(ctx), leases, holder)
-	p.state = st
-	defer func() { p.state = nil }()
 	return f()
 }
 
 // errBusy: refbot serve kept what a command needs for too long.
 var errBusy = errors.New("refbot is busy with it")
-
-// recordBaseTip tells refbot serve's database of a base tip the CLI made,
-// for a later post-merge build to be compared with the right one.
-func (p *parts) recordBaseTip(ctx context.Context, tip string) error {
-	if p.state == nil {
-		return nil
-	}
-	return p.state.RecordBaseTip(ctx, p.cfg.DataRepo.BaseBranch, tip, time.Now())
-}
