@@ -11,8 +11,8 @@
 // was reviewed"), catches up on PRs closed without merging, and sets the
 // cache status of every open PR's head (docs/design.md, "Cache status"),
 // writing only when it changed and not re-examining a head whose status is
-// already final, so that a quiet pass costs GitHub only the listing of
-// open PRs.
+// already final, so that a quiet pass costs GitHub only the listings of
+// open PRs and of PRs merged or closed since the last pass.
 package reconcile
 
 import (
@@ -174,6 +174,9 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 			}
 			// Only comments as they were created count: an edited one's
 			// first words are unknown, and an edit is not a command.
+			// GitHub may stamp an unedited comment's updated_at a second
+			// after its created_at (palantir/policy-bot#459), so a second
+			// is allowed; an edit within it goes unnoticed.
 			if c.UpdatedAt.After(c.CreatedAt.Add(time.Second)) {
 				continue
 			}
