@@ -302,8 +302,8 @@ type updateData struct {
 	Diffs    []fileDiff
 	Overlaps []overlap
 	Notes    []variantNote
-	// CI is where the CI part stands: restarting, running, passed, failed,
-	// timeout, stopped, superseded, gave-up.
+	// CI is where the CI part stands: running, passed, failed, timeout,
+	// stopped, superseded, gave-up.
 	CI     string
 	By     string // who stopped it, or whose UPDATE superseded it
 	Reason string // why refbot gave up, in plain words

@@ -171,7 +171,8 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 }
 
 // afterPush restarts the CI build of an update whose push is recorded, and
-// hands over to the CI wait. It records before it acts: the restart is
+// hands over to the CI wait; the reply, which says what was pushed, comes
+// with the restart. It records before it acts: the restart is
 // marked as asked for before CI is asked, so that a crash or an error in
 // between never leads to a second restart here (the wait asks again only
 // if the build never shows it restarted).
@@ -182,10 +183,6 @@ func (b *Bot) afterPush(ctx context.Context, w intake.CommentWork, u *store.Upda
 	}
 	if u.Step == store.StepPushed {
 		if err := b.supersedeOthers(ctx, u); err != nil {
-			return err
-		}
-		view.CI = "restarting"
-		if err := b.replyUpdate(ctx, u, view); err != nil {
 			return err
 		}
 		before, err := b.ci.Build(ctx, u.Build)

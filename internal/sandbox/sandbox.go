@@ -195,6 +195,22 @@ func (r *Refbot) Kill() { r.Cmd.Process.Kill() }
 // Upload runs `refbot upload` for the PR's build, as CI would, with the
 // given files (path → content) as the test outputs.
 func (s *Sandbox) Upload(ctx context.Context, bin string, files map[string]string) (string, error) {
+	return s.upload(ctx, bin, PR, s.BuildID, s.Head, files)
+}
+
+// AddPR opens another pull request n, with a failed Travis build of its
+// head whose outputs CI uploaded (files), as Start does for PR; it returns
+// the build.
+func (s *Sandbox) AddPR(ctx context.Context, bin string, n int, files map[string]string) (travistest.Build, error) {
+	head := randomSHA()
+	s.GitHub.AddCommit(head)
+	s.GitHub.AddPR(fakegithub.PR{Number: n, HeadSHA: head, BaseRef: "master", Author: "contributor", Title: fmt.Sprintf("Change %d", n)})
+	b := s.Travis.AddBuild(travistest.Build{Repo: Repo, PullRequestNumber: n, CommitSHA: head, State: "failed", Outcome: "passed"})
+	_, err := s.upload(ctx, bin, n, b.ID, head, files)
+	return b, err
+}
+
+func (s *Sandbox) upload(ctx context.Context, bin string, pr int, build int64, head string, files map[string]string) (string, error) {
 	dir, err := os.MkdirTemp(s.Work, "test-output-")
 	if err != nil {
 		return "", err
@@ -203,7 +219,7 @@ func (s *Sandbox) Upload(ctx context.Context, bin string, files map[string]strin
 		return "", err
 	}
 	cmd := exec.CommandContext(ctx, bin, "upload", "--config", s.Config,
-		"--build", fmt.Sprint(s.BuildID), "--source", fmt.Sprint(PR), "--commit", s.Head, dir)
+		"--build", fmt.Sprint(build), "--source", fmt.Sprint(pr), "--commit", head, dir)
 	cmd.Env = s.Env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -214,14 +230,30 @@ func (s *Sandbox) Upload(ctx context.Context, bin string, files map[string]strin
 
 // Comment has the maintainer comment body on the PR and GitHub deliver it.
 func (s *Sandbox) Comment(ctx context.Context, body string) (fakegithub.Delivery, error) {
-	payload := s.GitHub.Comment(PR, Maintainer, body)
+	return s.CommentOn(ctx, PR, body)
+}
+
+// CommentOn has the maintainer comment body on pull request pr and GitHub
+// deliver it.
+func (s *Sandbox) CommentOn(ctx context.Context, pr int, body string) (fakegithub.Delivery, error) {
+	payload := s.GitHub.Comment(pr, Maintainer, body)
 	return s.GitHub.Deliver(ctx, s.URL()+"/webhook", WebhookSecret, "issue_comment", payload)
 }
 
+// Merge has the maintainer merge pull request pr and GitHub deliver it.
+func (s *Sandbox) Merge(ctx context.Context, pr int) (fakegithub.Delivery, error) {
+	s.GitHub.Merge(pr, Maintainer)
+	payload := s.GitHub.PullRequestPayload(pr, "closed", Maintainer)
+	return s.GitHub.Deliver(ctx, s.URL()+"/webhook", WebhookSecret, "pull_request", payload)
+}
+
 // Replies returns refbot's comments on the PR.
-func (s *Sandbox) Replies() []fakegithub.Comment {
+func (s *Sandbox) Replies() []fakegithub.Comment { return s.RepliesOn(PR) }
+
+// RepliesOn returns refbot's comments on pull request pr.
+func (s *Sandbox) RepliesOn(pr int) []fakegithub.Comment {
 	var out []fakegithub.Comment
-	for _, c := range s.GitHub.Comments(PR) {
+	for _, c := range s.GitHub.Comments(pr) {
 		if c.User != Maintainer {
 			out = append(out, c)
 		}
