@@ -285,6 +285,7 @@ type PullRequest struct {
 	// deleted one): its CI gets no secrets.
 	IsFork         bool
 	MergeCommitSHA string
+	MergedBy       string // login; "" unless merged
 	UpdatedAt      time.Time
 	// ClosedAt is when it was closed (merged or not), MergedAt when it
 	// was merged; zero while it is open or not merged.
@@ -312,6 +313,7 @@ func (c *Client) PullRequest(ctx context.Context, number int) (*PullRequest, err
 		Author:         pr.GetUser().GetLogin(),
 		HeadRepo:       pr.GetHead().GetRepo().GetFullName(),
 		MergeCommitSHA: pr.GetMergeCommitSHA(),
+		MergedBy:       pr.GetMergedBy().GetLogin(),
 		UpdatedAt:      pr.GetUpdatedAt().Time,
 		ClosedAt:       pr.GetClosedAt().Time,
 		MergedAt:       pr.GetMergedAt().Time,

@@ -238,7 +238,7 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 			out, err := r.o.Recorder.Record(ctx, intake.Delivery{
 				ID: "reconcile-merge-" + strconv.Itoa(m.Number), Event: "pull_request", Action: "closed", Received: started,
 				Work: intake.PullRequestClosed{Repo: r.o.Repo, PR: m.Number, Merged: true, BaseRef: pr.BaseRef,
-					HeadSHA: pr.HeadSHA, MergeCommit: pr.MergeCommitSHA, MergedAt: m.MergedAt},
+					HeadSHA: pr.HeadSHA, MergeCommit: pr.MergeCommitSHA, MergedAt: m.MergedAt, MergedBy: pr.MergedBy},
 			})
 			if err != nil {
 				return res, err
