@@ -114,7 +114,7 @@ func TestClosedWithoutMerging(t *testing.T) {
 				h.at(7 * time.Minute)
 				h.passWant(t, Result{})
 				return []recorded{{ID: "reconcile-merge-1", Work: intake.PullRequestClosed{Repo: "o/r", PR: 1, Merged: true,
-					BaseRef: "master", HeadSHA: headA, MergeCommit: mergeCommit, MergedAt: t0.Add(5 * time.Minute)}}}
+					BaseRef: "master", HeadSHA: headA, MergeCommit: mergeCommit, MergedBy: "maintainer", MergedAt: t0.Add(5 * time.Minute)}}}
 			},
 		},
 		{
