@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -25,13 +26,19 @@ func commentDelivery(id string, pr int, comment int64) intake.Delivery {
 
 func open(t *testing.T, path string, h Handlers) *Queue {
 	t.Helper()
+	return openConfig(t, path, Config{Handlers: h, LeaseWait: 50 * time.Millisecond, Workers: map[string]int{Updates: 4}})
+}
+
+// openConfig opens a queue with cfg on the store at path, which it opens.
+func openConfig(t *testing.T, path string, cfg Config) *Queue {
+	t.Helper()
 	st, err := store.Open(context.Background(), path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	q, err := Open(context.Background(), Config{Store: st, Handlers: h, LeaseWait: 50 * time.Millisecond,
-		Workers: map[string]int{Updates: 4}})
+	cfg.Store = st
+	q, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,53 +375,6 @@ func TestJobMetrics(t *testing.T) {
 	}
 }
 
-// TestGaveUpIsReported: a comment whose job fails every attempt is reported
-// once, after the last.
-func TestGaveUpIsReported(t *testing.T) {
-	ctx := context.Background()
-	var attempts atomic.Int32
-	gaveUp := make(chan int, 2)
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
-		Comment: func(context.Context, intake.CommentWork) error {
-			attempts.Add(1)
-			return fmt.Errorf("GitHub is down")
-		},
-		GaveUp: func(_ context.Context, _ intake.CommentWork, n int, err error) { gaveUp <- n },
-	})
-	if _, err := q.Record(ctx, commentDelivery("g", 2, 9)); err != nil {
-		t.Fatal(err)
-	}
-	// Make the retries immediate instead of River's hours of backoff.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-				q.DB().ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec')
-					WHERE state = 'retryable'`)
-			}
-		}
-	}()
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case n := <-gaveUp:
-		if n != CommentAttempts || int(attempts.Load()) != CommentAttempts {
-			t.Errorf("gave up after attempt %d with %d runs, want %d", n, attempts.Load(), CommentAttempts)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("never gave up (%d attempts)", attempts.Load())
-	}
-	stopQueue(t, q)
-	if len(gaveUp) != 0 {
-		t.Error("gave up more than once")
-	}
-}
-
 func TestScheduledBranchDeletion(t *testing.T) {
 	ctx := context.Background()
 	deleted := make(chan int, 2)
@@ -474,4 +434,145 @@ func stopQueue(t *testing.T, q *Queue) {
 	defer cancel()
 	q.Stop(ctx)
 	q.Close()
+}
+
+// TestScheduleCIWaitOnceWhileWaiting: scheduling an update's CI wait again
+// while one is waiting adds nothing; another update's or another PR's is a
+// job of its own.
+func TestScheduleCIWaitOnceWhileWaiting(t *testing.T) {
+	type wait struct {
+		pr     int
+		update int64
+	}
+	tests := []struct {
+		name  string
+		waits []wait
+		jobs  int
+	}{
+		{"same update twice", []wait{{5, 1}, {5, 1}}, 1},
+		{"another update", []wait{{5, 1}, {5, 2}}, 2},
+		{"another pull request", []wait{{5, 1}, {6, 1}}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+			defer q.Close()
+			for _, w := range tc.waits {
+				if err := q.ScheduleCIWait(context.Background(), w.pr, w.update, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := countJobs(t, q, "ci_wait"); n != tc.jobs {
+				t.Errorf("%d CI wait jobs, want %d", n, tc.jobs)
+			}
+		})
+	}
+}
+
+// TestScheduleCIWaitAgainOnceEnded: a CI wait scheduled again while it runs
+// adds nothing; once it has ended, scheduling it again runs it again.
+func TestScheduleCIWaitAgainOnceEnded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	job := jobRef{"ci_wait", 5}
+	var q *Queue
+	f := newFakeJobs(func(ctx context.Context, j jobRef, run int) (time.Duration, error) {
+		if run == 1 {
+			if err := q.ScheduleCIWait(ctx, j.pr, 1, 0); err != nil {
+				t.Error(err)
+			}
+		}
+		return 0, nil
+	})
+	q = open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+	if err := q.ScheduleCIWait(ctx, job.pr, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	startQueue(t, q)
+	waitForState(t, q, job, "completed")
+	if n := countJobs(t, q, "ci_wait"); n != 1 {
+		t.Errorf("scheduling the running CI wait again made %d jobs, want 1", n)
+	}
+	if err := q.ScheduleCIWait(ctx, job.pr, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the CI wait ran again", func() bool { return f.runs(job) == 2 })
+}
+
+// TestStartReleasesEarlierServesLeases: Start releases the leases an
+// earlier refbot serve left behind (it died holding them) but not a CLI
+// command's, which may still be running.
+func TestStartReleasesEarlierServesLeases(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "refbot.db")
+	q := open(t, path, Handlers{})
+	held := map[string]string{ // lease: holder
+		"pr:1":        "serve-123-456/job-1",
+		"base:master": "serve-123-456/job-1",
+		"pr:2":        "serve-99-1/job-7",
+		"pr:3":        "cli-9",
+		"pr:4":        "cli-serve-1",
+	}
+	for lease, holder := range held {
+		if ok, err := q.st.TakeLeases(ctx, []string{lease}, holder, time.Hour); !ok || err != nil {
+			t.Fatalf("take %s for %s: %v, %v", lease, holder, ok, err)
+		}
+	}
+	q.Close() // the crash
+
+	q = open(t, path, Handlers{})
+	startQueue(t, q)
+	want := map[string]string{"pr:1": "", "base:master": "", "pr:2": "", "pr:3": "cli-9", "pr:4": "cli-serve-1"}
+	got := map[string]string{}
+	for lease := range held {
+		h, err := q.st.LeaseHolder(ctx, lease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[lease] = h
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lease holders after Start (-want +got):\n%s", diff)
+	}
+}
+
+// TestOpenChecksWorkers: Workers may name only the queues there are, and an
+// error says which those are.
+func TestOpenChecksWorkers(t *testing.T) {
+	tests := []struct {
+		name    string
+		workers map[string]int
+		wantErr bool
+	}{
+		{"every queue", map[string]int{Commands: 1, Updates: 1, Merges: 1, CI: 1}, false},
+		{"none", nil, false},
+		{"misspelt", map[string]int{"update": 1}, true},
+		{"capitalised", map[string]int{Commands: 1, "Merges": 1}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "refbot.db"), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			q, err := Open(context.Background(), Config{Store: st, Workers: tc.workers})
+			if !tc.wantErr {
+				if err != nil {
+					t.Fatal(err)
+				}
+				q.Close()
+				return
+			}
+			if err == nil {
+				q.Close()
+				t.Fatal("Open accepted an unknown queue")
+			}
+			for _, name := range []string{Commands, Updates, Merges, CI} {
+				if !strings.Contains(err.Error(), name) {
+					t.Errorf("the error %q does not name the queue %q", err, name)
+				}
+			}
+		})
+	}
 }
