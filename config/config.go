@@ -137,6 +137,9 @@ type CI struct {
 	// WaitTimeout is how long refbot follows a build it restarted, or
 	// waits for a post-merge build, before it says so and stops.
 	WaitTimeout Duration `yaml:"wait_timeout"`
+	// RestartGrace is how long a build refbot restarted may go on showing
+	// its old run before refbot asks CI once more (the restart was lost).
+	RestartGrace Duration `yaml:"restart_grace"`
 }
 
 // Server is refbot's HTTP server: webhook, pages, metrics and API.

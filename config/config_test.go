@@ -114,6 +114,7 @@ func TestLoadExample(t *testing.T) {
 			RequiredJobs: []string{"linux-py312", "macos-py312"},
 			PollInterval: Duration(time.Minute),
 			WaitTimeout:  Duration(6 * time.Hour),
+			RestartGrace: Duration(5 * time.Minute),
 		},
 		Server: Server{
 			Listen:            "127.0.0.1:8080",

@@ -38,6 +38,9 @@ const (
 	DefaultCIPollInterval = 30 * time.Second
 	// DefaultCIWaitTimeout is how long refbot follows a CI build.
 	DefaultCIWaitTimeout = 6 * time.Hour
+	// DefaultCIRestartGrace is how long a restarted build may show its old
+	// run: Travis carries a restart out seconds, at most minutes, later.
+	DefaultCIRestartGrace = 5 * time.Minute
 
 	DefaultListen    = "127.0.0.1:8080"
 	DefaultStateDir  = "/var/lib/refbot"
@@ -99,6 +102,7 @@ func Default() *Config {
 			APIURL:       DefaultTravisAPIURL,
 			PollInterval: Duration(DefaultCIPollInterval),
 			WaitTimeout:  Duration(DefaultCIWaitTimeout),
+			RestartGrace: Duration(DefaultCIRestartGrace),
 		},
 		Server:   Server{Listen: DefaultListen, ReconcileInterval: Duration(DefaultReconcileInterval)},
 		StateDir: DefaultStateDir,

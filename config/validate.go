@@ -348,6 +348,9 @@ func (c *CI) check(ck *checker, githubRepo string) {
 		ck.add("ci.wait_timeout", "%s is less than ci.poll_interval (%s): refbot would give up on a build before checking it once; make it at least %s (default %s)",
 			shortDuration(time.Duration(c.WaitTimeout)), shortDuration(time.Duration(c.PollInterval)), shortDuration(time.Duration(c.PollInterval)), shortDuration(DefaultCIWaitTimeout))
 	}
+	if c.RestartGrace <= 0 {
+		ck.add("ci.restart_grace", "must be more than 0 (default %s)", shortDuration(DefaultCIRestartGrace))
+	}
 	seen := map[string]bool{}
 	for i, job := range c.RequiredJobs {
 		key := fmt.Sprintf("ci.required_jobs[%d]", i)

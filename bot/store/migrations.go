@@ -80,6 +80,7 @@ var migrations = [][]string{
 			restart_before TEXT NOT NULL DEFAULT '',
 			restarts INTEGER NOT NULL DEFAULT 0,
 			seen_running INTEGER NOT NULL DEFAULT 0,
+			polls INTEGER NOT NULL DEFAULT 0,
 			view TEXT NOT NULL DEFAULT '',
 			outcome TEXT NOT NULL DEFAULT '',
 			created_at TEXT NOT NULL,

@@ -58,6 +58,7 @@ type Update struct {
 	RestartAt     time.Time
 	RestartBefore string
 	Restarts      int  // CI restarts asked for
+	Polls         int  // looks at the build since the last restart was asked for
 	SeenRunning   bool // the restarted build was seen running
 	View          string
 	Outcome       string // with StepDone: passed or failed
@@ -66,13 +67,13 @@ type Update struct {
 }
 
 const updateColumns = `id, comment_id, cmd_key, pr, head, build, author, step, data_commit, restart_at, restart_before,
-	restarts, seen_running, view, outcome, created_at, updated_at`
+	restarts, polls, seen_running, view, outcome, created_at, updated_at`
 
 func scanUpdate(row interface{ Scan(...any) error }) (Update, error) {
 	var u Update
 	var restartAt, created, updated string
 	err := row.Scan(&u.ID, &u.CommentID, &u.Key, &u.PR, &u.Head, &u.Build, &u.Author, &u.Step, &u.DataCommit,
-		&restartAt, &u.RestartBefore, &u.Restarts, &u.SeenRunning, &u.View, &u.Outcome, &created, &updated)
+		&restartAt, &u.RestartBefore, &u.Restarts, &u.Polls, &u.SeenRunning, &u.View, &u.Outcome, &created, &updated)
 	u.RestartAt, u.CreatedAt, u.UpdatedAt = parseTime(restartAt), parseTime(created), parseTime(updated)
 	return u, err
 }
@@ -136,9 +137,9 @@ var ErrFinal = errors.New("update has ended")
 func (s *Store) SaveUpdate(ctx context.Context, u *Update) error {
 	u.UpdatedAt = s.now().UTC()
 	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET head = ?, build = ?, step = ?, data_commit = ?, restart_at = ?,
-		restart_before = ?, restarts = ?, seen_running = ?, view = ?, outcome = ?, updated_at = ?
+		restart_before = ?, restarts = ?, polls = ?, seen_running = ?, view = ?, outcome = ?, updated_at = ?
 		WHERE id = ? AND (step = ? OR step NOT IN (?, ?, ?, ?, ?, ?))`,
-		u.Head, u.Build, u.Step, u.DataCommit, formatTime(u.RestartAt), u.RestartBefore, u.Restarts, u.SeenRunning,
+		u.Head, u.Build, u.Step, u.DataCommit, formatTime(u.RestartAt), u.RestartBefore, u.Restarts, u.Polls, u.SeenRunning,
 		u.View, u.Outcome, formatTime(u.UpdatedAt), u.ID, u.Step,
 		StepDone, StepRefused, StepStopped, StepSuperseded, StepTimedOut, StepGaveUp)
 	if err != nil {

@@ -210,11 +210,14 @@ func (b *Bot) afterPush(ctx context.Context, w intake.CommentWork, u *store.Upda
 			return err
 		}
 	}
-	if err := b.jobs.ScheduleCIWait(ctx, u.PR, u.ID, b.cfg.PollInterval); err != nil {
+	view.CI = "running"
+	if err := b.replyUpdate(ctx, u, view); err != nil {
 		return err
 	}
-	view.CI = "running"
-	return b.replyUpdate(ctx, u, view)
+	// Last: the wait runs under the PR's lease, which this job holds. Its
+	// first look is at once: a wait scheduled later depends on the queue's
+	// scheduler, which a restarted refbot runs only once it leads.
+	return b.jobs.ScheduleCIWait(ctx, u.PR, u.ID, 0)
 }
 
 // supersedeOthers ends the PR's other updates that pushed before u: their
@@ -285,13 +288,15 @@ func (b *Bot) WaitCI(ctx context.Context, pr int, id int64) (time.Duration, erro
 	if !u.SeenRunning && !restartedSince(u.RestartBefore, build) {
 		// CI accepted the restart but has not carried it out yet: the
 		// final state is still the old run's.
+		u.Polls++
 		switch {
 		case timedOut:
 			return 0, b.timedOut(ctx, u, view, build)
-		case b.now().Sub(u.RestartAt) > b.cfg.RestartGrace*time.Duration(u.Restarts) && u.Restarts < 2:
-			// Never restarted: ask once more (an answer lost, a restart
-			// dropped). Recorded first, as the first time.
-			u.Restarts++
+		case u.Polls > 1 && b.now().Sub(u.RestartAt) > b.cfg.RestartGrace*time.Duration(u.Restarts) && u.Restarts < 2:
+			// Never restarted, though seen more than once and for long:
+			// ask once more (an answer lost, a restart dropped, a crash
+			// before it was asked). Recorded first, as the first time.
+			u.Restarts, u.Polls = u.Restarts+1, 0
 			if err := b.st.SaveUpdate(ctx, u); err != nil {
 				return 0, finalOK(err)
 			}
@@ -299,8 +304,9 @@ func (b *Bot) WaitCI(ctx context.Context, pr int, id int64) (time.Duration, erro
 			if err := b.ci.Restart(ctx, u.Build); err != nil {
 				b.log.Warn("restart CI build", zap.String("build", u.Build), zap.Error(err))
 			}
+			return b.cfg.PollInterval, nil
 		}
-		return b.cfg.PollInterval, nil
+		return b.cfg.PollInterval, finalOK(b.st.SaveUpdate(ctx, u))
 	}
 	// The reply first, the status last: a final status means refbot is done.
 	view.CIBuild = build

@@ -152,7 +152,8 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		Prefix: prefix, BaseBranch: cfg.DataRepo.BaseBranch,
 		WorkDir:      filepath.Join(cfg.StateDir, "work"),
 		PollInterval: time.Duration(cfg.CI.PollInterval), CITimeout: time.Duration(cfg.CI.WaitTimeout),
-		MergeWait: time.Duration(cfg.CI.WaitTimeout), LargeChangeShare: cfg.Policy.LargeChangeShare,
+		RestartGrace: time.Duration(cfg.CI.RestartGrace),
+		MergeWait:    time.Duration(cfg.CI.WaitTimeout), LargeChangeShare: cfg.Policy.LargeChangeShare,
 		PublicURL: cfg.Server.PublicURL, ClosedGrace: time.Duration(cfg.DataRepo.ClosedGrace),
 		DataWebURL: cfg.DataRepo.DataWebURL(), CacheContext: cfg.GitHub.StatusContext, BotLogin: cfg.GitHub.BotLogin,
 	}, workflow.Deps{

@@ -12,10 +12,11 @@ import (
 // TestCrashAtEveryStep kills `refbot serve` with SIGKILL at each step of an
 // UPDATE and starts it again. Each time the update completes exactly once:
 // PR42 is master plus one commit with the build's data, refbot posted one
-// reply, the CI build was restarted at most once more than needed, and the
-// final status is success.
+// reply, the CI build was restarted once (a crash between recording the
+// restart and asking for it is made good by the CI wait, which asks when
+// the build never restarts), and the final status is success.
 func TestCrashAtEveryStep(t *testing.T) {
-	for _, point := range []string{"answered", "downloaded", "pushed", "restarted"} {
+	for _, point := range []string{"answered", "downloaded", "pushed", "recorded", "restarting", "restarted"} {
 		t.Run("after "+point, func(t *testing.T) {
 			ctx, sb := start(t, true)
 			rb, err := sb.Serve(ctx, refbotBin, "REFBOT_FAILPOINT="+point)
@@ -59,8 +60,8 @@ func TestCrashAtEveryStep(t *testing.T) {
 				t.Errorf("refbot posted %d replies, want 1", n)
 			}
 			restarts := sb.Travis.Restarts(sb.BuildID)
-			if restarts < 1 || restarts > 2 {
-				t.Errorf("CI build restarted %d times, want 1 or 2", restarts)
+			if restarts != 1 {
+				t.Errorf("CI build restarted %d times, want 1", restarts)
 			}
 			for _, v := range sb.GitHub.Violations() {
 				t.Errorf("GitHub API description violated: %s", v)

@@ -316,6 +316,7 @@ ci:
   api_url: %s
   token: {env: DEMO_TRAVIS_TOKEN}
   poll_interval: 200ms
+  restart_grace: 10s
 server:
   listen: %s
   public_url: http://%s
