@@ -432,7 +432,7 @@ const activeStates = `('available', 'pending', 'retryable', 'running', 'schedule
 
 // CancelPR cancels the queued and running comment jobs and CI waits of
 // pull request pr, except the job of comment keep (the STOP asking for
-// it), and returns their ids. A running job's context is cancelled; River
+// it; 0 keeps none), and returns their ids. A running job's context is cancelled; River
 // does not retry it. Merge promotions and branch deletions are not a
 // commenter's to stop.
 func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, error) {
@@ -440,7 +440,7 @@ func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, erro
 		WHERE kind IN ('comment', 'ci_wait')
 		AND state IN `+activeStates+`
 		AND json_extract(args, '$.pr') = ?
-		AND coalesce(json_extract(args, '$.comment_id'), 0) != ?`, pr, keep)
+		AND (kind != 'comment' OR json_extract(args, '$.comment_id') != ?)`, pr, keep)
 	if err != nil {
 		return nil, fmt.Errorf("find jobs of #%d: %w", pr, err)
 	}

@@ -576,3 +576,49 @@ func TestOpenChecksWorkers(t *testing.T) {
 		})
 	}
 }
+
+// TestCancelPRCancelsCommentsAndCIWaits: CancelPR cancels the PR's comment
+// jobs and CI waits, except the asking comment's, and leaves its merges and
+// branch deletions, and other PRs' jobs.
+func TestCancelPRCancelsCommentsAndCIWaits(t *testing.T) {
+	tests := []struct {
+		name string
+		stop bool // a STOP asks, and its own job is kept
+	}{
+		{"from a STOP", true},
+		{"keeping none", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+			defer q.Close()
+			for _, j := range []jobRef{{"comment", 5}, {"ci_wait", 5}, {"pr_closed", 5}, {"delete_branch", 5},
+				{"comment", 6}, {"ci_wait", 6}} {
+				enqueue(t, q, j)
+			}
+			want := map[string]string{
+				"comment #5 BUILDBOT: UPDATE": "cancelled",
+				"ci_wait #5":                  "cancelled",
+				"pr_closed #5":                "available",
+				"delete_branch #5":            "scheduled",
+				"comment #6 BUILDBOT: UPDATE": "available",
+				"ci_wait #6":                  "scheduled",
+			}
+			var keep int64
+			if tc.stop {
+				keep = enqueueComment(t, q, 5, "BUILDBOT: STOP")
+				want["comment #5 BUILDBOT: STOP"] = "available"
+			}
+			ids, err := q.CancelPR(context.Background(), 5, keep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, jobStates(t, q)); diff != "" {
+				t.Errorf("job states after CancelPR (-want +got):\n%s", diff)
+			}
+			if len(ids) != 2 {
+				t.Errorf("CancelPR returned %v, want the ids of the 2 jobs it cancelled", ids)
+			}
+		})
+	}
+}
