@@ -1,6 +1,6 @@
 // Package refdata keeps the data repository: the separate git repository
 // holding the reference data, one branch PR<n> per pull request equal to the
-// base branch plus exactly one commit (DESIGN.md §4).
+// base branch plus exactly one commit (docs/design.md, "Data repo").
 //
 // It works on a local bare, blobless cache of the data repo that every
 // operation fetches into, builds new trees straight from a folder without a

@@ -1,7 +1,8 @@
-// Package s3cache is refbot's view of the artifact store: the S3 layout of
-// DESIGN.md §4 (one folder per CI build holding SOURCE, MANIFEST.json and
-// data/...), uploading a build, checking that one is complete and comes from
-// where it claims, downloading it safely, and pruning old builds.
+// Package s3cache is refbot's view of the artifact store: the S3 layout
+// (docs/design.md, "S3 layout": one folder per CI build holding SOURCE,
+// MANIFEST.json and data/...), uploading a build, checking that one is
+// complete and comes from where it claims, downloading it safely, and
+// pruning old builds.
 //
 // Layout under s3://BUCKET/PREFIX/:
 //

@@ -1,5 +1,5 @@
 // Package command finds the commands that a pull-request comment addresses to
-// refbot (DESIGN.md §2): lines that read "BUILDBOT: VERB [args]" on their own,
+// refbot (docs/design.md, "Command grammar"): lines that read "BUILDBOT: VERB [args]" on their own,
 // in the comment's Markdown as GitHub renders it, outside code, quotes and
 // HTML. Parsing never fails: it returns what it found, commands to run and
 // problems to reply to, and an empty result means the comment was not for us.
@@ -19,7 +19,7 @@ const DefaultPrefix = "BUILDBOT:"
 // Verb is what a command asks for, in its canonical upper-case spelling.
 type Verb string
 
-// The verbs, as DESIGN.md §2 describes them.
+// The verbs, as docs/design.md ("Command grammar") describes them.
 const (
 	Update  Verb = "UPDATE"
 	Plan    Verb = "PLAN"
