@@ -508,7 +508,7 @@ var uniqueWhileActive = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobS
 // over.
 func (q *Queue) ScheduleBranchDeletion(ctx context.Context, pr int, at time.Time) error {
 	_, err := q.river.Insert(ctx, BranchDeletionArgs{PR: pr}, &river.InsertOpts{
-		Queue: Merges, ScheduledAt: at, MaxAttempts: DeleteAttempts, UniqueOpts: uniqueWhileActive,
+		Queue: Merges, ScheduledAt: scheduleAt(at), MaxAttempts: DeleteAttempts, UniqueOpts: uniqueWhileActive,
 	})
 	if err != nil {
 		return fmt.Errorf("schedule deletion of #%d's data branch: %w", pr, err)
@@ -517,15 +517,28 @@ func (q *Queue) ScheduleBranchDeletion(ctx context.Context, pr int, at time.Time
 }
 
 // ScheduleCIWait queues the wait for the CI build that update restarted,
-// to run after after. Scheduling it again while it waits does nothing.
+// to run after after (0: at once). Scheduling it again while it waits does
+// nothing.
 func (q *Queue) ScheduleCIWait(ctx context.Context, pr int, update int64, after time.Duration) error {
 	_, err := q.river.Insert(ctx, CIWaitArgs{PR: pr, Update: update}, &river.InsertOpts{
-		Queue: CI, ScheduledAt: time.Now().Add(after), MaxAttempts: CIWaitAttempts, UniqueOpts: uniqueWhileActive,
+		Queue: CI, ScheduledAt: scheduleAt(time.Now().Add(after)), MaxAttempts: CIWaitAttempts, UniqueOpts: uniqueWhileActive,
 	})
 	if err != nil {
 		return fmt.Errorf("schedule the CI wait of #%d: %w", pr, err)
 	}
 	return nil
+}
+
+// scheduleAt is River's ScheduledAt for a job due at at: none when it is
+// due already, so that the job is available at once. River inserts a job
+// with a ScheduledAt as scheduled, even one in the past, and only its
+// scheduler makes it available: every few seconds, and after a restart
+// only once this process leads.
+func scheduleAt(at time.Time) time.Time {
+	if at.After(time.Now()) {
+		return at
+	}
+	return time.Time{}
 }
 
 // JobSummary is one job as refbot's pages show it.

@@ -600,9 +600,9 @@ func TestCancelPRCancelsCommentsAndCIWaits(t *testing.T) {
 				"comment #5 BUILDBOT: UPDATE": "cancelled",
 				"ci_wait #5":                  "cancelled",
 				"pr_closed #5":                "available",
-				"delete_branch #5":            "scheduled",
+				"delete_branch #5":            "available",
 				"comment #6 BUILDBOT: UPDATE": "available",
-				"ci_wait #6":                  "scheduled",
+				"ci_wait #6":                  "available",
 			}
 			var keep int64
 			if tc.stop {
@@ -618,6 +618,38 @@ func TestCancelPRCancelsCommentsAndCIWaits(t *testing.T) {
 			}
 			if len(ids) != 2 {
 				t.Errorf("CancelPR returned %v, want the ids of the 2 jobs it cancelled", ids)
+			}
+		})
+	}
+}
+
+// TestScheduledJobDueNowIsAvailable: a CI wait or branch deletion due now is
+// available to the workers at once; one due later waits, as scheduled, for
+// River's scheduler.
+func TestScheduledJobDueNowIsAvailable(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		schedule func(q *Queue) error
+		job      jobRef
+		state    string
+	}{
+		{"CI wait now", func(q *Queue) error { return q.ScheduleCIWait(ctx, 5, 1, 0) }, jobRef{"ci_wait", 5}, "available"},
+		{"CI wait later", func(q *Queue) error { return q.ScheduleCIWait(ctx, 5, 1, time.Hour) }, jobRef{"ci_wait", 5}, "scheduled"},
+		{"deletion due", func(q *Queue) error { return q.ScheduleBranchDeletion(ctx, 5, time.Now().Add(-time.Minute)) },
+			jobRef{"delete_branch", 5}, "available"},
+		{"deletion later", func(q *Queue) error { return q.ScheduleBranchDeletion(ctx, 5, time.Now().Add(time.Hour)) },
+			jobRef{"delete_branch", 5}, "scheduled"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+			defer q.Close()
+			if err := tc.schedule(q); err != nil {
+				t.Fatal(err)
+			}
+			if got := jobOf(t, q, tc.job).State; got != tc.state {
+				t.Errorf("%v is %s, want %s", tc.job, got, tc.state)
 			}
 		})
 	}
