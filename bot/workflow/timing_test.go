@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/refbot/refbot/bot/store"
 	"github.com/refbot/refbot/internal/fakegithub"
 	"github.com/refbot/refbot/internal/testenv"
@@ -390,6 +392,15 @@ func TestRetryAfterPushSkipsToCI(t *testing.T) {
 	}
 	if n := f.travis.Restarts(f.build.ID); n != 1 {
 		t.Errorf("%d restarts", n)
+	}
+	// The retry did not set the status back to an earlier step.
+	var descs []string
+	for _, st := range f.gh.fake.Statuses(head) {
+		descs = append(descs, st.State+": "+strings.SplitN(st.Description, ";", 2)[0])
+	}
+	want := []string{"pending: Updating reference data from build #1 (1001)", "pending: Data pushed", "success: Reference data updated"}
+	if diff := cmp.Diff(want, descs); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
 }
 

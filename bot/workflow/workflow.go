@@ -270,11 +270,11 @@ func New(cfg Config, d Deps) (*Bot, error) {
 // comment on the PR makes an older one still queued pointless.
 func Supersedes(prefix string) func(intake.CommentWork) bool {
 	return func(w intake.CommentWork) bool {
-		cmds := commands(command.Parse(w.Body, prefix))
-		if len(cmds) == 0 || len(command.Parse(w.Body, prefix).Problems) > 0 {
+		res := command.Parse(w.Body, prefix)
+		if len(res.Commands) == 0 || len(res.Problems) > 0 {
 			return false
 		}
-		for _, c := range cmds {
+		for _, c := range res.Commands {
 			// Only a plain UPDATE: one with a sha, a variant or --all
 			// asks for something a newer plain UPDATE may not cover.
 			if c.Verb != command.Update || c.SHA != "" || c.Variant != "" || c.All {

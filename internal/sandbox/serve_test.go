@@ -43,6 +43,16 @@ func TestServe(t *testing.T) {
 			t.Errorf("%s: %d", p, code)
 		}
 	}
+	// A second refbot serve on the same database refuses to start, and
+	// says why; the first goes on.
+	second := exec.CommandContext(ctx, refbotBin, "serve", "--config", sb.Config)
+	second.Env = sb.Env
+	if out, err := second.CombinedOutput(); err == nil || !strings.Contains(string(out), "in use by another refbot serve") {
+		t.Errorf("a second serve on one database: %v\n%s", err, out)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("the first serve after the second was refused: /readyz %d", code)
+	}
 	// An unsigned delivery is refused and queues nothing.
 	resp, err := http.Post(sb.URL()+"/webhook", "application/json", strings.NewReader(`{"action":"created"}`))
 	if err != nil {
