@@ -144,7 +144,7 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		case p.Variant == "" && len(parts) > 1:
 			return nil, fmt.Errorf("update %s: the whole data root and variants in one update", req.Branch)
 		case p.Variant != "" && (strings.Contains(p.Variant, "/") || validPath(p.Variant) != nil):
-			return nil, fmt.Errorf("update %s: variant %q is not a folder name", req.Branch, p.Variant)
+			return nil, fmt.Errorf("update %s: %w: variant %q is not a folder name", req.Branch, ErrBadData, p.Variant)
 		case p.Variant != "" && r.protected(p.Variant, true):
 			return nil, fmt.Errorf("update %s: variant %w", req.Branch, protectedError(p.Variant+"/"))
 		case seen[p.Variant]:
@@ -528,16 +528,16 @@ func (r *Repo) pushWithBackup(ctx context.Context, remote remoteState, branch st
 
 // PromoteResult says what Promote did.
 type PromoteResult struct {
-	Branch      string
-	Base        string
-	Commit      plumbing.Hash // the new base tip
-	FastForward bool          // the base had not moved: its tip is now the PR commit
-	Changes     []Change
-	NoChange    bool // the change was already on the base
+	Branch   string
+	Base     string
+	Commit   plumbing.Hash // the new base tip
+	Changes  []Change
+	NoChange bool // the change was already on the base
 }
 
 // Promote applies branch's one commit to the base branch: its change against
-// the base it was built on, applied to the current base as one commit. When
+// the base it was built on, applied to the current base as one new commit
+// (dated now, even when the base has not moved since). When
 // files it changes also changed on the base since, it fails with a
 // *ConflictError naming them and changes nothing. The old base tip is kept
 // as a backup ref.
@@ -557,44 +557,35 @@ func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*Promot
 		return nil, err
 	}
 	res.Changes = r.dataChanges(res.Changes)
-	// A fast-forward only when the branch's commit changes nothing but
-	// data: a change to a protected entry is left behind by the merge.
-	fastForward := d.base.Hash == d.parent.Hash
-	if fastForward {
-		dataOnly, err := r.keepProtected(n, d.tip.TreeHash, d.parent.TreeHash)
-		if err != nil {
-			return nil, err
-		}
-		fastForward = dataOnly == d.tip.TreeHash
+	// Always a commit of its own, dated now, even when the base has not
+	// moved (never a fast-forward to the branch's commit, which is dated
+	// when the UPDATE made it): the base's history then says when each
+	// change reached it (see BaseAt). A change the branch made to a
+	// protected entry is left behind by the merge.
+	merged, err := r.onCurrentBase(n, d, branch)
+	if err != nil {
+		return nil, err
 	}
-	var objects []plumbing.Hash
-	if fastForward {
-		res.Commit, res.FastForward = d.tip.Hash, true
-	} else {
-		merged, err := r.onCurrentBase(n, d, branch)
-		if err != nil {
-			return nil, err
-		}
-		if merged == d.base.TreeHash {
-			res.NoChange, res.Commit = true, d.base.Hash
-			return res, nil
-		}
-		subject, _, _ := strings.Cut(d.tip.Message, "\n")
-		msg := ""
-		if i := strings.Index(d.tip.Message, "\n\n"); i >= 0 {
-			msg = strings.TrimSpace(d.tip.Message[i+2:]) + "\n"
-		}
-		sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: r.opts.Now().Truncate(time.Second)}
-		c := &object.Commit{Author: sig, Committer: sig, TreeHash: merged, ParentHashes: []plumbing.Hash{d.base.Hash},
-			Message: fmt.Sprintf("%s\n\n%sRefbot-Promoted-From: %s %s\n", subject, msg, branch, d.tip.Hash)}
-		if res.Commit, err = n.add(c); err != nil {
-			return nil, err
-		}
-		// The remote has the PR's trees and blobs and the base's: only the
-		// new trees and the commit travel.
-		if objects, err = r.objectsToSend(n, res.Commit, merged, d.base.TreeHash, d.tip.TreeHash); err != nil {
-			return nil, err
-		}
+	if merged == d.base.TreeHash {
+		res.NoChange, res.Commit = true, d.base.Hash
+		return res, nil
+	}
+	subject, _, _ := strings.Cut(d.tip.Message, "\n")
+	msg := ""
+	if i := strings.Index(d.tip.Message, "\n\n"); i >= 0 {
+		msg = strings.TrimSpace(d.tip.Message[i+2:]) + "\n"
+	}
+	sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: r.opts.Now().Truncate(time.Second)}
+	c := &object.Commit{Author: sig, Committer: sig, TreeHash: merged, ParentHashes: []plumbing.Hash{d.base.Hash},
+		Message: fmt.Sprintf("%s\n\n%sRefbot-Promoted-From: %s %s\n", subject, msg, branch, d.tip.Hash)}
+	if res.Commit, err = n.add(c); err != nil {
+		return nil, err
+	}
+	// The remote has the PR's trees and blobs and the base's: only the
+	// new trees and the commit travel.
+	objects, err := r.objectsToSend(n, res.Commit, merged, d.base.TreeHash, d.tip.TreeHash)
+	if err != nil {
+		return nil, err
 	}
 	if dryRun {
 		return res, nil

@@ -169,5 +169,5 @@ func (r *Repo) spliceData(n *newObjects, root plumbing.Hash, variant string, sub
 }
 
 func protectedError(name string) error {
-	return fmt.Errorf("%s is protected at the top of the data repo (Options.Protect): the data cannot hold it", name)
+	return fmt.Errorf("%w: %s is protected at the top of the data repo (Options.Protect): the data cannot hold it", ErrBadData, name)
 }

@@ -357,7 +357,7 @@ func TestLeaseRace(t *testing.T) {
 
 func TestPromote(t *testing.T) {
 	ctx := context.Background()
-	t.Run("fast-forward", func(t *testing.T) {
+	t.Run("base not moved", func(t *testing.T) {
 		f := newFixture(t)
 		res, err := f.repo.Update(ctx, UpdateRequest{Branch: "PR5", Parts: []Part{{Dir: dataDir(t, map[string]string{"a.txt": "new\n"})}}})
 		if err != nil {
@@ -368,8 +368,11 @@ func TestPromote(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !p.FastForward || f.git(t, "rev-parse", "master") != res.Commit.String() {
-			t.Errorf("promote: %+v, master = %s", p, f.git(t, "rev-parse", "master"))
+		// A commit of its own on master, with the branch's tree: never a
+		// fast-forward, whose date would be the UPDATE's.
+		if got := f.git(t, "rev-parse", "master"); got != p.Commit.String() || got == res.Commit.String() ||
+			f.git(t, "rev-parse", "master^") != oldMaster || f.git(t, "rev-parse", "master^{tree}") != f.git(t, "rev-parse", "PR5^{tree}") {
+			t.Errorf("promote: %+v, master = %s", p, got)
 		}
 		if got := f.git(t, "for-each-ref", "--format=%(objectname)", "refs/refbot/backup/master/"); got != oldMaster {
 			t.Errorf("backup of master = %q, want %s", got, oldMaster)
@@ -382,12 +385,8 @@ func TestPromote(t *testing.T) {
 			t.Fatal(err)
 		}
 		moved := f.commitOnServer(t, "master", map[string]string{"data/b.txt": "b-master\n", "README.md": "moved\n"})
-		p, err := f.repo.Promote(ctx, "PR6", false)
-		if err != nil {
+		if _, err := f.repo.Promote(ctx, "PR6", false); err != nil {
 			t.Fatal(err)
-		}
-		if p.FastForward {
-			t.Error("promotion onto a moved base claimed a fast-forward")
 		}
 		if parent := f.git(t, "rev-parse", "master^"); parent != moved {
 			t.Errorf("promotion commit's parent = %s, want %s", parent, moved)

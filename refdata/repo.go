@@ -58,6 +58,10 @@ var (
 	ErrNoBranch = errors.New("no such branch")
 	// ErrExists: a branch that must not exist does.
 	ErrExists = errors.New("branch already exists")
+	// ErrBadData: the new data cannot go into the data repo as given (a
+	// protected name, a blob id that names no blob, a variant that is no
+	// folder name); the build or the request is at fault, not an outage.
+	ErrBadData = errors.New("data refused")
 	// ErrRejected: the data repo server refused a push for a reason other
 	// than the lease: its unpack or connectivity check found objects
 	// missing (a blob refbot took for there was not), or a hook declined.

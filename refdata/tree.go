@@ -547,7 +547,7 @@ func (r *Repo) checkBlobIDs(n *newObjects, files []File) error {
 			typ = obj.Type()
 		}
 		if typ != plumbing.InvalidObject && typ != plumbing.BlobObject {
-			return fmt.Errorf("%s: git blob id %s names a %s, not a blob", f.Path, f.Blob, typ)
+			return fmt.Errorf("%w: %s: git blob id %s names a %s, not a blob", ErrBadData, f.Path, f.Blob, typ)
 		}
 	}
 	return nil

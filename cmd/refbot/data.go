@@ -338,15 +338,12 @@ changed on the base (they are listed) or the branch does not exist.`,
 			out := cmd.OutOrStdout()
 			if asJSON {
 				return printJSON(out, map[string]any{"branch": branch, "base": res.Base, "commit": res.Commit.String(),
-					"fast_forward": res.FastForward, "no_change": res.NoChange, "dry_run": dryRun, "deleted": deleted,
+					"no_change": res.NoChange, "dry_run": dryRun, "deleted": deleted,
 					"changes": changesJSON(res.Changes)})
 			}
 			how := "its change applied to the current base"
-			switch {
-			case res.NoChange:
+			if res.NoChange {
 				how = "the base already held its change"
-			case res.FastForward:
-				how = "fast-forward"
 			}
 			verb := "promoted"
 			if dryRun {
