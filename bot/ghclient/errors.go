@@ -55,6 +55,10 @@ func (e *RateLimitError) Error() string {
 // Is makes errors.Is(err, ErrRateLimited) true.
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
+// RetryAt is when to try again: a job queue reschedules the work for then
+// instead of counting a failed attempt.
+func (e *RateLimitError) RetryAt() time.Time { return e.Reset }
+
 // unreachable reports whether a request failed without an answer from
 // GitHub for a reason other than a rate limit or the caller's context.
 func unreachable(err error) bool {

@@ -52,12 +52,12 @@ type CIWaitArgs struct {
 func (CIWaitArgs) Kind() string { return "ci_wait" }
 
 // lastAttempt says whether a job's error ends it: its attempts are used
-// up, and it was not a snooze or a shutdown.
+// up, and it was not a snooze or a shutdown (a timeout is an attempt).
 func lastAttempt(ctx context.Context, row *rivertype.JobRow, err error) bool {
 	var snooze *rivertype.JobSnoozeError
 	var cancel *rivertype.JobCancelError
-	return err != nil && !errors.As(err, &snooze) && !errors.As(err, &cancel) && ctx.Err() == nil &&
-		row.Attempt >= row.MaxAttempts
+	return err != nil && !errors.As(err, &snooze) && !errors.As(err, &cancel) &&
+		(ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded)) && row.Attempt >= row.MaxAttempts
 }
 
 // again turns a handler's "run me again after d" into a snooze.
@@ -68,6 +68,10 @@ func again(d time.Duration, err error) error {
 	return err
 }
 
+// retryAt is an error that says when trying again may work (a rate
+// limit): the job is snoozed until then instead of using up an attempt.
+type retryAt interface{ RetryAt() time.Time }
+
 type commentWorker struct {
 	river.WorkerDefaults[CommentArgs]
 	q    *Queue
@@ -76,22 +80,20 @@ type commentWorker struct {
 
 func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) error {
 	h := w.q.handlers
-	work := func() error {
+	var leases []string
+	if h.NeedsLease == nil || h.NeedsLease(job.Args.CommentWork) {
+		leases = []string{store.PRLease(job.Args.PR)}
+	}
+	return w.q.run(ctx, job.JobRow, leases, w.wait, func() error {
 		if h.Comment == nil {
 			return river.JobCancel(errors.New("no comment handler configured"))
 		}
 		return h.Comment(ctx, job.Args.CommentWork)
-	}
-	var err error
-	if h.NeedsLease != nil && !h.NeedsLease(job.Args.CommentWork) {
-		err = work()
-	} else {
-		err = w.q.run(ctx, []string{store.PRLease(job.Args.PR)}, job.ID, w.wait, work)
-	}
-	if lastAttempt(ctx, job.JobRow, err) && h.GaveUp != nil {
-		h.GaveUp(ctx, job.Args.CommentWork, job.Attempt, err)
-	}
-	return err
+	}, func(ctx context.Context, err error) {
+		if h.GaveUp != nil {
+			h.GaveUp(ctx, job.Args.CommentWork, job.Attempt, err)
+		}
+	})
 }
 
 type prClosedWorker struct {
@@ -103,16 +105,16 @@ type prClosedWorker struct {
 func (w *prClosedWorker) Work(ctx context.Context, job *river.Job[PRClosedArgs]) error {
 	h := w.q.handlers
 	leases := []string{store.PRLease(job.Args.PR), store.BaseLease(w.q.base)}
-	err := w.q.run(ctx, leases, job.ID, w.wait, func() error {
+	return w.q.run(ctx, job.JobRow, leases, w.wait, func() error {
 		if h.PRClosed == nil {
 			return river.JobCancel(errors.New("no pull request handler configured"))
 		}
 		return again(h.PRClosed(ctx, job.Args.PullRequestClosed))
+	}, func(ctx context.Context, err error) {
+		if h.MergeGaveUp != nil {
+			h.MergeGaveUp(ctx, job.Args.PullRequestClosed, job.Attempt, err)
+		}
 	})
-	if lastAttempt(ctx, job.JobRow, err) && h.MergeGaveUp != nil {
-		h.MergeGaveUp(ctx, job.Args.PullRequestClosed, job.Attempt, err)
-	}
-	return err
 }
 
 type branchDeletionWorker struct {
@@ -123,16 +125,16 @@ type branchDeletionWorker struct {
 
 func (w *branchDeletionWorker) Work(ctx context.Context, job *river.Job[BranchDeletionArgs]) error {
 	h := w.q.handlers
-	err := w.q.run(ctx, []string{store.PRLease(job.Args.PR)}, job.ID, w.wait, func() error {
+	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, w.wait, func() error {
 		if h.DeleteBranch == nil {
 			return river.JobCancel(errors.New("no branch deletion handler configured"))
 		}
 		return again(h.DeleteBranch(ctx, job.Args.PR))
+	}, func(ctx context.Context, err error) {
+		if h.DeleteGaveUp != nil {
+			h.DeleteGaveUp(ctx, job.Args.PR, job.Attempt, err)
+		}
 	})
-	if lastAttempt(ctx, job.JobRow, err) && h.DeleteGaveUp != nil {
-		h.DeleteGaveUp(ctx, job.Args.PR, job.Attempt, err)
-	}
-	return err
 }
 
 type ciWaitWorker struct {
@@ -143,22 +145,46 @@ type ciWaitWorker struct {
 
 func (w *ciWaitWorker) Work(ctx context.Context, job *river.Job[CIWaitArgs]) error {
 	h := w.q.handlers
-	err := w.q.run(ctx, []string{store.PRLease(job.Args.PR)}, job.ID, w.wait, func() error {
+	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, w.wait, func() error {
 		if h.CIWait == nil {
 			return river.JobCancel(errors.New("no CI wait handler configured"))
 		}
 		return again(h.CIWait(ctx, job.Args.PR, job.Args.Update))
+	}, func(ctx context.Context, err error) {
+		if h.CIWaitGaveUp != nil {
+			h.CIWaitGaveUp(ctx, job.Args.PR, job.Args.Update, job.Attempt, err)
+		}
 	})
-	if lastAttempt(ctx, job.JobRow, err) && h.CIWaitGaveUp != nil {
-		h.CIWaitGaveUp(ctx, job.Args.PR, job.Args.Update, job.Attempt, err)
-	}
-	return err
 }
 
-// run runs f under leases; when one is busy the job is snoozed (River tries
-// it again later without counting an attempt).
-func (q *Queue) run(ctx context.Context, leases []string, jobID int64, wait time.Duration, f func() error) error {
-	err := q.withLeases(ctx, leases, jobID, f)
+// gaveUpTimeout bounds the telling that a job gave up.
+const gaveUpTimeout = 2 * time.Minute
+
+// run runs f under leases (none: without); when one is busy the job is
+// snoozed (River tries it again later without counting an attempt). When
+// f's error ends the job (its last attempt), gaveUp is told, still under
+// the leases and on a context of its own (the job's may have timed out).
+// An error that says when to try again (a rate limit) snoozes the job
+// until then.
+func (q *Queue) run(ctx context.Context, row *rivertype.JobRow, leases []string, wait time.Duration, f func() error,
+	gaveUp func(context.Context, error)) error {
+	work := func() error {
+		err := f()
+		var later retryAt
+		if errors.As(err, &later) {
+			return river.JobSnooze(max(time.Until(later.RetryAt()), time.Second))
+		}
+		if lastAttempt(ctx, row, err) {
+			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gaveUpTimeout)
+			defer cancel()
+			gaveUp(gctx, err)
+		}
+		return err
+	}
+	if len(leases) == 0 {
+		return work()
+	}
+	err := q.withLeases(ctx, leases, row.ID, work)
 	if errors.Is(err, errBusy) {
 		return river.JobSnooze(wait)
 	}

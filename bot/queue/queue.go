@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -207,6 +208,15 @@ func (q *Queue) Start(ctx context.Context) error {
 	if _, err := q.db.ExecContext(ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = datetime('now', 'subsec')
 		WHERE state = 'running' AND json_extract(metadata, '$.cancel_attempted_at') IS NOT NULL`); err != nil {
 		return fmt.Errorf("queue: finish cancelled jobs: %w", err)
+	}
+	// Jobs queued by a refbot before the queues were separate are in
+	// River's default queue, which nothing works any more: each goes to
+	// the queue of its kind.
+	for kind, queue := range map[string]string{"comment": Updates, "pr_closed": Merges, "delete_branch": Merges, "ci_wait": CI} {
+		if _, err := q.db.ExecContext(ctx, `UPDATE river_job SET queue = ? WHERE queue = ? AND kind = ?`,
+			queue, river.QueueDefault, kind); err != nil {
+			return fmt.Errorf("queue: move %s jobs of an earlier refbot: %w", kind, err)
+		}
 	}
 	res, err := q.db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec')
 		WHERE state = 'running'`)
@@ -466,18 +476,18 @@ func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, erro
 }
 
 // NewerSupersedable returns the comments marked by Handlers.Supersedes
-// that were queued on pr after comment's and have not run yet, newest
-// first. One marked running is counted too: while comment's job holds the
-// PR's lease, a newer one is running only to find the PR busy. Whether one
-// of them replaces comment is the handler's to decide when comment's job
-// runs: it knows who may command, the queue does not.
-func (q *Queue) NewerSupersedable(ctx context.Context, pr int, comment int64) ([]intake.CommentWork, error) {
+// that are queued on pr, have not run yet, and were written after
+// comment (after, by the comments' own creation times: a comment the
+// reconciler recorded late is still an old one), newest first. One marked
+// running is counted too: while comment's job holds the PR's lease, a
+// newer one is running only to find the PR busy. Whether one of them
+// replaces comment is the handler's to decide: it knows who may command,
+// the queue does not.
+func (q *Queue) NewerSupersedable(ctx context.Context, pr int, comment int64, after time.Time) ([]intake.CommentWork, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT json(args) FROM river_job
 		WHERE kind = 'comment' AND state IN `+activeStates+`
 		AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.supersedable') = 1
-		AND id > (SELECT coalesce(max(id), 0) FROM river_job WHERE kind = 'comment'
-			AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.comment_id') = ?)
-		ORDER BY id DESC`, pr, pr, comment)
+		AND json_extract(args, '$.comment_id') != ?`, pr, comment)
 	if err != nil {
 		return nil, fmt.Errorf("find newer comments of #%d: %w", pr, err)
 	}
@@ -492,8 +502,11 @@ func (q *Queue) NewerSupersedable(ctx context.Context, pr int, comment int64) ([
 		if err := json.Unmarshal(raw, &args); err != nil {
 			return nil, fmt.Errorf("read a newer comment of #%d: %w", pr, err)
 		}
-		out = append(out, args.CommentWork)
+		if args.CreatedAt.After(after) {
+			out = append(out, args.CommentWork)
+		}
 	}
+	slices.SortFunc(out, func(a, b intake.CommentWork) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out, rows.Err()
 }
 
@@ -551,8 +564,9 @@ type JobSummary struct {
 	Author    string // for a comment's job
 	Body      string
 	CreatedAt time.Time
-	// Failed says the job's last attempt ended in an error; what the
-	// error was is in refbot's log, not here (it may name internals).
+	// Failed says the job's last attempt ended in an error (it waits to
+	// be tried again, or has given up); what the error was is in
+	// refbot's log, not here (it may name internals).
 	Failed bool
 }
 
@@ -560,7 +574,7 @@ type JobSummary struct {
 func (q *Queue) JobsForPR(ctx context.Context, pr, limit int) ([]JobSummary, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, queue, state, attempt,
 		coalesce(json_extract(args, '$.author'), ''), coalesce(json_extract(args, '$.body'), ''),
-		created_at, coalesce(json_array_length(errors), 0) > 0
+		created_at, state IN ('retryable', 'discarded')
 		FROM river_job WHERE json_extract(args, '$.pr') = ? ORDER BY id DESC LIMIT ?`, pr, limit)
 	if err != nil {
 		return nil, fmt.Errorf("jobs of #%d: %w", pr, err)

@@ -305,32 +305,37 @@ func TestResumeInterruptedJob(t *testing.T) {
 	}
 }
 
-// TestNewerSupersedable: the plain UPDATEs queued on a PR after a comment,
-// newest first; other kinds, other PRs and jobs no longer queued are left
-// out.
+// TestNewerSupersedable: the plain UPDATEs queued on a PR and written after
+// a comment, newest first; other kinds, other PRs and jobs no longer queued
+// are left out. Written after, not recorded after: comment 6, which the
+// reconciler recorded late, is older than comment 5.
 func TestNewerSupersedable(t *testing.T) {
 	ctx := context.Background()
 	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
 		Supersedes: func(w intake.CommentWork) bool { return w.Body == "BUILDBOT: UPDATE" },
 	})
 	defer q.Close()
-	rec := func(id string, pr int, comment int64, body string) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	written := map[int64]time.Time{}
+	rec := func(id string, pr int, comment int64, body string, minute int) {
 		d := commentDelivery(id, pr, comment)
 		cw := d.Work.(intake.CommentWork)
-		cw.Body = body
+		cw.Body, cw.CreatedAt = body, t0.Add(time.Duration(minute)*time.Minute)
+		written[comment] = cw.CreatedAt
 		d.Work = cw
 		if _, err := q.Record(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rec("d1", 8, 1, "BUILDBOT: UPDATE")
-	rec("d2", 8, 2, "BUILDBOT: UPDATE")
-	rec("d3", 8, 3, "BUILDBOT: PLAN")   // not a plain UPDATE
-	rec("d4", 9, 4, "BUILDBOT: UPDATE") // another PR
-	rec("d5", 8, 5, "BUILDBOT: UPDATE")
+	rec("d1", 8, 1, "BUILDBOT: UPDATE", 1)
+	rec("d2", 8, 2, "BUILDBOT: UPDATE", 2)
+	rec("d3", 8, 3, "BUILDBOT: PLAN", 3)   // not a plain UPDATE
+	rec("d4", 9, 4, "BUILDBOT: UPDATE", 4) // another PR
+	rec("d5", 8, 5, "BUILDBOT: UPDATE", 6)
+	rec("d6", 8, 6, "BUILDBOT: UPDATE", 5) // recorded last, written before 5
 	newer := func(comment int64) []int64 {
 		t.Helper()
-		ws, err := q.NewerSupersedable(ctx, 8, comment)
+		ws, err := q.NewerSupersedable(ctx, 8, comment, written[comment])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -340,7 +345,7 @@ func TestNewerSupersedable(t *testing.T) {
 		}
 		return ids
 	}
-	for comment, want := range map[int64][]int64{1: {5, 2}, 2: {5}, 5: {}} {
+	for comment, want := range map[int64][]int64{1: {5, 6, 2}, 2: {5, 6}, 6: {5}, 5: {}} {
 		if got := newer(comment); !slices.Equal(got, want) {
 			t.Errorf("newer than comment %d: %v, want %v", comment, got, want)
 		}
