@@ -83,6 +83,7 @@ var migrations = [][]string{
 			polls INTEGER NOT NULL DEFAULT 0,
 			view TEXT NOT NULL DEFAULT '',
 			outcome TEXT NOT NULL DEFAULT '',
+			reported INTEGER NOT NULL DEFAULT 0,
 			created_at TEXT NOT NULL,
 			updated_at TEXT NOT NULL,
 			UNIQUE (comment_id, cmd_key))`,

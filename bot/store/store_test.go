@@ -168,7 +168,7 @@ func TestUpdateSteps(t *testing.T) {
 	if u2, _ := s.StartUpdate(ctx, Update{CommentID: 5, Key: "UPDATE:1", PR: 12, Head: "bbb", Build: "102"}); u2.Build != "101" || u2.Step != StepPushed {
 		t.Errorf("a pushed update was restarted: %+v", u2)
 	}
-	active, err := s.ActiveUpdates(ctx, 12)
+	active, err := s.ActiveUpdates(ctx, 12, false)
 	if err != nil || len(active) != 1 || active[0].ID != u.ID {
 		t.Errorf("active updates: %+v, %v", active, err)
 	}

@@ -59,21 +59,25 @@ type Update struct {
 	RestartBefore string
 	Restarts      int  // CI restarts asked for
 	Polls         int  // looks at the build since the last restart was asked for
-	SeenRunning   bool // the restarted build was seen running
+	SeenRunning   bool // the build's new run was seen: its final state is its own
 	View          string
-	Outcome       string // with StepDone: passed or failed
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	Outcome       string // with StepDone: passed, failed or unchanged
+	// Reported: the end was told (reply, final status). An end is
+	// recorded before it is told, by whichever job ended the update
+	// first; a job that finds its end not reported tells it.
+	Reported  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 const updateColumns = `id, comment_id, cmd_key, pr, head, build, author, step, data_commit, restart_at, restart_before,
-	restarts, polls, seen_running, view, outcome, created_at, updated_at`
+	restarts, polls, seen_running, view, outcome, reported, created_at, updated_at`
 
 func scanUpdate(row interface{ Scan(...any) error }) (Update, error) {
 	var u Update
 	var restartAt, created, updated string
 	err := row.Scan(&u.ID, &u.CommentID, &u.Key, &u.PR, &u.Head, &u.Build, &u.Author, &u.Step, &u.DataCommit,
-		&restartAt, &u.RestartBefore, &u.Restarts, &u.Polls, &u.SeenRunning, &u.View, &u.Outcome, &created, &updated)
+		&restartAt, &u.RestartBefore, &u.Restarts, &u.Polls, &u.SeenRunning, &u.View, &u.Outcome, &u.Reported, &created, &updated)
 	u.RestartAt, u.CreatedAt, u.UpdatedAt = parseTime(restartAt), parseTime(created), parseTime(updated)
 	return u, err
 }
@@ -118,11 +122,12 @@ func (s *Store) StartUpdate(ctx context.Context, u Update) (*Update, error) {
 	return s.Update(ctx, u.CommentID, u.Key)
 }
 
-// FinishUnpushed records a final step for an update that never pushed
-// (refused, or gave up before its push): a no-op when there is no record.
+// FinishUnpushed records the end (told already) of an update that never
+// pushed: refused, or gave up before its push. A no-op when there is no
+// record or it is past publishing.
 func (s *Store) FinishUnpushed(ctx context.Context, comment int64, key, step string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET step = ?, updated_at = ? WHERE comment_id = ? AND cmd_key = ? AND step = ?`,
-		step, formatTime(s.now()), comment, key, StepPublishing)
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET step = ?, reported = 1, updated_at = ?
+		WHERE comment_id = ? AND cmd_key = ? AND step = ?`, step, formatTime(s.now()), comment, key, StepPublishing)
 	return err
 }
 
@@ -130,18 +135,38 @@ func (s *Store) FinishUnpushed(ctx context.Context, comment int64, key, step str
 // and is not changed any more.
 var ErrFinal = errors.New("update has ended")
 
-// SaveUpdate writes u's progress (everything but its identity). An update
-// that has ended keeps its final step: saving another step over it fails
-// with ErrFinal, so a job that did not notice (a CI wait finishing while
-// STOP ran) cannot undo the end.
+// finalSteps, for SQL.
+const finalSteps = `('done', 'refused', 'stopped', 'superseded', 'timed-out', 'gave-up')`
+
+// SaveUpdate writes u's progress (everything but its identity) while it has
+// not ended. An update that has ended keeps its end: saving over it fails
+// with ErrFinal, so a job that did not notice (the UPDATE's own job while
+// STOP ran) cannot undo it. To end an update, use EndUpdate.
 func (s *Store) SaveUpdate(ctx context.Context, u *Update) error {
+	if Final(u.Step) {
+		return fmt.Errorf("record update %d: %s is an end; use EndUpdate", u.ID, u.Step)
+	}
+	return s.writeUpdate(ctx, u)
+}
+
+// EndUpdate records that u ended at its (final) Step, not yet reported,
+// if nobody ended it first: otherwise ErrFinal, and the end stays the
+// first one's. The caller then tells the end and calls MarkReported.
+func (s *Store) EndUpdate(ctx context.Context, u *Update) error {
+	if !Final(u.Step) {
+		return fmt.Errorf("end update %d: %s is not an end", u.ID, u.Step)
+	}
+	u.Reported = false
+	return s.writeUpdate(ctx, u)
+}
+
+func (s *Store) writeUpdate(ctx context.Context, u *Update) error {
 	u.UpdatedAt = s.now().UTC()
 	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET head = ?, build = ?, step = ?, data_commit = ?, restart_at = ?,
-		restart_before = ?, restarts = ?, polls = ?, seen_running = ?, view = ?, outcome = ?, updated_at = ?
-		WHERE id = ? AND (step = ? OR step NOT IN (?, ?, ?, ?, ?, ?))`,
+		restart_before = ?, restarts = ?, polls = ?, seen_running = ?, view = ?, outcome = ?, reported = ?, updated_at = ?
+		WHERE id = ? AND step NOT IN `+finalSteps,
 		u.Head, u.Build, u.Step, u.DataCommit, formatTime(u.RestartAt), u.RestartBefore, u.Restarts, u.Polls, u.SeenRunning,
-		u.View, u.Outcome, formatTime(u.UpdatedAt), u.ID, u.Step,
-		StepDone, StepRefused, StepStopped, StepSuperseded, StepTimedOut, StepGaveUp)
+		u.View, u.Outcome, u.Reported, formatTime(u.UpdatedAt), u.ID)
 	if err != nil {
 		return fmt.Errorf("record update %d at %s: %w", u.ID, u.Step, err)
 	}
@@ -151,10 +176,29 @@ func (s *Store) SaveUpdate(ctx context.Context, u *Update) error {
 	return nil
 }
 
+// MarkReported records that update id's end was told.
+func (s *Store) MarkReported(ctx context.Context, id int64) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET reported = 1 WHERE id = ?`, id)
+	return err
+}
+
+// Unreported returns pr's updates that ended at step and whose end was
+// not told yet (a crash came between the two).
+func (s *Store) Unreported(ctx context.Context, pr int, step string) ([]Update, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = ? AND step = ? AND reported = 0
+		ORDER BY id`, pr, step)
+	return collect(rows, err, func(r *sql.Rows) (Update, error) { return scanUpdate(r) })
+}
+
 // ActiveUpdates returns pr's updates that pushed and have not ended:
-// those whose CI build refbot restarted or is about to.
-func (s *Store) ActiveUpdates(ctx context.Context, pr int) ([]Update, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = ? AND step IN (?, ?, ?)
-		ORDER BY id`, pr, StepPushed, StepRestarting, StepWaiting)
+// those whose CI build refbot restarted or is about to. With publishing,
+// those still publishing too.
+func (s *Store) ActiveUpdates(ctx context.Context, pr int, publishing bool) ([]Update, error) {
+	first := StepPushed
+	if publishing {
+		first = StepPublishing
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = ? AND step IN (?, ?, ?, ?)
+		ORDER BY id`, pr, first, StepPushed, StepRestarting, StepWaiting)
 	return collect(rows, err, func(r *sql.Rows) (Update, error) { return scanUpdate(r) })
 }
