@@ -15,20 +15,21 @@ import (
 )
 
 // stop cancels the PR's other jobs, its CI waits and the CI builds refbot
-// restarted for it that are still running; the replies of the updates it
-// stops say so, and their pending statuses end.
+// restarted for it; the updates it stops end (those still publishing too,
+// so that a push already under way is not followed by a restart), their
+// replies say so, and their pending statuses end.
 func (b *Bot) stop(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
 	jobs, err := b.jobs.CancelPR(ctx, pr.Number, w.CommentID)
 	if err != nil {
 		return err
 	}
-	active, err := b.st.ActiveUpdates(ctx, pr.Number)
+	active, err := b.st.ActiveUpdates(ctx, pr.Number, true)
 	if err != nil {
 		return err
 	}
 	var builds []string
 	for _, u := range active {
-		if u.Step != store.StepPushed && !slices.Contains(builds, u.Build) {
+		if !u.RestartAt.IsZero() && !slices.Contains(builds, u.Build) {
 			if err := b.ci.Cancel(ctx, u.Build); err != nil {
 				return outage("cancel the CI build", err)
 			}
@@ -38,16 +39,13 @@ func (b *Bot) stop(ctx context.Context, w intake.CommentWork, cmd command.Comman
 		if err != nil {
 			return err
 		}
-		u.Step = store.StepStopped
-		if err := b.st.SaveUpdate(ctx, &u); errors.Is(err, store.ErrFinal) {
-			continue
-		} else if err != nil {
-			return err
-		}
 		view.CI, view.By = "stopped", w.Author
-		if err := b.replyUpdate(ctx, &u, view); err != nil {
+		if err := b.end(ctx, &u, store.StepStopped, view); err != nil {
 			return err
 		}
+	}
+	if err := b.reportEnds(ctx, pr.Number, store.StepStopped); err != nil {
+		return err
 	}
 	if err := b.finishPending(ctx, pr.Number, "", "Stopped by @"+w.Author); err != nil {
 		return err
@@ -85,30 +83,46 @@ func (b *Bot) status(ctx context.Context, w intake.CommentWork, cmd command.Comm
 
 // GaveUp tells the commenter that refbot stopped trying their comment's
 // commands (an outage outlasted the job's attempts), in plain words; the
-// error itself is in the log. The cooldown the comment took is given back.
-// If GitHub itself is what is down, the reply fails too; that is logged.
+// error itself is in the log. An UPDATE of the comment that never pushed
+// gives its cooldown back and its pending status ends; one that pushed
+// ends as given up, its reply and status saying so.
 func (b *Bot) GaveUp(ctx context.Context, w intake.CommentWork, attempts int, err error) {
 	log := b.log.With(zap.Int("pr", w.PR), zap.Int64("comment", w.CommentID))
 	log.Error("gave up on a comment", zap.Int("attempts", attempts), zap.Error(err))
+	reason := plainReason(err)
 	for _, cmd := range commands(command.Parse(w.Body, b.cfg.Prefix)) {
 		if cmd.Verb != command.Update {
 			continue
 		}
-		// An update that pushed changed something: its cooldown stays.
-		if u, gerr := b.st.Update(ctx, w.CommentID, replyKey(cmd)); gerr != nil || (u != nil && u.Step != store.StepPublishing) {
+		key := replyKey(cmd)
+		u, gerr := b.st.Update(ctx, w.CommentID, key)
+		switch {
+		case gerr != nil:
+			log.Error("read a command that gave up", zap.Error(gerr))
 			continue
+		case u != nil && store.Final(u.Step):
+			continue
+		case u != nil && u.Step != store.StepPublishing:
+			// It pushed: that stays, and its cooldown too.
+			view, _ := decodeView(u.View)
+			view.CI, view.Reason = "gave-up", reason
+			if eerr := b.end(ctx, u, store.StepGaveUp, view); eerr != nil {
+				log.Error("report an update that gave up", zap.Error(eerr))
+			}
+			continue
+		case u != nil:
+			if serr := b.setStatus(ctx, w.PR, u.Head, "error", "refbot gave up; see its reply"); serr != nil {
+				log.Error("end a pending status", zap.Error(serr))
+			}
 		}
 		if rerr := b.policy.Release(ctx, w.PR, string(cmd.Verb), w.CommentID); rerr != nil {
 			log.Error("give a cooldown back", zap.Error(rerr))
 		}
-		if ferr := b.st.FinishUnpushed(ctx, w.CommentID, replyKey(cmd), store.StepGaveUp); ferr != nil {
+		if ferr := b.st.FinishUnpushed(ctx, w.CommentID, key, store.StepGaveUp); ferr != nil {
 			log.Error("record a command that gave up", zap.Error(ferr))
 		}
 	}
-	if ferr := b.finishPending(ctx, w.PR, "", "refbot gave up; see its reply"); ferr != nil {
-		log.Error("finish pending statuses", zap.Error(ferr))
-	}
-	body := render("gaveup.md", map[string]any{"Author": w.Author, "Attempts": attempts, "Reason": plainReason(err), "Prefix": b.cfg.Prefix})
+	body := render("gaveup.md", map[string]any{"Author": w.Author, "Attempts": attempts, "Reason": reason, "Prefix": b.cfg.Prefix})
 	if rerr := b.reply(ctx, w, "gave-up", body); rerr != nil {
 		log.Error("report a failed comment", zap.NamedError("reply", rerr))
 	}

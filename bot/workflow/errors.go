@@ -72,7 +72,8 @@ func userError(err error) bool {
 	var conflict *refdata.ConflictError
 	var refused *refusal
 	return errors.As(err, &moved) || errors.As(err, &conflict) || errors.As(err, &refused) ||
-		s3cache.Unusable(err) || errors.Is(err, refdata.ErrRejected)
+		s3cache.Unusable(err) || errors.Is(err, refdata.ErrRejected) || errors.Is(err, refdata.ErrBadData) ||
+		errors.Is(err, refdata.ErrNotOnBase)
 }
 
 // refusal is a reason not to go on, written for the person who asked.
@@ -137,6 +138,10 @@ func userMessage(build string, err error) string {
 		return with(fmt.Sprintf("the manifest of build %s is not valid", build), detail(s3cache.ErrBadManifest))
 	case errors.Is(err, refdata.ErrRejected):
 		return "the data repository refused the push (it lacks objects the build's manifest says it has, or a hook declined it); a maintainer should look at refbot's log"
+	case errors.Is(err, refdata.ErrBadData):
+		return with(fmt.Sprintf("the outputs of build %s cannot go into the data repository", build), detail(refdata.ErrBadData))
+	case errors.Is(err, refdata.ErrNotOnBase):
+		return "the base branch of the data repository was rewritten since the merge: the base of the merge's time is no longer on it"
 	}
 	return "refbot could not use this build"
 }
@@ -159,4 +164,10 @@ func shortReason(err error) string {
 		return "manifest not valid"
 	}
 	return "see refbot's page"
+}
+
+// statusText is a reply's wording made fit for a commit status, which
+// GitHub shows as it is: without Markdown's code marks and escapes.
+func statusText(s string) string {
+	return strings.NewReplacer("`", "", "\\", "").Replace(s)
 }

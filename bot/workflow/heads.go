@@ -58,9 +58,9 @@ func (b *Bot) checkHead(ctx context.Context, w intake.CommentWork, cmd command.C
 
 // headAt decides whether head was the pull request's head at time c,
 // given what refbot saw (each says: this sha was the head at this time,
-// GitHub's clock) and the PR's force-pushes. It is provably so when head
-// was seen at some s ≤ c and nothing moved the head after s: no other sha
-// seen since, and no force-push since. (A head can come back to an earlier
+// GitHub's clock, in whole seconds) and the PR's force-pushes. It is
+// provably so when head was seen at some s < c and nothing moved the head
+// from s on: no other sha seen since, and no force-push since. (A head can come back to an earlier
 // commit only by a force-push: a fast-forward never returns to an
 // ancestor.) then is the head at c as far as refbot knows ("" if it knows
 // nothing that old).
@@ -71,8 +71,10 @@ func headAt(seen []store.HeadSeen, pushes []ForcePush, head string, c time.Time)
 	var s time.Time
 	found := false
 	var latest time.Time
+	// Evidence counts from before the comment, strictly: times are whole
+	// seconds, and a push in the comment's second may have come after it.
 	for _, h := range seen {
-		if h.At.After(c) {
+		if !h.At.Before(c) {
 			continue
 		}
 		if !h.At.Before(latest) {
@@ -83,7 +85,7 @@ func headAt(seen []store.HeadSeen, pushes []ForcePush, head string, c time.Time)
 		}
 	}
 	for _, p := range pushes {
-		if p.At.After(c) {
+		if !p.At.Before(c) {
 			continue
 		}
 		if !p.At.Before(latest) {
@@ -96,13 +98,14 @@ func headAt(seen []store.HeadSeen, pushes []ForcePush, head string, c time.Time)
 	if !found {
 		return false, then
 	}
+	// Another head seen at s itself leaves the order open: not proven.
 	for _, h := range seen {
-		if h.At.After(s) && h.SHA != head {
+		if !h.At.Before(s) && h.SHA != head {
 			return false, then
 		}
 	}
 	for _, p := range pushes {
-		if p.At.After(s) {
+		if p.At.After(s) || (p.At.Equal(s) && p.After != head) {
 			return false, then
 		}
 	}

@@ -89,7 +89,6 @@ type mergeView struct {
 	MergedBy      string
 	MergeCommit   string
 	Commit        string
-	FastForward   bool
 	Why           string // why the data branch was not promoted as it is
 	Waiting       bool   // for the post-merge build
 	Build         *Build // the post-merge build whose outputs were taken
@@ -145,7 +144,7 @@ func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error
 			return 0, outage("promote the data branch", err)
 		default:
 			failpoint.Hit("promoted")
-			v.Commit, v.FastForward = res.Commit.String(), res.FastForward
+			v.Commit = res.Commit.String()
 			m.Step, m.DataCommit = store.MergeApplied, res.Commit.String()
 			b.restartPostMerge(ctx, m, &v, false)
 			if err := b.saveMerge(ctx, m, v); err != nil {
@@ -166,6 +165,14 @@ func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error
 	// post-merge build tests (the base's code plus this PR's), before
 	// whatever was promoted after the merge.
 	against, err := b.repo.BaseAt(ctx, m.MergedAt)
+	if errors.Is(err, refdata.ErrNoBranch) {
+		v.Failed = "the base branch of the data repository has no commit as old as the merge, so the post-merge build's outputs have nothing to be compared with"
+		if err := b.replyMerged(ctx, v); err != nil {
+			return 0, err
+		}
+		m.Step = store.MergeFailed
+		return 0, b.saveMerge(ctx, m, v)
+	}
 	if err != nil {
 		return 0, outage("read the base branch's history", err)
 	}

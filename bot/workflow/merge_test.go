@@ -81,8 +81,10 @@ func TestMergePromotes(t *testing.T) {
 	if err := f.closed(t, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := testenv.Git(t, f.bare, "rev-parse", "master"); got != tip {
-		t.Errorf("master = %s, want the data branch's commit %s (fast-forward)", got, tip)
+	// One commit of its own on master, holding the branch's tree.
+	if got, want := testenv.Git(t, f.bare, "rev-parse", "master^{tree}"), testenv.Git(t, f.bare, "rev-parse", tip+"^{tree}"); got != want ||
+		testenv.Git(t, f.bare, "rev-parse", "master^") != testenv.Git(t, f.bare, "rev-parse", tip+"^") {
+		t.Errorf("master's tree %s, want the data branch's %s, on the same base", got, want)
 	}
 	if f.branch(t) != "" {
 		t.Error("PR12 was not deleted")

@@ -219,7 +219,7 @@ func TestRetryAfterCIEnded(t *testing.T) {
 		t.Errorf("final status: %+v", st)
 	}
 	// Done: nothing of it is left for STOP to cancel.
-	if active, _ := f.state.ActiveUpdates(context.Background(), 12); len(active) != 0 {
+	if active, _ := f.state.ActiveUpdates(context.Background(), 12, false); len(active) != 0 {
 		t.Errorf("%d updates still active after the job", len(active))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -15,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/refbot/refbot/bot/command"
+	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/publish"
 	"github.com/refbot/refbot/refdata"
@@ -34,13 +36,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"text":  text,
 	"login": login,
 	"link":  link,
-	"codes": func(names []string) string {
-		out := make([]string, len(names))
-		for i, n := range names {
-			out[i] = code(n)
-		}
-		return strings.Join(out, ", ")
-	},
+	"codes": codesList,
 }).ParseFS(templateFS, "templates/*.md"))
 
 func render(name string, data any) string {
@@ -133,6 +129,9 @@ func pathURL(p string) string {
 	return strings.Join(parts, "/")
 }
 
+// maxReply bounds a reply's body, below GitHub's 65,536 characters.
+const maxReply = 60000
+
 // marker is the hidden line at the end of every reply: it names the
 // command the reply answers, so that after a crash between GitHub creating
 // the reply and refbot recording it, the reply is found instead of posted
@@ -147,15 +146,26 @@ func marker(comment int64, key string) string {
 // does; when that record is found without the reply's id, the reply is
 // looked for by its marker among the PR's newer comments first.
 func (b *Bot) reply(ctx context.Context, w intake.CommentWork, key, body string) error {
-	body = strings.TrimRight(body, "\n") + "\n\n" + marker(w.CommentID, key) + "\n"
+	body = strings.TrimRight(body, "\n")
+	if len(body) > maxReply {
+		// GitHub refuses a comment over 65,536 characters; the lists in a
+		// reply are capped, this is the last guard.
+		cut := strings.LastIndex(body[:maxReply], "\n")
+		body = body[:max(cut, 0)] + "\n\n… (the rest is cut: a GitHub comment holds at most 65,536 characters)"
+	}
+	body += "\n\n" + marker(w.CommentID, key) + "\n"
 	r, err := b.st.Reply(ctx, w.CommentID, key)
 	if err != nil {
 		return err
 	}
 	if r != nil && r.ID != 0 {
-		return outage("edit refbot's reply", b.gh.EditComment(ctx, r.ID, body))
+		err := b.gh.EditComment(ctx, r.ID, body)
+		if !errors.Is(err, ghclient.ErrNotFound) {
+			return outage("edit refbot's reply", err)
+		}
+		// Someone deleted it: post it again.
 	}
-	if r != nil {
+	if r != nil && r.ID == 0 {
 		id, err := b.findReply(ctx, w.PR, w.CommentID, key, r.Since)
 		if err != nil {
 			return err
@@ -183,9 +193,11 @@ func (b *Bot) findReply(ctx context.Context, pr int, comment int64, key string, 
 	if err != nil {
 		return 0, outage("look for refbot's reply", err)
 	}
+	// The marker ends refbot's replies; one quoted inside a comment (a
+	// diff, a file name, someone's text) is not a reply.
 	m := marker(comment, key)
 	for _, c := range cs {
-		if strings.Contains(c.Body, m) && (b.cfg.BotLogin == "" || strings.EqualFold(c.Author, b.cfg.BotLogin)) {
+		if strings.HasSuffix(strings.TrimSpace(c.Body), m) && (b.cfg.BotLogin == "" || strings.EqualFold(c.Author, b.cfg.BotLogin)) {
 			return c.ID, nil
 		}
 	}
@@ -206,13 +218,17 @@ type fileChange struct {
 
 // changeSummary groups an update's changes by folder.
 type changeSummary struct {
-	Dirs  []dirChange
-	Files []fileChange // the first maxListedFiles
-	More  int          // files not listed
-	Total int
+	Dirs     []dirChange  // the first maxListedDirs
+	MoreDirs int          // folders not listed
+	Files    []fileChange // the first maxListedFiles
+	More     int          // files not listed
+	Total    int
 }
 
-const maxListedFiles = 50
+const (
+	maxListedFiles = 50
+	maxListedDirs  = 50
+)
 
 func summarize(changes []refdata.Change) changeSummary {
 	var s changeSummary
@@ -243,6 +259,9 @@ func summarize(changes []refdata.Change) changeSummary {
 		s.Dirs = append(s.Dirs, *dc)
 	}
 	sort.Slice(s.Dirs, func(i, j int) bool { return s.Dirs[i].Dir < s.Dirs[j].Dir })
+	if len(s.Dirs) > maxListedDirs {
+		s.MoreDirs, s.Dirs = len(s.Dirs)-maxListedDirs, s.Dirs[:maxListedDirs]
+	}
 	return s
 }
 

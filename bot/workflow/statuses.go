@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -141,7 +142,9 @@ func (b *Bot) tellOverlaps(ctx context.Context, pr int, overlaps []overlap, stil
 	}
 	for _, o := range overlaps {
 		body := render("overlap-notice.md", map[string]any{"PR": pr, "Other": o.PR, "Files": o.Files})
-		key := fmt.Sprintf("overlap:%d:%s", pr, strings.Join(o.Files, ","))
+		// The files are the build's names: keyed by their digest, so the
+		// reply's hidden marker holds nothing from outside.
+		key := fmt.Sprintf("overlap:%d:%x", pr, sha256.Sum256([]byte(strings.Join(o.Files, "\x00"))))
 		if err := b.reply(ctx, intake.CommentWork{PR: o.PR, CommentID: -int64(o.PR)*1_000_000 - int64(pr)}, key, body); err != nil {
 			return err
 		}

@@ -433,6 +433,8 @@ func TestReplyCreatedOnce(t *testing.T) {
 	if n := len(f.gh.replies()); n != 1 {
 		t.Fatalf("%d replies after the lost answer, want the one GitHub made", n)
 	}
+	// Someone quotes the marker in a comment of their own: not a reply.
+	f.gh.fake.AddComment(12, "mallory", "look: "+marker(commentSeq, "HELP:1")+" <- this")
 	if err := f.bot.HandleComment(context.Background(), f.work("alice", "BUILDBOT: HELP")); err != nil {
 		t.Fatal(err)
 	}
@@ -592,5 +594,104 @@ func TestGaveUpGivesCooldownBack(t *testing.T) {
 	}
 	if f.branch(t) == "" {
 		t.Errorf("an UPDATE after one that gave up: %s", f.gh.lastComment())
+	}
+}
+
+// TestEndToldOnceAfterAFailure: the CI wait ends the update and fails to
+// tell it (GitHub refuses the final status); the next run of the wait
+// tells it, once.
+func TestEndToldOnceAfterAFailure(t *testing.T) {
+	f := newFixture(t)
+	f.upload(t, head, bChanged)
+	if err := f.post(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := f.jobs.next()
+	f.travis.SetRestartLag(0)
+	f.travis.SetState(f.build.ID, "created")
+	f.travis.SetState(f.build.ID, "passed")
+	f.gh.fake.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: 502, Method: "POST",
+		Route: "/repos/{owner}/{repo}/statuses/{sha}"})
+	if _, err := f.bot.WaitCI(context.Background(), w.pr, w.update); err == nil {
+		t.Fatal("want the refused status to fail the wait")
+	}
+	for range 2 { // the retry, and once more: told once
+		if again, err := f.bot.WaitCI(context.Background(), w.pr, w.update); err != nil || again != 0 {
+			t.Fatalf("the wait's retry: %v, %v", again, err)
+		}
+	}
+	var success int
+	for _, st := range f.gh.fake.Statuses(head) {
+		if st.State == "success" {
+			success++
+		}
+	}
+	if success != 1 || !strings.Contains(f.gh.lastComment(), "✅ CI build") {
+		t.Errorf("%d success statuses; reply %s", success, f.gh.lastComment())
+	}
+}
+
+// restartHook runs before each CI restart refbot asks for.
+type restartHook struct {
+	CI
+	before func()
+}
+
+func (h restartHook) Restart(ctx context.Context, id string) error {
+	h.before()
+	return h.CI.Restart(ctx, id)
+}
+
+// TestStopWhileRestarting: STOP comes between refbot recording that it
+// restarts the build and asking CI to; the build STOP cancelled restarts
+// just after, and the UPDATE's job cancels it again. No CI wait follows.
+func TestStopWhileRestarting(t *testing.T) {
+	f := newFixture(t)
+	f.upload(t, head, bChanged)
+	once := false
+	f.bot.ci = restartHook{CI: f.bot.ci, before: func() {
+		if !once {
+			once = true
+			if err := f.post(t, "alice", "BUILDBOT: STOP"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}}
+	if err := f.post(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.travis.Cancels(f.build.ID); n != 2 {
+		t.Errorf("build cancelled %d times, want 2 (by STOP, then after the late restart)", n)
+	}
+	if _, ok := f.jobs.next(); ok {
+		t.Error("a CI wait was scheduled for a stopped update")
+	}
+	if got := f.gh.replies()[0].Body; !strings.Contains(got, "Stopped by @alice") {
+		t.Errorf("the UPDATE's reply: %s", got)
+	}
+}
+
+// TestUnchangedDataRestartsNothing: an UPDATE whose data the branch holds
+// already (the same build again) pushes nothing and restarts nothing.
+func TestUnchangedDataRestartsNothing(t *testing.T) {
+	f := newFixture(t)
+	f.upload(t, head, bChanged)
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.tick(11 * time.Minute)
+	f.upload(t, head, bChanged) // the build re-uploaded after its restart
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.travis.Restarts(f.build.ID); n != 1 {
+		t.Errorf("%d restarts, want 1", n)
+	}
+	got := f.gh.lastComment()
+	if !strings.Contains(got, "already held exactly this data") || !strings.Contains(got, "was not restarted") {
+		t.Errorf("reply: %s", got)
+	}
+	if st := f.gh.states(); st[len(st)-1] != "success" {
+		t.Errorf("statuses: %v", st)
 	}
 }

@@ -9,9 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/command"
 	"github.com/refbot/refbot/bot/intake"
@@ -37,7 +34,15 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		return nil // finished before; this is a retry of a later command
 	}
 	if u != nil && u.Step != store.StepPublishing {
-		return b.afterPush(ctx, w, u)
+		return b.afterPush(ctx, u)
+	}
+	replyRefusal := func(reason string) error { return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason)) }
+	if !pr.Open {
+		why := "this pull request is closed"
+		if pr.Merged {
+			why = "this pull request is merged; its data was promoted (or will be) to " + b.cfg.BaseBranch
+		}
+		return replyRefusal(why)
 	}
 	// A newer plain UPDATE, still queued, will do what this one would:
 	// say so and leave the work (and the cooldown) to it. A retry that got
@@ -51,15 +56,10 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 			return b.reply(ctx, w, key, render("superseded.md", map[string]any{"Author": w.Author, "By": by.Author, "ByURL": by.URL}))
 		}
 	}
-	replyRefusal := func(reason string) error { return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason)) }
 	if reason, err := b.checkHead(ctx, w, cmd, pr); err != nil {
 		return err
 	} else if reason != "" {
 		return replyRefusal(reason)
-	}
-	// An update refbot left pending on an older head is over: say so.
-	if err := b.finishPending(ctx, pr.Number, pr.HeadSHA, "Abandoned: the head of the pull request moved"); err != nil {
-		return err
 	}
 	build, reason, err := b.findBuild(ctx, pr, true)
 	if err != nil {
@@ -68,27 +68,29 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	if reason != "" {
 		return replyRefusal(reason)
 	}
-	status := func(state, desc string) error { return b.setStatus(ctx, pr.Number, pr.HeadSHA, state, desc) }
-	took := false
-	// The reply first, the status last: a final status means refbot is done.
+	took, pending := false, false
+	// The reply first, the status (ours only) last, then the record: a
+	// crash before the record runs the checks again and says the same.
 	fail := func(err error) error {
 		if took {
 			if rerr := b.policy.Release(ctx, pr.Number, string(cmd.Verb), w.CommentID); rerr != nil {
 				return rerr
 			}
 		}
-		if err := b.st.FinishUnpushed(ctx, w.CommentID, key, store.StepRefused); err != nil {
-			return err
-		}
 		reason := userMessage(build.ID, err)
 		if err := replyRefusal(reason); err != nil {
 			return err
 		}
-		return status("failure", "Not updated: "+reason)
+		if pending {
+			if err := b.setStatus(ctx, pr.Number, pr.HeadSHA, "failure", "Not updated: "+statusText(reason)); err != nil {
+				return err
+			}
+		}
+		return b.st.FinishUnpushed(ctx, w.CommentID, key, store.StepRefused)
 	}
-	// The cooldown is taken before the build is looked at, and given back
-	// when the update is refused: a refused UPDATE does not keep the next
-	// one waiting.
+	// The cooldown is taken once the build is known, before its outputs
+	// are looked at, and given back when the update is refused: a refused
+	// UPDATE does not keep the next one waiting.
 	if !w.Trusted {
 		if ref, err := b.policy.Take(ctx, w.PR, string(cmd.Verb), w.CommentID); err != nil {
 			return err
@@ -126,9 +128,14 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		Build: build.ID, Author: w.Author}); err != nil {
 		return err
 	}
-	if err := status("pending", fmt.Sprintf("Updating reference data from build %s", buildName(build))); err != nil {
+	// An update refbot left pending on an older head is over: say so.
+	if err := b.finishPending(ctx, pr.Number, pr.HeadSHA, "Abandoned: the head of the pull request moved"); err != nil {
 		return err
 	}
+	if err := b.setStatus(ctx, pr.Number, pr.HeadSHA, "pending", fmt.Sprintf("Updating reference data from build %s", buildName(build))); err != nil {
+		return err
+	}
+	pending = true
 	req.DryRun, req.Opened = false, checked
 	req.BeforePush = func(ctx context.Context) error {
 		failpoint.Hit("downloaded")
@@ -159,249 +166,24 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	if view.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {
 		return outage("compare with the other pull requests' data", err)
 	}
-	u.Step, u.DataCommit = store.StepPushed, view.Commit
+	u.DataCommit = view.Commit
+	if view.NoChange {
+		// The branch held exactly this already: nothing new for CI to
+		// test, so it is not restarted (a wait of the same data goes on).
+		view.CI, u.Outcome = "unchanged", "unchanged"
+		return b.end(ctx, u, store.StepDone, view)
+	}
 	if u.View, err = encodeView(view); err != nil {
 		return err
 	}
-	if err := b.st.SaveUpdate(ctx, u); err != nil {
+	u.Step = store.StepPushed
+	if err := b.st.SaveUpdate(ctx, u); errors.Is(err, store.ErrFinal) {
+		return nil // stopped while it pushed: STOP says so
+	} else if err != nil {
 		return err
 	}
 	failpoint.Hit("recorded")
-	return b.afterPush(ctx, w, u)
-}
-
-// afterPush restarts the CI build of an update whose push is recorded, and
-// hands over to the CI wait; the reply, which says what was pushed, comes
-// with the restart. It records before it acts: the restart is
-// marked as asked for before CI is asked, so that a crash or an error in
-// between never leads to a second restart here (the wait asks again only
-// if the build never shows it restarted).
-func (b *Bot) afterPush(ctx context.Context, w intake.CommentWork, u *store.Update) error {
-	view, err := decodeView(u.View)
-	if err != nil {
-		return err
-	}
-	if u.Step == store.StepPushed {
-		if err := b.supersedeOthers(ctx, u); err != nil {
-			return err
-		}
-		before, err := b.ci.Build(ctx, u.Build)
-		if err != nil {
-			return outage("read the CI build", err)
-		}
-		u.Step, u.RestartAt, u.RestartBefore = store.StepRestarting, b.now().UTC(), snapshot(before)
-		if err := b.st.SaveUpdate(ctx, u); err != nil {
-			return err
-		}
-		failpoint.Hit("restarting")
-		if err := b.ci.Restart(ctx, u.Build); err != nil {
-			// The restart may have been done (an answer lost): the wait
-			// finds out, and asks again only if the build never restarts.
-			b.log.Warn("restart CI build", zap.String("build", u.Build), zap.Error(err))
-		}
-		failpoint.Hit("restarted")
-	}
-	if u.Step == store.StepRestarting {
-		u.Step, u.Restarts = store.StepWaiting, u.Restarts+1
-		if err := b.st.SaveUpdate(ctx, u); err != nil {
-			return err
-		}
-		if err := b.setStatus(ctx, u.PR, u.Head, "pending", fmt.Sprintf("Data pushed; CI build %s restarted", buildName(view.Build))); err != nil {
-			return err
-		}
-	}
-	view.CI = "running"
-	if err := b.replyUpdate(ctx, u, view); err != nil {
-		return err
-	}
-	// Last: the wait runs under the PR's lease, which this job holds. Its
-	// first look is at once: a wait scheduled later depends on the queue's
-	// scheduler, which a restarted refbot runs only once it leads.
-	return b.jobs.ScheduleCIWait(ctx, u.PR, u.ID, 0)
-}
-
-// supersedeOthers ends the PR's other updates that pushed before u: their
-// data is replaced by u's, and their CI result no longer says anything
-// about the branch. Their replies say so.
-func (b *Bot) supersedeOthers(ctx context.Context, u *store.Update) error {
-	active, err := b.st.ActiveUpdates(ctx, u.PR)
-	if err != nil {
-		return err
-	}
-	for _, o := range active {
-		if o.ID == u.ID {
-			continue
-		}
-		view, err := decodeView(o.View)
-		if err != nil {
-			return err
-		}
-		o.Step = store.StepSuperseded
-		if err := b.st.SaveUpdate(ctx, &o); errors.Is(err, store.ErrFinal) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		view.CI, view.By = "superseded", u.Author
-		if err := b.replyUpdate(ctx, &o, view); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// WaitCI follows the CI build an update restarted, without holding a
-// worker: it looks once and asks to be run again after the poll interval
-// until the build has visibly restarted and ended, or CITimeout passed.
-// Then the reply says how it went and the status is final.
-func (b *Bot) WaitCI(ctx context.Context, pr int, id int64) (time.Duration, error) {
-	u, err := b.st.UpdateByID(ctx, id)
-	if err != nil || u == nil || store.Final(u.Step) {
-		return 0, err
-	}
-	if u.Step != store.StepWaiting {
-		// The UPDATE's own job has not finished its steps (a crash, a
-		// retry): it schedules this wait again when it has.
-		return 0, nil
-	}
-	view, err := decodeView(u.View)
-	if err != nil {
-		return 0, err
-	}
-	build, err := b.ci.Build(ctx, u.Build)
-	if err != nil {
-		return 0, outage("read the CI build", err)
-	}
-	timedOut := b.now().Sub(u.RestartAt) > b.cfg.CITimeout
-	if !build.Finished {
-		if !u.SeenRunning {
-			u.SeenRunning = true
-			if err := b.st.SaveUpdate(ctx, u); err != nil {
-				return 0, finalOK(err)
-			}
-		}
-		if timedOut {
-			return 0, b.timedOut(ctx, u, view, build)
-		}
-		return b.cfg.PollInterval, nil
-	}
-	if !u.SeenRunning && !restartedSince(u.RestartBefore, build) {
-		// CI accepted the restart but has not carried it out yet: the
-		// final state is still the old run's.
-		u.Polls++
-		switch {
-		case timedOut:
-			return 0, b.timedOut(ctx, u, view, build)
-		case u.Polls > 1 && b.now().Sub(u.RestartAt) > b.cfg.RestartGrace*time.Duration(u.Restarts) && u.Restarts < 2:
-			// Never restarted, though seen more than once and for long:
-			// ask once more (an answer lost, a restart dropped, a crash
-			// before it was asked). Recorded first, as the first time.
-			u.Restarts, u.Polls = u.Restarts+1, 0
-			if err := b.st.SaveUpdate(ctx, u); err != nil {
-				return 0, finalOK(err)
-			}
-			b.log.Info("CI build did not restart; asking again", zap.Int("pr", pr), zap.String("build", u.Build))
-			if err := b.ci.Restart(ctx, u.Build); err != nil {
-				b.log.Warn("restart CI build", zap.String("build", u.Build), zap.Error(err))
-			}
-			return b.cfg.PollInterval, nil
-		}
-		return b.cfg.PollInterval, finalOK(b.st.SaveUpdate(ctx, u))
-	}
-	// The reply first, the status last: a final status means refbot is done.
-	view.CIBuild = build
-	state, desc := "success", fmt.Sprintf("Reference data updated; CI build %s passed", buildName(build))
-	view.CI, u.Outcome = "passed", "passed"
-	if !build.Passed {
-		state, desc = "failure", fmt.Sprintf("Reference data updated; CI build %s %s", buildName(build), build.State)
-		view.CI, u.Outcome = "failed", "failed"
-	}
-	// Other PRs that overlapped this one while it waited for CI are in its
-	// remembered status already.
-	others, err := b.rememberedOverlaps(ctx, u.PR, u.Head)
-	if err != nil {
-		return 0, err
-	}
-	for _, o := range view.Overlaps {
-		others = addPR(others, o.PR)
-	}
-	if err := b.replyUpdate(ctx, u, view); err != nil {
-		return 0, err
-	}
-	if err := b.tellOverlaps(ctx, u.PR, view.Overlaps, others); err != nil {
-		return 0, err
-	}
-	if err := b.postStatus(ctx, u.PR, u.Head, state, desc, others); err != nil {
-		return 0, err
-	}
-	u.Step = store.StepDone
-	return 0, finalOK(b.st.SaveUpdate(ctx, u))
-}
-
-// finalOK: an update someone else ended meanwhile (STOP, a newer UPDATE)
-// is not this job's error.
-func finalOK(err error) error {
-	if errors.Is(err, store.ErrFinal) {
-		return nil
-	}
-	return err
-}
-
-func (b *Bot) timedOut(ctx context.Context, u *store.Update, view updateData, build Build) error {
-	view.CI, view.CIBuild = "timeout", build
-	if err := b.replyUpdate(ctx, u, view); err != nil {
-		return err
-	}
-	if err := b.setStatus(ctx, u.PR, u.Head, "error",
-		fmt.Sprintf("Data pushed; CI build %s did not finish within %s", buildName(build), b.cfg.CITimeout)); err != nil {
-		return err
-	}
-	u.Step = store.StepTimedOut
-	return finalOK(b.st.SaveUpdate(ctx, u))
-}
-
-// CIWaitGaveUp reports that refbot could not follow a restarted build (CI
-// kept failing to answer).
-func (b *Bot) CIWaitGaveUp(ctx context.Context, pr int, id int64, attempts int, err error) {
-	u, gerr := b.st.UpdateByID(ctx, id)
-	if gerr != nil || u == nil || store.Final(u.Step) {
-		return
-	}
-	view, _ := decodeView(u.View)
-	view.CI, view.Reason = "gave-up", plainReason(err)
-	if rerr := b.replyUpdate(ctx, u, view); rerr != nil {
-		b.log.Error("report a CI wait that gave up", zap.Int("pr", pr), zap.Error(rerr))
-	}
-	if serr := b.setStatus(ctx, pr, u.Head, "error", "Data pushed; refbot could not follow the CI build"); serr != nil {
-		b.log.Error("report a CI wait that gave up", zap.Int("pr", pr), zap.Error(serr))
-	}
-	u.Step = store.StepGaveUp
-	if serr := b.st.SaveUpdate(ctx, u); serr != nil && !errors.Is(serr, store.ErrFinal) {
-		b.log.Error("record a CI wait that gave up", zap.Int("pr", pr), zap.Error(serr))
-	}
-}
-
-// buildState is what refbot remembers of a build just before restarting
-// it: a final state read later that matches it is the old run's.
-type buildState struct {
-	State      string    `json:"state"`
-	StartedAt  time.Time `json:"started_at"`
-	FinishedAt time.Time `json:"finished_at"`
-}
-
-func snapshot(b Build) string {
-	raw, _ := json.Marshal(buildState{State: b.State, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt})
-	return string(raw)
-}
-
-// restartedSince says whether build is visibly another run than the one
-// snapshot describes: it started or finished at another time.
-func restartedSince(snap string, build Build) bool {
-	var before buildState
-	if json.Unmarshal([]byte(snap), &before) != nil {
-		return false
-	}
-	return !build.StartedAt.Equal(before.StartedAt) || !build.FinishedAt.Equal(before.FinishedAt)
+	return b.afterPush(ctx, u)
 }
 
 // findBuild finds the build UPDATE and PLAN use: the newest build of the
@@ -576,9 +358,4 @@ func decodeView(s string) (updateData, error) {
 		return v, fmt.Errorf("read a recorded update: %w", err)
 	}
 	return v, nil
-}
-
-// replyUpdate renders u's reply from view.
-func (b *Bot) replyUpdate(ctx context.Context, u *store.Update, view updateData) error {
-	return b.reply(ctx, intake.CommentWork{PR: u.PR, CommentID: u.CommentID}, u.Key, renderUpdate(view))
 }

@@ -169,8 +169,9 @@ type Jobs interface {
 	// ScheduleCIWait runs Bot.WaitCI for update after after.
 	ScheduleCIWait(ctx context.Context, pr int, update int64, after time.Duration) error
 	// NewerSupersedable returns the plain UPDATE comments (see Supersedes)
-	// queued on pr after comment and not run yet, newest first.
-	NewerSupersedable(ctx context.Context, pr int, comment int64) ([]intake.CommentWork, error)
+	// queued on pr, not run yet and written after comment (at after),
+	// newest first.
+	NewerSupersedable(ctx context.Context, pr int, comment int64, after time.Time) ([]intake.CommentWork, error)
 }
 
 // DataRepo is the data repository.
@@ -425,15 +426,11 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 	case command.Stop:
 		return b.stop(ctx, w, cmd, pr)
 	}
-	if !pr.Open {
-		why := "this pull request is closed"
-		if pr.Merged {
-			why = "this pull request is merged; its data was promoted (or will be) to " + b.cfg.BaseBranch
-		}
-		return b.reply(ctx, w, replyKey(cmd), renderRefusal(cmd, w.Author, why))
-	}
 	switch cmd.Verb {
 	case command.Plan:
+		if !pr.Open {
+			return b.reply(ctx, w, replyKey(cmd), renderRefusal(cmd, w.Author, "this pull request is closed"))
+		}
 		if !w.Trusted {
 			if ref, err := b.policy.Take(ctx, w.PR, string(cmd.Verb), w.CommentID); err != nil {
 				return err
@@ -443,6 +440,8 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 		}
 		return b.plan(ctx, w, cmd, pr)
 	case command.Update:
+		// An UPDATE that pushed already goes on whatever the PR became
+		// since: it checks the PR's state itself before it starts.
 		return b.update(ctx, w, cmd, pr)
 	}
 	return fmt.Errorf("verb %s has no workflow", cmd.Verb)
@@ -455,7 +454,7 @@ func (b *Bot) supersededBy(ctx context.Context, w intake.CommentWork) (*intake.C
 	if !Supersedes(b.cfg.Prefix)(w) {
 		return nil, nil
 	}
-	newer, err := b.jobs.NewerSupersedable(ctx, w.PR, w.CommentID)
+	newer, err := b.jobs.NewerSupersedable(ctx, w.PR, w.CommentID, w.CreatedAt)
 	if err != nil {
 		return nil, err
 	}

@@ -146,7 +146,7 @@ type ciWait struct {
 	update int64
 }
 
-func (f *fakeJobs) NewerSupersedable(_ context.Context, pr int, comment int64) ([]intake.CommentWork, error) {
+func (f *fakeJobs) NewerSupersedable(_ context.Context, pr int, comment int64, _ time.Time) ([]intake.CommentWork, error) {
 	return f.newer, nil
 }
 
@@ -419,13 +419,15 @@ func TestUpdateHappyPath(t *testing.T) {
 
 func TestUpdateRefusals(t *testing.T) {
 	tests := []struct {
-		name    string
-		setup   func(t *testing.T, f *fixture)
-		user    string
-		body    string
-		golden  string
-		reply   string // or: text the reply must hold
-		status  string // the last status, if any
+		name   string
+		setup  func(t *testing.T, f *fixture)
+		user   string
+		body   string
+		golden string
+		reply  string // or: text the reply must hold
+		// status is the last status, if any: a refusal before the update
+		// set its own pending status leaves the head's status alone.
+		status  string
 		pushed  bool
 		restart int
 	}{
@@ -439,13 +441,13 @@ func TestUpdateRefusals(t *testing.T) {
 			f.gh.fake.SetHead(12, strings.Repeat("2", 40))
 		}, reply: "CI has no build of the head commit 2222222 yet"},
 		{name: "artifacts not uploaded", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {},
-			reply: "has no outputs in the cache", status: "failure"},
+			reply: "has no outputs in the cache"},
 		{name: "artifacts of another commit", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
 			f.upload(t, strings.Repeat("3", 40), map[string]string{"a.txt": "x"})
-		}, reply: "it tested commit 333333333333, not 111111111111", status: "failure"},
+		}, reply: "it tested commit 333333333333, not 111111111111"},
 		{name: "large change", user: "alice", body: "BUILDBOT: UPDATE", setup: func(t *testing.T, f *fixture) {
 			f.upload(t, head, map[string]string{"a.txt": "only this\n"})
-		}, golden: "refusal-large", status: "failure"},
+		}, golden: "refusal-large"},
 		{name: "large change confirmed", user: "alice", body: "BUILDBOT: UPDATE --all", setup: func(t *testing.T, f *fixture) {
 			f.upload(t, head, map[string]string{"a.txt": "only this\n"})
 		}, reply: "passed with the new data", status: "success", pushed: true, restart: 1},
@@ -455,7 +457,7 @@ func TestUpdateRefusals(t *testing.T) {
 		}, reply: "the head of the pull request moved from 1111111 to 4444444", status: "failure"},
 		{name: "no such variant", user: "alice", body: "BUILDBOT: UPDATE variant=windows", setup: func(t *testing.T, f *fixture) {
 			f.upload(t, head, map[string]string{"a.txt": "a\n", "b.txt": "new\n", "c.txt": "c\n", "d.txt": "d\n"})
-		}, reply: "has no variant `windows` (it has no variants)", status: "failure"},
+		}, reply: "has no variant `windows` (it has no variants)"},
 		{name: "unknown verb and bad arguments", user: "alice", body: "BUILDBOT: DEPLOY\nBUILDBOT: UPDATE please", golden: "problems"},
 		{name: "help", user: "bob", body: "buildbot: help", golden: "help"},
 		{name: "website not yet", user: "alice", body: "BUILDBOT: WEBSITE", reply: "WEBSITE is not available in this version of refbot yet"},

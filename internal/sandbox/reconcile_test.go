@@ -70,8 +70,8 @@ func TestMissedEvents(t *testing.T) {
 		out, _ := testenv.GitEnv(sb.Bare, nil, "rev-parse", "--verify", "--quiet", "refs/heads/PR42")
 		return out == "" && len(sb.Replies()) >= 2
 	})
-	if got := testenv.Git(t, sb.Bare, "rev-parse", "master"); got != tip {
-		t.Errorf("master = %s, want PR42's commit %s", got, tip)
+	if got, want := testenv.Git(t, sb.Bare, "rev-parse", "master^{tree}"), testenv.Git(t, sb.Bare, "rev-parse", tip+"^{tree}"); got != want {
+		t.Errorf("master's tree = %s, want PR42's %s", got, want)
 	}
 	if n := sb.Travis.Restarts(pm.ID); n != 1 {
 		t.Errorf("post-merge build restarted %d times, want 1", n)
