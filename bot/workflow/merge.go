@@ -77,7 +77,7 @@ func (b *Bot) HandleClosed(ctx context.Context, w intake.PullRequestClosed) (tim
 	case store.MergeWaiting:
 		return b.applyPostMerge(ctx, m)
 	case store.MergeApplied:
-		return 0, b.finishMerge(ctx, m)
+		return b.finishMerge(ctx, m, false)
 	}
 	return 0, nil
 }
@@ -95,6 +95,12 @@ type mergeView struct {
 	Restarted     string // the post-merge build restarted
 	RestartFailed string // the post-merge build that could not be restarted
 	Failed        string
+	CleanupFailed string // applied, but the data branch could not be deleted
+	// The restart of the post-merge build, recorded before it is asked
+	// for: the build, how it looked just before, and when it was asked.
+	RestartAsked  string    `json:",omitempty"`
+	RestartBefore string    `json:",omitempty"`
+	RestartAt     time.Time `json:",omitempty"`
 }
 
 func (b *Bot) mergeView(m *store.Merge) mergeView {
@@ -146,11 +152,20 @@ func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error
 			failpoint.Hit("promoted")
 			v.Commit = res.Commit.String()
 			m.Step, m.DataCommit = store.MergeApplied, res.Commit.String()
-			b.restartPostMerge(ctx, m, &v, false)
+			// Its post-merge build, if already running, tests the old data.
+			if m.MergeCommit != "" {
+				build, err := b.ci.NewestBranchBuild(ctx, m.CodeBase, m.MergeCommit)
+				switch {
+				case err == nil && build.Started:
+					v.RestartAsked, v.RestartBefore, v.RestartAt = build.ID, snapshot(build), b.now().UTC()
+				case err != nil && !errors.Is(err, ErrNoBuild):
+					b.log.Warn("find the post-merge build", zap.Int("pr", m.PR), zap.Error(err))
+				}
+			}
 			if err := b.saveMerge(ctx, m, v); err != nil {
 				return 0, err
 			}
-			return 0, b.finishMerge(ctx, m)
+			return b.finishMerge(ctx, m, true)
 		}
 	}
 	if m.MergeCommit == "" {
@@ -231,56 +246,68 @@ func (b *Bot) applyPostMerge(ctx context.Context, m *store.Merge) (time.Duration
 	v.Waiting, v.Build, v.Commit = false, &build, pub.Update.Commit.String()
 	m.Step, m.Build, m.DataCommit = store.MergeApplied, build.ID, pub.Update.Commit.String()
 	// The build that made these outputs ran against the old data.
-	b.restartPostMerge(ctx, m, &v, true)
+	v.RestartAsked, v.RestartBefore, v.RestartAt = build.ID, snapshot(build), b.now().UTC()
 	if err := b.saveMerge(ctx, m, v); err != nil {
 		return 0, err
 	}
-	return 0, b.finishMerge(ctx, m)
+	return b.finishMerge(ctx, m, true)
 }
 
-// restartPostMerge restarts the base branch's post-merge build when it has
-// started already (it tests the old data): one that has not started yet
-// will test the new data anyway. known: the build is v.Build.
-func (b *Bot) restartPostMerge(ctx context.Context, m *store.Merge, v *mergeView, known bool) {
-	build := v.Build
-	if !known {
-		if m.MergeCommit == "" {
-			return
-		}
-		found, err := b.ci.NewestBranchBuild(ctx, m.CodeBase, m.MergeCommit)
+// restartPostMerge restarts the post-merge build recorded in v, once:
+// the restart was recorded before it is asked for, so a crash right after
+// asking does not ask twice. A build that shows a new run was restarted;
+// one that does not is looked at again until ci.restart_grace has passed
+// (Travis carries a restart out later), then asked. fresh: this run just
+// recorded it. It returns how long to wait before looking again, or 0 when
+// the restart is settled.
+func (b *Bot) restartPostMerge(ctx context.Context, m *store.Merge, v *mergeView, fresh bool) (time.Duration, error) {
+	id := v.RestartAsked
+	if id == "" || v.Restarted != "" || v.RestartFailed != "" {
+		return 0, nil
+	}
+	if !fresh {
+		// Recorded by an earlier run: did that run get to ask?
+		build, err := b.ci.Build(ctx, id)
 		if err != nil {
-			if !errors.Is(err, ErrNoBuild) {
-				b.log.Warn("find the post-merge build", zap.Int("pr", m.PR), zap.Error(err))
-			}
-			return
+			return 0, outage("read the post-merge build", err)
 		}
-		if !found.Started {
-			return
+		if newRun(v.RestartBefore, build) {
+			v.Restarted = id
+			return 0, b.saveMerge(ctx, m, *v)
 		}
-		build = &found
+		if wait := v.RestartAt.Add(b.cfg.RestartGrace).Sub(b.now()); wait > 0 {
+			return wait, nil
+		}
 	}
-	if err := b.ci.Restart(ctx, build.ID); err != nil {
-		b.log.Warn("restart the post-merge build", zap.String("build", build.ID), zap.Error(err))
-		v.RestartFailed = build.ID
-		return
+	failpoint.Hit("merge-restarting")
+	if err := b.ci.Restart(ctx, id); err != nil {
+		b.log.Warn("restart the post-merge build", zap.String("build", id), zap.Error(err))
+		v.RestartFailed = id
+	} else {
+		v.Restarted = id
 	}
-	v.Restarted = build.ID
+	failpoint.Hit("merge-restarted")
+	return 0, b.saveMerge(ctx, m, *v)
 }
 
-// finishMerge deletes the merged PR's data branch, reports and rebases
-// the other PRs' branches onto the base that changed.
-func (b *Bot) finishMerge(ctx context.Context, m *store.Merge) error {
+// finishMerge restarts the post-merge build if recorded, deletes the
+// merged PR's data branch, reports and rebases the other PRs' branches
+// onto the base that changed.
+func (b *Bot) finishMerge(ctx context.Context, m *store.Merge, fresh bool) (time.Duration, error) {
 	v := b.mergeView(m)
+	if again, err := b.restartPostMerge(ctx, m, &v, fresh); again > 0 || err != nil {
+		return again, err
+	}
 	if _, err := b.repo.DeleteBranch(ctx, v.Branch); err != nil {
-		return outage("delete the merged pull request's data branch", err)
+		return 0, outage("delete the merged pull request's data branch", err)
 	}
 	b.log.Info("data promoted", zap.Int("pr", m.PR), zap.String("commit", m.DataCommit))
 	if err := b.replyMerged(ctx, v); err != nil {
-		return err
+		return 0, err
 	}
 	b.rebaseOthers(ctx, m.PR)
 	m.Step = store.MergeDone
-	return b.saveMerge(ctx, m, v)
+	return 0, b.saveMerge(ctx, m, v)
 }
 
 // MergeGaveUp tells a merged PR that refbot could not take its data to the
@@ -292,8 +319,13 @@ func (b *Bot) MergeGaveUp(ctx context.Context, w intake.PullRequestClosed, attem
 		return
 	}
 	v := b.mergeView(m)
-	v.Failed, v.Waiting = plainReason(err), false
-	m.Step = store.MergeFailed
+	if m.Step == store.MergeApplied {
+		// The data is on the base; only the clean-up could not be done.
+		v.CleanupFailed, m.Step = plainReason(err), store.MergeDone
+	} else {
+		v.Failed, v.Waiting = plainReason(err), false
+		m.Step = store.MergeFailed
+	}
 	if serr := b.saveMerge(ctx, m, v); serr != nil {
 		b.log.Error("record a merge that gave up", zap.Int("pr", w.PR), zap.Error(serr))
 	}

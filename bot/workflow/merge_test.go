@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/store"
 	"github.com/refbot/refbot/internal/fakegithub"
 	"github.com/refbot/refbot/internal/testenv"
 	"github.com/refbot/refbot/s3cache"
@@ -414,5 +415,105 @@ func TestMergeWaitEnds(t *testing.T) {
 	}
 	if f.branch(t) == "" {
 		t.Error("the data branch was deleted")
+	}
+}
+
+// appliedByAnEarlierRun leaves PR 12's merge as a run that died would: the
+// data promoted and the post-merge build's restart recorded, the branch
+// not yet deleted, nothing said.
+func appliedByAnEarlierRun(t *testing.T) (*fixture, travistest.Build) {
+	t.Helper()
+	ctx := context.Background()
+	f := updated(t)
+	pm := f.postMergeBuild("started")
+	f.gh.fake.Merge(12, "alice")
+	m, err := f.state.StartMerge(ctx, store.Merge{PR: 12, MergeCommit: mergeCommit, Head: head, CodeBase: "master",
+		MergedAt: f.clock.now(), MergedBy: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.bot.repo.Promote(ctx, "PR12", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	build, err := f.bot.ci.Build(ctx, fmt.Sprint(pm.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := f.bot.mergeView(m)
+	v.Commit, v.RestartAsked, v.RestartBefore, v.RestartAt = res.Commit.String(), build.ID, snapshot(build), f.clock.now().UTC()
+	m.Step, m.DataCommit = store.MergeApplied, res.Commit.String()
+	if err := f.bot.saveMerge(ctx, m, v); err != nil {
+		t.Fatal(err)
+	}
+	return f, pm
+}
+
+// A restart recorded before it was asked for is asked for once, whether
+// the run that recorded it died before asking or after.
+func TestMergeRestartAskedOnce(t *testing.T) {
+	t.Run("died after asking", func(t *testing.T) {
+		f, pm := appliedByAnEarlierRun(t)
+		f.travis.SetRestartLag(0)
+		if err := f.bot.ci.Restart(context.Background(), fmt.Sprint(pm.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.closed(t, true); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.travis.Restarts(pm.ID); n != 1 {
+			t.Errorf("post-merge build restarted %d times, want 1", n)
+		}
+		if got := f.gh.lastComment(); !strings.Contains(got, fmt.Sprintf("post-merge build %d was restarted", pm.ID)) {
+			t.Errorf("reply: %s", got)
+		}
+		if f.branch(t) != "" {
+			t.Error("PR12 was not deleted")
+		}
+	})
+	t.Run("died before asking", func(t *testing.T) {
+		f, pm := appliedByAnEarlierRun(t)
+		// It is looked at until the grace a restart is given is over:
+		// only then is it known never to have been asked.
+		f.bot.cfg.RestartGrace = 5 * time.Second
+		again, err := f.bot.HandleClosed(context.Background(), intake.PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12,
+			Merged: true, BaseRef: "master", HeadSHA: head, MergeCommit: mergeCommit, MergedBy: "alice", MergedAt: f.clock.now()})
+		if err != nil || again <= 0 || again > 5*time.Second {
+			t.Fatalf("first look: again %s, %v; want a wait within the grace", again, err)
+		}
+		if n := f.travis.Restarts(pm.ID); n != 0 {
+			t.Fatalf("restarted %d times within the grace", n)
+		}
+		if err := f.closed(t, true); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.travis.Restarts(pm.ID); n != 1 {
+			t.Errorf("post-merge build restarted %d times, want 1", n)
+		}
+		if got := f.gh.lastComment(); !strings.Contains(got, fmt.Sprintf("post-merge build %d was restarted", pm.ID)) {
+			t.Errorf("reply: %s", got)
+		}
+	})
+}
+
+// A merge that gave up after its data reached the base says so, and says
+// what is left to do by hand: not that the data was lost.
+func TestMergeGaveUpAfterApplying(t *testing.T) {
+	f, _ := appliedByAnEarlierRun(t)
+	w := intake.PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, Merged: true, BaseRef: "master", HeadSHA: head,
+		MergeCommit: mergeCommit, MergedBy: "alice"}
+	f.bot.MergeGaveUp(context.Background(), w, 5, outage("delete the merged pull request's data branch", fmt.Errorf("git server down")))
+	got := f.gh.lastComment()
+	for _, want := range []string{"is now on `master`", "Branch `PR12` could not be deleted", "could not confirm"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("reply lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "could not take") {
+		t.Errorf("reply says the data was not taken:\n%s", got)
+	}
+	m, err := f.state.Merge(context.Background(), 12)
+	if err != nil || m.Step != store.MergeDone {
+		t.Errorf("merge record %+v, %v; want done", m, err)
 	}
 }

@@ -27,10 +27,17 @@ func TestMissedEvents(t *testing.T) {
 		}
 	}
 
-	// 1. A comment while refbot is down (GitHub's delivery failed).
-	sb.GitHub.AddComment(PR, Maintainer, "BUILDBOT: UPDATE")
+	// 1. A comment while refbot is down (GitHub's delivery failed). It
+	// was up when the PR was opened, and so knows the head reviewed.
 	rb, err := sb.Serve(ctx, refbotBin)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sb.GitHub.AddComment(PR, Maintainer, "BUILDBOT: UPDATE")
+	if rb, err = sb.Serve(ctx, refbotBin); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := sb.WaitUpdateDone(ctx, rb); err != nil || st.State != "success" {

@@ -47,6 +47,10 @@ type Sandbox struct {
 	Config  string // refbot's configuration file
 	Listen  string // where refbot serves
 	Env     []string
+	// The PRs opened in the sandbox, and those whose opening GitHub
+	// delivered to refbot already.
+	prs       []int
+	announced map[int]bool
 }
 
 // Start starts everything under work. The MinIO server is stopped by
@@ -77,7 +81,9 @@ func Start(ctx context.Context, work string) (*Sandbox, error) {
 	s.Head = randomSHA()
 	s.GitHub.AddCommit(s.Head)
 	s.GitHub.SetPermission(Maintainer, "write")
-	s.GitHub.AddPR(fakegithub.PR{Number: PR, HeadSHA: s.Head, BaseRef: "master", Author: "contributor", Title: "Make the plots prettier"})
+	s.GitHub.AddPR(fakegithub.PR{Number: PR, HeadSHA: s.Head, BaseRef: "master", Author: "contributor", Title: "Make the plots prettier",
+		CreatedAt: openedAt()})
+	s.prs, s.announced = []int{PR}, map[int]bool{}
 	s.Travis = travistest.Start()
 	s.Travis.AddRepo(Repo)
 	s.Travis.SetAdvanceOnPoll(true)
@@ -118,15 +124,47 @@ type Refbot struct {
 func (s *Sandbox) Serve(ctx context.Context, bin string, extraEnv ...string) (*Refbot, error) {
 	for tries := 1; ; tries++ {
 		r, err := s.serve(ctx, bin, extraEnv...)
+		if err == nil {
+			return r, s.announce(ctx)
+		}
 		// The port was free when the sandbox chose it; since then any
 		// outgoing connection on the machine may have taken it as its own.
-		if err == nil || !strings.Contains(err.Error(), "address already in use") || tries == 3 {
+		if !strings.Contains(err.Error(), "address already in use") || tries == 3 {
 			return r, err
 		}
 		if err := s.newListenAddr(); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// openedAt is when the sandbox's PRs were opened: a while ago, as on a
+// real project, where a maintainer reviews a build's outputs minutes or
+// days after the push that made them.
+func openedAt() time.Time { return time.Now().Add(-10 * time.Minute).Truncate(time.Second) }
+
+// announce delivers the "opened" event of each PR refbot has not been told
+// of: refbot learns a PR's head from such events, and an UPDATE goes ahead
+// only on a head refbot saw before the comment (docs/design.md, "Approval
+// bound to what was reviewed").
+func (s *Sandbox) announce(ctx context.Context) error {
+	for _, n := range s.prs {
+		if s.announced[n] {
+			continue
+		}
+		if p, ok := s.GitHub.PR(n); !ok || p.State != "open" {
+			continue
+		}
+		d, err := s.GitHub.Deliver(ctx, s.URL()+"/webhook", WebhookSecret, "pull_request", s.GitHub.PullRequestPayload(n, "opened", "contributor"))
+		if err != nil {
+			return fmt.Errorf("deliver the opening of #%d: %w", n, err)
+		}
+		if d.Status != http.StatusOK {
+			return fmt.Errorf("deliver the opening of #%d: refbot answered %d %s", n, d.Status, d.Body)
+		}
+		s.announced[n] = true
+	}
+	return nil
 }
 
 // newListenAddr chooses a free port for refbot and writes the config.
@@ -204,7 +242,9 @@ func (s *Sandbox) Upload(ctx context.Context, bin string, files map[string]strin
 func (s *Sandbox) AddPR(ctx context.Context, bin string, n int, files map[string]string) (travistest.Build, error) {
 	head := randomSHA()
 	s.GitHub.AddCommit(head)
-	s.GitHub.AddPR(fakegithub.PR{Number: n, HeadSHA: head, BaseRef: "master", Author: "contributor", Title: fmt.Sprintf("Change %d", n)})
+	s.GitHub.AddPR(fakegithub.PR{Number: n, HeadSHA: head, BaseRef: "master", Author: "contributor", Title: fmt.Sprintf("Change %d", n),
+		CreatedAt: openedAt()})
+	s.prs = append(s.prs, n)
 	b := s.Travis.AddBuild(travistest.Build{Repo: Repo, PullRequestNumber: n, CommitSHA: head, State: "failed", Outcome: "passed"})
 	_, err := s.upload(ctx, bin, n, b.ID, head, files)
 	return b, err

@@ -78,6 +78,7 @@ func run(bin string, keep bool, hold time.Duration) error {
 	}
 	defer rb.Stop(context.Background())
 	say("refbot     %s (log: %s)", sb.URL(), rb.Log)
+	say("GitHub delivered PR #%d's \"opened\" event: refbot knows %s was its head before anyone commented", sandbox.PR, sb.Head[:7])
 
 	step("@%s comments on PR #%d", sandbox.Maintainer, sandbox.PR)
 	body := "The new plots look right to me.\n\nBUILDBOT: UPDATE\n"
