@@ -46,9 +46,10 @@ type Options struct {
 	BaseBranch string
 	Branches   Branches
 	Jobs       Jobs
-	// PRExists says whether pull request n exists; a page for one that
-	// does not is a 404.
-	PRExists func(ctx context.Context, n int) (bool, error)
+	// Known says whether refbot has heard of pull request n, from its own
+	// records: a page of a PR it has not, with no data branch either, is a
+	// 404, and GitHub is never asked (anyone can request any number).
+	Known    func(ctx context.Context, n int) (bool, error)
 	Logger   *zap.Logger
 }
 
@@ -71,15 +72,11 @@ func New(o Options) http.Handler {
 			http.Error(w, "refbot's database could not be read", http.StatusServiceUnavailable)
 			return
 		}
-		// A PR refbot never heard of is asked of GitHub (a cached answer
-		// when it has not changed).
-		if len(jobs) == 0 && o.PRExists != nil {
-			exists, err := o.PRExists(ctx, n)
-			if err != nil {
+		known := len(jobs) > 0
+		if !known && o.Known != nil {
+			if known, err = o.Known(ctx, n); err != nil {
 				o.Logger.Warn("page: look up the pull request", zap.Int("pr", n), zap.Error(err))
-			} else if !exists {
-				http.Error(w, "no such pull request", http.StatusNotFound)
-				return
+				known = true // show what there is rather than deny it
 			}
 		}
 		data := map[string]any{"Repo": o.Repo, "PR": n, "Branch": refdata.PRBranch(n), "Base": o.BaseBranch}
@@ -91,6 +88,10 @@ func New(o Options) http.Handler {
 			o.Logger.Warn("page: read data branch", zap.Int("pr", n), zap.Error(err))
 			data["BranchError"] = "the data repo could not be read just now"
 		} else {
+			if !known && !info.Exists && o.Known != nil {
+				http.Error(w, "refbot knows no pull request #"+strconv.Itoa(n), http.StatusNotFound)
+				return
+			}
 			data["Data"] = info
 		}
 		data["Jobs"] = jobs

@@ -41,10 +41,12 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestPRPage(t *testing.T) {
 	h := New(Options{Repo: "o/r", BaseBranch: "master",
 		Branches: branches{"PR12": {Exists: true, Tip: plumbing.NewHash(strings.Repeat("a", 40)), Base: plumbing.NewHash(strings.Repeat("b", 40)),
-			When: time.Now().Add(-time.Hour), Trailers: map[string]string{"Refbot-Build": "1001", "Refbot-Approved-By": "alice"}}},
+			When: time.Now().Add(-time.Hour), Trailers: map[string]string{"Refbot-Build": "1001", "Refbot-Approved-By": "alice"}},
+			// Made with the CLI for a PR refbot has not heard of.
+			"PR15": {Exists: true, Tip: plumbing.NewHash(strings.Repeat("c", 40))}},
 		Jobs: jobs{12: {{ID: 7, Kind: "comment", State: "retryable", Attempt: 2, Author: "mallory", Body: "BUILDBOT: UPDATE <script>alert(1)</script>",
 			CreatedAt: time.Now(), Failed: true}}},
-		PRExists: func(_ context.Context, n int) (bool, error) { return n != 999, nil },
+		Known: func(_ context.Context, n int) (bool, error) { return n != 999 && n != 15, nil },
 	})
 	code, body := get(t, h, "/pr/12")
 	for _, want := range []string{"o/r #12", "<code>PR12</code>", "aaaaaaaaaaaa", "Refbot-Build", "1001", "<td>alice</td>",
@@ -62,6 +64,11 @@ func TestPRPage(t *testing.T) {
 	if _, body := get(t, h, "/pr/13"); !strings.Contains(body, "could not be read just now") {
 		t.Error("a data repo outage is not said")
 	}
+	if code, body := get(t, h, "/pr/15"); code != 200 || !strings.Contains(body, "cccccccccccc") {
+		t.Errorf("a data branch of a PR refbot has not heard of: %d", code)
+	}
+	// A number refbot has not heard of and has no data branch for: 404,
+	// from refbot's own records (no GitHub call a stranger could repeat).
 	for _, p := range []string{"/pr/abc", "/pr/999"} {
 		if code, _ := get(t, h, p); code != 404 {
 			t.Errorf("%s: %d, want 404", p, code)

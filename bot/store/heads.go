@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 )
 
@@ -66,4 +67,22 @@ func (s *Store) HeadsSeen(ctx context.Context, pr int) ([]HeadSeen, error) {
 		h.At = parseTime(at)
 		return h, err
 	})
+}
+
+// KnowsPR says whether refbot has heard of pull request pr: seen its head,
+// listed it, cached its build or worked on it. The review pages answer 404
+// for the rest without asking GitHub, so that anyone requesting pages of
+// made-up numbers cannot spend refbot's API quota.
+func (s *Store) KnowsPR(ctx context.Context, pr int) (bool, error) {
+	var known bool
+	err := s.db.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM refbot_head WHERE pr = ?) OR
+		EXISTS (SELECT 1 FROM refbot_reconcile_pr WHERE pr = ?) OR
+		EXISTS (SELECT 1 FROM refbot_cache_status WHERE pr = ?) OR
+		EXISTS (SELECT 1 FROM refbot_update WHERE pr = ?) OR
+		EXISTS (SELECT 1 FROM refbot_merge WHERE pr = ?)`, pr, pr, pr, pr, pr).Scan(&known)
+	if err != nil {
+		return false, fmt.Errorf("store: look up #%d: %w", pr, err)
+	}
+	return known, nil
 }

@@ -194,6 +194,11 @@ func TestHeads(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" || err != nil {
 		t.Errorf("heads (-want +got):\n%s%v", diff, err)
 	}
+	for pr, want := range map[int]bool{12: true, 13: false} {
+		if known, err := s.KnowsPR(ctx, pr); known != want || err != nil {
+			t.Errorf("KnowsPR(%d) = %v, %v; want %v", pr, known, err, want)
+		}
+	}
 }
 
 func TestUnprivilegedReplies(t *testing.T) {

@@ -182,13 +182,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		}
 	}
 	prPages := pages.New(pages.Options{Repo: cfg.GitHub.Repo, BaseBranch: cfg.DataRepo.BaseBranch, Branches: repo, Jobs: q,
-		Logger: log.Named("pages"), PRExists: func(ctx context.Context, n int) (bool, error) {
-			_, err := gh.PullRequest(ctx, n)
-			if errors.Is(err, ghclient.ErrNotFound) {
-				return false, nil
-			}
-			return err == nil, err
-		}})
+		Logger: log.Named("pages"), Known: st.KnowsPR})
 	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: q.Ping, Gatherer: reg, Logger: log,
 		API: apiHandler, Pages: prPages})
 	if err != nil {
