@@ -73,10 +73,24 @@ func TestServe(t *testing.T) {
 			t.Fatalf("no reply to HELP\n%s", log)
 		}
 	}
+	// The review page of the PR; a number refbot has no record of is a
+	// 404 answered without asking GitHub.
+	if code, body := get("/pr/42"); code != 200 || !strings.Contains(body, "#42") {
+		t.Errorf("/pr/42: %d\n%s", code, body)
+	}
+	calls := sb.GitHub.RequestCount()
+	for _, p := range []string{"/pr/777", "/pr/778"} {
+		if code, _ := get(p); code != 404 {
+			t.Errorf("%s: %d, want 404", p, code)
+		}
+	}
+	if n := sb.GitHub.RequestCount() - calls; n != 0 {
+		t.Errorf("pages of unknown PRs made %d GitHub requests", n)
+	}
 	// The GitHub metrics are counted after each answer, so a moment after
 	// the reply is seen.
 	wants := []string{
-		`refbot_webhook_deliveries_total{code="200"} 1`,
+		`refbot_webhook_deliveries_total{code="200"} 2`, // the PR's opening and the comment
 		`refbot_webhook_deliveries_total{code="401"} 1`,
 		`refbot_jobs{kind="comment",state=`,
 		`refbot_github_requests_total{`,
