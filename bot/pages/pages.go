@@ -49,8 +49,8 @@ type Options struct {
 	// Known says whether refbot has heard of pull request n, from its own
 	// records: a page of a PR it has not, with no data branch either, is a
 	// 404, and GitHub is never asked (anyone can request any number).
-	Known    func(ctx context.Context, n int) (bool, error)
-	Logger   *zap.Logger
+	Known  func(ctx context.Context, n int) (bool, error)
+	Logger *zap.Logger
 }
 
 // New returns the handler of GET /pr/{n}.

@@ -134,6 +134,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS refbot_schema (version INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("store: schema version table: %w", err)
 	}
+	// Already current: nothing is written.
+	if v, err := s.SchemaVersion(ctx); err == nil && v == Version {
+		return nil
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		v, err := schemaVersion(ctx, tx)
 		if err != nil {

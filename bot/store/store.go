@@ -37,12 +37,19 @@ type Options struct {
 	// ReadOnly opens the database for reading only, without migrating
 	// (for CLI commands that must not change a running serve's state).
 	ReadOnly bool
+	// Exclusive keeps the database to this process until Close (see
+	// LockExclusive), taken before migrating: for `refbot serve`. Without
+	// it, Open migrates only while no serve holds the database, and
+	// otherwise refuses a schema other than its own: a CLI command never
+	// changes the tables under a running serve.
+	Exclusive bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
 
 // Open opens (creating if needed) the SQLite database at path and brings
-// refbot's tables up to date. River's tables are the queue's to migrate.
+// refbot's tables up to date (see Options.Exclusive for when). River's
+// tables are the queue's to migrate.
 func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("store: database path is required")
@@ -72,13 +79,41 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	// SQLite allows one writer; River's driver recommends one connection.
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db, path: path, now: o.Now}
-	if !o.ReadOnly {
-		if err := s.migrate(ctx); err != nil {
-			db.Close()
-			return nil, err
-		}
+	if o.ReadOnly {
+		return s, nil
+	}
+	if err := s.setUp(ctx, o.Exclusive); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
+}
+
+// setUp migrates under the serve lock: kept when exclusive, let go of
+// after migrating otherwise. A database a serve holds is only checked.
+func (s *Store) setUp(ctx context.Context, exclusive bool) error {
+	err := s.LockExclusive()
+	switch {
+	case err == nil:
+		if err := s.migrate(ctx); err != nil {
+			return err
+		}
+		if !exclusive {
+			s.unlock()
+		}
+		return nil
+	case exclusive || !errors.Is(err, ErrLocked):
+		return err
+	}
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if v != Version {
+		return fmt.Errorf("store: %s has schema version %d, this refbot knows %d, and a refbot serve holds it: "+
+			"run this command with the same refbot version as the serve", s.path, v, Version)
+	}
+	return nil
 }
 
 // DB is the database, for the job queue (River) that shares it.
@@ -95,8 +130,9 @@ var ErrLocked = errors.New("database is in use by another refbot serve")
 
 // LockExclusive keeps the database to this process until Close: a second
 // `refbot serve` on the same file fails here instead of taking the first
-// one's running jobs for its own. CLI commands do not take it; they only
-// take leases (see TakeLease).
+// one's running jobs for its own. Open takes it with Options.Exclusive;
+// CLI commands hold it only while migrating a database no serve holds, and
+// otherwise coordinate with the serve through leases (see TakeLeases).
 func (s *Store) LockExclusive() error {
 	f, err := os.OpenFile(s.path+".serve.lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -116,11 +152,15 @@ func (s *Store) LockExclusive() error {
 // Close closes the database and lets go of the exclusive lock.
 func (s *Store) Close() error {
 	err := s.db.Close()
+	s.unlock()
+	return err
+}
+
+func (s *Store) unlock() {
 	if s.lock != nil {
 		s.lock.Close()
 		s.lock = nil
 	}
-	return err
 }
 
 // timeFormat is how times are stored: text that sorts as time does.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,20 +87,52 @@ func TestNewerSchemaRefused(t *testing.T) {
 }
 
 // TestLockExclusive: a second refbot serve on the same database is refused;
-// once the first closes, it may start.
+// once the first closes, it may start. A CLI command (not exclusive) opens
+// the database a serve holds without migrating it, and refuses one whose
+// schema is not its own.
 func TestLockExclusive(t *testing.T) {
+	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "refbot.db")
-	a := open(t, path, nil)
-	if err := a.LockExclusive(); err != nil {
-		t.Fatal(err)
+	// A CLI command on a new database creates it and lets the lock go.
+	cli := open(t, path, nil)
+	a, err := Open(ctx, path, Options{Exclusive: true})
+	if err != nil {
+		t.Fatalf("serve after a CLI command: %v", err)
 	}
-	b := open(t, path, nil)
-	if err := b.LockExclusive(); !errors.Is(err, ErrLocked) {
+	if _, err := Open(ctx, path, Options{Exclusive: true}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second serve: %v, want ErrLocked", err)
 	}
+	if err := cli.LockExclusive(); !errors.Is(err, ErrLocked) {
+		t.Fatalf("lock while a serve holds it: %v, want ErrLocked", err)
+	}
+	// The CLI beside the running serve: the same schema, nothing written.
+	if _, err := a.db.ExecContext(ctx, `CREATE TRIGGER no_schema_writes BEFORE DELETE ON refbot_schema
+		BEGIN SELECT RAISE(ABORT, 'schema rewritten'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := Open(ctx, path, Options{}); err != nil {
+		t.Errorf("CLI beside a serve: %v", err)
+	} else {
+		b.Close()
+	}
+	if _, err := a.db.ExecContext(ctx, `DROP TRIGGER no_schema_writes`); err != nil {
+		t.Fatal(err)
+	}
+	// A serve of another version holds it: the CLI refuses to touch it.
+	if _, err := a.db.ExecContext(ctx, `UPDATE refbot_schema SET version = ?`, Version-1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, path, Options{}); err == nil || !strings.Contains(err.Error(), "a refbot serve holds it") {
+		t.Errorf("CLI beside a serve of another schema: %v", err)
+	}
+	if _, err := a.db.ExecContext(ctx, `UPDATE refbot_schema SET version = ?`, Version); err != nil {
+		t.Fatal(err)
+	}
 	a.Close()
-	if err := b.LockExclusive(); err != nil {
-		t.Errorf("after the first closed: %v", err)
+	if b, err := Open(ctx, path, Options{Exclusive: true}); err != nil {
+		t.Errorf("serve after the first closed: %v", err)
+	} else {
+		b.Close()
 	}
 }
 

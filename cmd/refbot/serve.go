@@ -98,14 +98,14 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 
 	// One refbot serve per database: a second would take the first one's
 	// running jobs for its own.
-	st, err := store.Open(ctx, cfg.Database, store.Options{})
+	st, err := store.Open(ctx, cfg.Database, store.Options{Exclusive: true})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w (stop the other refbot serve first, or give this one another database)", err)
+	}
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.LockExclusive(); err != nil {
-		return fmt.Errorf("%w (stop the other refbot serve first, or give this one another database)", err)
-	}
 	prefix := cfg.GitHub.CommandPrefix
 	// The queue runs the workflow's handlers, and the workflow cancels the
 	// queue's jobs (STOP): the handlers are bound once both exist.
