@@ -16,12 +16,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/refbot/refbot/bot/command"
+	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
 )
 
@@ -86,7 +86,7 @@ func (o Options) command(w http.ResponseWriter, r *http.Request) {
 	}
 	// "by" goes into the reply and the data commit's Refbot-Approved-By
 	// trailer: only a login, so that it can add neither lines nor text.
-	if !loginPattern.MatchString(req.By) {
+	if !ghclient.ValidLogin(req.By) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `"by" must be a GitHub login (letters, digits and single hyphens, at most 39 characters)`})
 		return
 	}
@@ -116,9 +116,6 @@ func (o Options) command(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"queued": parsed.Commands[0].Verb, "pr": pr, "id": d.ID})
 }
-
-// loginPattern is a GitHub user login.
-var loginPattern = regexp.MustCompile(`^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$`)
 
 // apiCommentID makes a comment id for an API command: negative (GitHub's
 // are positive), so it can never collide with a real comment's.

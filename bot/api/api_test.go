@@ -43,6 +43,7 @@ func TestCommands(t *testing.T) {
 		{"by adds a trailer", "Bearer s3cret", "/api/v1/prs/12/commands", `{"command":"UPDATE","by":"alice\nRefbot-Build: 1"}`, 400, "must be a GitHub login"},
 		{"by with markdown", "Bearer s3cret", "/api/v1/prs/12/commands", `{"command":"UPDATE","by":"[x](http://e)"}`, 400, "must be a GitHub login"},
 		{"by too long", "Bearer s3cret", "/api/v1/prs/12/commands", `{"command":"UPDATE","by":"` + strings.Repeat("a", 40) + `"}`, 400, "must be a GitHub login"},
+		{"by too long with hyphens", "Bearer s3cret", "/api/v1/prs/12/commands", `{"command":"UPDATE","by":"` + strings.Repeat("a-", 30) + `a"}`, 400, "must be a GitHub login"},
 		{"unknown verb", "Bearer s3cret", "/api/v1/prs/12/commands", `{"command":"DEPLOY","by":"alice"}`, 400, "not a verb"},
 		{"two commands", "Bearer s3cret", "/api/v1/prs/12/commands", `{"command":"UPDATE\nBUILDBOT: PLAN","by":"alice"}`, 400, "exactly one"},
 		{"update", "Bearer s3cret", "/api/v1/prs/12/commands", `{"command":"UPDATE --all","by":"alice"}`, 202, `"queued":"UPDATE"`},

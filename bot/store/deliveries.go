@@ -11,7 +11,7 @@ import (
 // commit. Its statements are prepared once: the SQLite driver would
 // prepare them on every call, which costs more than running them.
 type Recording struct {
-	delivery, comment, head *sql.Stmt
+	delivery, comment, head, pruneHeads *sql.Stmt
 }
 
 // PrepareRecording prepares the statements of a Recording.
@@ -26,8 +26,10 @@ func (s *Store) PrepareRecording(ctx context.Context) (*Recording, error) {
 		VALUES (?, ?, ?) ON CONFLICT (comment_id) DO NOTHING`); err != nil {
 		return nil, fmt.Errorf("store: prepare: %w", err)
 	}
-	if r.head, err = s.db.PrepareContext(ctx, `INSERT INTO refbot_head (pr, sha, seen_at, source)
-		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`); err != nil {
+	if r.head, err = s.db.PrepareContext(ctx, insertHead); err != nil {
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
+	if r.pruneHeads, err = s.db.PrepareContext(ctx, pruneHeads); err != nil {
 		return nil, fmt.Errorf("store: prepare: %w", err)
 	}
 	return &r, nil
@@ -57,7 +59,7 @@ func (r *Recording) Comment(ctx context.Context, tx *sql.Tx, comment int64, pr i
 
 // Head records that sha was pr's head at seen (see HeadsSeen).
 func (r *Recording) Head(ctx context.Context, tx *sql.Tx, pr int, sha string, seen time.Time, source string) error {
-	if _, err := tx.StmtContext(ctx, r.head).ExecContext(ctx, pr, sha, formatTime(seen), source); err != nil {
+	if err := recordHead(ctx, tx.StmtContext(ctx, r.head), tx.StmtContext(ctx, r.pruneHeads), HeadSeen{pr, sha, seen, source}); err != nil {
 		return fmt.Errorf("record head of #%d: %w", pr, err)
 	}
 	return nil
@@ -65,7 +67,7 @@ func (r *Recording) Head(ctx context.Context, tx *sql.Tx, pr int, sha string, se
 
 // Close releases the statements.
 func (r *Recording) Close() {
-	for _, st := range []*sql.Stmt{r.delivery, r.comment, r.head} {
+	for _, st := range []*sql.Stmt{r.delivery, r.comment, r.head, r.pruneHeads} {
 		if st != nil {
 			st.Close()
 		}

@@ -33,25 +33,46 @@ func (s *Store) RecordHead(ctx context.Context, pr int, sha string, at time.Time
 // RecordHeads is RecordHead for several, in one transaction.
 func (s *Store) RecordHeads(ctx context.Context, heads []HeadSeen) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		insert, err := tx.PrepareContext(ctx, insertHead)
+		if err != nil {
+			return err
+		}
+		defer insert.Close()
+		prune, err := tx.PrepareContext(ctx, pruneHeads)
+		if err != nil {
+			return err
+		}
+		defer prune.Close()
 		for _, h := range heads {
-			if h.SHA == "" || h.At.IsZero() {
-				continue
-			}
-			res, err := tx.ExecContext(ctx, `INSERT INTO refbot_head (pr, sha, seen_at, source) VALUES (?, ?, ?, ?)
-				ON CONFLICT DO NOTHING`, h.PR, h.SHA, formatTime(h.At), h.Source)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_head WHERE pr = ? AND seen_at < (
-				SELECT seen_at FROM refbot_head WHERE pr = ? ORDER BY seen_at DESC LIMIT 1 OFFSET ?)`, h.PR, h.PR, keepHeads-1); err != nil {
+			if err := recordHead(ctx, insert, prune, h); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+const (
+	insertHead = `INSERT INTO refbot_head (pr, sha, seen_at, source) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	pruneHeads = `DELETE FROM refbot_head WHERE pr = ? AND seen_at < (
+		SELECT seen_at FROM refbot_head WHERE pr = ? ORDER BY seen_at DESC LIMIT 1 OFFSET ?)`
+)
+
+// recordHead inserts h and, when it is new, drops the PR's oldest heads
+// beyond keepHeads: every way a head is recorded keeps the bound.
+func recordHead(ctx context.Context, insert, prune *sql.Stmt, h HeadSeen) error {
+	if h.SHA == "" || h.At.IsZero() {
+		return nil
+	}
+	res, err := insert.ExecContext(ctx, h.PR, h.SHA, formatTime(h.At), h.Source)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	_, err = prune.ExecContext(ctx, h.PR, h.PR, keepHeads-1)
+	return err
 }
 
 // keepHeads bounds the history kept per PR.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -247,5 +248,33 @@ func TestUnprivilegedReplies(t *testing.T) {
 	now = now.Add(time.Hour)
 	if ok, _ := s.TakeUnprivilegedReply(ctx, "mallory", time.Hour); !ok {
 		t.Error("no reply after the interval")
+	}
+}
+
+// TestHeadsBounded: however a head is recorded (a delivery's group commit,
+// a job, the reconciler), each PR keeps its newest keepHeads.
+func TestHeadsBounded(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), nil)
+	rec, err := s.PrepareRecording(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i := range keepHeads + 10 {
+		at, sha := t0.Add(time.Duration(i)*time.Second), fmt.Sprintf("%040d", i)
+		if i%2 == 0 {
+			err = s.inTx(ctx, func(tx *sql.Tx) error { return rec.Head(ctx, tx, 12, sha, at, HeadFromWebhook) })
+		} else {
+			err = s.RecordHead(ctx, 12, sha, at, HeadFromJob)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	heads, err := s.HeadsSeen(ctx, 12)
+	if err != nil || len(heads) != keepHeads || !heads[0].At.Equal(t0.Add(10*time.Second)) {
+		t.Errorf("%d heads kept from %v, %v; want %d from the 11th", len(heads), heads[0].At, err, keepHeads)
 	}
 }

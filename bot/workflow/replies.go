@@ -99,12 +99,9 @@ func text(s string) string {
 	return s
 }
 
-// loginPattern is a GitHub login, or an App's "name[bot]".
-var loginPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$`)
-
 // login renders a GitHub login as a mention; anything else as code.
 func login(s string) string {
-	if loginPattern.MatchString(s) {
+	if ghclient.ValidActor(s) {
 		return "@" + s
 	}
 	return code(s)
