@@ -48,6 +48,15 @@ func (t Trailers) String() string {
 // PRBranch is the data branch of pull request n.
 func PRBranch(n int) string { return fmt.Sprintf("PR%d", n) }
 
+// PRBranchNumber returns n for a data branch PR<n>, or 0 for any other name.
+func PRBranchNumber(branch string) int {
+	if !prBranchPattern.MatchString(branch) {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimPrefix(branch, "PR"))
+	return n
+}
+
 // UpdateRequest asks for Branch = Base + one commit whose tree is Base's
 // with the data folder (or one variant's folder in it) replaced by Dir.
 type UpdateRequest struct {
@@ -897,12 +906,9 @@ func (r *Repo) PRBranches(ctx context.Context) ([]int, error) {
 	}
 	var out []int
 	for name := range tips {
-		b := name.Short()
-		if !name.IsBranch() || !prBranchPattern.MatchString(b) {
-			continue
+		if n := PRBranchNumber(name.Short()); name.IsBranch() && n > 0 {
+			out = append(out, n)
 		}
-		n, _ := strconv.Atoi(strings.TrimPrefix(b, "PR"))
-		out = append(out, n)
 	}
 	sort.Ints(out)
 	return out, nil

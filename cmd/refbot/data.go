@@ -164,6 +164,9 @@ race); nothing changed on 2 and 3.`,
 			if (pr > 0) == (branch != "") {
 				return usageErrorf("give --pr N or --branch NAME")
 			}
+			if n := refdata.PRBranchNumber(branch); n > 0 {
+				return usageErrorf("%s is the data branch of pull request #%d: use --pr %d", branch, n, n)
+			}
 			if branch != "" && build == "" {
 				return usageErrorf("--branch needs --build ID")
 			}
@@ -573,11 +576,7 @@ func newStatusCmd() *cobra.Command {
 	return cmd
 }
 
-func prNumber(branch string) int {
-	var n int
-	fmt.Sscanf(branch, "PR%d", &n)
-	return n
-}
+func prNumber(branch string) int { return refdata.PRBranchNumber(branch) }
 
 func shortSHA(s string) string { return s[:min(len(s), 12)] }
 
@@ -603,6 +602,11 @@ func cachedBuilds(ctx context.Context, path string) (map[string]bool, error) {
 // go of what it needs.
 const leaseWait = 10 * time.Minute
 
+// cliLease is how long a CLI command's lease lasts unless renewed: it is
+// renewed while the command runs, so a command killed midway keeps serve's
+// jobs waiting for at most this long.
+const cliLease = 5 * time.Minute
+
 // withLeases runs f holding leases in refbot's database, as refbot serve's
 // jobs do, so that a forced update or promotion never interleaves with
 // theirs. Without a database (refbot serve never ran here) there is
@@ -623,7 +627,7 @@ func (p *parts) withLeases(cmd *cobra.Command, leases []string, dryRun bool, f f
 	holder := fmt.Sprintf("cli-%d-%d", os.Getpid(), time.Now().UnixNano())
 	deadline := time.Now().Add(leaseWait)
 	for said := false; ; {
-		ok, err := st.TakeLeases(ctx, leases, holder, time.Hour)
+		ok, err := st.TakeLeases(ctx, leases, holder, cliLease)
 		if err != nil {
 			return err
 		}
@@ -642,6 +646,18 @@ func (p *parts) withLeases(cmd *cobra.Command, leases []string, dryRun bool, f f
 		}
 	}
 	defer st.ReleaseLeases(context.WithoutCancel(ctx), leases, holder)
+	renewCtx, stopRenewing := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		for clock.Sleep(renewCtx, cliLease/3) == nil {
+			if ok, err := st.TakeLeases(renewCtx, leases, holder, cliLease); !ok && renewCtx.Err() == nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: could not renew the lease of %s (%v): refbot serve may act on it too\n",
+					strings.Join(leases, ", "), err)
+			}
+		}
+	}()
+	defer func() { stopRenewing(); <-renewed }()
 	return f()
 }
 

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/refbot/refbot/bot/store"
 	"github.com/refbot/refbot/internal/testenv"
 	"github.com/refbot/refbot/travis/travistest"
 )
@@ -46,9 +49,10 @@ func TestMaintenanceCommands(t *testing.T) {
 		return out
 	}
 
-	expect(2, "update")                                    // neither --pr nor --branch
-	expect(2, "update", "--branch", "master")              // --branch needs --build
-	expect(3, "update", "--pr", "42", "--build", "999999") // no such build
+	expect(2, "update")                                     // neither --pr nor --branch
+	expect(2, "update", "--branch", "master")               // --branch needs --build
+	expect(2, "update", "--branch", "PR42", "--build", "1") // a PR's data branch: --pr
+	expect(3, "update", "--pr", "42", "--build", "999999")  // no such build
 	out := expect(0, "update", "--pr", "42", "--dry-run", "--json")
 	var plan struct {
 		Branch   string                          `json:"branch"`
@@ -84,12 +88,16 @@ func TestMaintenanceCommands(t *testing.T) {
 		t.Error("promote --dry-run changed something")
 	}
 	out = expect(0, "promote", "--pr", "42")
-	if master := branch("master"); master != tip || branch("PR42") != "" {
-		t.Errorf("promote: master %s (want %s), PR42 %q\n%s", master, tip, branch("PR42"), out)
+	// A commit of its own on master (dated now, never a fast-forward to
+	// the PR's), holding the PR branch's tree.
+	promoted := branch("master")
+	if tree := testenv.Git(t, sb.Bare, "rev-parse", tip+"^{tree}"); testenv.Git(t, sb.Bare, "rev-parse", "master^{tree}") != tree ||
+		testenv.Git(t, sb.Bare, "rev-parse", "master^") != testenv.Git(t, sb.Bare, "rev-parse", tip+"^") || branch("PR42") != "" {
+		t.Errorf("promote: master %s is not PR42's change on its base, PR42 %q\n%s", promoted, branch("PR42"), out)
 	}
 	expect(3, "promote", "--pr", "42") // nothing left to promote
 	expect(0, "snapshot", "release-1.0")
-	if branch("release-1.0") != tip {
+	if branch("release-1.0") != promoted {
 		t.Error("snapshot is not master")
 	}
 	expect(3, "snapshot", "release-1.0") // exists
@@ -107,7 +115,7 @@ func TestMaintenanceCommands(t *testing.T) {
 	if got := testenv.Git(t, sb.Bare, "show", "master:data/plots/line.png"); got != "\x89PNG master's own" {
 		t.Errorf("master after the forced rebuild: %q", got)
 	}
-	if n := testenv.Git(t, sb.Bare, "rev-list", "--count", tip+"..master"); n != "1" {
+	if n := testenv.Git(t, sb.Bare, "rev-list", "--count", promoted+"..master"); n != "1" {
 		t.Errorf("the forced rebuild added %s commits to master, want 1", n)
 	}
 	out = expect(0, "prune", "--dry-run", "--json")
@@ -137,5 +145,35 @@ func TestMaintenanceCommands(t *testing.T) {
 	expect(0, "pin", "--remove", fmt.Sprint(mb.ID))
 	if pinned() {
 		t.Error("refbot pin --remove left the pin")
+	}
+}
+
+// TestCLIWaitsForServe: a forced update or promotion waits while a job of
+// refbot serve holds the PR's lease, then goes ahead; it leaves no lease
+// behind.
+func TestCLIWaitsForServe(t *testing.T) {
+	ctx, sb := start(t, true)
+	st, err := store.Open(ctx, filepath.Join(sb.Work, "state", "refbot.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, args := range [][]string{{"update", "--pr", "42", "--no-restart"}, {"promote", "--pr", "42"}} {
+		if ok, err := st.TakeLeases(ctx, []string{store.PRLease(PR)}, "serve-job-1", 3*time.Second); !ok || err != nil {
+			t.Fatalf("take the lease as a job would: %v, %v", ok, err)
+		}
+		start := time.Now()
+		out, code := sb.refbot(t, args...)
+		if code != 0 || !strings.Contains(out, "waiting for refbot's running jobs to let go of pr:42") {
+			t.Errorf("refbot %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+		if waited := time.Since(start); waited < 2*time.Second {
+			t.Errorf("refbot %s went ahead after %s, while the job held the lease", strings.Join(args, " "), waited)
+		}
+		// The job's turn again: the command let go of the lease.
+		if ok, err := st.TakeLeases(ctx, []string{store.PRLease(PR)}, "serve-job-2", time.Second); !ok || err != nil {
+			t.Errorf("after refbot %s the lease is still held: %v, %v", strings.Join(args, " "), ok, err)
+		}
+		st.ReleaseLeases(ctx, []string{store.PRLease(PR)}, "serve-job-2")
 	}
 }
