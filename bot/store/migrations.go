@@ -120,7 +120,7 @@ var migrations = [][]string{
 			started_at TEXT NOT NULL,
 			updated_at TEXT NOT NULL)`,
 		// When refbot last answered someone who may not command it.
-		`CREATE TABLE refbot_unprivileged_reply (login TEXT PRIMARY KEY, at TEXT NOT NULL)`,
+		`CREATE TABLE refbot_unprivileged_reply (login TEXT PRIMARY KEY, at TEXT NOT NULL, comment_id INTEGER NOT NULL)`,
 	},
 }
 

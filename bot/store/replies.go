@@ -64,15 +64,19 @@ func (s *Store) MarkCommandDone(ctx context.Context, comment int64, key string) 
 	return err
 }
 
-// TakeUnprivilegedReply reports whether refbot may answer login, who may
-// not command it, now: at most once every interval, so that such answers
-// (HELP, a refusal, a problem with a command) cannot be used to spend
-// refbot's GitHub write quota. It takes the turn when it says yes.
-func (s *Store) TakeUnprivilegedReply(ctx context.Context, login string, every time.Duration) (bool, error) {
+// TakeUnprivilegedReply reports whether refbot may answer comment by
+// login, who may not command it: at most one comment every interval, so
+// that such answers (HELP, a refusal, a problem with a command) cannot be
+// used to spend refbot's GitHub write quota. It takes the turn for comment
+// when it says yes; the same comment asking again (a retried job whose
+// reply failed) keeps its turn.
+func (s *Store) TakeUnprivilegedReply(ctx context.Context, login string, comment int64, every time.Duration) (bool, error) {
 	now := s.now().UTC()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO refbot_unprivileged_reply (login, at) VALUES (?, ?)
-		ON CONFLICT (login) DO UPDATE SET at = excluded.at WHERE refbot_unprivileged_reply.at < ?`,
-		login, formatTime(now), formatTime(now.Add(-every)))
+	res, err := s.db.ExecContext(ctx, `INSERT INTO refbot_unprivileged_reply (login, at, comment_id) VALUES (?, ?, ?)
+		ON CONFLICT (login) DO UPDATE SET comment_id = excluded.comment_id, at = CASE
+			WHEN refbot_unprivileged_reply.comment_id = excluded.comment_id THEN refbot_unprivileged_reply.at ELSE excluded.at END
+		WHERE refbot_unprivileged_reply.at < ? OR refbot_unprivileged_reply.comment_id = excluded.comment_id`,
+		login, formatTime(now), comment, formatTime(now.Add(-every)))
 	if err != nil {
 		return false, err
 	}

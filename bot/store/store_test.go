@@ -240,14 +240,21 @@ func TestUnprivilegedReplies(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), func() time.Time { return now })
 	for i, want := range []bool{true, false, false} {
-		if ok, err := s.TakeUnprivilegedReply(ctx, "mallory", time.Hour); ok != want || err != nil {
+		if ok, err := s.TakeUnprivilegedReply(ctx, "mallory", int64(100+i), time.Hour); ok != want || err != nil {
 			t.Errorf("reply %d: %v, %v; want %v", i, ok, err, want)
 		}
 		now = now.Add(20 * time.Minute)
 	}
+	// The first comment's job again (its reply failed): still its turn.
+	if ok, _ := s.TakeUnprivilegedReply(ctx, "mallory", 100, time.Hour); !ok {
+		t.Error("a retried job lost its comment's turn")
+	}
 	now = now.Add(time.Hour)
-	if ok, _ := s.TakeUnprivilegedReply(ctx, "mallory", time.Hour); !ok {
+	if ok, _ := s.TakeUnprivilegedReply(ctx, "mallory", 103, time.Hour); !ok {
 		t.Error("no reply after the interval")
+	}
+	if ok, _ := s.TakeUnprivilegedReply(ctx, "mallory", 100, time.Hour); ok {
+		t.Error("an old comment took the turn back")
 	}
 }
 

@@ -569,7 +569,13 @@ func TestUnprivilegedAnsweredRarely(t *testing.T) {
 		t.Errorf("%d replies to bob, want 1", n)
 	}
 	f.clock.tick(2 * time.Hour)
-	if err := f.comment(t, "bob", "BUILDBOT: UPDATE"); err != nil {
+	// GitHub fails the reply: the job's retry still gets bob's turn.
+	f.gh.fake.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: 502, Method: "POST",
+		Route: "/repos/{owner}/{repo}/issues/{issue_number}/comments"})
+	if err := f.post(t, "bob", "BUILDBOT: UPDATE"); err == nil {
+		t.Fatal("the reply GitHub failed did not fail the job")
+	}
+	if err := f.bot.HandleComment(context.Background(), f.work("bob", "BUILDBOT: UPDATE")); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.gh.lastComment(); len(f.gh.replies()) != 2 || !strings.Contains(got, "@bob has read permission") {

@@ -387,7 +387,7 @@ func (b *Bot) HandleComment(ctx context.Context, w intake.CommentWork) error {
 // refbot: once in a while (UnprivilegedReplies), with HELP if asked, else
 // the refusal; otherwise not at all (logged).
 func (b *Bot) answerUnprivileged(ctx context.Context, w intake.CommentWork, res command.Result, cmds []command.Command, why string) error {
-	ok, err := b.st.TakeUnprivilegedReply(ctx, w.Author, b.cfg.UnprivilegedReplies)
+	ok, err := b.st.TakeUnprivilegedReply(ctx, w.Author, w.CommentID, b.cfg.UnprivilegedReplies)
 	if err != nil {
 		return err
 	}
