@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/refbot/refbot/bot/command"
+	"github.com/refbot/refbot/bot/publish"
 	"github.com/refbot/refbot/bot/store"
 	"github.com/refbot/refbot/internal/fakegithub"
 	"github.com/refbot/refbot/internal/testenv"
@@ -695,6 +697,66 @@ func TestUnchangedDataRestartsNothing(t *testing.T) {
 	}
 	got := f.gh.lastComment()
 	if !strings.Contains(got, "already held exactly this data") || !strings.Contains(got, "was not restarted") {
+		t.Errorf("reply: %s", got)
+	}
+	if st := f.gh.states(); st[len(st)-1] != "success" {
+		t.Errorf("statuses: %v", st)
+	}
+}
+
+// TestPushNotRecorded: a job pushed the data and died before recording the
+// push. Its retry finds the branch unchanged by its own push: it is not an
+// unchanged UPDATE but this one resumed, so the build is restarted once
+// and the reply lists what the push changed.
+func TestPushNotRecorded(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.upload(t, head, bChanged)
+	commentSeq++
+	f.clock.tick(time.Second)
+	w := f.work("alice", "BUILDBOT: UPDATE")
+	cmd := command.Parse(w.Body, "").Commands[0]
+	// The first run, up to its push.
+	pr, err := f.bot.gh.PullRequest(ctx, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	build, err := f.bot.ci.NewestBuild(ctx, 12, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := f.bot.publishRequest(w, cmd, pr, build, true)
+	plan, err := publish.Publish(ctx, f.bot.cache, f.bot.repo, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.state.StartUpdate(ctx, store.Update{CommentID: w.CommentID, Key: replyKey(cmd), PR: 12, Head: head,
+		Build: build.ID, Author: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.View, err = encodeView(updateView(w, pr, build, plan)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.state.SaveUpdate(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	req.DryRun = false
+	if _, err := publish.Publish(ctx, f.bot.cache, f.bot.repo, req); err != nil {
+		t.Fatal(err)
+	}
+	// The retry.
+	if err := f.bot.HandleComment(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.settle(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.travis.Restarts(f.build.ID); n != 1 {
+		t.Errorf("%d restarts, want 1", n)
+	}
+	got := f.gh.lastComment()
+	if strings.Contains(got, "already held exactly this data") || !strings.Contains(got, "`data/b.txt`") {
 		t.Errorf("reply: %s", got)
 	}
 	if st := f.gh.states(); st[len(st)-1] != "success" {

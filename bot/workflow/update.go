@@ -111,22 +111,33 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		}
 		return outage("read the build's outputs in S3", err)
 	}
-	if !cmd.All {
-		plan, err := publish.Publish(ctx, b.cache, b.repo, req)
-		if err != nil {
-			if userError(err) {
-				return fail(err)
-			}
-			return outage("compare the build's outputs with the data repository", err)
+	plan, err := publish.Publish(ctx, b.cache, b.repo, req)
+	if err != nil {
+		if userError(err) {
+			return fail(err)
 		}
-		if v := planView(w, cmd, pr, build, plan, b.cfg.LargeChangeShare); v.Large {
-			return fail(refuse("%s", fmt.Sprintf("this update would change or remove %d of %d files (%.0f%%, more than the %.0f%% refbot changes without confirmation); if that is intended, say `%s UPDATE --all`",
-				v.ChangedOrRemoved, v.Before, 100*v.Share, 100*b.cfg.LargeChangeShare, b.cfg.Prefix)))
-		}
+		return outage("compare the build's outputs with the data repository", err)
+	}
+	if v := planView(w, cmd, pr, build, plan, b.cfg.LargeChangeShare); v.Large && !cmd.All {
+		return fail(refuse("%s", fmt.Sprintf("this update would change or remove %d of %d files (%.0f%%, more than the %.0f%% refbot changes without confirmation); if that is intended, say `%s UPDATE --all`",
+			v.ChangedOrRemoved, v.Before, 100*v.Share, 100*b.cfg.LargeChangeShare, b.cfg.Prefix)))
 	}
 	if u, err = b.st.StartUpdate(ctx, store.Update{CommentID: w.CommentID, Key: key, PR: pr.Number, Head: pr.HeadSHA,
 		Build: build.ID, Author: w.Author}); err != nil {
 		return err
+	}
+	// Recorded before the push: what it changes, as the reply says it. A
+	// run that dies after pushing and before recording the push finds
+	// the branch unchanged by its own push, and this record (see below).
+	if saved, err := decodeView(u.View); u.View == "" || err != nil || saved.Build.ID != build.ID {
+		if u.View, err = encodeView(updateView(w, pr, build, plan)); err != nil {
+			return err
+		}
+		if err := b.st.SaveUpdate(ctx, u); errors.Is(err, store.ErrFinal) {
+			return nil // stopped meanwhile: STOP says so
+		} else if err != nil {
+			return err
+		}
 	}
 	// An update refbot left pending on an older head is over: say so.
 	if err := b.finishPending(ctx, pr.Number, pr.HeadSHA, "Abandoned: the head of the pull request moved"); err != nil {
@@ -158,6 +169,20 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	failpoint.Hit("pushed")
 	// The push is confirmed: record it with what the reply says of it.
 	view := updateView(w, pr, build, res)
+	if view.NoChange {
+		mine, tip, err := b.pushedByThis(ctx, w, pr, build)
+		if err != nil {
+			return err
+		}
+		if mine {
+			// An earlier run of this job pushed, then died before
+			// recording it: that push is this update's.
+			if view, err = decodeView(u.View); err != nil {
+				return err
+			}
+			view.Commit = tip
+		}
+	}
 	view.Notes = notes
 	linkImages(&view.Changes, b.cfg.DataWebURL, view.Commit)
 	if !view.NoChange {
@@ -184,6 +209,21 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	}
 	failpoint.Hit("recorded")
 	return b.afterPush(ctx, u)
+}
+
+// pushedByThis says whether the PR's data branch is this command's own
+// commit of build for the head pr (its trailers name all three), and
+// returns its tip.
+func (b *Bot) pushedByThis(ctx context.Context, w intake.CommentWork, pr PullRequest, build Build) (bool, string, error) {
+	info, err := b.repo.Branch(ctx, refdata.PRBranch(pr.Number))
+	if err != nil {
+		return false, "", outage("read the data branch", err)
+	}
+	want := b.publishRequest(w, command.Command{}, pr, build, false).Trailers
+	t := info.Trailers
+	mine := info.Exists && t["Refbot-Build"] == want.Build && t["Refbot-Commit"] == want.Commit &&
+		t["Refbot-Comment"] == want.Comment && want.Comment != ""
+	return mine, info.Tip.String(), nil
 }
 
 // findBuild finds the build UPDATE and PLAN use: the newest build of the

@@ -22,8 +22,16 @@ func TestCrashAtEveryStep(t *testing.T) {
 	for _, point := range []string{"answered", "downloaded", "pushed", "recorded", "restarting", "restarted"} {
 		t.Run("after "+point, func(t *testing.T) {
 			ctx, sb := start(t, true)
-			rb, err := sb.Serve(ctx, refbotBin, "REFBOT_FAILPOINT="+point)
+			// refbot was up when the PR was opened (the failpoint
+			// "answered" would fire on that delivery).
+			rb, err := sb.Serve(ctx, refbotBin)
 			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rb.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if rb, err = sb.Serve(ctx, refbotBin, "REFBOT_FAILPOINT="+point); err != nil {
 				t.Fatal(err)
 			}
 			// Even when refbot dies right after answering, GitHub gets the
