@@ -134,7 +134,10 @@ func unified(p, from, before, after string) fileDiff {
 }
 
 // fence is a code fence longer than any run of backticks in s.
-func fence(s string) string {
+func fence(s string) string { return strings.Repeat("`", max(3, longestBackticks(s)+1)) }
+
+// longestBackticks is the longest run of backticks in s.
+func longestBackticks(s string) int {
 	longest, run := 0, 0
 	for _, r := range s {
 		if r == '`' {
@@ -144,7 +147,7 @@ func fence(s string) string {
 			run = 0
 		}
 	}
-	return strings.Repeat("`", max(3, longest+1))
+	return longest
 }
 
 // isText: valid UTF-8 with no NUL byte (what git also calls binary).

@@ -40,14 +40,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 			if err != nil || d.Status != 200 {
 				t.Fatalf("delivery: status %d, %v; want 200", d.Status, err)
 			}
-			waitCtx, waitCancel := context.WithTimeout(ctx, 60*time.Second)
-			err = rb.Wait(waitCtx)
-			timedOut := waitCtx.Err() == context.DeadlineExceeded
-			waitCancel()
-			if err == nil || timedOut {
-				log, _ := os.ReadFile(rb.Log)
-				t.Fatalf("refbot did not die at %q (exit: %v)\n%s", point, err, log)
-			}
+			diesAt(ctx, t, rb, point)
 
 			rb, err = sb.Serve(ctx, refbotBin)
 			if err != nil {
@@ -109,14 +102,7 @@ func TestCrashDuringMerge(t *testing.T) {
 			if d, err := sb.GitHub.Deliver(ctx, sb.URL()+"/webhook", WebhookSecret, "pull_request", payload); err != nil || d.Status != 200 {
 				t.Fatalf("merge delivery: status %d, %v; want 200", d.Status, err)
 			}
-			waitCtx, waitCancel := context.WithTimeout(ctx, 60*time.Second)
-			err = rb.Wait(waitCtx)
-			timedOut := waitCtx.Err() == context.DeadlineExceeded
-			waitCancel()
-			if err == nil || timedOut {
-				log, _ := os.ReadFile(rb.Log)
-				t.Fatalf("refbot did not die at %q (exit: %v)\n%s", point, err, log)
-			}
+			diesAt(ctx, t, rb, point)
 
 			rb, err = sb.Serve(ctx, refbotBin)
 			if err != nil {
@@ -153,5 +139,17 @@ func TestCrashDuringMerge(t *testing.T) {
 				t.Errorf("GitHub API description violated: %s", v)
 			}
 		})
+	}
+}
+
+// diesAt waits for refbot to be killed by its failpoint point.
+func diesAt(ctx context.Context, t *testing.T, rb *Refbot, point string) {
+	t.Helper()
+	waitCtx, waitCancel := context.WithTimeout(ctx, 60*time.Second)
+	defer waitCancel()
+	err := rb.Wait(waitCtx)
+	if err == nil || waitCtx.Err() == context.DeadlineExceeded {
+		log, _ := os.ReadFile(rb.Log)
+		t.Fatalf("refbot did not die at %q (exit: %v)\n%s", point, err, log)
 	}
 }
