@@ -212,11 +212,8 @@ func (q *Queue) Start(ctx context.Context) error {
 	// Jobs queued by a refbot before the queues were separate are in
 	// River's default queue, which nothing works any more: each goes to
 	// the queue of its kind.
-	for kind, queue := range map[string]string{"comment": Updates, "pr_closed": Merges, "delete_branch": Merges, "ci_wait": CI} {
-		if _, err := q.db.ExecContext(ctx, `UPDATE river_job SET queue = ? WHERE queue = ? AND kind = ?`,
-			queue, river.QueueDefault, kind); err != nil {
-			return fmt.Errorf("queue: move %s jobs of an earlier refbot: %w", kind, err)
-		}
+	if err := q.moveDefaultQueueJobs(ctx); err != nil {
+		return err
 	}
 	res, err := q.db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec')
 		WHERE state = 'running'`)
@@ -229,6 +226,55 @@ func (q *Queue) Start(ctx context.Context) error {
 	// River cancels running jobs when its start context ends: detached, so
 	// that a shutdown goes through Stop, which lets them finish first.
 	return q.river.Start(context.WithoutCancel(ctx))
+}
+
+// moveDefaultQueueJobs moves each job queued by a refbot before the queues
+// were separate, found in River's default queue, to its queue: a comment's
+// to the one QueueFor names (a STOP must not wait behind UPDATEs).
+func (q *Queue) moveDefaultQueueJobs(ctx context.Context) error {
+	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, json(args) FROM river_job WHERE queue = ?`, river.QueueDefault)
+	if err != nil {
+		return fmt.Errorf("queue: list jobs of an earlier refbot: %w", err)
+	}
+	type job struct {
+		id    int64
+		queue string
+	}
+	var moves []job
+	for rows.Next() {
+		var j job
+		var kind string
+		var args []byte
+		if err := rows.Scan(&j.id, &kind, &args); err != nil {
+			rows.Close()
+			return fmt.Errorf("queue: list jobs of an earlier refbot: %w", err)
+		}
+		switch kind {
+		case CommentArgs{}.Kind():
+			j.queue = Updates
+			var a CommentArgs
+			if json.Unmarshal(args, &a) == nil && q.handlers.QueueFor != nil {
+				j.queue = q.handlers.QueueFor(a.CommentWork)
+			}
+		case PRClosedArgs{}.Kind(), BranchDeletionArgs{}.Kind():
+			j.queue = Merges
+		case CIWaitArgs{}.Kind():
+			j.queue = CI
+		default:
+			continue
+		}
+		moves = append(moves, j)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("queue: list jobs of an earlier refbot: %w", err)
+	}
+	for _, j := range moves {
+		if _, err := q.db.ExecContext(ctx, `UPDATE river_job SET queue = ? WHERE id = ?`, j.queue, j.id); err != nil {
+			return fmt.Errorf("queue: move job %d of an earlier refbot: %w", j.id, err)
+		}
+	}
+	return nil
 }
 
 // Stop stops taking jobs and waits for running ones to finish, until ctx

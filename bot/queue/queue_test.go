@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -657,5 +658,43 @@ func TestScheduledJobDueNowIsAvailable(t *testing.T) {
 				t.Errorf("%v is %s, want %s", tc.job, got, tc.state)
 			}
 		})
+	}
+}
+
+// TestEarlierDefaultQueueJobsMoved: jobs an earlier refbot queued in
+// River's default queue go to their own queues at start, a comment's to the
+// one its command belongs in (a STOP or STATUS not behind UPDATEs), and run.
+func TestEarlierDefaultQueueJobsMoved(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeJobs(nil)
+	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+	update, status := enqueueComment(t, q, 4, "BUILDBOT: UPDATE"), enqueueComment(t, q, 5, statusBody)
+	enqueue(t, q, jobRef{"pr_closed", 6})
+	if _, err := q.DB().ExecContext(ctx, `UPDATE river_job SET queue = 'default'`); err != nil {
+		t.Fatal(err)
+	}
+	startQueue(t, q)
+	want := map[string]string{fmt.Sprint(update): Updates, fmt.Sprint(status): Commands}
+	rows, err := q.DB().QueryContext(ctx, `SELECT kind, queue, json_extract(args, '$.comment_id') FROM river_job`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, queue string
+		var comment sql.NullString
+		if err := rows.Scan(&kind, &queue, &comment); err != nil {
+			t.Fatal(err)
+		}
+		w := Merges
+		if kind == "comment" {
+			w = want[comment.String]
+		}
+		if queue != w {
+			t.Errorf("%s job (comment %s) in queue %s, want %s", kind, comment.String, queue, w)
+		}
+	}
+	for _, j := range []jobRef{{"comment", 4}, {"comment", 5}, {"pr_closed", 6}} {
+		waitForRuns(t, f, j, 1)
 	}
 }
