@@ -90,31 +90,48 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 }
 
 // setUp migrates under the serve lock: kept when exclusive, let go of
-// after migrating otherwise. A database a serve holds is only checked.
+// after migrating otherwise. A database a serve holds is only checked. The
+// lock is also held for the moment a CLI command migrates: a holder that
+// lets go within lockWait is waited for.
 func (s *Store) setUp(ctx context.Context, exclusive bool) error {
-	err := s.LockExclusive()
-	switch {
-	case err == nil:
-		if err := s.migrate(ctx); err != nil {
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := s.LockExclusive()
+		switch {
+		case err == nil:
+			if err := s.migrate(ctx); err != nil {
+				return err
+			}
+			if !exclusive {
+				s.unlock()
+			}
+			return nil
+		case !errors.Is(err, ErrLocked):
 			return err
+		case !exclusive:
+			if v, verr := s.SchemaVersion(ctx); verr == nil && v == Version {
+				return nil
+			}
 		}
-		if !exclusive {
-			s.unlock()
+		if time.Now().After(deadline) {
+			if exclusive {
+				return err
+			}
+			v, _ := s.SchemaVersion(ctx)
+			return fmt.Errorf("store: %s has schema version %d, this refbot knows %d, and a refbot serve holds it: "+
+				"run this command with the same refbot version as the serve", s.path, v, Version)
 		}
-		return nil
-	case exclusive || !errors.Is(err, ErrLocked):
-		return err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	v, err := s.SchemaVersion(ctx)
-	if err != nil {
-		return err
-	}
-	if v != Version {
-		return fmt.Errorf("store: %s has schema version %d, this refbot knows %d, and a refbot serve holds it: "+
-			"run this command with the same refbot version as the serve", s.path, v, Version)
-	}
-	return nil
 }
+
+// lockWait is how long Open waits for another process's hold on the
+// database (a CLI command migrating it) to end.
+const lockWait = 3 * time.Second
 
 // DB is the database, for the job queue (River) that shares it.
 func (s *Store) DB() *sql.DB { return s.db }
