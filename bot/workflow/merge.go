@@ -96,6 +96,7 @@ type mergeView struct {
 	RestartFailed string // the post-merge build that could not be restarted
 	Failed        string
 	CleanupFailed string // applied, but the data branch could not be deleted
+	BranchDeleted bool   `json:",omitempty"` // the data branch is deleted (archived)
 	// The restart of the post-merge build, recorded before it is asked
 	// for: the build, how it looked just before, and when it was asked.
 	RestartAsked  string    `json:",omitempty"`
@@ -169,24 +170,14 @@ func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error
 		}
 	}
 	if m.MergeCommit == "" {
-		v.Failed = "the merge commit is unknown, so no post-merge build can be found"
-		m.Step = store.MergeFailed
-		if err := b.saveMerge(ctx, m, v); err != nil {
-			return 0, err
-		}
-		return 0, b.replyMerged(ctx, v)
+		return 0, b.failMerge(ctx, m, v, "the merge commit is unknown, so no post-merge build can be found")
 	}
 	// The base tip of the merge's time: the reference data of the code the
 	// post-merge build tests (the base's code plus this PR's), before
 	// whatever was promoted after the merge.
 	against, err := b.repo.BaseAt(ctx, m.MergedAt)
 	if errors.Is(err, refdata.ErrNoBranch) {
-		v.Failed = "the base branch of the data repository has no commit as old as the merge, so the post-merge build's outputs have nothing to be compared with"
-		if err := b.replyMerged(ctx, v); err != nil {
-			return 0, err
-		}
-		m.Step = store.MergeFailed
-		return 0, b.saveMerge(ctx, m, v)
+		return 0, b.failMerge(ctx, m, v, "the base branch of the data repository has no commit as old as the merge, so the post-merge build's outputs have nothing to be compared with")
 	}
 	if err != nil {
 		return 0, outage("read the base branch's history", err)
@@ -206,14 +197,7 @@ func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error
 // its outputs as a change against the base tip of the merge's time.
 func (b *Bot) applyPostMerge(ctx context.Context, m *store.Merge) (time.Duration, error) {
 	v := b.mergeView(m)
-	fail := func(why string) (time.Duration, error) {
-		v.Failed, v.Waiting = why, false
-		m.Step = store.MergeFailed
-		if err := b.saveMerge(ctx, m, v); err != nil {
-			return 0, err
-		}
-		return 0, b.replyMerged(ctx, v)
-	}
+	fail := func(why string) (time.Duration, error) { return 0, b.failMerge(ctx, m, v, why) }
 	if b.now().Sub(m.StartedAt) > b.cfg.MergeWait {
 		return fail(fmt.Sprintf("no post-merge build of %s finished within %s", code(short(m.MergeCommit)), b.cfg.MergeWait))
 	}
@@ -251,6 +235,17 @@ func (b *Bot) applyPostMerge(ctx context.Context, m *store.Merge) (time.Duration
 		return 0, err
 	}
 	return b.finishMerge(ctx, m, true)
+}
+
+// failMerge ends a merge that could take nothing to the base branch: the
+// reply first, then the record, so that a failed reply is retried.
+func (b *Bot) failMerge(ctx context.Context, m *store.Merge, v mergeView, why string) error {
+	v.Failed, v.Waiting = why, false
+	if err := b.replyMerged(ctx, v); err != nil {
+		return err
+	}
+	m.Step = store.MergeFailed
+	return b.saveMerge(ctx, m, v)
 }
 
 // restartPostMerge restarts the post-merge build recorded in v, once:
@@ -298,8 +293,14 @@ func (b *Bot) finishMerge(ctx context.Context, m *store.Merge, fresh bool) (time
 	if again, err := b.restartPostMerge(ctx, m, &v, fresh); again > 0 || err != nil {
 		return again, err
 	}
-	if _, err := b.repo.DeleteBranch(ctx, v.Branch); err != nil {
-		return 0, outage("delete the merged pull request's data branch", err)
+	if !v.BranchDeleted {
+		if _, err := b.repo.DeleteBranch(ctx, v.Branch); err != nil {
+			return 0, outage("delete the merged pull request's data branch", err)
+		}
+		v.BranchDeleted = true
+		if err := b.saveMerge(ctx, m, v); err != nil {
+			return 0, err
+		}
 	}
 	b.log.Info("data promoted", zap.Int("pr", m.PR), zap.String("commit", m.DataCommit))
 	if err := b.replyMerged(ctx, v); err != nil {
@@ -320,8 +321,14 @@ func (b *Bot) MergeGaveUp(ctx context.Context, w intake.PullRequestClosed, attem
 	}
 	v := b.mergeView(m)
 	if m.Step == store.MergeApplied {
-		// The data is on the base; only the clean-up could not be done.
-		v.CleanupFailed, m.Step = plainReason(err), store.MergeDone
+		// The data is on the base; only the clean-up could not be done,
+		// or the reply.
+		if !v.BranchDeleted {
+			v.CleanupFailed = plainReason(err)
+		} else {
+			b.rebaseOthers(ctx, m.PR)
+		}
+		m.Step = store.MergeDone
 	} else {
 		v.Failed, v.Waiting = plainReason(err), false
 		m.Step = store.MergeFailed

@@ -517,3 +517,29 @@ func TestMergeGaveUpAfterApplying(t *testing.T) {
 		t.Errorf("merge record %+v, %v; want done", m, err)
 	}
 }
+
+// A merge that gave up after deleting the branch (its reply failed) does
+// not ask for the branch to be deleted by hand.
+func TestMergeGaveUpAfterDeleting(t *testing.T) {
+	ctx := context.Background()
+	f, _ := appliedByAnEarlierRun(t)
+	m, err := f.state.Merge(ctx, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := f.bot.mergeView(m)
+	v.BranchDeleted, v.Restarted = true, v.RestartAsked
+	if _, err := f.bot.repo.DeleteBranch(ctx, "PR12"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bot.saveMerge(ctx, m, v); err != nil {
+		t.Fatal(err)
+	}
+	w := intake.PullRequestClosed{Repo: "octo-org/octo-repo", PR: 12, Merged: true, BaseRef: "master", HeadSHA: head,
+		MergeCommit: mergeCommit, MergedBy: "alice"}
+	f.bot.MergeGaveUp(ctx, w, 5, outage("post refbot's reply", fmt.Errorf("github down")))
+	got := f.gh.lastComment()
+	if !strings.Contains(got, "Branch `PR12` was deleted") || strings.Contains(got, "could not be deleted") {
+		t.Errorf("reply:\n%s", got)
+	}
+}
