@@ -39,6 +39,15 @@ func (s *Store) ReplyIntent(ctx context.Context, comment int64, key string) erro
 	return err
 }
 
+// ReplyGone records that the reply (comment, key) was deleted on GitHub
+// and that refbot is about to post it again: the same intent as
+// ReplyIntent, dated now.
+func (s *Store) ReplyGone(ctx context.Context, comment int64, key string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_reply SET reply_id = 0, created_at = ? WHERE comment_id = ? AND verb = ?`,
+		formatTime(s.now()), comment, key)
+	return err
+}
+
 // SetReply records the created reply's id.
 func (s *Store) SetReply(ctx context.Context, comment int64, key string, id int64) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_reply (comment_id, verb, reply_id, created_at) VALUES (?, ?, ?, ?)

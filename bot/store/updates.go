@@ -149,15 +149,61 @@ func (s *Store) SaveUpdate(ctx context.Context, u *Update) error {
 	return s.writeUpdate(ctx, u)
 }
 
-// EndUpdate records that u ended at its (final) Step, not yet reported,
-// if nobody ended it first: otherwise ErrFinal, and the end stays the
-// first one's. The caller then tells the end and calls MarkReported.
-func (s *Store) EndUpdate(ctx context.Context, u *Update) error {
+// EndUpdate records that u, read at step from, ended at its (final) Step
+// with its View and Outcome, not yet reported. Only those columns change:
+// what the update's own job recorded (its data commit, its restart) stays.
+// If the update ended first, ErrFinal, and the end stays the first one's;
+// if it moved on from from meanwhile (its job ran on while STOP looked),
+// ErrMoved: read it again and decide again. The caller then tells the end
+// and calls MarkReported.
+func (s *Store) EndUpdate(ctx context.Context, u *Update, from string) error {
 	if !Final(u.Step) {
 		return fmt.Errorf("end update %d: %s is not an end", u.ID, u.Step)
 	}
-	u.Reported = false
-	return s.writeUpdate(ctx, u)
+	u.Reported, u.UpdatedAt = false, s.now().UTC()
+	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET step = ?, view = ?, outcome = ?, reported = 0, updated_at = ?
+		WHERE id = ? AND step = ?`, u.Step, u.View, u.Outcome, formatTime(u.UpdatedAt), u.ID, from)
+	if err != nil {
+		return fmt.Errorf("end update %d at %s: %w", u.ID, u.Step, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil
+	}
+	now, err := s.UpdateByID(ctx, u.ID)
+	switch {
+	case err != nil:
+		return err
+	case now == nil || Final(now.Step):
+		return fmt.Errorf("end update %d at %s: %w", u.ID, u.Step, ErrFinal)
+	}
+	return fmt.Errorf("end update %d at %s: it is at %s now: %w", u.ID, u.Step, now.Step, ErrMoved)
+}
+
+// ErrMoved: the update moved on since it was read (EndUpdate).
+var ErrMoved = errors.New("update moved on")
+
+// ReviseEnd changes the reply of an update that ended at step, to be told
+// again (a stop found to have come after the push it thought it had
+// prevented). ErrMoved if it is not at step.
+func (s *Store) ReviseEnd(ctx context.Context, u *Update) error {
+	u.Reported, u.UpdatedAt = false, s.now().UTC()
+	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET view = ?, outcome = ?, data_commit = ?, reported = 0, updated_at = ?
+		WHERE id = ? AND step = ?`, u.View, u.Outcome, u.DataCommit, formatTime(u.UpdatedAt), u.ID, u.Step)
+	if err != nil {
+		return fmt.Errorf("revise the end of update %d: %w", u.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("revise the end of update %d: %w", u.ID, ErrMoved)
+	}
+	return nil
+}
+
+// SetOutcome records the outcome of an update that ended (a late cancel
+// of its build done, say).
+func (s *Store) SetOutcome(ctx context.Context, id int64, outcome string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET outcome = ?, updated_at = ? WHERE id = ?`,
+		outcome, formatTime(s.now()), id)
+	return err
 }
 
 func (s *Store) writeUpdate(ctx context.Context, u *Update) error {
@@ -183,8 +229,13 @@ func (s *Store) MarkReported(ctx context.Context, id int64) error {
 }
 
 // Unreported returns pr's updates that ended at step and whose end was
-// not told yet (a crash came between the two).
+// not told yet (a crash came between the two); step "" is any end.
 func (s *Store) Unreported(ctx context.Context, pr int, step string) ([]Update, error) {
+	if step == "" {
+		rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = ? AND step IN `+finalSteps+`
+			AND reported = 0 ORDER BY id`, pr)
+		return collect(rows, err, func(r *sql.Rows) (Update, error) { return scanUpdate(r) })
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = ? AND step = ? AND reported = 0
 		ORDER BY id`, pr, step)
 	return collect(rows, err, func(r *sql.Rows) (Update, error) { return scanUpdate(r) })

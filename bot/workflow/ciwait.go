@@ -51,7 +51,7 @@ func (b *Bot) afterPush(ctx context.Context, u *store.Update) error {
 		if err := b.st.SaveUpdate(ctx, u); errors.Is(err, store.ErrFinal) {
 			// STOP came while CI was asked: what it cancelled may have
 			// restarted just after, so it is cancelled again.
-			return outage("cancel the CI build", b.ci.Cancel(ctx, u.Build))
+			return b.cancelLate(ctx, u)
 		} else if err != nil {
 			return err
 		}
@@ -67,6 +67,25 @@ func (b *Bot) afterPush(ctx context.Context, u *store.Update) error {
 	// first look is at once: a wait scheduled later depends on the queue's
 	// scheduler, which a restarted refbot runs only once it leads.
 	return b.jobs.ScheduleCIWait(ctx, u.PR, u.ID, 0)
+}
+
+// cancelLate cancels the build of an update STOP ended while the update's
+// job asked CI to restart it: the restart may have come after STOP's
+// cancel. STOP cancelled the job's context, so the cancel has its own. A
+// build a newer update of the PR restarted since is that update's.
+func (b *Bot) cancelLate(ctx context.Context, u *store.Update) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	active, err := b.st.ActiveUpdates(ctx, u.PR, false)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(active, func(o store.Update) bool { return o.ID != u.ID && o.Build == u.Build }) {
+		if err := b.ci.Cancel(ctx, u.Build); err != nil {
+			return outage("cancel the CI build", err)
+		}
+	}
+	return b.st.SetOutcome(ctx, u.ID, "cancelled")
 }
 
 // supersedeOthers ends the PR's other updates that pushed before u: their
@@ -164,17 +183,20 @@ func (b *Bot) WaitCI(ctx context.Context, pr int, id int64) (time.Duration, erro
 	return 0, b.end(ctx, u, store.StepDone, view)
 }
 
-// end finishes u at a final step with view as its reply, unless another
-// job ended it first (then it is that job's to tell), and tells it.
+// end finishes u, as read at its current step, at a final step with view
+// as its reply, unless another job ended it first (then it is that job's to
+// tell), and tells it. store.ErrMoved: u moved on since it was read.
 func (b *Bot) end(ctx context.Context, u *store.Update, step string, view updateData) error {
 	raw, err := encodeView(view)
 	if err != nil {
 		return err
 	}
+	from := u.Step
 	u.Step, u.View = step, raw
-	if err := b.st.EndUpdate(ctx, u); errors.Is(err, store.ErrFinal) {
+	if err := b.st.EndUpdate(ctx, u, from); errors.Is(err, store.ErrFinal) {
 		return nil
 	} else if err != nil {
+		u.Step = from
 		return err
 	}
 	return b.report(ctx, u)

@@ -17,7 +17,9 @@ import (
 // stop cancels the PR's other jobs, its CI waits and the CI builds refbot
 // restarted for it; the updates it stops end (those still publishing too,
 // so that a push already under way is not followed by a restart), their
-// replies say so, and their pending statuses end.
+// replies say so, and their pending statuses end. STOP holds no lease (it
+// must not wait for the job it stops): an update that moves on while STOP
+// looks at it is looked at again.
 func (b *Bot) stop(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
 	jobs, err := b.jobs.CancelPR(ctx, pr.Number, w.CommentID)
 	if err != nil {
@@ -29,19 +31,22 @@ func (b *Bot) stop(ctx context.Context, w intake.CommentWork, cmd command.Comman
 	}
 	var builds []string
 	for _, u := range active {
-		if !u.RestartAt.IsZero() && !slices.Contains(builds, u.Build) {
-			if err := b.ci.Cancel(ctx, u.Build); err != nil {
-				return outage("cancel the CI build", err)
+		for tries := 1; ; tries++ {
+			err := b.stopUpdate(ctx, &u, w.Author, &builds)
+			if !errors.Is(err, store.ErrMoved) || tries == 5 {
+				if err != nil {
+					return err
+				}
+				break
 			}
-			builds = append(builds, u.Build)
-		}
-		view, err := decodeView(u.View)
-		if err != nil {
-			return err
-		}
-		view.CI, view.By = "stopped", w.Author
-		if err := b.end(ctx, &u, store.StepStopped, view); err != nil {
-			return err
+			now, err := b.st.UpdateByID(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			if now == nil || store.Final(now.Step) {
+				break
+			}
+			u = *now
 		}
 	}
 	if err := b.reportEnds(ctx, pr.Number, store.StepStopped); err != nil {
@@ -51,6 +56,50 @@ func (b *Bot) stop(ctx context.Context, w intake.CommentWork, cmd command.Comman
 		return err
 	}
 	return b.reply(ctx, w, replyKey(cmd), renderStop(w.Author, len(jobs), builds))
+}
+
+// stopUpdate ends u, as read, at StepStopped: its restarted build is
+// cancelled (once per build), and an update still publishing is told as
+// stopped before its push unless its commit is on the branch already.
+func (b *Bot) stopUpdate(ctx context.Context, u *store.Update, by string, builds *[]string) error {
+	if !u.RestartAt.IsZero() && !slices.Contains(*builds, u.Build) {
+		if err := b.ci.Cancel(ctx, u.Build); err != nil {
+			return outage("cancel the CI build", err)
+		}
+		*builds = append(*builds, u.Build)
+	}
+	view, err := decodeView(u.View)
+	if err != nil {
+		return err
+	}
+	if u.Step == store.StepPublishing {
+		mine, tip, err := b.pushedByThis(ctx, u)
+		if err != nil {
+			return err
+		}
+		if mine {
+			view.Commit = tip
+		} else {
+			view.Unpushed = true
+		}
+		// Recorded before its plan was: what the reply needs.
+		view.PR.Number, view.Branch, view.Build.ID = u.PR, refdata.PRBranch(u.PR), u.Build
+		if view.PR.HeadSHA == "" {
+			view.PR.HeadSHA = u.Head
+		}
+		if view.Author == "" {
+			view.Author = u.Author
+		}
+	}
+	view.CI, view.By = "stopped", by
+	if err := b.end(ctx, u, store.StepStopped, view); err != nil {
+		return err
+	}
+	if view.Unpushed {
+		// Nothing changed: the next UPDATE need not wait.
+		return b.policy.Release(ctx, u.PR, string(command.Update), u.CommentID)
+	}
+	return nil
 }
 
 // status reports the PR's data branch, the newest CI build of its head and
@@ -102,10 +151,13 @@ func (b *Bot) GaveUp(ctx context.Context, w intake.CommentWork, attempts int, er
 			continue
 		case u != nil && store.Final(u.Step):
 			continue
-		case u != nil && u.Step != store.StepPublishing:
+		case u != nil && (u.Step != store.StepPublishing || b.pushedUnrecorded(ctx, u)):
 			// It pushed: that stays, and its cooldown too.
 			view, _ := decodeView(u.View)
 			view.CI, view.Reason = "gave-up", reason
+			if u.Step == store.StepPublishing {
+				view.Commit = u.DataCommit
+			}
 			if eerr := b.end(ctx, u, store.StepGaveUp, view); eerr != nil {
 				log.Error("report an update that gave up", zap.Error(eerr))
 			}
@@ -126,4 +178,22 @@ func (b *Bot) GaveUp(ctx context.Context, w intake.CommentWork, attempts int, er
 	if rerr := b.reply(ctx, w, "gave-up", body); rerr != nil {
 		log.Error("report a failed comment", zap.NamedError("reply", rerr))
 	}
+}
+
+// pushedUnrecorded says whether update u, still publishing, pushed its
+// commit without recording it (and sets its DataCommit); when the branch
+// cannot be read, it says no.
+func (b *Bot) pushedUnrecorded(ctx context.Context, u *store.Update) bool {
+	if u.View == "" {
+		return false
+	}
+	mine, tip, err := b.pushedByThis(ctx, u)
+	if err != nil {
+		b.log.Warn("read the data branch of an update that gave up", zap.Int("pr", u.PR), zap.Error(err))
+		return false
+	}
+	if mine {
+		u.DataCommit = tip
+	}
+	return mine
 }

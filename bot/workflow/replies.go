@@ -151,9 +151,12 @@ func (b *Bot) reply(ctx context.Context, w intake.CommentWork, key, body string)
 		if !errors.Is(err, ghclient.ErrNotFound) {
 			return outage("edit refbot's reply", err)
 		}
-		// Someone deleted it: post it again.
-	}
-	if r != nil && r.ID == 0 {
+		// Someone deleted it: post it again, recorded first as the
+		// first time.
+		if err := b.st.ReplyGone(ctx, w.CommentID, key); err != nil {
+			return err
+		}
+	} else if r != nil && r.ID == 0 {
 		id, err := b.findReply(ctx, w.PR, w.CommentID, key, r.Since)
 		if err != nil {
 			return err
@@ -164,8 +167,10 @@ func (b *Bot) reply(ctx context.Context, w intake.CommentWork, key, body string)
 			}
 			return outage("edit refbot's reply", b.gh.EditComment(ctx, id, body))
 		}
-	} else if err := b.st.ReplyIntent(ctx, w.CommentID, key); err != nil {
-		return err
+	} else {
+		if err := b.st.ReplyIntent(ctx, w.CommentID, key); err != nil {
+			return err
+		}
 	}
 	id, err := b.gh.CreateComment(ctx, w.PR, body)
 	if err != nil {
@@ -311,9 +316,11 @@ type updateData struct {
 	Notes    []variantNote
 	// CI is where the CI part stands: running, passed, failed, timeout,
 	// stopped, superseded, gave-up.
-	CI     string
-	By     string // who stopped it, or whose UPDATE superseded it
-	Reason string // why refbot gave up, in plain words
+	CI string
+	By string // who stopped it, or whose UPDATE superseded it
+	// Unpushed: stopped before its data was pushed; the branch is as it was.
+	Unpushed bool   `json:",omitempty"`
+	Reason   string // why refbot gave up, in plain words
 }
 
 // imageExts are the files whose replies link to a view of them.

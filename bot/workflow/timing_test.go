@@ -705,61 +705,203 @@ func TestUnchangedDataRestartsNothing(t *testing.T) {
 }
 
 // TestPushNotRecorded: a job pushed the data and died before recording the
-// push. Its retry finds the branch unchanged by its own push: it is not an
-// unchanged UPDATE but this one resumed, so the build is restarted once
-// and the reply lists what the push changed.
+// push. Its retry finds its own commit on the branch: it is not an
+// unchanged UPDATE but this one resumed, so the build is restarted once and
+// the reply lists what the push changed; even when the author pushed a new
+// head meanwhile (the data was pushed for the head reviewed).
 func TestPushNotRecorded(t *testing.T) {
-	ctx := context.Background()
+	for _, moved := range []bool{false, true} {
+		t.Run(fmt.Sprintf("head moved %v", moved), func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t)
+			f.upload(t, head, bChanged)
+			commentSeq++
+			f.clock.tick(time.Second)
+			w := f.work("alice", "BUILDBOT: UPDATE")
+			cmd := command.Parse(w.Body, "").Commands[0]
+			// The first run, up to its push.
+			pr, err := f.bot.gh.PullRequest(ctx, 12)
+			if err != nil {
+				t.Fatal(err)
+			}
+			build, err := f.bot.ci.NewestBuild(ctx, 12, head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := f.bot.publishRequest(w, cmd, pr, build, true)
+			plan, err := publish.Publish(ctx, f.bot.cache, f.bot.repo, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := f.state.StartUpdate(ctx, store.Update{CommentID: w.CommentID, Key: replyKey(cmd), PR: 12, Head: head,
+				Build: build.ID, Author: "alice"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.View, err = encodeView(updateView(w, pr, build, plan)); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.state.SaveUpdate(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			req.DryRun = false
+			if _, err := publish.Publish(ctx, f.bot.cache, f.bot.repo, req); err != nil {
+				t.Fatal(err)
+			}
+			if moved {
+				f.clock.tick(time.Minute)
+				f.gh.fake.AddCommit(head2)
+				f.gh.fake.SetHead(12, head2)
+			}
+			// The retry.
+			if err := f.bot.HandleComment(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.settle(t); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.travis.Restarts(f.build.ID); n != 1 {
+				t.Errorf("%d restarts, want 1", n)
+			}
+			got := f.gh.lastComment()
+			if strings.Contains(got, "already held exactly this data") || !strings.Contains(got, "`data/b.txt`") {
+				t.Errorf("reply: %s", got)
+			}
+			if u, err := f.state.Update(ctx, w.CommentID, replyKey(cmd)); err != nil || !store.Final(u.Step) {
+				t.Errorf("the update did not end: %+v, %v", u, err)
+			}
+		})
+	}
+}
+
+// prHook runs f at the at-th read of the PR (the first is the job's own,
+// the second the check just before the push).
+type prHook struct {
+	GitHub
+	calls, at int
+	f         func() error
+}
+
+func (h *prHook) PullRequest(ctx context.Context, n int) (PullRequest, error) {
+	h.calls++
+	if h.calls == h.at {
+		if err := h.f(); err != nil {
+			return PullRequest{}, err
+		}
+	}
+	return h.GitHub.PullRequest(ctx, n)
+}
+
+// TestStopAroundThePush: STOP comes while an UPDATE publishes. Before the
+// push: the job is cancelled, the branch stays as it was, the reply says
+// so and the cooldown is given back. During the push (STOP looked before
+// it landed): the reply is set right, the data stays pushed, and the
+// build is not restarted.
+func TestStopAroundThePush(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		err    error // what the check before the push gets: STOP cancelled the job, or it was too late
+		pushed bool
+		want   string
+	}{
+		{"before the push", context.Canceled, false, "Stopped by @alice before its data was pushed"},
+		{"during the push", nil, true, "the data stays pushed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.upload(t, head, bChanged)
+			commentSeq++
+			f.clock.tick(time.Second)
+			w := f.work("alice", "BUILDBOT: UPDATE")
+			orig := f.bot.gh
+			h := &prHook{GitHub: orig, at: 2}
+			h.f = func() error {
+				f.bot.gh = orig
+				if err := f.post(t, "alice", "BUILDBOT: STOP"); err != nil {
+					t.Fatal(err)
+				}
+				return tc.err
+			}
+			f.bot.gh = h
+			err := f.bot.HandleComment(context.Background(), w)
+			if (err != nil) == tc.pushed {
+				t.Fatalf("the UPDATE's job: %v", err)
+			}
+			if got := f.branch(t) != ""; got != tc.pushed {
+				t.Errorf("branch PR12 pushed: %v, want %v", got, tc.pushed)
+			}
+			if got := f.gh.replies()[0].Body; !strings.Contains(got, tc.want) {
+				t.Errorf("the UPDATE's reply lacks %q:\n%s", tc.want, got)
+			}
+			if n := f.travis.Restarts(f.build.ID); n != 0 {
+				t.Errorf("%d restarts after STOP", n)
+			}
+			if st := f.gh.states(); st[len(st)-1] == "pending" {
+				t.Errorf("statuses end pending: %v", st)
+			}
+			if !tc.pushed {
+				if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+					t.Fatal(err)
+				}
+				if f.branch(t) == "" {
+					t.Errorf("an UPDATE right after the stopped one: %s", f.gh.lastComment())
+				}
+			}
+		})
+	}
+}
+
+// TestUnchangedToldAfterAFailedReply: the reply of an UPDATE that found its
+// data there already fails; the job's retry tells it, and the status does
+// not stay pending.
+func TestUnchangedToldAfterAFailedReply(t *testing.T) {
 	f := newFixture(t)
 	f.upload(t, head, bChanged)
+	if err := f.comment(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.tick(11 * time.Minute)
+	f.upload(t, head, bChanged)
+	before := len(f.gh.replies())
+	f.gh.fake.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: 502, Method: "POST",
+		Route: "/repos/{owner}/{repo}/issues/{issue_number}/comments"})
 	commentSeq++
 	f.clock.tick(time.Second)
 	w := f.work("alice", "BUILDBOT: UPDATE")
-	cmd := command.Parse(w.Body, "").Commands[0]
-	// The first run, up to its push.
-	pr, err := f.bot.gh.PullRequest(ctx, 12)
-	if err != nil {
+	if err := f.bot.HandleComment(context.Background(), w); err == nil {
+		t.Fatal("the reply GitHub failed did not fail the job")
+	}
+	if err := f.bot.HandleComment(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
-	build, err := f.bot.ci.NewestBuild(ctx, 12, head)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := f.bot.publishRequest(w, cmd, pr, build, true)
-	plan, err := publish.Publish(ctx, f.bot.cache, f.bot.repo, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := f.state.StartUpdate(ctx, store.Update{CommentID: w.CommentID, Key: replyKey(cmd), PR: 12, Head: head,
-		Build: build.ID, Author: "alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.View, err = encodeView(updateView(w, pr, build, plan)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.state.SaveUpdate(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	req.DryRun = false
-	if _, err := publish.Publish(ctx, f.bot.cache, f.bot.repo, req); err != nil {
-		t.Fatal(err)
-	}
-	// The retry.
-	if err := f.bot.HandleComment(ctx, w); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.settle(t); err != nil {
-		t.Fatal(err)
-	}
-	if n := f.travis.Restarts(f.build.ID); n != 1 {
-		t.Errorf("%d restarts, want 1", n)
-	}
-	got := f.gh.lastComment()
-	if strings.Contains(got, "already held exactly this data") || !strings.Contains(got, "`data/b.txt`") {
-		t.Errorf("reply: %s", got)
+	if got := f.gh.replies(); len(got) != before+1 || !strings.Contains(got[len(got)-1].Body, "already held exactly this data") {
+		t.Errorf("%d replies after %d: %s", len(got), before, f.gh.lastComment())
 	}
 	if st := f.gh.states(); st[len(st)-1] != "success" {
 		t.Errorf("statuses: %v", st)
+	}
+}
+
+// TestDeletedReplyPostedOnce: refbot's reply was deleted; posting it again
+// is recorded first, so an answer lost after GitHub created it does not
+// lead to a second one.
+func TestDeletedReplyPostedOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	commentSeq++
+	w := f.work("alice", "BUILDBOT: HELP")
+	if err := f.state.SetReply(ctx, w.CommentID, "HELP:1", 987654); err != nil { // a reply someone deleted
+		t.Fatal(err)
+	}
+	f.gh.fake.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: 502, Method: "POST",
+		Route: "/repos/{owner}/{repo}/issues/{issue_number}/comments", Applied: true})
+	if err := f.bot.reply(ctx, w, "HELP:1", "hello"); err == nil {
+		t.Fatal("GitHub's 502 was not an error")
+	}
+	if err := f.bot.reply(ctx, w, "HELP:1", "hello again"); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.gh.replies(); len(r) != 1 || !strings.HasPrefix(r[0].Body, "hello again") {
+		t.Errorf("%d replies: %+v", len(r), r)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/refbot/refbot/bot/command"
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/publish"
@@ -26,15 +28,43 @@ import (
 // restarted build may be re-uploading under the same id).
 func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
 	key := replyKey(cmd)
+	// Ends of the PR's earlier updates that could not be told (a give-up
+	// whose reply failed, say) are told now, best effort.
+	if err := b.reportEnds(ctx, pr.Number, ""); err != nil {
+		b.log.Warn("tell the ends of earlier updates", zap.Int("pr", pr.Number), zap.Error(err))
+	}
 	u, err := b.st.Update(ctx, w.CommentID, key)
 	if err != nil {
 		return err
 	}
 	if u != nil && store.Final(u.Step) {
-		return nil // finished before; this is a retry of a later command
+		// Finished before: a retry of a later command, or of this one
+		// after its end could not be told, or its build's late cancel
+		// could not be done.
+		if u.Step == store.StepStopped && !u.RestartAt.IsZero() && u.Outcome != "cancelled" {
+			if err := b.cancelLate(ctx, u); err != nil {
+				return err
+			}
+		}
+		if !u.Reported {
+			return b.report(ctx, u)
+		}
+		return nil
 	}
 	if u != nil && u.Step != store.StepPublishing {
 		return b.afterPush(ctx, u)
+	}
+	if u != nil && u.View != "" {
+		// An earlier run got as far as recording what it would push. If
+		// the branch is its commit, it pushed and died before recording
+		// it: that push is this update's, whatever moved since.
+		mine, tip, err := b.pushedByThis(ctx, u)
+		if err != nil {
+			return err
+		}
+		if mine {
+			return b.resumePush(ctx, u, tip)
+		}
 	}
 	replyRefusal := func(reason string) error { return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason)) }
 	if !pr.Open {
@@ -127,17 +157,20 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		return err
 	}
 	// Recorded before the push: what it changes, as the reply says it. A
-	// run that dies after pushing and before recording the push finds
-	// the branch unchanged by its own push, and this record (see below).
-	if saved, err := decodeView(u.View); u.View == "" || err != nil || saved.Build.ID != build.ID {
-		if u.View, err = encodeView(updateView(w, pr, build, plan)); err != nil {
-			return err
-		}
-		if err := b.st.SaveUpdate(ctx, u); errors.Is(err, store.ErrFinal) {
-			return nil // stopped meanwhile: STOP says so
-		} else if err != nil {
-			return err
-		}
+	// run that dies after pushing and before recording the push finds its
+	// commit on the branch, and this record (see the top).
+	planned := updateView(w, pr, build, plan)
+	planned.Notes = notes
+	if planned.Overlaps, err = b.overlaps(ctx, pr.Number, plan); err != nil {
+		return outage("compare with the other pull requests' data", err)
+	}
+	if u.View, err = encodeView(planned); err != nil {
+		return err
+	}
+	if err := b.st.SaveUpdate(ctx, u); errors.Is(err, store.ErrFinal) {
+		return nil // stopped meanwhile: STOP says so
+	} else if err != nil {
+		return err
 	}
 	// An update refbot left pending on an older head is over: say so.
 	if err := b.finishPending(ctx, pr.Number, pr.HeadSHA, "Abandoned: the head of the pull request moved"); err != nil {
@@ -169,28 +202,13 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	failpoint.Hit("pushed")
 	// The push is confirmed: record it with what the reply says of it.
 	view := updateView(w, pr, build, res)
-	if view.NoChange {
-		mine, tip, err := b.pushedByThis(ctx, w, pr, build)
-		if err != nil {
-			return err
-		}
-		if mine {
-			// An earlier run of this job pushed, then died before
-			// recording it: that push is this update's.
-			if view, err = decodeView(u.View); err != nil {
-				return err
-			}
-			view.Commit = tip
-		}
-	}
 	view.Notes = notes
 	linkImages(&view.Changes, b.cfg.DataWebURL, view.Commit)
 	if !view.NoChange {
 		view.Diffs = b.textDiffs(ctx, res)
 	}
-	if view.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {
-		return outage("compare with the other pull requests' data", err)
-	}
+	// The branch's changes against the base are the plan's.
+	view.Overlaps = planned.Overlaps
 	u.DataCommit = view.Commit
 	if view.NoChange {
 		// The branch held exactly this already: nothing new for CI to
@@ -203,7 +221,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	}
 	u.Step = store.StepPushed
 	if err := b.st.SaveUpdate(ctx, u); errors.Is(err, store.ErrFinal) {
-		return nil // stopped while it pushed: STOP says so
+		return b.stoppedWhilePushing(ctx, u, view)
 	} else if err != nil {
 		return err
 	}
@@ -211,19 +229,39 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	return b.afterPush(ctx, u)
 }
 
-// pushedByThis says whether the PR's data branch is this command's own
-// commit of build for the head pr (its trailers name all three), and
-// returns its tip.
-func (b *Bot) pushedByThis(ctx context.Context, w intake.CommentWork, pr PullRequest, build Build) (bool, string, error) {
-	info, err := b.repo.Branch(ctx, refdata.PRBranch(pr.Number))
+// pushedByThis says whether the PR's data branch is update u's own commit
+// (its trailers name its comment, its build and its head), and returns the
+// branch's tip.
+func (b *Bot) pushedByThis(ctx context.Context, u *store.Update) (bool, string, error) {
+	info, err := b.repo.Branch(ctx, refdata.PRBranch(u.PR))
 	if err != nil {
 		return false, "", outage("read the data branch", err)
 	}
-	want := b.publishRequest(w, command.Command{}, pr, build, false).Trailers
 	t := info.Trailers
-	mine := info.Exists && t["Refbot-Build"] == want.Build && t["Refbot-Commit"] == want.Commit &&
-		t["Refbot-Comment"] == want.Comment && want.Comment != ""
+	by := t["Refbot-Comment"]
+	mine := info.Exists && t["Refbot-Build"] == u.Build && t["Refbot-Commit"] == u.Head &&
+		(strings.HasSuffix(by, fmt.Sprintf("#issuecomment-%d", u.CommentID)) || by == commentRef(intake.CommentWork{CommentID: u.CommentID, Trusted: true}))
 	return mine, info.Tip.String(), nil
+}
+
+// resumePush goes on with an update whose push an earlier run made and did
+// not record (it died in between): the push is recorded, with the reply
+// recorded before it, and the build restarted.
+func (b *Bot) resumePush(ctx context.Context, u *store.Update, tip string) error {
+	view, err := decodeView(u.View)
+	if err != nil {
+		return err
+	}
+	view.Commit = tip
+	linkImages(&view.Changes, b.cfg.DataWebURL, tip)
+	u.DataCommit, u.Step = tip, store.StepPushed
+	if u.View, err = encodeView(view); err != nil {
+		return err
+	}
+	if err := b.st.SaveUpdate(ctx, u); err != nil {
+		return finalOK(err)
+	}
+	return b.afterPush(ctx, u)
 }
 
 // findBuild finds the build UPDATE and PLAN use: the newest build of the
@@ -362,11 +400,40 @@ func (b *Bot) overlaps(ctx context.Context, pr int, res *publish.Result) ([]over
 	return out, nil
 }
 
-func (b *Bot) publishRequest(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, dry bool) publish.Request {
-	comment := w.URL
-	if comment == "" && w.Trusted {
-		comment = fmt.Sprintf("api:%d", -w.CommentID)
+// stoppedWhilePushing: STOP ended u while its job pushed. If STOP's reply
+// says nothing was pushed, it is set right: the data is pushed, and the
+// build was not restarted.
+func (b *Bot) stoppedWhilePushing(ctx context.Context, u *store.Update, pushed updateData) error {
+	now, err := b.st.UpdateByID(ctx, u.ID)
+	if err != nil || now == nil || now.Step != store.StepStopped {
+		return err
 	}
+	view, err := decodeView(now.View)
+	if err != nil || !view.Unpushed {
+		return err
+	}
+	pushed.CI, pushed.By = view.CI, view.By
+	if now.View, err = encodeView(pushed); err != nil {
+		return err
+	}
+	now.DataCommit = pushed.Commit
+	if err := b.st.ReviseEnd(ctx, now); err != nil {
+		return err
+	}
+	return b.report(ctx, now)
+}
+
+// commentRef is what the Refbot-Comment trailer says of w: its link, or
+// for a command from the API, its id.
+func commentRef(w intake.CommentWork) string {
+	if w.URL == "" && w.Trusted {
+		return fmt.Sprintf("api:%d", -w.CommentID)
+	}
+	return w.URL
+}
+
+func (b *Bot) publishRequest(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, dry bool) publish.Request {
+	comment := commentRef(w)
 	var variants []string
 	if cmd.Variant != "" {
 		variants = []string{cmd.Variant}
