@@ -61,7 +61,7 @@ type Update struct {
 	Polls         int  // looks at the build since the last restart was asked for
 	SeenRunning   bool // the build's new run was seen: its final state is its own
 	View          string
-	Outcome       string // with StepDone: passed, failed or unchanged
+	Outcome       string // with StepDone: passed, failed or unchanged; with StepStopped: cancelled once a late restart is cancelled
 	// Reported: the end was told (reply, final status). An end is
 	// recorded before it is told, by whichever job ended the update
 	// first; a job that finds its end not reported tells it.

@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-
-	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/command"
 	"github.com/refbot/refbot/bot/intake"
@@ -28,26 +25,20 @@ import (
 // restarted build may be re-uploading under the same id).
 func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Command, pr PullRequest) error {
 	key := replyKey(cmd)
-	// Ends of the PR's earlier updates that could not be told (a give-up
-	// whose reply failed, say) are told now, best effort.
+	// Ends of the PR's updates that could not be told (this one's, when
+	// its reply failed, or a give-up's) are told first.
 	if err := b.reportEnds(ctx, pr.Number, ""); err != nil {
-		b.log.Warn("tell the ends of earlier updates", zap.Int("pr", pr.Number), zap.Error(err))
+		return err
 	}
 	u, err := b.st.Update(ctx, w.CommentID, key)
 	if err != nil {
 		return err
 	}
 	if u != nil && store.Final(u.Step) {
-		// Finished before: a retry of a later command, or of this one
-		// after its end could not be told, or its build's late cancel
-		// could not be done.
+		// Finished before (and told, above): a retry of a later command,
+		// or of this one after its build's late cancel failed.
 		if u.Step == store.StepStopped && !u.RestartAt.IsZero() && u.Outcome != "cancelled" {
-			if err := b.cancelLate(ctx, u); err != nil {
-				return err
-			}
-		}
-		if !u.Reported {
-			return b.report(ctx, u)
+			return b.cancelLate(ctx, u)
 		}
 		return nil
 	}
@@ -200,15 +191,13 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		return outage("push the data to the data repository", err)
 	}
 	failpoint.Hit("pushed")
-	// The push is confirmed: record it with what the reply says of it.
-	view := updateView(w, pr, build, res)
-	view.Notes = notes
-	linkImages(&view.Changes, b.cfg.DataWebURL, view.Commit)
+	// The push is confirmed: record it with what the reply says of it,
+	// the plan's, with the commit made.
+	view := pushedView(b.cfg.DataWebURL, planned, res.Update.Commit.String())
+	view.NoChange = res.Update.NoChange
 	if !view.NoChange {
 		view.Diffs = b.textDiffs(ctx, res)
 	}
-	// The branch's changes against the base are the plan's.
-	view.Overlaps = planned.Overlaps
 	u.DataCommit = view.Commit
 	if view.NoChange {
 		// The branch held exactly this already: nothing new for CI to
@@ -248,20 +237,28 @@ func (b *Bot) pushedByThis(ctx context.Context, u *store.Update) (bool, string, 
 // not record (it died in between): the push is recorded, with the reply
 // recorded before it, and the build restarted.
 func (b *Bot) resumePush(ctx context.Context, u *store.Update, tip string) error {
-	view, err := decodeView(u.View)
+	planned, err := decodeView(u.View)
 	if err != nil {
 		return err
 	}
-	view.Commit = tip
-	linkImages(&view.Changes, b.cfg.DataWebURL, tip)
 	u.DataCommit, u.Step = tip, store.StepPushed
-	if u.View, err = encodeView(view); err != nil {
+	if u.View, err = encodeView(pushedView(b.cfg.DataWebURL, planned, tip)); err != nil {
 		return err
 	}
 	if err := b.st.SaveUpdate(ctx, u); err != nil {
 		return finalOK(err)
 	}
 	return b.afterPush(ctx, u)
+}
+
+// pushedView is the reply's view of a push made as planned: the plan's,
+// with the commit and links to the images in it.
+func pushedView(web string, planned updateData, commit string) updateData {
+	v := planned
+	v.Changes.Files = slices.Clone(planned.Changes.Files)
+	v.Commit = commit
+	linkImages(&v.Changes, web, commit)
+	return v
 }
 
 // findBuild finds the build UPDATE and PLAN use: the newest build of the
@@ -393,8 +390,7 @@ func (b *Bot) overlaps(ctx context.Context, pr int, res *publish.Result) ([]over
 	}
 	var out []overlap
 	for branch, files := range found {
-		n, _ := strconv.Atoi(strings.TrimPrefix(branch, "PR"))
-		out = append(out, overlap{PR: n, Files: files})
+		out = append(out, overlap{PR: refdata.PRBranchNumber(branch), Files: files})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PR < out[j].PR })
 	return out, nil
