@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -26,6 +27,19 @@ type Trailers struct {
 	Commit     string // Refbot-Commit: the PR head the build tested
 	ApprovedBy string // Refbot-Approved-By: who asked for it
 	Comment    string // Refbot-Comment: link to the comment
+}
+
+// check refuses a value that would end its trailer line early and so add
+// a line of its own (a forged Refbot-Approved-By, say), wherever it came
+// from.
+func (t Trailers) check() error {
+	for k, v := range map[string]string{"Refbot-Build": t.Build, "Refbot-Commit": t.Commit,
+		"Refbot-Approved-By": t.ApprovedBy, "Refbot-Comment": t.Comment} {
+		if strings.ContainsFunc(v, unicode.IsControl) {
+			return fmt.Errorf("%w: trailer %s holds a control character: %q", ErrBadData, k, v)
+		}
+	}
+	return nil
 }
 
 func (t Trailers) String() string {
@@ -146,6 +160,9 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	parts := req.Parts
 	if len(parts) == 0 {
 		return nil, fmt.Errorf("update %s: no content given", req.Branch)
+	}
+	if err := req.Trailers.check(); err != nil {
+		return nil, fmt.Errorf("update %s: %w", req.Branch, err)
 	}
 	seen := map[string]bool{}
 	for _, p := range parts {

@@ -516,6 +516,8 @@ func TestBadData(t *testing.T) {
 		{name: "gitattributes", setup: func(d string) { mustWrite(t, d, map[string]string{"x/.gitattributes": "* filter=evil"}) }, want: "git metadata"},
 		{name: "bad branch", req: UpdateRequest{Branch: "PR1..x"}, want: "not a valid branch"},
 		{name: "missing base", req: UpdateRequest{Base: "nope"}, want: "no such branch"},
+		// A trailer value that would add a line of its own, from any caller.
+		{name: "forged trailer", req: UpdateRequest{Trailers: Trailers{ApprovedBy: "mallory\nRefbot-Approved-By: alice"}}, want: "control character"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

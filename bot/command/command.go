@@ -303,11 +303,11 @@ func verbList() string {
 }
 
 // hiddenChar finds a character that a reader cannot see or tell from a
-// space: zero-width and other format characters, control characters (NUL
-// included), spaces other than the ASCII space and tab, variation selectors,
-// fillers, and bytes that are not UTF-8. Such a line is reported, not
-// cleaned up: what runs must be what the maintainer saw. It returns a
-// description for the reply.
+// space: zero-width and other format characters, spaces other than the
+// ASCII space and tab, variation selectors, fillers, and bytes that are not
+// UTF-8. Such a line is reported, not cleaned up: what runs must be what the
+// maintainer saw. It returns a description for the reply. (A line with a
+// control character never gets here: see hasControl.)
 func hiddenChar(s string) (string, bool) {
 	for i, r := range s {
 		if r == utf8.RuneError {
@@ -319,7 +319,7 @@ func hiddenChar(s string) (string, bool) {
 		if r == ' ' || r == '\t' {
 			continue
 		}
-		if unicode.IsControl(r) || r == '\u2800' || unicode.In(r,
+		if r == '\u2800' || unicode.In(r,
 			unicode.Cf, unicode.White_Space, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) {
 			return fmt.Sprintf("an invisible character (%U)", r), true
 		}
@@ -328,8 +328,9 @@ func hiddenChar(s string) (string, bool) {
 }
 
 // hasControl reports a control character other than the tab: a line with
-// one is not a command at all, and is not answered either (a reply would
-// echo it back).
+// one (a NUL, an escape sequence, a lone carriage return) is not a command
+// at all and is not answered, since what it shows depends on where it is
+// read.
 func hasControl(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) })
 }

@@ -287,10 +287,9 @@ type PullRequest struct {
 	MergeCommitSHA string
 	MergedBy       string // login; "" unless merged
 	UpdatedAt      time.Time
-	// ClosedAt is when it was closed (merged or not), MergedAt when it
-	// was merged; zero while it is open or not merged.
+	// ClosedAt is when it was closed (merged or not); zero while it is
+	// open.
 	ClosedAt time.Time
-	MergedAt time.Time
 }
 
 // PullRequest reads a pull request. It is always asked of GitHub (a cached
@@ -316,7 +315,6 @@ func (c *Client) PullRequest(ctx context.Context, number int) (*PullRequest, err
 		MergedBy:       pr.GetMergedBy().GetLogin(),
 		UpdatedAt:      pr.GetUpdatedAt().Time,
 		ClosedAt:       pr.GetClosedAt().Time,
-		MergedAt:       pr.GetMergedAt().Time,
 	}
 	baseRepo := pr.GetBase().GetRepo().GetFullName()
 	if baseRepo == "" {

@@ -103,7 +103,7 @@ func TestPullRequest(t *testing.T) {
 	}{
 		{"open", 1, &PullRequest{Number: 1, Title: "Fix", State: "open", HeadSHA: sha('a'), HeadRef: "fix", BaseRef: "main", Author: "alice", HeadRepo: e.gh.Repo()}, nil},
 		{"fork, draft", 2, &PullRequest{Number: 2, Title: "Pull request 2", State: "open", Draft: true, HeadSHA: sha('b'), HeadRef: "master", BaseRef: "master", Author: "mallory", HeadRepo: "mallory/project", IsFork: true}, nil},
-		{"merged", 3, &PullRequest{Number: 3, Title: "Pull request 3", State: "closed", Merged: true, HeadSHA: sha('c'), HeadRef: "feature-3", BaseRef: "master", Author: "bob", HeadRepo: e.gh.Repo(), MergeCommitSHA: merge, MergedBy: "alice", ClosedAt: t0.Add(time.Minute), MergedAt: t0.Add(time.Minute)}, nil},
+		{"merged", 3, &PullRequest{Number: 3, Title: "Pull request 3", State: "closed", Merged: true, HeadSHA: sha('c'), HeadRef: "feature-3", BaseRef: "master", Author: "bob", HeadRepo: e.gh.Repo(), MergeCommitSHA: merge, MergedBy: "alice", ClosedAt: t0.Add(time.Minute)}, nil},
 		{"closed", 4, &PullRequest{Number: 4, Title: "Pull request 4", State: "closed", HeadSHA: sha('d'), HeadRef: "feature-4", BaseRef: "master", Author: "bob", HeadRepo: e.gh.Repo(), ClosedAt: t0.Add(2 * time.Minute)}, nil},
 		{"missing", 99, nil, ErrNotFound},
 	}

@@ -80,67 +80,15 @@ func (c *Client) OpenPullRequests(ctx context.Context) ([]PRSummary, error) {
 	}
 }
 
-// MergedPR is a merged pull request as the reconciler sees it.
-type MergedPR struct {
-	Number    int
-	BaseRef   string
-	UpdatedAt time.Time
-	MergedAt  time.Time
-}
-
-type mergedPRsQuery struct {
-	Repository struct {
-		PullRequests struct {
-			Nodes []struct {
-				Number      int
-				BaseRefName string
-				UpdatedAt   githubv4.DateTime
-				MergedAt    githubv4.DateTime
-			}
-			PageInfo struct {
-				EndCursor   githubv4.String
-				HasNextPage bool
-			}
-		} `graphql:"pullRequests(states: [MERGED], first: 100, after: $cursor, orderBy: {field: UPDATED_AT, direction: DESC})"`
-	} `graphql:"repository(owner: $owner, name: $name)"`
-}
-
-// MergedPullRequests lists the pull requests merged and updated since
-// since, newest update first, reading pages only until it passes since.
-func (c *Client) MergedPullRequests(ctx context.Context, since time.Time) ([]MergedPR, error) {
-	ctx = withIdempotent(ctx)
-	vars := map[string]any{
-		"owner":  githubv4.String(c.owner),
-		"name":   githubv4.String(c.name),
-		"cursor": (*githubv4.String)(nil),
-	}
-	var out []MergedPR
-	for {
-		var q mergedPRsQuery
-		if err := c.gql.Query(ctx, &q, vars); err != nil {
-			return nil, fmt.Errorf("list merged pull requests of %s: %w", c.repo(), classifyGraphQL(err))
-		}
-		for _, n := range q.Repository.PullRequests.Nodes {
-			if n.UpdatedAt.Time.Before(since) {
-				return out, nil
-			}
-			out = append(out, MergedPR{Number: n.Number, BaseRef: n.BaseRefName, UpdatedAt: n.UpdatedAt.Time, MergedAt: n.MergedAt.Time})
-		}
-		page := q.Repository.PullRequests.PageInfo
-		if !page.HasNextPage {
-			return out, nil
-		}
-		vars["cursor"] = githubv4.NewString(page.EndCursor)
-	}
-}
-
-// ClosedPR is a pull request closed without being merged, as the
+// ClosedPR is a pull request merged or closed without merging, as the
 // reconciler sees it.
 type ClosedPR struct {
 	Number    int
 	BaseRef   string
 	HeadSHA   string
+	Merged    bool
 	ClosedAt  time.Time
+	MergedAt  time.Time
 	UpdatedAt time.Time
 }
 
@@ -151,22 +99,24 @@ type closedPRsQuery struct {
 				Number      int
 				BaseRefName string
 				HeadRefOid  githubv4.GitObjectID
+				Merged      bool
 				ClosedAt    githubv4.DateTime
+				MergedAt    *githubv4.DateTime
 				UpdatedAt   githubv4.DateTime
 			}
 			PageInfo struct {
 				EndCursor   githubv4.String
 				HasNextPage bool
 			}
-		} `graphql:"pullRequests(states: [CLOSED], first: 100, after: $cursor, orderBy: {field: UPDATED_AT, direction: DESC})"`
+		} `graphql:"pullRequests(states: [MERGED, CLOSED], first: 100, after: $cursor, orderBy: {field: UPDATED_AT, direction: DESC})"`
 	} `graphql:"repository(owner: $owner, name: $name)"`
 }
 
-// ClosedPullRequests lists the pull requests closed without merging and
-// updated since since, newest update first, reading pages only until it
-// passes since. A pull request updated while the pages are read moves to
-// the front: this call may miss it (the next call, from a since before
-// this one's start, sees it) and lists each number once.
+// ClosedPullRequests lists the pull requests merged or closed without
+// merging and updated since since, newest update first, reading pages only
+// until it passes since. A pull request updated while the pages are read
+// moves to the front: this call may miss it (the next call, from a since
+// before this one's start, sees it) and lists each number once.
 func (c *Client) ClosedPullRequests(ctx context.Context, since time.Time) ([]ClosedPR, error) {
 	ctx = withIdempotent(ctx)
 	vars := map[string]any{
@@ -189,13 +139,12 @@ func (c *Client) ClosedPullRequests(ctx context.Context, since time.Time) ([]Clo
 				continue
 			}
 			seen[n.Number] = true
-			out = append(out, ClosedPR{
-				Number:    n.Number,
-				BaseRef:   n.BaseRefName,
-				HeadSHA:   string(n.HeadRefOid),
-				ClosedAt:  n.ClosedAt.Time,
-				UpdatedAt: n.UpdatedAt.Time,
-			})
+			pr := ClosedPR{Number: n.Number, BaseRef: n.BaseRefName, HeadSHA: string(n.HeadRefOid), Merged: n.Merged,
+				ClosedAt: n.ClosedAt.Time, UpdatedAt: n.UpdatedAt.Time}
+			if n.MergedAt != nil {
+				pr.MergedAt = n.MergedAt.Time
+			}
+			out = append(out, pr)
 		}
 		page := q.Repository.PullRequests.PageInfo
 		if !page.HasNextPage {
@@ -207,10 +156,10 @@ func (c *Client) ClosedPullRequests(ctx context.Context, since time.Time) ([]Clo
 
 // ForcePush is a force-push to a pull request's head branch.
 type ForcePush struct {
-	// Before and After are the heads the push replaced and left; "" when
-	// GitHub no longer has the commit.
-	Before, After string
-	At            time.Time
+	// After is the head the push left; "" when GitHub no longer has the
+	// commit.
+	After string
+	At    time.Time
 }
 
 type forcePushesQuery struct {
@@ -219,9 +168,8 @@ type forcePushesQuery struct {
 			TimelineItems struct {
 				Nodes []struct {
 					Event struct {
-						CreatedAt    githubv4.DateTime
-						BeforeCommit *struct{ Oid githubv4.GitObjectID }
-						AfterCommit  *struct{ Oid githubv4.GitObjectID }
+						CreatedAt   githubv4.DateTime
+						AfterCommit *struct{ Oid githubv4.GitObjectID }
 					} `graphql:"... on HeadRefForcePushedEvent"`
 				}
 				PageInfo struct {
@@ -256,9 +204,6 @@ func (c *Client) ForcePushes(ctx context.Context, pr int) ([]ForcePush, error) {
 		items := q.Repository.PullRequest.TimelineItems
 		for _, n := range items.Nodes {
 			fp := ForcePush{At: n.Event.CreatedAt.Time}
-			if n.Event.BeforeCommit != nil {
-				fp.Before = string(n.Event.BeforeCommit.Oid)
-			}
 			if n.Event.AfterCommit != nil {
 				fp.After = string(n.Event.AfterCommit.Oid)
 			}

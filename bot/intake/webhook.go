@@ -297,7 +297,8 @@ type user struct {
 	Type  string `json:"type"`
 }
 
-// decode fills d.Action and d.Work (or d.Ignored) from the payload.
+// decode fills d.Action, d.Work (or d.Ignored) and d.Head (the head a
+// pull_request event shows) from the payload.
 func (h *Handler) decode(d *Delivery, body []byte) error {
 	var p payload
 	if err := json.Unmarshal(body, &p); err != nil {

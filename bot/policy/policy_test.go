@@ -38,7 +38,12 @@ func (f fakePerms) TeamMember(_ context.Context, org, team, user string) (bool, 
 
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	return openStoreAt(t, filepath.Join(t.TempDir(), "p.db"))
+}
+
+func openStoreAt(t *testing.T, path string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +88,8 @@ func TestAllowed(t *testing.T) {
 
 func TestCooldownPersists(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
+	path := filepath.Join(t.TempDir(), "p.db")
+	st := openStoreAt(t, path)
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	cfg := Config{Cooldowns: map[string]time.Duration{"UPDATE": 10 * time.Minute}}
@@ -92,8 +98,9 @@ func TestCooldownPersists(t *testing.T) {
 		t.Fatalf("first UPDATE refused: %v %v", ref, err)
 	}
 	now = now.Add(4 * time.Minute)
-	// A new Policy on the same database (a restart) still knows.
-	p = New(cfg, fakePerms{}, st, clock)
+	// A restart: the database opened again, a new Policy on it.
+	st.Close()
+	p = New(cfg, fakePerms{}, openStoreAt(t, path), clock)
 	if ref, _ := p.Take(ctx, 7, "UPDATE", 1); ref != nil {
 		t.Errorf("the same comment (a retried job) was refused: %v", ref)
 	}

@@ -31,7 +31,6 @@ import (
 // GitHub is what the reconciler reads.
 type GitHub interface {
 	OpenPullRequests(ctx context.Context) ([]ghclient.PRSummary, error)
-	MergedPullRequests(ctx context.Context, since time.Time) ([]ghclient.MergedPR, error)
 	ClosedPullRequests(ctx context.Context, since time.Time) ([]ghclient.ClosedPR, error)
 	Comments(ctx context.Context, pr int, since time.Time) ([]ghclient.Comment, error)
 	PullRequest(ctx context.Context, n int) (*ghclient.PullRequest, error)
@@ -51,7 +50,7 @@ type Options struct {
 	// it is about; nil means no cache statuses.
 	// hasBranch says whether the PR has a data branch.
 	CacheStatus func(ctx context.Context, pr int, head string, hasBranch bool) (ghclient.Status, string, error)
-	Store       *store.Store // where the last pass is remembered
+	Store       *store.Store // the last pass, the PRs read and their heads, cache statuses
 	Interval    time.Duration
 	// PassTimeout bounds one pass; default 10 minutes.
 	PassTimeout time.Duration
@@ -139,15 +138,19 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	heads := make([]store.HeadSeen, 0, len(open))
-	for _, pr := range open {
-		heads = append(heads, store.HeadSeen{PR: pr.Number, SHA: pr.HeadSHA, At: pr.UpdatedAt, Source: store.HeadFromReconciler})
-	}
-	if err := r.o.Store.RecordHeads(ctx, heads); err != nil {
-		return res, err
-	}
 	seen, err := r.o.Store.SeenPRs(ctx)
 	if err != nil {
+		return res, err
+	}
+	// The heads of the PRs that changed since they were last read (the
+	// others' are recorded already).
+	var heads []store.HeadSeen
+	for _, pr := range open {
+		if last, ok := seen[pr.Number]; !ok || pr.UpdatedAt.After(last) {
+			heads = append(heads, store.HeadSeen{PR: pr.Number, SHA: pr.HeadSHA, At: pr.UpdatedAt, Source: store.HeadFromReconciler})
+		}
+	}
+	if err := r.o.Store.RecordHeads(ctx, heads); err != nil {
 		return res, err
 	}
 	firstLook := started.Add(-r.o.FirstLookback)
@@ -218,40 +221,9 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 		}
 	}
 
-	merged, err := r.o.GitHub.MergedPullRequests(ctx, since)
-	if err != nil {
-		return res, err
-	}
-	if len(merged) > 0 {
-		branches, err := dataBranches()
-		if err != nil {
-			return res, err
-		}
-		for _, m := range merged {
-			if !branches[m.Number] {
-				continue // promoted already, or never had data
-			}
-			pr, err := r.o.GitHub.PullRequest(ctx, m.Number)
-			if err != nil {
-				return res, err
-			}
-			out, err := r.o.Recorder.Record(ctx, intake.Delivery{
-				ID: "reconcile-merge-" + strconv.Itoa(m.Number), Event: "pull_request", Action: "closed", Received: started,
-				Work: intake.PullRequestClosed{Repo: r.o.Repo, PR: m.Number, Merged: true, BaseRef: pr.BaseRef,
-					HeadSHA: pr.HeadSHA, MergeCommit: pr.MergeCommitSHA, MergedAt: m.MergedAt, MergedBy: pr.MergedBy},
-			})
-			if err != nil {
-				return res, err
-			}
-			if out == intake.Recorded {
-				res.Merges++
-			}
-		}
-	}
-
-	// Closed without merging: their data branches are deleted after the
-	// grace period. Each close is its own event (a PR closed, reopened and
-	// closed again gets a fresh grace period).
+	// Merged, or closed without merging (their data branches are deleted
+	// after the grace period). Each close is its own event: a PR closed,
+	// reopened and closed again gets a fresh grace period.
 	closed, err := r.o.GitHub.ClosedPullRequests(ctx, since)
 	if err != nil {
 		return res, err
@@ -263,17 +235,30 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 		}
 		for _, c := range closed {
 			if !branches[c.Number] {
-				continue
+				continue // promoted or deleted already, or never had data
 			}
-			out, err := r.o.Recorder.Record(ctx, intake.Delivery{
-				ID:    fmt.Sprintf("reconcile-close-%d-%d", c.Number, c.ClosedAt.Unix()),
+			d := intake.Delivery{ID: fmt.Sprintf("reconcile-close-%d-%d", c.Number, c.ClosedAt.Unix()),
 				Event: "pull_request", Action: "closed", Received: started,
-				Work: intake.PullRequestClosed{Repo: r.o.Repo, PR: c.Number, BaseRef: c.BaseRef, HeadSHA: c.HeadSHA},
-			})
+				Work: intake.PullRequestClosed{Repo: r.o.Repo, PR: c.Number, BaseRef: c.BaseRef, HeadSHA: c.HeadSHA}}
+			if c.Merged {
+				// The merge commit and who merged: the pull request's own.
+				pr, err := r.o.GitHub.PullRequest(ctx, c.Number)
+				if err != nil {
+					return res, err
+				}
+				d.ID = "reconcile-merge-" + strconv.Itoa(c.Number)
+				d.Work = intake.PullRequestClosed{Repo: r.o.Repo, PR: c.Number, Merged: true, BaseRef: pr.BaseRef,
+					HeadSHA: pr.HeadSHA, MergeCommit: pr.MergeCommitSHA, MergedAt: c.MergedAt, MergedBy: pr.MergedBy}
+			}
+			out, err := r.o.Recorder.Record(ctx, d)
 			if err != nil {
 				return res, err
 			}
-			if out == intake.Recorded {
+			switch {
+			case out != intake.Recorded:
+			case c.Merged:
+				res.Merges++
+			default:
 				res.Closes++
 			}
 		}

@@ -72,13 +72,6 @@ func (s *stuckGitHub) OpenPullRequests(ctx context.Context) ([]ghclient.PRSummar
 	return s.next.OpenPullRequests(ctx)
 }
 
-func (s *stuckGitHub) MergedPullRequests(ctx context.Context, since time.Time) ([]ghclient.MergedPR, error) {
-	if s.stick(ctx, "MergedPullRequests") {
-		return nil, ctx.Err()
-	}
-	return s.next.MergedPullRequests(ctx, since)
-}
-
 func (s *stuckGitHub) ClosedPullRequests(ctx context.Context, since time.Time) ([]ghclient.ClosedPR, error) {
 	if s.stick(ctx, "ClosedPullRequests") {
 		return nil, ctx.Err()

@@ -18,7 +18,7 @@ func (g GitHubClient) PullRequest(ctx context.Context, n int) (PullRequest, erro
 	}
 	return PullRequest{Number: p.Number, Open: p.State == "open", Merged: p.Merged, HeadSHA: p.HeadSHA,
 		BaseRef: p.BaseRef, Author: p.Author, MergeCommit: p.MergeCommitSHA, UpdatedAt: p.UpdatedAt,
-		ClosedAt: p.ClosedAt, MergedAt: p.MergedAt}, nil
+		ClosedAt: p.ClosedAt}, nil
 }
 
 // SetStatus implements GitHub.

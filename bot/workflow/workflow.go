@@ -41,7 +41,6 @@ type PullRequest struct {
 	MergeCommit string
 	UpdatedAt   time.Time
 	ClosedAt    time.Time
-	MergedAt    time.Time
 }
 
 // Status is a commit status.
