@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,16 +59,61 @@ func TestDefaultHTTPClient(t *testing.T) {
 				t.Fatalf("transport is a %T", r.httpc.Transport)
 			}
 			// The dial timeout sits in the dialer's closure, out of
-			// sight; the other three are fields of the transport.
-			got := Timeouts{Dial: tc.want.Dial, TLSHandshake: tr.TLSHandshakeTimeout, ResponseHeader: tr.ResponseHeaderTimeout, IdleConn: tr.IdleConnTimeout}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			// sight: TestDialTimeout dials. The other three are fields of
+			// the transport.
+			want := tc.want
+			want.Dial = 0
+			got := Timeouts{TLSHandshake: tr.TLSHandshakeTimeout, ResponseHeader: tr.ResponseHeaderTimeout, IdleConn: tr.IdleConnTimeout}
+			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("timeouts (-want +got):\n%s", diff)
-			}
-			if tr.DialContext == nil {
-				t.Error("no dialer with a timeout")
 			}
 		})
 	}
+}
+
+// TestDialTimeout: a server that never completes the TCP handshake (its
+// accept queue is full, so the kernel drops the SYNs) fails the operation
+// at the dial timeout, not at the caller's deadline.
+func TestDialTimeout(t *testing.T) {
+	addr := fullServer(t)
+	r, err := Open(Options{URL: "http://" + addr + "/data.git", CacheDir: t.TempDir(), Timeouts: Timeouts{Dial: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = r.Branch(ctx, "master")
+	if err == nil || !strings.Contains(err.Error(), "i/o timeout") || ctx.Err() != nil {
+		t.Errorf("Branch against a server that never accepts: %v (caller's context: %v); want the dial's i/o timeout", err, ctx.Err())
+	}
+}
+
+// fullServer listens on loopback with an accept queue of one and fills it:
+// a further connection's handshake never completes.
+func fullServer(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	c, err := net.DialTimeout("tcp", addr, time.Second) // fills the queue
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return addr
 }
 
 // TestServerThatNeverAnswers: a server that takes the request and never
