@@ -74,8 +74,7 @@ type retryAt interface{ RetryAt() time.Time }
 
 type commentWorker struct {
 	river.WorkerDefaults[CommentArgs]
-	q    *Queue
-	wait time.Duration
+	q *Queue
 }
 
 func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) error {
@@ -84,7 +83,7 @@ func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) e
 	if h.NeedsLease == nil || h.NeedsLease(job.Args.CommentWork) {
 		leases = []string{store.PRLease(job.Args.PR)}
 	}
-	return w.q.run(ctx, job.JobRow, leases, w.wait, func() error {
+	return w.q.run(ctx, job.JobRow, leases, func() error {
 		if h.Comment == nil {
 			return river.JobCancel(errors.New("no comment handler configured"))
 		}
@@ -98,14 +97,13 @@ func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) e
 
 type prClosedWorker struct {
 	river.WorkerDefaults[PRClosedArgs]
-	q    *Queue
-	wait time.Duration
+	q *Queue
 }
 
 func (w *prClosedWorker) Work(ctx context.Context, job *river.Job[PRClosedArgs]) error {
 	h := w.q.handlers
 	leases := []string{store.PRLease(job.Args.PR), store.BaseLease(w.q.base)}
-	return w.q.run(ctx, job.JobRow, leases, w.wait, func() error {
+	return w.q.run(ctx, job.JobRow, leases, func() error {
 		if h.PRClosed == nil {
 			return river.JobCancel(errors.New("no pull request handler configured"))
 		}
@@ -119,13 +117,12 @@ func (w *prClosedWorker) Work(ctx context.Context, job *river.Job[PRClosedArgs])
 
 type branchDeletionWorker struct {
 	river.WorkerDefaults[BranchDeletionArgs]
-	q    *Queue
-	wait time.Duration
+	q *Queue
 }
 
 func (w *branchDeletionWorker) Work(ctx context.Context, job *river.Job[BranchDeletionArgs]) error {
 	h := w.q.handlers
-	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, w.wait, func() error {
+	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, func() error {
 		if h.DeleteBranch == nil {
 			return river.JobCancel(errors.New("no branch deletion handler configured"))
 		}
@@ -139,13 +136,12 @@ func (w *branchDeletionWorker) Work(ctx context.Context, job *river.Job[BranchDe
 
 type ciWaitWorker struct {
 	river.WorkerDefaults[CIWaitArgs]
-	q    *Queue
-	wait time.Duration
+	q *Queue
 }
 
 func (w *ciWaitWorker) Work(ctx context.Context, job *river.Job[CIWaitArgs]) error {
 	h := w.q.handlers
-	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, w.wait, func() error {
+	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, func() error {
 		if h.CIWait == nil {
 			return river.JobCancel(errors.New("no CI wait handler configured"))
 		}
@@ -163,30 +159,39 @@ const gaveUpTimeout = 2 * time.Minute
 // run runs f under leases (none: without); when one is busy the job is
 // snoozed (River tries it again later without counting an attempt). When
 // f's error ends the job (its last attempt), gaveUp is told, still under
-// the leases and on a context of its own (the job's may have timed out).
-// An error that says when to try again (a rate limit) snoozes the job
-// until then.
-func (q *Queue) run(ctx context.Context, row *rivertype.JobRow, leases []string, wait time.Duration, f func() error,
+// the leases and on a context of its own (the job's may have timed out);
+// so is an error taking the leases on the last attempt, without them. An
+// error that says when to try again (a rate limit) snoozes the job until
+// then.
+func (q *Queue) run(ctx context.Context, row *rivertype.JobRow, leases []string, f func() error,
 	gaveUp func(context.Context, error)) error {
-	work := func() error {
-		err := f()
-		var later retryAt
-		if errors.As(err, &later) {
-			return river.JobSnooze(max(time.Until(later.RetryAt()), time.Second))
-		}
+	tell := func(err error) {
 		if lastAttempt(ctx, row, err) {
 			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gaveUpTimeout)
 			defer cancel()
 			gaveUp(gctx, err)
 		}
+	}
+	ran := false
+	work := func() error {
+		ran = true
+		err := f()
+		var later retryAt
+		if errors.As(err, &later) {
+			return river.JobSnooze(max(time.Until(later.RetryAt()), time.Second))
+		}
+		tell(err)
 		return err
 	}
 	if len(leases) == 0 {
 		return work()
 	}
 	err := q.withLeases(ctx, leases, row.ID, work)
-	if errors.Is(err, errBusy) {
-		return river.JobSnooze(wait)
+	switch {
+	case errors.Is(err, errBusy):
+		return river.JobSnooze(q.leaseWait)
+	case err != nil && !ran:
+		tell(err)
 	}
 	return err
 }

@@ -317,3 +317,28 @@ func leaseHolders(t *testing.T, st *store.Store, leases []string) []string {
 	}
 	return out
 }
+
+// TestGaveUpWhenLeasesCannotBeTaken: on a job's last attempt, an error
+// taking its leases (the database failing) is told to its GaveUp handler
+// too: the job does not end unreported.
+func TestGaveUpWhenLeasesCannotBeTaken(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeJobs(nil)
+	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+	job := jobRef{"comment", 3}
+	enqueue(t, q, job)
+	// Its last attempt, due in a moment: after the queue started.
+	if _, err := q.DB().ExecContext(ctx, `UPDATE river_job SET attempt = max_attempts - 1, state = 'scheduled',
+		scheduled_at = datetime('now', '+1 seconds')`); err != nil {
+		t.Fatal(err)
+	}
+	startQueue(t, q)
+	if _, err := q.DB().ExecContext(ctx, `ALTER TABLE refbot_lease RENAME TO refbot_lease_gone`); err != nil {
+		t.Fatal(err)
+	}
+	waitForState(t, q, job, "discarded")
+	calls := f.gaveUpCalls()
+	if len(calls) != 1 || calls[0].runs != 0 || !strings.Contains(calls[0].err, "lease") {
+		t.Errorf("GaveUp calls: %+v; want one, for the lease error, with the handler never run", calls)
+	}
+}

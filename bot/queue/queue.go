@@ -44,9 +44,11 @@ const (
 // DefaultWorkers are the workers of each queue unless configured.
 var DefaultWorkers = map[string]int{Commands: 4, Updates: 2, Merges: 2, CI: 4}
 
-// Attempts bound the tries of each job kind; with River's backoff
-// (attempt⁴ seconds) the last comes about 2.5 hours after the first.
-// Snoozes (waiting for CI, for a busy PR) do not count.
+// Attempts bound the tries of each job kind. River waits (errors so far)⁴
+// seconds before each retry, so the 8th attempt comes about 78 minutes
+// after the first, and a CI wait's 10th about 4 hours and 15 minutes after
+// its first: long enough to outlast a GitHub or CI outage. Snoozes
+// (waiting for CI, for a busy PR) do not count.
 const (
 	CommentAttempts = 8
 	MergeAttempts   = 8
@@ -62,6 +64,8 @@ type Queue struct {
 	log    *zap.Logger
 	holder string // this process, as the holder of leases: "serve-…"
 	base   string
+	// leaseWait is how long a job waits for a busy lease (Config.LeaseWait).
+	leaseWait time.Duration
 
 	rec        *store.Recording
 	records    chan recordReq // to the writer, which group-commits them
@@ -135,7 +139,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.BaseBranch == "" {
 		cfg.BaseBranch = "master"
 	}
-	q := &Queue{st: cfg.Store, db: cfg.Store.DB(), log: cfg.Logger, handlers: cfg.Handlers, base: cfg.BaseBranch,
+	q := &Queue{st: cfg.Store, db: cfg.Store.DB(), log: cfg.Logger, handlers: cfg.Handlers, base: cfg.BaseBranch, leaseWait: cfg.LeaseWait,
 		holder: fmt.Sprintf("serve-%d-%d", os.Getpid(), time.Now().UnixNano())}
 	if err := q.migrate(ctx); err != nil {
 		return nil, err
@@ -160,10 +164,10 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		}
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &commentWorker{q: q, wait: cfg.LeaseWait})
-	river.AddWorker(workers, &prClosedWorker{q: q, wait: cfg.LeaseWait})
-	river.AddWorker(workers, &branchDeletionWorker{q: q, wait: cfg.LeaseWait})
-	river.AddWorker(workers, &ciWaitWorker{q: q, wait: cfg.LeaseWait})
+	river.AddWorker(workers, &commentWorker{q: q})
+	river.AddWorker(workers, &prClosedWorker{q: q})
+	river.AddWorker(workers, &branchDeletionWorker{q: q})
+	river.AddWorker(workers, &ciWaitWorker{q: q})
 	q.river, err = river.NewClient(riversqlite.New(q.db), &river.Config{
 		Queues:  queues,
 		Workers: workers,
@@ -228,11 +232,12 @@ func (q *Queue) Start(ctx context.Context) error {
 	return q.river.Start(context.WithoutCancel(ctx))
 }
 
-// moveDefaultQueueJobs moves each job queued by a refbot before the queues
-// were separate, found in River's default queue, to its queue: a comment's
+// moveDefaultQueueJobs moves each job still to run that a refbot before
+// the queues were separate left in River's default queue to its queue: a comment's
 // to the one QueueFor names (a STOP must not wait behind UPDATEs).
 func (q *Queue) moveDefaultQueueJobs(ctx context.Context) error {
-	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, json(args) FROM river_job WHERE queue = ?`, river.QueueDefault)
+	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, json(args) FROM river_job WHERE state IN `+activeStates+` AND queue = ?`,
+		river.QueueDefault)
 	if err != nil {
 		return fmt.Errorf("queue: list jobs of an earlier refbot: %w", err)
 	}
@@ -269,12 +274,20 @@ func (q *Queue) moveDefaultQueueJobs(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("queue: list jobs of an earlier refbot: %w", err)
 	}
+	if len(moves) == 0 {
+		return nil
+	}
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
 	for _, j := range moves {
-		if _, err := q.db.ExecContext(ctx, `UPDATE river_job SET queue = ? WHERE id = ?`, j.queue, j.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE river_job SET queue = ? WHERE id = ?`, j.queue, j.id); err != nil {
 			return fmt.Errorf("queue: move job %d of an earlier refbot: %w", j.id, err)
 		}
 	}
-	return nil
+	return tx.Commit()
 }
 
 // Stop stops taking jobs and waits for running ones to finish, until ctx
@@ -604,7 +617,6 @@ func scheduleAt(at time.Time) time.Time {
 type JobSummary struct {
 	ID        int64
 	Kind      string
-	Queue     string
 	State     string
 	Attempt   int
 	Author    string // for a comment's job
@@ -618,7 +630,7 @@ type JobSummary struct {
 
 // JobsForPR lists pr's jobs, newest first (at most limit).
 func (q *Queue) JobsForPR(ctx context.Context, pr, limit int) ([]JobSummary, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, queue, state, attempt,
+	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, state, attempt,
 		coalesce(json_extract(args, '$.author'), ''), coalesce(json_extract(args, '$.body'), ''),
 		created_at, state IN ('retryable', 'discarded')
 		FROM river_job WHERE json_extract(args, '$.pr') = ? ORDER BY id DESC LIMIT ?`, pr, limit)
@@ -630,7 +642,7 @@ func (q *Queue) JobsForPR(ctx context.Context, pr, limit int) ([]JobSummary, err
 	for rows.Next() {
 		var j JobSummary
 		var created string
-		if err := rows.Scan(&j.ID, &j.Kind, &j.Queue, &j.State, &j.Attempt, &j.Author, &j.Body, &created, &j.Failed); err != nil {
+		if err := rows.Scan(&j.ID, &j.Kind, &j.State, &j.Attempt, &j.Author, &j.Body, &created, &j.Failed); err != nil {
 			return nil, err
 		}
 		for _, layout := range []string{"2006-01-02 15:04:05.999999999", time.RFC3339Nano, "2006-01-02 15:04:05"} {

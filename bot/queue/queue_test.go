@@ -428,8 +428,18 @@ func TestJobsForPR(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(jobs) != 2 || jobs[0].ID < jobs[1].ID || jobs[0].Kind != "comment" || jobs[0].State != "available" ||
-		jobs[0].Author != "alice" || jobs[0].Body != "BUILDBOT: UPDATE" || jobs[0].CreatedAt.IsZero() {
+		jobs[0].Author != "alice" || jobs[0].Body != "BUILDBOT: UPDATE" || jobs[0].CreatedAt.IsZero() || jobs[0].Failed {
 		t.Errorf("JobsForPR(3) = %+v", jobs)
+	}
+	// A job whose last attempt failed, waiting for another or given up.
+	for _, state := range []string{"retryable", "discarded"} {
+		if _, err := q.DB().ExecContext(ctx, `UPDATE river_job SET state = ?,
+			finalized_at = CASE ? WHEN 'discarded' THEN datetime('now') END WHERE id = ?`, state, state, jobs[1].ID); err != nil {
+			t.Fatal(err)
+		}
+		if jobs, err := q.JobsForPR(ctx, 3, 10); err != nil || !jobs[1].Failed || jobs[0].Failed {
+			t.Errorf("with the older job %s: %+v, %v", state, jobs, err)
+		}
 	}
 }
 
