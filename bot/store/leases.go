@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -22,7 +23,6 @@ func BaseLease(base string) string { return "base:" + base }
 // them that has not expired. A holder taking a lease it holds renews it.
 func (s *Store) TakeLeases(ctx context.Context, names []string, holder string, ttl time.Duration) (bool, error) {
 	now := s.now().UTC()
-	taken := true
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, name := range names {
 			res, err := tx.ExecContext(ctx, `INSERT INTO refbot_lease (name, holder, expires_at) VALUES (?, ?, ?)
@@ -33,7 +33,6 @@ func (s *Store) TakeLeases(ctx context.Context, names []string, holder string, t
 				return fmt.Errorf("take lease %s: %w", name, err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				taken = false
 				return errRollback
 			}
 		}
@@ -42,15 +41,21 @@ func (s *Store) TakeLeases(ctx context.Context, names []string, holder string, t
 	if errors.Is(err, errRollback) {
 		return false, nil
 	}
-	return taken && err == nil, err
+	return err == nil, err
 }
 
-// ReleaseLeases lets go of holder's leases among names.
+// ReleaseLeases lets go of holder's leases among names, in one statement.
 func (s *Store) ReleaseLeases(ctx context.Context, names []string, holder string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	args := []any{holder}
 	for _, name := range names {
-		if _, err := s.db.ExecContext(ctx, `DELETE FROM refbot_lease WHERE name = ? AND holder = ?`, name, holder); err != nil {
-			return fmt.Errorf("release lease %s: %w", name, err)
-		}
+		args = append(args, name)
+	}
+	_, err := s.db.ExecContext(ctx, `DELETE FROM refbot_lease WHERE holder = ? AND name IN (?`+strings.Repeat(", ?", len(names)-1)+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("release leases %s: %w", strings.Join(names, ", "), err)
 	}
 	return nil
 }

@@ -101,7 +101,7 @@ var migrations = [][]string{
 		// (GitHub's clock), from source.
 		`CREATE TABLE refbot_head (
 			pr INTEGER NOT NULL, sha TEXT NOT NULL, seen_at TEXT NOT NULL, source TEXT NOT NULL,
-			PRIMARY KEY (pr, sha, seen_at))`,
+			PRIMARY KEY (pr, seen_at, sha))`,
 		// One row per merged PR: its promotion, or the wait for the base
 		// branch's post-merge build.
 		`CREATE TABLE refbot_merge (
@@ -161,19 +161,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
-func schemaVersion(ctx context.Context, tx *sql.Tx) (int, error) {
-	var v int
-	err := tx.QueryRowContext(ctx, `SELECT version FROM refbot_schema`).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return v, err
-}
-
 // SchemaVersion returns the database's schema version.
-func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) { return schemaVersion(ctx, s.db) }
+
+// schemaVersion reads the version through q: the database, or a
+// transaction migrating it.
+func schemaVersion(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int, error) {
 	var v int
-	err := s.db.QueryRowContext(ctx, `SELECT version FROM refbot_schema`).Scan(&v)
+	err := q.QueryRowContext(ctx, `SELECT version FROM refbot_schema`).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

@@ -136,12 +136,6 @@ const lockWait = 3 * time.Second
 // DB is the database, for the job queue (River) that shares it.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// Path is the database file.
-func (s *Store) Path() string { return s.path }
-
-// Ping checks the database answers (for /readyz).
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
-
 // ErrLocked: another process holds the database (LockExclusive).
 var ErrLocked = errors.New("database is in use by another refbot serve")
 
