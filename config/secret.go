@@ -166,9 +166,6 @@ func (s *Secret) fromMap(ctx context.Context, node ast.Node, m ast.MapNode) erro
 // accepted. In YAML it is a Secret, or a list of them.
 type Secrets []Secret
 
-// IsSet reports whether at least one secret is given.
-func (l Secrets) IsSet() bool { return len(l) > 0 }
-
 // Resolve reads every secret of the list, in order.
 func (l Secrets) Resolve() ([]string, error) {
 	if len(l) == 0 {

@@ -10,8 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 	"time"
+	"unicode"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -694,7 +694,9 @@ func validBranch(name string) error {
 
 // countFiles counts the files under folder p of tree root, leaving out
 // the protected entries of the top.
-func (r *Repo) countFiles(n *newObjects, root plumbing.Hash, p string) (int, error) {
+// subtree returns the tree of folder p ("" the root itself) under tree
+// root, or the zero hash when there is no such folder.
+func (r *Repo) subtree(n *newObjects, root plumbing.Hash, p string) (plumbing.Hash, error) {
 	h := root
 	for _, part := range strings.Split(p, "/") {
 		if h.IsZero() || part == "" {
@@ -702,7 +704,7 @@ func (r *Repo) countFiles(n *newObjects, root plumbing.Hash, p string) (int, err
 		}
 		t, err := r.tree(n, h)
 		if err != nil {
-			return 0, err
+			return plumbing.ZeroHash, err
 		}
 		next := plumbing.ZeroHash
 		for _, e := range t.Entries {
@@ -712,8 +714,13 @@ func (r *Repo) countFiles(n *newObjects, root plumbing.Hash, p string) (int, err
 		}
 		h = next
 	}
-	if h.IsZero() {
-		return 0, nil
+	return h, nil
+}
+
+func (r *Repo) countFiles(n *newObjects, root plumbing.Hash, p string) (int, error) {
+	h, err := r.subtree(n, root, p)
+	if err != nil || h.IsZero() {
+		return 0, err
 	}
 	count := 0
 	var walk func(h plumbing.Hash, top bool) error

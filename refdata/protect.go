@@ -10,12 +10,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// DefaultProtect are the top-level names a data repo holding its data at
-// its top (Options.DataRoot ".") usually keeps for itself: its README,
-// licence, GitHub settings and git attributes. Open does not apply them by
-// itself: the caller passes them (or others) as Options.Protect.
-var DefaultProtect = []string{"README*", "LICENSE*", ".github/", ".gitattributes", ".gitignore"}
-
 // protectRule is one parsed Options.Protect pattern.
 type protectRule struct {
 	pattern string // path.Match pattern for a top-level name
@@ -133,10 +127,8 @@ func (r *Repo) protectedEntries(n *newObjects, tree plumbing.Hash) (map[string]o
 // the protected entries of root stay as they are, and sub may hold none:
 // a build holding a protected name (a README.md of its own, say) is
 // refused, naming it, rather than written over the repo's or dropped.
+// (A protected variant name is refused by Update before it gets here.)
 func (r *Repo) spliceData(n *newObjects, root plumbing.Hash, variant string, sub plumbing.Hash) (plumbing.Hash, error) {
-	if variant != "" && r.protected(variant, true) {
-		return plumbing.ZeroHash, protectedError(variant + "/")
-	}
 	if len(r.protect) == 0 || variant != "" {
 		return r.splice(n, root, r.dataPath(variant), sub)
 	}

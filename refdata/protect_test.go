@@ -9,6 +9,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/refbot/refbot/config"
 	"github.com/refbot/refbot/internal/testenv"
 )
 
@@ -34,7 +35,7 @@ var protectedPaths = []string{"README.md", "LICENSE", ".github/workflows/x.yml",
 func newTopFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := newFixtureWith(t, topSeed)
-	f.repo = f.openWith(t, Options{DataRoot: ".", Protect: DefaultProtect})
+	f.repo = f.openWith(t, Options{DataRoot: ".", Protect: config.DefaultProtect})
 	return f
 }
 
@@ -249,7 +250,7 @@ func TestOpenDataRoot(t *testing.T) {
 		{name: "default", root: "", wantRoot: "data"},
 		{name: "a folder", root: "ref/data", wantRoot: "ref/data"},
 		{name: "a trailing slash", root: "data/", wantRoot: "data"},
-		{name: "the top", root: ".", protect: DefaultProtect, wantRoot: "."},
+		{name: "the top", root: ".", protect: config.DefaultProtect, wantRoot: "."},
 		{name: "a slash alone", root: "/", wantErr: "not a plain folder"},
 		{name: "up", root: "../x", wantErr: "not a plain folder"},
 		{name: "unclean", root: "a//b", wantErr: "not a plain folder"},
@@ -282,7 +283,7 @@ func TestOpenDataRoot(t *testing.T) {
 func TestProtectIgnoredBelowTheTop(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	r := f.openWith(t, Options{DataRoot: "data", Protect: DefaultProtect})
+	r := f.openWith(t, Options{DataRoot: "data", Protect: config.DefaultProtect})
 	res, err := r.Update(ctx, UpdateRequest{Branch: "PR1", Parts: []Part{{Dir: dataDir(t, map[string]string{"README.md": "data readme\n"})}}})
 	if err != nil {
 		t.Fatal(err)

@@ -125,7 +125,8 @@ type Options struct {
 	// data.
 	DataRoot string
 	// Protect, with DataRoot ".", are the top-level names refbot never
-	// touches (see DefaultProtect): path.Match patterns for one name, with
+	// touches (refbot's configuration, data_repo.protect, defaults to the
+	// README, licence, .github/ and git's files): path.Match patterns for one name, with
 	// a trailing "/" for a folder. An update keeps them from the base as
 	// they are and never lists them as changes, and a build holding one is
 	// refused. With another DataRoot it is ignored: nothing outside the

@@ -3,9 +3,7 @@ package refdata
 import (
 	"context"
 	"sort"
-	"strings"
 
-	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -35,24 +33,9 @@ func (r *Repo) Variants(ctx context.Context, branch string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := c.TreeHash
-	if root := r.dataPath(""); root != "" {
-		for _, part := range strings.Split(root, "/") {
-			t, err := r.tree(nil, h)
-			if err != nil {
-				return nil, err
-			}
-			next := plumbing.ZeroHash
-			for _, e := range t.Entries {
-				if e.Name == part && e.Mode == filemode.Dir {
-					next = e.Hash
-				}
-			}
-			if next.IsZero() {
-				return nil, nil
-			}
-			h = next
-		}
+	h, err := r.subtree(nil, c.TreeHash, r.dataPath(""))
+	if err != nil || h.IsZero() {
+		return nil, err
 	}
 	t, err := r.tree(nil, h)
 	if err != nil {
@@ -60,13 +43,14 @@ func (r *Repo) Variants(ctx context.Context, branch string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range t.Entries {
+		// (Nothing is protected unless the data is at the top.)
 		if e.Mode != filemode.Dir {
-			if !r.atTop() || !r.protected(e.Name, false) {
+			if !r.protected(e.Name, false) {
 				return nil, nil // files at the data root: not variant folders
 			}
 			continue
 		}
-		if r.atTop() && r.protected(e.Name, true) {
+		if r.protected(e.Name, true) {
 			continue
 		}
 		out = append(out, e.Name)

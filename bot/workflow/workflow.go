@@ -254,7 +254,7 @@ func New(cfg Config, d Deps) (*Bot, error) {
 	}
 	def(&cfg.PollInterval, 30*time.Second)
 	def(&cfg.CITimeout, 6*time.Hour)
-	def(&cfg.RestartGrace, 10*time.Minute)
+	def(&cfg.RestartGrace, 5*time.Minute)
 	def(&cfg.ClosedGrace, 7*24*time.Hour)
 	def(&cfg.MergeWait, 6*time.Hour)
 	def(&cfg.UnprivilegedReplies, time.Hour)

@@ -545,14 +545,16 @@ func newStatusCmd() *cobra.Command {
 					r.Tip, r.Build, r.Commit, r.Approved = info.Tip.String(), info.Trailers["Refbot-Build"], info.Trailers["Refbot-Commit"], info.Trailers["Refbot-Approved-By"]
 					if r.Build != "" {
 						r.Cached = "yes"
-						if _, err := p.store.Open(ctx, r.Build, s3cache.Want{Source: s3cache.Source{PR: prNumber(name)}}); err != nil {
+						if _, err := p.store.Open(ctx, r.Build, s3cache.Want{Source: s3cache.Source{PR: refdata.PRBranchNumber(name)}}); err != nil {
 							r.Cached = "no: " + err.Error()
 						}
 					}
 				}
 				rows = append(rows, r)
 			}
-			sort.Slice(rows, func(i, j int) bool { return prNumber(rows[i].Branch) < prNumber(rows[j].Branch) })
+			sort.Slice(rows, func(i, j int) bool {
+				return refdata.PRBranchNumber(rows[i].Branch) < refdata.PRBranchNumber(rows[j].Branch)
+			})
 			out := cmd.OutOrStdout()
 			if asJSON {
 				return printJSON(out, rows)
@@ -575,8 +577,6 @@ func newStatusCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
-
-func prNumber(branch string) int { return refdata.PRBranchNumber(branch) }
 
 func shortSHA(s string) string { return s[:min(len(s), 12)] }
 

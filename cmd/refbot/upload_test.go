@@ -39,14 +39,7 @@ func TestUpload(t *testing.T) {
 	t.Setenv("REFBOT_S3_PATH_STYLE", "true")
 	t.Setenv(configEnv, "")
 	ctx := context.Background()
-	store, err := s3cache.New(ctx, s3cache.Options{Bucket: bucket, Prefix: "ci", Endpoint: mc.Endpoint, PathStyle: true,
-		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := bucketStore(ctx, t, mc, bucket, "ci")
 	out := t.TempDir()
 	os.MkdirAll(filepath.Join(out, "plots"), 0o755)
 	os.WriteFile(filepath.Join(out, "plots", "a.png"), []byte("\x89PNG..."), 0o644)
@@ -134,14 +127,7 @@ func TestUploadWithoutCredentials(t *testing.T) {
 	mc := testenv.MinIO(t)
 	bucket := mc.BucketName(t)
 	ctx := context.Background()
-	store, err := s3cache.New(ctx, s3cache.Options{Bucket: bucket, Endpoint: mc.Endpoint, PathStyle: true,
-		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := bucketStore(ctx, t, mc, bucket, "")
 	withoutAWSCredentials(t)
 	t.Setenv("REFBOT_S3_ENDPOINT", mc.Endpoint)
 	t.Setenv("REFBOT_S3_PATH_STYLE", "true")
@@ -202,14 +188,7 @@ func TestREADMEUploadRecipe(t *testing.T) {
 	bucket := m[1]
 	mc := testenv.MinIO(t)
 	ctx := context.Background()
-	store, err := s3cache.New(ctx, s3cache.Options{Bucket: bucket, Endpoint: mc.Endpoint, PathStyle: true,
-		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := bucketStore(ctx, t, mc, bucket, "")
 	// `refbot` on the recipe's PATH is this test binary, running main.
 	self, err := os.Executable()
 	if err != nil {
@@ -284,4 +263,19 @@ func TestREADMEUploadRecipe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bucketStore is the S3 cache of bucket (under prefix) on mc, the bucket
+// created.
+func bucketStore(ctx context.Context, t *testing.T, mc *testenv.MinIOServer, bucket, prefix string) *s3cache.Store {
+	t.Helper()
+	store, err := s3cache.New(ctx, s3cache.Options{Bucket: bucket, Prefix: prefix, Endpoint: mc.Endpoint, PathStyle: true,
+		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
