@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -32,13 +34,9 @@ const (
 )
 
 // Final reports whether step ends an UPDATE.
-func Final(step string) bool {
-	switch step {
-	case StepDone, StepRefused, StepStopped, StepSuperseded, StepTimedOut, StepGaveUp:
-		return true
-	}
-	return false
-}
+func Final(step string) bool { return slices.Contains(finalStepList, step) }
+
+var finalStepList = []string{StepDone, StepRefused, StepStopped, StepSuperseded, StepTimedOut, StepGaveUp}
 
 // Update is one UPDATE command's progress.
 type Update struct {
@@ -135,8 +133,8 @@ func (s *Store) FinishUnpushed(ctx context.Context, comment int64, key, step str
 // and is not changed any more.
 var ErrFinal = errors.New("update has ended")
 
-// finalSteps, for SQL.
-const finalSteps = `('done', 'refused', 'stopped', 'superseded', 'timed-out', 'gave-up')`
+// finalSteps is finalStepList for SQL.
+var finalSteps = "('" + strings.Join(finalStepList, "', '") + "')"
 
 // SaveUpdate writes u's progress (everything but its identity) while it has
 // not ended. An update that has ended keeps its end: saving over it fails
