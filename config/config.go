@@ -103,7 +103,12 @@ type DataRepo struct {
 	URL string `yaml:"url"` // http(s), without credentials
 	// WebURL is the data repo's web view, for links to changed images in
 	// replies; derived from url for github.com, else optional.
-	WebURL     string `yaml:"web_url"`
+	WebURL string `yaml:"web_url"`
+	// GitHubRepo is the data repo on GitHub, owner/name; derived from url
+	// for github.com. With github.app set and token unset, refbot pushes
+	// with the App's installation token, which then must reach this
+	// repository too (the App installed on it).
+	GitHubRepo string `yaml:"github_repo"`
 	Token      Secret `yaml:"token"`
 	BaseBranch string `yaml:"base_branch"`
 	// DataRoot is the folder of the data inside the repo; nothing outside
@@ -123,7 +128,25 @@ type DataRepo struct {
 // CI providers.
 const (
 	ProviderTravis        = "travis"
-	ProviderGitHubActions = "github-actions" // reserved: not supported yet
+	ProviderGitHubActions = "github-actions"
+)
+
+// How a build's outputs reach refbot (ci.outputs).
+const (
+	// OutputsS3: CI uploads them to S3 itself (refbot upload); it needs
+	// S3 credentials, which CI never gives a fork's pull requests.
+	OutputsS3 = "s3"
+	// OutputsArtifacts: CI uploads them as a workflow artifact and refbot
+	// copies it into S3 (GitHub Actions only).
+	OutputsArtifacts = "artifacts"
+	// OutputsEither: S3 when CI uploaded there, else the artifact.
+	OutputsEither = "either"
+)
+
+// What refbot re-runs of a workflow run after an UPDATE (ci.rerun).
+const (
+	RerunAll    = "all"
+	RerunFailed = "failed"
 )
 
 // CI is the project's CI service, which refbot asks for builds and restarts.
@@ -140,6 +163,18 @@ type CI struct {
 	// RestartGrace is how long a build refbot restarted may go on showing
 	// its old run before refbot asks CI once more (the restart was lost).
 	RestartGrace Duration `yaml:"restart_grace"`
+	// Workflows are the workflow files (names in .github/workflows) whose
+	// runs are the project's test builds; GitHub Actions only, required.
+	Workflows []string `yaml:"workflows"`
+	// Rerun says what an UPDATE re-runs: the whole run (all) or only its
+	// failed jobs (failed); GitHub Actions only.
+	Rerun string `yaml:"rerun"`
+	// Outputs says how a build's outputs reach refbot: s3, artifacts or
+	// either (see OutputsS3 …); artifacts need GitHub Actions.
+	Outputs string `yaml:"outputs"`
+	// Artifact is the name of the workflow artifact that holds a build's
+	// outputs; a matrix variant's is "<artifact>-<variant>".
+	Artifact string `yaml:"artifact"`
 }
 
 // Server is refbot's HTTP server: webhook, pages, metrics and API.
@@ -383,4 +418,22 @@ func (d DataRepo) DataWebURL() string {
 		return "https://github.com/" + strings.TrimSuffix(strings.TrimSuffix(rest, "/"), ".git")
 	}
 	return ""
+}
+
+// githubRepoFromURL returns owner/name of a data repo URL on github.com, or
+// "".
+func (d DataRepo) githubRepoFromURL() string {
+	web := d.DataWebURL()
+	rest, ok := strings.CutPrefix(web, "https://github.com/")
+	if !ok || strings.Count(rest, "/") != 1 {
+		return ""
+	}
+	return rest
+}
+
+// AppPushes says whether refbot pushes to the data repo with the GitHub
+// App's installation token: running as an App, with no data_repo.token,
+// and the data repo known on GitHub.
+func (c *Config) AppPushes() bool {
+	return c.GitHub.App != nil && !c.DataRepo.Token.IsSet() && c.DataRepo.GitHubRepo != ""
 }

@@ -97,6 +97,7 @@ func TestLoadExample(t *testing.T) {
 		},
 		DataRepo: DataRepo{
 			URL:         "https://github.com/example-org/example-project-data.git",
+			GitHubRepo:  "example-org/example-project-data",
 			Token:       Secret{Env: "REFBOT_DATA_REPO_TOKEN"},
 			BaseBranch:  "master",
 			DataRoot:    "data",
@@ -115,6 +116,7 @@ func TestLoadExample(t *testing.T) {
 			PollInterval: Duration(time.Minute),
 			WaitTimeout:  Duration(6 * time.Hour),
 			RestartGrace: Duration(5 * time.Minute),
+			Outputs:      OutputsS3,
 		},
 		Server: Server{
 			Listen:            "127.0.0.1:8080",
@@ -153,6 +155,7 @@ func TestLoadDefaults(t *testing.T) {
 	want.DataRepo.URL = "https://git.example.org/octo-org/data.git"
 	want.DataRepo.CacheDir = "/var/lib/refbot/data-repo"
 	want.CI.Repo = "octo-org/octo-repo"
+	want.CI.Outputs = OutputsS3
 	want.Database = "/var/lib/refbot/refbot.db"
 	want.Policy.Cooldowns = map[string]Duration{"UPDATE": Duration(10 * time.Minute)}
 	want.Jobs.Workers = map[string]int{"commands": 4, "updates": 2, "merges": 2, "ci": 4}
@@ -303,7 +306,7 @@ data_repo:
 			name: "several unknown keys, one without a near match",
 			src:  minimal + "  bukcet: other\nlog:\n  colour: true\n",
 			want: []string{
-				`config.yaml:9:3: data_repo: unknown key "bukcet"; known keys are author_email, author_name, base_branch, cache_dir, closed_grace, data_root, keep_backups, protect, token, url, web_url`,
+				`config.yaml:9:3: data_repo: unknown key "bukcet"; known keys are author_email, author_name, base_branch, cache_dir, closed_grace, data_root, github_repo, keep_backups, protect, token, url, web_url`,
 				`config.yaml:11:3: log: unknown key "colour"; known keys are format, level`,
 			},
 		},
@@ -422,9 +425,36 @@ data_repo:
 			want: []string{`config.yaml:8:3: data_repo.url: must be an http:// or https:// URL with a host, like https://host/path`},
 		},
 		{
-			name: "github-actions is not supported yet",
+			name: "github-actions needs its workflows",
 			src:  minimal + "ci:\n  provider: github-actions\n",
-			want: []string{`config.yaml:10:3: ci.provider: github-actions is not supported yet; use travis`},
+			want: []string{`config.yaml: ci.workflows: required with github-actions: the workflow files whose runs test the project, e.g. [test.yaml]`},
+		},
+		{
+			name: "github-actions keys that do not fit",
+			src: minimal + "ci:\n  provider: github-actions\n  token: {env: X}\n  workflows: [test.yaml, ci/x.yml, build]\n" +
+				"  rerun: some\n  outputs: ftp\n",
+			want: []string{
+				`config.yaml:11:3: ci.token: does not apply to github-actions: refbot asks GitHub's API with github.token or github.app; remove it`,
+				`config.yaml:12:26: ci.workflows[1]: "ci/x.yml" is not a workflow file name; give the name in .github/workflows, like test.yaml`,
+				`config.yaml:12:36: ci.workflows[2]: "build" is not a workflow file name; give the name in .github/workflows, like test.yaml`,
+				`config.yaml:13:3: ci.rerun: "some": use all (the whole run) or failed (its failed jobs)`,
+				`config.yaml:14:3: ci.outputs: "ftp": use s3, artifacts or either`,
+			},
+		},
+		{
+			name: "travis has no artifacts",
+			src:  minimal + "ci:\n  provider: travis\n  outputs: artifacts\n  workflows: [test.yaml]\n",
+			want: []string{
+				`config.yaml:11:3: ci.outputs: artifacts needs ci.provider github-actions (Travis has no artifacts refbot can read); use s3`,
+				`config.yaml:12:3: ci.workflows: only applies to ci.provider github-actions; remove it`,
+			},
+		},
+		{
+			name: "the App pushes only to its owner's data repo",
+			src: strings.Replace(strings.Replace(minimal, "  token: {env: REFBOT_TEST_GITHUB_TOKEN}\n",
+				"  app: {id: 1, installation_id: 2, private_key: {env: K}}\n", 1),
+				"https://git.example.org/octo-org/data.git", "https://github.com/other-org/data.git", 1),
+			want: []string{`config.yaml: data_repo.github_repo: other-org/data is not octo-org/octo-repo's: the App's installation token reaches only octo-org's repositories; give data_repo.token (a token that may push there) instead`},
 		},
 		{
 			name: "repo written as a URL",

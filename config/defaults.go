@@ -30,6 +30,7 @@ const (
 
 	DefaultCIProvider   = ProviderTravis
 	DefaultTravisAPIURL = "https://api.travis-ci.com"
+	DefaultArtifact     = "refbot-outputs"
 	// DefaultReconcileInterval is how often missed events are looked for.
 	DefaultReconcileInterval = 5 * time.Minute
 	// DefaultClosedGrace keeps a closed PR's data branch a week.
@@ -123,6 +124,23 @@ func (c *Config) applyDerivedDefaults() {
 	}
 	if c.CI.Repo == "" {
 		c.CI.Repo = c.GitHub.Repo
+	}
+	if c.CI.Outputs == "" {
+		c.CI.Outputs = OutputsS3
+		if c.CI.Provider == ProviderGitHubActions {
+			c.CI.Outputs = OutputsEither
+		}
+	}
+	if c.CI.Provider == ProviderGitHubActions {
+		if c.CI.Rerun == "" {
+			c.CI.Rerun = RerunAll
+		}
+		if c.CI.Artifact == "" {
+			c.CI.Artifact = DefaultArtifact
+		}
+	}
+	if c.DataRepo.GitHubRepo == "" {
+		c.DataRepo.GitHubRepo = c.DataRepo.githubRepoFromURL()
 	}
 	if c.Policy.Cooldowns == nil {
 		c.Policy.Cooldowns = map[string]Duration{}

@@ -135,3 +135,12 @@ func badValue(ctx context.Context, node ast.Node, tk *token.Token, format string
 func nodeKey(n ast.Node) string {
 	return strings.TrimPrefix(strings.TrimPrefix(n.GetPath(), "$"), ".")
 }
+
+// has says whether the file sets key; false for a Config built in code.
+func (s *source) has(key string) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.keys[key]
+	return ok
+}

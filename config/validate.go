@@ -23,6 +23,7 @@ func (c *Config) Validate() error {
 	c.S3.check(ck)
 	c.DataRepo.check(ck)
 	c.CI.check(ck, c.GitHub.Repo)
+	c.checkAppPushes(ck)
 	c.Server.check(ck)
 	ck.nonEmpty("state_dir", c.StateDir, "the folder where refbot keeps its state, e.g. "+DefaultStateDir)
 	c.checkDatabase(ck)
@@ -246,6 +247,9 @@ func (d *DataRepo) check(ck *checker) {
 			ck.add(fmt.Sprintf("data_repo.protect[%d]", i), "%s", msg)
 		}
 	}
+	if d.GitHubRepo != "" {
+		ck.checkRepo("data_repo.github_repo", d.GitHubRepo)
+	}
 	ck.nonEmpty("data_repo.cache_dir", d.CacheDir, "the folder of refbot's clone of the data repo")
 	ck.atLeast("data_repo.keep_backups", d.KeepBackups, 1)
 	if ck.nonEmpty("data_repo.author_name", d.AuthorName, "the name on refbot's commits") &&
@@ -320,16 +324,49 @@ func checkBranchName(name string) string {
 // check checks the CI section; githubRepo is the default of ci.repo, whose
 // absence is reported under github.repo.
 func (c *CI) check(ck *checker, githubRepo string) {
+	providers := ProviderTravis + " or " + ProviderGitHubActions
 	switch c.Provider {
 	case ProviderTravis:
+		ck.url("ci.api_url", c.APIURL, "give the token as ci.token: {env: VAR}")
+		for _, key := range []string{"workflows", "rerun", "artifact"} {
+			if ck.src.has("ci." + key) {
+				ck.add("ci."+key, "only applies to ci.provider %s; remove it", ProviderGitHubActions)
+			}
+		}
+		if c.Outputs != OutputsS3 && c.Outputs != "" {
+			ck.add("ci.outputs", "%s needs ci.provider %s (Travis has no artifacts refbot can read); use %s", c.Outputs, ProviderGitHubActions, OutputsS3)
+		}
 	case ProviderGitHubActions:
-		ck.add("ci.provider", "%s is not supported yet; use %s", ProviderGitHubActions, ProviderTravis)
+		// Actions is asked through GitHub's API, with github's credentials.
+		for _, key := range []string{"api_url", "token"} {
+			if ck.src.has("ci." + key) {
+				ck.add("ci."+key, "does not apply to %s: refbot asks GitHub's API with github.token or github.app; remove it", ProviderGitHubActions)
+			}
+		}
+		if len(c.Workflows) == 0 {
+			ck.add("ci.workflows", "required with %s: the workflow files whose runs test the project, e.g. [test.yaml]", ProviderGitHubActions)
+		}
+		for i, w := range c.Workflows {
+			if w == "" || strings.ContainsAny(w, "/\\ ") || !(strings.HasSuffix(w, ".yml") || strings.HasSuffix(w, ".yaml")) {
+				ck.add(fmt.Sprintf("ci.workflows[%d]", i), "%q is not a workflow file name; give the name in .github/workflows, like test.yaml", w)
+			}
+		}
+		if c.Rerun != RerunAll && c.Rerun != RerunFailed {
+			ck.add("ci.rerun", "%q: use %s (the whole run) or %s (its failed jobs)", c.Rerun, RerunAll, RerunFailed)
+		}
+		if c.Artifact == "" || strings.ContainsAny(c.Artifact, "/\\\":<>|*?\r\n") {
+			ck.add("ci.artifact", "%q is not an artifact name", c.Artifact)
+		}
+		switch c.Outputs {
+		case OutputsS3, OutputsArtifacts, OutputsEither:
+		default:
+			ck.add("ci.outputs", "%q: use %s, %s or %s", c.Outputs, OutputsS3, OutputsArtifacts, OutputsEither)
+		}
 	case "":
-		ck.add("ci.provider", "required: the CI service; use %s", ProviderTravis)
+		ck.add("ci.provider", "required: the CI service; use %s", providers)
 	default:
-		ck.add("ci.provider", "unknown provider %q; use %s", c.Provider, ProviderTravis)
+		ck.add("ci.provider", "unknown provider %q; use %s", c.Provider, providers)
 	}
-	ck.url("ci.api_url", c.APIURL, "give the token as ci.token: {env: VAR}")
 	switch {
 	case c.Repo == githubRepo:
 		// Checked, or reported missing, as github.repo.
@@ -482,5 +519,20 @@ func (p *Policy) check(ck *checker) {
 	}
 	if !(p.LargeChangeShare > 0 && p.LargeChangeShare <= 1) {
 		ck.add("policy.large_change_share", "must be more than 0 and at most 1 (the share of the data an UPDATE may change), not %v", p.LargeChangeShare)
+	}
+}
+
+// checkAppPushes: the App's installation token reaches only repositories of
+// the installation's owner, so a data repo pushed with it is the project's
+// owner's.
+func (c *Config) checkAppPushes(ck *checker) {
+	if !c.AppPushes() {
+		return
+	}
+	owner, _, _ := strings.Cut(c.GitHub.Repo, "/")
+	dataOwner, _, _ := strings.Cut(c.DataRepo.GitHubRepo, "/")
+	if !strings.EqualFold(owner, dataOwner) {
+		ck.add("data_repo.github_repo", "%s is not %s's: the App's installation token reaches only %s's repositories; give data_repo.token (a token that may push there) instead",
+			c.DataRepo.GitHubRepo, c.GitHub.Repo, owner)
 	}
 }
