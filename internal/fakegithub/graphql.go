@@ -107,7 +107,8 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, rec.Status, nil, basicError(rec.Status, "Not Found"))
 		return
 	}
-	login, authErr := s.authenticate(r, "graphql")
+	idn, authErr := s.authenticate(r, "graphql")
+	login := idn.login
 	if authErr != nil {
 		rec.Status = authErr.status
 		s.record(rec)
@@ -135,7 +136,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	data, errs := s.execGraphQL(req, login)
+	data, errs := s.execGraphQL(req, idn)
 	out := map[string]any{}
 	if data != nil {
 		out["data"] = data
@@ -155,7 +156,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 
 // execGraphQL parses, validates and runs a request. Every error that GitHub
 // would answer for the same query is also recorded as a violation.
-func (s *Server) execGraphQL(req gqlRequest, login string) (map[string]any, []gqlError) {
+func (s *Server) execGraphQL(req gqlRequest, idn identity) (map[string]any, []gqlError) {
 	fail := func(format string, args ...any) (map[string]any, []gqlError) {
 		msg := fmt.Sprintf(format, args...)
 		s.violation("POST /graphql: %s\nquery: %s", msg, req.Query)
@@ -184,12 +185,12 @@ func (s *Server) execGraphQL(req gqlRequest, login string) (map[string]any, []gq
 	if op.Operation != ast.Query {
 		return fail("the fake answers queries only, not %s", op.Operation)
 	}
-	ex := &gqlExec{s: s, vars: vars, login: login}
+	ex := &gqlExec{s: s, vars: vars, login: idn.login, idn: idn}
 	s.mu.Lock()
 	data := ex.selection(queryRoot{}, op.SelectionSet, nil)
 	s.mu.Unlock()
 	for _, e := range ex.errs {
-		if e.Type != "NOT_FOUND" {
+		if e.Type != "NOT_FOUND" && e.Type != "FORBIDDEN" {
 			s.violation("POST /graphql: %s\nquery: %s", e.Message, req.Query)
 		}
 	}
@@ -208,6 +209,7 @@ type gqlExec struct {
 	s     *Server
 	vars  map[string]any
 	login string
+	idn   identity
 	errs  []gqlError
 }
 
@@ -230,6 +232,9 @@ func (ex *gqlExec) selection(obj gqlObject, set ast.SelectionSet, path []any) ma
 				e := gqlError{Message: err.Error(), Path: p, Locations: []gqlLocation{{sel.Position.Line, sel.Position.Column}}}
 				if errors.As(err, new(notFoundError)) {
 					e.Type = "NOT_FOUND"
+				}
+				if errors.As(err, new(forbiddenError)) {
+					e.Type = "FORBIDDEN"
 				}
 				ex.errs = append(ex.errs, e)
 				out[key] = nil
@@ -296,6 +301,21 @@ type notFoundError string
 
 func (e notFoundError) Error() string { return string(e) }
 
+// forbiddenError is GitHub's FORBIDDEN: an installation token without the
+// permission a field needs. Like NOT_FOUND it is no violation.
+type forbiddenError string
+
+func (e forbiddenError) Error() string { return string(e) }
+
+// readsPullRequests reports whether the request may read pull requests:
+// an installation token needs pull_requests read. The caller holds s.mu.
+func (ex *gqlExec) readsPullRequests() error {
+	if ex.idn.install != 0 && permRank(ex.s.grantedLevel(ex.idn, "pull_requests")) < permRank("read") {
+		return forbiddenError("Resource not accessible by integration")
+	}
+	return nil
+}
+
 func unknownField(obj gqlObject, name string) error {
 	return fmt.Errorf("the fake does not answer %s.%s yet: add it to internal/fakegithub/graphql.go", obj.typeName(), name)
 }
@@ -348,6 +368,9 @@ func (r gqlRepo) field(ex *gqlExec, name string, args map[string]any) (any, erro
 		if r.full != s.repo {
 			return nil, nil
 		}
+		if err := ex.readsPullRequests(); err != nil {
+			return nil, err
+		}
 		n, _ := intArg(args, "number")
 		p, ok := s.st.prs[int(n)]
 		if !ok {
@@ -357,6 +380,9 @@ func (r gqlRepo) field(ex *gqlExec, name string, args map[string]any) (any, erro
 	case "pullRequests":
 		if r.full != s.repo {
 			return gqlPRConnection{}, nil
+		}
+		if err := ex.readsPullRequests(); err != nil {
+			return nil, err
 		}
 		return ex.pullRequests(args)
 	}

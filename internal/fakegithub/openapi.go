@@ -41,6 +41,22 @@ var operations = []operation{
 	{http.MethodGet, "/repos/{owner}/{repo}/issues/comments/{comment_id}", "issues/get-comment"},
 	{http.MethodPost, "/app/installations/{installation_id}/access_tokens", "apps/create-installation-access-token"},
 	{http.MethodGet, "/rate_limit", "rate-limit/get"},
+	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs", "actions/list-workflow-runs-for-repo"},
+	{http.MethodGet, "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", "actions/list-workflow-runs"},
+	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs/{run_id}", "actions/get-workflow-run"},
+	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", "actions/list-jobs-for-workflow-run"},
+	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs", "actions/list-jobs-for-workflow-run-attempt"},
+	{http.MethodPost, "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun", "actions/re-run-workflow"},
+	{http.MethodPost, "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs", "actions/re-run-workflow-failed-jobs"},
+	{http.MethodPost, "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel", "actions/cancel-workflow-run"},
+	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", "actions/list-workflow-run-artifacts"},
+	{http.MethodGet, "/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}", "actions/download-artifact"},
+	{http.MethodGet, "/repos/{owner}/{repo}/actions/workflows", "actions/list-repo-workflows"},
+	{http.MethodPost, "/repos/{owner}/{repo}/check-runs", "checks/create"},
+	{http.MethodPatch, "/repos/{owner}/{repo}/check-runs/{check_run_id}", "checks/update"},
+	{http.MethodGet, "/repos/{owner}/{repo}/commits/{ref}/check-runs", "checks/list-for-ref"},
+	{http.MethodGet, "/repos/{owner}/{repo}/installation", "apps/get-repo-installation"},
+	{http.MethodGet, "/repos/{owner}/{repo}", "repos/get"},
 }
 
 // openAPIServer is the server the OpenAPI document names; requests are

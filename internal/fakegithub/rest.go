@@ -34,7 +34,8 @@ type call struct {
 	query  url.Values
 	body   map[string]any
 	login  string
-	path   string // without prefix
+	idn    identity // who asked; zero for operations authenticated by the App's JWT
+	path   string   // without prefix
 }
 
 type restHandler func(s *Server, c *call) answer
@@ -42,16 +43,32 @@ type restHandler func(s *Server, c *call) answer
 var restHandlers = map[string]restHandler{
 	"pulls/get":  (*Server).getPull,
 	"pulls/list": (*Server).listPulls,
-	"repos/get-collaborator-permission-level": (*Server).getPermission,
-	"teams/get-membership-for-user-in-org":    (*Server).getTeamMembership,
-	"repos/create-commit-status":              (*Server).createStatus,
-	"repos/get-combined-status-for-ref":       (*Server).getCombinedStatus,
-	"issues/create-comment":                   (*Server).createComment,
-	"issues/list-comments":                    (*Server).listComments,
-	"issues/update-comment":                   (*Server).updateComment,
-	"issues/get-comment":                      (*Server).getComment,
-	"apps/create-installation-access-token":   (*Server).createInstallationToken,
-	"rate-limit/get":                          (*Server).getRateLimit,
+	"repos/get-collaborator-permission-level":    (*Server).getPermission,
+	"teams/get-membership-for-user-in-org":       (*Server).getTeamMembership,
+	"repos/create-commit-status":                 (*Server).createStatus,
+	"repos/get-combined-status-for-ref":          (*Server).getCombinedStatus,
+	"issues/create-comment":                      (*Server).createComment,
+	"issues/list-comments":                       (*Server).listComments,
+	"issues/update-comment":                      (*Server).updateComment,
+	"issues/get-comment":                         (*Server).getComment,
+	"apps/create-installation-access-token":      (*Server).createInstallationToken,
+	"rate-limit/get":                             (*Server).getRateLimit,
+	"actions/list-workflow-runs-for-repo":        (*Server).listRepoRuns,
+	"actions/list-workflow-runs":                 (*Server).listWorkflowRuns,
+	"actions/get-workflow-run":                   (*Server).getRun,
+	"actions/list-jobs-for-workflow-run":         (*Server).listRunJobs,
+	"actions/list-jobs-for-workflow-run-attempt": (*Server).listAttemptJobs,
+	"actions/re-run-workflow":                    (*Server).rerunAll,
+	"actions/re-run-workflow-failed-jobs":        (*Server).rerunFailed,
+	"actions/cancel-workflow-run":                (*Server).cancelRun,
+	"actions/list-workflow-run-artifacts":        (*Server).listRunArtifacts,
+	"actions/download-artifact":                  (*Server).downloadArtifact,
+	"actions/list-repo-workflows":                (*Server).listWorkflows,
+	"checks/create":                              (*Server).createCheckRun,
+	"checks/update":                              (*Server).updateCheckRun,
+	"checks/list-for-ref":                        (*Server).listCheckRunsForRef,
+	"apps/get-repo-installation":                 (*Server).getRepoInstallation,
+	"repos/get":                                  (*Server).getRepo,
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -68,6 +85,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == "/graphql" || p == "/api/graphql":
 		s.serveGraphQL(w, r)
+	case strings.HasPrefix(p, blobPrefix):
+		s.serveBlob(w, r)
 	case s.prefix == "" || strings.HasPrefix(p, s.prefix+"/"):
 		s.serveREST(w, r, strings.TrimPrefix(p, s.prefix))
 	default:
@@ -170,20 +189,31 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, path string) 
 // faultHeader marks scripted answers internally; it is never sent.
 const faultHeader = "X-Fakegithub-Fault"
 
-// handleREST authenticates, applies faults and rate limits, and runs the
-// operation's handler.
+// handleREST authenticates, runs the operation (limitAndRun) and adds the
+// headers GitHub sets for who asked.
 func (s *Server) handleREST(r *http.Request, in *openapi3filter.RequestValidationInput, opID, path string, body []byte) (answer, string) {
-	login, authErr := s.authenticate(r, opID)
+	idn, authErr := s.authenticate(r, opID)
 	if authErr != nil {
 		return *authErr, ""
 	}
+	ans := s.limitAndRun(r, in, opID, path, body, idn)
+	if ans.header == nil {
+		ans.header = http.Header{}
+	}
+	scopeHeaders(ans.header, idn, opID)
+	return ans, idn.login
+}
+
+// limitAndRun applies faults and rate limits, and runs the operation's
+// handler.
+func (s *Server) limitAndRun(r *http.Request, in *openapi3filter.RequestValidationInput, opID, path string, body []byte, idn identity) answer {
 	route := in.Route.Path
 	if f, ok := s.takeFault(r.Method, route); ok {
 		if f.Kind != ServerError || !f.Applied {
-			return s.faultAnswer(f, "core"), login
+			return s.faultAnswer(f, "core")
 		}
-		s.runHandler(r, in, opID, path, body, login)
-		return s.faultAnswer(f, "core"), login
+		s.runHandler(r, in, opID, path, body, idn)
+		return s.faultAnswer(f, "core")
 	}
 	if opID != "rate-limit/get" {
 		s.mu.Lock()
@@ -195,27 +225,36 @@ func (s *Server) handleREST(r *http.Request, in *openapi3filter.RequestValidatio
 		reset := w.reset
 		s.mu.Unlock()
 		if exhausted {
-			return s.faultAnswer(Fault{Kind: PrimaryRateLimit, Status: http.StatusForbidden, Reset: reset}, "core"), login
+			return s.faultAnswer(Fault{Kind: PrimaryRateLimit, Status: http.StatusForbidden, Reset: reset}, "core")
 		}
 	}
-	return s.runHandler(r, in, opID, path, body, login), login
+	return s.runHandler(r, in, opID, path, body, idn)
 }
 
-func (s *Server) runHandler(r *http.Request, in *openapi3filter.RequestValidationInput, opID, path string, body []byte, login string) answer {
+func (s *Server) runHandler(r *http.Request, in *openapi3filter.RequestValidationInput, opID, path string, body []byte, idn identity) answer {
 	h, ok := restHandlers[opID]
 	if !ok {
 		panic("fakegithub: no handler for " + opID)
 	}
-	c := &call{r: r, params: in.PathParams, query: r.URL.Query(), login: login, path: path}
+	c := &call{r: r, params: in.PathParams, query: r.URL.Query(), login: idn.login, idn: idn, path: path}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &c.body); err != nil {
 			return answer{status: http.StatusBadRequest, body: basicError(http.StatusBadRequest, "Problems parsing JSON")}
 		}
 	}
 	if owner, ok := c.params["owner"]; ok {
-		if !strings.EqualFold(owner, s.owner) || !strings.EqualFold(c.params["repo"], s.name) {
+		repo := owner + "/" + c.params["repo"]
+		s.mu.Lock()
+		known := strings.EqualFold(repo, s.repo) || (otherRepoOperations[opID] && s.coveredRepo(repo) != "")
+		s.mu.Unlock()
+		// An installation token limited to other repositories does not
+		// see this one.
+		if !known || !idn.allowsRepo(repo) {
 			return notFound()
 		}
+	}
+	if a := s.checkPermission(c, opID); a != nil {
+		return *a
 	}
 	return h(s, c)
 }
@@ -290,19 +329,19 @@ func (s *Server) faultAnswer(f Fault, resource string) answer {
 }
 
 // authenticate returns who the request acts as, or the 401 answer.
-func (s *Server) authenticate(r *http.Request, opID string) (string, *answer) {
+func (s *Server) authenticate(r *http.Request, opID string) (identity, *answer) {
 	auth := r.Header.Get("Authorization")
 	scheme, cred, _ := strings.Cut(auth, " ")
-	if opID == "apps/create-installation-access-token" {
+	if jwtOperations[opID] {
 		if !strings.EqualFold(scheme, "Bearer") {
-			a := answer{status: http.StatusUnauthorized, body: basicError(http.StatusUnauthorized, "A JSON web token could not be decoded"), header: http.Header{faultHeader: {"1"}}}
-			return "", &a
+			a := jwtRefused()
+			return identity{}, &a
 		}
-		return "", nil // the handler verifies the JWT against the installation's app
+		return identity{}, nil // the handler verifies the JWT against the app
 	}
 	if auth == "" {
 		a := answer{status: http.StatusUnauthorized, body: basicError(http.StatusUnauthorized, "Requires authentication"), header: http.Header{faultHeader: {"1"}}}
-		return "", &a
+		return identity{}, &a
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -310,9 +349,9 @@ func (s *Server) authenticate(r *http.Request, opID string) (string, *answer) {
 	if !ok || !(strings.EqualFold(scheme, "token") || strings.EqualFold(scheme, "Bearer")) ||
 		(!idn.expiresAt.IsZero() && !s.now().Before(idn.expiresAt)) {
 		a := answer{status: http.StatusUnauthorized, body: basicError(http.StatusUnauthorized, "Bad credentials"), header: http.Header{faultHeader: {"1"}}}
-		return "", &a
+		return identity{}, &a
 	}
-	return idn.login, nil
+	return idn, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, header http.Header, body any) {
@@ -539,7 +578,7 @@ func (s *Server) branchJSON(v any, label, ref, sha, repo string) {
 	if repo != s.repo {
 		replaceStrings(r, strings.NewReplacer(s.repo, repo))
 		r["fork"] = true
-		r["id"] = int64(len(repo)) * 7919
+		r["id"] = s.repoID(repo)
 	} else {
 		r["fork"] = false
 	}
@@ -935,22 +974,27 @@ func (s *Server) createInstallationToken(c *call) answer {
 		return notFound()
 	}
 	if err := verifyAppJWT(jwt, app, s.now()); err != nil {
-		return answer{status: http.StatusUnauthorized, body: basicError(http.StatusUnauthorized, "A JSON web token could not be decoded"), header: http.Header{faultHeader: {"1"}}}
+		return jwtRefused()
 	}
-	if repos, ok := c.body["repositories"].([]any); ok {
-		for _, r := range repos {
-			if !strings.EqualFold(fmt.Sprint(r), s.name) {
-				return answer{status: http.StatusUnprocessableEntity, body: validationFailed("There is at least one repository that does not exist or is not accessible to the parent installation.", "")}
-			}
-		}
+	repos, ok := s.tokenRepositories(c.body)
+	if !ok {
+		return answer{status: http.StatusUnprocessableEntity, body: validationFailed("There is at least one repository that does not exist or is not accessible to the parent installation.", "")}
 	}
-	tok := IssuedToken{Token: "ghs_" + randomAlnum(36), InstallationID: id, ExpiresAt: s.now().Add(s.st.tokenTTL).Truncate(time.Second)}
+	perms, ok := tokenPermissions(app, c.body)
+	if !ok {
+		return answer{status: http.StatusUnprocessableEntity, body: validationFailed("The permissions requested are not granted to this installation.", "")}
+	}
+	tok := IssuedToken{Token: "ghs_" + randomAlnum(36), InstallationID: id, ExpiresAt: s.now().Add(s.st.tokenTTL).Truncate(time.Second), Repositories: repos}
 	s.st.issued = append(s.st.issued, tok)
-	s.st.tokens[tok.Token] = identity{login: app.Slug + "[bot]", expiresAt: tok.ExpiresAt, install: id}
+	s.st.tokens[tok.Token] = identity{login: app.Slug + "[bot]", expiresAt: tok.ExpiresAt, install: id, repos: repos, perms: perms}
 	t := s.template("apps/create-installation-access-token")
 	t["token"] = tok.Token
 	t["expires_at"] = ts(tok.ExpiresAt)
 	t["repository_selection"] = "selected"
+	if perms == nil {
+		perms = app.Permissions
+	}
+	t["permissions"] = permissionsJSON(perms)
 	delete(t, "repositories")
 	return answer{status: http.StatusCreated, body: t}
 }

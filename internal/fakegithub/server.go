@@ -1,6 +1,9 @@
 // Package fakegithub is a fake GitHub on 127.0.0.1 for refbot's tests and
-// `make demo`: the REST operations and GraphQL queries refbot uses, webhook
-// deliveries, and scripted trouble (rate limits, server errors).
+// `make demo`: the REST operations and GraphQL queries refbot uses (pull
+// requests, statuses, comments, GitHub Actions runs and artifacts with the
+// blob store their downloads redirect to, check runs, GitHub App
+// installations and their permissions), webhook deliveries, and scripted
+// trouble (rate limits, server errors, late or lost re-runs).
 //
 // It is kept honest against GitHub's own published description: every REST
 // request and answer is validated against the OpenAPI document of the npm
@@ -36,7 +39,8 @@ type Options struct {
 	// and /graphql.
 	Prefix string
 	// Repo is the repository the fake serves, "owner/name"; default
-	// "refbot-test/project". Other repositories are 404.
+	// "refbot-test/project". Other repositories are 404, but for those
+	// added with Server.AddRepo.
 	Repo string
 	// Now is the fake's clock (timestamps, token expiry, rate-limit
 	// windows); default time.Now.
@@ -241,7 +245,7 @@ type Request struct {
 	Method string
 	Path   string // without the REST prefix, e.g. /repos/o/r/pulls/1, or /graphql
 	Query  string
-	Route  string // the OpenAPI path template, or "graphql"
+	Route  string // the OpenAPI path template, "graphql", or "blob" (an artifact download)
 	Status int
 	Login  string // who the request authenticated as; "" when it did not
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -68,12 +69,15 @@ type Comment struct {
 	UpdatedAt time.Time
 }
 
-// App is a GitHub App installed on the fake's repository.
+// App is a GitHub App installed on the fake's repository (and on those
+// added with AddRepo).
 type App struct {
 	ID             int64
 	InstallationID int64
 	Slug           string
-	PrivateKey     []byte // PEM, as GitHub hands it out
+	PrivateKey     []byte            // PEM, as GitHub hands it out
+	Permissions    map[string]string // e.g. "checks": "write"; see SetAppPermission
+	Events         []string          // the webhook events it subscribes to
 	publicKey      *rsa.PublicKey
 }
 
@@ -82,6 +86,7 @@ type IssuedToken struct {
 	Token          string
 	InstallationID int64
 	ExpiresAt      time.Time
+	Repositories   []string // full names it was limited to; nil: all of the installation's
 }
 
 type user struct {
@@ -99,6 +104,9 @@ type identity struct {
 	login     string
 	expiresAt time.Time // zero: never
 	install   int64
+	repos     []string          // installation token: the repositories asked for; nil: all
+	perms     map[string]string // installation token: the permissions asked for; nil: all of the App's
+	scopes    []string          // classic personal access token: its OAuth scopes; nil: not set
 }
 
 // state is everything the fake knows; Server.mu guards it.
@@ -125,6 +133,9 @@ type state struct {
 	inFlight    int
 	maxInFlight int
 	violations  []string
+	repos       []string // other repositories the installations cover
+	actions     actionsState
+	checkRuns   []*checkRunState
 }
 
 type rateWindow struct {
@@ -473,7 +484,9 @@ func (s *Server) AddToken(token, login string) {
 }
 
 // AddApp registers a GitHub App installed on the repository, with a new
-// private key, and returns it. Its installation tokens act as "<slug>[bot]".
+// private key, the permissions refbot needs (RefbotAppPermissions) and the
+// events it subscribes to (RefbotAppEvents), and returns it. Its
+// installation tokens act as "<slug>[bot]".
 func (s *Server) AddApp(slug string) (App, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -483,10 +496,21 @@ func (s *Server) AddApp(slug string) (App, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := int64(len(s.st.apps) + 1)
-	app := &App{ID: 100 + n, InstallationID: 9000 + n, Slug: slug, PrivateKey: pemKey, publicKey: &key.PublicKey}
+	app := &App{
+		ID: 100 + n, InstallationID: 9000 + n, Slug: slug, PrivateKey: pemKey,
+		Permissions: RefbotAppPermissions(), Events: RefbotAppEvents(), publicKey: &key.PublicKey,
+	}
 	s.st.apps[app.InstallationID] = app
 	s.st.user(slug + "[bot]")
-	return *app, nil
+	return app.clone(), nil
+}
+
+// clone copies an App so that a caller cannot change the fake's own.
+func (a *App) clone() App {
+	c := *a
+	c.Permissions = maps.Clone(a.Permissions)
+	c.Events = slices.Clone(a.Events)
+	return c
 }
 
 // SetTokenTTL sets how long installation tokens issued from now on are
