@@ -1,5 +1,6 @@
 // Package ghclient is refbot's one GitHub client: pull requests, permissions,
-// team memberships, commit statuses and comments over REST (go-github), and
+// team memberships, commit statuses, comments, check runs and GitHub
+// Actions (runs, jobs, re-runs, artifacts) over REST (go-github), and
 // lists of open, merged and closed pull requests and of a pull request's
 // force-pushes over GraphQL (githubv4). Nothing else in refbot imports those
 // libraries.
@@ -13,7 +14,9 @@
 //
 // so each retry is authenticated afresh (an App token may have been renewed
 // meanwhile), the cache sees who is asking, and the metrics count what goes
-// on the wire.
+// on the wire. Artifacts are fetched from the store GitHub redirects to by
+// a chain without auth or cache (retry → metrics → transport), so that no
+// GitHub credential can reach the store, even on GitHub's own host.
 package ghclient
 
 import (
@@ -46,6 +49,7 @@ const (
 	DefaultTimeout          = 30 * time.Second
 	DefaultCacheEntries     = 2000
 	DefaultCacheBytes       = 64 << 20
+	DefaultDownloadTimeout  = 10 * time.Minute
 )
 
 // maxDescription is the longest commit status description GitHub accepts.
@@ -91,6 +95,9 @@ type Options struct {
 	CacheBytes   int64
 	// UserAgent; default "refbot".
 	UserAgent string
+	// DownloadTimeout bounds one attempt at downloading an artifact from
+	// the artifact store, body included; default 10 minutes.
+	DownloadTimeout time.Duration
 }
 
 // App is a GitHub App installation.
@@ -98,6 +105,11 @@ type App struct {
 	ID             int64
 	InstallationID int64
 	PrivateKey     []byte // PEM
+	// Repositories are further repositories of the same owner, by name
+	// ("data" or "owner/data"), that the installation tokens must reach
+	// besides Options.Repo: the data repo, for git pushes with
+	// InstallationToken. The App must be installed on them.
+	Repositories []string
 }
 
 // Client talks to one repository on GitHub. It is safe for concurrent use.
@@ -106,6 +118,16 @@ type Client struct {
 	gql         *githubv4.Client
 	owner, name string
 	metrics     *metrics
+	now         func() time.Time
+	// blob fetches artifacts from the artifact store GitHub redirects to.
+	// No credentials are anywhere in its transport chain.
+	blob *http.Client
+
+	// Only for an App: its installation's tokens, and a client that
+	// authenticates as the App itself (a JWT) for the few endpoints that
+	// take only that.
+	installation *ghinstallation.Transport
+	appREST      *github.Client
 }
 
 // New builds a Client. It makes no request.
@@ -146,6 +168,15 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "refbot"
 	}
+	if opts.DownloadTimeout <= 0 {
+		opts.DownloadTimeout = DefaultDownloadTimeout
+	}
+	var tokenRepos []string
+	if opts.App != nil {
+		if tokenRepos, err = appRepositories(owner, name, opts.App.Repositories); err != nil {
+			return nil, err
+		}
+	}
 	base := &http.Client{Timeout: DefaultTimeout}
 	if opts.HTTPClient != nil {
 		base = opts.HTTPClient
@@ -172,32 +203,29 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	cache := newETagCache(rt, identity, opts.CacheEntries, opts.CacheBytes, m.cacheHits.Inc)
 	rt = cache
 	var authed http.RoundTripper
+	var itr *ghinstallation.Transport
+	var appREST *github.Client
 	if opts.App != nil {
-		itr, err := ghinstallation.New(rt, opts.App.ID, opts.App.InstallationID, opts.App.PrivateKey)
+		atr, err := ghinstallation.NewAppsTransport(rt, opts.App.ID, opts.App.PrivateKey)
 		if err != nil {
 			// The error may quote the key's parse failure, never the key.
 			return nil, fmt.Errorf("github app %d key: %w", opts.App.ID, err)
 		}
-		itr.BaseURL = strings.TrimSuffix(apiURL.String(), "/")
-		// Ask for tokens that reach this repository only. Without options
-		// ghinstallation sends the body "null", which GitHub's description
-		// of the endpoint does not allow.
-		itr.InstallationTokenOptions = &appgithub.InstallationTokenOptions{Repositories: []string{name}}
+		atr.BaseURL = strings.TrimSuffix(apiURL.String(), "/")
+		itr = ghinstallation.NewFromAppsTransport(atr, opts.App.InstallationID)
+		// Ask for tokens that reach these repositories only. Without
+		// options ghinstallation sends the body "null", which GitHub's
+		// description of the endpoint does not allow.
+		itr.InstallationTokenOptions = &appgithub.InstallationTokenOptions{Repositories: tokenRepos}
 		authed = itr
+		if appREST, err = newAppREST(opts, apiURL, hosts, transport, base.Timeout, m); err != nil {
+			return nil, err
+		}
 	} else {
 		authed = &tokenTransport{next: rt, token: opts.Token}
 	}
 	rt = &hostGuard{hosts: hosts, authed: authed, plain: rt, userAgent: opts.UserAgent}
-	rt = &retryTransport{
-		next:       rt,
-		now:        opts.Now,
-		sleep:      opts.Sleep,
-		maxWait:    opts.MaxWait,
-		maxRetries: opts.MaxRetries,
-		timeout:    base.Timeout,
-		metrics:    m,
-		exhausted:  map[string]time.Time{},
-	}
+	rt = newRetryTransport(rt, opts, base.Timeout, m)
 	if opts.MutationInterval > 0 {
 		rt = &pacingTransport{
 			next:    rt,
@@ -208,6 +236,11 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		}
 	}
 	httpClient := &http.Client{Transport: rt, CheckRedirect: base.CheckRedirect, Jar: base.Jar}
+	// The artifact store gets no credentials: its chain has no auth.
+	blob := &http.Client{
+		Transport:     newRetryTransport(&metricsTransport{next: transport, metrics: m}, opts, opts.DownloadTimeout, m),
+		CheckRedirect: base.CheckRedirect,
+	}
 
 	api := apiURL.String()
 	rest, err := github.NewClient(
@@ -222,12 +255,31 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("github client for %s: %w", api, err)
 	}
 	return &Client{
-		rest:    rest,
-		gql:     githubv4.NewEnterpriseClient(gqlURL.String(), httpClient),
-		owner:   owner,
-		name:    name,
-		metrics: m,
+		rest:         rest,
+		gql:          githubv4.NewEnterpriseClient(gqlURL.String(), httpClient),
+		owner:        owner,
+		name:         name,
+		metrics:      m,
+		now:          opts.Now,
+		blob:         blob,
+		installation: itr,
+		appREST:      appREST,
 	}, nil
+}
+
+// newRetryTransport is the retry transport of a chain; timeout bounds each
+// attempt.
+func newRetryTransport(next http.RoundTripper, opts Options, timeout time.Duration, m *metrics) *retryTransport {
+	return &retryTransport{
+		next:       next,
+		now:        opts.Now,
+		sleep:      opts.Sleep,
+		maxWait:    opts.MaxWait,
+		maxRetries: opts.MaxRetries,
+		timeout:    timeout,
+		metrics:    m,
+		exhausted:  map[string]time.Time{},
+	}
 }
 
 // endpoints resolves the REST and GraphQL URLs.
@@ -299,6 +351,11 @@ func (c *Client) PullRequest(ctx context.Context, number int) (*PullRequest, err
 	if err != nil {
 		return nil, fmt.Errorf("get pull request %s#%d: %w", c.repo(), number, classify(err))
 	}
+	return c.pullRequest(pr), nil
+}
+
+// pullRequest converts go-github's pull request.
+func (c *Client) pullRequest(pr *github.PullRequest) *PullRequest {
 	out := &PullRequest{
 		Number:         pr.GetNumber(),
 		Title:          pr.GetTitle(),
@@ -321,7 +378,7 @@ func (c *Client) PullRequest(ctx context.Context, number int) (*PullRequest, err
 		baseRepo = c.repo()
 	}
 	out.IsFork = out.HeadRepo == "" || !strings.EqualFold(out.HeadRepo, baseRepo)
-	return out, nil
+	return out
 }
 
 // Permission returns a user's permission on the repository: admin,
