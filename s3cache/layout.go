@@ -85,6 +85,7 @@ type Manifest struct {
 	Build    string    `json:"build"`
 	Variant  string    `json:"variant,omitempty"`
 	Provider string    `json:"provider,omitempty"`
+	Attempt  int       `json:"attempt,omitempty"` // Actions' run_attempt (a re-run keeps the run id); 0 on Travis
 	Created  time.Time `json:"created"`
 	Files    []File    `json:"files"`
 }
@@ -236,6 +237,9 @@ func (m *Manifest) Validate(lim Limits) error {
 	}
 	if m.Commit != "" && !commitPattern.MatchString(m.Commit) {
 		return fmt.Errorf("%w: commit %q is not a full hex object id", ErrBadManifest, m.Commit)
+	}
+	if m.Attempt < 0 {
+		return fmt.Errorf("%w: negative attempt %d", ErrBadManifest, m.Attempt)
 	}
 	if lim.MaxFiles > 0 && len(m.Files) > lim.MaxFiles {
 		return fmt.Errorf("%w: %d files, limit %d", ErrTooLarge, len(m.Files), lim.MaxFiles)

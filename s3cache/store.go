@@ -36,6 +36,7 @@ type Options struct {
 	HTTPClient  *http.Client // nil means the SDK's default
 	Concurrency int          // parallel transfers; 0 means 16
 	Limits      Limits       // zero fields take DefaultLimits
+	Zip         ZipLimits    // for IngestArtifact; zero fields take their defaults
 	MaxAttempts int          // per request, for throttling and 5xx; 0 means 5
 }
 
@@ -47,6 +48,7 @@ type Store struct {
 	prefix      string
 	concurrency int
 	limits      Limits
+	zip         ZipLimits
 }
 
 // New returns a Store. It does not contact S3.
@@ -103,7 +105,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		// downloads would read each byte a second time.
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	return &Store{client: client, creds: cfg.Credentials, bucket: o.Bucket, prefix: prefix, concurrency: o.Concurrency, limits: lim}, nil
+	return &Store{client: client, creds: cfg.Credentials, bucket: o.Bucket, prefix: prefix, concurrency: o.Concurrency, limits: lim, zip: o.Zip}, nil
 }
 
 // String names the store without credentials, for logs and errors.
