@@ -53,19 +53,23 @@ func (r *Repo) Blobs(ctx context.Context, ids []plumbing.Hash, maxObject, maxPac
 		return nil, err
 	}
 
-	hreq, err := r.rpcRequest(ctx, "git-upload-pack", &req)
+	cred, err := r.credential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hreq, err := r.rpcRequest(ctx, cred, "git-upload-pack", &req)
 	if err != nil {
 		return nil, err
 	}
 	hreq.Header.Set("Git-Protocol", "version=2")
 	resp, err := r.httpc.Do(hreq)
 	if err != nil {
-		return nil, r.redact(fmt.Errorf("read blobs from data repo: %w", err))
+		return nil, cred.redact(fmt.Errorf("read blobs from data repo: %w", err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, r.redact(fmt.Errorf("read blobs from data repo: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body))))
+		return nil, cred.redact(fmt.Errorf("read blobs from data repo: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body))))
 	}
 	limited := &limitReader{r: resp.Body, left: maxPack}
 	// The answer is a list of sections; with "done" sent, the pack's comes
@@ -74,7 +78,7 @@ func (r *Repo) Blobs(ctx context.Context, ids []plumbing.Hash, maxObject, maxPac
 	for {
 		if !sc.Scan() {
 			if err := sc.Err(); err != nil {
-				return nil, r.redact(fmt.Errorf("read blobs from data repo: %w", err))
+				return nil, cred.redact(fmt.Errorf("read blobs from data repo: %w", err))
 			}
 			return nil, errors.New("read blobs from data repo: the answer has no pack")
 		}
@@ -91,7 +95,7 @@ func (r *Repo) Blobs(ctx context.Context, ids []plumbing.Hash, maxObject, maxPac
 		if limited.over {
 			return nil, fmt.Errorf("read blobs from data repo: %w (a pack over %d bytes)", ErrTooLarge, maxPack)
 		}
-		return nil, r.redact(fmt.Errorf("read blobs from data repo: %w", err))
+		return nil, cred.redact(fmt.Errorf("read blobs from data repo: %w", err))
 	}
 	blobs, err := readBlobs(&pack, maxObject)
 	if err != nil {

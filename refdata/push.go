@@ -46,14 +46,19 @@ type pushStats struct {
 // ErrRejected.
 func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, objects []plumbing.Hash, progress func(int64)) (pushStats, error) {
 	var st pushStats
-	sess, err := r.client.NewReceivePackSession(r.ep, r.auth)
+	// One token for the whole exchange: the advertisement and the pack.
+	cred, err := r.credential(ctx)
 	if err != nil {
-		return st, r.redact(fmt.Errorf("connect to data repo: %w", err))
+		return st, err
+	}
+	sess, err := r.client.NewReceivePackSession(r.ep, cred.auth())
+	if err != nil {
+		return st, cred.redact(fmt.Errorf("connect to data repo: %w", err))
 	}
 	ar, err := sess.AdvertisedReferencesContext(ctx)
 	sess.Close()
 	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return st, r.redact(fmt.Errorf("push to data repo: %w", err))
+		return st, cred.redact(fmt.Errorf("push to data repo: %w", err))
 	}
 	// Cheap early check; the server checks again while it holds the lock.
 	if ar == nil {
@@ -101,7 +106,7 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 	}()
 	st.Objects = len(objects)
 
-	hreq, err := r.rpcRequest(ctx, "git-receive-pack", pr)
+	hreq, err := r.rpcRequest(ctx, cred, "git-receive-pack", pr)
 	if err != nil {
 		pr.CloseWithError(err)
 		<-written
@@ -111,7 +116,7 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 	if err != nil {
 		pr.CloseWithError(err)
 		<-written
-		return st, r.redact(fmt.Errorf("push to data repo: %w", err))
+		return st, cred.redact(fmt.Errorf("push to data repo: %w", err))
 	}
 	defer resp.Body.Close()
 	// The server's answer first: a 401 or 413 explains why the pack could
@@ -120,10 +125,10 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 		pr.CloseWithError(errors.New("the server answered before the pack was sent"))
 		<-written
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return st, r.redact(fmt.Errorf("push to data repo: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body))))
+		return st, cred.redact(fmt.Errorf("push to data repo: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body))))
 	}
 	if werr := <-written; werr != nil {
-		return st, r.redact(fmt.Errorf("push to data repo: send pack: %w", werr))
+		return st, cred.redact(fmt.Errorf("push to data repo: send pack: %w", werr))
 	}
 	var body io.Reader = resp.Body
 	if req.Capabilities.Supports(capability.Sideband64k) {
@@ -131,10 +136,10 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 	}
 	report := packp.NewReportStatus()
 	if err := report.Decode(bufio.NewReader(body)); err != nil {
-		return st, r.redact(fmt.Errorf("push to data repo: read report: %w", err))
+		return st, cred.redact(fmt.Errorf("push to data repo: read report: %w", err))
 	}
 	if report.UnpackStatus != "ok" {
-		return st, r.redact(fmt.Errorf("push to data repo: %w: unpack: %s", ErrRejected, report.UnpackStatus))
+		return st, cred.redact(fmt.Errorf("push to data repo: %w: unpack: %s", ErrRejected, report.UnpackStatus))
 	}
 	var failed []string
 	for _, cs := range report.CommandStatuses {
@@ -151,25 +156,23 @@ func (r *Repo) push(ctx context.Context, updates []refUpdate, n *newObjects, obj
 				}
 			}
 		}
-		return st, r.redact(fmt.Errorf("push to data repo: %w: %s", ErrRejected, strings.Join(failed, "; ")))
+		return st, cred.redact(fmt.Errorf("push to data repo: %w: %s", ErrRejected, strings.Join(failed, "; ")))
 	}
 	return st, nil
 }
 
 // rpcRequest is a smart-HTTP request to service (git-upload-pack or
-// git-receive-pack) with body, the token sent as Basic auth only.
-func (r *Repo) rpcRequest(ctx context.Context, service string, body io.Reader) (*http.Request, error) {
+// git-receive-pack) with body, cred's token sent as Basic auth only.
+func (r *Repo) rpcRequest(ctx context.Context, cred credential, service string, body io.Reader) (*http.Request, error) {
 	url := strings.TrimSuffix(r.ep.String(), "/") + "/" + service
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
 	if err != nil {
-		return nil, r.redact(err)
+		return nil, cred.redact(err)
 	}
 	hreq.Header.Set("Content-Type", "application/x-"+service+"-request")
 	hreq.Header.Set("Accept", "application/x-"+service+"-result")
 	hreq.Header.Set("User-Agent", "refbot")
-	if r.auth != nil {
-		hreq.SetBasicAuth(r.auth.Username, r.auth.Password)
-	}
+	cred.auth().SetAuth(hreq)
 	return hreq, nil
 }
 

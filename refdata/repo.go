@@ -116,10 +116,22 @@ func shortHash(h plumbing.Hash) string {
 
 // Options configure a Repo.
 type Options struct {
-	URL        string // the data repo's clone URL, without credentials
-	Token      string // sent as Basic x-access-token:<token>
-	CacheDir   string // the local bare cache; created if missing
-	BaseBranch string // default "master"
+	URL string // the data repo's clone URL, without credentials
+	// Token, a fixed token (a personal access token), is sent as Basic
+	// x-access-token:<token>. When set, TokenSource is not called.
+	Token string
+	// TokenSource, without Token, gives the token of each exchange with
+	// the data repo (a fetch, a push, a read of blobs; the token is sent
+	// as Token is): it is called when the exchange starts, and its answer
+	// is used for that exchange only and then dropped, so a token it
+	// renews (a GitHub App's installation token lasts an hour) is used
+	// from the next exchange on, however long an operation takes. Its
+	// error, or an empty token, ends the operation there, naming the data
+	// repo: that exchange sends nothing, so nothing is pushed. With
+	// neither Token nor TokenSource, refbot sends no credentials.
+	TokenSource func(ctx context.Context) (string, error)
+	CacheDir    string // the local bare cache; created if missing
+	BaseBranch  string // default "master"
 	// DataRoot is the folder of the data inside the repo: default
 	// "data"; "." is the top of the repo, where Protect names what is not
 	// data.
@@ -188,7 +200,6 @@ func httpClient(t Timeouts) *http.Client {
 type Repo struct {
 	opts   Options
 	ep     *transport.Endpoint
-	auth   *githttp.BasicAuth
 	client transport.Transport
 	httpc  *http.Client
 	store  *filesystem.Storage
@@ -330,33 +341,11 @@ func Open(o Options) (*Repo, error) {
 		store:    store,
 		protect:  protect,
 	}
-	if o.Token != "" {
-		r.auth = &githttp.BasicAuth{Username: "x-access-token", Password: o.Token}
-	}
 	return r, nil
 }
 
 // BaseBranch returns the configured base branch.
 func (r *Repo) BaseBranch() string { return r.opts.BaseBranch }
-
-// redact makes sure no error leaving this package carries the token.
-func (r *Repo) redact(err error) error {
-	if err == nil || r.opts.Token == "" || !strings.Contains(err.Error(), r.opts.Token) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), r.opts.Token, "***"), err: err}
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-
-// Unwrap keeps errors.Is working for sentinels; the wrapped text is never
-// printed by this type.
-func (e *redactedError) Unwrap() error { return e.err }
 
 func branchRef(name string) plumbing.ReferenceName { return plumbing.NewBranchReferenceName(name) }
 
@@ -367,9 +356,13 @@ func trackingRef(name string) plumbing.ReferenceName {
 
 // RemoteTips reads the remote's branches and refbot refs without fetching.
 func (r *Repo) RemoteTips(ctx context.Context) (map[plumbing.ReferenceName]plumbing.Hash, error) {
-	sess, err := r.client.NewUploadPackSession(r.ep, r.auth)
+	cred, err := r.credential(ctx)
 	if err != nil {
-		return nil, r.redact(fmt.Errorf("connect to data repo: %w", err))
+		return nil, err
+	}
+	sess, err := r.client.NewUploadPackSession(r.ep, cred.auth())
+	if err != nil {
+		return nil, cred.redact(fmt.Errorf("connect to data repo: %w", err))
 	}
 	defer sess.Close()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
@@ -377,7 +370,7 @@ func (r *Repo) RemoteTips(ctx context.Context) (map[plumbing.ReferenceName]plumb
 		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 			return map[plumbing.ReferenceName]plumbing.Hash{}, nil
 		}
-		return nil, r.redact(fmt.Errorf("list data repo refs: %w", err))
+		return nil, cred.redact(fmt.Errorf("list data repo refs: %w", err))
 	}
 	return advertisedTips(ar), nil
 }
@@ -400,14 +393,18 @@ func (s remoteState) tip(branch string) plumbing.Hash { return s[branchRef(branc
 // when the server supports partial clone) and returns every ref the remote
 // advertised; refbot's leases are taken against this snapshot.
 func (r *Repo) fetch(ctx context.Context, branches ...string) (remoteState, error) {
-	sess, err := r.client.NewUploadPackSession(r.ep, r.auth)
+	cred, err := r.credential(ctx)
 	if err != nil {
-		return nil, r.redact(fmt.Errorf("connect to data repo: %w", err))
+		return nil, err
+	}
+	sess, err := r.client.NewUploadPackSession(r.ep, cred.auth())
+	if err != nil {
+		return nil, cred.redact(fmt.Errorf("connect to data repo: %w", err))
 	}
 	defer sess.Close()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
 	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return nil, r.redact(fmt.Errorf("fetch data repo: %w", err))
+		return nil, cred.redact(fmt.Errorf("fetch data repo: %w", err))
 	}
 	state := remoteState{}
 	if ar == nil {
@@ -446,12 +443,12 @@ func (r *Repo) fetch(ctx context.Context, branches ...string) (remoteState, erro
 		}
 		resp, err := sess.UploadPack(ctx, req)
 		if err != nil {
-			return nil, r.redact(fmt.Errorf("fetch data repo: %w", err))
+			return nil, cred.redact(fmt.Errorf("fetch data repo: %w", err))
 		}
 		err = packfile.UpdateObjectStorage(r.store, demux(req.Capabilities, resp))
 		resp.Close()
 		if err != nil {
-			return nil, r.redact(fmt.Errorf("store fetched data repo objects: %w", err))
+			return nil, cred.redact(fmt.Errorf("store fetched data repo objects: %w", err))
 		}
 	}
 	for _, b := range branches {

@@ -22,8 +22,10 @@ import (
 // HTTP protocol through the real git http-backend, behind token auth in the
 // form GitHub uses: Basic x-access-token:<token>.
 type GitServer struct {
-	Root  string // folder holding the bare repositories
-	Token string // the only credential accepted
+	Root string // folder holding the bare repositories
+	// Token is the only credential accepted, unless Authorize replaced the
+	// check.
+	Token string
 
 	srv      *http.Server
 	url      string
@@ -32,6 +34,7 @@ type GitServer struct {
 	mu        sync.Mutex
 	before    func(r *http.Request)                             // test hook, run before a request is served
 	intercept func(w http.ResponseWriter, r *http.Request) bool // test hook: true if it answered
+	authorize func(user, password string) bool                  // nil: x-access-token with Token
 }
 
 // NewGitServer starts a git smart-HTTP server on 127.0.0.1 for this test and
@@ -101,6 +104,18 @@ func (g *GitServer) Intercept(f func(w http.ResponseWriter, r *http.Request) boo
 	g.intercept = f
 }
 
+// Authorize replaces the check of each request's credentials: f gets the
+// user and password of its Basic auth ("" and "" when it has none) and says
+// whether to serve it; refused, it is answered 401 as GitHub does. A test
+// uses it to accept exactly the tokens the fake GitHub issued for a
+// repository, or tokens it rotates. nil restores the default: user
+// x-access-token with Token.
+func (g *GitServer) Authorize(f func(user, password string) bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.authorize = f
+}
+
 // CreateRepo makes an empty bare repository name that accepts pushes and
 // partial-clone filters, and returns its path.
 func (g *GitServer) CreateRepo(t testing.TB, name string) string {
@@ -166,7 +181,8 @@ func (g *GitServer) CreateSeededRepo(t testing.TB, name string, files map[string
 }
 
 // AuthEnv returns environment variables that make the git CLI authenticate to
-// this server without the token in argv or in a URL.
+// this server with Token, without the token in argv or in a URL. (With
+// Authorize set, Token is accepted only if its function says so.)
 func (g *GitServer) AuthEnv() []string {
 	basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + g.Token))
 	return []string{
@@ -224,6 +240,12 @@ func (g *GitServer) handler(backend http.Handler) http.Handler {
 
 func (g *GitServer) authorized(r *http.Request) bool {
 	user, pass, ok := r.BasicAuth()
+	g.mu.Lock()
+	authorize := g.authorize
+	g.mu.Unlock()
+	if authorize != nil {
+		return authorize(user, pass)
+	}
 	return ok && user == "x-access-token" &&
 		subtle.ConstantTimeCompare([]byte(pass), []byte(g.Token)) == 1
 }
