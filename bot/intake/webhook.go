@@ -55,7 +55,7 @@ type HeadSeen struct {
 }
 
 // Work is a unit of work a delivery asks for. Its concrete types are
-// CommentWork and PullRequestClosed.
+// CommentWork, PullRequestClosed and CIEvent.
 type Work interface{ work() }
 
 // CommentWork: a new comment on a pull request that holds at least one line
@@ -87,8 +87,33 @@ type PullRequestClosed struct {
 	MergedAt    time.Time `json:"merged_at,omitzero"`
 }
 
+// CIEvent: the CI told of a run (a workflow_run delivery), or a pull
+// request's head moved (opened, synchronize, reopened), where the CI
+// provider reports by events (GitHub Actions). Its job wakes the PR's
+// waiting UPDATE and sets the cache status at once, instead of at the next
+// poll (docs/design.md, "GitHub Actions").
+type CIEvent struct {
+	Repo string `json:"repo"`
+	// A run: its id and attempt, workflow file, the event that made it
+	// (pull_request, push …), and its head. PRs is what GitHub lists, empty
+	// for a fork's pull request: the job finds the PR from HeadRepo,
+	// HeadBranch and HeadSHA.
+	RunID      int64  `json:"run_id,omitempty"`
+	Attempt    int    `json:"attempt,omitempty"`
+	Workflow   string `json:"workflow,omitempty"`
+	RunEvent   string `json:"run_event,omitempty"`
+	HeadSHA    string `json:"head_sha"`
+	HeadBranch string `json:"head_branch,omitempty"`
+	HeadRepo   string `json:"head_repo,omitempty"`
+	PRs        []int  `json:"prs,omitempty"`
+	// A moved head: the PR, and whether its head is in a fork.
+	PR   int  `json:"pr,omitempty"`
+	Fork bool `json:"fork,omitempty"`
+}
+
 func (CommentWork) work()       {}
 func (PullRequestClosed) work() {}
+func (CIEvent) work()           {}
 
 // Outcome is what recording a delivery came to.
 type Outcome int
@@ -120,6 +145,11 @@ type Options struct {
 	// refbot (the command parser's verdict); comments without are ignored
 	// at the door.
 	HasCommand func(body string) bool
+	// CIWorkflow, when set, says whether a workflow file
+	// (".github/workflows/test.yaml") is one whose runs refbot follows:
+	// its workflow_run deliveries, and pull requests' head moves, become
+	// CIEvent work. Nil when the CI provider is polled (Travis).
+	CIWorkflow func(path string) bool
 	Recorder   Recorder
 	Logger     *zap.Logger
 	Metrics    *Metrics
@@ -286,9 +316,26 @@ type payload struct {
 			Ref string `json:"ref"`
 		} `json:"base"`
 		Head struct {
-			SHA string `json:"sha"`
+			SHA  string `json:"sha"`
+			Repo *struct {
+				FullName string `json:"full_name"`
+			} `json:"repo"`
 		} `json:"head"`
 	} `json:"pull_request"`
+	WorkflowRun *struct {
+		ID           int64  `json:"id"`
+		RunAttempt   int    `json:"run_attempt"`
+		Path         string `json:"path"`
+		Event        string `json:"event"`
+		HeadSHA      string `json:"head_sha"`
+		HeadBranch   string `json:"head_branch"`
+		PullRequests []struct {
+			Number int `json:"number"`
+		} `json:"pull_requests"`
+		HeadRepository *struct {
+			FullName string `json:"full_name"`
+		} `json:"head_repository"`
+	} `json:"workflow_run"`
 	Sender *user `json:"sender"`
 }
 
@@ -347,6 +394,13 @@ func (h *Handler) decode(d *Delivery, body []byte) error {
 			d.Head = &HeadSeen{PR: p.Number, SHA: sha, At: p.PullRequest.UpdatedAt}
 		}
 		if p.Action != "closed" {
+			switch p.Action {
+			case "opened", "synchronize", "reopened":
+				if h.opts.CIWorkflow != nil && d.Head != nil {
+					fork := p.PullRequest.Head.Repo == nil || !strings.EqualFold(p.PullRequest.Head.Repo.FullName, p.Repository.FullName)
+					d.Work = CIEvent{Repo: p.Repository.FullName, PR: p.Number, HeadSHA: d.Head.SHA, Fork: fork}
+				}
+			}
 			if d.Head != nil {
 				return nil
 			}
@@ -361,6 +415,31 @@ func (h *Handler) decode(d *Delivery, body []byte) error {
 			}
 		}
 		d.Work = pc
+	case "workflow_run":
+		run := p.WorkflowRun
+		switch {
+		case h.opts.CIWorkflow == nil:
+			return ignore("workflow runs: the CI provider is not GitHub Actions")
+		case run == nil:
+			return errors.New("workflow_run without workflow_run")
+		case p.Action != "requested" && p.Action != "in_progress" && p.Action != "completed":
+			return ignore("workflow run " + p.Action)
+		case !h.opts.CIWorkflow(run.Path):
+			return ignore("workflow " + run.Path + " is not one of ci.workflows")
+		case run.ID <= 0 || run.HeadSHA == "":
+			return errors.New("workflow_run without id or head_sha")
+		}
+		ev := CIEvent{Repo: p.Repository.FullName, RunID: run.ID, Attempt: run.RunAttempt, Workflow: run.Path,
+			RunEvent: run.Event, HeadSHA: run.HeadSHA, HeadBranch: run.HeadBranch}
+		if run.HeadRepository != nil {
+			ev.HeadRepo = run.HeadRepository.FullName
+		}
+		for _, pr := range run.PullRequests {
+			if pr.Number > 0 {
+				ev.PRs = append(ev.PRs, pr.Number)
+			}
+		}
+		d.Work = ev
 	case "ping":
 		return ignore("ping")
 	default:

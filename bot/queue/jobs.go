@@ -7,6 +7,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/store"
@@ -50,6 +51,16 @@ type CIWaitArgs struct {
 
 // Kind names the job kind in the database; it must never change.
 func (CIWaitArgs) Kind() string { return "ci_wait" }
+
+// CIEventArgs is the job for a CI event (see intake.CIEvent): it wakes the
+// PR's CI wait and sets its cache status.
+type CIEventArgs struct {
+	intake.CIEvent
+	Delivery string `json:"delivery"`
+}
+
+// Kind names the job kind in the database; it must never change.
+func (CIEventArgs) Kind() string { return "ci_event" }
 
 // lastAttempt says whether a job's error ends it: its attempts are used
 // up, and it was not a snooze or a shutdown (a timeout is an attempt).
@@ -194,4 +205,25 @@ func (q *Queue) run(ctx context.Context, row *rivertype.JobRow, leases []string,
 		tell(err)
 	}
 	return err
+}
+
+type ciEventWorker struct {
+	river.WorkerDefaults[CIEventArgs]
+	q *Queue
+}
+
+// Work handles a CI event without a lease: it only wakes jobs and sets the
+// cache status, as the reconciler does, and a lost one is made up for by
+// the next poll or pass.
+func (w *ciEventWorker) Work(ctx context.Context, job *river.Job[CIEventArgs]) error {
+	h := w.q.handlers
+	return w.q.run(ctx, job.JobRow, nil, func() error {
+		if h.CIEvent == nil {
+			return river.JobCancel(errors.New("no CI event handler configured"))
+		}
+		return h.CIEvent(ctx, job.Args.CIEvent)
+	}, func(ctx context.Context, err error) {
+		w.q.log.Warn("gave up on a CI event; the next poll or reconcile pass makes up for it",
+			zap.Int64("run", job.Args.RunID), zap.Int("pr", job.Args.PR), zap.Int("attempts", job.Attempt), zap.Error(err))
+	})
 }

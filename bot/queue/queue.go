@@ -10,7 +10,7 @@
 //	commands  HELP, STATUS, STOP, PLAN
 //	updates   comments that change data (UPDATE)
 //	merges    merged and closed pull requests, branch deletions
-//	ci        waits for CI builds refbot restarted
+//	ci        waits for CI builds refbot restarted, and CI events
 package queue
 
 import (
@@ -54,6 +54,8 @@ const (
 	MergeAttempts   = 8
 	DeleteAttempts  = 8
 	CIWaitAttempts  = 10
+	// A CI event only hastens what polling and the reconciler do anyway.
+	CIEventAttempts = 3
 )
 
 // Queue owns the River client.
@@ -87,6 +89,9 @@ type Handlers struct {
 	DeleteBranch func(ctx context.Context, pr int) (time.Duration, error)
 	// CIWait follows the CI build an UPDATE restarted (see ScheduleCIWait).
 	CIWait func(ctx context.Context, pr int, update int64) (time.Duration, error)
+	// CIEvent handles what the CI told of a run or a pull request's head
+	// (GitHub Actions; see intake.CIEvent).
+	CIEvent func(ctx context.Context, ev intake.CIEvent) error
 
 	// QueueFor says which queue a comment's job goes to (Commands or
 	// Updates); nil means Updates.
@@ -168,6 +173,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	river.AddWorker(workers, &prClosedWorker{q: q})
 	river.AddWorker(workers, &branchDeletionWorker{q: q})
 	river.AddWorker(workers, &ciWaitWorker{q: q})
+	river.AddWorker(workers, &ciEventWorker{q: q})
 	q.river, err = river.NewClient(riversqlite.New(q.db), &river.Config{
 		Queues:  queues,
 		Workers: workers,
@@ -263,7 +269,7 @@ func (q *Queue) moveDefaultQueueJobs(ctx context.Context) error {
 			}
 		case PRClosedArgs{}.Kind(), BranchDeletionArgs{}.Kind():
 			j.queue = Merges
-		case CIWaitArgs{}.Kind():
+		case CIWaitArgs{}.Kind(), CIEventArgs{}.Kind():
 			j.queue = CI
 		default:
 			continue
@@ -439,6 +445,9 @@ func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 		case intake.PullRequestClosed:
 			jobs = append(jobs, river.InsertManyParams{Args: PRClosedArgs{PullRequestClosed: w, Delivery: d.ID},
 				InsertOpts: &river.InsertOpts{Queue: Merges, MaxAttempts: MergeAttempts}})
+		case intake.CIEvent:
+			jobs = append(jobs, river.InsertManyParams{Args: CIEventArgs{CIEvent: w, Delivery: d.ID},
+				InsertOpts: &river.InsertOpts{Queue: CI, MaxAttempts: CIEventAttempts}})
 		default:
 			return out, fmt.Errorf("record delivery %s: unknown work %T", d.ID, w)
 		}
@@ -599,6 +608,49 @@ func (q *Queue) ScheduleCIWait(ctx context.Context, pr int, update int64, after 
 		return fmt.Errorf("schedule the CI wait of #%d: %w", pr, err)
 	}
 	return nil
+}
+
+// WakeCIWaits makes pr's snoozed CI waits run now instead of at their next
+// poll: the CI told of a change (a workflow_run delivery). A wait that is
+// running or not yet due is left alone (it looks soon anyway); one that
+// ended between the listing and the wake runs once more, which finds its
+// update final and does nothing.
+func (q *Queue) WakeCIWaits(ctx context.Context, pr int) (int, error) {
+	return q.wake(ctx, fmt.Sprintf("the CI waits of #%d", pr),
+		`SELECT id FROM river_job WHERE kind = ? AND state = 'scheduled' AND json_extract(args, '$.pr') = ?`, CIWaitArgs{}.Kind(), pr)
+}
+
+// WakeMergeWaits makes the snoozed merge jobs (those waiting for a
+// post-merge build) look now: a push run of the base branch was reported.
+func (q *Queue) WakeMergeWaits(ctx context.Context) (int, error) {
+	return q.wake(ctx, "the waiting merges", `SELECT id FROM river_job WHERE kind = ? AND state = 'scheduled'`, PRClosedArgs{}.Kind())
+}
+
+// wake makes the jobs the query lists available now (River's JobRetry).
+func (q *Queue) wake(ctx context.Context, what, query string, args ...any) (int, error) {
+	rows, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("list %s: %w", what, err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if _, err := q.river.JobRetry(ctx, id); err != nil {
+			return 0, fmt.Errorf("wake %s (job %d): %w", what, id, err)
+		}
+	}
+	return len(ids), nil
 }
 
 // scheduleAt is River's ScheduledAt for a job due at at: none when it is

@@ -49,7 +49,7 @@ type Options struct {
 	// CacheStatus works out the cache status of a PR's head and the build
 	// it is about; nil means no cache statuses.
 	// hasBranch says whether the PR has a data branch.
-	CacheStatus func(ctx context.Context, pr int, head string, hasBranch bool) (ghclient.Status, string, error)
+	CacheStatus func(ctx context.Context, pr ghclient.PRSummary, hasBranch bool) (ghclient.Status, string, error)
 	Store       *store.Store // the last pass, the PRs read and their heads, cache statuses
 	Interval    time.Duration
 	// PassTimeout bounds one pass; default 10 minutes.
@@ -266,6 +266,19 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 	return res, r.o.Store.SetLastPass(ctx, started)
 }
 
+// SetCacheStatus sets the cache status of pr's head now, if it changed:
+// what a pass does for each open PR, for one told of by an event (a CI run
+// ended, a head moved). It may run beside a pass; both write the same.
+func (r *Reconciler) SetCacheStatus(ctx context.Context, pr int, head string, fork bool) error {
+	if r.o.CacheStatus == nil {
+		return nil
+	}
+	_, err := r.cacheStatus(ctx, ghclient.PRSummary{Number: pr, HeadSHA: head, IsFork: fork}, func() (map[int]bool, error) {
+		return r.o.DataBranches(ctx)
+	})
+	return err
+}
+
 // cacheStatus sets pr's cache status if it changed. A head whose outputs
 // were found cached is not examined again; a failure is (a re-run of the
 // build, or a late upload, can mend it), at the cost of CI and S3 calls
@@ -284,7 +297,7 @@ func (r *Reconciler) cacheStatus(ctx context.Context, pr ghclient.PRSummary, dat
 	if err != nil {
 		return false, err
 	}
-	st, newBuild, err := r.o.CacheStatus(ctx, pr.Number, pr.HeadSHA, branches[pr.Number])
+	st, newBuild, err := r.o.CacheStatus(ctx, pr, branches[pr.Number])
 	if err != nil {
 		return false, fmt.Errorf("cache status of #%d: %w", pr.Number, err)
 	}

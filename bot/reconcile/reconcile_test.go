@@ -237,8 +237,9 @@ func TestRequestsPerPass(t *testing.T) {
 	// The cache status of a head: success once "CI" has built it, which
 	// here is every head but those of PRs above 495, still pending.
 	evaluated := 0
-	cache := func(_ context.Context, pr int, head string, _ bool) (ghclient.Status, string, error) {
+	cache := func(_ context.Context, p ghclient.PRSummary, _ bool) (ghclient.Status, string, error) {
 		evaluated++
+		pr := p.Number
 		if pr > 495 {
 			return ghclient.Status{State: "pending", Context: "s3-reference-data-cache", Description: "CI build is running"}, "", nil
 		}

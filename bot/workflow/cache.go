@@ -14,9 +14,12 @@ import (
 // pending while CI has not finished, success when the newest build's
 // outputs are complete in S3, failure when they are missing or unusable.
 // The description says what to do next, and says when the PR has no data
-// branch (hasBranch false) so that CI compares with the base branch. Build
-// is the CI build it is about ("" when there is none yet).
-func (b *Bot) CacheStatus(ctx context.Context, pr int, head string, hasBranch bool) (st Status, build string, err error) {
+// branch (hasBranch false) so that CI compares with the base branch; for a
+// fork's PR (fork true), never to re-run a build that cannot upload. Where
+// CI keeps outputs as workflow artifacts, a finished build's are brought
+// into the cache first. Build is the CI build it is about ("" when there
+// is none yet).
+func (b *Bot) CacheStatus(ctx context.Context, pr int, head string, fork, hasBranch bool) (st Status, build string, err error) {
 	st = Status{Context: b.cfg.CacheContext, TargetURL: b.prURL(pr)}
 	against := "its data branch " + refdata.PRBranch(pr)
 	if !hasBranch {
@@ -31,6 +34,21 @@ func (b *Bot) CacheStatus(ctx context.Context, pr int, head string, hasBranch bo
 		return st, "", err
 	case !bld.Finished:
 		st.State, st.Description = "pending", fmt.Sprintf("CI build %s is %s; it compares with %s", buildName(bld), bld.State, against)
+		return st, bld.ID, nil
+	}
+	reason, why, err := b.fetchOutputs(ctx, bld, s3cache.Source{PR: pr}, head, fork)
+	switch {
+	case err != nil && userError(err):
+		st.State, st.Description = "failure", fmt.Sprintf("Outputs of build %s unusable: %s", buildName(bld), shortReason(err))
+		return st, bld.ID, nil
+	case err != nil:
+		return st, bld.ID, err
+	case reason != "" && bld.Passed:
+		// Tests passed and nothing was uploaded: the data already fits.
+		st.State, st.Description = "success", fmt.Sprintf("CI build %s passed against %s; no data change needed", buildName(bld), against)
+		return st, bld.ID, nil
+	case reason != "":
+		st.State, st.Description = "failure", fmt.Sprintf("Build %s: %s", buildName(bld), why)
 		return st, bld.ID, nil
 	}
 	_, err = b.cache.Open(ctx, bld.ID, s3cache.Want{Source: s3cache.Source{PR: pr}, Commit: head})

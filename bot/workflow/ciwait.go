@@ -314,6 +314,7 @@ func (b *Bot) CIWaitGaveUp(ctx context.Context, pr int, id int64, attempts int, 
 // buildState is what refbot remembers of a build just before restarting
 // it, to tell its next run from the old one.
 type buildState struct {
+	Attempt    int       `json:"attempt,omitempty"`
 	State      string    `json:"state"`
 	Finished   bool      `json:"finished"`
 	StartedAt  time.Time `json:"started_at"`
@@ -321,20 +322,24 @@ type buildState struct {
 }
 
 func snapshot(b Build) string {
-	raw, _ := json.Marshal(buildState{State: b.State, Finished: b.Finished, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt})
+	raw, _ := json.Marshal(buildState{Attempt: b.Attempt, State: b.State, Finished: b.Finished, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt})
 	return string(raw)
 }
 
 // newRun says whether build is visibly another run than the one snap
-// describes: it started at another time, or it had ended and now runs (or
-// waits to) again, or it ended again at another time. A run that was
-// already going when refbot restarted the build is not a new one.
+// describes: a later attempt (where the provider counts them), or it
+// started at another time, or it had ended and now runs (or waits to)
+// again, or it ended again at another time. A run that was already going
+// when refbot restarted the build is not a new one; nor is the same
+// attempt, whatever its times say, where attempts are counted.
 func newRun(snap string, build Build) bool {
 	var before buildState
 	if json.Unmarshal([]byte(snap), &before) != nil {
 		return false
 	}
 	switch {
+	case build.Attempt > 0:
+		return build.Attempt > before.Attempt
 	case !build.StartedAt.IsZero() && !build.StartedAt.Equal(before.StartedAt):
 		return true
 	case before.Finished && !build.Finished:
@@ -347,5 +352,8 @@ func newRun(snap string, build Build) bool {
 
 // replyUpdate renders u's reply from view.
 func (b *Bot) replyUpdate(ctx context.Context, u *store.Update, view updateData) error {
-	return b.reply(ctx, intake.CommentWork{PR: u.PR, CommentID: u.CommentID}, u.Key, renderUpdate(view))
+	if err := b.reply(ctx, intake.CommentWork{PR: u.PR, CommentID: u.CommentID}, u.Key, renderUpdate(view)); err != nil {
+		return err
+	}
+	return b.syncCheckRun(ctx, u, view)
 }

@@ -117,8 +117,16 @@ func (b *Bot) status(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		return outage("ask CI for the head's build", err)
 	default:
 		v.Build = &build
+		reason, _, ferr := b.fetchOutputs(ctx, build, s3cache.Source{PR: pr.Number}, pr.HeadSHA, pr.Fork)
+		if ferr != nil && !userError(ferr) {
+			return outage("bring the build's outputs into the cache", ferr)
+		}
 		_, oerr := b.cache.Open(ctx, build.ID, s3cache.Want{Source: s3cache.Source{PR: pr.Number}, Commit: pr.HeadSHA})
 		switch {
+		case ferr != nil:
+			v.Artifacts = userMessage(build.ID, ferr)
+		case reason != "":
+			v.Artifacts = reason
 		case oerr == nil:
 			v.Artifacts = "complete in the cache"
 		case userError(oerr):

@@ -71,7 +71,7 @@ func userError(err error) bool {
 	var moved *errHeadMoved
 	var conflict *refdata.ConflictError
 	var refused *refusal
-	return errors.As(err, &moved) || errors.As(err, &conflict) || errors.As(err, &refused) ||
+	return errors.As(err, &moved) || errors.As(err, &conflict) || errors.As(err, &refused) || NoOutputs(err) ||
 		s3cache.Unusable(err) || errors.Is(err, refdata.ErrRejected) || errors.Is(err, refdata.ErrBadData) ||
 		errors.Is(err, refdata.ErrNotOnBase)
 }
@@ -97,6 +97,7 @@ func userMessage(build string, err error) string {
 	var moved *errHeadMoved
 	var conflict *refdata.ConflictError
 	var refused *refusal
+	var missing *missingOutputs
 	detail := func(sentinel error) string {
 		msg := err.Error()
 		if i := strings.Index(msg, sentinel.Error()+": "); i >= 0 {
@@ -114,6 +115,8 @@ func userMessage(build string, err error) string {
 	switch {
 	case errors.As(err, &refused):
 		return refused.reason
+	case errors.As(err, &missing):
+		return missing.reason
 	case errors.As(err, &moved):
 		return moved.Error()
 	case errors.As(err, &conflict):
@@ -149,7 +152,10 @@ func userMessage(build string, err error) string {
 // shortReason names what is wrong with a build's outputs in a few plain
 // words, for a commit status (140 characters, shown as they are).
 func shortReason(err error) string {
+	var missing *missingOutputs
 	switch {
+	case errors.As(err, &missing):
+		return missing.short
 	case errors.Is(err, s3cache.ErrIncomplete):
 		return "upload incomplete"
 	case errors.Is(err, s3cache.ErrProvenance):

@@ -16,9 +16,20 @@ func (g GitHubClient) PullRequest(ctx context.Context, n int) (PullRequest, erro
 	if err != nil {
 		return PullRequest{}, err
 	}
-	return PullRequest{Number: p.Number, Open: p.State == "open", Merged: p.Merged, HeadSHA: p.HeadSHA,
+	return PullRequest{Number: p.Number, Open: p.State == "open", Fork: p.IsFork, Merged: p.Merged, HeadSHA: p.HeadSHA,
 		BaseRef: p.BaseRef, Author: p.Author, MergeCommit: p.MergeCommitSHA, UpdatedAt: p.UpdatedAt,
 		ClosedAt: p.ClosedAt}, nil
+}
+
+// PullRequestsByHead implements GitHub.
+func (g GitHubClient) PullRequestsByHead(ctx context.Context, owner, branch string) ([]PullRequest, error) {
+	ps, err := g.Client.OpenPullRequestsByHead(ctx, owner, branch)
+	out := make([]PullRequest, len(ps))
+	for i, p := range ps {
+		out[i] = PullRequest{Number: p.Number, Open: p.State == "open", Fork: p.IsFork, HeadSHA: p.HeadSHA,
+			BaseRef: p.BaseRef, Author: p.Author, UpdatedAt: p.UpdatedAt}
+	}
+	return out, err
 }
 
 // SetStatus implements GitHub.

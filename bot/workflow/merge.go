@@ -210,6 +210,15 @@ func (b *Bot) applyPostMerge(ctx context.Context, m *store.Merge) (time.Duration
 	case !build.Finished:
 		return b.cfg.PollInterval, nil
 	}
+	reason, _, err := b.fetchOutputs(ctx, build, s3cache.Source{Branch: m.CodeBase}, m.MergeCommit, false)
+	switch {
+	case err != nil && userError(err):
+		return fail(userMessage(build.ID, err))
+	case err != nil:
+		return 0, outage("bring the post-merge build's outputs into the cache", err)
+	case reason != "":
+		return fail(reason)
+	}
 	pub, err := publish.Publish(ctx, b.cache, b.repo, publish.Request{
 		Build:   build.ID,
 		Want:    s3cache.Want{Source: s3cache.Source{Branch: m.CodeBase}, Commit: m.MergeCommit},

@@ -37,6 +37,13 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"login": login,
 	"link":  link,
 	"codes": codesList,
+	// attempt names a re-run's attempt (GitHub Actions), after the build.
+	"attempt": func(b Build) string {
+		if b.Attempt > 1 {
+			return fmt.Sprintf(" (attempt %d)", b.Attempt)
+		}
+		return ""
+	},
 }).ParseFS(templateFS, "templates/*.md"))
 
 func render(name string, data any) string {

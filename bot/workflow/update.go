@@ -276,7 +276,14 @@ func (b *Bot) findBuild(ctx context.Context, pr PullRequest, finished bool) (Bui
 		return build, fmt.Sprintf("CI build %s of the head commit %s is %s; its outputs are not final until it ends: say it again when it has finished",
 			buildName(build), short(pr.HeadSHA), build.State), nil
 	}
-	return build, "", nil
+	reason, _, err := b.fetchOutputs(ctx, build, s3cache.Source{PR: pr.Number}, pr.HeadSHA, pr.Fork)
+	if err != nil && !userError(err) {
+		return Build{}, "", outage("bring the build's outputs into the cache", err)
+	}
+	if err != nil {
+		return build, userMessage(build.ID, err), nil
+	}
+	return build, reason, nil
 }
 
 // variantNote names a variant of the data that an update leaves as it was,
@@ -296,10 +303,7 @@ func (b *Bot) checkOutputs(ctx context.Context, build Build, cmd command.Command
 	if err != nil {
 		return nil, nil, err
 	}
-	stale := func(v string) bool {
-		at, ok := opened.Uploaded[v]
-		return ok && !build.StartedAt.IsZero() && at.Before(build.StartedAt)
-	}
+	stale := func(v string) bool { return !variantFromThisRun(opened, v, build) }
 	if cmd.Variant != "" {
 		if _, ok := opened.Manifests[cmd.Variant]; !ok {
 			has := "it has no variants"

@@ -34,6 +34,7 @@ import (
 type PullRequest struct {
 	Number      int
 	Open        bool
+	Fork        bool // the head is in another repository: its CI gets no secrets
 	Merged      bool
 	HeadSHA     string
 	BaseRef     string
@@ -75,6 +76,9 @@ type GitHub interface {
 	Comments(ctx context.Context, pr int, since time.Time) ([]Comment, error)
 	// ForcePushes lists the PR's force-pushes, oldest first.
 	ForcePushes(ctx context.Context, pr int) ([]ForcePush, error)
+	// PullRequestsByHead lists the open pull requests whose head is branch
+	// of owner's repository (a fork's).
+	PullRequestsByHead(ctx context.Context, owner, branch string) ([]PullRequest, error)
 }
 
 // Build is a CI build as the provider reports it.
@@ -92,9 +96,15 @@ type Build struct {
 	// JobsNotRun: some jobs of the build never ran (a stage skipped after
 	// an earlier one failed, a cancelled job); their outputs are missing.
 	JobsNotRun bool
+	// Attempt counts the runs of the build where the provider does (a
+	// GitHub Actions run_attempt); 0 where it does not (Travis).
+	Attempt int
+	// HeadRepo is the repository the build's commit came from, owner/name,
+	// where the provider says (GitHub Actions); "" otherwise.
+	HeadRepo string
 }
 
-// CI is the CI provider: Travis today, GitHub Actions later.
+// CI is the CI provider: Travis or GitHub Actions.
 type CI interface {
 	// NewestBuild returns the newest build of pr that tested sha, or an
 	// error wrapping ErrNoBuild.
@@ -155,6 +165,9 @@ type Config struct {
 	// UnprivilegedReplies is the least time between two answers to the
 	// same person who may not command refbot; default 1h.
 	UnprivilegedReplies time.Duration
+	// OutputsFromS3Only: CI must upload outputs to S3 itself (ci.outputs
+	// s3), which a fork's CI cannot; replies and statuses say so.
+	OutputsFromS3Only bool
 }
 
 // Jobs is the job queue.
@@ -171,6 +184,10 @@ type Jobs interface {
 	// queued on pr, not run yet and written after comment (at after),
 	// newest first.
 	NewerSupersedable(ctx context.Context, pr int, comment int64, after time.Time) ([]intake.CommentWork, error)
+	// WakeCIWaits runs pr's snoozed CI waits now, and WakeMergeWaits the
+	// merges waiting for a post-merge build; both return how many.
+	WakeCIWaits(ctx context.Context, pr int) (int, error)
+	WakeMergeWaits(ctx context.Context) (int, error)
 }
 
 // DataRepo is the data repository.
@@ -206,6 +223,11 @@ type Deps struct {
 	// and merge's progress, the heads it saw.
 	State  *store.Store
 	Logger *zap.Logger
+	// Outputs, when CI may keep outputs outside S3 (GitHub Actions'
+	// artifacts), brings them in; nil when CI uploads to S3 itself.
+	Outputs Outputs
+	// Checks writes check runs; nil unless refbot runs as a GitHub App.
+	Checks Checks
 }
 
 // Bot runs the workflows.
@@ -217,6 +239,8 @@ type Bot struct {
 	repo   DataRepo
 	policy Policy
 	jobs   Jobs
+	out    Outputs
+	checks Checks
 	st     *store.Store
 	log    *zap.Logger
 	now    func() time.Time
@@ -263,7 +287,7 @@ func New(cfg Config, d Deps) (*Bot, error) {
 		log = zap.NewNop()
 	}
 	return &Bot{cfg: cfg, gh: d.GitHub, ci: d.CI, cache: d.Store, repo: d.Repo, policy: d.Policy, jobs: d.Jobs,
-		st: d.State, log: log, now: time.Now}, nil
+		out: d.Outputs, checks: d.Checks, st: d.State, log: log, now: time.Now}, nil
 }
 
 // Supersedes says whether a comment only asks for UPDATE: a newer such
@@ -484,8 +508,12 @@ func (b *Bot) prURL(pr int) string {
 }
 
 func buildName(b Build) string {
+	name := b.ID
 	if b.Number != "" && b.Number != b.ID {
-		return "#" + b.Number + " (" + b.ID + ")"
+		name = "#" + b.Number + " (" + b.ID + ")"
 	}
-	return b.ID
+	if b.Attempt > 1 {
+		name += fmt.Sprintf(" attempt %d", b.Attempt)
+	}
+	return name
 }

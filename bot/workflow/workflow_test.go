@@ -139,6 +139,7 @@ type fakeJobs struct {
 	deletions map[int]time.Time
 	newer     []intake.CommentWork // what NewerSupersedable returns
 	waits     []ciWait
+	woken     []int // PRs whose CI waits were woken
 }
 
 type ciWait struct {
@@ -169,6 +170,21 @@ func (f *fakeJobs) ScheduleCIWait(_ context.Context, pr int, update int64, _ tim
 	f.waits = append(f.waits, ciWait{pr, update})
 	return nil
 }
+
+func (f *fakeJobs) WakeCIWaits(_ context.Context, pr int) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, w := range f.waits {
+		if w.pr == pr {
+			n++
+		}
+	}
+	f.woken = append(f.woken, pr)
+	return n, nil
+}
+
+func (f *fakeJobs) WakeMergeWaits(context.Context) (int, error) { return 0, nil }
 
 func (f *fakeJobs) CancelPR(_ context.Context, pr int, keep int64) ([]int64, error) {
 	f.mu.Lock()
@@ -222,7 +238,18 @@ func (f *fixture) settle(t *testing.T) error {
 	}
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, fixtureOptions{}) }
+
+// fixtureOptions change the fixture: PR 12 from a fork (HeadRepo), and
+// GitHub Actions as the CI (the workflow test.yaml) with outputs taken
+// from artifacts (ArtifactOutputs) instead of Travis.
+type fixtureOptions struct {
+	HeadRepo string
+	Actions  bool
+	Outputs  string // with Actions: artifacts or either (default either)
+}
+
+func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	mc := testenv.MinIO(t)
@@ -259,7 +286,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { st.Close() })
 	fake := fakegithub.New(t, fakegithub.WithRepo("octo-org/octo-repo"), fakegithub.WithClock(clock.now))
 	fake.AddCommit(head)
-	fake.AddPR(fakegithub.PR{Number: 12, HeadSHA: head, BaseRef: "master", Author: "carol"})
+	fake.AddPR(fakegithub.PR{Number: 12, HeadSHA: head, BaseRef: "master", Author: "carol", HeadRepo: o.HeadRepo, HeadRef: "fix-plots"})
 	fake.SetPermission("alice", "write")
 	fake.SetPermission("bob", "read")
 	client, err := ghclient.New(ctx, ghclient.Options{APIURL: fake.APIURL(), GraphQLURL: fake.GraphQLURL(),
@@ -270,9 +297,30 @@ func newFixture(t *testing.T) *fixture {
 	pol := policy.New(policy.Config{Cooldowns: map[string]time.Duration{"UPDATE": 10 * time.Minute}}, client, st, clock.now)
 	moving := &movingHead{GitHubClient: GitHubClient{client}, fake: fake}
 	jobs := &fakeJobs{}
+	var ci CI = TravisCI{Client: tc, Repo: "octo-org/octo-repo"}
+	var outputs Outputs
+	var checks Checks
+	if o.Actions {
+		fake.AddWorkflow(".github/workflows/test.yaml", "test")
+		ci = ActionsCI{Client: client, Workflows: []string{"test.yaml"}}
+		outputs = ArtifactOutputs{GitHub: client, Store: cache, Repo: "octo-org/octo-repo", Name: "refbot-outputs",
+			Either: o.Outputs != "artifacts", WorkDir: t.TempDir()}
+		// Check runs are an App's: refbot as the App "refbot-app".
+		app, err := fake.AddApp("refbot-app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		appClient, err := ghclient.New(ctx, ghclient.Options{APIURL: fake.APIURL(), GraphQLURL: fake.GraphQLURL(),
+			Repo: "octo-org/octo-repo", MutationInterval: -1,
+			App: &ghclient.App{ID: app.ID, InstallationID: app.InstallationID, PrivateKey: app.PrivateKey}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checks = appClient
+	}
 	bot, err := New(Config{WorkDir: t.TempDir(), PollInterval: time.Millisecond, PublicURL: "https://refbot.example.org",
 		BotLogin: "refbot"},
-		Deps{GitHub: moving, CI: TravisCI{Client: tc, Repo: "octo-org/octo-repo"}, Store: cache, Repo: repo, Policy: pol, Jobs: jobs, State: st})
+		Deps{GitHub: moving, CI: ci, Outputs: outputs, Checks: checks, Store: cache, Repo: repo, Policy: pol, Jobs: jobs, State: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -691,7 +739,7 @@ func TestCacheStatus(t *testing.T) {
 	f := newFixture(t)
 	// The fixture's build of the head has passed and uploaded nothing: the
 	// data already fits.
-	st, build, err := f.bot.CacheStatus(ctx, 12, head, false)
+	st, build, err := f.bot.CacheStatus(ctx, 12, head, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -701,25 +749,25 @@ func TestCacheStatus(t *testing.T) {
 	// A failed build that uploaded nothing: failure, re-run it.
 	failed := strings.Repeat("8", 40)
 	f.travis.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", PullRequestNumber: 12, CommitSHA: failed, State: "failed"})
-	if st, _, _ := f.bot.CacheStatus(ctx, 12, failed, false); st.State != "failure" || !strings.Contains(st.Description, "uploaded no outputs") {
+	if st, _, _ := f.bot.CacheStatus(ctx, 12, failed, false, false); st.State != "failure" || !strings.Contains(st.Description, "uploaded no outputs") {
 		t.Errorf("failed without outputs: %+v", st)
 	}
 	f.upload(t, head, map[string]string{"a.txt": "a\n"})
-	st, _, _ = f.bot.CacheStatus(ctx, 12, head, false)
+	st, _, _ = f.bot.CacheStatus(ctx, 12, head, false, false)
 	if st.State != "success" || st.Context != "s3-reference-data-cache" || !strings.Contains(st.Description, "no data branch yet") ||
 		st.TargetURL != "https://refbot.example.org/pr/12" {
 		t.Errorf("cached: %+v", st)
 	}
-	if st, _, _ = f.bot.CacheStatus(ctx, 12, head, true); !strings.Contains(st.Description, "its data branch PR12") {
+	if st, _, _ = f.bot.CacheStatus(ctx, 12, head, false, true); !strings.Contains(st.Description, "its data branch PR12") {
 		t.Errorf("cached, with a data branch: %+v", st)
 	}
 	other := strings.Repeat("9", 40)
-	st, _, _ = f.bot.CacheStatus(ctx, 12, other, false)
+	st, _, _ = f.bot.CacheStatus(ctx, 12, other, false, false)
 	if st.State != "pending" || !strings.Contains(st.Description, "Waiting for CI to build 9999999") {
 		t.Errorf("no build: %+v", st)
 	}
 	f.travis.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", PullRequestNumber: 12, CommitSHA: other, State: "started"})
-	st, _, _ = f.bot.CacheStatus(ctx, 12, other, false)
+	st, _, _ = f.bot.CacheStatus(ctx, 12, other, false, false)
 	if st.State != "pending" || !strings.Contains(st.Description, "is started") {
 		t.Errorf("CI running: %+v", st)
 	}

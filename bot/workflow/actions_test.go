@@ -1,0 +1,285 @@
+package workflow
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/internal/fakegithub"
+	"github.com/refbot/refbot/internal/testenv"
+	"github.com/refbot/refbot/s3cache"
+	"github.com/refbot/refbot/travis/travistest"
+)
+
+const testWorkflow = ".github/workflows/test.yaml"
+
+// artifactZip is what a fork's workflow uploads: the outputs laid out by
+// PrepareArtifact (as `refbot upload --artifact` does), zipped the way
+// actions/upload-artifact zips a folder. extra entries (name → content)
+// are added as they are, to make a hostile artifact.
+func artifactZip(t *testing.T, files map[string]string, extra map[string]string) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "artifact")
+	if _, err := s3cache.PrepareArtifact(context.Background(), s3cache.PrepareRequest{Dir: testenv.Tree(t, files), Out: out,
+		Build: "1", Commit: head, PR: 999, Repo: "evil/lies"}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(out, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		w, err := zw.Create(filepath.ToSlash(rel))
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range extra {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(content))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// finishedRun adds a run of PR 12's head that ended with conclusion and
+// uploaded zip as its artifact (none when zip is nil).
+func (f *fixture) finishedRun(t *testing.T, zip []byte, conclusion string) fakegithub.Run {
+	t.Helper()
+	fake := f.gh.fake
+	run := fake.AddRun(fakegithub.Run{WorkflowPath: testWorkflow, PR: 12})
+	fake.StartRun(run.ID)
+	if zip != nil {
+		fake.AddArtifact(run.ID, "refbot-outputs", zip)
+	}
+	fake.CompleteRun(run.ID, fakegithub.Job{Name: "test", Conclusion: conclusion})
+	run, _ = fake.Run(run.ID)
+	return run
+}
+
+// A fork's PR on GitHub Actions, from the artifact to the data branch: the
+// cache status takes the artifact into S3 with the API's provenance (not
+// the artifact's lies), UPDATE pushes it and re-runs the run, and the CI
+// wait reads the old attempt's final state as old until the re-run shows.
+func TestActionsForkUpdateFromArtifact(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{HeadRepo: "carol/octo-repo", Actions: true, Outputs: "artifacts"})
+	ctx := context.Background()
+	fake := f.gh.fake
+	run := f.finishedRun(t, artifactZip(t, bChanged, nil), "failure")
+	id := strconv.FormatInt(run.ID, 10)
+
+	st, build, err := f.bot.CacheStatus(ctx, 12, head, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != "success" || build != id || !strings.Contains(st.Description, "are cached") {
+		t.Errorf("cache status = %+v for build %q, want success for run %s", st, build, id)
+	}
+	got, err := f.store.Open(ctx, id, s3cache.Want{Source: s3cache.Source{PR: 12}, Commit: head})
+	if err != nil {
+		t.Fatalf("the run's outputs are not in S3: %v", err)
+	}
+	m := got.Manifests[""]
+	if m.Repo != "octo-org/octo-repo" || m.PR != 12 || m.Commit != head || m.Attempt != 1 || m.Provider != "github-actions" || m.Build != id {
+		t.Errorf("manifest provenance = repo %q pr %d commit %q attempt %d provider %q build %q, want the API's",
+			m.Repo, m.PR, m.Commit, m.Attempt, m.Provider, m.Build)
+	}
+	downloads := fake.Downloads()
+	if _, _, err := f.bot.CacheStatus(ctx, 12, head, true, false); err != nil {
+		t.Fatal(err)
+	}
+	if fake.Downloads() != downloads {
+		t.Error("the artifact was downloaded again although S3 holds this attempt's outputs")
+	}
+
+	fake.SetRerunLag(3)
+	if err := f.post(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if f.branch(t) == "" {
+		t.Fatalf("nothing pushed; the reply:\n%s", f.gh.lastComment())
+	}
+	if got := testenv.Git(t, f.bare, "show", "PR12:data/b.txt"); got != "b changed" {
+		t.Errorf("data/b.txt on PR12 = %q", got)
+	}
+	if got := fake.Reruns(run.ID); !slices.Equal(got, []string{"all"}) {
+		t.Errorf("re-runs asked = %v, want [all]", got)
+	}
+	w, ok := f.jobs.next()
+	if !ok {
+		t.Fatal("no CI wait scheduled")
+	}
+	// GitHub has not carried the re-run out yet: the run still shows the
+	// first attempt, failed. That is not the re-run's result.
+	for range 2 {
+		again, err := f.bot.WaitCI(ctx, w.pr, w.update)
+		if err != nil || again == 0 {
+			t.Fatalf("WaitCI = %v, %v; want to wait for the re-run", again, err)
+		}
+	}
+	fake.StartRun(run.ID)
+	fake.AddArtifact(run.ID, "refbot-outputs", artifactZip(t, bChanged, nil))
+	fake.CompleteRun(run.ID, fakegithub.Job{Name: "test", Conclusion: "success"})
+	if again, err := f.bot.WaitCI(ctx, w.pr, w.update); err != nil || again != 0 {
+		t.Fatalf("WaitCI after the re-run = %v, %v; want done", again, err)
+	}
+	if states := f.gh.states(); states[len(states)-1] != "success" {
+		t.Errorf("update statuses %v, want the last success", states)
+	}
+	reply := f.gh.lastComment()
+	if !strings.Contains(reply, "attempt 2") || !strings.Contains(reply, "passed") {
+		t.Errorf("reply does not say attempt 2 passed:\n%s", reply)
+	}
+	checks := fake.CheckRuns(head)
+	if len(checks) != 1 || checks[0].Conclusion != "success" || checks[0].ExternalID == "" || !strings.Contains(checks[0].Summary, "Added") {
+		t.Errorf("check runs = %+v, want one, completed success, with the summary", checks)
+	}
+}
+
+// What the cache status says when a fork's run left nothing refbot can
+// take: never to re-run a build that cannot upload, and an unsafe artifact
+// is refused before anything reaches S3.
+func TestActionsArtifactProblems(t *testing.T) {
+	tests := []struct {
+		name        string
+		zip         func(t *testing.T) []byte
+		expire      bool
+		state, says string
+	}{
+		{name: "no artifact", zip: func(*testing.T) []byte { return nil }, state: "failure",
+			says: "no refbot-outputs artifact; the workflow must upload one"},
+		{name: "expired", zip: func(t *testing.T) []byte { return artifactZip(t, bChanged, nil) }, expire: true, state: "failure",
+			says: "artifact expired; re-run it"},
+		{name: "zip slip", zip: func(t *testing.T) []byte { return artifactZip(t, bChanged, map[string]string{"../../etc/x": "x"}) },
+			state: "failure", says: "unusable: a path refbot never writes"},
+		{name: "a file the manifest lacks", zip: func(t *testing.T) []byte { return artifactZip(t, bChanged, map[string]string{"data/extra.txt": "x"}) },
+			state: "failure", says: "unusable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixtureWith(t, fixtureOptions{HeadRepo: "carol/octo-repo", Actions: true, Outputs: "artifacts"})
+			ctx := context.Background()
+			fake := f.gh.fake
+			run := fake.AddRun(fakegithub.Run{WorkflowPath: testWorkflow, PR: 12})
+			fake.StartRun(run.ID)
+			if z := tc.zip(t); z != nil {
+				a := fake.AddArtifact(run.ID, "refbot-outputs", z)
+				if tc.expire {
+					fake.ExpireArtifact(a.ID)
+				}
+			}
+			fake.CompleteRun(run.ID, fakegithub.Job{Name: "test", Conclusion: "failure"})
+			st, _, err := f.bot.CacheStatus(ctx, 12, head, true, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.State != tc.state || !strings.Contains(st.Description, tc.says) || strings.Contains(st.Description, "re-run it") != tc.expire {
+				t.Errorf("cache status = %s %q, want %s saying %q", st.State, st.Description, tc.state, tc.says)
+			}
+			if _, err := f.store.Open(ctx, strconv.FormatInt(run.ID, 10), s3cache.Want{}); !strings.Contains(errString(err), "not found") {
+				t.Errorf("S3 holds something of the run: %v", err)
+			}
+			// STATUS says the same, in words.
+			if err := f.comment(t, "alice", "BUILDBOT: STATUS"); err != nil {
+				t.Fatal(err)
+			}
+			if reply := f.gh.lastComment(); !strings.Contains(reply, "artifact") && !strings.Contains(reply, "path") && !strings.Contains(reply, "manifest") {
+				t.Errorf("STATUS reply does not say what is wrong:\n%s", reply)
+			}
+		})
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// On Travis (outputs through S3 only), a fork's PR whose build uploaded
+// nothing is told why, not to re-run it.
+func TestForkCannotUploadToS3(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{HeadRepo: "carol/octo-repo"})
+	f.bot.cfg.OutputsFromS3Only = true
+	failed := "3333333333333333333333333333333333333333"
+	f.travis.AddBuild(travistest.Build{Repo: "octo-org/octo-repo", PullRequestNumber: 12, CommitSHA: failed, State: "failed"})
+	st, _, err := f.bot.CacheStatus(context.Background(), 12, failed, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != "failure" || !strings.Contains(st.Description, "fork's CI cannot upload") || strings.Contains(st.Description, "re-run") {
+		t.Errorf("cache status = %s %q", st.State, st.Description)
+	}
+}
+
+// A workflow_run delivery of a fork's run names no pull request: the PR is
+// found from the head repository, branch and commit, its CI wait woken and
+// its cache status set; when two open PRs share that head, refbot does
+// nothing rather than guess.
+func TestCIEventFindsTheForkPR(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{HeadRepo: "carol/octo-repo", Actions: true})
+	ctx := context.Background()
+	run := f.finishedRun(t, nil, "success")
+	type set struct {
+		pr   int
+		head string
+		fork bool
+	}
+	var sets []set
+	setStatus := func(_ context.Context, pr int, head string, fork bool) error {
+		sets = append(sets, set{pr, head, fork})
+		return nil
+	}
+	ev := intake.CIEvent{RunID: run.ID, Attempt: 1, Workflow: testWorkflow, RunEvent: "pull_request", HeadSHA: head,
+		HeadBranch: "fix-plots", HeadRepo: "carol/octo-repo"}
+	if err := f.bot.HandleCIEvent(ctx, ev, setStatus); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sets, []set{{12, head, true}}) || !slices.Equal(f.jobs.woken, []int{12}) {
+		t.Errorf("statuses set %v, waits woken %v; want #12's", sets, f.jobs.woken)
+	}
+
+	// Another open PR from the same fork branch: ambiguous.
+	f.gh.fake.AddPR(fakegithub.PR{Number: 14, HeadSHA: head, BaseRef: "release", HeadRepo: "carol/octo-repo", HeadRef: "fix-plots"})
+	sets, f.jobs.woken = nil, nil
+	if err := f.bot.HandleCIEvent(ctx, ev, setStatus); err != nil {
+		t.Fatal(err)
+	}
+	if len(sets) != 0 || len(f.jobs.woken) != 0 {
+		t.Errorf("acted on an ambiguous run: statuses %v, woken %v", sets, f.jobs.woken)
+	}
+
+	// A head move told by pull_request: the status at once.
+	sets = nil
+	if err := f.bot.HandleCIEvent(ctx, intake.CIEvent{PR: 12, HeadSHA: head, Fork: true}, setStatus); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sets, []set{{12, head, true}}) {
+		t.Errorf("statuses set %v", sets)
+	}
+}
