@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/publish"
@@ -36,6 +37,7 @@ type parts struct {
 	cfg   *config.Config
 	store *s3cache.Store
 	repo  *refdata.Repo
+	gh    *ghclient.Client // made by github, once
 }
 
 func loadParts(cmd *cobra.Command) (*parts, error) {
@@ -60,28 +62,47 @@ func openParts(ctx context.Context, cfg *config.Config) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	repo, err := openDataRepo(cfg)
-	if err != nil {
+	p := &parts{cfg: cfg, store: store}
+	if p.repo, err = p.openDataRepo(ctx); err != nil {
 		return nil, err
 	}
-	return &parts{cfg: cfg, store: store, repo: repo}, nil
+	return p, nil
 }
 
-func openDataRepo(cfg *config.Config) (*refdata.Repo, error) {
+// openDataRepo opens the data repo, pushing with data_repo.token, or with
+// the GitHub App's installation token (renewed before it expires) when
+// refbot runs as an App installed on the data repo too.
+func (p *parts) openDataRepo(ctx context.Context) (*refdata.Repo, error) {
+	cfg := p.cfg
 	token, err := cfg.DataRepo.Token.Resolve()
 	if err != nil && !errors.Is(err, config.ErrSecretNotSet) {
 		return nil, fmt.Errorf("data_repo.token: %w", err)
 	}
+	var source func(context.Context) (string, error)
+	if cfg.AppPushes() {
+		source = func(ctx context.Context) (string, error) {
+			gh, err := p.github(ctx, nil)
+			if err != nil {
+				return "", err
+			}
+			return gh.InstallationToken(ctx)
+		}
+	}
 	return refdata.Open(refdata.Options{
-		URL: cfg.DataRepo.URL, Token: token, CacheDir: cfg.DataRepo.CacheDir,
+		URL: cfg.DataRepo.URL, Token: token, TokenSource: source, CacheDir: cfg.DataRepo.CacheDir,
 		BaseBranch: cfg.DataRepo.BaseBranch, DataRoot: cfg.DataRepo.DataRoot, Protect: cfg.DataRepo.Protect,
 		KeepBackups: cfg.DataRepo.KeepBackups,
 		AuthorName:  cfg.DataRepo.AuthorName, AuthorEmail: cfg.DataRepo.AuthorEmail,
 	})
 }
 
-// github opens the GitHub client; reg, if set, gets its metrics.
+// github opens the GitHub client, once: the data repo's token source and
+// the CI provider share it (and its App token). reg, if set on the first
+// call, gets its metrics.
 func (p *parts) github(ctx context.Context, reg prometheus.Registerer) (*ghclient.Client, error) {
+	if p.gh != nil {
+		return p.gh, nil
+	}
 	c := p.cfg.GitHub
 	opts := ghclient.Options{APIURL: c.APIURL, GraphQLURL: c.GraphQLURL, Repo: c.Repo, Registerer: reg}
 	if c.App != nil {
@@ -90,32 +111,67 @@ func (p *parts) github(ctx context.Context, reg prometheus.Registerer) (*ghclien
 			return nil, fmt.Errorf("github.app.private_key: %w", err)
 		}
 		opts.App = &ghclient.App{ID: c.App.ID, InstallationID: c.App.InstallationID, PrivateKey: []byte(key)}
+		if p.cfg.AppPushes() {
+			_, name, _ := strings.Cut(p.cfg.DataRepo.GitHubRepo, "/")
+			opts.App.Repositories = []string{name}
+		}
 	} else {
 		var err error
 		if opts.Token, err = c.Token.Resolve(); err != nil {
 			return nil, fmt.Errorf("github.token: %w", err)
 		}
 	}
-	return ghclient.New(ctx, opts)
+	gh, err := ghclient.New(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.gh = gh
+	return gh, nil
 }
 
-func (p *parts) ci() (workflow.TravisCI, error) {
-	token, err := p.cfg.CI.Token.Resolve()
+// ci opens the CI provider; GitHub Actions is asked through the GitHub
+// client.
+func (p *parts) ci(ctx context.Context) (workflow.CI, error) {
+	c := p.cfg.CI
+	if c.Provider == config.ProviderGitHubActions {
+		gh, err := p.github(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		return workflow.ActionsCI{Client: gh, Workflows: c.Workflows, RequiredJobs: c.RequiredJobs,
+			FailedOnly: c.Rerun == config.RerunFailed}, nil
+	}
+	token, err := c.Token.Resolve()
 	if err != nil && !errors.Is(err, config.ErrSecretNotSet) {
-		return workflow.TravisCI{}, fmt.Errorf("ci.token: %w", err)
+		return nil, fmt.Errorf("ci.token: %w", err)
 	}
-	tc, err := travis.New(p.cfg.CI.APIURL, token, nil)
+	tc, err := travis.New(c.APIURL, token, nil)
 	if err != nil {
-		return workflow.TravisCI{}, err
+		return nil, err
 	}
-	return workflow.TravisCI{Client: tc, Repo: p.cfg.CI.Repo, RequiredJobs: p.cfg.CI.RequiredJobs}, nil
+	return workflow.TravisCI{Client: tc, Repo: c.Repo, RequiredJobs: c.RequiredJobs}, nil
+}
+
+// outputs is how refbot takes outputs CI kept outside S3 (GitHub Actions'
+// artifacts), or nil when CI uploads to S3 itself (ci.outputs s3).
+func (p *parts) outputs(ctx context.Context, workDir string, log *zap.Logger) (workflow.Outputs, error) {
+	c := p.cfg.CI
+	if c.Provider != config.ProviderGitHubActions || c.Outputs == config.OutputsS3 {
+		return nil, nil
+	}
+	gh, err := p.github(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return workflow.ArtifactOutputs{GitHub: gh, Store: p.store, Repo: p.cfg.GitHub.Repo, Name: c.Artifact,
+		Either: c.Outputs == config.OutputsEither, WorkDir: workDir, Logger: log}, nil
 }
 
 // refused marks the errors that mean "refbot would not", for exit code 3.
 func refused(err error) error {
 	var conflict *refdata.ConflictError
 	if errors.Is(err, refdata.ErrLeaseLost) || errors.As(err, &conflict) || errors.Is(err, refdata.ErrNoBranch) || errors.Is(err, errBusy) ||
-		errors.Is(err, refdata.ErrExists) || s3cache.Unusable(err) || errors.Is(err, workflow.ErrNoBuild) {
+		errors.Is(err, refdata.ErrExists) || s3cache.Unusable(err) || errors.Is(err, workflow.ErrNoBuild) || workflow.NoOutputs(err) {
 		return &exitError{code: exitRefused, err: err}
 	}
 	return err
@@ -175,7 +231,11 @@ race); nothing changed on 2 and 3.`,
 			if err != nil {
 				return err
 			}
-			ci, err := p.ci()
+			ci, err := p.ci(ctx)
+			if err != nil {
+				return err
+			}
+			outputs, err := p.outputs(ctx, filepath.Join(p.cfg.StateDir, "work", "cli", "artifacts"), zap.NewNop())
 			if err != nil {
 				return err
 			}
@@ -198,6 +258,17 @@ race); nothing changed on 2 and 3.`,
 						return refused(err)
 					}
 					req.Build = b.ID
+				}
+				if outputs != nil {
+					// A fork's run keeps its outputs as an artifact:
+					// taken into S3 first, checked as refbot serve does.
+					b, err := ci.Build(ctx, req.Build)
+					if err != nil {
+						return err
+					}
+					if err := outputs.Fetch(ctx, b, s3cache.Source{PR: pr}, head.HeadSHA); err != nil {
+						return refused(err)
+					}
 				}
 				req.Want = s3cache.Want{Source: s3cache.Source{PR: pr}, Commit: head.HeadSHA}
 				req.Branch = refdata.PRBranch(pr)

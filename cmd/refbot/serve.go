@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,7 +91,11 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ci, err := p.ci()
+	ci, err := p.ci(ctx)
+	if err != nil {
+		return err
+	}
+	outputs, err := p.outputs(ctx, filepath.Join(cfg.StateDir, "work", "artifacts"), log.Named("artifacts"))
 	if err != nil {
 		return err
 	}
@@ -107,9 +112,16 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 	defer st.Close()
 	prefix := cfg.GitHub.CommandPrefix
+	// Check runs are for Apps only.
+	var checks workflow.Checks
+	if gh.IsApp() {
+		checks = gh
+	}
 	// The queue runs the workflow's handlers, and the workflow cancels the
-	// queue's jobs (STOP): the handlers are bound once both exist.
+	// queue's jobs (STOP): the handlers are bound once both exist; so are
+	// the reconciler and the CI events, which set cache statuses alike.
 	var bot *workflow.Bot
+	var rec *reconcile.Reconciler
 	q, err := queue.Open(ctx, queue.Config{
 		Store:      st,
 		Workers:    cfg.Jobs.Workers,
@@ -122,9 +134,12 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			},
 			DeleteBranch: func(ctx context.Context, pr int) (time.Duration, error) { return bot.DeleteClosedBranch(ctx, pr) },
 			CIWait:       func(ctx context.Context, pr int, u int64) (time.Duration, error) { return bot.WaitCI(ctx, pr, u) },
-			QueueFor:     workflow.QueueFor(prefix, queue.Commands, queue.Updates),
-			NeedsLease:   workflow.NeedsLease(prefix),
-			Supersedes:   workflow.Supersedes(prefix),
+			CIEvent: func(ctx context.Context, ev intake.CIEvent) error {
+				return bot.HandleCIEvent(ctx, ev, rec.SetCacheStatus)
+			},
+			QueueFor:   workflow.QueueFor(prefix, queue.Commands, queue.Updates),
+			NeedsLease: workflow.NeedsLease(prefix),
+			Supersedes: workflow.Supersedes(prefix),
 			GaveUp: func(ctx context.Context, w intake.CommentWork, attempts int, err error) {
 				bot.GaveUp(ctx, w, attempts, err)
 			},
@@ -156,17 +171,22 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		MergeWait:    time.Duration(cfg.CI.WaitTimeout), LargeChangeShare: cfg.Policy.LargeChangeShare,
 		PublicURL: cfg.Server.PublicURL, ClosedGrace: time.Duration(cfg.DataRepo.ClosedGrace),
 		DataWebURL: cfg.DataRepo.DataWebURL(), CacheContext: cfg.GitHub.StatusContext, BotLogin: cfg.GitHub.BotLogin,
+		OutputsFromS3Only: cfg.CI.Outputs == config.OutputsS3,
 	}, workflow.Deps{
-		GitHub: workflow.GitHubClient{Client: gh}, CI: ci,
+		GitHub: workflow.GitHubClient{Client: gh}, CI: ci, Outputs: outputs, Checks: checks,
 		Store: cache, Repo: repo, Policy: pol, Jobs: q, State: st, Logger: log.Named("workflow"),
 	})
 	if err != nil {
 		return err
 	}
+	var ciWorkflow func(string) bool
+	if cfg.CI.Provider == config.ProviderGitHubActions {
+		ciWorkflow = func(path string) bool { return slices.Contains(cfg.CI.Workflows, filepath.Base(path)) }
+	}
 	hook, err := intake.New(intake.Options{
 		Secrets: secrets, Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin,
-		HasCommand: hasCommand,
-		Recorder:   q, Logger: log.Named("intake"), Metrics: intake.NewMetrics(reg),
+		HasCommand: hasCommand, CIWorkflow: ciWorkflow,
+		Recorder: q, Logger: log.Named("intake"), Metrics: intake.NewMetrics(reg),
 	})
 	if err != nil {
 		return err
@@ -188,19 +208,19 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := q.Start(ctx); err != nil {
-		return err
-	}
-	rec := reconcile.New(reconcile.Options{
+	rec = reconcile.New(reconcile.Options{
 		Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin, GitHub: gh, Recorder: q, Store: st,
 		HasCommand:   hasCommand,
 		DataBranches: func(ctx context.Context) (map[int]bool, error) { return prBranches(ctx, repo) },
 		Interval:     time.Duration(cfg.Server.ReconcileInterval), Logger: log.Named("reconcile"),
-		CacheStatus: func(ctx context.Context, pr int, head string, hasBranch bool) (ghclient.Status, string, error) {
-			st, build, err := bot.CacheStatus(ctx, pr, head, hasBranch)
+		CacheStatus: func(ctx context.Context, pr ghclient.PRSummary, hasBranch bool) (ghclient.Status, string, error) {
+			st, build, err := bot.CacheStatus(ctx, pr.Number, pr.HeadSHA, pr.IsFork, hasBranch)
 			return ghclient.Status(st), build, err
 		},
 	})
+	if err := q.Start(ctx); err != nil {
+		return err
+	}
 	reconciled := make(chan struct{})
 	go func() { defer close(reconciled); rec.Run(ctx) }()
 	defer func() { <-reconciled }()

@@ -51,12 +51,31 @@ type Sandbox struct {
 	// delivered to refbot already.
 	prs       []int
 	announced map[int]bool
+	// actions: the GitHub Actions project (see Options); App is refbot's
+	// GitHub App then.
+	actions bool
+	App     fakegithub.App
 }
 
-// Start starts everything under work. The MinIO server is stopped by
-// testenv.Stop (or testenv.Run); Close stops the rest.
+// Options choose the sandbox's project.
+type Options struct {
+	// Actions: the project runs GitHub Actions, refbot is a GitHub App
+	// installed on the project and the data repo (pushing with the App's
+	// token), and the PR comes from a fork, whose run keeps its outputs as
+	// a workflow artifact (see actions.go). Otherwise: Travis, a personal
+	// token, and a same-repo PR whose build uploads to S3.
+	Actions bool
+}
+
+// Start starts everything under work for a Travis project. The MinIO
+// server is stopped by testenv.Stop (or testenv.Run); Close stops the rest.
 func Start(ctx context.Context, work string) (*Sandbox, error) {
-	s := &Sandbox{Work: work}
+	return StartWith(ctx, work, Options{})
+}
+
+// StartWith starts everything under work for the project o describes.
+func StartWith(ctx context.Context, work string, o Options) (*Sandbox, error) {
+	s := &Sandbox{Work: work, actions: o.Actions}
 	var err error
 	if s.MinIO, err = testenv.StartMinIO(work); err != nil {
 		return nil, err
@@ -81,9 +100,19 @@ func Start(ctx context.Context, work string) (*Sandbox, error) {
 	s.Head = randomSHA()
 	s.GitHub.AddCommit(s.Head)
 	s.GitHub.SetPermission(Maintainer, "write")
-	s.GitHub.AddPR(fakegithub.PR{Number: PR, HeadSHA: s.Head, BaseRef: "master", Author: "contributor", Title: "Make the plots prettier",
-		CreatedAt: openedAt()})
+	pr := fakegithub.PR{Number: PR, HeadSHA: s.Head, BaseRef: "master", Author: "contributor", Title: "Make the plots prettier",
+		CreatedAt: openedAt()}
+	if o.Actions {
+		pr.HeadRepo, pr.HeadRef = ForkRepo, ForkBranch
+	}
+	s.GitHub.AddPR(pr)
 	s.prs, s.announced = []int{PR}, map[int]bool{}
+	if o.Actions {
+		if err := s.startActions(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	s.Travis = travistest.Start()
 	s.Travis.AddRepo(Repo)
 	s.Travis.SetAdvanceOnPoll(true)
@@ -103,7 +132,9 @@ func Start(ctx context.Context, work string) (*Sandbox, error) {
 
 // Close stops the git server and the fakes.
 func (s *Sandbox) Close() {
-	s.Travis.Close()
+	if s.Travis != nil {
+		s.Travis.Close()
+	}
 	s.GitHub.Close()
 	s.Git.Close()
 }
@@ -302,10 +333,13 @@ func (s *Sandbox) RepliesOn(pr int) []fakegithub.Comment {
 }
 
 // UpdateStatus returns the newest refbot/update status of the head.
-func (s *Sandbox) UpdateStatus() (fakegithub.Status, bool) {
-	sts := s.GitHub.Statuses(s.Head)
+func (s *Sandbox) UpdateStatus() (fakegithub.Status, bool) { return s.Status(s.Head, "refbot/update") }
+
+// Status returns the newest status of context on sha.
+func (s *Sandbox) Status(sha, context string) (fakegithub.Status, bool) {
+	sts := s.GitHub.Statuses(sha)
 	for i := len(sts) - 1; i >= 0; i-- {
-		if sts[i].Context == "refbot/update" {
+		if sts[i].Context == context {
 			return sts[i], true
 		}
 	}
@@ -332,6 +366,9 @@ var DemoData = map[string]string{
 }
 
 func (s *Sandbox) configYAML() string {
+	if s.actions {
+		return s.actionsConfigYAML()
+	}
 	return fmt.Sprintf(`# Written by internal/sandbox: every endpoint is a loopback server or fake.
 github:
   api_url: %s

@@ -2,8 +2,10 @@
 // outside accounts: MinIO, a git server, a fake GitHub and a fake Travis on
 // loopback (internal/sandbox), `refbot serve` on its embedded SQLite, a CI
 // build uploaded with `refbot upload`, and a signed `BUILDBOT: UPDATE`
-// comment. It prints what happens step by step and exits non-zero if
-// anything fails. Run it with `make demo`.
+// comment. A second scenario does the same for a GitHub Actions project
+// with refbot installed as a GitHub App and a pull request from a fork,
+// whose outputs come as a workflow artifact. It prints what happens step
+// by step and exits non-zero if anything fails. Run it with `make demo`.
 package main
 
 import (
@@ -18,14 +20,28 @@ import (
 
 	"github.com/refbot/refbot/internal/sandbox"
 	"github.com/refbot/refbot/internal/testenv"
+	"github.com/refbot/refbot/s3cache"
 )
 
 func main() {
 	refbot := flag.String("refbot", "bin/refbot", "the refbot binary to run")
 	keep := flag.Bool("keep", false, "keep the demo's folder (its path is printed)")
 	hold := flag.Duration("hold", 0, "keep everything running this long after the demo, to look around (refbot's page, /metrics)")
+	scenario := flag.String("scenario", "both", "travis, actions (a fork's PR on GitHub Actions, refbot as an App) or both")
 	flag.Parse()
-	err := run(*refbot, *keep, *hold)
+	var err error
+	switch *scenario {
+	case "travis", "both":
+		err = run(*refbot, *keep, *hold)
+		if err == nil && *scenario == "both" {
+			fmt.Println()
+			err = runActions(*refbot, *keep, *hold)
+		}
+	case "actions":
+		err = runActions(*refbot, *keep, *hold)
+	default:
+		err = fmt.Errorf("-scenario %q: travis, actions or both", *scenario)
+	}
 	testenv.Stop()
 	if err != nil {
 		fmt.Printf("\n✘ demo failed: %v\n", err)
@@ -171,3 +187,111 @@ func watch(ctx context.Context, sb *sandbox.Sandbox) (string, error) {
 		}
 	}
 }
+
+// runActions is the GitHub Actions scenario: refbot as a GitHub App, a PR
+// from a fork whose run has no secrets and uploads its outputs as an
+// artifact, workflow_run deliveries driving refbot.
+func runActions(bin string, keep bool, hold time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "refbot-demo-actions-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Println("demo folder:", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	fmt.Println("── Second scenario: GitHub Actions, a pull request from a fork, refbot as a GitHub App ──")
+	step("starting MinIO, a git server and a fake GitHub with Actions on 127.0.0.1")
+	sb, err := sandbox.StartWith(ctx, work, sandbox.Options{Actions: true})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	say("GitHub     %s (PR #%d from the fork %s, head %s; workflow %s)", sb.GitHub.APIURL(), sandbox.PR, sandbox.ForkRepo, sb.Head[:7], sandbox.Workflow)
+	say("App        %q, installed on %s and on the data repo %s: refbot pushes with its token, no personal token anywhere",
+		sb.App.Slug, sandbox.Repo, sandbox.DataRepo)
+
+	step("starting refbot serve (ci.provider github-actions, poll every minute: GitHub's deliveries drive it)")
+	rb, err := sb.Serve(ctx, bin)
+	if err != nil {
+		return err
+	}
+	defer rb.Stop(context.Background())
+	say("refbot     %s (log: %s)", sb.URL(), rb.Log)
+
+	step("the fork's run %d: tests fail against the old data; no secrets, so `refbot upload --artifact` and actions/upload-artifact", sb.BuildID)
+	d, err := sb.ForkCI(ctx, bin, sandbox.DemoOutputs, "failure")
+	if err != nil {
+		return err
+	}
+	say("GitHub delivered workflow_run completed; refbot answered %d %q", d.Status, strings.TrimSpace(string(d.Body)))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if st, ok := sb.Status(sb.Head, "s3-reference-data-cache"); ok && st.State == "success" {
+			say("status %-24s %-8s %s", st.Context, st.State, st.Description)
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no cache status: refbot did not take the artifact")
+		}
+	}
+	m, err := sb.Store.Open(ctx, fmt.Sprint(sb.BuildID), s3cacheWant())
+	if err != nil {
+		return fmt.Errorf("the run's outputs are not in S3: %w", err)
+	}
+	mf := m.Manifests[""]
+	say("refbot checked the artifact and wrote it to S3 as build %s: %d files, provenance from GitHub's API (repo %s, PR #%d, head %s, attempt %d)",
+		mf.Build, len(mf.Files), mf.Repo, mf.PR, mf.Commit[:7], mf.Attempt)
+
+	followCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go sb.FollowReruns(followCtx, bin, sandbox.DemoOutputs)
+	step("@%s comments on PR #%d: BUILDBOT: UPDATE", sandbox.Maintainer, sandbox.PR)
+	if d, err := sb.Comment(ctx, "The fork's plots look right.\n\nBUILDBOT: UPDATE\n"); err != nil || d.Status != http.StatusOK {
+		return fmt.Errorf("deliver the comment: %d %v", d.Status, err)
+	}
+	step("watching the commit status and refbot's reply (GitHub re-runs the run; the fork's CI passes this time)")
+	final, err := watch(ctx, sb)
+	if err != nil {
+		return err
+	}
+	stop()
+	replies := sb.Replies()
+	if len(replies) != 1 {
+		return fmt.Errorf("refbot posted %d replies, want one", len(replies))
+	}
+	step("refbot's reply on PR #%d", sandbox.PR)
+	for _, line := range strings.Split(strings.TrimSpace(replies[0].Body), "\n") {
+		say("│ %s", line)
+	}
+	for _, c := range sb.GitHub.CheckRuns(sb.Head) {
+		step("check run %q: %s, %q", c.Name, c.Conclusion, c.Title)
+	}
+	branch := fmt.Sprintf("PR%d", sandbox.PR)
+	count, _ := testenv.GitEnv(sb.Bare, nil, "rev-list", "--count", "master.."+branch)
+	if count != "1" {
+		return fmt.Errorf("%s is master + %s commits, want 1", branch, count)
+	}
+	if final != "success" {
+		return fmt.Errorf("the update status ended %s", final)
+	}
+	if v := sb.GitHub.Violations(); len(v) > 0 {
+		return fmt.Errorf("refbot's calls broke GitHub's API description:\n%s", strings.Join(v, "\n"))
+	}
+	say("every call refbot made to the fake GitHub matched GitHub's API description (%d requests)", sb.GitHub.RequestCount())
+	fmt.Printf("\n✔ second scenario passed: the fork's artifact became branch %s of the data repo (master + 1 commit), pushed with the App's token; run %d re-ran and passed\n",
+		branch, sb.BuildID)
+	if hold > 0 {
+		fmt.Printf("\nrefbot stays up for %s: %s/pr/%d\n", hold, sb.URL(), sandbox.PR)
+		time.Sleep(hold)
+	}
+	return nil
+}
+
+func s3cacheWant() s3cache.Want { return s3cache.Want{Source: s3cache.Source{PR: sandbox.PR}} }

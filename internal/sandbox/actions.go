@@ -1,0 +1,213 @@
+package sandbox
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/refbot/refbot/internal/fakegithub"
+	"github.com/refbot/refbot/internal/testenv"
+)
+
+// The GitHub Actions project's parts (Options.Actions).
+const (
+	// DataRepo is the data repo on GitHub: the App is installed on it too
+	// and refbot pushes there with the App's installation token.
+	DataRepo = "demo-org/demo-data"
+	// ForkRepo and ForkBranch are where the PR's head comes from.
+	ForkRepo   = "contributor/demo-project"
+	ForkBranch = "prettier-plots"
+	// Workflow is the project's test workflow.
+	Workflow = ".github/workflows/test.yaml"
+	// Artifact is the name the workflow uploads its outputs under.
+	Artifact = "refbot-outputs"
+)
+
+// startActions sets up the Actions project: refbot's App, installed on the
+// project and the data repo; the git server taking exactly the App's
+// installation tokens for the data repo; the test workflow, and a run of
+// the fork's head that is queued (ForkCI plays the fork's CI).
+func (s *Sandbox) startActions() error {
+	var err error
+	if s.App, err = s.GitHub.AddApp("refbot"); err != nil {
+		return err
+	}
+	s.GitHub.AddRepo(DataRepo)
+	s.Git.Authorize(func(user, password string) bool {
+		return user == "x-access-token" && s.GitHub.TokenAllows(password, DataRepo)
+	})
+	s.GitHub.AddWorkflow(Workflow, "test")
+	run := s.GitHub.AddRun(fakegithub.Run{WorkflowPath: Workflow, PR: PR})
+	s.BuildID = run.ID
+	// GitHub carries re-runs out a little after it accepts them.
+	s.GitHub.SetRerunLag(2)
+	if err := os.WriteFile(filepath.Join(s.Work, "app.pem"), s.App.PrivateKey, 0o600); err != nil {
+		return err
+	}
+	s.Config = filepath.Join(s.Work, "refbot.yaml")
+	if err := s.newListenAddr(); err != nil {
+		return err
+	}
+	s.Env = append(os.Environ(),
+		"DEMO_WEBHOOK_SECRET="+WebhookSecret,
+		"DEMO_S3_KEY="+s.MinIO.AccessKey, "DEMO_S3_SECRET="+s.MinIO.SecretKey, "DEMO_API_TOKEN="+APIToken)
+	return nil
+}
+
+func (s *Sandbox) actionsConfigYAML() string {
+	return fmt.Sprintf(`# Written by internal/sandbox: every endpoint is a loopback server or fake.
+github:
+  api_url: %s
+  graphql_url: %s
+  repo: %s
+  app:
+    id: %d
+    installation_id: %d
+    private_key: {file: app.pem}
+  webhook_secret: {env: DEMO_WEBHOOK_SECRET}
+  bot_login: refbot[bot]
+s3:
+  endpoint: %s
+  region: %s
+  bucket: %s
+  prefix: builds
+  path_style: true
+  access_key_id: {env: DEMO_S3_KEY}
+  secret_access_key: {env: DEMO_S3_SECRET}
+data_repo:
+  url: %s
+  # No token: refbot pushes with the App's installation token.
+  github_repo: %s
+ci:
+  provider: github-actions
+  workflows: [test.yaml]
+  outputs: either
+  # Long: workflow_run deliveries wake refbot, polling is the safety net.
+  poll_interval: 1m
+  restart_grace: 10s
+server:
+  listen: %s
+  public_url: http://%s
+  api_token: {env: DEMO_API_TOKEN}
+state_dir: %s
+log:
+  level: info
+  format: console
+`, s.GitHub.APIURL(), s.GitHub.GraphQLURL(), Repo, s.App.ID, s.App.InstallationID, s.MinIO.Endpoint, s.MinIO.Region, Bucket,
+		s.Git.URL("data.git"), DataRepo, s.Listen, s.Listen, filepath.Join(s.Work, "state"))
+}
+
+// ForkCI plays the fork's CI for the run's current attempt, as the
+// fork-friendly example workflow does: the tests write files; `refbot
+// upload --artifact` (bin), with the environment GitHub Actions gives a
+// pull_request run and no secret, lays them out; actions/upload-artifact
+// zips and uploads the folder; the run ends with conclusion; and GitHub
+// tells refbot (workflow_run completed). It returns refbot's answer to the
+// delivery.
+func (s *Sandbox) ForkCI(ctx context.Context, bin string, files map[string]string, conclusion string) (fakegithub.Delivery, error) {
+	run, ok := s.GitHub.Run(s.BuildID)
+	if !ok {
+		return fakegithub.Delivery{}, fmt.Errorf("no run %d", s.BuildID)
+	}
+	s.GitHub.StartRun(run.ID)
+	run, _ = s.GitHub.Run(run.ID)
+	dir, err := os.MkdirTemp(s.Work, "test-output-")
+	if err != nil {
+		return fakegithub.Delivery{}, err
+	}
+	if err := testenv.WriteFiles(dir, files); err != nil {
+		return fakegithub.Delivery{}, err
+	}
+	event := filepath.Join(s.Work, "event.json")
+	if err := os.WriteFile(event, s.GitHub.PullRequestPayload(PR, "opened", "contributor"), 0o600); err != nil {
+		return fakegithub.Delivery{}, err
+	}
+	out := filepath.Join(dir + "-artifact")
+	cmd := exec.CommandContext(ctx, bin, "upload", "--artifact", out, dir)
+	// What a fork's pull_request run has: GitHub's variables, no secret.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.Work,
+		"GITHUB_ACTIONS=true", "GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH=" + event,
+		"GITHUB_REPOSITORY=" + Repo, "GITHUB_RUN_ID=" + strconv.FormatInt(run.ID, 10),
+		"GITHUB_RUN_ATTEMPT=" + strconv.Itoa(run.Attempt), "GITHUB_SHA=" + randomSHA(),
+		"GITHUB_REF=refs/pull/" + strconv.Itoa(PR) + "/merge"}
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return fakegithub.Delivery{}, fmt.Errorf("refbot upload --artifact: %w: %s", err, msg)
+	}
+	zipped, err := zipFolder(out)
+	if err != nil {
+		return fakegithub.Delivery{}, err
+	}
+	s.GitHub.AddArtifact(run.ID, Artifact, zipped)
+	s.GitHub.CompleteRun(run.ID, fakegithub.Job{Name: "test", Conclusion: conclusion})
+	return s.deliverRun(ctx, run.ID, "completed")
+}
+
+func (s *Sandbox) deliverRun(ctx context.Context, id int64, action string) (fakegithub.Delivery, error) {
+	d, err := s.GitHub.Deliver(ctx, s.URL()+"/webhook", WebhookSecret, "workflow_run", s.GitHub.WorkflowRunPayload(id, action))
+	if err == nil && d.Status != http.StatusOK {
+		err = fmt.Errorf("refbot answered workflow_run %s with %d %s", action, d.Status, d.Body)
+	}
+	return d, err
+}
+
+// FollowReruns plays GitHub Actions carrying out the re-runs refbot asks
+// for, until ctx ends: each re-run of the PR's run runs the fork's CI again
+// (ForkCI, with files), and passes. It returns how many it ran.
+func (s *Sandbox) FollowReruns(ctx context.Context, bin string, files map[string]string) (int, error) {
+	done := 0
+	for {
+		if n := len(s.GitHub.Reruns(s.BuildID)); n > done {
+			done = n
+			if _, err := s.ForkCI(ctx, bin, files, "success"); err != nil {
+				return done, err
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return done, nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// zipFolder zips dir as actions/upload-artifact does: entries relative to
+// it.
+func zipFolder(dir string) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		w, err := zw.Create(filepath.ToSlash(rel))
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(data)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
