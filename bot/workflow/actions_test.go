@@ -12,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/reconcile"
 	"github.com/refbot/refbot/internal/fakegithub"
 	"github.com/refbot/refbot/internal/testenv"
 	"github.com/refbot/refbot/s3cache"
@@ -281,5 +283,83 @@ func TestCIEventFindsTheForkPR(t *testing.T) {
 	}
 	if !slices.Equal(sets, []set{{12, head, true}}) {
 		t.Errorf("statuses set %v", sets)
+	}
+}
+
+// nullRecorder takes what a reconcile pass records and queues nothing.
+type nullRecorder struct{}
+
+func (nullRecorder) Record(context.Context, intake.Delivery) (intake.Outcome, error) { return intake.Recorded, nil }
+
+// TestActionsRequestCounts measures, at the fake GitHub, what refbot asks of
+// GitHub with Actions as the CI provider: a reconcile pass over 500 open
+// PRs whose runs passed (the first pass, which sets every cache status, and
+// a quiet one after it), and one UPDATE of a fork's PR from its artifact to
+// the end of its CI wait. It fails when a quiet pass grows past the
+// figures docs/design.md gives; the counts are logged (go test -v).
+func TestActionsRequestCounts(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{HeadRepo: "carol/octo-repo", Actions: true})
+	ctx := context.Background()
+	fake := f.gh.fake
+	for n := 100; n < 599; n++ {
+		sha := strings.Repeat("0", 40-len(strconv.Itoa(n))) + strconv.Itoa(n)
+		fake.AddCommit(sha)
+		fake.AddPR(fakegithub.PR{Number: n, HeadSHA: sha, BaseRef: "master"})
+		run := fake.AddRun(fakegithub.Run{WorkflowPath: testWorkflow, PR: n})
+		fake.CompleteRun(run.ID, fakegithub.Job{Name: "test", Conclusion: "success"})
+	}
+	forkRun := f.finishedRun(t, artifactZip(t, bChanged, nil), "failure") // PR 12, the fork's
+	client, err := ghclient.New(ctx, ghclient.Options{APIURL: fake.APIURL(), GraphQLURL: fake.GraphQLURL(),
+		Repo: "octo-org/octo-repo", Token: fake.Token(), MutationInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := reconcile.New(reconcile.Options{Repo: "octo-org/octo-repo", BotLogin: "refbot", GitHub: client, Recorder: nullRecorder{},
+		Store: f.state, HasCommand: func(string) bool { return false },
+		DataBranches: func(context.Context) (map[int]bool, error) { return map[int]bool{}, nil },
+		CacheStatus: func(ctx context.Context, pr ghclient.PRSummary, hasBranch bool) (ghclient.Status, string, error) {
+			st, build, err := f.bot.CacheStatus(ctx, pr.Number, pr.HeadSHA, pr.IsFork, hasBranch)
+			return ghclient.Status(st), build, err
+		}})
+	count := func(what string, do func()) int {
+		fake.ResetRequests()
+		do()
+		n := fake.RequestCount()
+		byRoute := map[string]int{}
+		for _, r := range fake.Requests() {
+			byRoute[r.Method+" "+r.Route]++
+		}
+		t.Logf("%s: %d requests to GitHub %v", what, n, byRoute)
+		return n
+	}
+	pass := func() {
+		if _, err := rec.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := count("first reconcile pass over 500 open PRs (every cache status set)", pass)
+	quiet := count("quiet reconcile pass over 500 open PRs", pass)
+	if quiet > 6 {
+		t.Errorf("a quiet pass cost %d requests, more than the 6 docs/design.md gives", quiet)
+	}
+	// A head never seen: its run, its jobs, its artifacts, the status; and
+	// the comments of a PR the reconciler had not read yet.
+	if first > 500*5+20 {
+		t.Errorf("the first pass cost %d requests, more than 5 a PR", first)
+	}
+	update := count("one UPDATE of a fork's PR, from its artifact to the end of the CI wait", func() {
+		if err := f.post(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		// GitHub runs the re-run; the fork's CI passes and uploads again.
+		fake.StartRun(forkRun.ID)
+		fake.AddArtifact(forkRun.ID, "refbot-outputs", artifactZip(t, bChanged, nil))
+		fake.CompleteRun(forkRun.ID, fakegithub.Job{Name: "test", Conclusion: "success"})
+		if err := f.settle(t); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if update > 40 {
+		t.Errorf("one UPDATE cost %d requests", update)
 	}
 }
