@@ -27,6 +27,7 @@ type UploadRequest struct {
 	Variant  string // the matrix variant (optional)
 	Repo     string // owner/name (optional, recorded in the manifest)
 	Provider string // CI provider name (optional)
+	Attempt  int    // the CI run's attempt (optional; Actions' run_attempt)
 	Dir      string // the folder of test outputs
 
 	// Progress, if set, is called after each file with the bytes sent so far.
@@ -59,6 +60,9 @@ func (s *Store) Upload(ctx context.Context, req UploadRequest) (*Manifest, error
 	if req.Commit != "" && !commitPattern.MatchString(req.Commit) {
 		return nil, fmt.Errorf("upload: commit %q is not a full hex object id", req.Commit)
 	}
+	if req.Attempt < 0 {
+		return nil, fmt.Errorf("upload: negative attempt %d", req.Attempt)
+	}
 	files, err := scanUploadDir(req.Dir, s.limits)
 	if err != nil {
 		return nil, err
@@ -84,7 +88,7 @@ func (s *Store) Upload(ctx context.Context, req UploadRequest) (*Manifest, error
 	})
 	m := &Manifest{
 		Version: ManifestVersion, Repo: req.Repo, PR: req.Source.PR, Branch: req.Source.Branch,
-		Commit: req.Commit, Build: req.Build, Variant: req.Variant, Provider: req.Provider,
+		Commit: req.Commit, Build: req.Build, Variant: req.Variant, Provider: req.Provider, Attempt: req.Attempt,
 		Files: make([]File, len(files)),
 	}
 	var sentFiles atomic.Int64

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -87,19 +89,111 @@ func s3Options(c config.S3) (s3cache.Options, error) {
 	return o, nil
 }
 
+// buildFlags are the facts of a build as `refbot upload` was given them;
+// each one left out is read from the CI's environment (detectCI).
+type buildFlags struct {
+	build, source, commit, repo, provider string
+	attempt                               int
+}
+
+func (f *buildFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.build, "build", "", "the CI build id (default $GITHUB_RUN_ID or $TRAVIS_BUILD_ID)")
+	fl.StringVar(&f.source, "source", "", "the PR number or branch name the build is for (default: from the CI's environment)")
+	fl.StringVar(&f.commit, "commit", "", "the commit the build tested, full sha; on a PR build the PR's head (default: from the CI's environment)")
+	fl.IntVar(&f.attempt, "attempt", 0, "the attempt of the CI run (default $GITHUB_RUN_ATTEMPT)")
+	fl.StringVar(&f.repo, "repo", "", "the project's owner/name, recorded in the manifest (default $GITHUB_REPOSITORY or $TRAVIS_REPO_SLUG)")
+	fl.StringVar(&f.provider, "provider", "", "the CI provider, recorded in the manifest (default github-actions or travis, from the environment)")
+}
+
+// buildFacts are what an upload records about its build.
+type buildFacts struct {
+	Build    string
+	Attempt  int
+	Source   s3cache.Source
+	Commit   string
+	Repo     string
+	Provider string
+}
+
+// resolve combines the flags with the CI's environment (env, nil outside a
+// CI refbot knows): a flag given wins, except that a --source other than
+// the one the CI names, or a --commit that is the CI's merge commit, is an
+// error. Either would record the build under a PR or a head it does not
+// belong to.
+func (f *buildFlags) resolve(cmd *cobra.Command, env *ciBuild) (buildFacts, error) {
+	facts := buildFacts{Build: f.build, Commit: f.commit, Repo: f.repo, Provider: f.provider}
+	if cmd.Flags().Changed("attempt") {
+		if f.attempt < 0 {
+			return facts, usageErrorf("--attempt %d: give the CI run's attempt, 1 or more", f.attempt)
+		}
+		facts.Attempt = f.attempt
+	}
+	if f.source != "" {
+		src, err := parseSourceFlag(f.source)
+		if err != nil {
+			return facts, err
+		}
+		facts.Source = src
+	}
+	if env == nil {
+		for _, missing := range []struct{ flag, value string }{{"build", f.build}, {"source", f.source}} {
+			if missing.value == "" {
+				return facts, usageErrorf("no --%s: give it, or run in GitHub Actions or Travis, whose environment says it "+
+					"(GITHUB_ACTIONS or TRAVIS is not \"true\" here)", missing.flag)
+			}
+		}
+		return facts, nil
+	}
+	ci := describeProvider(env.Provider)
+	switch {
+	case f.source == "" && env.NoSource != nil:
+		return facts, &exitError{code: exitUsage, err: env.NoSource}
+	case f.source == "":
+		if _, err := s3cache.ParseSource(env.Source.String()); err != nil {
+			return facts, usageErrorf("%s from %s: %v", env.SourceFrom, ci, err)
+		}
+		facts.Source = env.Source
+	case env.NoSource == nil && facts.Source != env.Source:
+		return facts, usageErrorf("--source %s disagrees with %s: %s says this build is for %s; "+
+			"leave --source out, or correct it", facts.Source, ci, env.SourceFrom, describeSource(env.Source))
+	}
+	if facts.Build == "" {
+		facts.Build = env.Build
+	}
+	// The CI's attempt and commit belong to its own build of its own source.
+	if !cmd.Flags().Changed("attempt") && facts.Build == env.Build {
+		facts.Attempt = env.Attempt
+	}
+	if facts.Source == env.Source {
+		switch {
+		case facts.Commit == "":
+			facts.Commit = env.Commit
+		case env.MergeCommit != "" && strings.EqualFold(facts.Commit, env.MergeCommit):
+			return facts, usageErrorf("--commit %s is the merge commit %s tested (%s), not the PR's head %s (%s): "+
+				"leave --commit out", facts.Commit, ci, env.MergeFrom, env.Commit, env.CommitFrom)
+		}
+	}
+	if facts.Repo == "" {
+		facts.Repo = env.Repo
+	}
+	if facts.Provider == "" {
+		facts.Provider = env.Provider
+	}
+	return facts, nil
+}
+
 func newUploadCmd() *cobra.Command {
 	var (
-		s3            s3Flags
-		build, source string
-		commit        string
-		variant       string
-		repo          string
-		provider      string
-		asJSON        bool
+		s3       s3Flags
+		facts    buildFlags
+		variant  string
+		artifact string
+		asJSON   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "upload --build ID --source PR|BRANCH [--commit SHA] [--variant NAME] DIR",
-		Short: "Upload a CI build's test outputs to S3 (run by the project's CI)",
+		Use:   "upload [--build ID] [--source PR|BRANCH] [--commit SHA] [--variant NAME] [--artifact OUT] DIR",
+		Short: "Hand a CI build's test outputs to refbot: upload them to S3, or prepare a workflow artifact (run by the project's CI)",
 		Long: `Upload the files under DIR as the outputs of CI build ID: the data files in
 parallel (multipart for large ones), then SOURCE, then MANIFEST.json last, so
 that refbot only ever sees complete uploads. Uploading the same build again
@@ -108,25 +202,66 @@ that refbot only ever sees complete uploads. Uploading the same build again
 SOURCE is the PR number on a PR build and the branch name on a push build.
 "false" (Travis's $TRAVIS_PULL_REQUEST on a push build) and git ref names
 (refs/heads/..., refs/pull/...) are refused with exit code 2, before anything
-is uploaded. On a PR build, --commit is the PR's head ($TRAVIS_PULL_REQUEST_SHA),
-not the merge commit CI tested ($TRAVIS_COMMIT).
+is uploaded. On a PR build, --commit is the PR's head, not the merge commit
+CI tested.
+
+In GitHub Actions (GITHUB_ACTIONS=true) and on Travis (TRAVIS=true) the flags
+can be left out; they are read from the CI's environment:
+
+                GitHub Actions                       Travis
+  --build       $GITHUB_RUN_ID                       $TRAVIS_BUILD_ID
+  --attempt     $GITHUB_RUN_ATTEMPT                  (none)
+  --source      PR build: pull_request.number        $TRAVIS_PULL_REQUEST, or on a
+                  in the event ($GITHUB_EVENT_PATH)    push build $TRAVIS_BRANCH
+                push build: the branch ($GITHUB_REF)
+  --commit      PR build: pull_request.head.sha      $TRAVIS_PULL_REQUEST_SHA, or on
+                  in the event (not $GITHUB_SHA,       a push build $TRAVIS_COMMIT
+                  GitHub's merge commit)
+                push build: $GITHUB_SHA
+  --repo        $GITHUB_REPOSITORY                   $TRAVIS_REPO_SLUG
+  --provider    github-actions                       travis
+
+Actions events other than pull_request, pull_request_target and a push to a
+branch, and tag builds on either CI, have no source: upload refuses them
+unless --source is given. A flag given wins, except that a --source other
+than the CI's, or a --commit that is the CI's merge commit, is refused.
+
+With --artifact OUT nothing goes to S3: OUT is made a folder holding
+MANIFEST.json (MANIFEST.VARIANT.json with --variant) and data/..., ready for
+actions/upload-artifact to upload as the artifact named in refbot's
+ci.artifact setting (refbot-outputs, or refbot-outputs-VARIANT for a
+variant). refbot fetches it through GitHub's API and takes the build's facts
+from the API, not from the manifest. This is how the CI of a pull request
+from a fork hands over its outputs: it needs no secrets.
 
 S3 settings come from the flags, from $REFBOT_S3_* variables, or from the
 s3 section of refbot's configuration file (--config); credentials from the
 configuration file or the AWS SDK's default chain (AWS_ACCESS_KEY_ID …).
 Without any credentials it fails before uploading: CI gives the builds of a
-pull request from a fork no secrets.`,
-		Example: `  if [ "$TRAVIS_PULL_REQUEST" = false ]; then
-      src=$TRAVIS_BRANCH sha=$TRAVIS_COMMIT
-  else
-      src=$TRAVIS_PULL_REQUEST sha=$TRAVIS_PULL_REQUEST_SHA
-  fi
-  refbot upload --bucket ci-data --build "$TRAVIS_BUILD_ID" --source "$src" --commit "$sha" test-output/`,
+pull request from a fork no secrets, and those use --artifact.`,
+		Example: `  # Travis, or GitHub Actions with S3 credentials among the secrets:
+  refbot upload --bucket ci-data test-output/
+
+  # GitHub Actions, a pull request from a fork (then actions/upload-artifact
+  # with path: $RUNNER_TEMP/refbot-artifact, name: refbot-outputs):
+  refbot upload --artifact "$RUNNER_TEMP/refbot-artifact" test-output/
+
+  # Anywhere else, every fact given:
+  refbot upload --bucket ci-data --build 4242 --source 17 --commit "$sha" test-output/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src, err := parseSourceFlag(source)
+			// An environment refbot cannot read (a container step without
+			// the event payload) does not stop an upload whose flags say it all.
+			env, err := detectCI(os.Getenv)
+			if err != nil && (facts.build == "" || facts.source == "") {
+				return fmt.Errorf("read the CI's environment: %w", err)
+			}
+			b, err := facts.resolve(cmd, env)
 			if err != nil {
 				return err
+			}
+			if artifact != "" {
+				return prepareArtifact(cmd, b, variant, artifact, args[0], asJSON)
 			}
 			opts, err := s3.options(cmd)
 			if err != nil {
@@ -145,7 +280,8 @@ pull request from a fork no secrets.`,
 			start := time.Now()
 			lastReport := start
 			m, err := store.Upload(ctx, s3cache.UploadRequest{
-				Build: build, Source: src, Commit: commit, Variant: variant, Repo: repo, Provider: provider, Dir: args[0],
+				Build: b.Build, Attempt: b.Attempt, Source: b.Source, Commit: b.Commit, Variant: variant,
+				Repo: b.Repo, Provider: b.Provider, Dir: args[0],
 				Progress: func(files int, bytes int64) {
 					if !asJSON && time.Since(lastReport) > 2*time.Second {
 						lastReport = time.Now()
@@ -156,41 +292,98 @@ pull request from a fork no secrets.`,
 			if err != nil {
 				return err
 			}
+			location := fmt.Sprintf("%s/%s/", store, m.Build)
 			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{
-					"build": m.Build, "source": src.String(), "variant": m.Variant, "commit": m.Commit,
-					"files": len(m.Files), "bytes": m.TotalSize(), "location": fmt.Sprintf("%s/%s/", store, m.Build),
-				})
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(uploadResult(m, b.Source, location))
 			}
-			what := "build " + m.Build
-			if m.Variant != "" {
-				what += " variant " + m.Variant
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "uploaded %s for %s: %d files, %s to %s/%s/ in %.1fs\n",
-				what, describeSource(src), len(m.Files), humanBytes(m.TotalSize()), store, m.Build, time.Since(start).Seconds())
+			fmt.Fprintf(cmd.OutOrStdout(), "uploaded %s for %s: %d files, %s to %s in %.1fs\n",
+				describeBuild(m), describeSource(b.Source), len(m.Files), humanBytes(m.TotalSize()), location, time.Since(start).Seconds())
 			return nil
 		},
 	}
 	s3.register(cmd)
+	facts.register(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&build, "build", "", "the CI build id (required)")
-	fl.StringVar(&source, "source", "", "the PR number or branch name the build is for (required)")
-	fl.StringVar(&commit, "commit", "", "the commit the build tested (full sha)")
 	fl.StringVar(&variant, "variant", "", "the matrix variant these files belong to (e.g. linux-py3.12)")
-	fl.StringVar(&repo, "repo", "", "the project's owner/name, recorded in the manifest")
-	fl.StringVar(&provider, "provider", "", "the CI provider, recorded in the manifest")
+	fl.StringVar(&artifact, "artifact", "", "prepare folder `OUT` for actions/upload-artifact instead of uploading to S3")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	cmd.MarkFlagRequired("build")
-	cmd.MarkFlagRequired("source")
 	return cmd
+}
+
+// prepareArtifact is `refbot upload --artifact OUT DIR`.
+func prepareArtifact(cmd *cobra.Command, b buildFacts, variant, out, dir string, asJSON bool) error {
+	if b.Provider == providerTravis {
+		return usageErrorf("--artifact: Travis has no workflow artifacts refbot can fetch; upload to S3")
+	}
+	if hidden, err := firstHiddenPath(dir); err != nil {
+		return err
+	} else if hidden != "" {
+		return fmt.Errorf("--artifact: %s in %s: actions/upload-artifact leaves out names starting with '.', "+
+			"and refbot would find the artifact incomplete; rename it, or remove it from the outputs", hidden, dir)
+	}
+	m, err := s3cache.PrepareArtifact(cmd.Context(), s3cache.PrepareRequest{
+		Dir: dir, Out: out, Variant: variant, Build: b.Build, Attempt: b.Attempt, PR: b.Source.PR, Branch: b.Source.Branch,
+		Commit: b.Commit, Repo: b.Repo, Provider: b.Provider,
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(cmd.OutOrStdout()).Encode(uploadResult(m, b.Source, out))
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "prepared %s for %s: %d files, %s in %s; upload that folder with actions/upload-artifact\n",
+		describeBuild(m), describeSource(b.Source), len(m.Files), humanBytes(m.TotalSize()), out)
+	return nil
+}
+
+// firstHiddenPath returns the first path under dir, relative to it, with
+// a name starting with '.', or "" if none has one.
+func firstHiddenPath(dir string) (string, error) {
+	var hidden string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir && strings.HasPrefix(d.Name(), ".") {
+			hidden, _ = filepath.Rel(dir, p)
+			return fs.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("upload folder: %w", err)
+	}
+	return filepath.ToSlash(hidden), nil
+}
+
+// uploadResult is what --json prints.
+func uploadResult(m *s3cache.Manifest, src s3cache.Source, location string) map[string]any {
+	return map[string]any{
+		"build": m.Build, "attempt": m.Attempt, "source": src.String(), "variant": m.Variant, "commit": m.Commit,
+		"files": len(m.Files), "bytes": m.TotalSize(), "location": location,
+	}
+}
+
+func describeBuild(m *s3cache.Manifest) string {
+	what := "build " + m.Build
+	if m.Attempt > 0 {
+		what += fmt.Sprintf(" (attempt %d)", m.Attempt)
+	}
+	if m.Variant != "" {
+		what += " variant " + m.Variant
+	}
+	return what
 }
 
 // noCredentialsHelp follows the error when `refbot upload` has no S3
 // credentials at all.
 const noCredentialsHelp = `Nothing was uploaded. The likely cause: this is the CI of a pull request from
 a fork, and CI gives a fork's builds no secrets, so they cannot upload to S3.
-Run the build from a branch of the main repository, or have a maintainer run
-it there. Otherwise give the CI its S3 credentials: AWS_ACCESS_KEY_ID and
+On GitHub Actions such a build hands its outputs to refbot as a workflow
+artifact instead, which needs no secret: run refbot upload --artifact OUT DIR
+and upload OUT with actions/upload-artifact, or use refbot's action with
+mode: artifact (mode: auto picks it for a fork). If this build should upload
+to S3, give the CI its S3 credentials: AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, or s3.access_key_id in the --config file.`
 
 // parseSourceFlag reads --source, refusing what a CI variable holds when the

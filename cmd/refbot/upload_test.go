@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 // TestUpload runs `refbot upload` as a project's CI would, against MinIO,
 // and reads the build back through s3cache.
 func TestUpload(t *testing.T) {
+	outsideCI(t)
 	mc := testenv.MinIO(t)
 	bucket := mc.BucketName(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", mc.AccessKey)
@@ -73,7 +74,8 @@ func TestUpload(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no build", []string{"upload", "--bucket", bucket, "--source", "1", out}, exitUsage, `"build" not set`},
+		{"no build", []string{"upload", "--bucket", bucket, "--source", "1", out}, exitUsage, "no --build: give it, or run in GitHub Actions or Travis"},
+		{"no source", []string{"upload", "--bucket", bucket, "--build", "1", out}, exitUsage, "no --source"},
 		{"no folder", []string{"upload", "--bucket", bucket, "--build", "1", "--source", "1"}, exitUsage, "accepts 1 arg"},
 		{"bad source", []string{"upload", "--bucket", bucket, "--build", "1", "--source", "a b", out}, exitUsage, "--source"},
 		{"no bucket", []string{"upload", "--build", "1", "--source", "1", out}, exitUsage, "no S3 bucket"},
@@ -104,6 +106,22 @@ func TestUpload(t *testing.T) {
 	}
 }
 
+// outsideCI clears the variables by which `refbot upload` knows it runs in
+// GitHub Actions or on Travis, as this test's own CI may set them.
+func outsideCI(t *testing.T) {
+	t.Helper()
+	t.Setenv("GITHUB_ACTIONS", "")
+	t.Setenv("TRAVIS", "")
+}
+
+// setEnv sets env for the rest of the test.
+func setEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
 // withoutAWSCredentials leaves the AWS SDK's default chain nothing to find:
 // no AWS_* variables, empty shared files, and no instance metadata service
 // (so nothing is tried off this machine).
@@ -124,6 +142,7 @@ func withoutAWSCredentials(t *testing.T) {
 // no secrets, so no S3 credentials. upload says so, and why, before
 // uploading anything.
 func TestUploadWithoutCredentials(t *testing.T) {
+	outsideCI(t)
 	mc := testenv.MinIO(t)
 	bucket := mc.BucketName(t)
 	ctx := context.Background()
@@ -139,7 +158,7 @@ func TestUploadWithoutCredentials(t *testing.T) {
 		t.Errorf("exit %d, want %d", code, exitFailure)
 	}
 	for _, want := range []string{"no S3 credentials", "Nothing was uploaded", "pull request from\na fork", "no secrets",
-		"Run the build from a branch of the main repository, or have a maintainer run"} {
+		"refbot upload --artifact OUT DIR", "mode: artifact", "AWS_ACCESS_KEY_ID"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr does not say %q:\n%s", want, stderr)
 		}
@@ -214,6 +233,8 @@ func TestREADMEUploadRecipe(t *testing.T) {
 		"AWS_EC2_METADATA_DISABLED=true",
 		"REFBOT_S3_ENDPOINT=" + mc.Endpoint,
 		"REFBOT_S3_PATH_STYLE=true",
+		"TRAVIS=true",
+		"TRAVIS_REPO_SLUG=octo-org/octo-repo",
 	}
 	var (
 		head   = strings.Repeat("a", 40) // the PR's head
@@ -278,4 +299,263 @@ func bucketStore(ctx context.Context, t *testing.T, mc *testenv.MinIOServer, buc
 		t.Fatal(err)
 	}
 	return store
+}
+
+// TestUploadFacts runs `refbot upload --artifact` in-process in CI
+// environments, with and without flags, and reads which build, source,
+// commit and attempt the prepared manifest records, or how the command
+// refused.
+func TestUploadFacts(t *testing.T) {
+	withoutAWSCredentials(t) // an artifact needs none
+	outputs := testenv.Tree(t, map[string]string{"plots/a.png": "\x89PNG...", "result.json": "{}"})
+	event := prEvent(t, headSHA)
+	actionsPR := actionsEnv("pull_request", map[string]string{"GITHUB_EVENT_PATH": event, "GITHUB_SHA": mergeSHA,
+		"GITHUB_REF": "refs/pull/12/merge", "GITHUB_REF_NAME": "12/merge"})
+	actionsPush := actionsEnv("push", map[string]string{"GITHUB_SHA": pushedSHA, "GITHUB_REF": "refs/heads/main",
+		"GITHUB_REF_NAME": "main", "GITHUB_REF_TYPE": "branch"})
+	actionsTag := actionsEnv("push", map[string]string{"GITHUB_SHA": pushedSHA, "GITHUB_REF": "refs/tags/v1.0",
+		"GITHUB_REF_NAME": "v1.0", "GITHUB_REF_TYPE": "tag"})
+	type facts struct {
+		Build    string
+		Attempt  int
+		PR       int
+		Branch   string
+		Commit   string
+		Repo     string
+		Provider string
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want facts
+		code int    // when not exitOK
+		err  string // stderr mentions it
+	}{
+		{
+			name: "actions PR",
+			env:  actionsPR,
+			want: facts{Build: "7001", Attempt: 2, PR: 12, Commit: headSHA, Repo: "octo-org/octo-repo", Provider: "github-actions"},
+		},
+		{
+			name: "actions push",
+			env:  actionsPush,
+			want: facts{Build: "7001", Attempt: 2, Branch: "main", Commit: pushedSHA, Repo: "octo-org/octo-repo", Provider: "github-actions"},
+		},
+		{
+			name: "flags win",
+			env:  actionsPR,
+			args: []string{"--build", "8000", "--attempt", "5", "--source", "12", "--commit", pushedSHA, "--repo", "a/b", "--provider", "x"},
+			want: facts{Build: "8000", Attempt: 5, PR: 12, Commit: pushedSHA, Repo: "a/b", Provider: "x"},
+		},
+		{
+			name: "another build has no attempt of this run",
+			env:  actionsPR,
+			args: []string{"--build", "8000"},
+			want: facts{Build: "8000", PR: 12, Commit: headSHA, Repo: "octo-org/octo-repo", Provider: "github-actions"},
+		},
+		{
+			name: "outside CI, flags only",
+			env:  map[string]string{},
+			args: []string{"--build", "55", "--source", "feature/x"},
+			want: facts{Build: "55", Branch: "feature/x"},
+		},
+		{
+			name: "a tag with flags",
+			env:  actionsTag,
+			args: []string{"--source", "main"},
+			want: facts{Build: "7001", Attempt: 2, Branch: "main", Repo: "octo-org/octo-repo", Provider: "github-actions"},
+		},
+		{
+			name: "source disagrees",
+			env:  actionsPR,
+			args: []string{"--source", "13"},
+			code: exitUsage,
+			err:  "--source 13 disagrees with GitHub Actions: pull_request.number in $GITHUB_EVENT_PATH says this build is for PR #12",
+		},
+		{
+			name: "branch disagrees",
+			env:  travisEnv(map[string]string{"TRAVIS_PULL_REQUEST": "false", "TRAVIS_COMMIT": pushedSHA}),
+			args: []string{"--source", "master"},
+			code: exitUsage,
+			err:  "--source master disagrees with Travis: TRAVIS_BRANCH says this build is for branch main",
+		},
+		{
+			name: "the merge commit",
+			env:  actionsPR,
+			args: []string{"--commit", mergeSHA},
+			code: exitUsage,
+			err:  "is the merge commit GitHub Actions tested (GITHUB_SHA), not the PR's head " + headSHA,
+		},
+		{
+			name: "a tag",
+			env:  actionsTag,
+			code: exitUsage,
+			err:  `push of tag "v1.0"; refbot keeps the outputs of pull requests and branches only`,
+		},
+		{
+			name: "outside CI, no flags",
+			env:  map[string]string{},
+			code: exitUsage,
+			err:  "no --build: give it, or run in GitHub Actions or Travis",
+		},
+		{
+			name: "a broken CI environment",
+			env:  actionsEnv("pull_request", nil),
+			code: exitFailure,
+			err:  "read the CI's environment: GITHUB_EVENT_PATH is not set",
+		},
+		{
+			name: "a broken CI environment, every flag given",
+			env:  actionsEnv("pull_request", nil),
+			args: []string{"--build", "7001", "--source", "12"},
+			want: facts{Build: "7001", PR: 12},
+		},
+		{
+			name: "travis has no artifacts",
+			env:  travisEnv(map[string]string{"TRAVIS_PULL_REQUEST": "false", "TRAVIS_COMMIT": pushedSHA}),
+			code: exitUsage,
+			err:  "--artifact: Travis has no workflow artifacts",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			outsideCI(t)
+			setEnv(t, tc.env)
+			out := filepath.Join(t.TempDir(), "artifact")
+			code, stdout, stderr := run(t, append(append([]string{"upload", "--artifact", out}, tc.args...), outputs)...)
+			if tc.code != exitOK {
+				if code != tc.code || !strings.Contains(stderr, tc.err) {
+					t.Fatalf("exit %d, stderr %q; want exit %d mentioning %q", code, stderr, tc.code, tc.err)
+				}
+				if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("a refused upload made %s (Stat: %v)", out, err)
+				}
+				return
+			}
+			if code != exitOK {
+				t.Fatalf("exit %d, stderr: %s", code, stderr)
+			}
+			if !strings.Contains(stdout, "prepared build "+tc.want.Build) || !strings.Contains(stdout, out) {
+				t.Errorf("stdout = %q", stdout)
+			}
+			var m s3cache.Manifest
+			readJSON(t, filepath.Join(out, "MANIFEST.json"), &m)
+			got := facts{Build: m.Build, Attempt: m.Attempt, PR: m.PR, Branch: m.Branch, Commit: m.Commit, Repo: m.Repo, Provider: m.Provider}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("the manifest's facts (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestUploadArtifact prepares a variant's artifact folder and checks what
+// it holds: the layout actions/upload-artifact zips and refbot ingests.
+func TestUploadArtifact(t *testing.T) {
+	outsideCI(t)
+	withoutAWSCredentials(t)
+	setEnv(t, actionsEnv("pull_request", map[string]string{"GITHUB_EVENT_PATH": prEvent(t, headSHA), "GITHUB_SHA": mergeSHA}))
+	outputs := testenv.Tree(t, map[string]string{"plots/a.png": "\x89PNG...", "result.json": "{}"})
+	out := t.TempDir() // empty: accepted
+
+	code, stdout, stderr := run(t, "upload", "--artifact", out, "--variant", "py3.12", "--json", outputs)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr: %s", code, stderr)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("--json printed %q: %v", stdout, err)
+	}
+	wantRes := map[string]any{"build": "7001", "attempt": 2.0, "source": "12", "variant": "py3.12", "commit": headSHA,
+		"files": 2.0, "bytes": float64(len("\x89PNG...") + len("{}")), "location": out}
+	if diff := cmp.Diff(wantRes, res); diff != "" {
+		t.Errorf("--json (-want +got):\n%s", diff)
+	}
+	var files []string
+	filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(out, p)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	want := []string{"MANIFEST.py3.12.json", "data/py3.12/plots/a.png", "data/py3.12/result.json"}
+	if diff := cmp.Diff(want, files); diff != "" {
+		t.Errorf("the artifact folder (-want +got):\n%s", diff)
+	}
+
+	t.Run("hidden name", func(t *testing.T) {
+		hidden := testenv.Tree(t, map[string]string{"result.json": "{}", "cache/.stamp": "x"})
+		out := filepath.Join(t.TempDir(), "artifact")
+		code, _, stderr := run(t, "upload", "--artifact", out, hidden)
+		if code != exitFailure || !strings.Contains(stderr, "cache/.stamp in "+hidden+": actions/upload-artifact leaves out names starting with '.'") {
+			t.Errorf("exit %d, stderr %q", code, stderr)
+		}
+		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a refused artifact made %s (Stat: %v)", out, err)
+		}
+	})
+}
+
+// TestUploadFromCIEnv uploads to S3 with no build facts on the command
+// line, from a GitHub Actions PR build's environment and a Travis push
+// build's, and reads back what S3 holds.
+func TestUploadFromCIEnv(t *testing.T) {
+	mc := testenv.MinIO(t)
+	bucket := mc.BucketName(t)
+	ctx := context.Background()
+	store := bucketStore(ctx, t, mc, bucket, "")
+	outputs := testenv.Tree(t, map[string]string{"result.json": "{}"})
+	tests := []struct {
+		name    string
+		env     map[string]string
+		build   string
+		source  s3cache.Source
+		commit  string
+		attempt int
+	}{
+		{
+			name:  "actions PR",
+			env:   actionsEnv("pull_request", map[string]string{"GITHUB_EVENT_PATH": prEvent(t, headSHA), "GITHUB_SHA": mergeSHA}),
+			build: "7001", source: s3cache.Source{PR: 12}, commit: headSHA, attempt: 2,
+		},
+		{
+			name:  "travis push",
+			env:   travisEnv(map[string]string{"TRAVIS_PULL_REQUEST": "false", "TRAVIS_COMMIT": pushedSHA}),
+			build: "9001", source: s3cache.Source{Branch: "main"}, commit: pushedSHA,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			outsideCI(t)
+			setEnv(t, tc.env)
+			t.Setenv("AWS_ACCESS_KEY_ID", mc.AccessKey)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", mc.SecretKey)
+			t.Setenv("REFBOT_S3_ENDPOINT", mc.Endpoint)
+			t.Setenv("REFBOT_S3_PATH_STYLE", "true")
+			t.Setenv(configEnv, "")
+			code, _, stderr := run(t, "upload", "--bucket", bucket, outputs)
+			if code != exitOK {
+				t.Fatalf("exit %d, stderr: %s", code, stderr)
+			}
+			b, err := store.Open(ctx, tc.build, s3cache.Want{Source: tc.source, Commit: tc.commit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := b.Manifests[""].Attempt; got != tc.attempt {
+				t.Errorf("the manifest's attempt is %d, want %d", got, tc.attempt)
+			}
+		})
+	}
+}
+
+func readJSON(t *testing.T, name string, v any) {
+	t.Helper()
+	body, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
 }
