@@ -289,7 +289,9 @@ func TestCIEventFindsTheForkPR(t *testing.T) {
 // nullRecorder takes what a reconcile pass records and queues nothing.
 type nullRecorder struct{}
 
-func (nullRecorder) Record(context.Context, intake.Delivery) (intake.Outcome, error) { return intake.Recorded, nil }
+func (nullRecorder) Record(context.Context, intake.Delivery) (intake.Outcome, error) {
+	return intake.Recorded, nil
+}
 
 // TestActionsRequestCounts measures, at the fake GitHub, what refbot asks of
 // GitHub with Actions as the CI provider: a reconcile pass over 500 open
