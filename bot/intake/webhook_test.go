@@ -283,3 +283,66 @@ func mustTime(s string) time.Time {
 	}
 	return t
 }
+
+// TestCIEvents: with GitHub Actions as the CI, workflow_run deliveries of
+// the configured workflows and pull requests' head moves become CI events;
+// other workflows, other actions, and every workflow_run under Travis are
+// only acknowledged.
+func TestCIEvents(t *testing.T) {
+	run := func(action, path string, prs []int, headRepo string) []byte {
+		var list []map[string]any
+		for _, n := range prs {
+			list = append(list, map[string]any{"number": n})
+		}
+		b, _ := json.Marshal(map[string]any{"action": action, "repository": map[string]any{"full_name": "octo-org/octo-repo"},
+			"workflow_run": map[string]any{"id": 77, "run_attempt": 2, "path": path, "event": "pull_request", "head_sha": "abc",
+				"head_branch": "fix", "pull_requests": list, "head_repository": map[string]any{"full_name": headRepo}}})
+		return b
+	}
+	moved := func(headRepo string) []byte {
+		b, _ := json.Marshal(map[string]any{"action": "synchronize", "number": 12, "repository": map[string]any{"full_name": "octo-org/octo-repo"},
+			"pull_request": map[string]any{"head": map[string]any{"sha": "abc", "repo": map[string]any{"full_name": headRepo}},
+				"updated_at": "2026-11-23T11:00:00Z"}})
+		return b
+	}
+	actions := func(path string) bool { return strings.HasSuffix(path, "/test.yaml") }
+	tests := []struct {
+		name       string
+		ciWorkflow func(string) bool
+		event      string
+		body       []byte
+		code       int
+		work       Work
+	}{
+		{"a fork's run completed", actions, "workflow_run", run("completed", ".github/workflows/test.yaml", nil, "carol/octo-repo"), http.StatusOK,
+			CIEvent{Repo: "octo-org/octo-repo", RunID: 77, Attempt: 2, Workflow: ".github/workflows/test.yaml", RunEvent: "pull_request",
+				HeadSHA: "abc", HeadBranch: "fix", HeadRepo: "carol/octo-repo"}},
+		{"a run requested, with its PR", actions, "workflow_run", run("requested", ".github/workflows/test.yaml", []int{12}, "octo-org/octo-repo"), http.StatusOK,
+			CIEvent{Repo: "octo-org/octo-repo", RunID: 77, Attempt: 2, Workflow: ".github/workflows/test.yaml", RunEvent: "pull_request",
+				HeadSHA: "abc", HeadBranch: "fix", HeadRepo: "octo-org/octo-repo", PRs: []int{12}}},
+		{"another workflow", actions, "workflow_run", run("completed", ".github/workflows/docs.yaml", nil, "carol/octo-repo"), http.StatusAccepted, nil},
+		{"on Travis", nil, "workflow_run", run("completed", ".github/workflows/test.yaml", nil, "carol/octo-repo"), http.StatusAccepted, nil},
+		{"a fork's head moved", actions, "pull_request", moved("carol/octo-repo"), http.StatusOK,
+			CIEvent{Repo: "octo-org/octo-repo", PR: 12, HeadSHA: "abc", Fork: true}},
+		{"a head moved on Travis", nil, "pull_request", moved("octo-org/octo-repo"), http.StatusOK, nil},
+		{"a run without id", actions, "workflow_run", []byte(`{"action":"completed","repository":{"full_name":"octo-org/octo-repo"},"workflow_run":{"path":".github/workflows/test.yaml"}}`),
+			http.StatusBadRequest, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newMemRecorder()
+			h, err := New(Options{Secrets: []string{secret}, Repo: "octo-org/octo-repo", Recorder: rec,
+				HasCommand: func(string) bool { return false }, CIWorkflow: tc.ciWorkflow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := post(h, tc.event, "d", Sign(secret, tc.body), tc.body)
+			if w.Code != tc.code {
+				t.Errorf("status %d (%s), want %d", w.Code, strings.TrimSpace(w.Body.String()), tc.code)
+			}
+			if diff := cmp.Diff(tc.work, rec.deliveries["d"].Work); diff != "" {
+				t.Errorf("work (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
