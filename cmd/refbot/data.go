@@ -103,30 +103,49 @@ func (p *parts) github(ctx context.Context, reg prometheus.Registerer) (*ghclien
 	if p.gh != nil {
 		return p.gh, nil
 	}
-	c := p.cfg.GitHub
-	opts := ghclient.Options{APIURL: c.APIURL, GraphQLURL: c.GraphQLURL, Repo: c.Repo, Registerer: reg}
-	if c.App != nil {
-		key, err := c.App.PrivateKey.Resolve()
-		if err != nil {
-			return nil, fmt.Errorf("github.app.private_key: %w", err)
-		}
-		opts.App = &ghclient.App{ID: c.App.ID, InstallationID: c.App.InstallationID, PrivateKey: []byte(key)}
-		if p.cfg.AppPushes() {
-			_, name, _ := strings.Cut(p.cfg.DataRepo.GitHubRepo, "/")
-			opts.App.Repositories = []string{name}
-		}
-	} else {
-		var err error
-		if opts.Token, err = c.Token.Resolve(); err != nil {
-			return nil, fmt.Errorf("github.token: %w", err)
-		}
+	var also []string
+	if p.cfg.AppPushes() {
+		_, name, _ := strings.Cut(p.cfg.DataRepo.GitHubRepo, "/")
+		also = []string{name}
 	}
+	opts, err := githubOptions(p.cfg.GitHub, p.cfg.GitHub.Repo, resolveSecret, also...)
+	if err != nil {
+		return nil, err
+	}
+	opts.Registerer = reg
 	gh, err := ghclient.New(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	p.gh = gh
 	return gh, nil
+}
+
+// githubOptions are the GitHub client's options for repo from the github
+// section, its secrets read by resolve (key names the secret); an App's
+// installation tokens also reach the repositories also names.
+func githubOptions(c config.GitHub, repo string, resolve func(key string, s config.Secret) (string, error), also ...string) (ghclient.Options, error) {
+	opts := ghclient.Options{APIURL: c.APIURL, GraphQLURL: c.GraphQLURL, Repo: repo}
+	if c.App != nil {
+		key, err := resolve("github.app.private_key", c.App.PrivateKey)
+		if err != nil {
+			return opts, err
+		}
+		opts.App = &ghclient.App{ID: c.App.ID, InstallationID: c.App.InstallationID, PrivateKey: []byte(key), Repositories: also}
+		return opts, nil
+	}
+	token, err := resolve("github.token", c.Token)
+	opts.Token = token
+	return opts, err
+}
+
+// resolveSecret reads a secret, its errors naming the key.
+func resolveSecret(key string, s config.Secret) (string, error) {
+	v, err := s.Resolve()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return v, nil
 }
 
 // ci opens the CI provider; GitHub Actions is asked through the GitHub

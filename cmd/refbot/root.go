@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newPruneCmd(),
 		newPinCmd(),
 		newStatusCmd(),
+		newDoctorCmd(),
 		// Add new subcommands here, e.g. newServeCmd().
 	} {
 		root.AddCommand(cmd)

@@ -54,6 +54,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 
 	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	switch {
+	case len(segs) == 2 && segs[0] == "repo":
+		s.onlyMethod(w, r, http.MethodGet, func() { s.getRepo(w, segs[1]) })
 	case len(segs) == 3 && segs[0] == "repo" && segs[2] == "builds":
 		s.onlyMethod(w, r, http.MethodGet, func() { s.listBuilds(w, r, segs[1]) })
 	case len(segs) == 3 && segs[0] == "repo" && segs[2] == "requests":
@@ -339,6 +341,10 @@ func (s *Server) buildAction(w http.ResponseWriter, seg, action string) {
 	if !ok {
 		return
 	}
+	if s.repos[b.Repo].denied[action] {
+		writeError(w, http.StatusForbidden, "insufficient_access", fmt.Sprintf("operation requires %s access to build", action), "build")
+		return
+	}
 	now := now()
 	switch action {
 	case "restart":
@@ -507,6 +513,7 @@ func (s *Server) renderBuild(b *Build, inc include) map[string]any {
 	m["stages"] = []any{}
 	m["created_by"] = nil
 	m["updated_at"] = timestamp(latest(b))
+	m["@permissions"] = buildPermissions(rp)
 	return m
 }
 

@@ -3,6 +3,8 @@
 //
 // It serves what refbot calls, in the shapes the API v3 documents:
 //
+//	GET  /repo/{owner%2Fname}          the repository: active, @permissions
+//	                                   (SetActive, SetPermission)
 //	GET  /repo/{owner%2Fname}/builds   filters event_type, branch.name, state;
 //	                                   sort_by id / id:desc; limit, offset;
 //	                                   include build.jobs, build.commit;
@@ -191,6 +193,8 @@ type repo struct {
 	id         int64
 	slug       string
 	lastNumber int
+	denied     map[string]bool // permissions the token lacks here (SetPermission)
+	inactive   bool            // Travis does not build it (SetActive)
 }
 
 // Server is the fake. Its methods are safe for concurrent use.
