@@ -22,8 +22,8 @@ import (
 type Outputs interface {
 	// Fetch copies the outputs of build, which tested commit for src, into
 	// the cache unless the cache holds this run's already. Finding nothing
-	// to copy is a *missingOutputs error saying why; the cache may still
-	// hold what CI uploaded itself.
+	// of this run to copy, nor in the cache, is a *missingOutputs error
+	// saying why (the cache may hold an earlier run's).
 	Fetch(ctx context.Context, build Build, src s3cache.Source, commit string) error
 }
 
@@ -94,8 +94,8 @@ func (o ArtifactOutputs) Fetch(ctx context.Context, build Build, src s3cache.Sou
 	}
 	take, expired := o.pick(arts, build)
 	if len(take) == 0 {
-		if have != nil {
-			return nil
+		if have != nil && fromThisRun(have, build) {
+			return nil // CI uploaded this run's outputs to S3 itself
 		}
 		if expired {
 			return &missingOutputs{
@@ -236,14 +236,16 @@ func (b *Bot) fetchOutputs(ctx context.Context, build Build, src s3cache.Source,
 			return "", "", err
 		}
 	}
-	if missing == nil && !(fork && b.cfg.OutputsFromS3Only) {
+	if missing != nil {
+		// The cache lacks this run's outputs (it may hold an earlier
+		// attempt's, which are not this run's result).
+		return missing.reason, missing.short, nil
+	}
+	if !(fork && b.cfg.OutputsFromS3Only) {
 		return "", "", nil
 	}
 	if _, err := b.cache.Open(ctx, build.ID, s3cache.Want{Source: src, Commit: commit}); !errors.Is(err, s3cache.ErrNotFound) {
 		return "", "", nil // there, or wrong in a way Open's caller words
-	}
-	if missing != nil {
-		return missing.reason, missing.short, nil
 	}
 	return fmt.Sprintf("build %s has no outputs in the cache: the pull request comes from a fork, and CI gives a fork's builds no secrets, so they cannot upload to S3. "+
 			"On GitHub Actions, a maintainer can let refbot take them as a workflow artifact instead (`ci.outputs: either` and the refbot action's artifact mode); "+

@@ -113,22 +113,31 @@ log:
 // tells refbot (workflow_run completed). It returns refbot's answer to the
 // delivery.
 func (s *Sandbox) ForkCI(ctx context.Context, bin string, files map[string]string, conclusion string) (fakegithub.Delivery, error) {
+	if err := s.ForkRun(ctx, bin, files, conclusion); err != nil {
+		return fakegithub.Delivery{}, err
+	}
+	return s.deliverRun(ctx, s.BuildID, "completed")
+}
+
+// ForkRun is ForkCI without GitHub telling refbot: a delivery lost, or
+// refbot not running.
+func (s *Sandbox) ForkRun(ctx context.Context, bin string, files map[string]string, conclusion string) error {
 	run, ok := s.GitHub.Run(s.BuildID)
 	if !ok {
-		return fakegithub.Delivery{}, fmt.Errorf("no run %d", s.BuildID)
+		return fmt.Errorf("no run %d", s.BuildID)
 	}
 	s.GitHub.StartRun(run.ID)
 	run, _ = s.GitHub.Run(run.ID)
 	dir, err := os.MkdirTemp(s.Work, "test-output-")
 	if err != nil {
-		return fakegithub.Delivery{}, err
+		return err
 	}
 	if err := testenv.WriteFiles(dir, files); err != nil {
-		return fakegithub.Delivery{}, err
+		return err
 	}
 	event := filepath.Join(s.Work, "event.json")
 	if err := os.WriteFile(event, s.GitHub.PullRequestPayload(PR, "opened", "contributor"), 0o600); err != nil {
-		return fakegithub.Delivery{}, err
+		return err
 	}
 	out := filepath.Join(dir + "-artifact")
 	cmd := exec.CommandContext(ctx, bin, "upload", "--artifact", out, dir)
@@ -139,15 +148,15 @@ func (s *Sandbox) ForkCI(ctx context.Context, bin string, files map[string]strin
 		"GITHUB_RUN_ATTEMPT=" + strconv.Itoa(run.Attempt), "GITHUB_SHA=" + randomSHA(),
 		"GITHUB_REF=refs/pull/" + strconv.Itoa(PR) + "/merge"}
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return fakegithub.Delivery{}, fmt.Errorf("refbot upload --artifact: %w: %s", err, msg)
+		return fmt.Errorf("refbot upload --artifact: %w: %s", err, msg)
 	}
 	zipped, err := zipFolder(out)
 	if err != nil {
-		return fakegithub.Delivery{}, err
+		return err
 	}
-	s.GitHub.AddArtifact(run.ID, Artifact, zipped)
+	s.Artifacts = append(s.Artifacts, s.GitHub.AddArtifact(run.ID, Artifact, zipped).ID)
 	s.GitHub.CompleteRun(run.ID, fakegithub.Job{Name: "test", Conclusion: conclusion})
-	return s.deliverRun(ctx, run.ID, "completed")
+	return nil
 }
 
 func (s *Sandbox) deliverRun(ctx context.Context, id int64, action string) (fakegithub.Delivery, error) {

@@ -101,3 +101,52 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestActionsCLIUpdate forces an update of a fork's PR from the command
+// line, as a maintainer would when GitHub's delivery of the run was lost:
+// the CLI takes the run's artifact into S3 itself (checked as refbot serve
+// does), pushes with the App's installation token and re-runs the run. An
+// expired artifact is refused with exit code 3 and nothing pushed.
+func TestActionsCLIUpdate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sb, err := StartWith(ctx, t.TempDir(), Options{Actions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if err := sb.ForkRun(ctx, refbotBin, DemoOutputs, "failure"); err != nil {
+		t.Fatal(err)
+	}
+	arts := sb.GitHub.Downloads()
+	out, code := sb.refbot(t, "update", "--pr", "42", "--json")
+	if code != 0 {
+		t.Fatalf("refbot update: exit %d\n%s", code, out)
+	}
+	if sb.GitHub.Downloads() != arts+1 {
+		t.Errorf("artifact downloads %d, want one", sb.GitHub.Downloads()-arts)
+	}
+	if got, err := testenv.GitEnv(sb.Bare, nil, "show", "PR42:data/plots/hist.png"); err != nil || !strings.Contains(got, "new histogram") {
+		t.Errorf("PR42:data/plots/hist.png = %q, %v\n%s", got, err, out)
+	}
+	if got := sb.GitHub.Reruns(sb.BuildID); len(got) != 1 {
+		t.Errorf("re-runs %v, want one", got)
+	}
+
+	// The next run of the head (a re-run) has an expired artifact: the
+	// CLI says so and pushes nothing.
+	tip, _ := testenv.GitEnv(sb.Bare, nil, "rev-parse", "PR42")
+	if err := sb.ForkRun(ctx, refbotBin, map[string]string{"plots/other.png": "x"}, "failure"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range sb.Artifacts {
+		sb.GitHub.ExpireArtifact(a)
+	}
+	out, code = sb.refbot(t, "update", "--pr", "42")
+	if code != 3 || !strings.Contains(out, "expired") {
+		t.Errorf("refbot update with an expired artifact: exit %d, want 3 saying it expired\n%s", code, out)
+	}
+	if now, _ := testenv.GitEnv(sb.Bare, nil, "rev-parse", "PR42"); now != tip {
+		t.Errorf("PR42 moved from %s to %s", tip, now)
+	}
+}

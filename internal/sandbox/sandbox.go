@@ -55,6 +55,8 @@ type Sandbox struct {
 	// GitHub App then.
 	actions bool
 	App     fakegithub.App
+	// Artifacts are the ids of the artifacts the fork's runs uploaded.
+	Artifacts []int64
 }
 
 // Options choose the sandbox's project.
