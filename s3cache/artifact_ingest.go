@@ -99,6 +99,10 @@ type Provenance struct {
 	Build    string // the run id
 	Attempt  int    // the run's attempt
 	Provider string // e.g. github-actions
+	// Variant is the variant the artifact's name says it holds ("" for
+	// none): its manifest must be of that variant, so that one artifact
+	// cannot stand in for another.
+	Variant string
 }
 
 func (p Provenance) source() (Source, error) {
@@ -175,6 +179,10 @@ func (s *Store) IngestArtifact(ctx context.Context, zipPath string, prov Provena
 	}
 	if err := a.matchManifest(m); err != nil {
 		return nil, a.errorf(err)
+	}
+	if a.variant != prov.Variant {
+		return nil, a.errorf(fmt.Errorf("%w: %s holds %s, and the artifact's name says %s", ErrBadManifest, a.manifest.Name,
+			describeVariant(a.variant), describeVariant(prov.Variant)))
 	}
 
 	stored, err := s.ingested(ctx, m, src)

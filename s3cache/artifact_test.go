@@ -260,7 +260,7 @@ func TestArtifactRoundTrip(t *testing.T) {
 			}
 
 			zipPath := zipDir(t, out)
-			prov := Provenance{Repo: "o/r", PR: 42, Commit: headSHA, Build: "9001", Attempt: 2, Provider: "github-actions"}
+			prov := Provenance{Repo: "o/r", PR: 42, Commit: headSHA, Build: "9001", Attempt: 2, Provider: "github-actions", Variant: variant}
 			m, err := s.IngestArtifact(ctx, zipPath, prov)
 			if err != nil {
 				t.Fatal(err)
@@ -500,7 +500,7 @@ func TestIngestArtifactAttempts(t *testing.T) {
 	s, wc := newIngestStore(t, Limits{}, ZipLimits{})
 	first := prepareZip(t, map[string]string{"a.txt": "one", "old.txt": "old"}, "linux")
 	second := prepareZip(t, map[string]string{"a.txt": "two", "new.txt": "new"}, "linux")
-	attempt1 := Provenance{PR: 7, Commit: headSHA, Build: "555", Attempt: 1, Provider: "github-actions"}
+	attempt1 := Provenance{PR: 7, Commit: headSHA, Build: "555", Attempt: 1, Provider: "github-actions", Variant: "linux"}
 	attempt2 := attempt1
 	attempt2.Attempt = 2
 	ingest := func(zipPath string, prov Provenance) (*Manifest, int64) {
@@ -586,7 +586,8 @@ func TestIngestArtifactAttempts(t *testing.T) {
 }
 
 // TestIngestArtifactVariantMix: an artifact of a variant cannot join a
-// build that has a default upload, as with Upload; nothing is written.
+// build that has a default upload, as with Upload; nor can an artifact
+// hold another variant than its name says. Nothing is written.
 func TestIngestArtifactVariantMix(t *testing.T) {
 	ctx := context.Background()
 	s, wc := newIngestStore(t, Limits{}, ZipLimits{})
@@ -595,9 +596,18 @@ func TestIngestArtifactVariantMix(t *testing.T) {
 		t.Fatal(err)
 	}
 	wc.writes.Store(0)
+	prov.Variant = "macos"
 	_, err := s.IngestArtifact(ctx, prepareZip(t, map[string]string{"a": "1"}, "macos"), prov)
-	if !errors.Is(err, ErrBadManifest) || !strings.Contains(err.Error(), "variant macos") {
-		t.Errorf("err = %v, want ErrBadManifest naming variant macos", err)
+	if !errors.Is(err, ErrBadManifest) || !strings.Contains(err.Error(), "already has a default") {
+		t.Errorf("err = %v, want ErrBadManifest saying the build has a default upload", err)
+	}
+	if n := wc.writes.Load(); n != 0 {
+		t.Errorf("%d writes to S3", n)
+	}
+	prov.Build, prov.Variant = "601", "linux"
+	_, err = s.IngestArtifact(ctx, prepareZip(t, map[string]string{"a": "1"}, "macos"), prov)
+	if !errors.Is(err, ErrBadManifest) || !strings.Contains(err.Error(), "holds variant macos, and the artifact's name says variant linux") {
+		t.Errorf("err = %v, want ErrBadManifest: the artifact named for linux holds macos", err)
 	}
 	if n := wc.writes.Load(); n != 0 {
 		t.Errorf("%d writes to S3", n)

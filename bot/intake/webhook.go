@@ -99,6 +99,7 @@ type CIEvent struct {
 	// for a fork's pull request: the job finds the PR from HeadRepo,
 	// HeadBranch and HeadSHA.
 	RunID      int64  `json:"run_id,omitempty"`
+	Action     string `json:"action,omitempty"` // requested, in_progress, completed
 	Attempt    int    `json:"attempt,omitempty"`
 	Workflow   string `json:"workflow,omitempty"`
 	RunEvent   string `json:"run_event,omitempty"`
@@ -429,7 +430,7 @@ func (h *Handler) decode(d *Delivery, body []byte) error {
 		case run.ID <= 0 || run.HeadSHA == "":
 			return errors.New("workflow_run without id or head_sha")
 		}
-		ev := CIEvent{Repo: p.Repository.FullName, RunID: run.ID, Attempt: run.RunAttempt, Workflow: run.Path,
+		ev := CIEvent{Repo: p.Repository.FullName, RunID: run.ID, Action: p.Action, Attempt: run.RunAttempt, Workflow: run.Path,
 			RunEvent: run.Event, HeadSHA: run.HeadSHA, HeadBranch: run.HeadBranch}
 		if run.HeadRepository != nil {
 			ev.HeadRepo = run.HeadRepository.FullName

@@ -315,10 +315,10 @@ func TestCIEvents(t *testing.T) {
 		work       Work
 	}{
 		{"a fork's run completed", actions, "workflow_run", run("completed", ".github/workflows/test.yaml", nil, "carol/octo-repo"), http.StatusOK,
-			CIEvent{Repo: "octo-org/octo-repo", RunID: 77, Attempt: 2, Workflow: ".github/workflows/test.yaml", RunEvent: "pull_request",
+			CIEvent{Repo: "octo-org/octo-repo", RunID: 77, Action: "completed", Attempt: 2, Workflow: ".github/workflows/test.yaml", RunEvent: "pull_request",
 				HeadSHA: "abc", HeadBranch: "fix", HeadRepo: "carol/octo-repo"}},
 		{"a run requested, with its PR", actions, "workflow_run", run("requested", ".github/workflows/test.yaml", []int{12}, "octo-org/octo-repo"), http.StatusOK,
-			CIEvent{Repo: "octo-org/octo-repo", RunID: 77, Attempt: 2, Workflow: ".github/workflows/test.yaml", RunEvent: "pull_request",
+			CIEvent{Repo: "octo-org/octo-repo", RunID: 77, Action: "requested", Attempt: 2, Workflow: ".github/workflows/test.yaml", RunEvent: "pull_request",
 				HeadSHA: "abc", HeadBranch: "fix", HeadRepo: "octo-org/octo-repo", PRs: []int{12}}},
 		{"another workflow", actions, "workflow_run", run("completed", ".github/workflows/docs.yaml", nil, "carol/octo-repo"), http.StatusAccepted, nil},
 		{"on Travis", nil, "workflow_run", run("completed", ".github/workflows/test.yaml", nil, "carol/octo-repo"), http.StatusAccepted, nil},

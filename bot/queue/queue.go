@@ -645,12 +645,42 @@ func (q *Queue) wake(ctx context.Context, what, query string, args ...any) (int,
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
+	woken := 0
 	for _, id := range ids {
-		if _, err := q.river.JobRetry(ctx, id); err != nil {
-			return 0, fmt.Errorf("wake %s (job %d): %w", what, id, err)
+		ok, err := q.wakeJob(ctx, id)
+		if err != nil {
+			return woken, fmt.Errorf("wake %s (job %d): %w", what, id, err)
+		}
+		if ok {
+			woken++
 		}
 	}
-	return len(ids), nil
+	return woken, nil
+}
+
+// wakeJob makes job id available now if it is still scheduled. River's
+// JobRetry would also revive a job that ended meanwhile (completed,
+// cancelled by STOP): the state is checked in the same transaction, and
+// SQLite refuses the write if another changed the job since the check.
+func (q *Queue) wakeJob(ctx context.Context, id int64) (bool, error) {
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var state string
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM river_job WHERE id = ?`, id).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if state != string(rivertype.JobStateScheduled) {
+		return false, nil
+	}
+	if _, err := q.river.JobRetryTx(ctx, tx, id); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
 }
 
 // scheduleAt is River's ScheduledAt for a job due at at: none when it is

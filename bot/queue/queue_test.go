@@ -708,3 +708,43 @@ func TestEarlierDefaultQueueJobsMoved(t *testing.T) {
 		waitForRuns(t, f, j, 1)
 	}
 }
+
+// TestWakeCIWaits: a CI wait snoozed for an hour runs again at once when
+// woken (a workflow_run delivery); one that ended is not revived, and
+// another PR's is left asleep.
+func TestWakeCIWaits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	five, six := jobRef{"ci_wait", 5}, jobRef{"ci_wait", 6}
+	f := newFakeJobs(func(ctx context.Context, j jobRef, run int) (time.Duration, error) {
+		if run == 1 {
+			return time.Hour, nil
+		}
+		return 0, nil
+	})
+	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+	enqueue(t, q, five)
+	enqueue(t, q, six)
+	startQueue(t, q)
+	waitForState(t, q, five, "scheduled")
+	waitForState(t, q, six, "scheduled")
+	n, err := q.WakeCIWaits(ctx, 5)
+	if err != nil || n != 1 {
+		t.Fatalf("WakeCIWaits(5) = %d, %v; want 1", n, err)
+	}
+	waitForState(t, q, five, "completed")
+	if f.runs(five) != 2 {
+		t.Errorf("woken wait ran %d times, want 2", f.runs(five))
+	}
+	if got := jobOf(t, q, six); got.State != "scheduled" || f.runs(six) != 1 {
+		t.Errorf("#6's wait: %s after %d runs, want still asleep", got.State, f.runs(six))
+	}
+	// The ended wait is not revived.
+	if n, err := q.WakeCIWaits(ctx, 5); err != nil || n != 0 {
+		t.Errorf("waking an ended wait = %d, %v; want 0", n, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if f.runs(five) != 2 {
+		t.Errorf("the ended wait ran again: %d runs", f.runs(five))
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -61,7 +62,14 @@ type Options struct {
 }
 
 // Reconciler runs passes.
-type Reconciler struct{ o Options }
+type Reconciler struct {
+	o Options
+	// statusLocks serialise the cache statuses of one PR: a pass and a CI
+	// event (or two events) must not post out of order and leave GitHub
+	// showing one status while the store remembers another.
+	mu          sync.Mutex
+	statusLocks map[int]*sync.Mutex
+}
 
 // New returns a Reconciler.
 func New(o Options) *Reconciler {
@@ -268,7 +276,8 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 
 // SetCacheStatus sets the cache status of pr's head now, if it changed:
 // what a pass does for each open PR, for one told of by an event (a CI run
-// ended, a head moved). It may run beside a pass; both write the same.
+// ended, a head moved). It may run beside a pass: one PR's statuses are
+// worked out and posted one at a time.
 func (r *Reconciler) SetCacheStatus(ctx context.Context, pr int, head string, fork bool) error {
 	if r.o.CacheStatus == nil {
 		return nil
@@ -285,6 +294,18 @@ func (r *Reconciler) SetCacheStatus(ctx context.Context, pr int, head string, fo
 // and one listing of the data branches a pass: GitHub is written to only
 // on a change.
 func (r *Reconciler) cacheStatus(ctx context.Context, pr ghclient.PRSummary, dataBranches func() (map[int]bool, error)) (bool, error) {
+	r.mu.Lock()
+	if r.statusLocks == nil {
+		r.statusLocks = map[int]*sync.Mutex{}
+	}
+	l, ok := r.statusLocks[pr.Number]
+	if !ok {
+		l = &sync.Mutex{}
+		r.statusLocks[pr.Number] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
 	last, err := r.o.Store.CacheStatus(ctx, pr.Number)
 	if err != nil {
 		return false, err

@@ -1,11 +1,13 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/refbot/refbot/bot/ghclient"
 )
@@ -27,59 +29,96 @@ type ActionsCI struct {
 	FailedOnly bool
 }
 
-// NewestBuild implements CI: the newest pull_request run of sha. A fork's
-// runs name no pull request (GitHub leaves pull_requests empty for them),
-// so a run naming other PRs only is not pr's, and one naming none is taken
-// as the head's.
+// NewestBuild implements CI: the newest pull_request run of sha that is
+// pr's. A run of this repository's branch lists the PRs it is for. A
+// fork's run lists none (GitHub leaves pull_requests empty for them), and
+// anyone can push the same commit to a fork of their own and open a PR of
+// it: a fork's run counts only when its head repository and branch are
+// pr's alone among the open PRs (docs/design.md, "GitHub Actions").
 func (a ActionsCI) NewestBuild(ctx context.Context, pr int, sha string) (Build, error) {
-	run, err := a.newest(ctx, ghclient.RunFilter{HeadSHA: sha, Event: "pull_request"}, func(r ghclient.WorkflowRun) bool {
-		return len(r.PRs) == 0 || slices.Contains(r.PRs, pr)
-	})
-	if errors.Is(err, ErrNoBuild) {
-		return Build{}, fmt.Errorf("commit %s of #%d: %w", short(sha), pr, ErrNoBuild)
-	}
+	runs, err := a.runs(ctx, ghclient.RunFilter{HeadSHA: sha, Event: "pull_request"})
 	if err != nil {
 		return Build{}, err
 	}
-	return a.build(ctx, run)
+	owners := map[string]bool{} // "repo:branch" → the head is pr's alone
+	for _, r := range runs {
+		if len(r.PRs) > 0 {
+			if slices.Contains(r.PRs, pr) {
+				return a.build(ctx, r)
+			}
+			continue
+		}
+		key := r.HeadRepo + ":" + r.HeadBranch
+		ours, seen := owners[key]
+		if !seen {
+			if ours, err = a.forkHeadIs(ctx, r, pr); err != nil {
+				return Build{}, err
+			}
+			owners[key] = ours
+		}
+		if ours {
+			return a.build(ctx, r)
+		}
+	}
+	return Build{}, fmt.Errorf("commit %s of #%d: %w", short(sha), pr, ErrNoBuild)
+}
+
+// forkHeadIs says whether the fork's run r is pr's: the only open PR whose
+// head is r's repository, branch and commit.
+func (a ActionsCI) forkHeadIs(ctx context.Context, r ghclient.WorkflowRun, pr int) (bool, error) {
+	owner, _, ok := strings.Cut(r.HeadRepo, "/")
+	if !ok || r.HeadBranch == "" {
+		return false, nil
+	}
+	prs, err := a.Client.OpenPullRequestsByHead(ctx, owner, r.HeadBranch)
+	if err != nil {
+		return false, err
+	}
+	var match []int
+	for _, p := range prs {
+		if p.HeadSHA == r.HeadSHA && strings.EqualFold(p.HeadRepo, r.HeadRepo) {
+			match = append(match, p.Number)
+		}
+	}
+	return len(match) == 1 && match[0] == pr, nil
 }
 
 // NewestBranchBuild implements CI: the newest push run of branch at sha.
 func (a ActionsCI) NewestBranchBuild(ctx context.Context, branch, sha string) (Build, error) {
-	run, err := a.newest(ctx, ghclient.RunFilter{HeadSHA: sha, Event: "push", Branch: branch}, func(r ghclient.WorkflowRun) bool {
-		return r.HeadBranch == branch
-	})
-	if errors.Is(err, ErrNoBuild) {
-		return Build{}, fmt.Errorf("commit %s of %s: %w", short(sha), branch, ErrNoBuild)
-	}
+	runs, err := a.runs(ctx, ghclient.RunFilter{HeadSHA: sha, Event: "push", Branch: branch})
 	if err != nil {
 		return Build{}, err
 	}
-	return a.build(ctx, run)
+	for _, r := range runs {
+		if r.HeadBranch == branch {
+			return a.build(ctx, r)
+		}
+	}
+	return Build{}, fmt.Errorf("commit %s of %s: %w", short(sha), branch, ErrNoBuild)
 }
 
-// newest returns the newest run of the configured workflows that f selects.
-func (a ActionsCI) newest(ctx context.Context, f ghclient.RunFilter, ok func(ghclient.WorkflowRun) bool) (ghclient.WorkflowRun, error) {
-	var best ghclient.WorkflowRun
-	found := false
+// runs returns the runs of the configured workflows that f selects and
+// that tested f.HeadSHA, newest first.
+func (a ActionsCI) runs(ctx context.Context, f ghclient.RunFilter) ([]ghclient.WorkflowRun, error) {
+	var out []ghclient.WorkflowRun
 	for _, wf := range a.Workflows {
 		runs, err := a.Client.WorkflowRuns(ctx, wf, f)
 		if err != nil {
-			return best, err
+			return nil, err
 		}
 		for _, r := range runs {
-			if r.HeadSHA != f.HeadSHA || !ok(r) {
-				continue
-			}
-			if !found || r.CreatedAt.After(best.CreatedAt) || (r.CreatedAt.Equal(best.CreatedAt) && r.ID > best.ID) {
-				best, found = r, true
+			if r.HeadSHA == f.HeadSHA {
+				out = append(out, r)
 			}
 		}
 	}
-	if !found {
-		return best, ErrNoBuild
-	}
-	return best, nil
+	slices.SortStableFunc(out, func(x, y ghclient.WorkflowRun) int {
+		if c := y.CreatedAt.Compare(x.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(y.ID, x.ID)
+	})
+	return out, nil
 }
 
 // Build implements CI.
@@ -96,12 +135,18 @@ func (a ActionsCI) Build(ctx context.Context, id string) (Build, error) {
 }
 
 // Restart implements CI: a re-run of the whole run, or of its failed jobs.
+// GitHub refuses to re-run the failed jobs of a run none of whose jobs
+// failed: such a run is re-run whole.
 func (a ActionsCI) Restart(ctx context.Context, id string) error {
 	n, err := runID(id)
 	if err != nil {
 		return err
 	}
-	return a.Client.RerunWorkflow(ctx, n, a.FailedOnly)
+	err = a.Client.RerunWorkflow(ctx, n, a.FailedOnly)
+	if a.FailedOnly && errors.Is(err, ghclient.ErrForbidden) {
+		return a.Client.RerunWorkflow(ctx, n, false)
+	}
+	return err
 }
 
 // Cancel implements CI.

@@ -4,13 +4,16 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
@@ -171,15 +174,16 @@ func TestActionsArtifactProblems(t *testing.T) {
 		zip         func(t *testing.T) []byte
 		expire      bool
 		state, says string
+		reply       string // what STATUS says
 	}{
 		{name: "no artifact", zip: func(*testing.T) []byte { return nil }, state: "failure",
-			says: "no refbot-outputs artifact; the workflow must upload one"},
+			says: "no refbot-outputs artifact; the workflow must upload one", reply: "uploaded no `refbot-outputs` artifact"},
 		{name: "expired", zip: func(t *testing.T) []byte { return artifactZip(t, bChanged, nil) }, expire: true, state: "failure",
-			says: "artifact expired; re-run it"},
+			says: "artifact expired; re-run it", reply: "has expired"},
 		{name: "zip slip", zip: func(t *testing.T) []byte { return artifactZip(t, bChanged, map[string]string{"../../etc/x": "x"}) },
-			state: "failure", says: "unusable: a path refbot never writes"},
+			state: "failure", says: "unusable: a path refbot never writes", reply: "hold a path refbot never writes"},
 		{name: "a file the manifest lacks", zip: func(t *testing.T) []byte { return artifactZip(t, bChanged, map[string]string{"data/extra.txt": "x"}) },
-			state: "failure", says: "unusable"},
+			state: "failure", says: "unusable", reply: "extra.txt\" is in the zip but not in MANIFEST.json"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -209,8 +213,8 @@ func TestActionsArtifactProblems(t *testing.T) {
 			if err := f.comment(t, "alice", "BUILDBOT: STATUS"); err != nil {
 				t.Fatal(err)
 			}
-			if reply := f.gh.lastComment(); !strings.Contains(reply, "artifact") && !strings.Contains(reply, "path") && !strings.Contains(reply, "manifest") {
-				t.Errorf("STATUS reply does not say what is wrong:\n%s", reply)
+			if reply := f.gh.lastComment(); !strings.Contains(reply, tc.reply) {
+				t.Errorf("STATUS reply does not say %q:\n%s", tc.reply, reply)
 			}
 		})
 	}
@@ -363,5 +367,120 @@ func TestActionsRequestCounts(t *testing.T) {
 	})
 	if update > 40 {
 		t.Errorf("one UPDATE cost %d requests", update)
+	}
+}
+
+// Anyone can push PR 12's head commit to a fork of their own and open a PR
+// of it: that fork's newer run is not PR 12's build, and its artifact never
+// becomes PR 12's outputs.
+func TestActionsAnotherForksRunIsNotThePRs(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{HeadRepo: "carol/octo-repo", Actions: true, Outputs: "artifacts"})
+	ctx := context.Background()
+	fake := f.gh.fake
+	carols := f.finishedRun(t, artifactZip(t, bChanged, nil), "failure")
+	fake.AddPR(fakegithub.PR{Number: 14, HeadSHA: head, BaseRef: "master", HeadRepo: "mallory/octo-repo", HeadRef: "evil"})
+	mallorys := fake.AddRun(fakegithub.Run{WorkflowPath: testWorkflow, PR: 14})
+	fake.StartRun(mallorys.ID)
+	fake.AddArtifact(mallorys.ID, "refbot-outputs", artifactZip(t, map[string]string{"a.txt": "owned\n"}, nil))
+	fake.CompleteRun(mallorys.ID, fakegithub.Job{Name: "test", Conclusion: "failure"})
+
+	st, build, err := f.bot.CacheStatus(ctx, 12, head, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strconv.FormatInt(carols.ID, 10); build != want || st.State != "success" {
+		t.Errorf("cache status of #12 is about build %q (%s %q), want carol's run %s", build, st.State, st.Description, want)
+	}
+	if _, err := f.store.Open(ctx, strconv.FormatInt(mallorys.ID, 10), s3cache.Want{}); err == nil {
+		t.Error("mallory's artifact was taken into S3")
+	}
+	// #14's own build is mallory's run.
+	if _, build, _ := f.bot.CacheStatus(ctx, 14, head, true, false); build != strconv.FormatInt(mallorys.ID, 10) {
+		t.Errorf("#14's build = %q, want mallory's run %d", build, mallorys.ID)
+	}
+}
+
+// An earlier attempt's outputs in S3 are not the re-run's: a re-run that
+// uploaded no artifact is said to lack one, not to be cached; and several
+// asking at once (the cache status, a CI event, STATUS) all find one copy.
+func TestActionsAttemptsAndConcurrentFetches(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{HeadRepo: "carol/octo-repo", Actions: true, Outputs: "artifacts"})
+	ctx := context.Background()
+	fake := f.gh.fake
+	run := f.finishedRun(t, artifactZip(t, bChanged, nil), "failure")
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, _, err := f.bot.CacheStatus(ctx, 12, head, true, false)
+			if err != nil || st.State != "success" {
+				errs <- fmt.Sprintf("%s %q %v", st.State, st.Description, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("a concurrent cache status: %s", e)
+	}
+	if n := fake.Downloads(); n != 1 {
+		t.Errorf("the artifact was downloaded %d times, want once", n)
+	}
+
+	// A re-run whose job uploads nothing, seconds later.
+	f.clock.tick(5 * time.Second)
+	if err := f.bot.ci.Restart(ctx, strconv.FormatInt(run.ID, 10)); err != nil {
+		t.Fatal(err)
+	}
+	fake.StartRun(run.ID)
+	fake.CompleteRun(run.ID, fakegithub.Job{Name: "test", Conclusion: "failure"})
+	st, _, err := f.bot.CacheStatus(ctx, 12, head, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != "failure" || !strings.Contains(st.Description, "attempt 2: no refbot-outputs artifact") {
+		t.Errorf("cache status after a re-run without artifact = %s %q", st.State, st.Description)
+	}
+}
+
+// The check run's summary is a table of folders named by the build: a "|"
+// in a name stays in its cell.
+func TestCheckSummaryEscapes(t *testing.T) {
+	v := updateData{Branch: "PR12", Commit: head, Build: Build{ID: "7", URL: "https://ci.example/x) [y](z"},
+		Changes: changeSummary{Total: 1, Dirs: []dirChange{{Dir: "a|999|0|0", Added: 1}}}}
+	got := checkSummary("https://github.com/o/data", v)
+	if !strings.Contains(got, "| `a\\|999\\|0\\|0` | 1 | 0 | 0 |") {
+		t.Errorf("the folder's pipes are not escaped:\n%s", got)
+	}
+	if strings.Contains(got, "x) [y](z") {
+		t.Errorf("the build's URL is not encoded:\n%s", got)
+	}
+}
+
+// A check run whose creation GitHub carried out but answered with an
+// error is found by its external id, not made twice; and a check run GitHub
+// refuses never holds the update back.
+func TestCheckRunCreatedOnce(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{HeadRepo: "carol/octo-repo", Actions: true, Outputs: "artifacts"})
+	fake := f.gh.fake
+	run := f.finishedRun(t, artifactZip(t, bChanged, nil), "failure")
+	fake.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: 502, Method: "POST", Route: "/repos/{owner}/{repo}/check-runs", Applied: true})
+	if err := f.post(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	fake.StartRun(run.ID)
+	fake.AddArtifact(run.ID, "refbot-outputs", artifactZip(t, bChanged, nil))
+	fake.CompleteRun(run.ID, fakegithub.Job{Name: "test", Conclusion: "success"})
+	if err := f.settle(t); err != nil {
+		t.Fatal(err)
+	}
+	checks := fake.CheckRuns(head)
+	if len(checks) != 1 || checks[0].Conclusion != "success" {
+		t.Errorf("check runs %+v, want one, success", checks)
+	}
+	if states := f.gh.states(); states[len(states)-1] != "success" {
+		t.Errorf("update statuses %v", states)
 	}
 }

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -59,13 +58,32 @@ type ArtifactOutputs struct {
 	// build within the store's limits makes.
 	MaxZipBytes int64
 	Logger      *zap.Logger
+
+	mu sync.Mutex
+	// builds serialises the fetches of one build: the cache status, a CI
+	// event, STATUS and UPDATE may ask at once, and the second then finds
+	// the first's copy.
+	builds map[string]*sync.Mutex
+	// refused remembers the artifacts found unusable, so that each pass of
+	// the reconciler does not download them again; an artifact is never
+	// changed once uploaded.
+	refused map[int64]error
 }
 
-// Fetch implements Outputs.
-func (o ArtifactOutputs) Fetch(ctx context.Context, build Build, src s3cache.Source, commit string) error {
+// maxRefused bounds ArtifactOutputs.refused.
+const maxRefused = 1000
+
+// Fetch implements Outputs. It refuses a build that did not test commit:
+// its outputs would be recorded as commit's.
+func (o *ArtifactOutputs) Fetch(ctx context.Context, build Build, src s3cache.Source, commit string) error {
 	if !build.Finished {
 		return nil
 	}
+	if build.Commit != commit {
+		return fmt.Errorf("%w: run %s tested %s, not %s", s3cache.ErrProvenance, build.ID, short(build.Commit), short(commit))
+	}
+	unlock := o.lock(build.ID)
+	defer unlock()
 	want := s3cache.Want{Source: src, Commit: commit}
 	have, err := o.Store.Open(ctx, build.ID, want)
 	switch {
@@ -122,6 +140,37 @@ func (o ArtifactOutputs) Fetch(ctx context.Context, build Build, src s3cache.Sou
 	return nil
 }
 
+// lock takes the lock of build's fetches and returns its release.
+func (o *ArtifactOutputs) lock(build string) func() {
+	o.mu.Lock()
+	if o.builds == nil {
+		o.builds = map[string]*sync.Mutex{}
+	}
+	l, ok := o.builds[build]
+	if !ok {
+		l = &sync.Mutex{}
+		o.builds[build] = l
+	}
+	o.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (o *ArtifactOutputs) wasRefused(id int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.refused[id]
+}
+
+func (o *ArtifactOutputs) remember(id int64, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.refused == nil || len(o.refused) >= maxRefused {
+		o.refused = map[int64]error{}
+	}
+	o.refused[id] = err
+}
+
 type namedArtifact struct {
 	ghclient.Artifact
 	variant string
@@ -131,7 +180,7 @@ type namedArtifact struct {
 // each name: a re-run uploads again under the same name, and an artifact
 // older than the attempt's start is the previous attempt's. expired says
 // that an artifact of the right name and attempt is gone.
-func (o ArtifactOutputs) pick(arts []ghclient.Artifact, build Build) (take []namedArtifact, expired bool) {
+func (o *ArtifactOutputs) pick(arts []ghclient.Artifact, build Build) (take []namedArtifact, expired bool) {
 	newest := map[string]ghclient.Artifact{}
 	for _, a := range arts {
 		variant, ok := o.variantOf(a.Name)
@@ -153,7 +202,7 @@ func (o ArtifactOutputs) pick(arts []ghclient.Artifact, build Build) (take []nam
 }
 
 // variantOf returns the variant an artifact's name is for ("" for Name).
-func (o ArtifactOutputs) variantOf(name string) (string, bool) {
+func (o *ArtifactOutputs) variantOf(name string) (string, bool) {
 	if name == o.Name {
 		return "", true
 	}
@@ -184,34 +233,49 @@ func variantFromThisRun(have *s3cache.Build, v string, build Build) bool {
 	return ok && (build.StartedAt.IsZero() || !at.Before(build.StartedAt))
 }
 
-func (o ArtifactOutputs) ingest(ctx context.Context, a namedArtifact, build Build, src s3cache.Source, commit string) error {
+func (o *ArtifactOutputs) ingest(ctx context.Context, a namedArtifact, build Build, src s3cache.Source, commit string) error {
+	if err := o.wasRefused(a.ID); err != nil {
+		return err
+	}
 	limit := o.MaxZipBytes
 	if limit <= 0 {
 		limit = o.Store.MaxArtifactBytes()
 	}
 	if a.Size > 0 && limit > 0 && a.Size > limit {
-		return fmt.Errorf("artifact %s of run %s: %w: %d bytes, limit %d", text(a.Name), build.ID, s3cache.ErrTooLarge, a.Size, limit)
+		err := fmt.Errorf("artifact %s of run %s: %w: %d bytes, limit %d", text(a.Name), build.ID, s3cache.ErrTooLarge, a.Size, limit)
+		o.remember(a.ID, err)
+		return err
 	}
-	path := filepath.Join(o.WorkDir, "artifact-"+strconv.FormatInt(a.ID, 10)+".zip")
-	defer os.Remove(path)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := os.CreateTemp(o.WorkDir, "artifact-*.zip")
 	if err != nil {
 		return err
 	}
+	defer os.Remove(f.Name())
 	_, err = o.GitHub.DownloadArtifact(ctx, a.ID, f, limit)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		if errors.Is(err, s3cache.ErrTooLarge) || errors.Is(err, ghclient.ErrTooLarge) {
-			return fmt.Errorf("artifact %s of run %s: %w: over %d bytes", text(a.Name), build.ID, s3cache.ErrTooLarge, limit)
+	switch {
+	case errors.Is(err, ghclient.ErrTooLarge):
+		err = fmt.Errorf("artifact %s of run %s: %w: over %d bytes", text(a.Name), build.ID, s3cache.ErrTooLarge, limit)
+		o.remember(a.ID, err)
+		return err
+	case errors.Is(err, ghclient.ErrGone):
+		// Expired between the listing and the download.
+		return &missingOutputs{
+			reason: fmt.Sprintf("the %s artifact of run %s has expired (GitHub keeps artifacts for a limited time); re-run the run to make a new one", code(a.Name), buildName(build)),
+			short:  "artifact expired; re-run it",
 		}
+	case err != nil:
 		return outage("download the run's artifact", err)
 	}
-	m, err := o.Store.IngestArtifact(ctx, path, s3cache.Provenance{
+	m, err := o.Store.IngestArtifact(ctx, f.Name(), s3cache.Provenance{
 		Repo: o.Repo, PR: src.PR, Branch: src.Branch, Commit: commit, Build: build.ID, Attempt: build.Attempt,
-		Provider: "github-actions",
+		Provider: "github-actions", Variant: a.variant,
 	})
+	if s3cache.Unusable(err) && !errors.Is(err, s3cache.ErrProvenance) {
+		o.remember(a.ID, err) // the artifact's own fault, not S3's state
+	}
 	if err != nil {
 		return err
 	}

@@ -81,15 +81,15 @@ func checkSummary(web string, v updateData) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "Data branch `%s`", v.Branch)
 	if v.Commit != "" {
-		if web != "" {
-			fmt.Fprintf(&sb, " at [%s](%s/commit/%s)", short(v.Commit), strings.TrimSuffix(web, "/"), v.Commit)
+		if u := link(strings.TrimSuffix(web, "/") + "/commit/" + v.Commit); web != "" && u != "" {
+			fmt.Fprintf(&sb, " at [%s](%s)", short(v.Commit), u)
 		} else {
 			fmt.Fprintf(&sb, " at %s", short(v.Commit))
 		}
 	}
 	fmt.Fprintf(&sb, ", from CI build %s", buildName(v.Build))
-	if v.Build.URL != "" {
-		fmt.Fprintf(&sb, " ([log](%s))", v.Build.URL)
+	if u := link(v.Build.URL); u != "" {
+		fmt.Fprintf(&sb, " ([log](%s))", u)
 	}
 	sb.WriteString(".\n\n")
 	if v.NoChange || v.Changes.Total == 0 {
@@ -98,7 +98,7 @@ func checkSummary(web string, v updateData) string {
 	}
 	fmt.Fprintf(&sb, "%d files changed.\n\n| Folder | Added | Changed | Removed |\n|---|---:|---:|---:|\n", v.Changes.Total)
 	for _, d := range v.Changes.Dirs {
-		fmt.Fprintf(&sb, "| %s | %d | %d | %d |\n", code(d.Dir), d.Added, d.Changed, d.Removed)
+		fmt.Fprintf(&sb, "| %s | %d | %d | %d |\n", cell(code(d.Dir)), d.Added, d.Changed, d.Removed)
 	}
 	if v.Changes.MoreDirs > 0 {
 		fmt.Fprintf(&sb, "\n…and %d more folders.\n", v.Changes.MoreDirs)

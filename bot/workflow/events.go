@@ -24,6 +24,9 @@ type CacheStatusSetter func(ctx context.Context, pr int, head string, fork bool)
 func (b *Bot) HandleCIEvent(ctx context.Context, ev intake.CIEvent, setStatus CacheStatusSetter) error {
 	log := b.log.With(zap.Int64("run", ev.RunID), zap.Int("attempt", ev.Attempt), zap.String("head", short(ev.HeadSHA)))
 	if ev.RunID > 0 && ev.RunEvent == "push" {
+		if ev.Action != "completed" {
+			return nil // a merge waits for its build to end
+		}
 		n, err := b.jobs.WakeMergeWaits(ctx)
 		if n > 0 {
 			log.Info("woke merges waiting for a post-merge build", zap.Int("jobs", n))

@@ -37,6 +37,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"login": login,
 	"link":  link,
 	"codes": codesList,
+	"cell":  cell,
 	// attempt names a re-run's attempt (GitHub Actions), after the build.
 	"attempt": func(b Build) string {
 		if b.Attempt > 1 {
@@ -59,6 +60,10 @@ func render(name string, data any) string {
 // code renders s as a Markdown code span that shows it as it is: a fence
 // longer than any run of backticks in it, padded when it starts or ends
 // with one; line breaks and other control characters are shown as U+FFFD.
+// cell makes rendered Markdown fit a table cell: a "|" would end the cell,
+// even inside a code span, and is escaped (GitHub shows it as "|").
+func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
 func code(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {

@@ -303,7 +303,7 @@ func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	if o.Actions {
 		fake.AddWorkflow(".github/workflows/test.yaml", "test")
 		ci = ActionsCI{Client: client, Workflows: []string{"test.yaml"}}
-		outputs = ArtifactOutputs{GitHub: client, Store: cache, Repo: "octo-org/octo-repo", Name: "refbot-outputs",
+		outputs = &ArtifactOutputs{GitHub: client, Store: cache, Repo: "octo-org/octo-repo", Name: "refbot-outputs",
 			Either: o.Outputs != "artifacts", WorkDir: t.TempDir()}
 		// Check runs are an App's: refbot as the App "refbot-app".
 		app, err := fake.AddApp("refbot-app")
