@@ -182,7 +182,7 @@ func (p *parts) outputs(ctx context.Context, workDir string, log *zap.Logger) (w
 	if err != nil {
 		return nil, err
 	}
-	return workflow.ArtifactOutputs{GitHub: gh, Store: p.store, Repo: p.cfg.GitHub.Repo, Name: c.Artifact,
+	return &workflow.ArtifactOutputs{GitHub: gh, Store: p.store, Repo: p.cfg.GitHub.Repo, Name: c.Artifact,
 		Either: c.Outputs == config.OutputsEither, WorkDir: workDir, Logger: log}, nil
 }
 
