@@ -1,12 +1,8 @@
 package workflow
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -37,38 +33,11 @@ func artifactZip(t *testing.T, files map[string]string, extra map[string]string)
 		Build: "1", Commit: head, PR: 999, Repo: "evil/lies"}); err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(out, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		w, err := zw.Create(filepath.ToSlash(rel))
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(data)
-		return err
-	})
+	zipped, err := testenv.ZipFolder(out, extra)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, content := range extra {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(content))
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return zipped
 }
 
 // finishedRun adds a run of PR 12's head that ended with conclusion and

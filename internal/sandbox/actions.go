@@ -1,11 +1,8 @@
 package sandbox
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -62,47 +59,26 @@ func (s *Sandbox) startActions() error {
 	return nil
 }
 
-func (s *Sandbox) actionsConfigYAML() string {
-	return fmt.Sprintf(`# Written by internal/sandbox: every endpoint is a loopback server or fake.
-github:
-  api_url: %s
-  graphql_url: %s
-  repo: %s
-  app:
+// actionsConfig is what the configuration of the Actions project has of
+// its own in the github, data_repo and ci sections.
+func (s *Sandbox) actionsConfig() (github, dataRepo, ci string) {
+	github = fmt.Sprintf(`  app:
     id: %d
     installation_id: %d
     private_key: {file: app.pem}
-  webhook_secret: {env: DEMO_WEBHOOK_SECRET}
   bot_login: refbot[bot]
-s3:
-  endpoint: %s
-  region: %s
-  bucket: %s
-  prefix: builds
-  path_style: true
-  access_key_id: {env: DEMO_S3_KEY}
-  secret_access_key: {env: DEMO_S3_SECRET}
-data_repo:
-  url: %s
-  # No token: refbot pushes with the App's installation token.
+`, s.App.ID, s.App.InstallationID)
+	dataRepo = fmt.Sprintf(`  # No token: refbot pushes with the App's installation token.
   github_repo: %s
-ci:
-  provider: github-actions
+`, DataRepo)
+	ci = `  provider: github-actions
   workflows: [test.yaml]
   outputs: either
   # Long: workflow_run deliveries wake refbot, polling is the safety net.
   poll_interval: 1m
   restart_grace: 10s
-server:
-  listen: %s
-  public_url: http://%s
-  api_token: {env: DEMO_API_TOKEN}
-state_dir: %s
-log:
-  level: info
-  format: console
-`, s.GitHub.APIURL(), s.GitHub.GraphQLURL(), Repo, s.App.ID, s.App.InstallationID, s.MinIO.Endpoint, s.MinIO.Region, Bucket,
-		s.Git.URL("data.git"), DataRepo, s.Listen, s.Listen, filepath.Join(s.Work, "state"))
+`
+	return github, dataRepo, ci
 }
 
 // ForkCI plays the fork's CI for the run's current attempt, as the
@@ -150,7 +126,7 @@ func (s *Sandbox) ForkRun(ctx context.Context, bin string, files map[string]stri
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("refbot upload --artifact: %w: %s", err, msg)
 	}
-	zipped, err := zipFolder(out)
+	zipped, err := testenv.ZipFolder(out, nil)
 	if err != nil {
 		return err
 	}
@@ -186,37 +162,4 @@ func (s *Sandbox) FollowReruns(ctx context.Context, bin string, files map[string
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// zipFolder zips dir as actions/upload-artifact does: entries relative to
-// it.
-func zipFolder(dir string) ([]byte, error) {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		w, err := zw.Create(filepath.ToSlash(rel))
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(data)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

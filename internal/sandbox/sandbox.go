@@ -368,18 +368,25 @@ var DemoData = map[string]string{
 }
 
 func (s *Sandbox) configYAML() string {
+	github, dataRepo, ci := `  token: {env: DEMO_GITHUB_TOKEN}
+  bot_login: refbot
+`, `  token: {env: DEMO_DATA_TOKEN}
+`, fmt.Sprintf(`  provider: travis
+  api_url: %s
+  token: {env: DEMO_TRAVIS_TOKEN}
+  poll_interval: 200ms
+  restart_grace: 10s
+`, s.travisURL())
 	if s.actions {
-		return s.actionsConfigYAML()
+		github, dataRepo, ci = s.actionsConfig()
 	}
 	return fmt.Sprintf(`# Written by internal/sandbox: every endpoint is a loopback server or fake.
 github:
   api_url: %s
   graphql_url: %s
   repo: %s
-  token: {env: DEMO_GITHUB_TOKEN}
   webhook_secret: {env: DEMO_WEBHOOK_SECRET}
-  bot_login: refbot
-s3:
+%ss3:
   endpoint: %s
   region: %s
   bucket: %s
@@ -389,14 +396,8 @@ s3:
   secret_access_key: {env: DEMO_S3_SECRET}
 data_repo:
   url: %s
-  token: {env: DEMO_DATA_TOKEN}
-ci:
-  provider: travis
-  api_url: %s
-  token: {env: DEMO_TRAVIS_TOKEN}
-  poll_interval: 200ms
-  restart_grace: 10s
-server:
+%sci:
+%sserver:
   listen: %s
   public_url: http://%s
   api_token: {env: DEMO_API_TOKEN}
@@ -404,8 +405,16 @@ state_dir: %s
 log:
   level: info
   format: console
-`, s.GitHub.APIURL(), s.GitHub.GraphQLURL(), Repo, s.MinIO.Endpoint, s.MinIO.Region, Bucket,
-		s.Git.URL("data.git"), s.Travis.URL, s.Listen, s.Listen, filepath.Join(s.Work, "state"))
+`, s.GitHub.APIURL(), s.GitHub.GraphQLURL(), Repo, github, s.MinIO.Endpoint, s.MinIO.Region, Bucket,
+		s.Git.URL("data.git"), dataRepo, ci, s.Listen, s.Listen, filepath.Join(s.Work, "state"))
+}
+
+// travisURL is the fake Travis's address ("" in the Actions sandbox).
+func (s *Sandbox) travisURL() string {
+	if s.Travis == nil {
+		return ""
+	}
+	return s.Travis.URL
 }
 
 func randomSHA() string {

@@ -52,22 +52,44 @@ func main() {
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 func say(format string, args ...any)  { fmt.Printf("    "+format+"\n", args...) }
 
-func run(bin string, keep bool, hold time.Duration) error {
+// setup is what both scenarios start with: a time limit, the binary's
+// absolute path, and a folder (kept with -keep); done ends them.
+func setup(bin string, keep bool, prefix string) (ctx context.Context, abs, work string, done func(), err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	bin, err := filepath.Abs(bin)
-	if err != nil {
-		return err
+	if abs, err = filepath.Abs(bin); err == nil {
+		work, err = os.MkdirTemp("", prefix)
 	}
-	work, err := os.MkdirTemp("", "refbot-demo-")
 	if err != nil {
-		return err
+		cancel()
+		return nil, "", "", nil, err
 	}
 	if keep {
 		fmt.Println("demo folder:", work)
-	} else {
-		defer os.RemoveAll(work)
 	}
+	return ctx, abs, work, func() {
+		cancel()
+		if !keep {
+			os.RemoveAll(work)
+		}
+	}, nil
+}
+
+// checked says that every call refbot made to the fake GitHub matched
+// GitHub's description, or returns the mismatches.
+func checked(sb *sandbox.Sandbox) error {
+	if v := sb.GitHub.Violations(); len(v) > 0 {
+		return fmt.Errorf("refbot's calls broke GitHub's API description:\n%s", strings.Join(v, "\n"))
+	}
+	say("every call refbot made to the fake GitHub matched GitHub's API description (%d requests)", sb.GitHub.RequestCount())
+	return nil
+}
+
+func run(bin string, keep bool, hold time.Duration) error {
+	ctx, bin, work, done, err := setup(bin, keep, "refbot-demo-")
+	if err != nil {
+		return err
+	}
+	defer done()
 
 	step("starting MinIO, a git server, a fake GitHub and a fake Travis on 127.0.0.1")
 	sb, err := sandbox.Start(ctx, work)
@@ -149,10 +171,9 @@ func run(bin string, keep bool, hold time.Duration) error {
 	if final != "success" {
 		return fmt.Errorf("the update status ended %s", final)
 	}
-	if v := sb.GitHub.Violations(); len(v) > 0 {
-		return fmt.Errorf("refbot's calls broke GitHub's API description:\n%s", strings.Join(v, "\n"))
+	if err := checked(sb); err != nil {
+		return err
 	}
-	say("every call refbot made to the fake GitHub matched GitHub's API description (%d requests)", sb.GitHub.RequestCount())
 	fmt.Printf("\n✔ demo passed: refbot took build %d's outputs from S3 into branch %s of the data repo (master + 1 commit), restarted the build, and reported success on PR #%d\n",
 		sb.BuildID, branch, sandbox.PR)
 	if hold > 0 {
@@ -192,21 +213,11 @@ func watch(ctx context.Context, sb *sandbox.Sandbox) (string, error) {
 // from a fork whose run has no secrets and uploads its outputs as an
 // artifact, workflow_run deliveries driving refbot.
 func runActions(bin string, keep bool, hold time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	bin, err := filepath.Abs(bin)
+	ctx, bin, work, done, err := setup(bin, keep, "refbot-demo-actions-")
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "refbot-demo-actions-")
-	if err != nil {
-		return err
-	}
-	if keep {
-		fmt.Println("demo folder:", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	defer done()
 	fmt.Println("── Second scenario: GitHub Actions, a pull request from a fork, refbot as a GitHub App ──")
 	step("starting MinIO, a git server and a fake GitHub with Actions on 127.0.0.1")
 	sb, err := sandbox.StartWith(ctx, work, sandbox.Options{Actions: true})
@@ -281,10 +292,9 @@ func runActions(bin string, keep bool, hold time.Duration) error {
 	if final != "success" {
 		return fmt.Errorf("the update status ended %s", final)
 	}
-	if v := sb.GitHub.Violations(); len(v) > 0 {
-		return fmt.Errorf("refbot's calls broke GitHub's API description:\n%s", strings.Join(v, "\n"))
+	if err := checked(sb); err != nil {
+		return err
 	}
-	say("every call refbot made to the fake GitHub matched GitHub's API description (%d requests)", sb.GitHub.RequestCount())
 	fmt.Printf("\n✔ second scenario passed: the fork's artifact became branch %s of the data repo (master + 1 commit), pushed with the App's token; run %d re-ran and passed\n",
 		branch, sb.BuildID)
 	if hold > 0 {
