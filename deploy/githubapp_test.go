@@ -549,6 +549,8 @@ func permissionOf(category, subcategory string) (perm string, known bool) {
 		return "contents", true
 	case category == "apps", category == "rate-limit":
 		return "", true
+	case category == "users":
+		return "", true // the token's own user (an App asks /app instead)
 	}
 	return "", false
 }

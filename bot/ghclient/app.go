@@ -152,3 +152,26 @@ func (c *Client) AppInstallation(ctx context.Context) (perms map[string]string, 
 	}
 	return perms, inst.Events, nil
 }
+
+// Login is the login refbot acts as on GitHub: the token's user, or an
+// App's bot account ("<slug>[bot]"), which signs the App's comments.
+func (c *Client) Login(ctx context.Context) (string, error) {
+	if c.appREST != nil {
+		app, _, err := c.appREST.Apps.Get(ctx, "")
+		if err != nil {
+			return "", fmt.Errorf("get the app: %w", classify(err))
+		}
+		if app.GetSlug() == "" {
+			return "", errors.New("get the app: GitHub gave no slug")
+		}
+		return app.GetSlug() + "[bot]", nil
+	}
+	u, _, err := c.rest.Users.Get(ctx, "")
+	if err != nil {
+		return "", fmt.Errorf("get the token's user: %w", classify(err))
+	}
+	if u.GetLogin() == "" {
+		return "", errors.New("get the token's user: GitHub gave no login")
+	}
+	return u.GetLogin(), nil
+}

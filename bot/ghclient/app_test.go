@@ -201,3 +201,25 @@ func TestAppInstallation(t *testing.T) {
 		t.Errorf("installation on a repository without the App: %v, want ErrNotFound", err)
 	}
 }
+
+// TestLogin: refbot's own login is the token's user, or the App's bot
+// account; a wrong App key is an error, not a guess.
+func TestLogin(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, nil)
+	if got, err := e.c.Login(ctx); err != nil || got != "refbot" {
+		t.Errorf("Login with a token = %q, %v; want refbot", got, err)
+	}
+	a := setupApp(t, nil)
+	if got, err := a.c.Login(ctx); err != nil || got != a.app.Slug+"[bot]" {
+		t.Errorf("Login as an App = %q, %v; want %s[bot]", got, err, a.app.Slug)
+	}
+	other, err := a.gh.AddApp("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongKey := appClient(t, a.gh, a.app, func(o *Options) { o.App.PrivateKey = other.PrivateKey })
+	if got, err := wrongKey.Login(ctx); err == nil {
+		t.Errorf("Login with another App's key = %q, want an error", got)
+	}
+}

@@ -95,6 +95,15 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// refbot's own login: its comments are ignored as commands, and only
+	// they are taken for its replies after a crash.
+	botLogin := cfg.GitHub.BotLogin
+	if botLogin == "" {
+		if botLogin, err = gh.Login(ctx); err != nil {
+			return fmt.Errorf("github.bot_login is not set, and asking GitHub who refbot is failed (set it, or check the credentials with refbot doctor): %w", err)
+		}
+		log.Info("refbot's login, from GitHub", zap.String("login", botLogin))
+	}
 	outputs, err := p.outputs(ctx, filepath.Join(cfg.StateDir, "work", "artifacts"), log.Named("artifacts"))
 	if err != nil {
 		return err
@@ -170,7 +179,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		RestartGrace: time.Duration(cfg.CI.RestartGrace),
 		MergeWait:    time.Duration(cfg.CI.WaitTimeout), LargeChangeShare: cfg.Policy.LargeChangeShare,
 		PublicURL: cfg.Server.PublicURL, ClosedGrace: time.Duration(cfg.DataRepo.ClosedGrace),
-		DataWebURL: cfg.DataRepo.DataWebURL(), CacheContext: cfg.GitHub.StatusContext, BotLogin: cfg.GitHub.BotLogin,
+		DataWebURL: cfg.DataRepo.DataWebURL(), CacheContext: cfg.GitHub.StatusContext, BotLogin: botLogin,
 		OutputsFromS3Only: cfg.CI.Outputs == config.OutputsS3,
 	}, workflow.Deps{
 		GitHub: workflow.GitHubClient{Client: gh}, CI: ci, Outputs: outputs, Checks: checks,
@@ -184,7 +193,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		ciWorkflow = func(path string) bool { return slices.Contains(cfg.CI.Workflows, filepath.Base(path)) }
 	}
 	hook, err := intake.New(intake.Options{
-		Secrets: secrets, Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin,
+		Secrets: secrets, Repo: cfg.GitHub.Repo, BotLogin: botLogin,
 		HasCommand: hasCommand, CIWorkflow: ciWorkflow,
 		Recorder: q, Logger: log.Named("intake"), Metrics: intake.NewMetrics(reg),
 	})
@@ -209,7 +218,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		return err
 	}
 	rec = reconcile.New(reconcile.Options{
-		Repo: cfg.GitHub.Repo, BotLogin: cfg.GitHub.BotLogin, GitHub: gh, Recorder: q, Store: st,
+		Repo: cfg.GitHub.Repo, BotLogin: botLogin, GitHub: gh, Recorder: q, Store: st,
 		HasCommand:   hasCommand,
 		DataBranches: func(ctx context.Context) (map[int]bool, error) { return prBranches(ctx, repo) },
 		Interval:     time.Duration(cfg.Server.ReconcileInterval), Logger: log.Named("reconcile"),

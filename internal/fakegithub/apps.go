@@ -49,6 +49,7 @@ var opPermissions = map[string][]permission{
 // jwtOperations authenticate with the App's JSON web token, not a token.
 var jwtOperations = map[string]bool{
 	"apps/create-installation-access-token": true,
+	"apps/get-authenticated":                true,
 	"apps/get-repo-installation":            true,
 }
 
@@ -458,4 +459,36 @@ func scopeHeaders(h http.Header, idn identity, opID string) {
 			h.Set("X-Accepted-GitHub-Permissions", v)
 		}
 	}
+}
+
+// getAuthenticatedApp answers apps/get-authenticated: the App whose JWT
+// signed the request.
+func (s *Server) getAuthenticatedApp(c *call) answer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	app := s.appByJWT(c.r)
+	if app == nil {
+		return jwtRefused()
+	}
+	return answer{status: http.StatusOK, body: s.appJSON(app, s.template("apps/get-authenticated"))}
+}
+
+// getAuthenticatedUser answers users/get-authenticated: the user a personal
+// token acts as. An installation token has no user: 403, as on GitHub.
+func (s *Server) getAuthenticatedUser(c *call) answer {
+	if c.idn.install != 0 {
+		return answer{status: http.StatusForbidden, body: basicError(http.StatusForbidden, "Resource not accessible by integration")}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// GitHub's example of a private user, as this user.
+	t := s.template("users/get-authenticated")
+	u := s.userJSON(c.login)
+	for _, k := range []string{"login", "id", "node_id", "avatar_url", "url", "html_url", "type", "site_admin"} {
+		if v, ok := u[k]; ok {
+			t[k] = v
+		}
+	}
+	t["user_view_type"] = "private" // the schema's discriminator of a private user
+	return answer{status: http.StatusOK, body: t}
 }

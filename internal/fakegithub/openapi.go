@@ -41,6 +41,8 @@ var operations = []operation{
 	{http.MethodGet, "/repos/{owner}/{repo}/issues/comments/{comment_id}", "issues/get-comment"},
 	{http.MethodPost, "/app/installations/{installation_id}/access_tokens", "apps/create-installation-access-token"},
 	{http.MethodGet, "/rate_limit", "rate-limit/get"},
+	{http.MethodGet, "/user", "users/get-authenticated"},
+	{http.MethodGet, "/app", "apps/get-authenticated"},
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs", "actions/list-workflow-runs-for-repo"},
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", "actions/list-workflow-runs"},
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs/{run_id}", "actions/get-workflow-run"},

@@ -53,6 +53,8 @@ var restHandlers = map[string]restHandler{
 	"issues/get-comment":                         (*Server).getComment,
 	"apps/create-installation-access-token":      (*Server).createInstallationToken,
 	"rate-limit/get":                             (*Server).getRateLimit,
+	"users/get-authenticated":                    (*Server).getAuthenticatedUser,
+	"apps/get-authenticated":                     (*Server).getAuthenticatedApp,
 	"actions/list-workflow-runs-for-repo":        (*Server).listRepoRuns,
 	"actions/list-workflow-runs":                 (*Server).listWorkflowRuns,
 	"actions/get-workflow-run":                   (*Server).getRun,

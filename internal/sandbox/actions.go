@@ -66,7 +66,7 @@ func (s *Sandbox) actionsConfig() (github, dataRepo, ci string) {
     id: %d
     installation_id: %d
     private_key: {file: app.pem}
-  bot_login: refbot[bot]
+  # No bot_login: refbot asks GitHub (the App's slug + "[bot]").
 `, s.App.ID, s.App.InstallationID)
 	dataRepo = fmt.Sprintf(`  # No token: refbot pushes with the App's installation token.
   github_repo: %s
