@@ -354,6 +354,10 @@ func (h *Handler) decode(d *Delivery, body []byte) error {
 	}
 	d.Action = p.Action
 	ignore := func(why string) error { d.Ignored = why; return nil }
+	if d.Event == "ping" {
+		// An App's ping (when it is created) names no repository.
+		return ignore("ping")
+	}
 	if p.Repository == nil {
 		return ignore("no repository in the payload")
 	}
@@ -441,8 +445,6 @@ func (h *Handler) decode(d *Delivery, body []byte) error {
 			}
 		}
 		d.Work = ev
-	case "ping":
-		return ignore("ping")
 	default:
 		return ignore("event " + d.Event + " is not one refbot acts on")
 	}

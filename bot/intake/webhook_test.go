@@ -237,6 +237,7 @@ func TestWhatIsQueued(t *testing.T) {
 		{"no head time", "pull_request", []byte(`{"action":"synchronize","number":12,"repository":{"full_name":"octo-org/octo-repo"},"pull_request":{"head":{"sha":"abc"}}}`),
 			http.StatusAccepted, nil, nil},
 		{"ping", "ping", []byte(`{"zen":"x","repository":{"full_name":"octo-org/octo-repo"}}`), http.StatusAccepted, nil, nil},
+		{"an App's ping", "ping", []byte(`{"zen":"x","hook_id":1,"hook":{"type":"App"}}`), http.StatusAccepted, nil, nil},
 		{"other event", "star", []byte(`{"action":"created","repository":{"full_name":"octo-org/octo-repo"}}`), http.StatusAccepted, nil, nil},
 		{"other repository", "issue_comment", []byte(strings.Replace(string(comment("created", "BUILDBOT: UPDATE", "alice", "User", true, 5)), "octo-org/octo-repo", "evil/repo", 1)), http.StatusAccepted, nil, nil},
 	}
@@ -252,6 +253,9 @@ func TestWhatIsQueued(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.head, rec.deliveries["d"].Head); diff != "" {
 				t.Errorf("head (-want +got):\n%s", diff)
+			}
+			if tc.event == "ping" && rec.deliveries["d"].Ignored != "ping" {
+				t.Errorf("a ping ignored as %q", rec.deliveries["d"].Ignored)
 			}
 		})
 	}

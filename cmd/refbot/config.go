@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -84,11 +85,20 @@ func printSummary(w io.Writer, cfg *config.Config, secretsChecked bool) {
 	if secretsChecked {
 		secrets = "all readable"
 	}
+	ci := fmt.Sprintf("%s %s at %s", cfg.CI.Provider, cfg.CI.Repo, cfg.CI.APIURL)
+	if cfg.CI.Provider == config.ProviderGitHubActions {
+		ci = fmt.Sprintf("%s, workflows %s, outputs %s (artifact %s), through github.api_url", cfg.CI.Provider,
+			strings.Join(cfg.CI.Workflows, ", "), cfg.CI.Outputs, cfg.CI.Artifact)
+	}
+	push := "with data_repo.token"
+	if cfg.AppPushes() {
+		push = "with the App's installation token (" + cfg.DataRepo.GitHubRepo + ")"
+	}
 	rows := [][2]string{
 		{"github", fmt.Sprintf("%s at %s, as %s", cfg.GitHub.Repo, cfg.GitHub.APIURL, auth)},
 		{"s3", fmt.Sprintf("%s (%s)", bucket, cfg.S3.Region)},
-		{"data repo", fmt.Sprintf("%s, branch %s, folder %s", cfg.DataRepo.URL, cfg.DataRepo.BaseBranch, cfg.DataRepo.DataRoot)},
-		{"ci", fmt.Sprintf("%s %s at %s", cfg.CI.Provider, cfg.CI.Repo, cfg.CI.APIURL)},
+		{"data repo", fmt.Sprintf("%s, branch %s, folder %s, pushed %s", cfg.DataRepo.URL, cfg.DataRepo.BaseBranch, cfg.DataRepo.DataRoot, push)},
+		{"ci", ci},
 		{"server", "listens on " + cfg.Server.Listen},
 		{"state", fmt.Sprintf("%s (database %s)", cfg.StateDir, cfg.Database)},
 		{"secrets", secrets},
