@@ -195,8 +195,8 @@ type Log struct {
 
 // Policy says who may command refbot and how often.
 type Policy struct {
-	// AllowedUsers and AllowedTeams ("org/team") may command refbot. When
-	// both are empty, anyone with write, maintain or admin permission may.
+	// AllowedUsers and AllowedTeams ("org/team") may command refbot, in
+	// addition to everyone with write, maintain or admin permission.
 	AllowedUsers []string `yaml:"allowed_users"`
 	AllowedTeams []string `yaml:"allowed_teams"`
 	// Cooldowns is the time between two runs of a verb on one PR, by verb

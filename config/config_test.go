@@ -98,7 +98,6 @@ func TestLoadExample(t *testing.T) {
 		DataRepo: DataRepo{
 			URL:         "https://github.com/example-org/example-project-data.git",
 			GitHubRepo:  "example-org/example-project-data",
-			Token:       Secret{Env: "REFBOT_DATA_REPO_TOKEN"},
 			BaseBranch:  "master",
 			DataRoot:    "data",
 			CacheDir:    "/var/lib/refbot/data-repo",
@@ -108,15 +107,16 @@ func TestLoadExample(t *testing.T) {
 			ClosedGrace: Duration(7 * 24 * time.Hour),
 		},
 		CI: CI{
-			Provider:     "travis",
-			APIURL:       "https://api.travis-ci.com",
+			Provider:     "github-actions",
+			APIURL:       "https://api.travis-ci.com", // the default, unused by Actions
 			Repo:         "example-org/example-project",
-			Token:        Secret{Env: "REFBOT_TRAVIS_TOKEN"},
-			RequiredJobs: []string{"linux-py312", "macos-py312"},
+			Workflows:    []string{"test.yaml"},
+			Rerun:        RerunAll,
+			Artifact:     "refbot-outputs",
 			PollInterval: Duration(time.Minute),
 			WaitTimeout:  Duration(6 * time.Hour),
 			RestartGrace: Duration(5 * time.Minute),
-			Outputs:      OutputsS3,
+			Outputs:      OutputsEither,
 		},
 		Server: Server{
 			Listen:            "127.0.0.1:8080",
@@ -129,7 +129,6 @@ func TestLoadExample(t *testing.T) {
 		Log:      Log{Level: "info", Format: "json"},
 		Policy: Policy{
 			AllowedUsers: []string{"alice", "bob"},
-			AllowedTeams: []string{"example-org/maintainers"},
 			Cooldowns: map[string]Duration{
 				"UPDATE":  Duration(10 * time.Minute),
 				"WEBSITE": Duration(30 * time.Minute),
