@@ -200,17 +200,21 @@ type Policy struct {
 	AllowedUsers []string `yaml:"allowed_users"`
 	AllowedTeams []string `yaml:"allowed_teams"`
 	// Cooldowns is the time between two runs of a verb on one PR, by verb
-	// in capitals. A verb not listed keeps its default; 0 turns it off.
+	// in capitals. A verb not listed keeps its default; 0 turns it off. It
+	// is the short form of policy.verbs.<VERB>.cooldown.
 	Cooldowns map[string]Duration `yaml:"cooldowns"`
+	// Verbs are the limits of each verb, by verb in capitals (VerbPolicy;
+	// Limits resolves them with their defaults).
+	Verbs map[string]VerbPolicy `yaml:"verbs"`
 	// LargeChangeShare is the share of the data (0 to 1) an UPDATE may
 	// change or remove before it needs "UPDATE --all".
 	LargeChangeShare float64 `yaml:"large_change_share"`
 }
 
-// Cooldown returns the cooldown of verb, matched case-insensitively; 0 when
-// there is none.
+// Cooldown returns the cooldown of verb, matched case-insensitively, from
+// either form; 0 when there is none.
 func (p Policy) Cooldown(verb string) time.Duration {
-	return time.Duration(p.Cooldowns[strings.ToUpper(verb)])
+	return p.Limits(verb).Cooldown
 }
 
 // Load reads the configuration file at path, fills in defaults and

@@ -130,8 +130,17 @@ func TestLoadExample(t *testing.T) {
 		Policy: Policy{
 			AllowedUsers: []string{"alice", "bob"},
 			Cooldowns: map[string]Duration{
-				"UPDATE":  Duration(10 * time.Minute),
-				"WEBSITE": Duration(30 * time.Minute),
+				"UPDATE": Duration(10 * time.Minute),
+			},
+			Verbs: map[string]VerbPolicy{
+				"WEBSITE": {
+					Cooldown:   new(Duration(30 * time.Minute)),
+					MaxPerDay:  new(4),
+					WhenCapped: WhenCappedQueue,
+					Hold:       new(Duration(2 * time.Hour)),
+					Slots:      new(1),
+					Blackout:   []Window{{Start: time.Hour, End: 3 * time.Hour}},
+				},
 			},
 			LargeChangeShare: 0.5,
 		},

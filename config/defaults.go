@@ -50,6 +50,13 @@ const (
 
 	DefaultLargeChangeShare = 0.5
 
+	// DefaultSlots is how many results of a verb with a hold are kept.
+	DefaultSlots = 1
+	// WEBSITE's defaults: its preview stays two hours before another PR's
+	// may replace it, and the builder runs at most four times a UTC day.
+	DefaultWebsiteHold      = 2 * time.Hour
+	DefaultWebsiteMaxPerDay = 4
+
 	// The derived defaults, relative to state_dir.
 	defaultDatabaseName = "refbot.db"
 	defaultCacheDirName = "data-repo"
@@ -66,6 +73,13 @@ var DefaultWorkers = map[string]int{"commands": 4, "updates": 2, "merges": 2, "c
 // that sets WEBSITE keeps the UPDATE default.
 var defaultCooldowns = map[string]Duration{
 	"UPDATE": Duration(10 * time.Minute),
+}
+
+// defaultVerbLimits are the limits of the verbs that have more than a
+// cooldown by default; every other verb has none but its cooldown.
+// Policy.Limits merges what the file sets over them, key by key.
+var defaultVerbLimits = map[string]VerbLimits{
+	"WEBSITE": {MaxPerDay: DefaultWebsiteMaxPerDay, WhenCapped: WhenCappedQueue, Hold: DefaultWebsiteHold, Slots: DefaultSlots},
 }
 
 // Default returns a Config with every default set and nothing else: the
@@ -146,7 +160,8 @@ func (c *Config) applyDerivedDefaults() {
 		c.Policy.Cooldowns = map[string]Duration{}
 	}
 	for verb, d := range defaultCooldowns {
-		if _, ok := c.Policy.Cooldowns[verb]; !ok {
+		// A cooldown in policy.verbs is the same setting in its long form.
+		if _, ok := c.Policy.Cooldowns[verb]; !ok && c.Policy.Verbs[verb].Cooldown == nil {
 			c.Policy.Cooldowns[verb] = d
 		}
 	}

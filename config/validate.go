@@ -482,8 +482,8 @@ func (l *Log) check(ck *checker) {
 }
 
 // verbs are the commands (section 2 of the design) that policy.cooldowns
-// may name, so that a misspelt verb is an error rather than a cooldown that
-// never applies. Aliases such as SLAVE-STOP are the command parser's
+// and policy.verbs may name, so that a misspelt verb is an error rather
+// than a limit that never applies. Aliases such as SLAVE-STOP are the command parser's
 // business: it asks Policy.Cooldown for the verb they stand for.
 var verbs = []string{"UPDATE", "PLAN", "WEBSITE", "STOP", "STATUS", "HELP"}
 
@@ -509,16 +509,62 @@ func (p *Policy) check(ck *checker) {
 	for _, verb := range slices.Sorted(maps.Keys(p.Cooldowns)) {
 		key := "policy.cooldowns." + verb
 		switch {
-		case slices.Contains(verbs, strings.ToUpper(verb)) && verb != strings.ToUpper(verb):
-			ck.add(key, "write the verb in capitals: %s", strings.ToUpper(verb))
-		case !slices.Contains(verbs, verb):
-			ck.add(key, "unknown verb %q; verbs are %s", verb, strings.Join(verbs, ", "))
+		case !ck.verb(key, verb):
 		case p.Cooldowns[verb] < 0:
 			ck.add(key, "must not be negative; 0 turns the cooldown off")
 		}
 	}
+	for _, verb := range slices.Sorted(maps.Keys(p.Verbs)) {
+		key := "policy.verbs." + verb
+		if ck.verb(key, verb) {
+			p.Verbs[verb].check(ck, key, p.Cooldowns)
+		}
+	}
 	if !(p.LargeChangeShare > 0 && p.LargeChangeShare <= 1) {
 		ck.add("policy.large_change_share", "must be more than 0 and at most 1 (the share of the data an UPDATE may change), not %v", p.LargeChangeShare)
+	}
+}
+
+// verb checks that the key naming verb names one, in capitals.
+func (ck *checker) verb(key, verb string) bool {
+	switch {
+	case slices.Contains(verbs, strings.ToUpper(verb)) && verb != strings.ToUpper(verb):
+		ck.add(key, "write the verb in capitals: %s", strings.ToUpper(verb))
+	case !slices.Contains(verbs, verb):
+		ck.add(key, "unknown verb %q; verbs are %s", verb, strings.Join(verbs, ", "))
+	default:
+		return true
+	}
+	return false
+}
+
+// check checks the limits of the verb at key (policy.verbs.<VERB>);
+// cooldowns is policy.cooldowns, its short form for the cooldown.
+func (v VerbPolicy) check(ck *checker, key string, cooldowns map[string]Duration) {
+	verb := strings.TrimPrefix(key, "policy.verbs.")
+	if v.Cooldown != nil {
+		if _, ok := cooldowns[verb]; ok {
+			ck.add(key+".cooldown", "%s's cooldown is also set in policy.cooldowns.%s; keep one of the two", verb, verb)
+		} else if *v.Cooldown < 0 {
+			ck.add(key+".cooldown", "must not be negative; 0 turns the cooldown off")
+		}
+	}
+	if v.MaxPerDay != nil && *v.MaxPerDay < 0 {
+		ck.add(key+".max_per_day", "must not be negative; 0 means no cap")
+	}
+	switch v.WhenCapped {
+	case "", WhenCappedQueue, WhenCappedRefuse:
+	default:
+		ck.add(key+".when_capped", "%q is not a choice; use %s (run at 00:00 UTC the next day) or %s", v.WhenCapped, WhenCappedQueue, WhenCappedRefuse)
+	}
+	if v.Hold != nil && *v.Hold < 0 {
+		ck.add(key+".hold", "must not be negative; 0 turns the hold off")
+	}
+	if v.Slots != nil {
+		ck.atLeast(key+".slots", *v.Slots, 1)
+	}
+	if wholeDay(v.Blackout) {
+		ck.add(key+".blackout", "the windows cover the whole day, so %s would never run", verb)
 	}
 }
 

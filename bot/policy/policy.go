@@ -1,8 +1,10 @@
 // Package policy decides whether a command may run: who may give it (a
 // GitHub permission of write, maintain or admin, or a configured user or
-// team) and whether its per-PR cooldown has passed. Cooldowns are kept in
-// the database so a restart does not reset them. Every refusal carries a
-// reason a human can read, and for a cooldown the time to try again.
+// team), and, per verb, whether it may run now, later, or not (engine.go:
+// the per-PR cooldown, the daily cap, the hold of a verb's result in its
+// slots, and blackout windows). What the limits count is kept in the
+// database, so a restart does not reset them. Every refusal and
+// postponement carries a reason a human can read and the time it lifts.
 package policy
 
 import (
@@ -26,15 +28,20 @@ type Permissions interface {
 
 // Config is the policy part of refbot's configuration.
 type Config struct {
-	AllowedUsers []string                 // logins allowed whatever their permission
-	AllowedTeams []string                 // "org/team" slugs
-	Cooldowns    map[string]time.Duration // per verb, upper case; 0 or absent means none
+	AllowedUsers []string // logins allowed whatever their permission
+	AllowedTeams []string // "org/team" slugs
+	// Cooldowns is the short form of Verbs[verb].Cooldown, per verb in
+	// upper case; 0 or absent means none. A cooldown set in Verbs wins.
+	Cooldowns map[string]time.Duration
+	// Verbs are the limits of each verb, in upper case; a verb absent has
+	// none but its cooldown.
+	Verbs map[string]Limits
 }
 
-// Refusal says why a command may not run.
+// Refusal says why a command may not run (now).
 type Refusal struct {
 	Reason  string
-	RetryAt time.Time // for a cooldown: when it may run again
+	RetryAt time.Time // for a limit: when it lifts
 }
 
 func (r *Refusal) Error() string { return r.Reason }
@@ -47,7 +54,7 @@ type Policy struct {
 	now   func() time.Time
 }
 
-// New returns a Policy keeping cooldowns in st.
+// New returns a Policy keeping what its limits count in st.
 func New(cfg Config, perms Permissions, st *store.Store, now func() time.Time) *Policy {
 	if now == nil {
 		now = time.Now
@@ -88,39 +95,6 @@ func (p *Policy) Allowed(ctx context.Context, user string) (*Refusal, error) {
 		why += " (or to be listed in refbot's allowed users or teams)"
 	}
 	return &Refusal{Reason: why}, nil
-}
-
-// Take checks verb's cooldown on pr and, if it has passed, starts a new one
-// in the same step; a nil Refusal means the command may run now. The
-// cooldown remembers the comment that took it: the same comment taking it
-// again (its job retried after a failure) is let through.
-func (p *Policy) Take(ctx context.Context, pr int, verb string, comment int64) (*Refusal, error) {
-	verb = strings.ToUpper(verb)
-	wait := p.cfg.Cooldowns[verb]
-	if wait <= 0 {
-		return nil, nil
-	}
-	now := p.now().UTC()
-	taken, last, err := p.st.TakeCooldown(ctx, pr, verb, comment, now, wait)
-	if err != nil {
-		return nil, err
-	}
-	if taken {
-		return nil, nil
-	}
-	retry := last.Add(wait)
-	return &Refusal{
-		Reason: fmt.Sprintf("%s ran on this PR %s ago; it can run again in %s (at %s UTC)", verb, roundDur(now.Sub(last)),
-			roundDur(retry.Sub(now)), retry.Format("15:04")),
-		RetryAt: retry,
-	}, nil
-}
-
-// Release gives verb's cooldown on pr back when comment holds it: the
-// command took it but then changed nothing (refused, or failed before
-// acting). Another comment's cooldown is left alone.
-func (p *Policy) Release(ctx context.Context, pr int, verb string, comment int64) error {
-	return p.st.ReleaseCooldown(ctx, pr, strings.ToUpper(verb), comment)
 }
 
 func roundDur(d time.Duration) string {

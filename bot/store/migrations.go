@@ -122,6 +122,37 @@ var migrations = [][]string{
 		// When refbot last answered someone who may not command it.
 		`CREATE TABLE refbot_unprivileged_reply (login TEXT PRIMARY KEY, at TEXT NOT NULL, comment_id INTEGER NOT NULL)`,
 	},
+	// 3: the policy engine's limits beyond the per-PR cooldown (verbs.go).
+	{
+		// One row per run a comment took: what to give back if the
+		// command does nothing (the day's count, the slot and who held it
+		// before), and the answer a retried job gets.
+		`CREATE TABLE refbot_verb_run (
+			verb TEXT NOT NULL,
+			comment_id INTEGER NOT NULL,
+			pr INTEGER NOT NULL,
+			day TEXT NOT NULL,
+			slot INTEGER NOT NULL DEFAULT 0,
+			taken_at TEXT NOT NULL,
+			prev_pr INTEGER NOT NULL DEFAULT 0,
+			prev_comment_id INTEGER NOT NULL DEFAULT 0,
+			prev_used_at TEXT NOT NULL DEFAULT '',
+			prev_held_until TEXT NOT NULL DEFAULT '',
+			PRIMARY KEY (verb, comment_id))`,
+		// Runs of each verb per UTC day ("2006-01-02"), for the daily cap.
+		`CREATE TABLE refbot_verb_day (
+			verb TEXT NOT NULL, day TEXT NOT NULL, runs INTEGER NOT NULL, PRIMARY KEY (verb, day))`,
+		// A verb's slots (numbered from 1): the PR whose result is in it,
+		// since when, and until when no other PR's run may replace it.
+		`CREATE TABLE refbot_verb_slot (
+			verb TEXT NOT NULL,
+			slot INTEGER NOT NULL,
+			pr INTEGER NOT NULL,
+			comment_id INTEGER NOT NULL,
+			used_at TEXT NOT NULL,
+			held_until TEXT NOT NULL,
+			PRIMARY KEY (verb, slot))`,
+	},
 }
 
 // Version is the schema version this refbot brings a database to.

@@ -1,6 +1,7 @@
 // Package store is refbot's own state, kept beside the job queue in one
 // database: webhook deliveries and the comments already handled, leases,
-// cooldowns, the replies and statuses refbot posted, the progress of each
+// cooldowns and the policy engine's runs, daily counts and slots
+// (verbs.go), the replies and statuses refbot posted, the progress of each
 // UPDATE and merge, the heads each pull request had and when, and what the
 // reconciler last saw. Every table is created and changed by the versioned
 // migrations in migrations.go, in one place; callers never write SQL, they

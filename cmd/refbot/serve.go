@@ -166,12 +166,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 	defer q.Close()
 	reg.MustRegister(q.Collector())
-	cooldowns := map[string]time.Duration{}
-	for verb, d := range cfg.Policy.Cooldowns {
-		cooldowns[verb] = time.Duration(d)
-	}
-	pol := policy.New(policy.Config{AllowedUsers: cfg.Policy.AllowedUsers, AllowedTeams: cfg.Policy.AllowedTeams, Cooldowns: cooldowns},
-		gh, st, nil)
+	pol := policy.New(policyConfig(cfg.Policy), gh, st, nil)
 	bot, err = workflow.New(workflow.Config{
 		Prefix: prefix, BaseBranch: cfg.DataRepo.BaseBranch,
 		WorkDir:      filepath.Join(cfg.StateDir, "work"),
@@ -256,4 +251,19 @@ func prBranches(ctx context.Context, repo *refdata.Repo) (map[int]bool, error) {
 		out[n] = true
 	}
 	return out, err
+}
+
+// policyConfig is the policy engine's part of the configuration: who may
+// command, and every verb's limits with their defaults.
+func policyConfig(p config.Policy) policy.Config {
+	pc := policy.Config{AllowedUsers: p.AllowedUsers, AllowedTeams: p.AllowedTeams, Verbs: map[string]policy.Limits{}}
+	for verb, l := range p.AllLimits() {
+		pl := policy.Limits{Cooldown: l.Cooldown, MaxPerDay: l.MaxPerDay, RefuseWhenCapped: l.WhenCapped == config.WhenCappedRefuse,
+			Hold: l.Hold, Slots: l.Slots}
+		for _, w := range l.Blackout {
+			pl.Blackout = append(pl.Blackout, policy.Window(w))
+		}
+		pc.Verbs[verb] = pl
+	}
+	return pc
 }

@@ -1,0 +1,246 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// VerbState is what the policy engine decides a command on: one verb's
+// state for one PR and comment, as the deciding transaction sees it.
+type VerbState struct {
+	// Run is the run this comment took already (its job retried); nil if
+	// none.
+	Run *VerbRun
+	// LastRun is when verb's cooldown on the PR started, and LastComment
+	// the comment that started it; zero if there is none.
+	LastRun     time.Time
+	LastComment int64
+	// Today is how many runs of verb the day asked for counted.
+	Today int
+	// Slots are the verb's slots that have been used, by number.
+	Slots []VerbSlot
+}
+
+// VerbRun is a run a comment took.
+type VerbRun struct {
+	Verb    string
+	Comment int64
+	PR      int
+	Day     string // UTC, "2006-01-02"
+	Slot    int    // 0: none
+	TakenAt time.Time
+}
+
+// VerbSlot is one of a verb's slots: PR's result is in it since UsedAt,
+// and no other PR's run may replace it before HeldUntil.
+type VerbSlot struct {
+	Slot      int
+	PR        int
+	Comment   int64
+	UsedAt    time.Time
+	HeldUntil time.Time
+}
+
+// VerbTake is what a decision takes, all in the deciding transaction.
+type VerbTake struct {
+	Cooldown bool // start verb's cooldown on the PR
+	// Run records the run under its comment and counts it on the day; a
+	// comment of 0 (none) is counted but not recorded, so it cannot be
+	// given back.
+	Run bool
+	// Slot, when not 0, is the slot the run takes, held until HeldUntil
+	// (see HoldVerbSlot for the hold of a published result).
+	Slot      int
+	HeldUntil time.Time
+}
+
+// keepVerbRuns is how long a run's record stays: a retried job or a
+// Release comes within hours, never weeks.
+const keepVerbRuns = 30 * 24 * time.Hour
+
+// TakeVerb reads verb's state for pr and comment on day (UTC), asks decide,
+// and writes what it takes, in one transaction: two commands deciding at
+// once never both take the last run of a day or the same slot. decide
+// returning nil takes nothing.
+func (s *Store) TakeVerb(ctx context.Context, verb string, pr int, comment int64, day string, now time.Time,
+	decide func(VerbState) (*VerbTake, error)) error {
+	now = now.UTC()
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := verbState(ctx, tx, verb, pr, comment, day)
+		if err != nil {
+			return err
+		}
+		take, err := decide(st)
+		if err != nil || take == nil {
+			return err
+		}
+		if take.Cooldown {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_cooldown (pr, verb, last_run, comment_id) VALUES (?, ?, ?, ?)
+				ON CONFLICT (pr, verb) DO UPDATE SET last_run = excluded.last_run, comment_id = excluded.comment_id`,
+				pr, verb, formatTime(now), comment); err != nil {
+				return fmt.Errorf("start cooldown of %s on #%d: %w", verb, pr, err)
+			}
+		}
+		if !take.Run {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_verb_day (verb, day, runs) VALUES (?, ?, 1)
+			ON CONFLICT (verb, day) DO UPDATE SET runs = runs + 1`, verb, day); err != nil {
+			return fmt.Errorf("count a run of %s on %s: %w", verb, day, err)
+		}
+		var prev VerbSlot
+		if take.Slot > 0 {
+			for _, sl := range st.Slots {
+				if sl.Slot == take.Slot {
+					prev = sl
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_verb_slot (verb, slot, pr, comment_id, used_at, held_until)
+				VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (verb, slot) DO UPDATE SET pr = excluded.pr, comment_id = excluded.comment_id,
+					used_at = excluded.used_at, held_until = excluded.held_until`,
+				verb, take.Slot, pr, comment, formatTime(now), formatTime(take.HeldUntil)); err != nil {
+				return fmt.Errorf("take slot %d of %s for #%d: %w", take.Slot, verb, pr, err)
+			}
+		}
+		if comment == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_verb_run WHERE taken_at < ?`, formatTime(now.Add(-keepVerbRuns))); err != nil {
+			return fmt.Errorf("forget old runs: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_verb_run (verb, comment_id, pr, day, slot, taken_at,
+				prev_pr, prev_comment_id, prev_used_at, prev_held_until)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			verb, comment, pr, day, take.Slot, formatTime(now),
+			prev.PR, prev.Comment, formatTime(prev.UsedAt), formatTime(prev.HeldUntil)); err != nil {
+			return fmt.Errorf("record the run of %s for comment %d: %w", verb, comment, err)
+		}
+		return nil
+	})
+}
+
+func verbState(ctx context.Context, tx *sql.Tx, verb string, pr int, comment int64, day string) (VerbState, error) {
+	var st VerbState
+	if comment != 0 {
+		run := VerbRun{Verb: verb, Comment: comment}
+		var at string
+		switch err := tx.QueryRowContext(ctx, `SELECT pr, day, slot, taken_at FROM refbot_verb_run WHERE verb = ? AND comment_id = ?`,
+			verb, comment).Scan(&run.PR, &run.Day, &run.Slot, &at); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return st, fmt.Errorf("read the run of %s for comment %d: %w", verb, comment, err)
+		default:
+			run.TakenAt = parseTime(at)
+			st.Run = &run
+		}
+	}
+	var at string
+	switch err := tx.QueryRowContext(ctx, `SELECT last_run, comment_id FROM refbot_cooldown WHERE pr = ? AND verb = ?`, pr, verb).
+		Scan(&at, &st.LastComment); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return st, fmt.Errorf("read cooldown of %s on #%d: %w", verb, pr, err)
+	default:
+		st.LastRun = parseTime(at)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(runs), 0) FROM refbot_verb_day WHERE verb = ? AND day = ?`, verb, day).
+		Scan(&st.Today); err != nil {
+		return st, fmt.Errorf("read the runs of %s on %s: %w", verb, day, err)
+	}
+	slots, err := verbSlots(ctx, tx, verb)
+	if err != nil {
+		return st, err
+	}
+	st.Slots = slots
+	return st, nil
+}
+
+func verbSlots(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, verb string) ([]VerbSlot, error) {
+	rows, err := q.QueryContext(ctx, `SELECT slot, pr, comment_id, used_at, held_until FROM refbot_verb_slot WHERE verb = ? ORDER BY slot`, verb)
+	slots, err := collect(rows, err, func(r *sql.Rows) (VerbSlot, error) {
+		var sl VerbSlot
+		var used, held string
+		err := r.Scan(&sl.Slot, &sl.PR, &sl.Comment, &used, &held)
+		sl.UsedAt, sl.HeldUntil = parseTime(used), parseTime(held)
+		return sl, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the slots of %s: %w", verb, err)
+	}
+	return slots, nil
+}
+
+// ReleaseVerb gives back what comment took for verb on pr: its cooldown,
+// its run's count on the day it was taken, and its slot, which goes back
+// to the PR that had it before (unless another run took it since). What
+// another comment took is left alone. Released, the comment may take a run
+// again.
+func (s *Store) ReleaseVerb(ctx context.Context, verb string, pr int, comment int64) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_cooldown WHERE pr = ? AND verb = ? AND comment_id = ?`, pr, verb, comment); err != nil {
+			return fmt.Errorf("release cooldown of %s on #%d: %w", verb, pr, err)
+		}
+		var day string
+		var slot, prevPR int
+		var prevComment int64
+		var prevUsed, prevHeld string
+		switch err := tx.QueryRowContext(ctx, `SELECT day, slot, prev_pr, prev_comment_id, prev_used_at, prev_held_until
+			FROM refbot_verb_run WHERE verb = ? AND comment_id = ? AND pr = ?`, verb, comment, pr).
+			Scan(&day, &slot, &prevPR, &prevComment, &prevUsed, &prevHeld); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read the run of %s for comment %d: %w", verb, comment, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refbot_verb_day SET runs = runs - 1 WHERE verb = ? AND day = ? AND runs > 0`, verb, day); err != nil {
+			return fmt.Errorf("uncount a run of %s on %s: %w", verb, day, err)
+		}
+		if slot > 0 {
+			var err error
+			if prevUsed == "" {
+				_, err = tx.ExecContext(ctx, `DELETE FROM refbot_verb_slot WHERE verb = ? AND slot = ? AND comment_id = ?`, verb, slot, comment)
+			} else {
+				_, err = tx.ExecContext(ctx, `UPDATE refbot_verb_slot SET pr = ?, comment_id = ?, used_at = ?, held_until = ?
+					WHERE verb = ? AND slot = ? AND comment_id = ?`, prevPR, prevComment, prevUsed, prevHeld, verb, slot, comment)
+			}
+			if err != nil {
+				return fmt.Errorf("give slot %d of %s back: %w", slot, verb, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_verb_run WHERE verb = ? AND comment_id = ?`, verb, comment); err != nil {
+			return fmt.Errorf("forget the run of %s for comment %d: %w", verb, comment, err)
+		}
+		return nil
+	})
+}
+
+// HoldVerbSlot holds the slot that comment's run of verb on pr took until
+// until: its result was published. It returns false, changing nothing,
+// when the run holds no slot (none taken, given back, or taken by another
+// run since).
+func (s *Store) HoldVerbSlot(ctx context.Context, verb string, pr int, comment int64, until time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE refbot_verb_slot SET held_until = ? WHERE verb = ? AND pr = ? AND comment_id = ?`,
+		formatTime(until), verb, pr, comment)
+	if err != nil {
+		return false, fmt.Errorf("hold the slot of %s for #%d: %w", verb, pr, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// VerbDay returns how many runs of verb were counted on day (UTC,
+// "2006-01-02"), and its slots that have been used, by number.
+func (s *Store) VerbDay(ctx context.Context, verb, day string) (runs int, slots []VerbSlot, err error) {
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(runs), 0) FROM refbot_verb_day WHERE verb = ? AND day = ?`, verb, day).
+		Scan(&runs); err != nil {
+		return 0, nil, fmt.Errorf("read the runs of %s on %s: %w", verb, day, err)
+	}
+	slots, err = verbSlots(ctx, s.db, verb)
+	return runs, slots, err
+}
