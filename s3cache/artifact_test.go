@@ -78,28 +78,15 @@ func checksums(content string) (sha, git string) {
 	return hex.EncodeToString(s[:]), hex.EncodeToString(g[:])
 }
 
-// zipDir zips a folder the way actions/upload-artifact zips its path:
-// one deflated entry per file, named relative to the folder, no folder
-// entries, Unix mode 0644.
+// zipDir zips a folder the way actions/upload-artifact zips its path, into
+// a file.
 func zipDir(t *testing.T, dir string) string {
 	t.Helper()
-	var entries []zipEntry
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		entries = append(entries, zipEntry{name: filepath.ToSlash(rel), body: string(b)})
-		return err
-	})
+	data, err := testenv.ZipFolder(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return writeZip(t, entries)
+	return writeZipBytes(t, data)
 }
 
 // zipEntry is one entry of a hand-made zip.

@@ -37,8 +37,9 @@ func Tree(t testing.TB, files map[string]string) string {
 }
 
 // ZipFolder zips the files under dir as actions/upload-artifact zips a
-// folder (entries relative to it, folders implied), then the extra entries
-// (name → content) as they are, to make a hostile archive.
+// folder (one deflated entry per file, named relative to it, no folder
+// entries, Unix mode 0644), then the extra entries (name → content) alike,
+// to make a hostile archive.
 func ZipFolder(dir string, extra map[string]string) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -54,22 +55,13 @@ func ZipFolder(dir string, extra map[string]string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		w, err := zw.Create(filepath.ToSlash(rel))
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(data)
-		return err
+		return addZipFile(zw, filepath.ToSlash(rel), data)
 	})
 	if err != nil {
 		return nil, err
 	}
 	for _, name := range slices.Sorted(maps.Keys(extra)) {
-		w, err := zw.Create(name)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := w.Write([]byte(extra[name])); err != nil {
+		if err := addZipFile(zw, name, []byte(extra[name])); err != nil {
 			return nil, err
 		}
 	}
@@ -77,4 +69,15 @@ func ZipFolder(dir string, extra map[string]string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+func addZipFile(zw *zip.Writer, name string, data []byte) error {
+	h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+	h.SetMode(0o644)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	return err
 }
