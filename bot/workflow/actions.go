@@ -70,17 +70,25 @@ func (a ActionsCI) forkHeadIs(ctx context.Context, r ghclient.WorkflowRun, pr in
 	if !ok || r.HeadBranch == "" {
 		return false, nil
 	}
-	prs, err := a.Client.OpenPullRequestsByHead(ctx, owner, r.HeadBranch)
+	prs, err := GitHubClient{a.Client}.PullRequestsByHead(ctx, owner, r.HeadBranch)
 	if err != nil {
 		return false, err
 	}
-	var match []int
+	match := prsOfHead(prs, r.HeadRepo, r.HeadSHA)
+	return len(match) == 1 && match[0].Number == pr, nil
+}
+
+// prsOfHead returns the open pull requests among prs whose head is sha of
+// repo: what a fork's run is for, when it is exactly one (GitHub names no
+// pull request in a fork's runs).
+func prsOfHead(prs []PullRequest, repo, sha string) []PullRequest {
+	var match []PullRequest
 	for _, p := range prs {
-		if p.HeadSHA == r.HeadSHA && strings.EqualFold(p.HeadRepo, r.HeadRepo) {
-			match = append(match, p.Number)
+		if p.Open && p.HeadSHA == sha && strings.EqualFold(p.HeadRepo, repo) {
+			match = append(match, p)
 		}
 	}
-	return len(match) == 1 && match[0] == pr, nil
+	return match
 }
 
 // NewestBranchBuild implements CI: the newest push run of branch at sha.

@@ -32,6 +32,15 @@ type missingOutputs struct{ reason, short string }
 
 func (e *missingOutputs) Error() string { return e.reason }
 
+// expiredArtifact: the artifact name of the build is gone (GitHub keeps
+// artifacts for a limited time).
+func expiredArtifact(name string, build Build) *missingOutputs {
+	return &missingOutputs{
+		reason: fmt.Sprintf("the %s artifact of run %s has expired (GitHub keeps artifacts for a limited time); re-run the run to make a new one", code(name), buildName(build)),
+		short:  "artifact expired; re-run it",
+	}
+}
+
 // NoOutputs says whether err is Outputs.Fetch's "CI kept no outputs refbot
 // can take", which asking again will not change.
 func NoOutputs(err error) bool {
@@ -116,10 +125,7 @@ func (o *ArtifactOutputs) Fetch(ctx context.Context, build Build, src s3cache.So
 			return nil // CI uploaded this run's outputs to S3 itself
 		}
 		if expired {
-			return &missingOutputs{
-				reason: fmt.Sprintf("the %s artifact of run %s has expired (GitHub keeps artifacts for a limited time); re-run the run to make a new one", code(o.Name), buildName(build)),
-				short:  "artifact expired; re-run it",
-			}
+			return expiredArtifact(o.Name, build)
 		}
 		return &missingOutputs{
 			reason: fmt.Sprintf("run %s uploaded no %s artifact: the workflow must upload its outputs with the refbot action (`mode: artifact`) or `refbot upload --artifact` and actions/upload-artifact", buildName(build), code(o.Name)),
@@ -261,11 +267,7 @@ func (o *ArtifactOutputs) ingest(ctx context.Context, a namedArtifact, build Bui
 		o.remember(a.ID, err)
 		return err
 	case errors.Is(err, ghclient.ErrGone):
-		// Expired between the listing and the download.
-		return &missingOutputs{
-			reason: fmt.Sprintf("the %s artifact of run %s has expired (GitHub keeps artifacts for a limited time); re-run the run to make a new one", code(a.Name), buildName(build)),
-			short:  "artifact expired; re-run it",
-		}
+		return expiredArtifact(a.Name, build) // between the listing and the download
 	case err != nil:
 		return outage("download the run's artifact", err)
 	}

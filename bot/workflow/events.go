@@ -85,12 +85,7 @@ func (b *Bot) ciEventPRs(ctx context.Context, ev intake.CIEvent) ([]PullRequest,
 	if err != nil {
 		return nil, outage("find the fork's pull request", err)
 	}
-	var match []PullRequest
-	for _, pr := range prs {
-		if pr.Open && pr.HeadSHA == ev.HeadSHA {
-			match = append(match, pr)
-		}
-	}
+	match := prsOfHead(prs, ev.HeadRepo, ev.HeadSHA)
 	if len(match) != 1 {
 		nums := make([]string, len(match))
 		for i, p := range match {

@@ -16,9 +16,13 @@ func (g GitHubClient) PullRequest(ctx context.Context, n int) (PullRequest, erro
 	if err != nil {
 		return PullRequest{}, err
 	}
-	return PullRequest{Number: p.Number, Open: p.State == "open", Fork: p.IsFork, Merged: p.Merged, HeadSHA: p.HeadSHA,
-		BaseRef: p.BaseRef, Author: p.Author, MergeCommit: p.MergeCommitSHA, UpdatedAt: p.UpdatedAt,
-		ClosedAt: p.ClosedAt}, nil
+	return pullRequestOf(*p), nil
+}
+
+func pullRequestOf(p ghclient.PullRequest) PullRequest {
+	return PullRequest{Number: p.Number, Open: p.State == "open", Fork: p.IsFork, HeadRepo: p.HeadRepo, Merged: p.Merged,
+		HeadSHA: p.HeadSHA, BaseRef: p.BaseRef, Author: p.Author, MergeCommit: p.MergeCommitSHA, UpdatedAt: p.UpdatedAt,
+		ClosedAt: p.ClosedAt}
 }
 
 // PullRequestsByHead implements GitHub.
@@ -26,8 +30,7 @@ func (g GitHubClient) PullRequestsByHead(ctx context.Context, owner, branch stri
 	ps, err := g.Client.OpenPullRequestsByHead(ctx, owner, branch)
 	out := make([]PullRequest, len(ps))
 	for i, p := range ps {
-		out[i] = PullRequest{Number: p.Number, Open: p.State == "open", Fork: p.IsFork, HeadSHA: p.HeadSHA,
-			BaseRef: p.BaseRef, Author: p.Author, UpdatedAt: p.UpdatedAt}
+		out[i] = pullRequestOf(p)
 	}
 	return out, err
 }

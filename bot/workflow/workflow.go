@@ -34,7 +34,8 @@ import (
 type PullRequest struct {
 	Number      int
 	Open        bool
-	Fork        bool // the head is in another repository: its CI gets no secrets
+	Fork        bool   // the head is in another repository: its CI gets no secrets
+	HeadRepo    string // the head's repository, owner/name ("" when deleted)
 	Merged      bool
 	HeadSHA     string
 	BaseRef     string
