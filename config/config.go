@@ -36,6 +36,9 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	Policy   Policy   `yaml:"policy"`
 	Jobs     Jobs     `yaml:"jobs"`
+	// Website turns on BUILDBOT: WEBSITE (documentation previews); nil
+	// (no website section) leaves it off.
+	Website *Website `yaml:"website"`
 
 	src *source // nil for a Config built in code
 }

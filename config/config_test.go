@@ -145,6 +145,12 @@ func TestLoadExample(t *testing.T) {
 			LargeChangeShare: 0.5,
 		},
 		Jobs: Jobs{Workers: map[string]int{"commands": 4, "updates": 2, "merges": 2, "ci": 4}},
+		Website: &Website{
+			Workflow:    "docs.yaml",
+			Preview:     Preview{Bucket: "example-docs-preview", Prefix: "preview", URL: "https://preview.example.org/"},
+			Timeout:     Duration(2 * time.Hour),
+			StopTimeout: Duration(time.Minute),
+		},
 	}
 	if diff := cmp.Diff(want, got, ignoreSource); diff != "" {
 		t.Errorf("Load(%s) mismatch (-want +got):\n%s", examplePath, diff)

@@ -182,4 +182,7 @@ func (c *Config) applyDerivedDefaults() {
 		c.GitHub.APIURL += "/"
 	}
 	c.S3.Prefix = strings.TrimSuffix(c.S3.Prefix, "/")
+	if c.Website != nil {
+		c.Website.applyDefaults()
+	}
 }

@@ -129,7 +129,11 @@ func (s *source) record(path, name string, key, value ast.Node) string {
 
 func (s *source) unknownKey(key ast.Node, section, name string, known []string) *Problem {
 	msg := fmt.Sprintf("unknown key %q", name)
-	if guess := closest(name, known); guess != "" {
+	if section == "website" && slices.Contains(verbLimitKeys, name) {
+		// The issue that asked for WEBSITE spoke of website.hold: one
+		// engine decides every verb, so its limits are where the others' are.
+		msg += fmt.Sprintf(": WEBSITE's limits are set as every verb's, write policy.verbs.WEBSITE.%s", name)
+	} else if guess := closest(name, known); guess != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", guess)
 	} else {
 		msg += "; known keys are " + strings.Join(known, ", ")

@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 	c.Log.check(ck)
 	c.Policy.check(ck)
 	c.Jobs.check(ck)
+	c.checkWebsite(ck)
 	if len(ck.problems) == 0 {
 		return nil
 	}

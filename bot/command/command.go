@@ -49,7 +49,7 @@ type Command struct {
 	Verb    Verb   // canonical (SLAVE-STOP, the original name, becomes STOP)
 	Line    int    // 1-based line number in the comment
 	Raw     string // the line as written, trimmed
-	SHA     string // UPDATE [sha]: a 7–40 character hex head sha, lower-cased
+	SHA     string // UPDATE [sha], WEBSITE [sha]: a 7–40 character hex head sha, lower-cased
 	All     bool   // UPDATE --all (confirms a large change)
 	Variant string // UPDATE variant=NAME (one variant of a matrix build)
 }
@@ -174,6 +174,8 @@ func parseCommand(rest, prefix string) (cmd Command, reason, verb string) {
 		reason = parseUpdate(&cmd, args)
 	case Plan:
 		reason = parsePlan(&cmd, args)
+	case Website:
+		reason = parseWebsite(&cmd, args)
 	default:
 		if len(args) > 0 {
 			reason = fmt.Sprintf("%s takes no arguments; remove %q", v, strings.Join(args, " "))
@@ -199,20 +201,50 @@ func parseUpdate(cmd *Command, args []string) string {
 			if reason := setVariant(cmd, a, updateSyntax); reason != "" {
 				return reason
 			}
-		case hexRE.MatchString(a):
-			switch {
-			case cmd.SHA != "":
-				return fmt.Sprintf("%s; a second sha %q is one too many", updateSyntax, a)
-			case len(a) < minSHA:
-				return fmt.Sprintf("%s; %q is too short for a sha, which has %d to %d hex characters", updateSyntax, a, minSHA, maxSHA)
-			case len(a) > maxSHA:
-				return fmt.Sprintf("%s; %q is too long for a sha, which has %d to %d hex characters", updateSyntax, a, minSHA, maxSHA)
-			}
-			cmd.SHA = strings.ToLower(a)
-		case looksLikeSHA(a):
-			return fmt.Sprintf("%s; %q is not a sha, which has %d to %d hex characters (0-9, a-f)", updateSyntax, a, minSHA, maxSHA)
 		default:
+			if reason, ok := takeSHA(cmd, a, updateSyntax); ok || reason != "" {
+				if reason != "" {
+					return reason
+				}
+				continue
+			}
 			return fmt.Sprintf("%s; %q is none of these", updateSyntax, a)
+		}
+	}
+	return ""
+}
+
+// takeSHA takes arg into cmd as its sha when it is one (ok); reason says,
+// after syntax, why an arg that looks like a sha cannot be taken.
+func takeSHA(cmd *Command, arg, syntax string) (reason string, ok bool) {
+	switch {
+	case hexRE.MatchString(arg):
+		switch {
+		case cmd.SHA != "":
+			return fmt.Sprintf("%s; a second sha %q is one too many", syntax, arg), false
+		case len(arg) < minSHA:
+			return fmt.Sprintf("%s; %q is too short for a sha, which has %d to %d hex characters", syntax, arg, minSHA, maxSHA), false
+		case len(arg) > maxSHA:
+			return fmt.Sprintf("%s; %q is too long for a sha, which has %d to %d hex characters", syntax, arg, minSHA, maxSHA), false
+		}
+		cmd.SHA = strings.ToLower(arg)
+		return "", true
+	case looksLikeSHA(arg):
+		return fmt.Sprintf("%s; %q is not a sha, which has %d to %d hex characters (0-9, a-f)", syntax, arg, minSHA, maxSHA), false
+	}
+	return "", false
+}
+
+// parseWebsite reads WEBSITE [sha]: the docs of that head, only if it is
+// still the head.
+func parseWebsite(cmd *Command, args []string) string {
+	const syntax = "WEBSITE takes [sha]"
+	for _, a := range args {
+		if reason, ok := takeSHA(cmd, a, syntax); !ok {
+			if reason == "" {
+				reason = fmt.Sprintf("%s; %q is not that", syntax, a)
+			}
+			return reason
 		}
 	}
 	return ""

@@ -149,7 +149,7 @@ func checkResult(t *testing.T, body string, r Result) {
 		if c.Variant != "" && !variantRE.MatchString(c.Variant) {
 			t.Errorf("command %+v has a bad variant", c)
 		}
-		if c.Verb != Update && (c.SHA != "" || c.All) || c.Verb != Update && c.Verb != Plan && c.Variant != "" {
+		if c.Verb != Update && c.All || c.Verb != Update && c.Verb != Website && c.SHA != "" || c.Verb != Update && c.Verb != Plan && c.Variant != "" {
 			t.Errorf("command %+v has arguments its verb does not take", c)
 		}
 		if !utf8.ValidString(c.Raw) || strings.ContainsAny(c.Raw, "\n\r\x00\u200b") {
