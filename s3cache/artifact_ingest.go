@@ -152,6 +152,9 @@ func (p Provenance) source() (Source, error) {
 // The files are inflated into a temporary folder beside zipPath, removed
 // before returning; memory stays bounded however large the build.
 func (s *Store) IngestArtifact(ctx context.Context, zipPath string, prov Provenance) (*Manifest, error) {
+	if s.kind != KindOutputs {
+		return nil, fmt.Errorf("ingest artifact: %s keeps website builds, and an artifact holds test outputs", s)
+	}
 	src, err := prov.source()
 	if err != nil {
 		return nil, err
@@ -400,6 +403,10 @@ func (a *artifact) readManifest(ctx context.Context) (*Manifest, error) {
 	}
 	if m.Variant != a.variant {
 		return nil, fmt.Errorf("%w: %s names variant %q", ErrBadManifest, f.Name, m.Variant)
+	}
+	// Artifacts carry test outputs; a site in one would be taken for them.
+	if m.Kind != KindOutputs {
+		return nil, fmt.Errorf("%w: %s says kind %q; an artifact holds test outputs", ErrBadManifest, f.Name, m.Kind)
 	}
 	for _, file := range m.Files {
 		if file.Git == "" {

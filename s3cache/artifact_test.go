@@ -415,6 +415,8 @@ func TestIngestArtifactRefusals(t *testing.T) {
 			want: ErrTooLarge, text: "4 entries, limit 3"},
 		{name: "no manifest", zip: func(t *testing.T) string { return writeZip(t, artifactEntries(good, "", nil)[1:]) },
 			want: ErrIncomplete, text: "MANIFEST.json"},
+		{name: "a site", zip: edited(func(m *Manifest) { m.Kind = KindWebsite }), want: ErrBadManifest,
+			text: `MANIFEST.json says kind "website"; an artifact holds test outputs`},
 		{name: "two manifests", zip: with(artifactEntries(nil, "linux", nil)[0]), want: ErrBadManifest, text: "two manifests"},
 		{name: "file not in the manifest", zip: with(zipEntry{name: "data/extra.txt", body: "x"}), want: ErrBadManifest,
 			text: `"extra.txt" is in the zip but not in MANIFEST.json`},

@@ -54,6 +54,9 @@ func (s *Store) Download(ctx context.Context, m *Manifest, dir string, o Downloa
 	if err := m.Validate(s.limits); err != nil {
 		return st, err
 	}
+	if err := s.checkKind(m); err != nil {
+		return st, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return st, fmt.Errorf("download folder: %w", err)
 	}

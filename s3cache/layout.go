@@ -13,6 +13,11 @@
 //	BUILD/data/VARIANT/PATH      that variant's files
 //	BUILD/PINNED                 present: never pruned
 //
+// A store keeps builds of one kind (Options.Kind): CI builds' test outputs,
+// or the sites of WEBSITE's docs builds, in a folder of their own, and
+// refuses a build of the other kind. Publish copies a site into a preview
+// location that a web server serves (publish.go).
+//
 // Nothing else in refbot imports the AWS SDK.
 package s3cache
 
@@ -86,8 +91,35 @@ type Manifest struct {
 	Variant  string    `json:"variant,omitempty"`
 	Provider string    `json:"provider,omitempty"`
 	Attempt  int       `json:"attempt,omitempty"` // Actions' run_attempt (a re-run keeps the run id); 0 on Travis
+	Kind     string    `json:"kind,omitempty"`    // KindOutputs or KindWebsite
 	Created  time.Time `json:"created"`
 	Files    []File    `json:"files"`
+}
+
+// The kinds of build a manifest can describe.
+const (
+	// KindOutputs is a CI build's test outputs, which UPDATE commits to the
+	// data repo. Its manifests leave kind out, as they did before there
+	// were kinds.
+	KindOutputs = ""
+	// KindWebsite is a docs build's site, which WEBSITE publishes as a
+	// preview. It has no variants.
+	KindWebsite = "website"
+)
+
+func validKind(kind string) error {
+	if kind != KindOutputs && kind != KindWebsite {
+		return fmt.Errorf("kind %q: a build holds test outputs (kind left out) or a website (%q)", kind, KindWebsite)
+	}
+	return nil
+}
+
+// describeKind names a kind of build in messages.
+func describeKind(kind string) string {
+	if kind == KindWebsite {
+		return `a website build (kind "` + KindWebsite + `")`
+	}
+	return "a build of test outputs (no kind)"
 }
 
 // File is one data file: Path is relative to the build's (or variant's) data
@@ -234,6 +266,12 @@ func (m *Manifest) Validate(lim Limits) error {
 	}
 	if err := ValidVariant(m.Variant); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadManifest, err)
+	}
+	if err := validKind(m.Kind); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadManifest, err)
+	}
+	if m.Kind == KindWebsite && m.Variant != "" {
+		return fmt.Errorf("%w: a website build has no variants, and this one names variant %q", ErrBadManifest, m.Variant)
 	}
 	if m.Commit != "" && !commitPattern.MatchString(m.Commit) {
 		return fmt.Errorf("%w: commit %q is not a full hex object id", ErrBadManifest, m.Commit)

@@ -202,7 +202,20 @@ func (s *Store) readManifest(ctx context.Context, id, variant string) (*Manifest
 	if err := m.Validate(s.limits); err != nil {
 		return nil, fmt.Errorf("build %s: %w", id, err)
 	}
+	if err := s.checkKind(&m); err != nil {
+		return nil, err
+	}
 	return &m, nil
+}
+
+// checkKind refuses a manifest of another kind than the store's: a site
+// must never be taken for test outputs, nor test outputs for a site.
+func (s *Store) checkKind(m *Manifest) error {
+	if m.Kind != s.kind {
+		return fmt.Errorf("build %s in %s: %w: it is %s, not %s", m.Build, s, ErrProvenance,
+			describeKind(m.Kind), describeKind(s.kind))
+	}
+	return nil
 }
 
 // checkObjects lists the build's data once and checks every manifest entry

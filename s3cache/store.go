@@ -38,6 +38,12 @@ type Options struct {
 	Limits      Limits       // zero fields take DefaultLimits
 	Zip         ZipLimits    // for IngestArtifact; zero fields take their defaults
 	MaxAttempts int          // per request, for throttling and 5xx; 0 means 5
+
+	// Kind is what the store's builds hold: KindOutputs ("", test outputs)
+	// or KindWebsite (a documentation site, for WEBSITE previews). Upload
+	// records it in the manifest, and a build of the other kind is refused
+	// wherever it is read, so a site is never taken for test outputs.
+	Kind string
 }
 
 // Store reads and writes builds in one bucket and prefix.
@@ -49,12 +55,16 @@ type Store struct {
 	concurrency int
 	limits      Limits
 	zip         ZipLimits
+	kind        string
 }
 
 // New returns a Store. It does not contact S3.
 func New(ctx context.Context, o Options) (*Store, error) {
 	if o.Bucket == "" {
 		return nil, errors.New("s3cache: bucket is required")
+	}
+	if err := validKind(o.Kind); err != nil {
+		return nil, fmt.Errorf("s3cache: %w", err)
 	}
 	prefix := strings.Trim(o.Prefix, "/")
 	if prefix != "" && ValidPath(prefix) != nil {
@@ -105,7 +115,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		// downloads would read each byte a second time.
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	return &Store{client: client, creds: cfg.Credentials, bucket: o.Bucket, prefix: prefix, concurrency: o.Concurrency, limits: lim, zip: o.Zip}, nil
+	return &Store{client: client, creds: cfg.Credentials, bucket: o.Bucket, prefix: prefix, concurrency: o.Concurrency, limits: lim, zip: o.Zip, kind: o.Kind}, nil
 }
 
 // String names the store without credentials, for logs and errors.
@@ -177,20 +187,26 @@ func (s *Store) dataKey(build, variant, p string) string {
 }
 
 func (s *Store) getSmall(ctx context.Context, key string, limit int64) ([]byte, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	return s.getSmallIn(ctx, s.bucket, key, limit)
+}
+
+// getSmallIn reads a small object of any bucket the store's client reaches,
+// at most limit bytes.
+func (s *Store) getSmallIn(ctx context.Context, bucket, key string, limit int64) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
 		if isNotFound(err) {
-			return nil, fmt.Errorf("%s/%s: %w", s, key, ErrNotFound)
+			return nil, fmt.Errorf("s3://%s/%s: %w", bucket, key, ErrNotFound)
 		}
-		return nil, fmt.Errorf("get %s/%s: %w", s, key, err)
+		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(out.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s/%s: %w", s, key, err)
+		return nil, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s/%s: %w: more than %d bytes", s, key, ErrTooLarge, limit)
+		return nil, fmt.Errorf("s3://%s/%s: %w: more than %d bytes", bucket, key, ErrTooLarge, limit)
 	}
 	return b, nil
 }
@@ -211,7 +227,12 @@ func (s *Store) putSmall(ctx context.Context, key, contentType string, body []by
 // list calls f for each object under prefix (all of them when delim is "",
 // else only the top level, with sub-folders passed as CommonPrefixes).
 func (s *Store) list(ctx context.Context, prefix, delim string, f func(objectInfo), dirs func(string)) error {
-	in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix}
+	return s.listIn(ctx, s.bucket, prefix, delim, f, dirs)
+}
+
+// listIn is list in any bucket the store's client reaches.
+func (s *Store) listIn(ctx context.Context, bucket, prefix, delim string, f func(objectInfo), dirs func(string)) error {
+	in := &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix}
 	if delim != "" {
 		in.Delimiter = &delim
 	}
@@ -219,7 +240,7 @@ func (s *Store) list(ctx context.Context, prefix, delim string, f func(objectInf
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("list %s/%s: %w", s, prefix, err)
+			return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
 		}
 		for _, o := range page.Contents {
 			if f != nil {
@@ -237,6 +258,11 @@ func (s *Store) list(ctx context.Context, prefix, delim string, f func(objectInf
 
 // deleteKeys removes keys in batches of 1,000 (the API's limit).
 func (s *Store) deleteKeys(ctx context.Context, keys []string) error {
+	return s.deleteKeysIn(ctx, s.bucket, keys)
+}
+
+// deleteKeysIn is deleteKeys in any bucket the store's client reaches.
+func (s *Store) deleteKeysIn(ctx context.Context, bucket string, keys []string) error {
 	for len(keys) > 0 {
 		n := min(len(keys), 1000)
 		ids := make([]types.ObjectIdentifier, n)
@@ -244,15 +270,15 @@ func (s *Store) deleteKeys(ctx context.Context, keys []string) error {
 			ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
 		}
 		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
-			Bucket: &s.bucket,
+			Bucket: &bucket,
 			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
 		})
 		if err != nil {
-			return fmt.Errorf("delete %d objects in %s: %w", n, s, err)
+			return fmt.Errorf("delete %d objects in s3://%s: %w", n, bucket, err)
 		}
 		if len(out.Errors) > 0 {
 			e := out.Errors[0]
-			return fmt.Errorf("delete %s/%s: %s: %s", s, aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+			return fmt.Errorf("delete s3://%s/%s: %s: %s", bucket, aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
 		}
 		keys = keys[n:]
 	}

@@ -51,6 +51,9 @@ func (s *Store) Upload(ctx context.Context, req UploadRequest) (*Manifest, error
 	if err := ValidVariant(req.Variant); err != nil {
 		return nil, err
 	}
+	if s.kind == KindWebsite && req.Variant != "" {
+		return nil, fmt.Errorf("upload: a website build has no variants (got %q)", req.Variant)
+	}
 	if req.Source.PR <= 0 && req.Source.Branch == "" {
 		return nil, errors.New("upload: the source PR or branch is required")
 	}
@@ -89,7 +92,7 @@ func (s *Store) Upload(ctx context.Context, req UploadRequest) (*Manifest, error
 	m := &Manifest{
 		Version: ManifestVersion, Repo: req.Repo, PR: req.Source.PR, Branch: req.Source.Branch,
 		Commit: req.Commit, Build: req.Build, Variant: req.Variant, Provider: req.Provider, Attempt: req.Attempt,
-		Files: make([]File, len(files)),
+		Kind: s.kind, Files: make([]File, len(files)),
 	}
 	var sentFiles atomic.Int64
 	var sentBytes atomic.Int64
@@ -139,7 +142,9 @@ func (s *Store) Upload(ctx context.Context, req UploadRequest) (*Manifest, error
 }
 
 // uploadFile hashes a file and sends it, checking afterwards that it did not
-// change while being read.
+// change while being read. The object's Content-Type follows the file's
+// extension, as Publish sets it, so that a site read straight from the
+// build folder works too.
 func (s *Store) uploadFile(ctx context.Context, tm *transfermanager.Client, name, key string, size int64) (sum, git string, err error) {
 	f, err := os.Open(name)
 	if err != nil {
@@ -155,9 +160,10 @@ func (s *Store) uploadFile(ctx context.Context, tm *transfermanager.Client, name
 		return "", "", fmt.Errorf("upload %s: file changed while uploading (%d bytes, was %d)", name, n, size)
 	}
 	_, err = tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket: aws.String(s.bucket),
-		Key:    aws.String(key),
-		Body:   io.NewSectionReader(f, 0, size),
+		Bucket:      aws.String(s.bucket),
+		Key:         aws.String(key),
+		Body:        io.NewSectionReader(f, 0, size),
+		ContentType: aws.String(contentType(key)),
 	})
 	if err != nil {
 		return "", "", fmt.Errorf("upload %s to %s/%s: %w", name, s, key, err)

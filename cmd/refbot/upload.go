@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,9 +37,16 @@ func (f *s3Flags) register(cmd *cobra.Command) {
 }
 
 // options merges the configuration file's s3 section (if a file is given)
-// with the flags; flags given on the command line win.
-func (f *s3Flags) options(cmd *cobra.Command) (s3cache.Options, error) {
+// with the flags; flags given on the command line win. A website build
+// (kind s3cache.KindWebsite) goes to the docs builds' bucket and folder:
+// website.s3_bucket and website.s3_prefix in the file, else
+// $REFBOT_WEBSITE_S3_BUCKET (default the test builds' bucket) and
+// $REFBOT_WEBSITE_S3_PREFIX (default "<the test builds' folder>-website"),
+// and never inside the test builds' folder.
+func (f *s3Flags) options(cmd *cobra.Command, kind string) (s3cache.Options, error) {
 	var o s3cache.Options
+	// Where the test builds go, to keep a site out of their folder.
+	tests := struct{ bucket, prefix string }{os.Getenv("REFBOT_S3_BUCKET"), os.Getenv("REFBOT_S3_PREFIX")}
 	if path, _ := configFile(cmd, ""); path != "" {
 		cfg, err := config.Load(path)
 		if err != nil {
@@ -47,14 +55,30 @@ func (f *s3Flags) options(cmd *cobra.Command) (s3cache.Options, error) {
 		if o, err = s3Options(cfg.S3); err != nil {
 			return o, err
 		}
+		tests.bucket, tests.prefix = cfg.S3.Bucket, cfg.S3.Prefix
+		if kind == s3cache.KindWebsite {
+			o.Bucket, o.Prefix = cfg.Website.UploadBucket(cfg.S3), cfg.Website.UploadPrefix(cfg.S3)
+		}
+	}
+	bucket, prefix := f.bucket, f.prefix
+	if kind == s3cache.KindWebsite {
+		if v := os.Getenv("REFBOT_WEBSITE_S3_BUCKET"); v != "" && !cmd.Flags().Changed("bucket") {
+			bucket = v
+		}
+		if !cmd.Flags().Changed("prefix") {
+			prefix = os.Getenv("REFBOT_WEBSITE_S3_PREFIX")
+			if prefix == "" {
+				prefix = (*config.Website)(nil).UploadPrefix(config.S3{Prefix: f.prefix})
+			}
+		}
 	}
 	set := func(name string, dst *string, v string) {
 		if cmd.Flags().Changed(name) || (*dst == "" && v != "") {
 			*dst = v
 		}
 	}
-	set("bucket", &o.Bucket, f.bucket)
-	set("prefix", &o.Prefix, f.prefix)
+	set("bucket", &o.Bucket, bucket)
+	set("prefix", &o.Prefix, prefix)
 	set("endpoint", &o.Endpoint, f.endpoint)
 	set("region", &o.Region, f.region)
 	if cmd.Flags().Changed("path-style") || f.pathStyle {
@@ -63,10 +87,35 @@ func (f *s3Flags) options(cmd *cobra.Command) (s3cache.Options, error) {
 	if cmd.Flags().Changed("concurrency") || o.Concurrency == 0 {
 		o.Concurrency = f.concurrency
 	}
+	o.Kind = kind
 	if o.Bucket == "" {
+		if kind == s3cache.KindWebsite {
+			return o, usageErrorf("no S3 bucket: give --bucket, $REFBOT_WEBSITE_S3_BUCKET, $REFBOT_S3_BUCKET or a configuration file")
+		}
 		return o, usageErrorf("no S3 bucket: give --bucket, $REFBOT_S3_BUCKET or a configuration file")
 	}
+	if kind == s3cache.KindWebsite && o.Bucket == tests.bucket && overlappingFolders(o.Prefix, tests.prefix) {
+		return o, usageErrorf("--kind website: the site would go to %s, and the test builds are in %s: "+
+			"a site needs a folder of its own, outside theirs, which is pruned of what is not a test build; "+
+			"give --prefix, $REFBOT_WEBSITE_S3_PREFIX or website.s3_prefix (or another bucket)",
+			s3URL(o.Bucket, o.Prefix), s3URL(tests.bucket, tests.prefix))
+	}
 	return o, nil
+}
+
+// overlappingFolders says whether folder a of a bucket is b, inside it, or
+// holds it: "" is the bucket's root.
+func overlappingFolders(a, b string) bool {
+	a, b = strings.Trim(a, "/"), strings.Trim(b, "/")
+	in := func(x, y string) bool { return y == "" || x == y || strings.HasPrefix(x, y+"/") }
+	return in(a, b) || in(b, a)
+}
+
+func s3URL(bucket, prefix string) string {
+	if prefix = strings.Trim(prefix, "/"); prefix == "" {
+		return "s3://" + bucket
+	}
+	return "s3://" + bucket + "/" + prefix
 }
 
 // s3Options turns the configuration's s3 section into store options,
@@ -183,17 +232,111 @@ func (f *buildFlags) resolve(cmd *cobra.Command, env *ciBuild) (buildFacts, erro
 	return facts, nil
 }
 
+// resolveWebsite is resolve for a docs build (--kind website). It is not a
+// build of the PR: refbot asked CI for it on a branch of the project, and
+// the CI's own source and commit are that branch's, so they are never used.
+// The PR and its head come from $REFBOT_WEBSITE_PR and $REFBOT_WEBSITE_SHA,
+// which refbot set on the build, or from --source and --commit (refused
+// when they disagree with the variables); the build id, attempt, repo and
+// provider are the CI's, as for test outputs.
+func (f *buildFlags) resolveWebsite(cmd *cobra.Command, env *ciBuild, getenv func(string) string) (buildFacts, error) {
+	facts := buildFacts{Build: f.build, Repo: f.repo, Provider: f.provider}
+	if cmd.Flags().Changed("attempt") {
+		if f.attempt < 0 {
+			return facts, usageErrorf("--attempt %d: give the CI run's attempt, 1 or more", f.attempt)
+		}
+		facts.Attempt = f.attempt
+	}
+	envPR, envSHA := getenv(websitePREnv), getenv(websiteSHAEnv)
+	switch {
+	case f.source != "":
+		src, err := parseSourceFlag(f.source)
+		if err != nil {
+			return facts, err
+		}
+		if src.PR == 0 {
+			return facts, usageErrorf("--source %s: a website build is for a pull request: give its number", f.source)
+		}
+		if envPR != "" && envPR != src.String() {
+			return facts, usageErrorf("--source %s disagrees with %s=%s, which refbot set for this docs build: leave --source out",
+				f.source, websitePREnv, envPR)
+		}
+		facts.Source = src
+	case envPR == "":
+		return facts, usageErrorf("--kind website: no PR: set %s to the PR's number (refbot passes it to the docs build it asks for), "+
+			"or give --source; the CI's own source is the branch the docs build ran on, not the PR", websitePREnv)
+	default:
+		pr, err := strconv.Atoi(envPR)
+		if err != nil || pr <= 0 || strconv.Itoa(pr) != envPR {
+			return facts, usageErrorf("%s=%q is not a PR number", websitePREnv, envPR)
+		}
+		facts.Source = s3cache.Source{PR: pr}
+	}
+	switch {
+	case f.commit != "":
+		if !shaPattern.MatchString(f.commit) {
+			return facts, usageErrorf("--commit %q is not a full commit sha (40 lowercase hex digits)", f.commit)
+		}
+		if envSHA != "" && envSHA != f.commit {
+			return facts, usageErrorf("--commit %s disagrees with %s=%s, which refbot set for this docs build: leave --commit out",
+				f.commit, websiteSHAEnv, envSHA)
+		}
+		facts.Commit = f.commit
+	case envSHA == "":
+		return facts, usageErrorf("--kind website: no head commit: set %s to the PR's head sha that the site was built from "+
+			"(refbot passes it to the docs build it asks for), or give --commit; the CI's own commit is the branch's, not the PR's", websiteSHAEnv)
+	case !shaPattern.MatchString(envSHA):
+		return facts, usageErrorf("%s=%q is not a full commit sha (40 lowercase hex digits)", websiteSHAEnv, envSHA)
+	default:
+		facts.Commit = envSHA
+	}
+	if env == nil {
+		if facts.Build == "" {
+			return facts, usageErrorf("no --build: give it, or run in GitHub Actions or Travis, whose environment says it " +
+				"(GITHUB_ACTIONS or TRAVIS is not \"true\" here)")
+		}
+		return facts, nil
+	}
+	if facts.Build == "" {
+		facts.Build = env.Build
+	}
+	if !cmd.Flags().Changed("attempt") && facts.Build == env.Build {
+		facts.Attempt = env.Attempt
+	}
+	if facts.Repo == "" {
+		facts.Repo = env.Repo
+	}
+	if facts.Provider == "" {
+		facts.Provider = env.Provider
+	}
+	return facts, nil
+}
+
+// The variables refbot sets on a docs build it asks CI for (docs/design.md,
+// "WEBSITE").
+const (
+	websitePREnv  = "REFBOT_WEBSITE_PR"
+	websiteSHAEnv = "REFBOT_WEBSITE_SHA"
+)
+
+// The kinds `refbot upload --kind` takes.
+const (
+	kindOutputs = "outputs"
+	kindWebsite = "website"
+)
+
 func newUploadCmd() *cobra.Command {
 	var (
 		s3       s3Flags
 		facts    buildFlags
 		variant  string
 		artifact string
+		kind     string
 		asJSON   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "upload [--build ID] [--source PR|BRANCH] [--commit SHA] [--variant NAME] [--artifact OUT] DIR",
-		Short: "Hand a CI build's test outputs to refbot: upload them to S3, or prepare a workflow artifact (run by the project's CI)",
+		Use:   "upload [--build ID] [--source PR|BRANCH] [--commit SHA] [--variant NAME] [--artifact OUT] [--kind website] DIR",
+		Short: "Hand a CI build's test outputs (or a docs build's site) to refbot: upload them to S3, or prepare a workflow artifact (run by the project's CI)",
 		Long: `Upload the files under DIR as the outputs of CI build ID: the data files in
 parallel (multipart for large ones), then SOURCE, then MANIFEST.json last, so
 that refbot only ever sees complete uploads. Uploading the same build again
@@ -238,7 +381,21 @@ S3 settings come from the flags, from $REFBOT_S3_* variables, or from the
 s3 section of refbot's configuration file (--config); credentials from the
 configuration file or the AWS SDK's default chain (AWS_ACCESS_KEY_ID …).
 Without any credentials it fails before uploading: CI gives the builds of a
-pull request from a fork no secrets, and those use --artifact.`,
+pull request from a fork no secrets, and those use --artifact.
+
+With --kind website, DIR is a documentation site that the docs build refbot
+asked for on BUILDBOT: WEBSITE has built; refbot publishes it as the PR's
+preview. That build runs on a branch of the project, not on the PR, so the
+CI's own source and commit are not the site's: the PR is $REFBOT_WEBSITE_PR
+(or --source) and the head it was built from $REFBOT_WEBSITE_SHA (or
+--commit), both set by refbot on the build, and upload refuses to run
+without them. The build id, attempt, repo and provider come from the CI as
+above. The site goes to the docs builds' folder: --bucket and --prefix,
+else website.s3_bucket and website.s3_prefix of the --config file, else
+$REFBOT_WEBSITE_S3_BUCKET (default $REFBOT_S3_BUCKET) and
+$REFBOT_WEBSITE_S3_PREFIX (default "$REFBOT_S3_PREFIX-website"); never
+inside the test builds' folder. A site has no variants and is not an
+artifact.`,
 		Example: `  # Travis, or GitHub Actions with S3 credentials among the secrets:
   refbot upload --bucket ci-data test-output/
 
@@ -247,23 +404,36 @@ pull request from a fork no secrets, and those use --artifact.`,
   refbot upload --artifact "$RUNNER_TEMP/refbot-artifact" test-output/
 
   # Anywhere else, every fact given:
-  refbot upload --bucket ci-data --build 4242 --source 17 --commit "$sha" test-output/`,
+  refbot upload --bucket ci-data --build 4242 --source 17 --commit "$sha" test-output/
+
+  # The docs build refbot asked for (REFBOT_WEBSITE_PR and _SHA set by refbot):
+  refbot upload --kind website --bucket ci-data docs/_build/html/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			storeKind, err := uploadKind(kind, variant, artifact)
+			if err != nil {
+				return err
+			}
 			// An environment refbot cannot read (a container step without
-			// the event payload) does not stop an upload whose flags say it all.
+			// the event payload) does not stop an upload whose flags say it
+			// all. A docs build's PR is not the CI's: only its build id is.
 			env, err := detectCI(os.Getenv)
-			if err != nil && (facts.build == "" || facts.source == "") {
+			if err != nil && (facts.build == "" || (facts.source == "" && storeKind != s3cache.KindWebsite)) {
 				return fmt.Errorf("read the CI's environment: %w", err)
 			}
-			b, err := facts.resolve(cmd, env)
+			var b buildFacts
+			if storeKind == s3cache.KindWebsite {
+				b, err = facts.resolveWebsite(cmd, env, os.Getenv)
+			} else {
+				b, err = facts.resolve(cmd, env)
+			}
 			if err != nil {
 				return err
 			}
 			if artifact != "" {
 				return prepareArtifact(cmd, b, variant, artifact, args[0], asJSON)
 			}
-			opts, err := s3.options(cmd)
+			opts, err := s3.options(cmd, storeKind)
 			if err != nil {
 				return err
 			}
@@ -306,8 +476,30 @@ pull request from a fork no secrets, and those use --artifact.`,
 	fl := cmd.Flags()
 	fl.StringVar(&variant, "variant", "", "the matrix variant these files belong to (e.g. linux-py3.12)")
 	fl.StringVar(&artifact, "artifact", "", "prepare folder `OUT` for actions/upload-artifact instead of uploading to S3")
+	fl.StringVar(&kind, "kind", kindOutputs, "what DIR holds: "+kindOutputs+" (a CI build's test outputs) or "+kindWebsite+" (a docs build's site, for WEBSITE)")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// uploadKind reads --kind as the store's kind, refusing what a site cannot
+// be: a variant, or an artifact (the docs build refbot asks for runs on the
+// project's branch, with its secrets, and uploads to S3).
+func uploadKind(kind, variant, artifact string) (string, error) {
+	switch kind {
+	case kindOutputs:
+		return s3cache.KindOutputs, nil
+	case kindWebsite:
+		if variant != "" {
+			return "", usageErrorf("--kind website --variant %s: a site has no variants", variant)
+		}
+		if artifact != "" {
+			return "", usageErrorf("--kind website --artifact: a docs build runs on the project's branch, with its secrets: " +
+				"upload the site to S3 (leave --artifact out)")
+		}
+		return s3cache.KindWebsite, nil
+	}
+	return "", usageErrorf("--kind %q: give %s (a CI build's test outputs, the default) or %s (a docs build's site)",
+		kind, kindOutputs, kindWebsite)
 }
 
 // prepareArtifact is `refbot upload --artifact OUT DIR`.
@@ -358,14 +550,21 @@ func firstHiddenPath(dir string) (string, error) {
 
 // uploadResult is what --json prints.
 func uploadResult(m *s3cache.Manifest, src s3cache.Source, location string) map[string]any {
+	kind := kindOutputs
+	if m.Kind == s3cache.KindWebsite {
+		kind = kindWebsite
+	}
 	return map[string]any{
 		"build": m.Build, "attempt": m.Attempt, "source": src.String(), "variant": m.Variant, "commit": m.Commit,
-		"files": len(m.Files), "bytes": m.TotalSize(), "location": location,
+		"files": len(m.Files), "bytes": m.TotalSize(), "location": location, "kind": kind,
 	}
 }
 
 func describeBuild(m *s3cache.Manifest) string {
 	what := "build " + m.Build
+	if m.Kind == s3cache.KindWebsite {
+		what = "website build " + m.Build
+	}
 	if m.Attempt > 0 {
 		what += fmt.Sprintf(" (attempt %d)", m.Attempt)
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -467,7 +470,7 @@ func TestUploadArtifact(t *testing.T) {
 		t.Fatalf("--json printed %q: %v", stdout, err)
 	}
 	wantRes := map[string]any{"build": "7001", "attempt": 2.0, "source": "12", "variant": "py3.12", "commit": headSHA,
-		"files": 2.0, "bytes": float64(len("\x89PNG...") + len("{}")), "location": out}
+		"files": 2.0, "bytes": float64(len("\x89PNG...") + len("{}")), "location": out, "kind": "outputs"}
 	if diff := cmp.Diff(wantRes, res); diff != "" {
 		t.Errorf("--json (-want +got):\n%s", diff)
 	}
@@ -558,4 +561,229 @@ func readJSON(t *testing.T, name string, v any) {
 	if err := json.Unmarshal(body, v); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
+}
+
+// websiteCI is a docs build's environment: the CI's (a build of branch
+// main, at pushedSHA) and what refbot sets on the build it asks for.
+func websiteCI(ci map[string]string) map[string]string {
+	env := map[string]string{websitePREnv: "12", websiteSHAEnv: headSHA, "REFBOT_WEBSITE_REQUEST": "refbot-website-5"}
+	for k, v := range ci {
+		env[k] = v
+	}
+	return env
+}
+
+// TestUploadWebsite runs `refbot upload --kind website` as the docs build
+// refbot asked for would, on Travis and on GitHub Actions, against MinIO:
+// the site is recorded for the PR and head refbot named, not for the
+// branch the build ran on, in the docs builds' folder.
+func TestUploadWebsite(t *testing.T) {
+	mc := testenv.MinIO(t)
+	bucket, sitesBucket := mc.BucketName(t), mc.BucketName(t)
+	ctx := context.Background()
+	bucketStore(ctx, t, mc, bucket, "")
+	bucketStore(ctx, t, mc, sitesBucket, "")
+	site := testenv.Tree(t, map[string]string{"index.html": "<h1>docs</h1>", "_static/site.css": "body {}"})
+	travisDocs := travisEnv(map[string]string{"TRAVIS_PULL_REQUEST": "false", "TRAVIS_COMMIT": pushedSHA, "TRAVIS_EVENT_TYPE": "api"})
+	actionsDocs := actionsEnv("workflow_dispatch", map[string]string{"GITHUB_SHA": pushedSHA, "GITHUB_REF": "refs/heads/main",
+		"GITHUB_REF_NAME": "main", "GITHUB_REF_TYPE": "branch"})
+	config := writeFile(t, "refbot.yaml", `github:
+  repo: octo-org/octo-repo
+  token: {env: REFBOT_TEST_GITHUB_TOKEN}
+s3:
+  bucket: `+bucket+`
+  prefix: ci
+  endpoint: `+mc.Endpoint+`
+  path_style: true
+data_repo:
+  url: https://git.example.org/data.git
+website:
+  s3_bucket: `+sitesBucket+`
+  s3_prefix: docs/builds
+  preview: {bucket: `+sitesBucket+`, prefix: preview, url: "https://preview.example.org/"}
+`)
+	type manifest struct {
+		Kind, Build, Commit, Repo, Provider string
+		PR, Attempt                         int
+	}
+	tests := []struct {
+		name           string
+		env            map[string]string
+		args           []string
+		bucket, prefix string // where the site is expected
+		want           manifest
+	}{
+		{
+			name:   "travis",
+			env:    websiteCI(travisDocs),
+			bucket: bucket, prefix: "ci-website",
+			want: manifest{Kind: "website", Build: "9001", Commit: headSHA, Repo: "octo-org/octo-repo", Provider: "travis", PR: 12},
+		},
+		{
+			name:   "actions, the site's own bucket and folder",
+			env:    websiteCI(with(actionsDocs, map[string]string{"REFBOT_WEBSITE_S3_BUCKET": sitesBucket, "REFBOT_WEBSITE_S3_PREFIX": "sites"})),
+			bucket: sitesBucket, prefix: "sites",
+			want: manifest{Kind: "website", Build: "7001", Commit: headSHA, Repo: "octo-org/octo-repo", Provider: "github-actions", PR: 12, Attempt: 2},
+		},
+		{
+			name:   "flags agreeing with refbot's variables",
+			env:    websiteCI(travisDocs),
+			args:   []string{"--source", "12", "--commit", headSHA, "--build", "9050", "--prefix", "ci-docs"},
+			bucket: bucket, prefix: "ci-docs",
+			want: manifest{Kind: "website", Build: "9050", Commit: headSHA, Repo: "octo-org/octo-repo", Provider: "travis", PR: 12},
+		},
+		{
+			name:   "outside CI, every fact a flag",
+			env:    map[string]string{},
+			args:   []string{"--source", "31", "--commit", pushedSHA, "--build", "77"},
+			bucket: bucket, prefix: "ci-website",
+			want: manifest{Kind: "website", Build: "77", Commit: pushedSHA, PR: 31},
+		},
+		{
+			name:   "the configuration file's website section",
+			env:    websiteCI(with(travisDocs, map[string]string{configEnv: config})),
+			bucket: sitesBucket, prefix: "docs/builds",
+			want: manifest{Kind: "website", Build: "9001", Commit: headSHA, Repo: "octo-org/octo-repo", Provider: "travis", PR: 12},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			outsideCI(t)
+			t.Setenv("AWS_ACCESS_KEY_ID", mc.AccessKey)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", mc.SecretKey)
+			t.Setenv("REFBOT_S3_ENDPOINT", mc.Endpoint)
+			t.Setenv("REFBOT_S3_PATH_STYLE", "true")
+			t.Setenv("REFBOT_S3_BUCKET", bucket)
+			t.Setenv("REFBOT_S3_PREFIX", "ci")
+			t.Setenv(configEnv, "")
+			setEnv(t, tc.env)
+			code, stdout, stderr := run(t, append(append([]string{"upload", "--kind", "website"}, tc.args...), site)...)
+			if code != exitOK {
+				t.Fatalf("exit %d, stderr: %s", code, stderr)
+			}
+			for _, says := range []string{"uploaded website build " + tc.want.Build, fmt.Sprintf("for PR #%d: 2 files", tc.want.PR)} {
+				if !strings.Contains(stdout, says) {
+					t.Errorf("stdout = %q, want it to say %q", stdout, says)
+				}
+			}
+			sites := kindStore(ctx, t, mc, tc.bucket, tc.prefix, s3cache.KindWebsite)
+			b, err := sites.Open(ctx, tc.want.Build, s3cache.Want{Source: s3cache.Source{PR: tc.want.PR}, Commit: tc.want.Commit})
+			if err != nil {
+				t.Fatalf("the site does not open as a website build of %s/%s: %v", tc.bucket, tc.prefix, err)
+			}
+			m := b.Manifests[""]
+			got := manifest{Kind: m.Kind, Build: m.Build, Commit: m.Commit, Repo: m.Repo, Provider: m.Provider, PR: m.PR, Attempt: m.Attempt}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("the manifest (-want +got):\n%s", diff)
+			}
+			// Not among the test builds, nor readable as test outputs.
+			tests := kindStore(ctx, t, mc, bucket, "ci", s3cache.KindOutputs)
+			if _, err := tests.Open(ctx, tc.want.Build, s3cache.Want{Source: s3cache.Source{PR: tc.want.PR}}); !errors.Is(err, s3cache.ErrNotFound) {
+				t.Errorf("the test builds' folder has build %s (Open: %v)", tc.want.Build, err)
+			}
+			outputs := kindStore(ctx, t, mc, tc.bucket, tc.prefix, s3cache.KindOutputs)
+			if _, err := outputs.Open(ctx, tc.want.Build, s3cache.Want{Source: s3cache.Source{PR: tc.want.PR}}); !errors.Is(err, s3cache.ErrProvenance) {
+				t.Errorf("the site opens as test outputs (Open: %v)", err)
+			}
+		})
+	}
+}
+
+// TestUploadWebsiteRefusals: what `refbot upload --kind website` refuses,
+// before anything is uploaded.
+func TestUploadWebsiteRefusals(t *testing.T) {
+	mc := testenv.MinIO(t)
+	bucket := mc.BucketName(t)
+	ctx := context.Background()
+	bucketStore(ctx, t, mc, bucket, "")
+	site := testenv.Tree(t, map[string]string{"index.html": "<h1>docs</h1>"})
+	travisDocs := travisEnv(map[string]string{"TRAVIS_PULL_REQUEST": "false", "TRAVIS_COMMIT": pushedSHA})
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no PR", without(websiteCI(travisDocs), websitePREnv), nil,
+			"no PR: set REFBOT_WEBSITE_PR to the PR's number"},
+		{"no head", without(websiteCI(travisDocs), websiteSHAEnv), nil,
+			"no head commit: set REFBOT_WEBSITE_SHA to the PR's head sha"},
+		{"neither, on a PR build", without(without(travisEnv(map[string]string{"TRAVIS_PULL_REQUEST": "12",
+			"TRAVIS_PULL_REQUEST_SHA": headSHA, "TRAVIS_COMMIT": mergeSHA}), websitePREnv), websiteSHAEnv), nil,
+			"no PR: set REFBOT_WEBSITE_PR"},
+		{"a PR that is not a number", with(websiteCI(travisDocs), map[string]string{websitePREnv: "12a"}), nil,
+			`REFBOT_WEBSITE_PR="12a" is not a PR number`},
+		{"a short sha", with(websiteCI(travisDocs), map[string]string{websiteSHAEnv: "abc1234"}), nil,
+			`REFBOT_WEBSITE_SHA="abc1234" is not a full commit sha`},
+		{"a branch as source", without(websiteCI(travisDocs), websitePREnv), []string{"--source", "main"},
+			"--source main: a website build is for a pull request"},
+		{"another PR", websiteCI(travisDocs), []string{"--source", "13"},
+			"--source 13 disagrees with REFBOT_WEBSITE_PR=12"},
+		{"another head", websiteCI(travisDocs), []string{"--commit", pushedSHA},
+			"--commit " + pushedSHA + " disagrees with REFBOT_WEBSITE_SHA=" + headSHA},
+		{"a variant", websiteCI(travisDocs), []string{"--variant", "linux"}, "--kind website --variant linux: a site has no variants"},
+		{"an artifact", websiteCI(travisDocs), []string{"--artifact", filepath.Join(t.TempDir(), "a")}, "--kind website --artifact"},
+		{"an unknown kind", websiteCI(travisDocs), []string{"--kind", "docs"}, `--kind "docs": give outputs`},
+		{"inside the test builds' folder", with(websiteCI(travisDocs), map[string]string{"REFBOT_WEBSITE_S3_PREFIX": "ci/site"}), nil,
+			"the site would go to s3://" + bucket + "/ci/site, and the test builds are in s3://" + bucket + "/ci"},
+		{"the test builds' whole bucket", with(websiteCI(travisDocs), map[string]string{"REFBOT_S3_PREFIX": ""}), nil,
+			"the test builds are in s3://" + bucket + ": a site needs a folder of its own"},
+		{"no build outside CI", map[string]string{websitePREnv: "12", websiteSHAEnv: headSHA}, nil, "no --build"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			outsideCI(t)
+			t.Setenv("AWS_ACCESS_KEY_ID", mc.AccessKey)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", mc.SecretKey)
+			t.Setenv("REFBOT_S3_ENDPOINT", mc.Endpoint)
+			t.Setenv("REFBOT_S3_PATH_STYLE", "true")
+			t.Setenv("REFBOT_S3_BUCKET", bucket)
+			t.Setenv("REFBOT_S3_PREFIX", "ci")
+			for _, k := range []string{websitePREnv, websiteSHAEnv, "REFBOT_WEBSITE_S3_BUCKET", "REFBOT_WEBSITE_S3_PREFIX"} {
+				t.Setenv(k, "")
+			}
+			t.Setenv(configEnv, "")
+			setEnv(t, tc.env)
+			args := append([]string{"upload"}, tc.args...)
+			if !slices.Contains(tc.args, "--kind") {
+				args = append(args, "--kind", "website")
+			}
+			code, _, stderr := run(t, append(args, site)...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d mentioning %q", code, stderr, exitUsage, tc.want)
+			}
+		})
+	}
+	var objects []string
+	root := kindStore(ctx, t, mc, bucket, "", s3cache.KindOutputs)
+	builds, err := root.ListBuilds(ctx)
+	for _, b := range builds {
+		objects = append(objects, b.ID)
+	}
+	if err != nil || len(objects) != 0 {
+		t.Errorf("refused uploads left %v in the bucket (%v)", objects, err)
+	}
+}
+
+// kindStore is the store of kind under prefix of bucket on mc.
+func kindStore(ctx context.Context, t *testing.T, mc *testenv.MinIOServer, bucket, prefix, kind string) *s3cache.Store {
+	t.Helper()
+	store, err := s3cache.New(ctx, s3cache.Options{Bucket: bucket, Prefix: prefix, Endpoint: mc.Endpoint, PathStyle: true,
+		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey, Kind: kind})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// with returns env with more variables (or others' values).
+func with(env, more map[string]string) map[string]string {
+	out := maps.Clone(env)
+	maps.Copy(out, more)
+	return out
+}
+
+// without returns env with name set to "" (unset, as far as refbot reads it).
+func without(env map[string]string, name string) map[string]string {
+	return with(env, map[string]string{name: ""})
 }
