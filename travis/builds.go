@@ -133,6 +133,27 @@ func (c *Client) BuildsForBranch(ctx context.Context, slug, branch string) ([]Bu
 	return builds, nil
 }
 
+// UnfinishedBuilds returns the builds of branch with event type eventType
+// (EventCron for the scheduled ones) that have not reached a final state,
+// newest first, at most WithMaxResults of them.
+func (c *Client) UnfinishedBuilds(ctx context.Context, slug, branch, eventType string) ([]Build, error) {
+	if branch == "" || eventType == "" {
+		return nil, fmt.Errorf("unfinished builds of %s branch %q event %q: want a branch and an event type", slug, branch, eventType)
+	}
+	q := url.Values{
+		"event_type":  {eventType},
+		"branch.name": {branch},
+		"state":       {strings.Join([]string{StateCreated, StateReceived, StateQueued, StateStarted}, ",")},
+	}
+	builds, err := c.scanBuilds(ctx, slug, q, func(b Build) bool {
+		return b.Branch == branch && b.EventType == eventType && !b.Finished()
+	}, c.maxResults)
+	if err != nil {
+		return nil, fmt.Errorf("unfinished %s builds of %s branch %s: %w", eventType, slug, branch, err)
+	}
+	return builds, nil
+}
+
 // NewestBuildForCommit returns the newest build of pull request pr that
 // tested commit sha. It returns an error matching ErrNotFound when no such
 // build is among the pages it reads.

@@ -1,7 +1,8 @@
 // Package travis is a client for the parts of the Travis CI API v3 that
 // refbot uses: the builds of a pull request, a branch or a commit, one
-// build with its jobs, restarting and cancelling a build, and triggering a
-// build with extra environment variables.
+// build with its jobs, the unfinished (cron) builds of a branch,
+// restarting and cancelling a build, triggering a build with extra
+// environment variables, and reading build requests back.
 //
 // The client honours Retry-After on 429, retries idempotent GETs on 5xx and
 // broken connections with a bounded backoff, and never repeats a POST the

@@ -7,18 +7,40 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
-// Request is a build request Travis accepted. Travis turns it into a build
-// asynchronously, so there is no build id yet.
+// Request is a build request: one Travis accepted (Trigger), or one read
+// back (Request, Requests). Travis turns a request into builds
+// asynchronously: Trigger's answer names no build, and a request read soon
+// after may have none yet.
 type Request struct {
 	ID      int64
 	Branch  string
 	Message string
 	// RemainingRequests is how many more API requests Travis will accept
-	// for this repository in the current hour.
+	// for this repository in the current hour; set by Trigger only.
 	RemainingRequests int
+
+	// The rest is set by Request and Requests only.
+
+	// State is Travis's processing state of the request ("pending" until
+	// Travis has looked at it); Result is "approved" once Travis made its
+	// builds, "rejected" when it made none (the branch's .travis.yml
+	// excludes it, its configuration is invalid, ...), "" until decided.
+	State, Result string
+	EventType     string // "api" for a request made with Trigger
+	CreatedAt     time.Time
+	// BuildIDs are the builds Travis made of the request, oldest first;
+	// none until it has.
+	BuildIDs []int64
 }
+
+// Request results as Travis names them.
+const (
+	ResultApproved = "approved"
+	ResultRejected = "rejected"
+)
 
 // MergeMode is how Trigger's config is merged into the branch's
 // .travis.yml. deep_merge_append appends lists, so the variables are added

@@ -36,7 +36,11 @@ type WorkflowRun struct {
 	Attempt int
 	Name    string
 	Path    string // ".github/workflows/test.yaml"
-	Event   string // pull_request, push, ...
+	Event   string // pull_request, push, schedule, workflow_dispatch, ...
+	// DisplayTitle is what GitHub shows for the run: the workflow's
+	// run-name as the run made it, else the pull request's title or the
+	// head commit's message.
+	DisplayTitle string
 	// Status is queued, in_progress, completed, waiting, requested or
 	// pending; Conclusion is set once it is completed (success, failure,
 	// cancelled, ...).
@@ -55,42 +59,79 @@ type WorkflowRun struct {
 	UpdatedAt time.Time
 }
 
-// RunFilter narrows WorkflowRuns; empty fields do not filter.
+// RunFilter narrows WorkflowRuns and RepositoryRuns; empty fields do not
+// filter.
 type RunFilter struct {
 	HeadSHA string
 	Event   string
 	Branch  string
+	// Status is one status (queued, in_progress, completed, ...) or
+	// conclusion (success, failure, ...): GitHub's filter takes one.
+	Status string
+	// CreatedSince keeps the runs created at or after it. The client
+	// applies it: GitHub lists runs newest first, so the pages stop at the
+	// first that holds an older run.
+	CreatedSince time.Time
 }
 
 // WorkflowRuns lists the runs of one workflow file (its base name in
 // .github/workflows, e.g. "test.yaml"), newest first, at most the newest
 // 500.
 func (c *Client) WorkflowRuns(ctx context.Context, workflow string, f RunFilter) ([]WorkflowRun, error) {
-	if workflow == "" || strings.ContainsAny(workflow, "/\\") {
-		return nil, fmt.Errorf("workflow %q: want the base name of a file in .github/workflows", workflow)
+	if err := checkWorkflowName(workflow); err != nil {
+		return nil, err
 	}
+	return c.listRuns(ctx, f, "workflow "+workflow, func(opts *github.ListWorkflowRunsOptions) (*github.WorkflowRuns, *github.Response, error) {
+		return c.rest.Actions.ListWorkflowRunsByFileName(ctx, c.owner, c.name, url.PathEscape(workflow), opts)
+	})
+}
+
+// RepositoryRuns lists the runs of every workflow of the repository,
+// newest first, at most the newest 500.
+func (c *Client) RepositoryRuns(ctx context.Context, f RunFilter) ([]WorkflowRun, error) {
+	return c.listRuns(ctx, f, "all workflows", func(opts *github.ListWorkflowRunsOptions) (*github.WorkflowRuns, *github.Response, error) {
+		return c.rest.Actions.ListRepositoryWorkflowRuns(ctx, c.owner, c.name, opts)
+	})
+}
+
+func checkWorkflowName(workflow string) error {
+	if workflow == "" || strings.ContainsAny(workflow, "/\\") {
+		return fmt.Errorf("workflow %q: want the base name of a file in .github/workflows", workflow)
+	}
+	return nil
+}
+
+// listRuns reads the pages list gives for f, newest first.
+func (c *Client) listRuns(ctx context.Context, f RunFilter, what string, list func(*github.ListWorkflowRunsOptions) (*github.WorkflowRuns, *github.Response, error)) ([]WorkflowRun, error) {
 	opts := &github.ListWorkflowRunsOptions{
 		HeadSHA:     f.HeadSHA,
 		Event:       f.Event,
 		Branch:      f.Branch,
+		Status:      f.Status,
 		ListOptions: github.ListOptions{PerPage: 100},
 	}
 	var out []WorkflowRun
 	seen := map[int64]bool{}
 	for {
-		page, resp, err := c.rest.Actions.ListWorkflowRunsByFileName(ctx, c.owner, c.name, url.PathEscape(workflow), opts)
+		page, resp, err := list(opts)
 		if err != nil {
-			return nil, fmt.Errorf("list runs of workflow %s in %s: %w", workflow, c.repo(), classify(err))
+			return nil, fmt.Errorf("list runs of %s in %s: %w", what, c.repo(), classify(err))
 		}
+		older := false
 		for _, r := range page.WorkflowRuns {
+			run := c.workflowRun(r)
+			if run.CreatedAt.Before(f.CreatedSince) {
+				older = true
+				continue
+			}
 			// A run started while paging shifts the pages: skip what an
 			// earlier page had.
-			if !seen[r.GetID()] {
-				seen[r.GetID()] = true
-				out = append(out, c.workflowRun(r))
+			if !seen[run.ID] {
+				seen[run.ID] = true
+				out = append(out, run)
 			}
 		}
-		if resp.NextPage == 0 || len(out) >= maxRuns {
+		if resp.NextPage == 0 || len(out) >= maxRuns || older {
 			break
 		}
 		opts.Page = resp.NextPage
@@ -104,6 +145,45 @@ func (c *Client) WorkflowRuns(ctx context.Context, workflow string, f RunFilter)
 	return out[:min(len(out), maxRuns)], nil
 }
 
+// maxDispatchInputs is the most inputs GitHub takes in one dispatch.
+const maxDispatchInputs = 25
+
+// DispatchWorkflow starts workflow (its base name in .github/workflows) on
+// ref, a branch, with inputs: a workflow_dispatch event. It asks GitHub
+// for the run's id (return_run_details) and returns it; 0 when GitHub
+// names none (a GitHub Enterprise Server that predates the parameter
+// answers 204): look the run up among the workflow's runs.
+//
+// GitHub refuses (ErrInvalid, its reason in the message) a workflow
+// without a workflow_dispatch trigger or disabled, a ref that is no branch
+// or tag, an input the trigger does not declare and a required one
+// missing; ErrNotFound is a workflow it does not know. The request is a
+// POST and never retried: after ErrUnavailable or a broken connection the
+// run may exist.
+func (c *Client) DispatchWorkflow(ctx context.Context, workflow, ref string, inputs map[string]string) (int64, error) {
+	if err := checkWorkflowName(workflow); err != nil {
+		return 0, err
+	}
+	if ref == "" {
+		return 0, fmt.Errorf("dispatch workflow %s: empty ref", workflow)
+	}
+	if len(inputs) > maxDispatchInputs {
+		return 0, fmt.Errorf("dispatch workflow %s: %d inputs, GitHub takes at most %d", workflow, len(inputs), maxDispatchInputs)
+	}
+	body := github.CreateWorkflowDispatchEventRequest{Ref: ref, ReturnRunDetails: github.Ptr(true)}
+	if len(inputs) > 0 {
+		body.Inputs = map[string]any{}
+		for k, v := range inputs {
+			body.Inputs[k] = v
+		}
+	}
+	details, _, err := c.rest.Actions.CreateWorkflowDispatchEventByFileName(ctx, c.owner, c.name, url.PathEscape(workflow), body)
+	if err != nil {
+		return 0, fmt.Errorf("dispatch workflow %s on %s in %s: %w", workflow, ref, c.repo(), classify(err))
+	}
+	return details.GetWorkflowRunID(), nil
+}
+
 // WorkflowRun reads one run, as it stands in its current attempt.
 func (c *Client) WorkflowRun(ctx context.Context, id int64) (WorkflowRun, error) {
 	r, _, err := c.rest.Actions.GetWorkflowRunByID(ctx, c.owner, c.name, id)
@@ -115,20 +195,21 @@ func (c *Client) WorkflowRun(ctx context.Context, id int64) (WorkflowRun, error)
 
 func (c *Client) workflowRun(r *github.WorkflowRun) WorkflowRun {
 	out := WorkflowRun{
-		ID:         r.GetID(),
-		Attempt:    r.GetRunAttempt(),
-		Name:       r.GetName(),
-		Path:       r.GetPath(),
-		Event:      r.GetEvent(),
-		Status:     r.GetStatus(),
-		Conclusion: r.GetConclusion(),
-		HeadSHA:    r.GetHeadSHA(),
-		HeadBranch: r.GetHeadBranch(),
-		HeadRepo:   r.GetHeadRepository().GetFullName(),
-		URL:        r.GetHTMLURL(),
-		CreatedAt:  r.GetCreatedAt().Time,
-		StartedAt:  r.GetRunStartedAt().Time,
-		UpdatedAt:  r.GetUpdatedAt().Time,
+		ID:           r.GetID(),
+		Attempt:      r.GetRunAttempt(),
+		Name:         r.GetName(),
+		Path:         r.GetPath(),
+		Event:        r.GetEvent(),
+		DisplayTitle: r.GetDisplayTitle(),
+		Status:       r.GetStatus(),
+		Conclusion:   r.GetConclusion(),
+		HeadSHA:      r.GetHeadSHA(),
+		HeadBranch:   r.GetHeadBranch(),
+		HeadRepo:     r.GetHeadRepository().GetFullName(),
+		URL:          r.GetHTMLURL(),
+		CreatedAt:    r.GetCreatedAt().Time,
+		StartedAt:    r.GetRunStartedAt().Time,
+		UpdatedAt:    r.GetUpdatedAt().Time,
 	}
 	for _, pr := range r.PullRequests {
 		// GitHub also lists pull requests of other repositories whose

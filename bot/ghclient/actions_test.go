@@ -25,8 +25,15 @@ const (
 
 // wantRun is what WorkflowRun should say of a run the fake holds.
 func wantRun(e *env, r fakegithub.Run, prs ...int) WorkflowRun {
+	title := r.DisplayTitle // the fake's defaults: the pull request's title, else the workflow's name
+	if p, ok := e.gh.PR(r.PR); ok && title == "" {
+		title = p.Title
+	}
+	if title == "" {
+		title = r.Name
+	}
 	return WorkflowRun{
-		ID: r.ID, Attempt: r.Attempt, Name: r.Name, Path: r.WorkflowPath, Event: r.Event,
+		ID: r.ID, Attempt: r.Attempt, Name: r.Name, Path: r.WorkflowPath, Event: r.Event, DisplayTitle: title,
 		Status: r.Status, Conclusion: r.Conclusion, HeadSHA: r.HeadSHA, HeadBranch: r.HeadBranch, HeadRepo: r.HeadRepo,
 		PRs: prs, URL: fmt.Sprintf("%s/%s/actions/runs/%d", e.gh.URL, e.gh.Repo(), r.ID),
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, UpdatedAt: r.UpdatedAt,
@@ -542,5 +549,146 @@ func TestWorkflowRunConditional(t *testing.T) {
 	}
 	if used := before.Remaining - after.Remaining; used != 2 {
 		t.Errorf("three reads used %d of the rate limit, want 2 (the 304 is free)", used)
+	}
+}
+
+// TestRepositoryRuns lists the runs of every workflow, with one status
+// and a creation time as filters; the pages stop at the first older run.
+func TestRepositoryRuns(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.gh.AddWorkflow(testWorkflow, "Tests")
+	e.gh.AddWorkflow(".github/workflows/nightly.yaml", "Nightly")
+	step := func() { e.clk.Sleep(ctx, time.Minute) }
+	var old []fakegithub.Run
+	for range 120 { // more than a page, all before the window
+		old = append(old, e.gh.AddRun(fakegithub.Run{WorkflowPath: testWorkflow, Event: "schedule", HeadBranch: "main", Status: "completed"}))
+	}
+	step()
+	since := e.clk.Now()
+	running := e.gh.AddRun(fakegithub.Run{WorkflowPath: ".github/workflows/nightly.yaml", Event: "schedule", HeadBranch: "main", Status: "in_progress"})
+	step()
+	queued := e.gh.AddRun(fakegithub.Run{WorkflowPath: testWorkflow, Event: "schedule", HeadBranch: "main"})
+	e.gh.AddRun(fakegithub.Run{WorkflowPath: testWorkflow, Event: "schedule", HeadBranch: "release", Status: "in_progress"})
+	e.gh.AddRun(fakegithub.Run{WorkflowPath: testWorkflow, Event: "push", HeadBranch: "main", Status: "in_progress"})
+
+	tests := []struct {
+		name      string
+		filter    RunFilter
+		want      []int64
+		wantPages int
+	}{
+		{"in progress", RunFilter{Event: "schedule", Branch: "main", Status: "in_progress"}, []int64{running.ID}, 1},
+		{"queued", RunFilter{Event: "schedule", Branch: "main", Status: "queued"}, []int64{queued.ID}, 1},
+		{"since: one page", RunFilter{Event: "schedule", Branch: "main", CreatedSince: since}, []int64{queued.ID, running.ID}, 1},
+		{"all: two pages", RunFilter{Event: "schedule", Branch: "main"}, nil, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.gh.ResetRequests()
+			got, err := e.c.RepositoryRuns(ctx, tt.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []int64
+			for _, r := range got {
+				ids = append(ids, r.ID)
+			}
+			if tt.want == nil {
+				if len(ids) != len(old)+2 {
+					t.Errorf("%d runs, want %d", len(ids), len(old)+2)
+				}
+			} else if diff := cmp.Diff(tt.want, ids); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if n := e.gh.RequestCount(); n != tt.wantPages {
+				t.Errorf("%d requests, want %d", n, tt.wantPages)
+			}
+		})
+	}
+}
+
+// TestDispatchWorkflow starts a workflow and gets its run's id, or 0 from
+// a GitHub that names none; GitHub's refusals keep their reason and
+// sentinel, and a dispatch is never sent twice.
+func TestDispatchWorkflow(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.gh.AddWorkflow(testWorkflow, "Tests")
+	e.gh.AddWorkflow(".github/workflows/docs.yaml", "Docs")
+	e.gh.SetDispatchable(".github/workflows/docs.yaml", fakegithub.DispatchTrigger{
+		Inputs:  []fakegithub.WorkflowInput{{Name: "pr", Required: true}, {Name: "request"}},
+		RunName: "docs #${{ inputs.pr }} (${{ inputs.request }})",
+	})
+	e.gh.SetBranch("main", sha('m'))
+
+	id, err := e.c.DispatchWorkflow(ctx, "docs.yaml", "main", map[string]string{"pr": "7", "request": "refbot-website-1"})
+	if err != nil || id == 0 {
+		t.Fatalf("dispatch: run %d, %v", id, err)
+	}
+	run, err := e.c.WorkflowRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Event != "workflow_dispatch" || run.HeadBranch != "main" || run.HeadSHA != sha('m') || run.DisplayTitle != "docs #7 (refbot-website-1)" {
+		t.Errorf("dispatched run = %+v", run)
+	}
+	want := []fakegithub.Dispatch{{Workflow: ".github/workflows/docs.yaml", Ref: "main", Inputs: map[string]string{"pr": "7", "request": "refbot-website-1"}, RunDetails: true, RunID: id}}
+	if diff := cmp.Diff(want, e.gh.Dispatches()); diff != "" {
+		t.Errorf("dispatches (-want +got):\n%s", diff)
+	}
+
+	e.gh.SetDispatchDetails(false)
+	if id, err := e.c.DispatchWorkflow(ctx, "docs.yaml", "main", map[string]string{"pr": "8"}); err != nil || id != 0 {
+		t.Errorf("dispatch on a GitHub without run details: run %d, %v; want 0, nil", id, err)
+	}
+	if n := len(e.gh.Dispatches()); n != 2 {
+		t.Errorf("%d dispatches, want 2", n)
+	}
+
+	many := map[string]string{}
+	for i := range 26 {
+		many[fmt.Sprint("in", i)] = "x"
+	}
+	for _, tt := range []struct {
+		name     string
+		workflow string
+		ref      string
+		inputs   map[string]string
+		want     error  // nil: refused before asking GitHub
+		wantMsg  string // in the error
+	}{
+		{"no workflow_dispatch", "test.yaml", "main", nil, ErrInvalid, "Workflow does not have 'workflow_dispatch' trigger"},
+		{"unknown workflow", "nope.yaml", "main", nil, ErrNotFound, "nope.yaml"},
+		{"not a branch", "docs.yaml", "nope", map[string]string{"pr": "1"}, ErrInvalid, "No ref found for: nope"},
+		{"an undeclared input", "docs.yaml", "main", map[string]string{"pr": "1", "colour": "red"}, ErrInvalid, `Unexpected inputs provided: ["colour"]`},
+		{"a required input missing", "docs.yaml", "main", nil, ErrInvalid, "Required input 'pr' not provided"},
+		{"a path for a name", ".github/workflows/docs.yaml", "main", nil, nil, "want the base name"},
+		{"no ref", "docs.yaml", "", nil, nil, "empty ref"},
+		{"too many inputs", "docs.yaml", "main", many, nil, "at most 25"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e.gh.ResetRequests()
+			_, err := e.c.DispatchWorkflow(ctx, tt.workflow, tt.ref, tt.inputs)
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("err = %v, want %v saying %q", err, tt.want, tt.wantMsg)
+			}
+			if n := e.gh.RequestCount(); (tt.want == nil) != (n == 0) {
+				t.Errorf("%d requests sent", n)
+			}
+		})
+	}
+
+	// GitHub fails after starting the run: the POST is not repeated.
+	e.gh.ResetRequests()
+	e.gh.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: http.StatusBadGateway, Route: "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", Applied: true})
+	if _, err := e.c.DispatchWorkflow(ctx, "docs.yaml", "main", map[string]string{"pr": "9"}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("dispatch answered 502: %v, want ErrUnavailable", err)
+	}
+	if n := e.gh.RequestCount(); n != 1 {
+		t.Errorf("%d requests for a dispatch answered 502, want 1", n)
+	}
+	if n := len(e.gh.Dispatches()); n != 3 {
+		t.Errorf("%d dispatches, want 3 (the one answered 502 took effect)", n)
 	}
 }

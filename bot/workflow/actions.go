@@ -27,6 +27,9 @@ type ActionsCI struct {
 	RequiredJobs []string
 	// FailedOnly re-runs only a run's failed jobs instead of all of them.
 	FailedOnly bool
+	// DocsWorkflow is the docs workflow's file name in .github/workflows
+	// (website.workflow), dispatched for a docs build (see docs.go).
+	DocsWorkflow string
 }
 
 // NewestBuild implements CI: the newest pull_request run of sha that is

@@ -20,6 +20,9 @@ type TravisCI struct {
 	// RequiredJobs, by name, are the jobs that must pass for a build to
 	// count as passed; empty means every job not allowed to fail.
 	RequiredJobs []string
+	// DocsEnv are variables added to a docs build's env.global besides
+	// refbot's REFBOT_WEBSITE_ ones (website.env; see docs.go).
+	DocsEnv map[string]string
 }
 
 // NewestBuild implements CI.

@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -20,6 +22,32 @@ type Workflow struct {
 	Path  string // ".github/workflows/test.yaml"
 	Name  string
 	State string // "active"
+}
+
+// DispatchTrigger is a workflow's workflow_dispatch trigger, as its file's
+// `on: workflow_dispatch:` and `run-name:` say (see SetDispatchable).
+type DispatchTrigger struct {
+	Inputs []WorkflowInput
+	// RunName is the workflow's run-name: the display title of its runs,
+	// with ${{ inputs.NAME }} replaced by the input's value. "" is the
+	// workflow's name, as on GitHub without a run-name.
+	RunName string
+}
+
+// WorkflowInput is one input of a workflow_dispatch trigger.
+type WorkflowInput struct {
+	Name     string
+	Required bool
+	Default  string
+}
+
+// Dispatch is a workflow_dispatch event the fake accepted.
+type Dispatch struct {
+	Workflow   string            // the workflow's path
+	Ref        string            // as sent
+	Inputs     map[string]string // as sent
+	RunDetails bool              // return_run_details was true
+	RunID      int64             // the run it started
 }
 
 // Job is a job of a workflow run's attempt.
@@ -48,9 +76,13 @@ type Run struct {
 	Status     string // queued (default), in_progress or completed
 	Conclusion string // success, failure, cancelled...; "" until completed
 	Jobs       []Job  // the jobs of the current attempt
-	CreatedAt  time.Time
-	StartedAt  time.Time // run_started_at of the current attempt
-	UpdatedAt  time.Time
+	// DisplayTitle is the run's display_title; default the pull
+	// request's title, else Name. A dispatched run's is its workflow's
+	// run-name (DispatchTrigger.RunName).
+	DisplayTitle string
+	CreatedAt    time.Time
+	StartedAt    time.Time // run_started_at of the current attempt
+	UpdatedAt    time.Time
 }
 
 // Artifact is a workflow run's artifact.
@@ -74,11 +106,17 @@ type actionsState struct {
 	downloads  int
 	rerunLag   int
 	dropReruns int
+	// branches are the heads workflow_dispatch may run on, name → sha
+	// (SetBranch); master is always one.
+	branches     map[string]string
+	dispatches   []Dispatch
+	noRunDetails bool // answer dispatches 204 whatever was asked
 }
 
 type workflowState struct {
 	Workflow
 	createdAt time.Time
+	dispatch  *DispatchTrigger // nil: no workflow_dispatch trigger
 }
 
 type runState struct {
@@ -133,6 +171,7 @@ func (a *actionsState) init() {
 		a.runs = map[int64]*runState{}
 		a.runNumbers = map[int64]int{}
 		a.blobs = map[string]*blob{}
+		a.branches = map[string]string{}
 	}
 }
 
@@ -166,6 +205,11 @@ func (s *Server) workflowByPath(path string) *workflowState {
 func (s *Server) AddRun(r Run) Run {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.addRun(r).export()
+}
+
+// addRun adds a run as AddRun does; the caller holds s.mu.
+func (s *Server) addRun(r Run) *runState {
 	a := &s.st.actions
 	a.init()
 	w := s.workflowByPath(r.WorkflowPath)
@@ -236,7 +280,7 @@ func (s *Server) AddRun(r Run) Run {
 		rs.run.Conclusion = runConclusion(jobs)
 	}
 	a.runs[r.ID] = rs
-	return rs.export()
+	return rs
 }
 
 // newJob fills in a job's defaults from its run; the caller holds s.mu.
@@ -598,6 +642,9 @@ func (s *Server) runJSON(rs *runState, t map[string]any, excludePRs bool) map[st
 	t["display_title"] = r.Name
 	if p, ok := s.st.prs[r.PR]; ok {
 		t["display_title"] = p.Title
+	}
+	if r.DisplayTitle != "" {
+		t["display_title"] = r.DisplayTitle
 	}
 	t["status"] = r.Status
 	t["conclusion"] = nilIfEmpty(r.Conclusion)
@@ -1062,4 +1109,152 @@ func (s *Server) listWorkflows(c *call) answer {
 		page = []any{}
 	}
 	return answer{status: http.StatusOK, header: h, body: map[string]any{"total_count": len(items), "workflows": page}}
+}
+
+// SetDispatchable gives the workflow at path a workflow_dispatch trigger
+// with d's inputs and run-name, as if its file had one: without it, the
+// fake refuses to dispatch the workflow (422), as GitHub does.
+func (s *Server) SetDispatchable(path string, d DispatchTrigger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.workflowByPath(path)
+	if w == nil {
+		panic(fmt.Sprintf("fakegithub: no workflow %q; AddWorkflow first", path))
+	}
+	d.Inputs = slices.Clone(d.Inputs)
+	w.dispatch = &d
+}
+
+// SetBranch makes branch a branch of the repository at sha (a made-up
+// commit when sha is ""), one workflow_dispatch may run on. master is a
+// branch from the start.
+func (s *Server) SetBranch(branch, sha string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.actions.init()
+	if sha == "" {
+		sha = fakeSHA("branch " + branch)
+	}
+	s.st.actions.branches[branch] = sha
+	s.st.commits[sha] = true
+}
+
+// SetDispatchDetails says whether the fake answers a dispatch that asks
+// for return_run_details with the run's id (200, the default), or with 204
+// and no body whatever was asked, as GitHub Enterprise Server versions
+// that predate return_run_details do.
+func (s *Server) SetDispatchDetails(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.actions.noRunDetails = !on
+}
+
+// Dispatches returns the workflow_dispatch events the fake accepted,
+// oldest first.
+func (s *Server) Dispatches() []Dispatch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.st.actions.dispatches)
+	for i := range out {
+		out[i].Inputs = maps.Clone(out[i].Inputs)
+	}
+	return out
+}
+
+// branchHead resolves a dispatch's ref to a branch of the repository:
+// "name" or "refs/heads/name". The caller holds s.mu.
+func (s *Server) branchHead(ref string) (branch, sha string, ok bool) {
+	branch = strings.TrimPrefix(ref, "refs/heads/")
+	if sha, ok := s.st.actions.branches[branch]; ok {
+		return branch, sha, true
+	}
+	if branch == "master" {
+		return branch, fakeSHA("branch master"), true
+	}
+	return "", "", false
+}
+
+var runNameInput = regexp.MustCompile(`\$\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}`)
+
+// dispatchWorkflow answers actions/create-workflow-dispatch as GitHub
+// does: 404 for an unknown workflow; 422 for a workflow without a
+// workflow_dispatch trigger or disabled, a ref that is no branch, an input
+// the trigger does not have or a required one missing; else a new run of
+// the workflow on the branch's head, queued, and 200 with its id when
+// return_run_details is true (204 otherwise).
+func (s *Server) dispatchWorkflow(c *call) answer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := &s.st.actions
+	a.init()
+	refused := func(format string, args ...any) answer {
+		return answer{status: http.StatusUnprocessableEntity, body: basicError(http.StatusUnprocessableEntity, fmt.Sprintf(format, args...))}
+	}
+	w := s.workflowParam(c.params["workflow_id"])
+	if w == nil {
+		return notFound()
+	}
+	ref, _ := c.body["ref"].(string)
+	branch, head, ok := s.branchHead(ref)
+	switch {
+	case w.dispatch == nil:
+		return refused("Workflow does not have 'workflow_dispatch' trigger")
+	case w.State != "active":
+		return refused("Cannot trigger a 'workflow_dispatch' on a disabled workflow")
+	case !ok:
+		return refused("No ref found for: %s", ref)
+	}
+	sent := map[string]string{}
+	raw, _ := c.body["inputs"].(map[string]any)
+	var unexpected []string
+	for name, v := range raw {
+		if !slices.ContainsFunc(w.dispatch.Inputs, func(in WorkflowInput) bool { return in.Name == name }) {
+			unexpected = append(unexpected, name)
+			continue
+		}
+		switch v := v.(type) {
+		case string:
+			sent[name] = v
+		case bool, float64:
+			sent[name] = fmt.Sprint(v)
+		default:
+			return refused("Invalid value for input '%s'", name)
+		}
+	}
+	if len(unexpected) > 0 {
+		sort.Strings(unexpected)
+		b, _ := json.Marshal(unexpected)
+		return refused("Unexpected inputs provided: %s", b)
+	}
+	values := map[string]string{}
+	for _, in := range w.dispatch.Inputs {
+		v, given := sent[in.Name]
+		if !given && in.Required && in.Default == "" {
+			return refused("Required input '%s' not provided", in.Name)
+		}
+		if !given {
+			v = in.Default
+		}
+		values[in.Name] = v
+	}
+	title := w.Name
+	if w.dispatch.RunName != "" {
+		title = runNameInput.ReplaceAllStringFunc(w.dispatch.RunName, func(m string) string {
+			return values[runNameInput.FindStringSubmatch(m)[1]]
+		})
+	}
+	// A run has the workflow's jobs from the start, queued: the fake's
+	// workflows have one.
+	rs := s.addRun(Run{WorkflowPath: w.Path, Event: "workflow_dispatch", HeadBranch: branch, HeadSHA: head, Status: "queued", DisplayTitle: title,
+		Jobs: []Job{{Name: "build", Status: "queued"}}})
+	details, _ := c.body["return_run_details"].(bool)
+	a.dispatches = append(a.dispatches, Dispatch{Workflow: w.Path, Ref: ref, Inputs: sent, RunDetails: details, RunID: rs.run.ID})
+	if !details || a.noRunDetails {
+		return answer{status: http.StatusNoContent}
+	}
+	return answer{status: http.StatusOK, body: map[string]any{
+		"workflow_run_id": rs.run.ID,
+		"run_url":         fmt.Sprintf("%s/actions/runs/%d", s.repoAPI(), rs.run.ID),
+		"html_url":        fmt.Sprintf("%s/%s/actions/runs/%d", s.URL, s.repo, rs.run.ID),
+	}}
 }

@@ -1001,3 +1001,145 @@ func TestGraphQLNeedsPullRequests(t *testing.T) {
 		t.Errorf("without pull_requests: %v %v %v, want nil FORBIDDEN project", oid, typ, name)
 	}
 }
+
+// TestWorkflowDispatch: a dispatch of a workflow with a workflow_dispatch
+// trigger starts a run on the branch's head, titled by the run-name; every
+// request GitHub refuses is refused alike and starts nothing.
+func TestWorkflowDispatch(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := actionsFixture(t)
+	api := gh(t, s, s.Token())
+	owner, repo := "octo-org", "project"
+	docs := s.AddWorkflow(".github/workflows/docs.yaml", "Docs")
+	s.AddWorkflow(".github/workflows/plain.yaml", "Plain")
+	s.SetDispatchable(".github/workflows/plain.yaml", DispatchTrigger{})
+	s.SetDispatchable(docs.Path, DispatchTrigger{
+		Inputs: []WorkflowInput{
+			{Name: "pr", Required: true}, {Name: "sha", Required: true},
+			{Name: "request", Required: true}, {Name: "flavour", Default: "html"},
+		},
+		RunName: "refbot WEBSITE #${{ inputs.pr }} (${{inputs.request}})",
+	})
+	s.SetBranch("main", sha('m'))
+	inputs := map[string]any{"pr": "7", "sha": sha('a'), "request": "refbot-website-3"}
+	yes := true
+
+	refusals := []struct {
+		name       string
+		workflow   string
+		body       github.CreateWorkflowDispatchEventRequest
+		wantStatus int
+		wantMsg    string
+	}{
+		{"no workflow_dispatch trigger", "test.yaml", github.CreateWorkflowDispatchEventRequest{Ref: "main"}, 422, "Workflow does not have 'workflow_dispatch' trigger"},
+		{"no such workflow", "nope.yaml", github.CreateWorkflowDispatchEventRequest{Ref: "main"}, 404, "Not Found"},
+		{"not a branch", "docs.yaml", github.CreateWorkflowDispatchEventRequest{Ref: "nope", Inputs: inputs}, 422, "No ref found for: nope"},
+		{"a tag is no branch of the fake", "docs.yaml", github.CreateWorkflowDispatchEventRequest{Ref: "refs/tags/v1", Inputs: inputs}, 422, "No ref found for: refs/tags/v1"},
+		{"an unknown input", "docs.yaml", github.CreateWorkflowDispatchEventRequest{Ref: "main", Inputs: map[string]any{"pr": "7", "sha": sha('a'), "request": "r", "colour": "red", "age": "3"}}, 422, `Unexpected inputs provided: ["age","colour"]`},
+		{"a required input missing", "docs.yaml", github.CreateWorkflowDispatchEventRequest{Ref: "main", Inputs: map[string]any{"pr": "7", "request": "r"}}, 422, "Required input 'sha' not provided"},
+		{"an input that is no value", "docs.yaml", github.CreateWorkflowDispatchEventRequest{Ref: "main", Inputs: map[string]any{"pr": map[string]any{"n": 7}, "sha": sha('a'), "request": "r"}}, 422, "Invalid value for input 'pr'"},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			_, resp, err := api.Actions.CreateWorkflowDispatchEventByFileName(ctx, owner, repo, tt.workflow, tt.body)
+			var er *github.ErrorResponse
+			if !errors.As(err, &er) || status(resp) != tt.wantStatus || er.Message != tt.wantMsg {
+				t.Errorf("answer %d %v, want %d %q", status(resp), err, tt.wantStatus, tt.wantMsg)
+			}
+		})
+	}
+	if d := s.Dispatches(); len(d) != 0 {
+		t.Fatalf("refused dispatches recorded: %+v", d)
+	}
+	if runs, _, err := api.Actions.ListRepositoryWorkflowRuns(ctx, owner, repo, &github.ListWorkflowRunsOptions{Event: "workflow_dispatch"}); err != nil || runs.GetTotalCount() != 0 {
+		t.Fatalf("refused dispatches made runs: %v %v", runIDs(runs), err)
+	}
+
+	// Accepted: with run details, then without, then by a GitHub that
+	// gives none.
+	details, resp, err := api.Actions.CreateWorkflowDispatchEventByFileName(ctx, owner, repo, "docs.yaml",
+		github.CreateWorkflowDispatchEventRequest{Ref: "refs/heads/main", Inputs: inputs, ReturnRunDetails: &yes})
+	if err != nil || status(resp) != http.StatusOK || details.GetWorkflowRunID() == 0 {
+		t.Fatalf("dispatch with details: %d %+v %v", status(resp), details, err)
+	}
+	first := details.GetWorkflowRunID()
+	if want := s.APIURL() + "repos/octo-org/project/actions/runs/" + itoa64(first); details.GetRunURL() != want {
+		t.Errorf("run_url %s, want %s", details.GetRunURL(), want)
+	}
+	details, resp, err = api.Actions.CreateWorkflowDispatchEventByFileName(ctx, owner, repo, "plain.yaml", github.CreateWorkflowDispatchEventRequest{Ref: "master"})
+	if err != nil || status(resp) != http.StatusNoContent || details != nil {
+		t.Fatalf("dispatch without details: %d %+v %v", status(resp), details, err)
+	}
+	s.SetDispatchDetails(false)
+	_, resp, err = api.Actions.CreateWorkflowDispatchEventByFileName(ctx, owner, repo, "plain.yaml", github.CreateWorkflowDispatchEventRequest{Ref: "master", ReturnRunDetails: &yes})
+	if err != nil || status(resp) != http.StatusNoContent {
+		t.Fatalf("dispatch on an older GitHub: %d %v", status(resp), err)
+	}
+
+	d := s.Dispatches()
+	if len(d) != 3 {
+		t.Fatalf("dispatches %+v, want 3", d)
+	}
+	want := []Dispatch{
+		{Workflow: docs.Path, Ref: "refs/heads/main", Inputs: map[string]string{"pr": "7", "sha": sha('a'), "request": "refbot-website-3"}, RunDetails: true, RunID: first},
+		{Workflow: ".github/workflows/plain.yaml", Ref: "master", Inputs: map[string]string{}, RunID: d[1].RunID},
+		{Workflow: ".github/workflows/plain.yaml", Ref: "master", Inputs: map[string]string{}, RunDetails: true, RunID: d[2].RunID},
+	}
+	if diff := cmp.Diff(want, d); diff != "" {
+		t.Errorf("dispatches (-want +got):\n%s", diff)
+	}
+	run, _, err := api.Actions.GetWorkflowRunByID(ctx, owner, repo, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{run.GetEvent(), run.GetHeadBranch(), run.GetHeadSHA(), run.GetStatus(), run.GetDisplayTitle(), run.GetPath()}
+	if diff := cmp.Diff([]string{"workflow_dispatch", "main", sha('m'), "queued", "refbot WEBSITE #7 (refbot-website-3)", docs.Path}, got); diff != "" {
+		t.Errorf("the dispatched run (-want +got):\n%s", diff)
+	}
+	plain, _, err := api.Actions.GetWorkflowRunByID(ctx, owner, repo, d[1].RunID)
+	if err != nil || plain.GetDisplayTitle() != "Plain" || plain.GetHeadBranch() != "master" {
+		t.Errorf("a run without run-name: %q on %q, %v; want the workflow's name on master", plain.GetDisplayTitle(), plain.GetHeadBranch(), err)
+	}
+	runs, _, err := api.Actions.ListWorkflowRunsByFileName(ctx, owner, repo, "docs.yaml", &github.ListWorkflowRunsOptions{Event: "workflow_dispatch", Branch: "main"})
+	if diff := cmp.Diff([]int64{first}, runIDs(runs)); err != nil || diff != "" {
+		t.Errorf("dispatched runs of docs.yaml on main (-want +got):\n%s %v", diff, err)
+	}
+}
+
+// TestScheduledRuns: scheduled runs are listed by the event, branch and
+// status filters.
+func TestScheduledRuns(t *testing.T) {
+	ctx := context.Background()
+	s, clk, wf := actionsFixture(t)
+	api := gh(t, s, s.Token())
+	nightly := s.AddWorkflow(".github/workflows/nightly.yaml", "Nightly")
+	running := s.AddRun(Run{WorkflowPath: nightly.Path, Event: "schedule", HeadBranch: "main", Status: "in_progress"})
+	clk.Add(time.Minute)
+	queued := s.AddRun(Run{WorkflowPath: wf.Path, Event: "schedule", HeadBranch: "main"})
+	clk.Add(time.Minute)
+	s.AddRun(Run{WorkflowPath: nightly.Path, Event: "schedule", HeadBranch: "main", Status: "completed"})
+	s.AddRun(Run{WorkflowPath: nightly.Path, Event: "schedule", HeadBranch: "release", Status: "in_progress"})
+	s.AddRun(Run{WorkflowPath: nightly.Path, Event: "push", HeadBranch: "main", Status: "in_progress"})
+	for _, tt := range []struct {
+		status string
+		want   []int64
+	}{
+		{"in_progress", []int64{running.ID}},
+		{"queued", []int64{queued.ID}},
+		{"", nil}, // all three of main, checked below
+	} {
+		runs, _, err := api.Actions.ListRepositoryWorkflowRuns(ctx, "octo-org", "project", &github.ListWorkflowRunsOptions{Event: "schedule", Branch: "main", Status: tt.status})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.status == "" {
+			if n := runs.GetTotalCount(); n != 3 {
+				t.Errorf("scheduled runs of main: %d, want 3", n)
+			}
+			continue
+		}
+		if diff := cmp.Diff(tt.want, runIDs(runs)); diff != "" {
+			t.Errorf("scheduled %s runs of main (-want +got):\n%s", tt.status, diff)
+		}
+	}
+}

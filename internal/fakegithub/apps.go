@@ -40,6 +40,7 @@ var opPermissions = map[string][]permission{
 	"actions/list-workflow-run-artifacts":        {{"actions", "read"}},
 	"actions/download-artifact":                  {{"actions", "read"}},
 	"actions/list-repo-workflows":                {{"actions", "read"}},
+	"actions/create-workflow-dispatch":           {{"actions", "write"}},
 	"checks/create":                              {{"checks", "write"}},
 	"checks/update":                              {{"checks", "write"}},
 	"checks/list-for-ref":                        {{"checks", "read"}},

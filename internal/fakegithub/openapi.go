@@ -54,6 +54,7 @@ var operations = []operation{
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", "actions/list-workflow-run-artifacts"},
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}", "actions/download-artifact"},
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/workflows", "actions/list-repo-workflows"},
+	{http.MethodPost, "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", "actions/create-workflow-dispatch"},
 	{http.MethodPost, "/repos/{owner}/{repo}/check-runs", "checks/create"},
 	{http.MethodPatch, "/repos/{owner}/{repo}/check-runs/{check_run_id}", "checks/update"},
 	{http.MethodGet, "/repos/{owner}/{repo}/commits/{ref}/check-runs", "checks/list-for-ref"},

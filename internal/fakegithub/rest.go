@@ -66,6 +66,7 @@ var restHandlers = map[string]restHandler{
 	"actions/list-workflow-run-artifacts":        (*Server).listRunArtifacts,
 	"actions/download-artifact":                  (*Server).downloadArtifact,
 	"actions/list-repo-workflows":                (*Server).listWorkflows,
+	"actions/create-workflow-dispatch":           (*Server).dispatchWorkflow,
 	"checks/create":                              (*Server).createCheckRun,
 	"checks/update":                              (*Server).updateCheckRun,
 	"checks/list-for-ref":                        (*Server).listCheckRunsForRef,

@@ -58,8 +58,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.onlyMethod(w, r, http.MethodGet, func() { s.getRepo(w, segs[1]) })
 	case len(segs) == 3 && segs[0] == "repo" && segs[2] == "builds":
 		s.onlyMethod(w, r, http.MethodGet, func() { s.listBuilds(w, r, segs[1]) })
+	case len(segs) == 3 && segs[0] == "repo" && segs[2] == "requests" && r.Method == http.MethodGet:
+		s.listRequests(w, r, segs[1])
 	case len(segs) == 3 && segs[0] == "repo" && segs[2] == "requests":
 		s.onlyMethod(w, r, http.MethodPost, func() { s.createRequest(w, r, segs[1]) })
+	case len(segs) == 4 && segs[0] == "repo" && segs[2] == "request":
+		s.onlyMethod(w, r, http.MethodGet, func() { s.getRequest(w, segs[1], segs[3]) })
 	case len(segs) == 2 && segs[0] == "build":
 		s.onlyMethod(w, r, http.MethodGet, func() { s.getBuild(w, r, segs[1]) })
 	case len(segs) == 3 && segs[0] == "build" && (segs[2] == "restart" || segs[2] == "cancel"):
@@ -136,6 +140,13 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request, seg string) 
 	rp, ok := s.repoOr404(w, seg)
 	if !ok {
 		return
+	}
+	// A list of the builds is a look at the requests Travis is still
+	// turning into builds.
+	for _, t := range s.triggers {
+		if t.Repo == rp.slug {
+			s.observeRequest(t.ID)
+		}
 	}
 
 	events := listParam(q, "build.event_type", "event_type")
@@ -345,7 +356,7 @@ func (s *Server) buildAction(w http.ResponseWriter, seg, action string) {
 		writeError(w, http.StatusForbidden, "insufficient_access", fmt.Sprintf("operation requires %s access to build", action), "build")
 		return
 	}
-	now := now()
+	now := s.now()
 	switch action {
 	case "restart":
 		s.acceptRestart(b)
@@ -368,79 +379,6 @@ func (s *Server) buildAction(w http.ResponseWriter, seg, action string) {
 		"build":         s.minimalBuild(b),
 		"state_change":  action,
 		"resource_type": "build",
-	})
-}
-
-func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, seg string) {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		writeError(w, http.StatusBadRequest, "wrong_params", fmt.Sprintf("travistest: Content-Type is %q, want application/json", ct), "")
-		return
-	}
-	var body struct {
-		Request struct {
-			Branch    string         `json:"branch"`
-			Message   string         `json:"message"`
-			MergeMode string         `json:"merge_mode"`
-			Config    map[string]any `json:"config"`
-		} `json:"request"`
-	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	if err := dec.Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "wrong_params", "travistest: body is not JSON: "+err.Error(), "")
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, ok := s.repoOr404(w, seg)
-	if !ok {
-		return
-	}
-	made := 0
-	for _, t := range s.triggers {
-		if t.Repo == rp.slug {
-			made++
-		}
-	}
-	remaining := s.RequestLimit - made
-	if remaining <= 0 {
-		writeError(w, http.StatusTooManyRequests, "request_limit_reached", "request limit reached for resource", "repository")
-		return
-	}
-	req := body.Request
-	if req.Branch == "" {
-		req.Branch = "master"
-	}
-	b := s.addBuild(Build{Repo: rp.slug, EventType: "api", Branch: req.Branch, CommitMessage: req.Message})
-	t := Trigger{
-		ID:        s.nextRequestID,
-		Repo:      rp.slug,
-		Branch:    req.Branch,
-		Message:   req.Message,
-		MergeMode: req.MergeMode,
-		Config:    req.Config,
-		BuildID:   b.ID,
-	}
-	s.nextRequestID++
-	s.triggers = append(s.triggers, t)
-	owner, name, _ := strings.Cut(rp.slug, "/")
-	config := req.Config
-	if config == nil {
-		config = map[string]any{}
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{
-		"@type":              "pending",
-		"remaining_requests": remaining - 1,
-		"repository":         s.minimalRepo(rp),
-		"request": map[string]any{
-			"repository": map[string]any{"id": rp.id, "owner_name": owner, "name": name},
-			"user":       map[string]any{"id": 1},
-			"id":         t.ID,
-			"message":    t.Message,
-			"branch":     t.Branch,
-			"merge_mode": t.MergeMode,
-			"config":     config,
-		},
-		"resource_type": "request",
 	})
 }
 
@@ -512,7 +450,7 @@ func (s *Server) renderBuild(b *Build, inc include) map[string]any {
 	m["jobs"] = jobs
 	m["stages"] = []any{}
 	m["created_by"] = nil
-	m["updated_at"] = timestamp(latest(b))
+	m["updated_at"] = timestamp(s.latest(b))
 	m["@permissions"] = buildPermissions(rp)
 	return m
 }
@@ -566,19 +504,19 @@ func (s *Server) renderJob(b *Build, rp *repo, j Job) map[string]any {
 		"owner":      map[string]any{"@type": "user", "@href": "/user/1", "@representation": "minimal", "id": 1, "login": owner},
 		"stage":      nil,
 		"created_at": timestamp(b.StartedAt),
-		"updated_at": timestamp(latest(b)),
+		"updated_at": timestamp(s.latest(b)),
 		"config":     config,
 	}
 }
 
-func latest(b *Build) time.Time {
+func (s *Server) latest(b *Build) time.Time {
 	if !b.FinishedAt.IsZero() {
 		return b.FinishedAt
 	}
 	if !b.StartedAt.IsZero() {
 		return b.StartedAt
 	}
-	return now()
+	return s.now()
 }
 
 func duration(started, finishedAt time.Time) any {

@@ -14,8 +14,12 @@
 //	                                   asynchronously (below)
 //	POST /build/{id}/cancel            202 pending; cancels unfinished jobs and
 //	                                   drops a pending restart
-//	POST /repo/{owner%2Fname}/requests 202 pending; records the request and
-//	                                   creates an "api" build from it
+//	POST /repo/{owner%2Fname}/requests 202 pending; records the request, whose
+//	                                   "api" build comes later (below)
+//	GET  /repo/{owner%2Fname}/requests the repository's requests, newest first;
+//	                                   limit, offset, @pagination
+//	GET  /repo/{owner%2Fname}/request/{id}
+//	                                   one request: state, result, builds
 //
 // Every request must carry Travis-API-Version: 3 and, when Token is set,
 // Authorization: token <Token>; otherwise the fake answers the error Travis
@@ -31,6 +35,19 @@
 // restarts and never carry them out, and a Fault with Perform (see
 // Performed) carries out a request and then answers an error, as when
 // Travis restarted a build but the client saw a 500 or a cut connection.
+//
+// Build requests are asynchronous too: Travis accepts one at once and makes
+// its build a little later. The request first shows state "pending" and no
+// builds, for the next N reads of it (GET of the request, a list of
+// requests that shows it, a list of the repository's builds; N is the
+// request lag, default DefaultRequestLag, see SetRequestLag); the read after
+// those makes the build (event type "api", the branch's commit, the
+// request's message as commit message) and shows the request finished,
+// result "approved", with the build. RejectRequests makes Travis reject
+// requests instead (result "rejected", no build), as when the branch's
+// .travis.yml excludes them. CarryOutRequest makes a request's build at
+// once, for a test that moves it on; SetClock dates requests and state
+// changes.
 //
 // Tests add builds with AddBuild, move them through created → started →
 // passed/failed with Advance or SetState (or let every GET /build/{id}
@@ -62,6 +79,10 @@ const DefaultToken = "travistest-token"
 // DefaultRequestLimit is how many build requests Travis accepts per
 // repository and hour.
 const DefaultRequestLimit = 10
+
+// DefaultRequestLag is how many reads of a build request a new Server
+// answers before the request's build exists, see SetRequestLag.
+const DefaultRequestLag = 2
 
 // DefaultRestartLag is how many GET /build/{id} answers of a restarted
 // build a new Server gives with the build's old state, see SetRestartLag.
@@ -115,8 +136,10 @@ type Trigger struct {
 	Branch    string
 	Message   string
 	MergeMode string
-	Config    map[string]any
-	BuildID   int64 // the build created from it
+	Config    map[string]any // as sent: the env merged into env.global
+	// BuildID is the build made from the request; 0 until the fake has
+	// made it (see SetRequestLag), and for ever when it rejected it.
+	BuildID int64
 }
 
 // Fault is a scripted answer that replaces the fake's own, see Inject.
@@ -224,6 +247,10 @@ type Server struct {
 	restarts      map[int64]int
 	cancels       map[int64]int
 	triggers      []Trigger
+	buildRequests map[int64]*buildRequest // by request id: how Travis is getting on with it
+	requestLag    int
+	clock         func() time.Time // nil: the time of day
+	rejectAll     bool
 	faults        []fault
 	advanceOnPoll bool
 	restartLag    int
@@ -260,6 +287,8 @@ func start(errorf func(format string, args ...any)) *Server {
 		restarts:      map[int64]int{},
 		cancels:       map[int64]int{},
 		restartLag:    DefaultRestartLag,
+		requestLag:    DefaultRequestLag,
+		buildRequests: map[int64]*buildRequest{},
 
 		pendingRestarts: map[int64]int{},
 	}
@@ -397,7 +426,7 @@ func (s *Server) SetState(id int64, state string) {
 		return
 	}
 	s.carryOutRestart(b)
-	now := now()
+	now := s.now()
 	for i := range b.Jobs {
 		setTimes(&b.Jobs[i].State, &b.Jobs[i].StartedAt, &b.Jobs[i].FinishedAt, state, now)
 	}
@@ -415,8 +444,8 @@ func (s *Server) SetJobState(jobID int64, state string) {
 			if b.Jobs[i].ID == jobID {
 				s.carryOutRestart(b)
 				j := &b.Jobs[i]
-				setTimes(&j.State, &j.StartedAt, &j.FinishedAt, state, now())
-				setTimes(&b.State, &b.StartedAt, &b.FinishedAt, buildState(b.Jobs), now())
+				setTimes(&j.State, &j.StartedAt, &j.FinishedAt, state, s.now())
+				setTimes(&b.State, &b.StartedAt, &b.FinishedAt, buildState(b.Jobs), s.now())
 				return
 			}
 		}
@@ -445,7 +474,7 @@ func (s *Server) Advance(id int64) string {
 }
 
 func (s *Server) advance(b *Build) {
-	now := now()
+	now := s.now()
 	switch b.State {
 	case "created", "received", "queued":
 		for i := range b.Jobs {
@@ -586,6 +615,23 @@ func (s *Server) Triggers() []Trigger {
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+// SetClock replaces the fake's clock (the time of state changes and of
+// build requests); nil goes back to the time of day.
+func (s *Server) SetClock(clock func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clock = clock
+}
+
+// now is the fake's clock, to the second as Travis's timestamps; the
+// caller holds s.mu.
+func (s *Server) now() time.Time {
+	if s.clock == nil {
+		return now()
+	}
+	return s.clock().UTC().Truncate(time.Second)
+}
 
 func finished(state string) bool {
 	switch state {

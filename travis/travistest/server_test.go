@@ -411,15 +411,22 @@ func TestCreateRequest(t *testing.T) {
 	if req["id"] != 301.0 || req["branch"] != "gh-pages" || req["message"] != "preview" {
 		t.Errorf("request = %v", req)
 	}
+	// Accepted, but Travis makes the build later.
 	want := []travistest.Trigger{{
 		ID: 301, Repo: slug, Branch: "gh-pages", Message: "preview", MergeMode: "deep_merge_append",
-		Config:  map[string]any{"env": map[string]any{"global": []any{"A=1"}}},
-		BuildID: 1001,
+		Config: map[string]any{"env": map[string]any{"global": []any{"A=1"}}},
 	}}
 	if diff := cmp.Diff(want, s.Triggers()); diff != "" {
 		t.Errorf("triggers (-want +got):\n%s", diff)
 	}
-	if b, ok := s.Build(1001); !ok || b.EventType != "api" || b.Branch != "gh-pages" || b.State != "created" {
+	if b, ok := s.Build(1001); ok {
+		t.Errorf("a build exists at once: %+v", b)
+	}
+	want[0].BuildID = s.CarryOutRequest(301).ID
+	if diff := cmp.Diff(want, s.Triggers()); diff != "" {
+		t.Errorf("triggers once built (-want +got):\n%s", diff)
+	}
+	if b, ok := s.Build(want[0].BuildID); !ok || b.EventType != "api" || b.Branch != "gh-pages" || b.State != "created" || b.CommitMessage != "preview" {
 		t.Errorf("build made from the request = %+v", b)
 	}
 
@@ -433,5 +440,118 @@ func TestCreateRequest(t *testing.T) {
 	status, got = call(t, s, "POST", "/repo/octo%2Fwidgets/requests", `{not json`, nil)
 	if status != 400 || got["error_type"] != "wrong_params" {
 		t.Errorf("bad body: %d %v", status, got)
+	}
+}
+
+// requestView is what a read of a build request shows.
+func requestView(body map[string]any) string {
+	var builds []string
+	list, _ := body["builds"].([]any)
+	for _, b := range list {
+		builds = append(builds, fmt.Sprint(b.(map[string]any)["id"]))
+	}
+	return fmt.Sprintf("%v %v %v", body["state"], body["result"], builds)
+}
+
+// TestRequestLag: a request shows no build for the lag's reads, whichever
+// the reads are (the request, a list of requests, a list of the
+// repository's builds), then its build; a rejected request never gets one.
+func TestRequestLag(t *testing.T) {
+	read := map[string]func(t *testing.T, s *travistest.Server) string{
+		"request": func(t *testing.T, s *travistest.Server) string {
+			status, body := call(t, s, "GET", "/repo/octo%2Fwidgets/request/301", "", nil)
+			if status != 200 || body["@type"] != "request" {
+				t.Fatalf("GET request: %d %v", status, body)
+			}
+			return requestView(body)
+		},
+		"requests": func(t *testing.T, s *travistest.Server) string {
+			status, body := call(t, s, "GET", "/repo/octo%2Fwidgets/requests", "", nil)
+			list, _ := body["requests"].([]any)
+			if status != 200 || body["@type"] != "requests" || len(list) != 1 {
+				t.Fatalf("GET requests: %d %v", status, body)
+			}
+			return requestView(list[0].(map[string]any))
+		},
+		"builds": func(t *testing.T, s *travistest.Server) string {
+			status, body := call(t, s, "GET", "/repo/octo%2Fwidgets/builds?event_type=api", "", nil)
+			list, _ := body["builds"].([]any)
+			if status != 200 {
+				t.Fatalf("GET builds: %d %v", status, body)
+			}
+			return fmt.Sprintf("%d api builds", len(list))
+		},
+	}
+	tests := []struct {
+		name   string
+		lag    int
+		reject bool
+		read   string
+		want   []string
+	}{
+		{"default lag, read as the request", -1, false, "request", []string{"pending <nil> []", "pending <nil> []", "finished approved [1001]", "finished approved [1001]"}},
+		{"lag 1, read in the list", 1, false, "requests", []string{"pending <nil> []", "finished approved [1001]"}},
+		{"lag 1, read as the builds", 1, false, "builds", []string{"0 api builds", "1 api builds"}},
+		{"no lag", 0, false, "request", []string{"finished approved [1001]"}},
+		{"rejected", 1, true, "request", []string{"pending <nil> []", "finished rejected []", "finished rejected []"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := travistest.NewServer(t)
+			s.AddRepo(slug)
+			if tt.lag >= 0 {
+				s.SetRequestLag(tt.lag)
+			}
+			s.RejectRequests(tt.reject)
+			if status, _ := call(t, s, "POST", "/repo/octo%2Fwidgets/requests", `{"request": {"branch": "main", "message": "docs"}}`, nil); status != 202 {
+				t.Fatalf("POST request: %d", status)
+			}
+			var got []string
+			for range tt.want {
+				got = append(got, read[tt.read](t, s))
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("reads (-want +got):\n%s", diff)
+			}
+			wantBuild := int64(1001)
+			if tt.reject {
+				wantBuild = 0
+			}
+			if id := s.Triggers()[0].BuildID; id != wantBuild {
+				t.Errorf("trigger's build %d, want %d", id, wantBuild)
+			}
+		})
+	}
+}
+
+// TestRequestBuild: the build of a request is on the request's branch, at
+// the branch's newest commit the fake knows, with the request's message;
+// another repository's request is not found.
+func TestRequestBuild(t *testing.T) {
+	s := travistest.NewServer(t)
+	s.AddBuild(travistest.Build{Repo: slug, Branch: "main", CommitSHA: strings.Repeat("a", 40)})
+	s.AddBuild(travistest.Build{Repo: slug, Branch: "main", CommitSHA: strings.Repeat("b", 40)})
+	s.AddBuild(travistest.Build{Repo: slug, Branch: "other", CommitSHA: strings.Repeat("c", 40)})
+	s.AddBuild(travistest.Build{Repo: slug, Branch: "main", PullRequestNumber: 4, CommitSHA: strings.Repeat("d", 40)})
+	s.AddRepo("octo/other")
+	if status, _ := call(t, s, "POST", "/repo/octo%2Fwidgets/requests", `{"request": {"branch": "main", "message": "docs (m-1)"}}`, nil); status != 202 {
+		t.Fatalf("POST request: %d", status)
+	}
+	b := s.CarryOutRequest(301)
+	if b.EventType != "api" || b.Branch != "main" || b.CommitSHA != strings.Repeat("b", 40) || b.CommitMessage != "docs (m-1)" {
+		t.Errorf("build = %+v, want an api build of main's head b… with the request's message", b)
+	}
+	status, body := call(t, s, "GET", fmt.Sprintf("/build/%d?include=build.commit", b.ID), "", nil)
+	if commit, _ := body["commit"].(map[string]any); status != 200 || commit["message"] != "docs (m-1)" {
+		t.Errorf("GET build: %d %v", status, body)
+	}
+	status, body = call(t, s, "GET", "/repo/octo%2Fwidgets/request/301", "", nil)
+	if status != 200 || body["branch_name"] != "main" || body["message"] != "docs (m-1)" || body["event_type"] != "api" || body["created_at"] == nil {
+		t.Errorf("GET request: %d %v", status, body)
+	}
+	for _, path := range []string{"/repo/octo%2Fother/request/301", "/repo/octo%2Fwidgets/request/302", "/repo/octo%2Fwidgets/request/x"} {
+		if status, body := call(t, s, "GET", path, "", nil); status != 404 || body["error_type"] != "not_found" {
+			t.Errorf("GET %s: %d %v, want 404", path, status, body)
+		}
 	}
 }
