@@ -1,6 +1,7 @@
 // Package pages renders refbot's own web pages. GET /pr/{n} is the page a
-// commit status links to: the PR's data branch and where it came from, and
-// refbot's recent jobs for the PR with their state. Plain server-rendered
+// commit status links to: the PR's data branch and where it came from,
+// refbot's recent jobs for the PR with their state, and where WEBSITE
+// stands (the previews, queued requests, the day's count). Plain server-rendered
 // HTML, escaped by html/template. A page reads refbot's own copy of the data
 // branch (it never fetches, and waits for the data repo's cache only as long
 // as the page may take) and never shows an error's raw text: that is in
@@ -13,11 +14,14 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/queue"
+	"github.com/refbot/refbot/bot/store"
+	"github.com/refbot/refbot/bot/workflow"
 	"github.com/refbot/refbot/refdata"
 )
 
@@ -27,6 +31,10 @@ var templateFS embed.FS
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"short": func(s string) string { return s[:min(len(s), 12)] },
 	"ago":   func(t time.Time) string { return time.Since(t).Round(time.Second).String() + " ago" },
+	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	// plain shows a reply's wording (Markdown code marks and escapes) as
+	// words; html/template escapes the rest.
+	"plain": strings.NewReplacer("`", "", "\\", "").Replace,
 }).ParseFS(templateFS, "templates/*.html"))
 
 // Branches reads data branches.
@@ -49,8 +57,12 @@ type Options struct {
 	// Known says whether refbot has heard of pull request n, from its own
 	// records: a page of a PR it has not, with no data branch either, is a
 	// 404, and GitHub is never asked (anyone can request any number).
-	Known  func(ctx context.Context, n int) (bool, error)
-	Logger *zap.Logger
+	Known func(ctx context.Context, n int) (bool, error)
+	// Website, when WEBSITE is set up, reads where it stands, and
+	// Websites a PR's newest WEBSITE requests.
+	Website  func(ctx context.Context) (workflow.WebsiteOverview, error)
+	Websites func(ctx context.Context, pr int) ([]store.Website, error)
+	Logger   *zap.Logger
 }
 
 // New returns the handler of GET /pr/{n}.
@@ -95,6 +107,19 @@ func New(o Options) http.Handler {
 			data["Data"] = info
 		}
 		data["Jobs"] = jobs
+		if o.Website != nil {
+			if ov, err := o.Website(ctx); err != nil {
+				o.Logger.Warn("page: read WEBSITE's state", zap.Error(err))
+				data["WebsiteError"] = "WEBSITE's state could not be read just now"
+			} else {
+				data["Website"] = ov
+			}
+			if o.Websites != nil {
+				if recs, err := o.Websites(ctx, n); err == nil {
+					data["Websites"] = recs
+				}
+			}
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := templates.ExecuteTemplate(w, "pr.html", data); err != nil {
 			o.Logger.Error("page: render", zap.Int("pr", n), zap.Error(err))

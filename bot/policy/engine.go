@@ -377,6 +377,17 @@ func (p *Policy) Release(ctx context.Context, pr int, verb string, comment int64
 	return nil
 }
 
+// ReleaseSlot gives back only the slot comment's run of verb on pr took:
+// the run went ahead (the day's cap and the cooldown count it) but its
+// result never replaced what the slot held, which keeps its hold.
+func (p *Policy) ReleaseSlot(ctx context.Context, pr int, verb string, comment int64) error {
+	verb = strings.ToUpper(verb)
+	if err := p.st.ReleaseVerbSlot(ctx, verb, pr, comment); err != nil {
+		return fmt.Errorf("release %s's slot on #%d: %w", verb, pr, err)
+	}
+	return nil
+}
+
 // Hold holds the slot comment's run of verb on pr took until until: its
 // result was published (Decide cannot know when; until Hold is called, the
 // slot is held for Limits.Hold from the decision). ErrNoSlot when the run

@@ -62,6 +62,16 @@ type CIEventArgs struct {
 // Kind names the job kind in the database; it must never change.
 func (CIEventArgs) Kind() string { return "ci_event" }
 
+// WebsiteArgs is the job that takes a WEBSITE request through its steps:
+// queued until its limits lift, following its docs build, publishing.
+type WebsiteArgs struct {
+	PR      int   `json:"pr"`
+	Website int64 `json:"website"`
+}
+
+// Kind names the job kind in the database; it must never change.
+func (WebsiteArgs) Kind() string { return "website" }
+
 // lastAttempt says whether a job's error ends it: its attempts are used
 // up, and it was not a snooze or a shutdown (a timeout is an attempt).
 func lastAttempt(ctx context.Context, row *rivertype.JobRow, err error) bool {
@@ -160,6 +170,25 @@ func (w *ciWaitWorker) Work(ctx context.Context, job *river.Job[CIWaitArgs]) err
 	}, func(ctx context.Context, err error) {
 		if h.CIWaitGaveUp != nil {
 			h.CIWaitGaveUp(ctx, job.Args.PR, job.Args.Update, job.Attempt, err)
+		}
+	})
+}
+
+type websiteWorker struct {
+	river.WorkerDefaults[WebsiteArgs]
+	q *Queue
+}
+
+func (w *websiteWorker) Work(ctx context.Context, job *river.Job[WebsiteArgs]) error {
+	h := w.q.handlers
+	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, func() error {
+		if h.Website == nil {
+			return river.JobCancel(errors.New("no website handler configured"))
+		}
+		return again(h.Website(ctx, job.Args.PR, job.Args.Website))
+	}, func(ctx context.Context, err error) {
+		if h.WebsiteGaveUp != nil {
+			h.WebsiteGaveUp(ctx, job.Args.PR, job.Args.Website, job.Attempt, err)
 		}
 	})
 }

@@ -10,7 +10,8 @@
 //	commands  HELP, STATUS, STOP, PLAN
 //	updates   comments that change data (UPDATE)
 //	merges    merged and closed pull requests, branch deletions
-//	ci        waits for CI builds refbot restarted, and CI events
+//	ci        waits for CI builds refbot restarted, CI events, and WEBSITE
+//	          requests (queued, building, publishing)
 package queue
 
 import (
@@ -56,6 +57,7 @@ const (
 	CIWaitAttempts  = 10
 	// A CI event only hastens what polling and the reconciler do anyway.
 	CIEventAttempts = 3
+	WebsiteAttempts = 10
 )
 
 // Queue owns the River client.
@@ -92,6 +94,8 @@ type Handlers struct {
 	// CIEvent handles what the CI told of a run or a pull request's head
 	// (GitHub Actions; see intake.CIEvent).
 	CIEvent func(ctx context.Context, ev intake.CIEvent) error
+	// Website takes a WEBSITE request on (see ScheduleWebsite).
+	Website func(ctx context.Context, pr int, id int64) (time.Duration, error)
 
 	// QueueFor says which queue a comment's job goes to (Commands or
 	// Updates); nil means Updates.
@@ -108,10 +112,11 @@ type Handlers struct {
 
 	// The GaveUp handlers are told when a job failed for the last time
 	// (its attempts are used up), so that the people who asked hear of it.
-	GaveUp       func(ctx context.Context, w intake.CommentWork, attempts int, err error)
-	MergeGaveUp  func(ctx context.Context, w intake.PullRequestClosed, attempts int, err error)
-	CIWaitGaveUp func(ctx context.Context, pr int, update int64, attempts int, err error)
-	DeleteGaveUp func(ctx context.Context, pr int, attempts int, err error)
+	GaveUp        func(ctx context.Context, w intake.CommentWork, attempts int, err error)
+	MergeGaveUp   func(ctx context.Context, w intake.PullRequestClosed, attempts int, err error)
+	CIWaitGaveUp  func(ctx context.Context, pr int, update int64, attempts int, err error)
+	DeleteGaveUp  func(ctx context.Context, pr int, attempts int, err error)
+	WebsiteGaveUp func(ctx context.Context, pr int, id int64, attempts int, err error)
 }
 
 // Config configures Open.
@@ -174,6 +179,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	river.AddWorker(workers, &branchDeletionWorker{q: q})
 	river.AddWorker(workers, &ciWaitWorker{q: q})
 	river.AddWorker(workers, &ciEventWorker{q: q})
+	river.AddWorker(workers, &websiteWorker{q: q})
 	q.river, err = river.NewClient(riversqlite.New(q.db), &river.Config{
 		Queues:  queues,
 		Workers: workers,
@@ -508,14 +514,14 @@ func (q *Queue) DB() *sql.DB { return q.db }
 // activeStates are the states of a job that has not ended.
 const activeStates = `('available', 'pending', 'retryable', 'running', 'scheduled')`
 
-// CancelPR cancels the queued and running comment jobs and CI waits of
-// pull request pr, except the job of comment keep (the STOP asking for
+// CancelPR cancels the queued and running comment jobs, CI waits and
+// WEBSITE jobs of pull request pr, except the job of comment keep (the STOP asking for
 // it; 0 keeps none), and returns their ids. A running job's context is cancelled; River
 // does not retry it. Merge promotions and branch deletions are not a
 // commenter's to stop.
 func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT id FROM river_job
-		WHERE kind IN ('comment', 'ci_wait')
+		WHERE kind IN ('comment', 'ci_wait', 'website')
 		AND state IN `+activeStates+`
 		AND json_extract(args, '$.pr') = ?
 		AND (kind != 'comment' OR json_extract(args, '$.comment_id') != ?)`, pr, keep)
@@ -606,6 +612,19 @@ func (q *Queue) ScheduleCIWait(ctx context.Context, pr int, update int64, after 
 	})
 	if err != nil {
 		return fmt.Errorf("schedule the CI wait of #%d: %w", pr, err)
+	}
+	return nil
+}
+
+// ScheduleWebsite queues the job of WEBSITE request id of pr, to run at
+// at (now when it is past). Scheduling it again while it waits does
+// nothing: the job snoozes itself until its request's next step.
+func (q *Queue) ScheduleWebsite(ctx context.Context, pr int, id int64, at time.Time) error {
+	_, err := q.river.Insert(ctx, WebsiteArgs{PR: pr, Website: id}, &river.InsertOpts{
+		Queue: CI, ScheduledAt: scheduleAt(at), MaxAttempts: WebsiteAttempts, UniqueOpts: uniqueWhileActive,
+	})
+	if err != nil {
+		return fmt.Errorf("schedule WEBSITE %d of #%d: %w", id, pr, err)
 	}
 	return nil
 }

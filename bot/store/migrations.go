@@ -153,6 +153,34 @@ var migrations = [][]string{
 			held_until TEXT NOT NULL,
 			PRIMARY KEY (verb, slot))`,
 	},
+	// 4: WEBSITE requests (website.go).
+	{
+		`CREATE TABLE refbot_website (
+			id INTEGER PRIMARY KEY AUTOINCREMENT,
+			comment_id INTEGER NOT NULL,
+			cmd_key TEXT NOT NULL,
+			pr INTEGER NOT NULL,
+			head TEXT NOT NULL,
+			branch TEXT NOT NULL,
+			author TEXT NOT NULL,
+			step TEXT NOT NULL,
+			until TEXT NOT NULL DEFAULT '',
+			reason TEXT NOT NULL DEFAULT '',
+			slot INTEGER NOT NULL DEFAULT 0,
+			request TEXT NOT NULL DEFAULT '',
+			build TEXT NOT NULL DEFAULT '',
+			build_url TEXT NOT NULL DEFAULT '',
+			triggered_at TEXT NOT NULL DEFAULT '',
+			preview_url TEXT NOT NULL DEFAULT '',
+			held_until TEXT NOT NULL DEFAULT '',
+			detail TEXT NOT NULL DEFAULT '',
+			ended_by TEXT NOT NULL DEFAULT '',
+			reported INTEGER NOT NULL DEFAULT 0,
+			created_at TEXT NOT NULL,
+			updated_at TEXT NOT NULL,
+			UNIQUE (comment_id, cmd_key))`,
+		`CREATE INDEX refbot_website_pr ON refbot_website (pr, step)`,
+	},
 }
 
 // Version is the schema version this refbot brings a database to.

@@ -201,23 +201,58 @@ func (s *Store) ReleaseVerb(ctx context.Context, verb string, pr int, comment in
 		if _, err := tx.ExecContext(ctx, `UPDATE refbot_verb_day SET runs = runs - 1 WHERE verb = ? AND day = ? AND runs > 0`, verb, day); err != nil {
 			return fmt.Errorf("uncount a run of %s on %s: %w", verb, day, err)
 		}
-		if slot > 0 {
-			var err error
-			if prevUsed == "" {
-				_, err = tx.ExecContext(ctx, `DELETE FROM refbot_verb_slot WHERE verb = ? AND slot = ? AND comment_id = ?`, verb, slot, comment)
-			} else {
-				_, err = tx.ExecContext(ctx, `UPDATE refbot_verb_slot SET pr = ?, comment_id = ?, used_at = ?, held_until = ?
-					WHERE verb = ? AND slot = ? AND comment_id = ?`, prevPR, prevComment, prevUsed, prevHeld, verb, slot, comment)
-			}
-			if err != nil {
-				return fmt.Errorf("give slot %d of %s back: %w", slot, verb, err)
-			}
+		if err := giveSlotBack(ctx, tx, verb, comment, slot, prevPR, prevComment, prevUsed, prevHeld); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_verb_run WHERE verb = ? AND comment_id = ?`, verb, comment); err != nil {
 			return fmt.Errorf("forget the run of %s for comment %d: %w", verb, comment, err)
 		}
 		return nil
 	})
+}
+
+// ReleaseVerbSlot gives back only the slot comment's run of verb on pr
+// took, to whoever held it before: the run went ahead (its day's count and
+// cooldown stay taken) but put no result in it, so the result before it is
+// still there and keeps its hold.
+func (s *Store) ReleaseVerbSlot(ctx context.Context, verb string, pr int, comment int64) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var slot, prevPR int
+		var prevComment int64
+		var prevUsed, prevHeld string
+		switch err := tx.QueryRowContext(ctx, `SELECT slot, prev_pr, prev_comment_id, prev_used_at, prev_held_until
+			FROM refbot_verb_run WHERE verb = ? AND comment_id = ? AND pr = ?`, verb, comment, pr).
+			Scan(&slot, &prevPR, &prevComment, &prevUsed, &prevHeld); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read the run of %s for comment %d: %w", verb, comment, err)
+		}
+		if err := giveSlotBack(ctx, tx, verb, comment, slot, prevPR, prevComment, prevUsed, prevHeld); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE refbot_verb_run SET slot = 0 WHERE verb = ? AND comment_id = ?`, verb, comment)
+		return err
+	})
+}
+
+// giveSlotBack hands slot back from comment's run to the run that held it
+// before (none: the slot is free again), if comment's run still holds it.
+func giveSlotBack(ctx context.Context, tx *sql.Tx, verb string, comment int64, slot, prevPR int, prevComment int64, prevUsed, prevHeld string) error {
+	if slot <= 0 {
+		return nil
+	}
+	var err error
+	if prevUsed == "" {
+		_, err = tx.ExecContext(ctx, `DELETE FROM refbot_verb_slot WHERE verb = ? AND slot = ? AND comment_id = ?`, verb, slot, comment)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE refbot_verb_slot SET pr = ?, comment_id = ?, used_at = ?, held_until = ?
+			WHERE verb = ? AND slot = ? AND comment_id = ?`, prevPR, prevComment, prevUsed, prevHeld, verb, slot, comment)
+	}
+	if err != nil {
+		return fmt.Errorf("give slot %d of %s back: %w", slot, verb, err)
+	}
+	return nil
 }
 
 // HoldVerbSlot holds the slot that comment's run of verb on pr took until

@@ -11,7 +11,8 @@ import (
 )
 
 // TestUpgradeFromVersion2: a database of this development line's version 2
-// gets the policy engine's tables, and its cooldowns still count.
+// gets the policy engine's tables (and every later one), and its cooldowns
+// still count.
 func TestUpgradeFromVersion2(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "refbot.db")
@@ -30,8 +31,8 @@ func TestUpgradeFromVersion2(t *testing.T) {
 	old.Close()
 
 	s := open(t, path, nil)
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 3 || Version != 3 {
-		t.Fatalf("schema version %d, %v; want 3 (this refbot knows %d)", v, err, Version)
+	if v, err := s.SchemaVersion(ctx); err != nil || v != Version || Version < 3 {
+		t.Fatalf("schema version %d, %v; want %d", v, err, Version)
 	}
 	now := time.Date(2026, 1, 2, 3, 10, 0, 0, time.UTC)
 	var got VerbState

@@ -52,10 +52,15 @@ func (b *Bot) stop(ctx context.Context, w intake.CommentWork, cmd command.Comman
 	if err := b.reportEnds(ctx, pr.Number, store.StepStopped); err != nil {
 		return err
 	}
+	sites, err := b.stopWebsites(ctx, pr.Number, w.Author)
+	if err != nil {
+		return err
+	}
 	if err := b.finishPending(ctx, pr.Number, "", "Stopped by @"+w.Author); err != nil {
 		return err
 	}
-	return b.reply(ctx, w, replyKey(cmd), renderStop(w.Author, len(jobs), builds))
+	return b.reply(ctx, w, replyKey(cmd), renderStop(stopData{Author: w.Author, Jobs: len(jobs), Builds: builds,
+		Websites: sites.Ended, DocsBuilds: sites.DocsBuilds, StopCommand: sites.StopCommand}))
 }
 
 // stopUpdate ends u, as read, at StepStopped: its restarted build is

@@ -38,6 +38,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"link":  link,
 	"codes": codesList,
 	"cell":  cell,
+	"clock": clock,
 	// attempt names a re-run's attempt (GitHub Actions), after the build.
 	"attempt": func(b Build) string {
 		if b.Attempt > 1 {
@@ -385,6 +386,16 @@ func renderPlan(v planData) string     { return render("plan.md", v) }
 func renderUpdate(v updateData) string { return render("update.md", v) }
 func renderStatus(v statusView) string { return render("status.md", v) }
 
-func renderStop(author string, jobs int, builds []string) string {
-	return render("stop.md", map[string]any{"Author": author, "Jobs": jobs, "Builds": builds})
+// stopData is what STOP's reply says it stopped.
+type stopData struct {
+	Author string
+	Jobs   int      // queued or running jobs cancelled
+	Builds []string // CI builds refbot had restarted, cancelled
+	// Websites are the WEBSITE requests ended, DocsBuilds their docs
+	// builds cancelled; StopCommand: the builder's stop command ran.
+	Websites    int
+	DocsBuilds  []string
+	StopCommand bool
 }
+
+func renderStop(v stopData) string { return render("stop.md", v) }

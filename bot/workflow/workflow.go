@@ -1,6 +1,6 @@
 // Package workflow turns a comment's commands into refbot's actions
-// (docs/design.md, "Flows"): UPDATE, PLAN, STATUS, HELP, STOP, and what a
-// merge or a close does. Each job is a short list of named steps over the
+// (docs/design.md, "Flows"): UPDATE, PLAN, WEBSITE, STATUS, HELP, STOP, and
+// what a merge or a close does. Each job is a short list of named steps over the
 // state the store keeps, so that a retried or resumed job does the next
 // missing step instead of repeating one; waiting for CI is a state of its
 // own, re-checked by a snoozed job, never a sleeping worker.
@@ -130,6 +130,12 @@ type Policy interface {
 	Take(ctx context.Context, pr int, verb string, comment int64) (*policy.Refusal, error)
 	// Release gives a cooldown back that comment took but did not use.
 	Release(ctx context.Context, pr int, verb string, comment int64) error
+	// Decide, Hold, ReleaseSlot and Limits are the engine's for the verbs
+	// that are queued and hold a result (WEBSITE).
+	Decide(ctx context.Context, pr int, verb string, comment int64) (policy.Decision, error)
+	Hold(ctx context.Context, verb string, pr int, comment int64, until time.Time) error
+	ReleaseSlot(ctx context.Context, pr int, verb string, comment int64) error
+	Limits(verb string) policy.Limits
 }
 
 // Config tunes the workflows.
@@ -189,6 +195,8 @@ type Jobs interface {
 	// merges waiting for a post-merge build; both return how many.
 	WakeCIWaits(ctx context.Context, pr int) (int, error)
 	WakeMergeWaits(ctx context.Context) (int, error)
+	// ScheduleWebsite runs Bot.RunWebsite for WEBSITE request id at at.
+	ScheduleWebsite(ctx context.Context, pr int, id int64, at time.Time) error
 }
 
 // DataRepo is the data repository.
@@ -229,6 +237,8 @@ type Deps struct {
 	Outputs Outputs
 	// Checks writes check runs; nil unless refbot runs as a GitHub App.
 	Checks Checks
+	// Site is what WEBSITE works with; nil when it is not set up.
+	Site *Site
 }
 
 // Bot runs the workflows.
@@ -242,6 +252,7 @@ type Bot struct {
 	jobs   Jobs
 	out    Outputs
 	checks Checks
+	site   *Site
 	st     *store.Store
 	log    *zap.Logger
 	now    func() time.Time
@@ -288,7 +299,7 @@ func New(cfg Config, d Deps) (*Bot, error) {
 		log = zap.NewNop()
 	}
 	return &Bot{cfg: cfg, gh: d.GitHub, ci: d.CI, cache: d.Store, repo: d.Repo, policy: d.Policy, jobs: d.Jobs,
-		out: d.Outputs, checks: d.Checks, st: d.State, log: log, now: time.Now}, nil
+		out: d.Outputs, checks: d.Checks, site: d.Site, st: d.State, log: log, now: time.Now}, nil
 }
 
 // Supersedes says whether a comment only asks for UPDATE: a newer such
@@ -446,7 +457,7 @@ func (b *Bot) run(ctx context.Context, w intake.CommentWork, cmd command.Command
 	case command.Status:
 		return b.status(ctx, w, cmd, pr)
 	case command.Website:
-		return b.reply(ctx, w, replyKey(cmd), renderRefusal(cmd, w.Author, "WEBSITE is not available in this version of refbot yet"))
+		return b.website(ctx, w, cmd, pr)
 	case command.Stop:
 		return b.stop(ctx, w, cmd, pr)
 	}

@@ -108,6 +108,7 @@ type fixture struct {
 	build  travistest.Build
 	jobs   *fakeJobs
 	clock  *testClock
+	site   *siteParts // with fixtureOptions.Website
 }
 
 // testClock is the time of the fake GitHub and of refbot in a test: real
@@ -140,6 +141,26 @@ type fakeJobs struct {
 	newer     []intake.CommentWork // what NewerSupersedable returns
 	waits     []ciWait
 	woken     []int // PRs whose CI waits were woken
+	websites  []websiteJob
+}
+
+// websiteJob is a scheduled website job.
+type websiteJob struct {
+	pr int
+	id int64
+	at time.Time
+}
+
+func (f *fakeJobs) ScheduleWebsite(_ context.Context, pr int, id int64, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, w := range f.websites {
+		if w.id == id {
+			return nil // unique while waiting
+		}
+	}
+	f.websites = append(f.websites, websiteJob{pr, id, at})
+	return nil
 }
 
 type ciWait struct {
@@ -197,6 +218,13 @@ func (f *fakeJobs) CancelPR(_ context.Context, pr int, keep int64) ([]int64, err
 		}
 	}
 	f.waits = kept
+	var keptSites []websiteJob
+	for _, w := range f.websites {
+		if w.pr != pr {
+			keptSites = append(keptSites, w)
+		}
+	}
+	f.websites = keptSites
 	return []int64{41}, nil
 }
 
@@ -247,6 +275,10 @@ type fixtureOptions struct {
 	HeadRepo string
 	Actions  bool
 	Outputs  string // with Actions: artifacts or either (default either)
+	// Website sets WEBSITE up (website_test.go) with these limits.
+	Website *policy.Limits
+	// StopCommand is the docs builder's stop command.
+	StopCommand []string
 }
 
 func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
@@ -294,7 +326,11 @@ func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol := policy.New(policy.Config{Cooldowns: map[string]time.Duration{"UPDATE": 10 * time.Minute}}, client, st, clock.now)
+	pc := policy.Config{Cooldowns: map[string]time.Duration{"UPDATE": 10 * time.Minute}}
+	if o.Website != nil {
+		pc.Verbs = map[string]policy.Limits{"WEBSITE": *o.Website}
+	}
+	pol := policy.New(pc, client, st, clock.now)
 	moving := &movingHead{GitHubClient: GitHubClient{client}, fake: fake}
 	jobs := &fakeJobs{}
 	var ci CI = TravisCI{Client: tc, Repo: "octo-org/octo-repo"}
@@ -318,9 +354,16 @@ func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 		}
 		checks = appClient
 	}
+	var sp *siteParts
+	if o.Website != nil {
+		sp = newSiteParts(t, mc, ci, o, fake, tv, clock)
+	}
+	deps := Deps{GitHub: moving, CI: ci, Outputs: outputs, Checks: checks, Store: cache, Repo: repo, Policy: pol, Jobs: jobs, State: st}
+	if sp != nil {
+		deps.Site = sp.site
+	}
 	bot, err := New(Config{WorkDir: t.TempDir(), PollInterval: time.Millisecond, PublicURL: "https://refbot.example.org",
-		BotLogin: "refbot"},
-		Deps{GitHub: moving, CI: ci, Outputs: outputs, Checks: checks, Store: cache, Repo: repo, Policy: pol, Jobs: jobs, State: st})
+		BotLogin: "refbot"}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +373,7 @@ func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	clock.tick(10 * time.Second)
 	gh := ghView{fake: fake, head: head}
 	return &fixture{bot: bot, gh: gh, moving: moving, travis: tv, store: cache, state: st, bare: bare, gs: gs, build: build,
-		jobs: jobs, clock: clock}
+		jobs: jobs, clock: clock, site: sp}
 }
 
 // bChanged is CI's outputs with one file changed against the data repo.
@@ -508,7 +551,7 @@ func TestUpdateRefusals(t *testing.T) {
 		}, reply: "has no variant `windows` (it has no variants)"},
 		{name: "unknown verb and bad arguments", user: "alice", body: "BUILDBOT: DEPLOY\nBUILDBOT: UPDATE please", golden: "problems"},
 		{name: "help", user: "bob", body: "buildbot: help", golden: "help"},
-		{name: "website not yet", user: "alice", body: "BUILDBOT: WEBSITE", reply: "WEBSITE is not available in this version of refbot yet"},
+		{name: "website not set up", user: "alice", body: "BUILDBOT: WEBSITE", reply: "WEBSITE is not set up for this repository (refbot's configuration has no website section)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

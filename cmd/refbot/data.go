@@ -171,6 +171,44 @@ func (p *parts) ci(ctx context.Context) (workflow.CI, error) {
 	return workflow.TravisCI{Client: tc, Repo: c.Repo, RequiredJobs: c.RequiredJobs}, nil
 }
 
+// site is what WEBSITE works with, or nil when the configuration has no
+// website section. ci is the CI provider (p.ci), which runs the docs
+// build too.
+func (p *parts) site(ctx context.Context, ci workflow.CI) (*workflow.Site, error) {
+	w := p.cfg.Website
+	if w == nil {
+		return nil, nil
+	}
+	switch c := ci.(type) {
+	case workflow.TravisCI:
+		c.DocsEnv = w.Env
+		ci = c
+	case workflow.ActionsCI:
+		c.DocsWorkflow = w.Workflow
+		ci = c
+	}
+	docs, ok := ci.(workflow.DocsCI)
+	if !ok {
+		return nil, fmt.Errorf("website: the CI provider %s cannot run docs builds", p.cfg.CI.Provider)
+	}
+	o, err := s3Options(p.cfg.S3)
+	if err != nil {
+		return nil, err
+	}
+	o.Bucket, o.Prefix, o.Kind = w.UploadBucket(p.cfg.S3), w.UploadPrefix(p.cfg.S3), s3cache.KindWebsite
+	builds, err := s3cache.New(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("website: %w", err)
+	}
+	cfg := p.cfg
+	return &workflow.Site{CI: docs, Builds: builds, Branch: w.Branch, Timeout: time.Duration(w.Timeout),
+		StopCommand: w.StopCommand, StopTimeout: time.Duration(w.StopTimeout),
+		Preview: func(slot int) (s3cache.Preview, string) {
+			bucket, prefix, url := w.PreviewAt(cfg.S3, slot)
+			return s3cache.Preview{Bucket: bucket, Prefix: prefix}, url
+		}}, nil
+}
+
 // outputs is how refbot takes outputs CI kept outside S3 (GitHub Actions'
 // artifacts), or nil when CI uploads to S3 itself (ci.outputs s3).
 func (p *parts) outputs(ctx context.Context, workDir string, log *zap.Logger) (workflow.Outputs, error) {

@@ -108,6 +108,10 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	site, err := p.site(ctx, ci)
+	if err != nil {
+		return err
+	}
 	hasCommand := func(body string) bool { return !command.Parse(body, cfg.GitHub.CommandPrefix).Empty() }
 
 	// One refbot serve per database: a second would take the first one's
@@ -143,6 +147,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			},
 			DeleteBranch: func(ctx context.Context, pr int) (time.Duration, error) { return bot.DeleteClosedBranch(ctx, pr) },
 			CIWait:       func(ctx context.Context, pr int, u int64) (time.Duration, error) { return bot.WaitCI(ctx, pr, u) },
+			Website:      func(ctx context.Context, pr int, id int64) (time.Duration, error) { return bot.RunWebsite(ctx, pr, id) },
 			CIEvent: func(ctx context.Context, ev intake.CIEvent) error {
 				return bot.HandleCIEvent(ctx, ev, rec.SetCacheStatus)
 			},
@@ -159,6 +164,9 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 				bot.CIWaitGaveUp(ctx, pr, u, attempts, err)
 			},
 			DeleteGaveUp: func(ctx context.Context, pr int, attempts int, err error) { bot.DeleteGaveUp(ctx, pr, attempts, err) },
+			WebsiteGaveUp: func(ctx context.Context, pr int, id int64, attempts int, err error) {
+				bot.WebsiteGaveUp(ctx, pr, id, attempts, err)
+			},
 		},
 	})
 	if err != nil {
@@ -178,7 +186,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		OutputsFromS3Only: cfg.CI.Outputs == config.OutputsS3,
 	}, workflow.Deps{
 		GitHub: workflow.GitHubClient{Client: gh}, CI: ci, Outputs: outputs, Checks: checks,
-		Store: cache, Repo: repo, Policy: pol, Jobs: q, State: st, Logger: log.Named("workflow"),
+		Store: cache, Repo: repo, Policy: pol, Jobs: q, State: st, Logger: log.Named("workflow"), Site: site,
 	})
 	if err != nil {
 		return err
@@ -205,8 +213,13 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			return err
 		}
 	}
-	prPages := pages.New(pages.Options{Repo: cfg.GitHub.Repo, BaseBranch: cfg.DataRepo.BaseBranch, Branches: repo, Jobs: q,
-		Logger: log.Named("pages"), Known: st.KnowsPR})
+	pageOpts := pages.Options{Repo: cfg.GitHub.Repo, BaseBranch: cfg.DataRepo.BaseBranch, Branches: repo, Jobs: q,
+		Logger: log.Named("pages"), Known: st.KnowsPR}
+	if site != nil {
+		pageOpts.Website = func(ctx context.Context) (workflow.WebsiteOverview, error) { return bot.WebsiteOverview(ctx, pol) }
+		pageOpts.Websites = func(ctx context.Context, pr int) ([]store.Website, error) { return st.RecentWebsites(ctx, pr, 10) }
+	}
+	prPages := pages.New(pageOpts)
 	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: q.Ping, Gatherer: reg, Logger: log,
 		API: apiHandler, Pages: prPages})
 	if err != nil {
