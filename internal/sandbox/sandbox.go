@@ -57,6 +57,8 @@ type Sandbox struct {
 	App     fakegithub.App
 	// Artifacts are the ids of the artifacts the fork's runs uploaded.
 	Artifacts []int64
+	// websiteHold: Options.WebsiteHold.
+	websiteHold time.Duration
 }
 
 // Options choose the sandbox's project.
@@ -67,6 +69,9 @@ type Options struct {
 	// a workflow artifact (see actions.go). Otherwise: Travis, a personal
 	// token, and a same-repo PR whose build uploads to S3.
 	Actions bool
+	// WebsiteHold is WEBSITE's hold, when not its default (2h): the tests
+	// wait for a hold to end.
+	WebsiteHold time.Duration
 }
 
 // Start starts everything under work for a Travis project. The MinIO
@@ -77,7 +82,7 @@ func Start(ctx context.Context, work string) (*Sandbox, error) {
 
 // StartWith starts everything under work for the project o describes.
 func StartWith(ctx context.Context, work string, o Options) (*Sandbox, error) {
-	s := &Sandbox{Work: work, actions: o.Actions}
+	s := &Sandbox{Work: work, actions: o.Actions, websiteHold: o.WebsiteHold}
 	var err error
 	if s.MinIO, err = testenv.StartMinIO(work); err != nil {
 		return nil, err
@@ -108,6 +113,9 @@ func StartWith(ctx context.Context, work string, o Options) (*Sandbox, error) {
 		pr.HeadRepo, pr.HeadRef = ForkRepo, ForkBranch
 	}
 	s.GitHub.AddPR(pr)
+	if err := s.startWebsite(ctx); err != nil {
+		return nil, err
+	}
 	s.prs, s.announced = []int{PR}, map[int]bool{}
 	if o.Actions {
 		if err := s.startActions(); err != nil {
@@ -405,8 +413,8 @@ state_dir: %s
 log:
   level: info
   format: console
-`, s.GitHub.APIURL(), s.GitHub.GraphQLURL(), Repo, github, s.MinIO.Endpoint, s.MinIO.Region, Bucket,
-		s.Git.URL("data.git"), dataRepo, ci, s.Listen, s.Listen, filepath.Join(s.Work, "state"))
+%s`, s.GitHub.APIURL(), s.GitHub.GraphQLURL(), Repo, github, s.MinIO.Endpoint, s.MinIO.Region, Bucket,
+		s.Git.URL("data.git"), dataRepo, ci, s.Listen, s.Listen, filepath.Join(s.Work, "state"), s.websiteConfig())
 }
 
 // travisURL is the fake Travis's address ("" in the Actions sandbox).
