@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/ghclient"
+	"github.com/refbot/refbot/bot/policy"
 	"github.com/refbot/refbot/bot/publish"
 	"github.com/refbot/refbot/bot/store"
 	"github.com/refbot/refbot/bot/workflow"
@@ -634,12 +636,13 @@ from (its Refbot-Build trailer), nor a build whose SOURCE cannot be read.`,
 
 func newStatusCmd() *cobra.Command {
 	var (
-		pr     int
-		asJSON bool
+		pr      int
+		asJSON  bool
+		website bool
 	)
 	cmd := &cobra.Command{
-		Use:   "status [--pr N]",
-		Short: "The data branches and the builds they came from",
+		Use:   "status [--pr N] [--website]",
+		Short: "The data branches and the builds they came from, and where WEBSITE stands",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := loadParts(cmd)
@@ -647,6 +650,9 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			if website {
+				return printWebsite(cmd, p.cfg, asJSON)
+			}
 			branches := map[string]refdata.BranchInfo{}
 			if pr > 0 {
 				info, err := p.repo.Branch(ctx, refdata.PRBranch(pr))
@@ -698,12 +704,75 @@ func newStatusCmd() *cobra.Command {
 				fmt.Fprintf(out, "%s: %s, build %s of %s, approved by %s; build in the cache: %s\n",
 					r.Branch, r.Tip[:12], r.Build, shortSHA(r.Commit), r.Approved, r.Cached)
 			}
-			return nil
+			if p.cfg.Website == nil || pr > 0 {
+				return nil
+			}
+			fmt.Fprintln(out)
+			return printWebsite(cmd, p.cfg, false)
 		},
 	}
 	cmd.Flags().IntVar(&pr, "pr", 0, "only this pull request")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVar(&website, "website", false, "only where WEBSITE stands: the previews, the queued and running requests, today's count")
 	return cmd
+}
+
+// printWebsite prints where WEBSITE stands, from refbot's database (read
+// only: refbot serve may be running).
+func printWebsite(cmd *cobra.Command, cfg *config.Config, asJSON bool) error {
+	out := cmd.OutOrStdout()
+	if cfg.Website == nil {
+		return usageErrorf("WEBSITE is not set up: the configuration has no website section")
+	}
+	var ov workflow.WebsiteOverview
+	if _, err := os.Stat(cfg.Database); err == nil {
+		st, err := store.Open(cmd.Context(), cfg.Database, store.Options{ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		pol := policy.New(policyConfig(cfg.Policy), nil, st, nil)
+		if ov, err = workflow.ReadWebsiteOverview(cmd.Context(), st, pol, func(slot int) string {
+			_, _, url := cfg.Website.PreviewAt(cfg.S3, slot)
+			return url
+		}); err != nil {
+			return fmt.Errorf("read WEBSITE's state: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if asJSON {
+		return printJSON(out, ov)
+	}
+	count := fmt.Sprint(ov.Today)
+	if ov.MaxPerDay > 0 {
+		count += fmt.Sprintf(" of %d", ov.MaxPerDay)
+	}
+	fmt.Fprintf(out, "WEBSITE: %s docs builds today (%s, UTC)\n", count, cmp.Or(ov.Day, "no database yet"))
+	for _, sl := range ov.Previews {
+		switch {
+		case sl.PR == 0:
+			fmt.Fprintf(out, "  preview %d %s: nothing published yet\n", sl.Slot, sl.URL)
+		case sl.Step != store.WebsitePublished:
+			fmt.Fprintf(out, "  preview %d %s: taken by #%d (%s; the site before it is still shown) until %s\n", sl.Slot, sl.URL, sl.PR,
+				sl.Step, sl.HeldUntil.UTC().Format("2006-01-02 15:04 UTC"))
+		default:
+			fmt.Fprintf(out, "  preview %d %s: #%d at %s, docs build %s, held until %s\n", sl.Slot, sl.URL, sl.PR, shortSHA(sl.Head),
+				sl.Build, sl.HeldUntil.UTC().Format("2006-01-02 15:04 UTC"))
+		}
+	}
+	for _, w := range ov.Queued {
+		fmt.Fprintf(out, "  queued: #%d at %s, asked by %s, starts at %s: %s\n", w.PR, shortSHA(w.Head), w.Author,
+			w.Until.UTC().Format("2006-01-02 15:04 UTC"), strings.NewReplacer("`", "", "\\", "").Replace(w.Reason))
+	}
+	for _, w := range ov.Running {
+		fmt.Fprintf(out, "  running: #%d at %s, %s", w.PR, shortSHA(w.Head), w.Step)
+		if w.Build != "" {
+			fmt.Fprintf(out, ", docs build %s", w.Build)
+		}
+		fmt.Fprintln(out)
+	}
+	return nil
 }
 
 func shortSHA(s string) string { return s[:min(len(s), 12)] }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,13 @@ func TestWebsite(t *testing.T) {
 			if !strings.Contains(reply, "published at **<"+sb.PreviewURL()+">**") {
 				t.Errorf("reply:\n%s", reply)
 			}
+			status := exec.CommandContext(ctx, refbotBin, "status", "--website", "--config", sb.Config)
+			status.Env = sb.Env
+			out, err := status.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "WEBSITE: 1 of 4 docs builds today") ||
+				!strings.Contains(string(out), "preview 1 "+sb.PreviewURL()+": #42 at "+sb.Head[:12]) {
+				t.Errorf("refbot status --website: %v\n%s", err, out)
+			}
 			if actions {
 				// The PR is a fork's: the next one need not be, and the
 				// Actions sandbox has no AddPR; the hold is shown there.
@@ -135,6 +143,11 @@ func TestWebsite(t *testing.T) {
 			}
 			if n := len(sb.Travis.Triggers()); n != 1 {
 				t.Errorf("%d docs build requests during the hold, want 1", n)
+			}
+			status = exec.CommandContext(ctx, refbotBin, "status", "--config", sb.Config)
+			status.Env = sb.Env
+			if out, err := status.CombinedOutput(); err != nil || !strings.Contains(string(out), "queued: #43 at "+b.CommitSHA[:12]+", asked by maintainer, starts at") {
+				t.Errorf("refbot status: %v\n%s", err, out)
 			}
 			// refbot restarts while the request waits.
 			if err := rb.Stop(ctx); err != nil {

@@ -2,7 +2,8 @@
 // outside accounts: MinIO, a git server, a fake GitHub and a fake Travis on
 // loopback (internal/sandbox), `refbot serve` on its embedded SQLite, a CI
 // build uploaded with `refbot upload`, and a signed `BUILDBOT: UPDATE`
-// comment. A second scenario does the same for a GitHub Actions project
+// comment, then `BUILDBOT: WEBSITE`: the docs build, its site published
+// to the preview bucket and fetched over HTTP. A second scenario does the same for a GitHub Actions project
 // with refbot installed as a GitHub App and a pull request from a fork,
 // whose outputs come as a workflow artifact. It prints what happens step
 // by step and exits non-zero if anything fails. Run it with `make demo`.
@@ -174,13 +175,86 @@ func run(bin string, keep bool, hold time.Duration) error {
 	if err := checked(sb); err != nil {
 		return err
 	}
-	fmt.Printf("\n✔ demo passed: refbot took build %d's outputs from S3 into branch %s of the data repo (master + 1 commit), restarted the build, and reported success on PR #%d\n",
-		sb.BuildID, branch, sandbox.PR)
+	preview, err := website(ctx, sb, bin)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n✔ demo passed: refbot took build %d's outputs from S3 into branch %s of the data repo (master + 1 commit), restarted the build, and reported success on PR #%d; WEBSITE published the PR's docs at %s\n",
+		sb.BuildID, branch, sandbox.PR, preview)
 	if hold > 0 {
 		fmt.Printf("\nrefbot stays up for %s: its page for the PR is %s/pr/%d, its metrics %s/metrics\n", hold, sb.URL(), sandbox.PR, sb.URL())
 		time.Sleep(hold)
 	}
 	return nil
+}
+
+// website is the WEBSITE part of the Travis scenario: a comment, the docs
+// build Travis runs for it, and the preview fetched over HTTP, as a reader
+// would. It returns the preview's address.
+func website(ctx context.Context, sb *sandbox.Sandbox, bin string) (string, error) {
+	fmt.Println()
+	step("@%s comments on PR #%d: BUILDBOT: WEBSITE", sandbox.Maintainer, sandbox.PR)
+	if d, err := sb.Comment(ctx, "Let's see the docs too.\n\nBUILDBOT: WEBSITE\n"); err != nil || d.Status != http.StatusOK {
+		return "", fmt.Errorf("deliver the comment: %d %v", d.Status, err)
+	}
+	step("Travis runs the docs build refbot asked for: it checks out %s, builds the site, uploads it with refbot upload --kind website", sb.Head[:7])
+	build, err := sb.DocsBuild(ctx, bin, 1, sandbox.DemoSite)
+	if err != nil {
+		return "", err
+	}
+	tr := sb.Travis.Triggers()[0]
+	say("build request %d on %s: %q, docs build %s", tr.ID, tr.Branch, tr.Message, build)
+	step("watching the refbot/website status")
+	seen := 0
+	for {
+		var final bool
+		for _, st := range sb.GitHub.Statuses(sb.Head) {
+			if st.Context != "refbot/website" {
+				continue
+			}
+			if seen--; seen < 0 {
+				say("status %-14s %-8s %s", st.Context, st.State, st.Description)
+				final = st.State != "pending"
+			}
+		}
+		seen = 0
+		for _, st := range sb.GitHub.Statuses(sb.Head) {
+			if st.Context == "refbot/website" {
+				seen++
+			}
+		}
+		if final {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("no final refbot/website status within the time limit")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	st, _ := sb.WebsiteStatus(sb.Head)
+	if st.State != "success" {
+		return "", fmt.Errorf("WEBSITE ended %s: %s", st.State, st.Description)
+	}
+	replies := sb.Replies()
+	step("refbot's reply to WEBSITE")
+	for _, line := range strings.Split(strings.TrimSpace(replies[len(replies)-1].Body), "\n") {
+		say("│ %s", line)
+	}
+	step("a reader opens the preview: plain HTTP GETs to MinIO, which serves the preview bucket")
+	base := strings.TrimSuffix(sb.PreviewURL(), "index.html")
+	for _, page := range []string{"index.html", "api/plotting.html", "_static/style.css"} {
+		resp, err := http.Get(base + page)
+		if err != nil {
+			return "", err
+		}
+		resp.Body.Close()
+		say("GET %s → %d %s", base+page, resp.StatusCode, resp.Header.Get("Content-Type"))
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("GET %s: %d", base+page, resp.StatusCode)
+		}
+	}
+	return sb.PreviewURL(), nil
 }
 
 // watch prints status and reply changes until the update status settles.
