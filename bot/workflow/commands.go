@@ -60,7 +60,7 @@ func (b *Bot) stop(ctx context.Context, w intake.CommentWork, cmd command.Comman
 		return err
 	}
 	return b.reply(ctx, w, replyKey(cmd), renderStop(stopData{Author: w.Author, Jobs: len(jobs), Builds: builds,
-		Websites: sites.Ended, DocsBuilds: sites.DocsBuilds, StopCommand: sites.StopCommand}))
+		Websites: sites.Ended, DocsBuilds: sites.DocsBuilds, StopCommand: sites.StopCommand, Publishing: sites.Publishing}))
 }
 
 // stopUpdate ends u, as read, at StepStopped: its restarted build is

@@ -396,6 +396,7 @@ type stopData struct {
 	Websites    int
 	DocsBuilds  []string
 	StopCommand bool
+	Publishing  int // WEBSITE requests left to finish their publication
 }
 
 func renderStop(v stopData) string { return render("stop.md", v) }

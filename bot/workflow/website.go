@@ -298,6 +298,11 @@ func (b *Bot) websiteFollow(ctx context.Context, rec *store.Website) (time.Durat
 // now on for the verb's hold. Publishing again after a crash finishes the
 // copy: the preview ends whole.
 func (b *Bot) websitePublish(ctx context.Context, rec *store.Website) error {
+	// The copy is not stopped halfway (STOP leaves a publication to
+	// finish, and cancelling the job must not leave the preview half old,
+	// half new), but it is bounded.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
 	build, err := b.site.Builds.Open(ctx, rec.Build, s3cache.Want{Source: s3cache.Source{PR: rec.PR}, Commit: rec.Head})
 	switch {
 	case userError(err):
@@ -340,6 +345,10 @@ func (b *Bot) websitePublish(ctx context.Context, rec *store.Website) error {
 	}
 	return b.reportWebsite(ctx, rec)
 }
+
+// publishTimeout bounds one publication: copies within S3, done in
+// seconds for a documentation site.
+const publishTimeout = 30 * time.Minute
 
 func (b *Bot) siteTimeout() time.Duration {
 	if b.site.Timeout > 0 {
@@ -491,12 +500,18 @@ type websitesStopped struct {
 	Ended       int      // requests ended
 	DocsBuilds  []string // docs builds cancelled
 	StopCommand bool     // the builder's stop command ran
+	// Publishing are the requests whose site was being copied into the
+	// preview: left to finish, so that the preview is never left half
+	// old, half new.
+	Publishing int
 }
 
 // stopWebsites ends pr's WEBSITE requests that have not ended (STOP): a
 // queued one simply ends; one whose docs build was asked for gets that
 // build cancelled and its slot given back, and then the builder's stop
-// command (when configured) runs, once.
+// command (when configured) runs, once. One whose site is being copied
+// into the preview is left to finish (its job, cancelled, finishes the
+// copy on a context of its own; a crash is resumed by the restart).
 func (b *Bot) stopWebsites(ctx context.Context, pr int, by string) (websitesStopped, error) {
 	var out websitesStopped
 	if b.site == nil {
@@ -509,6 +524,10 @@ func (b *Bot) stopWebsites(ctx context.Context, pr int, by string) (websitesStop
 	ranBuilder := false
 	for i := range active {
 		rec := &active[i]
+		if rec.Step == store.WebsitePublishing {
+			out.Publishing++
+			continue
+		}
 		building := rec.Step != store.WebsiteQueued
 		if building && rec.Build == "" && rec.Step != store.WebsiteTriggering {
 			// CI names a requested build a little later (Travis).

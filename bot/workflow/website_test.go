@@ -43,7 +43,8 @@ func newSiteParts(t *testing.T, mc *testenv.MinIOServer, ci CI, o fixtureOptions
 		t.Fatal(err)
 	}
 	preview := s3cache.Preview{Bucket: mc.BucketName(t), Prefix: "preview"}
-	if err := builds.ServePublicly(ctx, preview); err != nil {
+	// The whole bucket is served: each slot is a folder of it.
+	if err := builds.ServePublicly(ctx, s3cache.Preview{Bucket: preview.Bucket}); err != nil {
 		t.Fatal(err)
 	}
 	tv.SetClock(clock.now)
@@ -613,5 +614,106 @@ func TestWebsiteActions(t *testing.T) {
 	rec = g.website(t, 1)
 	if rec.Step != store.WebsiteFailed || !strings.Contains(rec.Detail, "workflow\\_dispatch") {
 		t.Fatalf("request at %s: %q", rec.Step, rec.Detail)
+	}
+}
+
+// TestWebsiteStopLeavesPublication: STOP while a site is being copied into
+// the preview leaves the copy to finish, so that the preview is never
+// left half old, half new; its reply says so.
+func TestWebsiteStopLeavesPublication(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Website: &siteLimits})
+	f.travis.SetRequestLag(0)
+	f.travis.SetAdvanceOnPoll(false)
+	if err := f.post(t, "alice", "BUILDBOT: WEBSITE"); err != nil {
+		t.Fatal(err)
+	}
+	ids := f.carryOut(t, 12, head)
+	var build int64
+	fmt.Sscan(ids[0], &build)
+	f.travis.SetState(build, "passed")
+	// The job looked at the build and recorded that it publishes; a crash
+	// (or a slow copy) keeps it there while STOP comes.
+	ctx := context.Background()
+	rec := f.website(t, 1)
+	if _, err := f.bot.websiteFollow(ctx, rec); err != nil || rec.Step != store.WebsitePublishing {
+		t.Fatalf("after the build passed: %s, %v", rec.Step, err)
+	}
+	if err := f.post(t, "alice", "BUILDBOT: STOP"); err != nil {
+		t.Fatal(err)
+	}
+	if stop := f.gh.lastComment(); !strings.Contains(stop, "A WEBSITE whose site was already being copied into the preview was left to finish") {
+		t.Errorf("STOP's reply:\n%s", stop)
+	}
+	if n := f.travis.Cancels(build); n != 0 {
+		t.Errorf("the passed docs build was cancelled %d times", n)
+	}
+	if _, err := f.bot.RunWebsite(ctx, 12, 1); err != nil {
+		t.Fatal(err)
+	}
+	if rec := f.website(t, 1); rec.Step != store.WebsitePublished {
+		t.Fatalf("request at %s after STOP: %s", rec.Step, rec.Detail)
+	}
+}
+
+// TestWebsiteSlots: with two preview slots, a second PR's WEBSITE during
+// the first one's hold takes the other slot at once; a third waits for
+// the first hold to end, and then takes the least recently used slot.
+func TestWebsiteSlots(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Website: &policy.Limits{Hold: 2 * time.Hour, Slots: 2}})
+	f.travis.SetRequestLag(0)
+	f.travis.SetAdvanceOnPoll(false)
+	ctx := context.Background()
+	publish := func(pr int, sha string, id int64) *store.Website {
+		t.Helper()
+		ids := f.carryOut(t, pr, sha)
+		var build int64
+		fmt.Sscan(ids[len(ids)-1], &build)
+		f.travis.SetState(build, "passed")
+		f.runSites(t, time.Minute, 10)
+		rec := f.website(t, id)
+		if rec.Step != store.WebsitePublished {
+			t.Fatalf("#%d's request at %s: %s", pr, rec.Step, rec.Detail)
+		}
+		return rec
+	}
+	ask := func(pr int, sha string) {
+		t.Helper()
+		if pr != 12 {
+			f.gh.fake.AddCommit(sha)
+			f.gh.fake.AddPR(fakegithub.PR{Number: pr, HeadSHA: sha, BaseRef: "master", Author: "dave", HeadRef: fmt.Sprint("b", pr)})
+			f.clock.tick(time.Minute)
+		}
+		commentSeq++
+		f.clock.tick(time.Second)
+		w := f.work("alice", "BUILDBOT: WEBSITE")
+		w.PR = pr
+		if err := f.bot.HandleComment(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask(12, head)
+	first := publish(12, head, 1)
+	const head13, head14 = "1313131313131313131313131313131313131313", "1414141414141414141414141414141414141414"
+	f.clock.tick(10 * time.Minute)
+	ask(13, head13)
+	second := publish(13, head13, 2)
+	if first.Slot != 1 || second.Slot != 2 || first.PreviewURL == second.PreviewURL {
+		t.Fatalf("slots %d (%s) and %d (%s); want 1 and 2, two previews", first.Slot, first.PreviewURL, second.Slot, second.PreviewURL)
+	}
+	if code, body := f.fetch(t, first.PreviewURL); code != 200 || body != siteFiles(head)["index.html"] {
+		t.Errorf("slot 1 after #13 published: %d %q", code, body)
+	}
+	ask(14, head14)
+	third := f.website(t, 3)
+	if third.Step != store.WebsiteQueued || !third.Until.Equal(first.HeldUntil) {
+		t.Fatalf("#14's request at %s until %v; want queued until slot 1's hold ends (%v)", third.Step, third.Until, first.HeldUntil)
+	}
+	f.runSites(t, 3*time.Hour, 3)
+	third = publish(14, head14, 3)
+	if third.Slot != 1 {
+		t.Errorf("#14 took slot %d, want 1 (the least recently used, its hold over)", third.Slot)
+	}
+	if code, body := f.fetch(t, second.PreviewURL); code != 200 || body != siteFiles(head13)["index.html"] {
+		t.Errorf("slot 2 after #14 published: %d %q", code, body)
 	}
 }
