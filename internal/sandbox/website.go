@@ -72,7 +72,9 @@ func (s *Sandbox) PreviewURL() string {
 }
 
 // WebsiteStatus returns the newest refbot/website status of sha.
-func (s *Sandbox) WebsiteStatus(sha string) (fakegithub.Status, bool) { return s.Status(sha, "refbot/website") }
+func (s *Sandbox) WebsiteStatus(sha string) (fakegithub.Status, bool) {
+	return s.Status(sha, "refbot/website")
+}
 
 // DocsBuild is the project's CI running the docs build refbot asked for:
 // it waits for the request (the n-th one: a Travis build request or a
