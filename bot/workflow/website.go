@@ -323,7 +323,9 @@ func (b *Bot) websitePublish(ctx context.Context, rec *store.Website) error {
 	if hold := b.policy.Limits(websiteVerb).Hold; hold > 0 {
 		until = now.Add(hold)
 		if err := b.policy.Hold(ctx, websiteVerb, rec.PR, rec.CommentID, until); errors.Is(err, policy.ErrNoSlot) {
-			return b.endWebsite(ctx, rec, store.WebsiteFailed, fmt.Sprintf(
+			// Given back, it passes the result before it on to the run
+			// that took the slot.
+			return b.endWebsiteReleasing(ctx, rec, store.WebsiteFailed, fmt.Sprintf(
 				"another pull request's WEBSITE took preview slot %d while this docs build ran (it ran longer than the hold); nothing was published", rec.Slot))
 		} else if err != nil {
 			return err
