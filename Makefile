@@ -33,6 +33,7 @@ test: tools
 bench: tools
 	$(GO) run ./internal/cmd/benchintake
 	$(GO) run ./internal/cmd/bench
+	$(GO) run ./internal/cmd/benchsite
 
 lint:
 	$(GO) vet ./...
