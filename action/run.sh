@@ -3,7 +3,11 @@
 # it installs the refbot release the workflow names, checks its sha256, and
 # hands the build's outputs to refbot: `refbot upload` to S3, or, for a pull
 # request from a fork (no secrets), `refbot upload --artifact` into a folder
-# the action's next step uploads with actions/upload-artifact.
+# the action's next step uploads with actions/upload-artifact. With kind
+# website it uploads the site of the docs build refbot asked for on
+# BUILDBOT: WEBSITE, `refbot upload --kind website`, to S3 only; refbot reads
+# the PR and head from REFBOT_WEBSITE_PR and REFBOT_WEBSITE_SHA, which the
+# docs workflow puts in the step's env.
 #
 # Its inputs are the action's, as INPUT_* variables (action.yml passes each
 # one), beside what GitHub Actions sets: GITHUB_*, RUNNER_OS, RUNNER_ARCH,
@@ -25,6 +29,12 @@ fail() {
 
 lower() { printf '%s' "$1" | tr '[:upper:]' '[:lower:]'; }
 
+# has_credentials says whether the step's env names S3 credentials the AWS
+# SDK would find (a key, a profile, or a web identity from OIDC).
+has_credentials() {
+	[[ -n ${AWS_ACCESS_KEY_ID:-} || -n ${AWS_PROFILE:-} || -n ${AWS_WEB_IDENTITY_TOKEN_FILE:-} ]]
+}
+
 : "${RUNNER_TEMP:?RUNNER_TEMP is not set: run this as a step of a GitHub Actions job}"
 : "${GITHUB_OUTPUT:?GITHUB_OUTPUT is not set: run this as a step of a GitHub Actions job}"
 
@@ -37,6 +47,11 @@ version=${version#v}
 [[ -d $INPUT_PATH ]] || fail "path '$INPUT_PATH' is not a folder"
 checksum=$(lower "${INPUT_CHECKSUM_SHA256:-}")
 [[ -z $checksum || $checksum =~ ^[0-9a-f]{64}$ ]] || fail "checksum-sha256 is not 64 hex digits"
+kind=${INPUT_KIND:-outputs}
+case $kind in
+outputs | website) ;;
+*) fail "kind '$kind': use outputs (a build's test outputs) or website (the docs build's site, for BUILDBOT: WEBSITE)" ;;
+esac
 
 case ${RUNNER_OS:-} in
 Linux) os=linux ;;
@@ -54,6 +69,24 @@ esac
 # secrets) and for a build with no S3 bucket or credentials to upload with.
 mode=${INPUT_MODE:-auto}
 bucket=${INPUT_BUCKET:-${REFBOT_S3_BUCKET:-}}
+if [[ $kind == website ]]; then
+	# The docs build runs on a branch of the project, with its secrets, and
+	# refbot takes a site from S3 only: no artifact, and no fallback to one.
+	[[ -z ${INPUT_VARIANT:-} ]] || fail "kind website: a site has no variants; leave the input variant out"
+	case $mode in
+	artifact)
+		fail "kind website with mode artifact: refbot takes a docs build's site from S3 only; use mode s3 (or auto) with the S3 credentials from the repository's secrets, as examples/docs.yaml does"
+		;;
+	auto)
+		has_credentials ||
+			fail "kind website: the step has no S3 credentials (AWS_ACCESS_KEY_ID): give it the repository's secrets, as examples/docs.yaml does; with credentials from elsewhere (an instance role), set mode: s3"
+		mode=s3
+		;;
+	esac
+	# Only the input: refbot itself prefers $REFBOT_WEBSITE_S3_BUCKET to
+	# $REFBOT_S3_BUCKET for a site.
+	bucket=${INPUT_BUCKET:-}
+fi
 case $mode in
 s3 | artifact) ;;
 auto)
@@ -69,7 +102,7 @@ auto)
 	esac
 	if [[ $mode == s3 && -z $bucket ]]; then
 		mode=artifact reason="no bucket is set"
-	elif [[ $mode == s3 && -z ${AWS_ACCESS_KEY_ID:-} && -z ${AWS_PROFILE:-} && -z ${AWS_WEB_IDENTITY_TOKEN_FILE:-} ]]; then
+	elif [[ $mode == s3 ]] && ! has_credentials; then
 		mode=artifact reason="no S3 credentials are set (AWS_ACCESS_KEY_ID)"
 	fi
 	[[ -z $reason ]] || echo "refbot: preparing a workflow artifact: $reason"
@@ -124,6 +157,8 @@ refbot="$bin/$exe"
 
 # ${args[@]+"${args[@]}"}: bash 3.2 (macOS's) calls an empty array unset.
 args=()
+# --kind only for a site: releases before WEBSITE have no such flag.
+[[ $kind == outputs ]] || args+=(--kind "$kind")
 [[ -z ${INPUT_VARIANT:-} ]] || args+=(--variant "$INPUT_VARIANT")
 if [[ $mode == artifact ]]; then
 	name=${INPUT_ARTIFACT_NAME:-refbot-outputs}

@@ -221,6 +221,11 @@ func TestActionFile(t *testing.T) {
 			t.Errorf("output %s = %q, want %q", name, out.Value, want)
 		}
 	}
+	// A workflow that leaves kind out hands test outputs to refbot, as
+	// before the input existed.
+	if got := a.Inputs["kind"].Default; got != kindOutputs {
+		t.Errorf("input kind defaults to %q, want %q", got, kindOutputs)
+	}
 }
 
 // release is a refbot release as the action downloads it: the archive of
@@ -422,13 +427,24 @@ func pullRequestPayload(headRepo, head string) map[string]any {
 // refbot release it downloads built from this package, against MinIO: a
 // same-repo PR and a push upload to S3, a fork's PR (and a build without
 // S3 credentials) prepares the artifact instead, and a release that does
-// not match its checksum is never run.
+// not match its checksum is never run. With kind website, the docs build
+// refbot dispatched uploads its site to the docs builds' folder for the PR
+// and head in REFBOT_WEBSITE_PR and _SHA, and what a site cannot be (an
+// artifact, a variant, an upload without credentials) is refused before
+// refbot is installed.
 func TestAction(t *testing.T) {
 	a := readAction(t)
 	mc := testenv.MinIO(t)
-	bucket := mc.BucketName(t)
+	bucket, sitesBucket := mc.BucketName(t), mc.BucketName(t)
 	ctx := context.Background()
 	store := bucketStore(ctx, t, mc, bucket, "ci")
+	bucketStore(ctx, t, mc, sitesBucket, "")
+	// Where the sites go: the docs builds' folder beside the test builds'
+	// ("ci-website"), in the test builds' bucket or their own.
+	siteStores := map[string]*s3cache.Store{
+		bucket:      kindStore(ctx, t, mc, bucket, "ci-website", s3cache.KindWebsite),
+		sitesBucket: kindStore(ctx, t, mc, sitesBucket, "ci-website", s3cache.KindWebsite),
+	}
 	osName, arch := runnerPlatform(t)
 	goos := map[string]string{"Linux": "linux", "macOS": "darwin"}[osName]
 	goarch := map[string]string{"X64": "amd64", "ARM64": "arm64"}[arch]
@@ -462,6 +478,16 @@ func TestAction(t *testing.T) {
 	pushRef := []string{"GITHUB_SHA", pushedSHA, "GITHUB_REF", "refs/heads/main", "GITHUB_REF_NAME", "main", "GITHUB_REF_TYPE", "branch"}
 	samePR := pullRequestPayload("octo-org/octo-repo", headSHA)
 	forkPR := pullRequestPayload("fork-owner/octo-repo", headSHA)
+	// The docs build refbot dispatched on main for PR 12 at headSHA: the
+	// run's own commit is main's, and the step's env has the PR and head.
+	docsRun := []string{"GITHUB_SHA", pushedSHA, "GITHUB_REF", "refs/heads/main", "GITHUB_REF_NAME", "main", "GITHUB_REF_TYPE", "branch",
+		websitePREnv, "12", websiteSHAEnv, headSHA, "REFBOT_S3_PREFIX", "ci"}
+	dispatch := map[string]any{"ref": "refs/heads/main", "inputs": map[string]any{"pr": "12", "sha": headSHA, "request": "refbot-website-7"}}
+	siteInputs := func(more map[string]string) map[string]string {
+		with := s3Inputs(map[string]string{"kind": "website", "prefix": ""})
+		maps.Copy(with, more)
+		return with
+	}
 
 	type inS3 struct {
 		Source  s3cache.Source
@@ -470,16 +496,18 @@ func TestAction(t *testing.T) {
 		Repo    string
 	}
 	tests := []struct {
-		name     string
-		with     map[string]string
-		runner   map[string]string
-		event    map[string]any
-		build    string
-		s3       *inS3             // the build in S3; nil: none
-		artifact map[string]string // the artifact folder's files; nil: none
-		outputs  map[string]string
-		fails    string // the step fails, its stderr mentioning this
-		unrun    bool   // and it fails before refbot is installed or run
+		name       string
+		with       map[string]string
+		runner     map[string]string
+		event      map[string]any
+		build      string
+		s3         *inS3             // the build in S3; nil: none
+		site       *inS3             // the site in siteBucket's docs builds' folder; nil: none
+		siteBucket string            // bucket or sitesBucket
+		artifact   map[string]string // the artifact folder's files; nil: none
+		outputs    map[string]string
+		fails      string // the step fails, its stderr mentioning this
+		unrun      bool   // and it fails before refbot is installed or run
 	}{
 		{
 			name:    "same-repo PR",
@@ -562,6 +590,74 @@ func TestAction(t *testing.T) {
 			build:  "5109",
 			fails:  `push of tag "v1"`,
 		},
+		{
+			name:       "website",
+			with:       siteInputs(nil),
+			runner:     runner("5110", "2", "workflow_dispatch", credentials, docsRun...),
+			event:      dispatch,
+			build:      "5110",
+			site:       &inS3{Source: s3cache.Source{PR: 12}, Commit: headSHA, Attempt: 2, Repo: "octo-org/octo-repo"},
+			siteBucket: bucket,
+			outputs:    map[string]string{"mode": "s3", "artifact-path": "", "artifact-name": ""},
+		},
+		{
+			// No bucket input: refbot's own default for a site, not the
+			// test builds' bucket the action would pass for outputs.
+			name:       "website, the sites' bucket from the env",
+			with:       siteInputs(map[string]string{"bucket": ""}),
+			runner:     runner("5111", "1", "workflow_dispatch", credentials, append(docsRun, "REFBOT_S3_BUCKET", bucket, "REFBOT_WEBSITE_S3_BUCKET", sitesBucket)...),
+			event:      dispatch,
+			build:      "5111",
+			site:       &inS3{Source: s3cache.Source{PR: 12}, Commit: headSHA, Attempt: 1, Repo: "octo-org/octo-repo"},
+			siteBucket: sitesBucket,
+			outputs:    map[string]string{"mode": "s3", "artifact-path": "", "artifact-name": ""},
+		},
+		{
+			name:   "website as an artifact",
+			with:   siteInputs(map[string]string{"mode": "artifact"}),
+			runner: runner("5112", "1", "workflow_dispatch", nil, docsRun...),
+			event:  dispatch,
+			build:  "5112",
+			fails:  "kind website with mode artifact: refbot takes a docs build's site from S3 only",
+			unrun:  true,
+		},
+		{
+			name:   "website with a variant",
+			with:   siteInputs(map[string]string{"variant": "py3.12"}),
+			runner: runner("5113", "1", "workflow_dispatch", credentials, docsRun...),
+			event:  dispatch,
+			build:  "5113",
+			fails:  "a site has no variants",
+			unrun:  true,
+		},
+		{
+			// No fallback to an artifact, as outputs have.
+			name:   "website without credentials",
+			with:   siteInputs(nil),
+			runner: runner("5114", "1", "workflow_dispatch", nil, docsRun...),
+			event:  dispatch,
+			build:  "5114",
+			fails:  "kind website: the step has no S3 credentials (AWS_ACCESS_KEY_ID)",
+			unrun:  true,
+		},
+		{
+			// refbot itself refuses: the run's own source is main.
+			name:   "website without the PR",
+			with:   siteInputs(nil),
+			runner: runner("5115", "1", "workflow_dispatch", credentials, append(docsRun, websitePREnv, "")...),
+			event:  dispatch,
+			build:  "5115",
+			fails:  "no PR: set REFBOT_WEBSITE_PR to the PR's number",
+		},
+		{
+			name:   "an unknown kind",
+			with:   s3Inputs(map[string]string{"kind": "docs"}),
+			runner: runner("5116", "1", "pull_request", credentials, prRef...),
+			event:  samePR,
+			build:  "5116",
+			fails:  "kind 'docs': use outputs",
+			unrun:  true,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -603,23 +699,35 @@ func TestAction(t *testing.T) {
 				}
 			}
 
-			if tc.s3 == nil {
-				if _, err := store.Open(ctx, tc.build, s3cache.Want{}); !errors.Is(err, s3cache.ErrNotFound) {
-					t.Errorf("build %s in S3 (Open: %v), want none", tc.build, err)
+			// check compares the build in a store with want (nil: none).
+			check := func(what string, store *s3cache.Store, want *inS3) {
+				t.Helper()
+				if want == nil {
+					if _, err := store.Open(ctx, tc.build, s3cache.Want{}); !errors.Is(err, s3cache.ErrNotFound) {
+						t.Errorf("%s %s in %s (Open: %v), want none", what, tc.build, store, err)
+					}
+					return
 				}
-				return
+				b, err := store.Open(ctx, tc.build, s3cache.Want{Source: want.Source, Commit: want.Commit})
+				if err != nil {
+					t.Fatalf("%s %s: %v", what, tc.build, err)
+				}
+				m := b.Manifests[""]
+				got := inS3{Source: b.Source, Commit: m.Commit, Attempt: m.Attempt, Repo: m.Repo}
+				if diff := cmp.Diff(*want, got); diff != "" {
+					t.Errorf("%s %s in %s (-want +got):\n%s", what, tc.build, store, diff)
+				}
+				if m.Provider != providerActions || len(m.Files) != 2 {
+					t.Errorf("the manifest names provider %q and %d files", m.Provider, len(m.Files))
+				}
 			}
-			b, err := store.Open(ctx, tc.build, s3cache.Want{Source: tc.s3.Source, Commit: tc.s3.Commit})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := b.Manifests[""]
-			got := inS3{Source: b.Source, Commit: m.Commit, Attempt: m.Attempt, Repo: m.Repo}
-			if diff := cmp.Diff(*tc.s3, got); diff != "" {
-				t.Errorf("build %s in S3 (-want +got):\n%s", tc.build, diff)
-			}
-			if m.Provider != providerActions || len(m.Files) != 2 {
-				t.Errorf("the manifest names provider %q and %d files", m.Provider, len(m.Files))
+			check("build", store, tc.s3)
+			for b, sites := range siteStores {
+				want := tc.site
+				if b != tc.siteBucket {
+					want = nil
+				}
+				check("site", sites, want)
 			}
 		})
 	}
@@ -659,23 +767,95 @@ func checkArtifact(t *testing.T, path, temp, build string, want map[string]strin
 	}
 }
 
-// exampleWorkflow is the part of an example workflow the test reads.
+// exampleWorkflow is the part of an example workflow the tests read.
 type exampleWorkflow struct {
-	On   map[string]any `yaml:"on"`
-	Jobs map[string]struct {
-		Steps []struct {
-			Uses string            `yaml:"uses"`
-			If   string            `yaml:"if"`
-			With map[string]any    `yaml:"with"`
-			Env  map[string]string `yaml:"env"`
-		} `yaml:"steps"`
-	} `yaml:"jobs"`
+	RunName     string            `yaml:"run-name"`
+	On          map[string]any    `yaml:"on"`
+	Permissions map[string]string `yaml:"permissions"`
+	Defaults    struct {
+		Run struct {
+			Shell string `yaml:"shell"`
+		} `yaml:"run"`
+	} `yaml:"defaults"`
+	Jobs map[string]workflowJob `yaml:"jobs"`
 }
 
-// TestExampleWorkflows reads the example workflows: valid YAML, run on
-// pull requests, using this action with inputs it declares (its required
-// ones among them) in the mode each example is for, and the fork's
-// example without a secret.
+type workflowJob struct {
+	Needs       any            `yaml:"needs"` // a job's name or a list of them
+	Permissions any            `yaml:"permissions"`
+	Steps       []workflowStep `yaml:"steps"`
+}
+
+type workflowStep struct {
+	Name  string            `yaml:"name"`
+	Uses  string            `yaml:"uses"`
+	If    string            `yaml:"if"`
+	Run   string            `yaml:"run"`
+	Shell string            `yaml:"shell"`
+	With  map[string]any    `yaml:"with"`
+	Env   map[string]string `yaml:"env"`
+}
+
+// mentionsSecrets says whether the step reads the secrets context.
+func (s workflowStep) mentionsSecrets() bool {
+	text := s.If + s.Run + fmt.Sprint(s.With)
+	for _, v := range s.Env {
+		text += v
+	}
+	return strings.Contains(text, "secrets.")
+}
+
+// readWorkflow reads an example workflow.
+func readWorkflow(t *testing.T, file string) (exampleWorkflow, []byte) {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(examplesDir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w exampleWorkflow
+	if err := yaml.Unmarshal(src, &w); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return w, src
+}
+
+// checkScripts fails the test for a run: script with an expression in it:
+// GitHub pastes an expression's value into the script before the shell
+// reads it, so a PR's title or a dispatch input would run as code. Values
+// reach scripts through env.
+func checkScripts(t *testing.T, file string, w exampleWorkflow) {
+	t.Helper()
+	for name, job := range w.Jobs {
+		for i, step := range job.Steps {
+			if strings.Contains(step.Run, "${{") {
+				t.Errorf("%s: job %s, step %d (%s) puts an expression into its script: pass it through env", file, name, i, step.Name)
+			}
+		}
+	}
+}
+
+// checkRefbotStep checks the inputs a step gives refbot's action: declared
+// ones, its required ones among them.
+func checkRefbotStep(t *testing.T, a actionFile, step workflowStep) {
+	t.Helper()
+	for name := range step.With {
+		if _, ok := a.Inputs[name]; !ok {
+			t.Errorf("the refbot step gives input %s, which action.yml does not declare", name)
+		}
+	}
+	for name, in := range a.Inputs {
+		if _, ok := step.With[name]; in.Required && !ok {
+			t.Errorf("the refbot step leaves out required input %s", name)
+		}
+	}
+}
+
+// TestExampleWorkflows reads the example workflows: valid YAML, no
+// expression inside a script, run on pull requests, using this action with
+// inputs it declares (its required ones among them) in the mode each
+// example is for, and the fork's example without a secret. The docs
+// workflow is checked as WEBSITE needs it (checkDocsWorkflow), and every
+// example workflow is read by one of these.
 func TestExampleWorkflows(t *testing.T) {
 	a := readAction(t)
 	tests := []struct {
@@ -686,16 +866,12 @@ func TestExampleWorkflows(t *testing.T) {
 		{"github-actions-same-repo.yaml", "s3", true},
 		{"github-actions-fork.yaml", "artifact", false},
 	}
+	checked := map[string]bool{docsWorkflowFile: true}
 	for _, tc := range tests {
+		checked[tc.file] = true
 		t.Run(tc.file, func(t *testing.T) {
-			src, err := os.ReadFile(filepath.Join(examplesDir, tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var w exampleWorkflow
-			if err := yaml.Unmarshal(src, &w); err != nil {
-				t.Fatalf("%s: %v", tc.file, err)
-			}
+			w, src := readWorkflow(t, tc.file)
+			checkScripts(t, tc.file, w)
 			if _, ok := w.On["pull_request"]; !ok {
 				t.Errorf("%s does not run on pull_request: on = %v", tc.file, w.On)
 			}
@@ -715,18 +891,12 @@ func TestExampleWorkflows(t *testing.T) {
 					if step.If != "${{ !cancelled() }}" {
 						t.Errorf("the refbot step runs if %q: a failing build's outputs would be lost", step.If)
 					}
-					for name := range step.With {
-						if _, ok := a.Inputs[name]; !ok {
-							t.Errorf("the refbot step gives input %s, which action.yml does not declare", name)
-						}
-					}
-					for name, in := range a.Inputs {
-						if _, ok := step.With[name]; in.Required && !ok {
-							t.Errorf("the refbot step leaves out required input %s", name)
-						}
-					}
+					checkRefbotStep(t, a, step)
 					if mode := fmt.Sprint(step.With["mode"]); mode != tc.mode {
 						t.Errorf("the refbot step's mode is %s, want %s", mode, tc.mode)
+					}
+					if kind, ok := step.With["kind"]; ok && kind != kindOutputs {
+						t.Errorf("the refbot step's kind is %v, want test outputs", kind)
 					}
 					if tc.secrets {
 						for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
@@ -742,6 +912,255 @@ func TestExampleWorkflows(t *testing.T) {
 			}
 		})
 	}
+	t.Run(docsWorkflowFile, func(t *testing.T) { checkDocsWorkflow(t, a) })
+
+	files, err := filepath.Glob(filepath.Join(examplesDir, "*.y*ml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if name := filepath.Base(f); !checked[name] && name != "travis.yml" {
+			t.Errorf("examples/%s is checked by no test", name)
+		}
+	}
+}
+
+// The docs workflow for WEBSITE and its run-name: refbot finds a run it
+// dispatched by the request marker in its display title after a crash
+// (bot/workflow's FindDocsBuild).
+const (
+	docsWorkflowFile = "docs.yaml"
+	docsRunName      = "refbot WEBSITE #${{ inputs.pr }} (${{ inputs.request }})"
+)
+
+// dispatchInput is an input of a workflow_dispatch trigger.
+type dispatchInput struct {
+	Description string `yaml:"description"`
+	Required    bool   `yaml:"required"`
+	Type        string `yaml:"type"`
+}
+
+// checkDocsWorkflow checks the docs workflow against what refbot asks of it
+// (docs/design.md, "WEBSITE"): dispatched with the inputs pr, sha and
+// request and named with the request's marker; a job without secrets that
+// checks out the PR's head, refuses a head other than sha (the check runs
+// for real), builds the site and hands it on as an artifact; and a job that
+// holds the S3 credentials, runs none of the PR's code, and uploads that
+// site with this action's kind website for the PR and head of the inputs.
+func checkDocsWorkflow(t *testing.T, a actionFile) {
+	w, src := readWorkflow(t, docsWorkflowFile)
+	checkScripts(t, docsWorkflowFile, w)
+	var trigger struct {
+		On struct {
+			WorkflowDispatch struct {
+				Inputs map[string]dispatchInput `yaml:"inputs"`
+			} `yaml:"workflow_dispatch"`
+		} `yaml:"on"`
+	}
+	if err := yaml.Unmarshal(src, &trigger); err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(w.On)); !slices.Equal(got, []string{"workflow_dispatch"}) {
+		t.Errorf("the docs workflow runs on %v, want workflow_dispatch only", got)
+	}
+	inputs := trigger.On.WorkflowDispatch.Inputs
+	for name, in := range inputs {
+		if in.Description == "" {
+			t.Errorf("input %s has no description", name)
+		}
+		in.Description = ""
+		inputs[name] = in
+	}
+	wantInputs := map[string]dispatchInput{
+		"pr": {Required: true, Type: "string"}, "sha": {Required: true, Type: "string"}, "request": {Required: true, Type: "string"},
+	}
+	if diff := cmp.Diff(wantInputs, inputs); diff != "" {
+		t.Errorf("the workflow_dispatch inputs (-want +got):\n%s", diff)
+	}
+	if w.RunName != docsRunName {
+		t.Errorf("run-name is %q, want %q: refbot finds the run by the marker in it", w.RunName, docsRunName)
+	}
+	if diff := cmp.Diff(map[string]string{"contents": "read"}, w.Permissions); diff != "" {
+		t.Errorf("the workflow's permissions (-want +got):\n%s", diff)
+	}
+	if w.Defaults.Run.Shell != "bash" {
+		t.Errorf("the scripts' default shell is %q, want bash: they use [[ ]]", w.Defaults.Run.Shell)
+	}
+
+	// The job that runs the PR's code (it checks it out) and the one that
+	// uploads the site.
+	var buildJob, uploadJob string
+	refbotSteps := 0
+	for name, job := range w.Jobs {
+		if job.Permissions != nil {
+			t.Errorf("job %s sets permissions of its own: %v", name, job.Permissions)
+		}
+		for _, step := range job.Steps {
+			switch {
+			case strings.HasPrefix(step.Uses, "actions/checkout@"):
+				if buildJob != "" && buildJob != name {
+					t.Errorf("jobs %s and %s both check out code", buildJob, name)
+				}
+				buildJob = name
+			case strings.HasPrefix(step.Uses, "refbot/refbot@"):
+				uploadJob = name
+				refbotSteps++
+			}
+		}
+	}
+	if buildJob == "" || uploadJob == "" || buildJob == uploadJob || refbotSteps != 1 {
+		t.Fatalf("the docs build is in job %q, the upload in job %q (%d refbot steps): want two jobs, one refbot step", buildJob, uploadJob, refbotSteps)
+	}
+
+	build := w.Jobs[buildJob].Steps
+	checkout := slices.IndexFunc(build, func(s workflowStep) bool { return strings.HasPrefix(s.Uses, "actions/checkout@") })
+	wantCheckout := map[string]any{"ref": "refs/pull/${{ inputs.pr }}/head", "persist-credentials": false}
+	if diff := cmp.Diff(wantCheckout, build[checkout].With); diff != "" {
+		t.Errorf("the checkout of the PR's head (-want +got):\n%s", diff)
+	}
+	if checkout+1 == len(build) || !strings.Contains(build[checkout+1].Run, "git rev-parse HEAD") ||
+		!slices.Contains(slices.Collect(maps.Values(build[checkout+1].Env)), "${{ inputs.sha }}") {
+		t.Fatalf("the step after the checkout does not compare HEAD with the input sha (through env)")
+	}
+	for i, step := range build {
+		if step.mentionsSecrets() {
+			t.Errorf("job %s, which runs the PR's code, reads a secret in step %d (%s)", buildJob, i, step.Name)
+		}
+		if i < checkout && step.Uses != "" {
+			t.Errorf("job %s runs %s before the checkout: only checks of the inputs go there", buildJob, step.Uses)
+		}
+	}
+	artifact := slices.IndexFunc(build, func(s workflowStep) bool { return strings.HasPrefix(s.Uses, "actions/upload-artifact@") })
+	if artifact < 0 {
+		t.Fatalf("job %s does not hand on the site with actions/upload-artifact", buildJob)
+	}
+	if p, hidden := build[artifact].With["path"], build[artifact].With["include-hidden-files"]; p != "docs/_build/html" || hidden != true {
+		t.Errorf("job %s hands on %v (include-hidden-files %v), want the whole of docs/_build/html", buildJob, p, hidden)
+	}
+
+	upload := w.Jobs[uploadJob]
+	if needs := fmt.Sprint(upload.Needs); needs != buildJob && needs != "["+buildJob+"]" {
+		t.Errorf("job %s needs %v, want %s: it uploads the site that job built, and only when it passed", uploadJob, upload.Needs, buildJob)
+	}
+	var download, refbot workflowStep
+	for _, step := range upload.Steps {
+		switch {
+		case step.Run != "" || step.Uses == "" || strings.HasPrefix(step.Uses, "actions/checkout@"):
+			t.Errorf("job %s, which holds the S3 credentials, runs %q: it must run none of the PR's code", uploadJob, step.Run+step.Uses)
+		case strings.HasPrefix(step.Uses, "actions/download-artifact@"):
+			download = step
+		case strings.HasPrefix(step.Uses, "refbot/refbot@"):
+			refbot = step
+		}
+	}
+	if download.With["name"] != build[artifact].With["name"] || download.With["path"] != refbot.With["path"] {
+		t.Errorf("job %s downloads artifact %v into %v and uploads %v; job %s made artifact %v",
+			uploadJob, download.With["name"], download.With["path"], refbot.With["path"], buildJob, build[artifact].With["name"])
+	}
+	checkRefbotStep(t, a, refbot)
+	if refbot.With["kind"] != kindWebsite || refbot.With["mode"] != "s3" || refbot.If != "" {
+		t.Errorf("the refbot step has kind %v, mode %v, if %q; want kind website, mode s3, and no condition",
+			refbot.With["kind"], refbot.With["mode"], refbot.If)
+	}
+	wantEnv := map[string]string{
+		websitePREnv: "${{ inputs.pr }}", websiteSHAEnv: "${{ inputs.sha }}",
+		"AWS_ACCESS_KEY_ID": "${{ secrets.REFBOT_AWS_ACCESS_KEY_ID }}", "AWS_SECRET_ACCESS_KEY": "${{ secrets.REFBOT_AWS_SECRET_ACCESS_KEY }}",
+	}
+	if diff := cmp.Diff(wantEnv, refbot.Env); diff != "" {
+		t.Errorf("the refbot step's env (-want +got):\n%s", diff)
+	}
+
+	// The checks of the request and of the head, run for real on a
+	// checkout whose HEAD is the PR's head, after an older one.
+	repo := t.TempDir()
+	testenv.Git(t, repo, "init", "--quiet")
+	testenv.Git(t, repo, "commit", "--quiet", "--allow-empty", "-m", "docs: first draft")
+	old := testenv.Git(t, repo, "rev-parse", "HEAD")
+	testenv.Git(t, repo, "commit", "--quiet", "--allow-empty", "-m", "docs: second draft")
+	head := testenv.Git(t, repo, "rev-parse", "HEAD")
+	dispatched := func(pr, sha string) map[string]string {
+		return map[string]string{"pr": pr, "sha": sha, "request": "refbot-website-7"}
+	}
+	for _, tc := range []struct {
+		name   string
+		inputs map[string]string
+		fails  string // the step (of the request's checks, or the head's) that fails; "" none
+	}{
+		{"the head asked for", dispatched("12", head), ""},
+		{"a head pushed since", dispatched("12", old), "head"},
+		{"a PR that is a ref", dispatched("12/head:refs/heads/main", head), "request"},
+		{"a short sha", dispatched("12", head[:12]), "request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			failed := ""
+			for i, step := range build[:checkout+2] {
+				if i == checkout {
+					continue
+				}
+				out, err := runWorkflowStep(t, step, w.Defaults.Run.Shell, tc.inputs, repo)
+				if err != nil {
+					failed = map[bool]string{true: "head", false: "request"}[i > checkout]
+					if !strings.Contains(out, "::error title=refbot::") {
+						t.Errorf("step %d (%s) failed without an error annotation: %s", i, step.Name, out)
+					}
+					break
+				}
+			}
+			if failed != tc.fails {
+				t.Errorf("the failing check: %q, want %q", failed, tc.fails)
+			}
+		})
+	}
+}
+
+// runWorkflowStep runs a run: step as GitHub Actions would, its env
+// evaluated with the dispatch's inputs, in dir, and returns its output.
+func runWorkflowStep(t *testing.T, step workflowStep, defaultShell string, inputs map[string]string, dir string) (string, error) {
+	t.Helper()
+	shell := step.Shell
+	if shell == "" {
+		shell = defaultShell
+	}
+	if shell != "bash" {
+		t.Fatalf("step %s: shell %q is not run by this test", step.Name, shell)
+	}
+	cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", writeFile(t, "step.sh", step.Run))
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GITHUB_ACTIONS=true"}
+	for k, v := range step.Env {
+		cmd.Env = append(cmd.Env, k+"="+evaluate(t, v, inputs, nil))
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// travisPhases are the phases of a Travis job that the test runs, in
+// their order.
+type travisPhases struct {
+	BeforeInstall []string `yaml:"before_install"`
+	Install       []string `yaml:"install"`
+	BeforeScript  []string `yaml:"before_script"`
+	Script        []string `yaml:"script"`
+}
+
+// over returns p with the phases it does not set taken from top: a job of
+// jobs.include inherits the file's top-level phases.
+func (p travisPhases) over(top travisPhases) travisPhases {
+	or := func(own, inherited []string) []string {
+		if own == nil {
+			return inherited
+		}
+		return own
+	}
+	return travisPhases{
+		BeforeInstall: or(p.BeforeInstall, top.BeforeInstall), Install: or(p.Install, top.Install),
+		BeforeScript: or(p.BeforeScript, top.BeforeScript), Script: or(p.Script, top.Script),
+	}
+}
+
+type travisStage struct {
+	Name string `yaml:"name"`
+	If   string `yaml:"if"`
 }
 
 // travisFile is the part of a .travis.yml the test runs.
@@ -749,8 +1168,95 @@ type travisFile struct {
 	Env struct {
 		Global []string `yaml:"global"`
 	} `yaml:"env"`
-	BeforeInstall []string `yaml:"before_install"`
-	Script        []string `yaml:"script"`
+	Stages []travisStage `yaml:"stages"`
+	Phases travisPhases  `yaml:",inline"`
+	Jobs   struct {
+		Include []travisJob `yaml:"include"`
+	} `yaml:"jobs"`
+}
+
+// travisJob is a job of a build: one of jobs.include, or the one the
+// file's top-level keys make.
+type travisJob struct {
+	Stage  string       `yaml:"stage"`
+	Name   string       `yaml:"name"`
+	Phases travisPhases `yaml:",inline"`
+}
+
+// jobs returns the jobs Travis runs for a build whose configuration has
+// env (env.global, what the build request added to it, and the
+// repository's settings): the top-level keys make a job of the first
+// stage ("test" without stages) and each of jobs.include a job of its
+// stage, inheriting the phases it does not set; a stage whose condition is
+// false runs none.
+func (f travisFile) jobs(t *testing.T, env []string) []travisJob {
+	t.Helper()
+	stages := f.Stages
+	if len(stages) == 0 {
+		stages = []travisStage{{Name: "test"}}
+	}
+	runs := map[string]bool{}
+	for _, s := range stages {
+		runs[s.Name] = travisCondition(t, s.If, env)
+	}
+	all := []travisJob{{Stage: stages[0].Name, Name: "top level", Phases: f.Phases}}
+	for i, j := range f.Jobs.Include {
+		if _, ok := runs[j.Stage]; !ok {
+			t.Fatalf("jobs.include[%d] is in stage %q, which stages does not list (this test reads only listed stages)", i, j.Stage)
+		}
+		j.Phases = j.Phases.over(f.Phases)
+		all = append(all, j)
+	}
+	var jobs []travisJob
+	for _, j := range all {
+		if runs[j.Stage] {
+			jobs = append(jobs, j)
+		}
+	}
+	return jobs
+}
+
+var travisEnvCondition = regexp.MustCompile(`^env\(([A-Za-z_][A-Za-z0-9_]*)\) IS (present|blank)$`)
+
+// travisCondition evaluates a condition as Travis would for a build whose
+// configuration has env, for the forms the example uses; any other fails
+// the test, so that a new form gets a test first.
+func travisCondition(t *testing.T, cond string, env []string) bool {
+	t.Helper()
+	if cond == "" {
+		return true
+	}
+	m := travisEnvCondition.FindStringSubmatch(cond)
+	if m == nil {
+		t.Fatalf("condition %q: not evaluated by this test", cond)
+	}
+	value := ""
+	for _, kv := range env {
+		if k, v, _ := strings.Cut(kv, "="); k == m[1] {
+			value = v
+		}
+	}
+	return (value != "") == (m[2] == "present")
+}
+
+// travisScript is a job's build script as Travis runs it, in one bash
+// session: env exported, then before_install, install and before_script
+// (a failure errors the job: exit 2) and script (every command runs; a
+// failure fails the job: exit 1).
+func travisScript(job travisJob, env []string) string {
+	var b strings.Builder
+	b.WriteString("status=0\n")
+	for _, kv := range env {
+		fmt.Fprintf(&b, "export %s\n", kv)
+	}
+	for _, c := range slices.Concat(job.Phases.BeforeInstall, job.Phases.Install, job.Phases.BeforeScript) {
+		fmt.Fprintf(&b, "eval %s || exit 2\n", shellQuote(c))
+	}
+	for _, c := range job.Phases.Script {
+		fmt.Fprintf(&b, "eval %s || status=1\n", shellQuote(c))
+	}
+	b.WriteString("exit $status\n")
+	return b.String()
 }
 
 // shellQuote quotes s for bash.
@@ -758,12 +1264,36 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// TestTravisExample runs the Travis example as Travis would, in one bash
-// session: its global env, before_install (any failure ends the build)
-// and script (every command runs; a failure marks the build failed), with
-// `make test` a stand-in that writes the outputs and fails, the release
-// served from loopback, against MinIO. A PR build uploads its outputs under
-// the PR's head; a fork's PR build (no credentials) skips the upload.
+// travisProject makes the project's repository as GitHub serves it to a
+// Travis build: main, and PR 12's head at refs/pull/12/head, which has
+// moved from old to head. It returns its URL and the commits (base is
+// main's).
+func travisProject(t *testing.T) (url, base, old, head string) {
+	t.Helper()
+	bare := filepath.Join(t.TempDir(), "project.git")
+	testenv.Git(t, "", "init", "--quiet", "--bare", bare)
+	work := t.TempDir()
+	testenv.Git(t, work, "init", "--quiet")
+	commit := func(msg string) string {
+		testenv.Git(t, work, "commit", "--quiet", "--allow-empty", "-m", msg)
+		return testenv.Git(t, work, "rev-parse", "HEAD")
+	}
+	base, old, head = commit("the project"), commit("docs: first draft"), commit("docs: second draft")
+	testenv.Git(t, work, "push", "--quiet", bare, base+":refs/heads/main", head+":refs/pull/12/head")
+	return "file://" + bare, base, old, head
+}
+
+// TestTravisExample runs the Travis example as Travis would: the jobs of
+// the stages whose conditions hold for the build, each in a fresh clone of
+// the project's main, as one bash session (travisScript) with `make` a
+// stand-in (`make test` writes the outputs from the reference data and
+// fails, `make docs` writes a site that names the commit it was built
+// from), the release served from loopback, the data repository a local
+// one, against MinIO. A PR build runs the tests and uploads their outputs
+// under the PR's head; a fork's PR build (no credentials) skips the
+// upload. A docs build that refbot asked for runs the docs job only, which
+// uploads the site of the PR head refbot named, and refuses (errors) when
+// the PR's head has moved since.
 func TestTravisExample(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join(examplesDir, "travis.yml"))
 	if err != nil {
@@ -776,79 +1306,169 @@ func TestTravisExample(t *testing.T) {
 	mc := testenv.MinIO(t)
 	bucket := mc.BucketName(t)
 	ctx := context.Background()
-	store := bucketStore(ctx, t, mc, bucket, "refbot")
+	outputs := bucketStore(ctx, t, mc, bucket, "refbot")
+	sites := kindStore(ctx, t, mc, bucket, "refbot-website", s3cache.KindWebsite)
 	// Travis's machines are linux/amd64; this machine's build stands in.
 	rel, _ := serveRelease(t, buildRefbot(t), fmt.Sprintf("refbot_%s_linux_amd64.tar.gz", releaseVersion))
 	releases := strings.TrimSuffix(rel.url, "/v{version}/refbot_{version}_{os}_{arch}.tar.gz")
+	project, base, prOld, prHead := travisProject(t)
+	dataRepo := filepath.Join(t.TempDir(), "data.git")
+	testenv.Git(t, "", "init", "--quiet", "--bare", dataRepo)
+	data := testenv.Tree(t, map[string]string{"data/ref.json": `{"ref": true}`})
+	testenv.Git(t, data, "init", "--quiet")
+	testenv.Git(t, data, "add", "-A")
+	testenv.Git(t, data, "commit", "--quiet", "-m", "reference data")
+	testenv.Git(t, data, "push", "--quiet", dataRepo, "HEAD:refs/heads/master")
 
 	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "make"), []byte("#!/bin/sh\n"+
-		"mkdir -p test-output && echo '{}' >test-output/result.json && exit 1\n"), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(bin, "make"), []byte(`#!/bin/sh
+case "$1" in
+test)
+	mkdir -p test-output && cp reference-data/data/ref.json test-output/ && echo '{}' >test-output/result.json
+	exit 1 ;;
+docs)
+	mkdir -p docs/_build/html && git rev-parse HEAD >docs/_build/html/index.html ;;
+*)
+	echo "make: no rule for $1" >&2
+	exit 2 ;;
+esac
+`), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var script strings.Builder
-	script.WriteString("status=0\n")
-	for _, kv := range tf.Env.Global {
-		fmt.Fprintf(&script, "export %s\n", kv)
+	// The test's release server, bucket and data repository, in place of
+	// the example's.
+	overrides := []string{"REFBOT_RELEASES=" + shellQuote(releases), "REFBOT_VERSION=" + releaseVersion,
+		"REFBOT_S3_BUCKET=" + bucket, "DATA_REPO=" + shellQuote("file://"+dataRepo)}
+	credentials := []string{"AWS_ACCESS_KEY_ID=" + mc.AccessKey, "AWS_SECRET_ACCESS_KEY=" + mc.SecretKey}
+	// A docs build: Travis's variables for a build request on main, and what
+	// refbot's request added to env.global.
+	docsBuild := func(id string) []string {
+		return []string{"TRAVIS_BUILD_ID=" + id, "TRAVIS_PULL_REQUEST=false", "TRAVIS_EVENT_TYPE=api", "TRAVIS_COMMIT=" + base}
 	}
-	// The test's release server and bucket, in place of the example's.
-	fmt.Fprintf(&script, "export REFBOT_RELEASES=%s REFBOT_VERSION=%s REFBOT_S3_BUCKET=%s\n", shellQuote(releases), releaseVersion, bucket)
-	for _, c := range tf.BeforeInstall {
-		fmt.Fprintf(&script, "eval %s || exit 1\n", shellQuote(c))
+	docsRequest := func(sha string) []string {
+		return []string{websitePREnv + "=12", websiteSHAEnv + "=" + sha, "REFBOT_WEBSITE_REQUEST=refbot-website-7"}
 	}
-	for _, c := range tf.Script {
-		fmt.Fprintf(&script, "eval %s || status=1\n", shellQuote(c))
-	}
-	script.WriteString("exit $status\n")
-	scriptFile := writeFile(t, "travis.sh", script.String())
 
 	tests := []struct {
-		name   string
-		env    []string
-		build  string
-		upload bool
-		says   string
+		name     string
+		travis   []string // what Travis sets
+		request  []string // what the build request added to env.global
+		settings []string // the repository's settings
+		build    string
+		stages   []string // the stages whose jobs run
+		exit     int      // the build's: 0 passed, 1 failed, 2 errored
+		says     string
+		outputs  bool   // the test outputs are in S3, for PR 12 at headSHA
+		site     string // the site is in S3, for PR 12 at this head; "": none
 	}{
 		{
-			name:   "PR build",
-			env:    []string{"TRAVIS_BUILD_ID=9101", "TRAVIS_PULL_REQUEST=12", "TRAVIS_PULL_REQUEST_SHA=" + headSHA, "TRAVIS_COMMIT=" + mergeSHA, "AWS_ACCESS_KEY_ID=" + mc.AccessKey, "AWS_SECRET_ACCESS_KEY=" + mc.SecretKey},
-			build:  "9101",
-			upload: true,
-			says:   "uploaded build 9101 for PR #12",
+			name:     "PR build",
+			travis:   []string{"TRAVIS_BUILD_ID=9101", "TRAVIS_PULL_REQUEST=12", "TRAVIS_PULL_REQUEST_SHA=" + headSHA, "TRAVIS_COMMIT=" + mergeSHA, "TRAVIS_EVENT_TYPE=pull_request"},
+			settings: credentials,
+			build:    "9101",
+			stages:   []string{"test"},
+			exit:     1, // its tests fail
+			says:     "uploaded build 9101 for PR #12",
+			outputs:  true,
 		},
 		{
-			name:  "fork PR build",
-			env:   []string{"TRAVIS_BUILD_ID=9102", "TRAVIS_PULL_REQUEST=13", "TRAVIS_PULL_REQUEST_SHA=" + headSHA, "TRAVIS_COMMIT=" + mergeSHA},
-			build: "9102",
-			says:  "refbot: no S3 credentials (a pull request from a fork?): outputs not uploaded",
+			name:   "fork PR build",
+			travis: []string{"TRAVIS_BUILD_ID=9102", "TRAVIS_PULL_REQUEST=13", "TRAVIS_PULL_REQUEST_SHA=" + headSHA, "TRAVIS_COMMIT=" + mergeSHA, "TRAVIS_EVENT_TYPE=pull_request"},
+			build:  "9102",
+			stages: []string{"test"},
+			exit:   1,
+			says:   "refbot: no S3 credentials (a pull request from a fork?): outputs not uploaded",
+		},
+		{
+			name:     "docs build",
+			travis:   docsBuild("9103"),
+			request:  docsRequest(prHead),
+			settings: credentials,
+			build:    "9103",
+			stages:   []string{"docs"},
+			says:     "uploaded website build 9103 for PR #12",
+			site:     prHead,
+		},
+		{
+			name:     "docs build of a head pushed over",
+			travis:   docsBuild("9104"),
+			request:  docsRequest(prOld),
+			settings: credentials,
+			build:    "9104",
+			stages:   []string{"docs"},
+			exit:     2,
+			says:     "head is now " + prHead + ", not " + prOld + " that WEBSITE was asked for",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command("bash", scriptFile)
-			cmd.Dir = t.TempDir()
-			cmd.Env = append([]string{
-				"PATH=" + bin + string(filepath.ListSeparator) + os.Getenv("PATH"), "HOME=" + t.TempDir(),
-				"CI=true", "TRAVIS=true", "TRAVIS_REPO_SLUG=octo-org/octo-repo", "TRAVIS_BRANCH=main",
-				"REFBOT_S3_ENDPOINT=" + mc.Endpoint, "REFBOT_S3_PATH_STYLE=true", "AWS_EC2_METADATA_DISABLED=true",
-			}, tc.env...)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-				t.Fatalf("the build ended with %v, want the failure of its tests (exit 1):\n%s", err, out)
+			jobs := tf.jobs(t, slices.Concat(tf.Env.Global, tc.request, tc.settings))
+			var stages []string
+			for _, j := range jobs {
+				stages = append(stages, j.Stage)
 			}
-			if !strings.Contains(string(out), tc.says) || !strings.Contains(string(out), "refbot "+releaseVersion+" (") {
-				t.Errorf("the build's log does not say %q and refbot's version:\n%s", tc.says, out)
+			if diff := cmp.Diff(tc.stages, stages); diff != "" {
+				t.Fatalf("the stages whose jobs run (-want +got):\n%s", diff)
 			}
-			if !tc.upload {
-				if _, err := store.Open(ctx, tc.build, s3cache.Want{}); !errors.Is(err, s3cache.ErrNotFound) {
-					t.Errorf("build %s in S3 (Open: %v), want none", tc.build, err)
+			exit := 0
+			var log strings.Builder
+			for _, job := range jobs {
+				dir := filepath.Join(t.TempDir(), "octo-repo")
+				testenv.Git(t, "", "clone", "--quiet", "--branch", "main", project, dir)
+				script := writeFile(t, "travis.sh", travisScript(job, slices.Concat(tf.Env.Global, tc.request, overrides)))
+				cmd := exec.Command("bash", script)
+				cmd.Dir = dir
+				cmd.Env = slices.Concat([]string{
+					"PATH=" + bin + string(filepath.ListSeparator) + os.Getenv("PATH"), "HOME=" + t.TempDir(),
+					"CI=true", "TRAVIS=true", "TRAVIS_REPO_SLUG=octo-org/octo-repo", "TRAVIS_BRANCH=main",
+					"REFBOT_S3_ENDPOINT=" + mc.Endpoint, "REFBOT_S3_PATH_STYLE=true", "AWS_EC2_METADATA_DISABLED=true",
+					"GIT_CONFIG_NOSYSTEM=1",
+				}, tc.travis, tc.settings)
+				out, err := cmd.CombinedOutput()
+				fmt.Fprintf(&log, "job %q:\n%s", job.Name, out)
+				var exitErr *exec.ExitError
+				switch {
+				case errors.As(err, &exitErr):
+					exit = max(exit, exitErr.ExitCode())
+				case err != nil:
+					t.Fatal(err)
+				}
+			}
+			if exit != tc.exit {
+				t.Errorf("the build ended with exit %d, want %d:\n%s", exit, tc.exit, log.String())
+			}
+			if !strings.Contains(log.String(), tc.says) || !strings.Contains(log.String(), "refbot "+releaseVersion+" (") {
+				t.Errorf("the build's log does not say %q and refbot's version:\n%s", tc.says, log.String())
+			}
+
+			// The PR and its head, not Travis's merge commit.
+			if _, err := outputs.Open(ctx, tc.build, s3cache.Want{Source: s3cache.Source{PR: 12}, Commit: headSHA}); tc.outputs && err != nil {
+				t.Errorf("the test outputs: %v", err)
+			} else if !tc.outputs && !errors.Is(err, s3cache.ErrNotFound) {
+				t.Errorf("test outputs of build %s in S3 (Open: %v), want none", tc.build, err)
+			}
+			if tc.site == "" {
+				if _, err := sites.Open(ctx, tc.build, s3cache.Want{}); !errors.Is(err, s3cache.ErrNotFound) {
+					t.Errorf("a site of build %s in S3 (Open: %v), want none", tc.build, err)
 				}
 				return
 			}
-			// The PR and its head, not Travis's merge commit.
-			if _, err := store.Open(ctx, tc.build, s3cache.Want{Source: s3cache.Source{PR: 12}, Commit: headSHA}); err != nil {
-				t.Error(err)
+			// The PR and the head refbot named, not the branch the build ran
+			// on; built from that head.
+			b, err := sites.Open(ctx, tc.build, s3cache.Want{Source: s3cache.Source{PR: 12}, Commit: tc.site})
+			if err != nil {
+				t.Fatalf("the site: %v", err)
+			}
+			m := b.Manifests[""]
+			if m.Provider != providerTravis || m.Repo != "octo-org/octo-repo" {
+				t.Errorf("the site's manifest names provider %q, repo %q", m.Provider, m.Repo)
+			}
+			dir := t.TempDir()
+			if _, err := sites.Download(ctx, m, dir, s3cache.DownloadOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if index, err := os.ReadFile(filepath.Join(dir, "index.html")); err != nil || string(index) != tc.site+"\n" {
+				t.Errorf("the site's index.html = %q (%v), want the commit it was built from, %s", index, err, tc.site)
 			}
 		})
 	}

@@ -443,6 +443,9 @@ artifact.`,
 				return err
 			}
 			if err := store.CheckCredentials(ctx); errors.Is(err, s3cache.ErrNoCredentials) {
+				if storeKind == s3cache.KindWebsite {
+					return fmt.Errorf("%w\n%s", err, noSiteCredentialsHelp)
+				}
 				return fmt.Errorf("%w\n%s", err, noCredentialsHelp)
 			} else if err != nil {
 				return err
@@ -584,6 +587,15 @@ and upload OUT with actions/upload-artifact, or use refbot's action with
 mode: artifact (mode: auto picks it for a fork). If this build should upload
 to S3, give the CI its S3 credentials: AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, or s3.access_key_id in the --config file.`
+
+// noSiteCredentialsHelp follows the error when `refbot upload --kind
+// website` has no S3 credentials.
+const noSiteCredentialsHelp = `Nothing was uploaded. A docs build refbot asked for (WEBSITE) runs in the
+project's own repository, which has its secrets even for a fork's pull
+request: give the job that uploads the site its S3 credentials
+(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or s3.access_key_id in the
+--config file). examples/docs.yaml keeps them out of the job that runs the
+pull request's code.`
 
 // parseSourceFlag reads --source, refusing what a CI variable holds when the
 // recipe took the wrong one: SOURCE would name a branch no PR or push has.
