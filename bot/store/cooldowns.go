@@ -17,7 +17,7 @@ func (s *Store) TakeCooldown(ctx context.Context, pr int, verb string, comment i
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var at string
 		var by int64
-		switch err := tx.QueryRowContext(ctx, `SELECT last_run, comment_id FROM refbot_cooldown WHERE pr = $1 AND verb = $2`, pr, verb).
+		switch err := tx.QueryRowContext(ctx, `SELECT last_run, comment_id FROM refbot_cooldown WHERE pr = ? AND verb = ?`, pr, verb).
 			Scan(&at, &by); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -31,7 +31,7 @@ func (s *Store) TakeCooldown(ctx context.Context, pr int, verb string, comment i
 				return nil
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_cooldown (pr, verb, last_run, comment_id) VALUES ($1, $2, $3, $4)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_cooldown (pr, verb, last_run, comment_id) VALUES (?, ?, ?, ?)
 			ON CONFLICT (pr, verb) DO UPDATE SET last_run = excluded.last_run, comment_id = excluded.comment_id`,
 			pr, verb, formatTime(now), comment); err != nil {
 			return fmt.Errorf("start cooldown of %s on #%d: %w", verb, pr, err)
@@ -45,6 +45,6 @@ func (s *Store) TakeCooldown(ctx context.Context, pr int, verb string, comment i
 // ReleaseCooldown ends verb's cooldown on pr early if comment holds it:
 // the command took it but then changed nothing (refused, or failed).
 func (s *Store) ReleaseCooldown(ctx context.Context, pr int, verb string, comment int64) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM refbot_cooldown WHERE pr = $1 AND verb = $2 AND comment_id = $3`, pr, verb, comment)
+	_, err := s.db.ExecContext(ctx, `DELETE FROM refbot_cooldown WHERE pr = ? AND verb = ? AND comment_id = ?`, pr, verb, comment)
 	return err
 }

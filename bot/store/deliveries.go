@@ -19,11 +19,11 @@ func (s *Store) PrepareRecording(ctx context.Context) (*Recording, error) {
 	var r Recording
 	var err error
 	if r.delivery, err = s.db.PrepareContext(ctx, `INSERT INTO refbot_delivery (id, event, action, received_at, ignored)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`); err != nil {
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
 		return nil, fmt.Errorf("store: prepare: %w", err)
 	}
 	if r.comment, err = s.db.PrepareContext(ctx, `INSERT INTO refbot_comment (comment_id, pr, delivery_id)
-		VALUES ($1, $2, $3) ON CONFLICT (comment_id) DO NOTHING`); err != nil {
+		VALUES (?, ?, ?) ON CONFLICT (comment_id) DO NOTHING`); err != nil {
 		return nil, fmt.Errorf("store: prepare: %w", err)
 	}
 	if r.head, err = s.db.PrepareContext(ctx, insertHead); err != nil {
