@@ -52,7 +52,7 @@ type SiteStore interface {
 
 const websiteVerb = string(command.Website)
 
-// errWebsiteOff: WEBSITE asked of a Bot without a Site.
+// websiteOff: WEBSITE asked of a Bot without a Site.
 const websiteOff = "WEBSITE is not set up for this repository (refbot's configuration has no website section)"
 
 // website answers a WEBSITE command: it binds the request to the head the
