@@ -240,7 +240,7 @@ func TestWebsiteCrashDuringPublication(t *testing.T) {
 			// The second request's reply is the newest: wait for its end.
 			for {
 				r := sb.Replies()
-				if len(r) == 2 && strings.Contains(r[1].Body, "published at") {
+				if len(r) == 2 && strings.Contains(r[1].Body, "published at **") {
 					break
 				}
 				select {
