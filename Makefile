@@ -7,12 +7,20 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION       := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test bench lint tools demo clean
+.PHONY: all build release test bench lint tools demo clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/refbot ./cmd/refbot
+
+# release builds the release archives into dist/: refbot_{version}_{os}_{arch}.tar.gz
+# for linux/amd64, linux/arm64 and darwin/arm64 (a static binary with version,
+# commit and commit date stamped in, LICENSE, README.md) and checksums.txt, the
+# same bytes from every build of one commit: scripts/release.sh. Give the
+# version as `make release VERSION=1.2.3`; the default is git describe's.
+release:
+	GO="$(GO)" VERSION="$(VERSION)" scripts/release.sh
 
 # tools installs what the tests run against but Go modules do not bring:
 # the MinIO server, built from the module proxy (about five minutes the first
@@ -40,4 +48,4 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -181,48 +180,6 @@ server:
 			}
 			if diff := cmp.Diff(tt.wantStderr, gotStderr); diff != "" {
 				t.Errorf("stderr mismatch (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestVersionCommand(t *testing.T) {
-	code, stdout, stderr := run(t, "version")
-	if code != exitOK || stderr != "" {
-		t.Fatalf("refbot version = %d, stderr %q", code, stderr)
-	}
-	if !strings.HasPrefix(stdout, "refbot ") || !strings.Contains(stdout, "(commit ") {
-		t.Errorf("refbot version printed %q, want \"refbot VERSION (commit ...)\"", stdout)
-	}
-}
-
-func TestReadBuildVersion(t *testing.T) {
-	info := &debug.BuildInfo{
-		GoVersion: "go1.26.8",
-		Main:      debug.Module{Path: "github.com/refbot/refbot", Version: "v0.3.0"},
-		Settings: []debug.BuildSetting{
-			{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"},
-			{Key: "vcs.modified", Value: "true"},
-		},
-	}
-	devel := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}}
-	tests := []struct {
-		name    string
-		ldflags string
-		info    *debug.BuildInfo
-		ok      bool
-		want    string
-	}{
-		{name: "ldflags wins", ldflags: "v1.2.3", info: info, ok: true, want: "refbot v1.2.3 (commit 0123456789ab, modified, go1.26.8)"},
-		{name: "module version", info: info, ok: true, want: "refbot v0.3.0 (commit 0123456789ab, modified, go1.26.8)"},
-		{name: "development build", info: devel, ok: true, want: "refbot devel (commit unknown, go1.26.8)"},
-		{name: "no build info", want: "refbot devel (commit unknown, go version unknown)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := readBuildVersion(tt.ldflags, tt.info, tt.ok).String()
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}

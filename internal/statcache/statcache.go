@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 )
 
 // Cache maps slash paths relative to one folder to values. It is safe for
@@ -53,10 +52,7 @@ func Load(path string) *Cache {
 
 func stamp(fi fs.FileInfo) entry {
 	e := entry{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.ChangeTime = st.Ctim.Sec*1e9 + st.Ctim.Nsec
-		e.Inode = st.Ino
-	}
+	e.ChangeTime, e.Inode = changeTimeInode(fi) // per OS: stat_*.go
 	return e
 }
 

@@ -1,0 +1,15 @@
+package statcache
+
+import (
+	"io/fs"
+	"syscall"
+)
+
+// changeTimeInode returns the file's change time (ns) and inode.
+func changeTimeInode(fi fs.FileInfo) (ctime int64, inode uint64) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0
+	}
+	return st.Ctim.Sec*1e9 + st.Ctim.Nsec, st.Ino
+}
