@@ -32,12 +32,16 @@ type Config struct {
 	CI       CI       `yaml:"ci"`
 	Server   Server   `yaml:"server"`
 	StateDir string   `yaml:"state_dir"` // jobs, caches and the database live here
-	Database string   `yaml:"database"`  // SQLite file; default <state_dir>/refbot.db
-	Log      Log      `yaml:"log"`
-	Policy   Policy   `yaml:"policy"`
-	Jobs     Jobs     `yaml:"jobs"`
-	// Website turns on BUILDBOT: WEBSITE (documentation previews); nil
-	// (no website section) leaves it off.
+	// Database holds refbot's state and job queue: a SQLite file (default
+	// <state_dir>/refbot.db), which one refbot serve holds, or a
+	// postgres:// URL without a password (PGPASSWORD or ~/.pgpass give
+	// it), which several refbot serve replicas share.
+	Database string `yaml:"database"`
+	Log      Log    `yaml:"log"`
+	Policy   Policy `yaml:"policy"`
+	Jobs     Jobs   `yaml:"jobs"`
+	// Website turns on BUILDBOT: WEBSITE (documentation previews); without
+	// a website section it is off.
 	Website *Website `yaml:"website"`
 
 	src *source // nil for a Config built in code
@@ -67,43 +71,43 @@ type GitHub struct {
 	// empty, the login is asked from GitHub.
 	BotLogin      string `yaml:"bot_login"`
 	StatusContext string `yaml:"status_context"` // context of the cache status
-	CommandPrefix string `yaml:"command_prefix"` // e.g. "BUILDBOT:"
+	CommandPrefix string `yaml:"command_prefix"` // the word that starts a command line in a comment
 }
 
 // App is a GitHub App installation that refbot authenticates as.
 type App struct {
-	ID             int64  `yaml:"id"`
-	InstallationID int64  `yaml:"installation_id"`
-	PrivateKey     Secret `yaml:"private_key"` // PEM
+	ID             int64  `yaml:"id"`              // the App ID, on the App's settings page
+	InstallationID int64  `yaml:"installation_id"` // the number at the end of the installation's settings URL
+	PrivateKey     Secret `yaml:"private_key"`     // the App's private key, PEM
 }
 
 // S3 is where CI uploads the artifacts of each build.
 type S3 struct {
-	Endpoint  string `yaml:"endpoint"` // empty for AWS; set for MinIO and other S3-compatible stores
-	Region    string `yaml:"region"`
-	Bucket    string `yaml:"bucket"`
+	Endpoint  string `yaml:"endpoint"`   // empty for AWS; set for MinIO and other S3-compatible stores
+	Region    string `yaml:"region"`     // the bucket's region
+	Bucket    string `yaml:"bucket"`     // the bucket CI uploads each build's outputs to
 	Prefix    string `yaml:"prefix"`     // folder inside the bucket, without leading or trailing "/"
 	PathStyle bool   `yaml:"path_style"` // http://endpoint/bucket/key instead of http://bucket.endpoint/key
 	// AccessKeyID and SecretAccessKey come together. When both are unset the
 	// SDK's default chain (environment, shared files, instance role) applies.
 	AccessKeyID     Secret    `yaml:"access_key_id"`
 	SecretAccessKey Secret    `yaml:"secret_access_key"`
-	Concurrency     int       `yaml:"concurrency"` // parallel transfers per build
-	MaxFileBytes    ByteSize  `yaml:"max_file_bytes"`
-	MaxBuildBytes   ByteSize  `yaml:"max_build_bytes"`
+	Concurrency     int       `yaml:"concurrency"`     // parallel transfers per build
+	MaxFileBytes    ByteSize  `yaml:"max_file_bytes"`  // the largest file of a build refbot takes
+	MaxBuildBytes   ByteSize  `yaml:"max_build_bytes"` // the most a build's files may hold together
 	Retention       Retention `yaml:"retention"`
 }
 
 // Retention bounds how many builds are kept in S3. Builds that an open PR's
 // status or data branch points at are kept whatever these say.
 type Retention struct {
-	PerPR     int `yaml:"per_pr"`
-	PerBranch int `yaml:"per_branch"`
+	PerPR     int `yaml:"per_pr"`     // the newest builds kept of each PR
+	PerBranch int `yaml:"per_branch"` // the newest builds kept of each branch
 }
 
 // DataRepo is the git repository that holds the reference data.
 type DataRepo struct {
-	URL string `yaml:"url"` // http(s), without credentials
+	URL string `yaml:"url"` // the data repo's http(s) URL, without credentials
 	// WebURL is the data repo's web view, for links to changed images in
 	// replies; derived from url for github.com, else optional.
 	WebURL string `yaml:"web_url"`
@@ -112,8 +116,10 @@ type DataRepo struct {
 	// with the App's installation token, which then must reach this
 	// repository too (the App installed on it).
 	GitHubRepo string `yaml:"github_repo"`
+	// Token pushes to the data repo over https (write access to it); see
+	// GitHubRepo for pushing as the GitHub App instead.
 	Token      Secret `yaml:"token"`
-	BaseBranch string `yaml:"base_branch"`
+	BaseBranch string `yaml:"base_branch"` // the data repo's main branch, which PR branches start from and merges go to
 	// DataRoot is the folder of the data inside the repo; nothing outside
 	// it is touched. "." is the top of the repo: then Protect lists the
 	// top-level names refbot never touches there.
@@ -121,11 +127,22 @@ type DataRepo struct {
 	Protect     []string `yaml:"protect"`
 	CacheDir    string   `yaml:"cache_dir"`    // local clone; default under state_dir
 	KeepBackups int      `yaml:"keep_backups"` // old tips kept under refs/refbot/backup/ per branch
+	// KeepArchives is how many deleted data branches keep their archive
+	// (refs/refbot/archive/<branch>/<time>, the tip they had) and their
+	// backups, the most recently deleted first; 0 keeps every one. The
+	// rest are deleted from the data repo when refbot next deletes a
+	// branch, or by refbot prune-refs; their data goes with them once the
+	// data repo's server collects its garbage.
+	KeepArchives int `yaml:"keep_archives"`
+	// KeepArchivesFor is how long after its deletion a data branch keeps
+	// its archive and backups; "0s" keeps them for good. A deleted branch
+	// goes when this or keep_archives says so.
+	KeepArchivesFor Duration `yaml:"keep_archives_for"`
 	// ClosedGrace is how long the data branch of a PR closed without
 	// merging is kept, in case it is reopened.
 	ClosedGrace Duration `yaml:"closed_grace"`
-	AuthorName  string   `yaml:"author_name"`
-	AuthorEmail string   `yaml:"author_email"`
+	AuthorName  string   `yaml:"author_name"`  // the name on refbot's commits
+	AuthorEmail string   `yaml:"author_email"` // the email on refbot's commits
 }
 
 // CI providers.
@@ -154,10 +171,10 @@ const (
 
 // CI is the project's CI service, which refbot asks for builds and restarts.
 type CI struct {
-	Provider     string   `yaml:"provider"`
-	APIURL       string   `yaml:"api_url"`
-	Repo         string   `yaml:"repo"` // slug at the provider; default github.repo
-	Token        Secret   `yaml:"token"`
+	Provider     string   `yaml:"provider"`      // travis or github-actions
+	APIURL       string   `yaml:"api_url"`       // Travis's API; GitHub Actions is reached through github.api_url
+	Repo         string   `yaml:"repo"`          // slug at the provider; default github.repo
+	Token        Secret   `yaml:"token"`         // Travis's API token; GitHub Actions uses refbot's GitHub credentials
 	RequiredJobs []string `yaml:"required_jobs"` // jobs that must pass for a build to count as passed; empty: all
 	PollInterval Duration `yaml:"poll_interval"` // how often a restarted build is checked
 	// WaitTimeout is how long refbot follows a build it restarted, or
@@ -169,20 +186,24 @@ type CI struct {
 	// Workflows are the workflow files (names in .github/workflows) whose
 	// runs are the project's test builds; GitHub Actions only, required.
 	Workflows []string `yaml:"workflows"`
-	// Rerun says what an UPDATE re-runs: the whole run (all) or only its
-	// failed jobs (failed); GitHub Actions only.
+	// Rerun says what an UPDATE re-runs: the whole run (all, the default)
+	// or only its failed jobs (failed); GitHub Actions only.
 	Rerun string `yaml:"rerun"`
 	// Outputs says how a build's outputs reach refbot: s3, artifacts or
-	// either (see OutputsS3 …); artifacts need GitHub Actions.
+	// either (OutputsS3 …); artifacts need GitHub Actions. Default s3, and
+	// either with GitHub Actions.
 	Outputs string `yaml:"outputs"`
 	// Artifact is the name of the workflow artifact that holds a build's
-	// outputs; a matrix variant's is "<artifact>-<variant>".
+	// outputs; a matrix variant's is "<artifact>-<variant>". GitHub Actions
+	// only; default refbot-outputs.
 	Artifact string `yaml:"artifact"`
 }
 
 // Server is refbot's HTTP server: webhook, pages, metrics and API.
 type Server struct {
-	Listen    string `yaml:"listen"`     // host:port
+	// Listen is host:port; when the file leaves it out, $REFBOT_LISTEN
+	// (set in the container image) or else 127.0.0.1:8080.
+	Listen    string `yaml:"listen"`
 	PublicURL string `yaml:"public_url"` // how others reach the server, for status links; optional
 	APIToken  Secret `yaml:"api_token"`  // bearer token of /api/v1; the API is off when unset
 	// ReconcileInterval is how often refbot looks for comments and merges
@@ -206,8 +227,9 @@ type Policy struct {
 	// in capitals. A verb not listed keeps its default; 0 turns it off. It
 	// is the short form of policy.verbs.<VERB>.cooldown.
 	Cooldowns map[string]Duration `yaml:"cooldowns"`
-	// Verbs are the limits of each verb, by verb in capitals (VerbPolicy;
-	// Limits resolves them with their defaults).
+	// Verbs are the limits of each verb, by verb in capitals, as in
+	// policy.verbs.WEBSITE.hold. A limit left out keeps the verb's
+	// default; one set, even to 0, is what it says.
 	Verbs map[string]VerbPolicy `yaml:"verbs"`
 	// LargeChangeShare is the share of the data (0 to 1) an UPDATE may
 	// change or remove before it needs "UPDATE --all".

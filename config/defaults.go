@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,8 +26,12 @@ const (
 	DefaultBaseBranch  = "master"
 	DefaultDataRoot    = "data"
 	DefaultKeepBackups = 5
-	DefaultAuthorName  = "refbot"
-	DefaultAuthorEmail = "refbot@localhost"
+	// DefaultKeepArchives and DefaultKeepArchivesFor keep the last
+	// thousand deleted data branches, for 90 days.
+	DefaultKeepArchives    = 1000
+	DefaultKeepArchivesFor = 90 * 24 * time.Hour
+	DefaultAuthorName      = "refbot"
+	DefaultAuthorEmail     = "refbot@localhost"
 
 	DefaultCIProvider   = ProviderTravis
 	DefaultTravisAPIURL = "https://api.travis-ci.com"
@@ -61,6 +66,11 @@ const (
 	defaultDatabaseName = "refbot.db"
 	defaultCacheDirName = "data-repo"
 )
+
+// ListenEnv names the environment variable that gives server.listen when
+// the file leaves it out. refbot's container image sets it to 0.0.0.0:8080,
+// since a container's loopback cannot be reached from outside it.
+const ListenEnv = "REFBOT_LISTEN"
 
 // DefaultProtect are the top-level names refbot never touches when the data
 // is at the top of the data repo (data_root: ".").
@@ -105,12 +115,14 @@ func Default() *Config {
 			},
 		},
 		DataRepo: DataRepo{
-			BaseBranch:  DefaultBaseBranch,
-			DataRoot:    DefaultDataRoot,
-			KeepBackups: DefaultKeepBackups,
-			ClosedGrace: Duration(DefaultClosedGrace),
-			AuthorName:  DefaultAuthorName,
-			AuthorEmail: DefaultAuthorEmail,
+			BaseBranch:      DefaultBaseBranch,
+			DataRoot:        DefaultDataRoot,
+			KeepBackups:     DefaultKeepBackups,
+			KeepArchives:    DefaultKeepArchives,
+			KeepArchivesFor: Duration(DefaultKeepArchivesFor),
+			ClosedGrace:     Duration(DefaultClosedGrace),
+			AuthorName:      DefaultAuthorName,
+			AuthorEmail:     DefaultAuthorEmail,
 		},
 		CI: CI{
 			Provider:     DefaultCIProvider,
@@ -135,6 +147,9 @@ func (c *Config) applyDerivedDefaults() {
 	}
 	if c.DataRepo.CacheDir == "" && c.StateDir != "" {
 		c.DataRepo.CacheDir = filepath.Join(c.StateDir, defaultCacheDirName)
+	}
+	if v := os.Getenv(ListenEnv); v != "" && !c.src.has("server.listen") {
+		c.Server.Listen = v
 	}
 	if c.CI.Repo == "" {
 		c.CI.Repo = c.GitHub.Repo

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -253,6 +254,10 @@ func (d *DataRepo) check(ck *checker) {
 	}
 	ck.nonEmpty("data_repo.cache_dir", d.CacheDir, "the folder of refbot's clone of the data repo")
 	ck.atLeast("data_repo.keep_backups", d.KeepBackups, 1)
+	ck.atLeast("data_repo.keep_archives", d.KeepArchives, 0)
+	if d.KeepArchivesFor < 0 {
+		ck.add("data_repo.keep_archives_for", "must not be negative (\"0s\" keeps archives for good; default %s)", shortDuration(DefaultKeepArchivesFor))
+	}
 	if ck.nonEmpty("data_repo.author_name", d.AuthorName, "the name on refbot's commits") &&
 		strings.ContainsAny(d.AuthorName, "<>\r\n") {
 		ck.add("data_repo.author_name", "must be one line without < or >")
@@ -409,7 +414,11 @@ func (s *Server) check(ck *checker) {
 			_, err = strconv.ParseUint(port, 10, 16)
 		}
 		if err != nil {
-			ck.add("server.listen", "%q is not host:port, like %s or :8080", s.Listen, DefaultListen)
+			from := ""
+			if !ck.src.has("server.listen") && os.Getenv(ListenEnv) != "" {
+				from = " (from $" + ListenEnv + ")"
+			}
+			ck.add("server.listen", "%q%s is not host:port, like %s or :8080", s.Listen, from, DefaultListen)
 		}
 	}
 	if s.PublicURL != "" {
@@ -482,7 +491,7 @@ func (l *Log) check(ck *checker) {
 	}
 }
 
-// verbs are the commands (section 2 of the design) that policy.cooldowns
+// verbs are the commands (docs/design.md, "Command grammar") that policy.cooldowns
 // and policy.verbs may name, so that a misspelt verb is an error rather
 // than a limit that never applies. Aliases such as SLAVE-STOP are the command parser's
 // business: it asks Policy.Cooldown for the verb they stand for.

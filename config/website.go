@@ -46,8 +46,8 @@ type Website struct {
 // is the slot's number.
 type Preview struct {
 	Bucket string `yaml:"bucket"` // default s3.bucket
-	Prefix string `yaml:"prefix"`
-	URL    string `yaml:"url"`
+	Prefix string `yaml:"prefix"` // the preview's folder in the bucket
+	URL    string `yaml:"url"`    // the address readers open the preview at
 }
 
 // The website section's defaults.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -180,7 +181,13 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 		}
 		seen[p.Variant] = true
 	}
-	remote, err := r.fetch(ctx, base, req.Branch)
+	// A variant update carries the branch's other variants over, against
+	// the base the branch was built on: its tip's parent.
+	spec := fetchSpec{tips: []string{base, req.Branch}}
+	if parts[0].Variant != "" && req.Branch != base {
+		spec = fetchSpec{tips: []string{base}, withParents: []string{req.Branch}}
+	}
+	remote, err := r.fetchSpec(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +209,7 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	start := baseCommit.TreeHash
 	var againstTree plumbing.Hash
 	if !req.Against.IsZero() {
-		on, err := r.onHistory(req.Against, baseTip)
+		on, err := r.onHistory(ctx, base, req.Against, baseTip)
 		if err != nil {
 			return nil, fmt.Errorf("update %s: %w", req.Branch, err)
 		}
@@ -444,7 +451,7 @@ type dataBranch struct {
 // operation in errors.
 func (r *Repo) readDataBranch(ctx context.Context, op, branch string) (*dataBranch, error) {
 	base := r.opts.BaseBranch
-	remote, err := r.fetch(ctx, base, branch)
+	remote, err := r.fetchSpec(ctx, fetchSpec{tips: []string{base}, withParents: []string{branch}})
 	if err != nil {
 		return nil, err
 	}
@@ -498,31 +505,6 @@ func (r *Repo) applyChange(n *newObjects, parent, base, tip plumbing.Hash, branc
 		return n.add(&object.Tree{})
 	}
 	return merged, nil
-}
-
-// onHistory reports whether commit a is tip or one of its ancestors,
-// walking tip's history in the cache (which fetches whole histories of
-// commits and trees).
-func (r *Repo) onHistory(a, tip plumbing.Hash) (bool, error) {
-	seen := map[plumbing.Hash]bool{}
-	queue := []plumbing.Hash{tip}
-	for len(queue) > 0 {
-		h := queue[0]
-		queue = queue[1:]
-		if h == a {
-			return true, nil
-		}
-		if seen[h] {
-			continue
-		}
-		seen[h] = true
-		c, err := object.GetCommit(r.store, h)
-		if err != nil {
-			return false, fmt.Errorf("read commit %s: %w", shortHash(h), err)
-		}
-		queue = append(queue, c.ParentHashes...)
-	}
-	return false, nil
 }
 
 // objectsToSend lists commit and the objects of tree the remote lacks,
@@ -620,8 +602,10 @@ func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*Promot
 	return res, err
 }
 
-// DeleteBranch deletes branch, keeping its tip under refs/refbot/archive/.
-// Deleting a branch that does not exist does nothing.
+// DeleteBranch deletes branch, keeping its tip under refs/refbot/archive/,
+// and in the same push deletes the archives and backups that fall out of
+// retention (see PruneRefs). Deleting a branch that does not exist does
+// nothing.
 func (r *Repo) DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, error) {
 	if err := r.lock(ctx); err != nil {
 		return plumbing.ZeroHash, err
@@ -643,6 +627,21 @@ func (r *Repo) DeleteBranch(ctx context.Context, branch string) (plumbing.Hash, 
 	}
 	updates := append([]refUpdate{{Name: branchRef(branch), Old: tip}},
 		backupUpdates(remote, "archive", branch, tip, 0, r.opts.Now())...)
+	// The same push prunes the archives beyond retention, counting this
+	// one: archives only grow here.
+	after := maps.Clone(remote)
+	for _, u := range updates {
+		if u.New.IsZero() {
+			delete(after, u.Name)
+		} else {
+			after[u.Name] = u.New
+		}
+	}
+	for _, u := range pruneUpdates(after, r.retention()) {
+		if !remote[u.Name].IsZero() {
+			updates = append(updates, u)
+		}
+	}
 	if _, err := r.push(ctx, updates, newNewObjects(), nil, nil); err != nil {
 		return tip, err
 	}
@@ -771,7 +770,7 @@ func (r *Repo) Overlaps(ctx context.Context, self string, paths []string) (map[s
 		return nil, err
 	}
 	defer r.unlock()
-	remote, err := r.fetch(ctx, branches...)
+	remote, err := r.fetchSpec(ctx, fetchSpec{withParents: branches})
 	if err != nil {
 		return nil, err
 	}

@@ -2,20 +2,24 @@
 // holding the reference data, one branch PR<n> per pull request equal to the
 // base branch plus exactly one commit (docs/design.md, "Data repo").
 //
-// It works on a local bare, blobless cache of the data repo that every
-// operation fetches into, builds new trees straight from a folder without a
-// work tree or index, and pushes with an explicit-sha lease: the expected old
-// tip travels in the receive-pack command, so the server itself refuses the
-// update if anyone pushed in between. Before every force-push the old tip is
-// kept under refs/refbot/backup/, and deleted branches under
-// refs/refbot/archive/.
+// It works on a local bare, shallow and blobless cache of the data repo that
+// every operation fetches into: only the tips it works on, with at most their
+// parents (deeper only when BaseAt or an update's Against must look back), so
+// the cost of a cold start does not grow with the repo's age. It builds new
+// trees straight from a folder without a work tree or index, and pushes with
+// an explicit-sha lease: the expected old tip travels in the receive-pack
+// command, so the server itself refuses the update if anyone pushed in
+// between. Before every force-push the old tip is kept under
+// refs/refbot/backup/, and deleted branches under refs/refbot/archive/;
+// both are pruned by the retention of Options (see PruneRefs).
 //
 // go-git provides the object model, the local storage and the protocol
 // encoders. Two things are done here instead of through go-git's Remote:
-// fetching with a partial-clone filter (go-git's FetchOptions has none), and
-// the receive-pack POST, which go-git's HTTP transport buffers whole in
-// memory and which refbot streams, writing its own pack without a delta
-// search.
+// fetching with a partial-clone filter and a depth, keeping the cache's
+// shallow boundary (go-git's FetchOptions has no filter, and its Remote
+// never records what a deepening unshallows), and the receive-pack POST,
+// which go-git's HTTP transport buffers whole in memory and which refbot
+// streams, writing its own pack without a delta search.
 package refdata
 
 import (
@@ -35,10 +39,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -144,9 +145,18 @@ type Options struct {
 	// refused. With another DataRoot it is ignored: nothing outside the
 	// data root is touched anyway.
 	Protect     []string
-	KeepBackups int    // backup refs kept per branch; default 5
-	AuthorName  string // default "refbot"
-	AuthorEmail string // default "refbot@localhost"
+	KeepBackups int // backup refs kept per branch; default 5
+	// KeepArchives is how many deleted branches keep their archive ref
+	// (refs/refbot/archive/<branch>/<time>) and backups, the most
+	// recently deleted first; 0 keeps all. KeepArchivesFor is how long
+	// after its deletion a branch keeps them; 0 is for good. A deleted
+	// branch goes when either says so, and its data with it once the
+	// server collects its garbage. DeleteBranch prunes as it archives;
+	// PruneRefs prunes on demand.
+	KeepArchives    int
+	KeepArchivesFor time.Duration
+	AuthorName      string // default "refbot"
+	AuthorEmail     string // default "refbot@localhost"
 	// HTTPClient, if set, is used as it is. nil means a client built from
 	// Timeouts, with no overall Client.Timeout: a push of a large update
 	// may rightly take many minutes.
@@ -155,6 +165,8 @@ type Options struct {
 	// Now is the clock of refbot's commits and backup refs; default
 	// time.Now.
 	Now func() time.Time
+	// Metrics, if set, time the requests to the data repo's server.
+	Metrics *Metrics
 }
 
 // Timeouts bound the waits of the HTTP client Open builds when
@@ -308,6 +320,9 @@ func Open(o Options) (*Repo, error) {
 	if o.KeepBackups <= 0 {
 		o.KeepBackups = 5
 	}
+	if o.KeepArchives < 0 || o.KeepArchivesFor < 0 {
+		return nil, errors.New("refdata: KeepArchives and KeepArchivesFor must not be negative (0 keeps archives for good)")
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -319,6 +334,9 @@ func Open(o Options) (*Repo, error) {
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = httpClient(o.Timeouts)
+	}
+	if o.Metrics != nil {
+		o.HTTPClient = o.Metrics.instrument(o.HTTPClient)
 	}
 	if _, err := os.Stat(filepath.Join(o.CacheDir, "objects")); errors.Is(err, os.ErrNotExist) {
 		if _, err := git.PlainInit(o.CacheDir, true); err != nil {
@@ -388,90 +406,3 @@ type remoteState map[plumbing.ReferenceName]plumbing.Hash
 
 // tip returns a branch's tip (zero if the branch does not exist).
 func (s remoteState) tip(branch string) plumbing.Hash { return s[branchRef(branch)] }
-
-// fetch brings the named branches into the cache (commits and trees only
-// when the server supports partial clone) and returns every ref the remote
-// advertised; refbot's leases are taken against this snapshot.
-func (r *Repo) fetch(ctx context.Context, branches ...string) (remoteState, error) {
-	cred, err := r.credential(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sess, err := r.client.NewUploadPackSession(r.ep, cred.auth())
-	if err != nil {
-		return nil, cred.redact(fmt.Errorf("connect to data repo: %w", err))
-	}
-	defer sess.Close()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return nil, cred.redact(fmt.Errorf("fetch data repo: %w", err))
-	}
-	state := remoteState{}
-	if ar == nil {
-		ar = packp.NewAdvRefs()
-	} else {
-		state = advertisedTips(ar)
-	}
-	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
-	for _, b := range branches {
-		h := state.tip(b)
-		if h.IsZero() {
-			continue
-		}
-		if _, err := r.store.EncodedObject(plumbing.CommitObject, h); err != nil {
-			req.Wants = append(req.Wants, h)
-		}
-	}
-	if len(req.Wants) > 0 {
-		// What we already have, so the server sends only the difference.
-		refs, err := r.store.IterReferences()
-		if err != nil {
-			return nil, err
-		}
-		refs.ForEach(func(ref *plumbing.Reference) error {
-			if ref.Type() == plumbing.HashReference && ref.Name().IsRemote() {
-				req.Haves = append(req.Haves, ref.Hash())
-			}
-			return nil
-		})
-		if ar.Capabilities.Supports(capability.Filter) {
-			req.Filter = packp.FilterBlobNone()
-			req.Capabilities.Set(capability.Filter)
-		}
-		if ar.Capabilities.Supports(capability.NoProgress) {
-			req.Capabilities.Set(capability.NoProgress)
-		}
-		resp, err := sess.UploadPack(ctx, req)
-		if err != nil {
-			return nil, cred.redact(fmt.Errorf("fetch data repo: %w", err))
-		}
-		err = packfile.UpdateObjectStorage(r.store, demux(req.Capabilities, resp))
-		resp.Close()
-		if err != nil {
-			return nil, cred.redact(fmt.Errorf("store fetched data repo objects: %w", err))
-		}
-	}
-	for _, b := range branches {
-		h := state.tip(b)
-		var err error
-		if h.IsZero() {
-			err = r.store.RemoveReference(trackingRef(b))
-		} else {
-			err = r.store.SetReference(plumbing.NewHashReference(trackingRef(b), h))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("update cache ref %s: %w", b, err)
-		}
-	}
-	return state, nil
-}
-
-func demux(caps *capability.List, r interface{ Read([]byte) (int, error) }) interface{ Read([]byte) (int, error) } {
-	switch {
-	case caps.Supports(capability.Sideband64k):
-		return sideband.NewDemuxer(sideband.Sideband64k, r)
-	case caps.Supports(capability.Sideband):
-		return sideband.NewDemuxer(sideband.Sideband, r)
-	}
-	return r
-}
