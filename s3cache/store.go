@@ -39,6 +39,9 @@ type Options struct {
 	Zip         ZipLimits    // for IngestArtifact; zero fields take their defaults
 	MaxAttempts int          // per request, for throttling and 5xx; 0 means 5
 
+	// Metrics, if set, time the store's requests.
+	Metrics *Metrics
+
 	// Kind is what the store's builds hold: KindOutputs ("", test outputs)
 	// or KindWebsite (a documentation site, for WEBSITE previews). Upload
 	// records it in the manifest, and a build of the other kind is refused
@@ -114,6 +117,9 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		// refbot checks sha256 of every file itself; the SDK's CRC on
 		// downloads would read each byte a second time.
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		if o.Metrics != nil {
+			so.APIOptions = append(so.APIOptions, o.Metrics.addTo)
+		}
 	})
 	return &Store{client: client, creds: cfg.Credentials, bucket: o.Bucket, prefix: prefix, concurrency: o.Concurrency, limits: lim, zip: o.Zip, kind: o.Kind}, nil
 }

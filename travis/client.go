@@ -55,6 +55,7 @@ type Client struct {
 	maxResults int
 
 	// Only used while New builds the transport.
+	metrics *Metrics
 	policy  RetryPolicy
 	sleep   SleepFunc
 	now     func() time.Time
@@ -154,6 +155,9 @@ func New(baseURL, token string, httpClient *http.Client, opts ...Option) (*Clien
 	next := httpClient.Transport
 	if next == nil {
 		next = http.DefaultTransport
+	}
+	if c.metrics != nil {
+		next = &metricsTransport{next: next, metrics: c.metrics, basePath: base.EscapedPath()}
 	}
 	hc := *httpClient
 	hc.Transport = &retryTransport{

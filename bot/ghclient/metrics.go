@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -12,9 +13,19 @@ import (
 // Registerer: they then share the metrics.
 type metrics struct {
 	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
 	remaining *prometheus.GaugeVec
+	limit     *prometheus.GaugeVec
 	waits     *prometheus.CounterVec
 	cacheHits prometheus.Counter
+}
+
+// RegisterMetrics registers the client's metrics on reg, as New does with
+// Options.Registerer, so that they are described before any client exists;
+// a client made later with the same Registerer shares them.
+func RegisterMetrics(reg prometheus.Registerer) error {
+	_, err := newMetrics(reg)
+	return err
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,9 +34,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "refbot_github_requests_total",
 			Help: "HTTP requests sent to GitHub, by method and status code (\"error\" when no answer came).",
 		}, []string{"method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "refbot_github_request_duration_seconds",
+			Help:    "Time from sending a request to GitHub to its answer's headers, each attempt apart, by method and outcome (ok, client_error, server_error, error).",
+			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"method", "outcome"}),
 		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "refbot_github_rate_limit_remaining",
 			Help: "Requests left in GitHub's primary rate limit window, from the last answer's x-ratelimit-remaining, by resource (core, graphql).",
+		}, []string{"resource"}),
+		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "refbot_github_rate_limit_limit",
+			Help: "Requests allowed in GitHub's primary rate limit window, from the last answer's x-ratelimit-limit, by resource (core, graphql).",
 		}, []string{"resource"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "refbot_github_rate_limit_waits_total",
@@ -43,7 +63,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if m.requests, err = register(reg, m.requests); err != nil {
 		return nil, err
 	}
+	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
 	if m.remaining, err = register(reg, m.remaining); err != nil {
+		return nil, err
+	}
+	if m.limit, err = register(reg, m.limit); err != nil {
 		return nil, err
 	}
 	if m.waits, err = register(reg, m.waits); err != nil {
@@ -79,16 +105,40 @@ type metricsTransport struct {
 }
 
 func (t *metricsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
 	resp, err := t.next.RoundTrip(req)
+	took := time.Since(start).Seconds()
 	if err != nil {
 		t.metrics.requests.WithLabelValues(req.Method, "error").Inc()
+		t.metrics.duration.WithLabelValues(req.Method, "error").Observe(took)
 		return nil, err
 	}
 	t.metrics.requests.WithLabelValues(req.Method, strconv.Itoa(resp.StatusCode)).Inc()
-	if v := resp.Header.Get("X-RateLimit-Remaining"); v != "" {
+	t.metrics.duration.WithLabelValues(req.Method, outcome(resp.StatusCode)).Observe(took)
+	setFromHeader(t.metrics.remaining, resp, req, "X-RateLimit-Remaining")
+	setFromHeader(t.metrics.limit, resp, req, "X-RateLimit-Limit")
+	return resp, nil
+}
+
+// setFromHeader sets g, for the request's rate-limit resource, to the
+// number in header, when the answer has one.
+func setFromHeader(g *prometheus.GaugeVec, resp *http.Response, req *http.Request, header string) {
+	if v := resp.Header.Get(header); v != "" {
 		if n, err := strconv.Atoi(v); err == nil {
-			t.metrics.remaining.WithLabelValues(resourceOf(req, resp)).Set(float64(n))
+			g.WithLabelValues(resourceOf(req, resp)).Set(float64(n))
 		}
 	}
-	return resp, nil
+}
+
+// outcome is an answer's status as the duration's label has it: ok (a
+// 304 from the ETag cache's question included), client_error for 4xx,
+// server_error for 5xx.
+func outcome(status int) string {
+	switch {
+	case status >= 500:
+		return "server_error"
+	case status >= 400:
+		return "client_error"
+	}
+	return "ok"
 }

@@ -169,6 +169,7 @@ func (p *Policy) Decide(ctx context.Context, pr int, verb string, comment int64)
 	if err != nil {
 		return Decision{}, fmt.Errorf("decide %s on #%d: %w", verb, pr, err)
 	}
+	p.cfg.Metrics.decided(verb, d)
 	return d, nil
 }
 

@@ -36,6 +36,9 @@ type Config struct {
 	// Verbs are the limits of each verb, in upper case; a verb absent has
 	// none but its cooldown.
 	Verbs map[string]Limits
+	// Metrics, if set, count the decisions and refusals (they are not
+	// part of refbot's configuration file).
+	Metrics *Metrics
 }
 
 // Refusal says why a command may not run (now).
@@ -90,6 +93,7 @@ func (p *Policy) Allowed(ctx context.Context, user string) (*Refusal, error) {
 	case "admin", "maintain", "write":
 		return nil, nil
 	}
+	p.cfg.Metrics.refusedPermission()
 	why := fmt.Sprintf("@%s has %s permission on this repository; commands need write, maintain or admin", user, perm)
 	if len(p.cfg.AllowedUsers)+len(p.cfg.AllowedTeams) > 0 {
 		why += " (or to be listed in refbot's allowed users or teams)"

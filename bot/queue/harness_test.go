@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
@@ -191,12 +190,12 @@ type riverJob struct {
 }
 
 // readJob reads the newest job of j's kind and PR (sql.ErrNoRows if none).
-func readJob(ctx context.Context, db *sql.DB, j jobRef) (riverJob, error) {
+func readJob(ctx context.Context, q *Queue, j jobRef) (riverJob, error) {
 	var r riverJob
 	var scheduled string
-	err := db.QueryRowContext(ctx, `SELECT id, state, queue, attempt, max_attempts,
-		coalesce(json_extract(metadata, '$.snoozes'), 0), scheduled_at
-		FROM river_job WHERE kind = ? AND json_extract(args, '$.pr') = ? ORDER BY id DESC LIMIT 1`,
+	err := q.DB().QueryRowContext(ctx, `SELECT id, state, queue, attempt, max_attempts,
+		coalesce(`+q.sql.metaInt("snoozes")+`, 0), scheduled_at
+		FROM river_job WHERE kind = $1 AND `+q.sql.argInt("pr")+` = $2 ORDER BY id DESC LIMIT 1`,
 		j.kind, j.pr).Scan(&r.ID, &r.State, &r.Queue, &r.Attempt, &r.MaxAttempts, &r.Snoozes, &scheduled)
 	if err != nil {
 		return r, fmt.Errorf("read the job %v: %w", j, err)
@@ -213,7 +212,7 @@ func readJob(ctx context.Context, db *sql.DB, j jobRef) (riverJob, error) {
 // jobOf is readJob for the test's goroutine.
 func jobOf(t *testing.T, q *Queue, j jobRef) riverJob {
 	t.Helper()
-	r, err := readJob(context.Background(), q.DB(), j)
+	r, err := readJob(context.Background(), q, j)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,8 +223,8 @@ func jobOf(t *testing.T, q *Queue, j jobRef) riverJob {
 // comment) body.
 func jobStates(t *testing.T, q *Queue) map[string]string {
 	t.Helper()
-	rows, err := q.DB().Query(`SELECT kind, json_extract(args, '$.pr'), coalesce(json_extract(args, '$.body'), ''), state
-		FROM river_job`)
+	rows, err := q.DB().Query(`SELECT kind, ` + q.sql.argInt("pr") + `, coalesce(` + q.sql.argText("body") + `, ''), state
+		FROM river_job WHERE kind != 'reconcile'`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +271,7 @@ func waitForState(t *testing.T, q *Queue, j jobRef, state string) {
 func countJobs(t *testing.T, q *Queue, kind string) int {
 	t.Helper()
 	var n int
-	if err := q.DB().QueryRow(`SELECT count(*) FROM river_job WHERE kind = ?`, kind).Scan(&n); err != nil {
+	if err := q.DB().QueryRow(`SELECT count(*) FROM river_job WHERE kind = $1`, kind).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -312,10 +311,28 @@ func retryAtOnce(t *testing.T, q *Queue) {
 			case <-stop:
 				return
 			case <-time.After(20 * time.Millisecond):
-				q.DB().Exec(`UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec')
+				q.DB().Exec(`UPDATE river_job SET state = 'available', scheduled_at = ` + q.sql.now() + `
 					WHERE state = 'retryable'`)
 			}
 		}
 	}()
 	t.Cleanup(func() { close(stop); <-done })
+}
+
+// metaInt is metadata's key as a number (NULL when absent), for the tests'
+// look at River's rows.
+func (d jobSQL) metaInt(key string) string {
+	if d.postgres {
+		return "(metadata->>'" + key + "')::bigint"
+	}
+	return "json_extract(metadata, '$." + key + "')"
+}
+
+// inSeconds is the database's time n seconds from now, as River writes its
+// times.
+func (d jobSQL) inSeconds(n int) string {
+	if d.postgres {
+		return fmt.Sprintf("now() + interval '%d seconds'", n)
+	}
+	return fmt.Sprintf("datetime('now', '%+d seconds')", n)
 }

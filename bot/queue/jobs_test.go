@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +37,7 @@ func TestSnoozeRunsAgainWithoutAnAttempt(t *testing.T) {
 			var mu sync.Mutex
 			var rows []riverJob // the job's row as each run found it
 			f := newFakeJobs(func(ctx context.Context, j jobRef, run int) (time.Duration, error) {
-				r, err := readJob(ctx, q.DB(), j)
+				r, err := readJob(ctx, q, j)
 				if err != nil {
 					t.Error(err)
 				}
@@ -50,7 +49,7 @@ func TestSnoozeRunsAgainWithoutAnAttempt(t *testing.T) {
 				}
 				return 0, nil
 			})
-			q = open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+			q = open(t, database(t), f.handlers())
 			enqueue(t, q, job)
 			startQueue(t, q)
 			waitForRuns(t, f, job, snoozes+1)
@@ -99,7 +98,7 @@ func TestQueuesDoNotWaitBehindUpdates(t *testing.T) {
 		}
 		return 0, nil
 	})
-	q := openConfig(t, filepath.Join(t.TempDir(), "refbot.db"), Config{Handlers: f.handlers(),
+	q := openConfig(t, database(t), Config{Handlers: f.handlers(),
 		LeaseWait: 50 * time.Millisecond, Workers: map[string]int{Updates: 1}})
 	startQueue(t, q)
 	enqueue(t, q, long)
@@ -167,7 +166,7 @@ func TestPRClosedHoldsPRAndBaseLeases(t *testing.T) {
 				}
 				return 0, nil
 			})
-			q = openConfig(t, filepath.Join(t.TempDir(), "refbot.db"), Config{Handlers: f.handlers(),
+			q = openConfig(t, database(t), Config{Handlers: f.handlers(),
 				LeaseWait: 50 * time.Millisecond, BaseBranch: tc.baseBranch})
 			enqueue(t, q, job)
 			startQueue(t, q)
@@ -220,7 +219,7 @@ func TestJobsWaitForLeases(t *testing.T) {
 				}
 				return 0, nil
 			})
-			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+			q := open(t, database(t), f.handlers())
 			startQueue(t, q)
 			if tc.cli != "" {
 				if ok, err := q.st.TakeLeases(ctx, []string{tc.cli}, "cli-1", time.Hour); !ok || err != nil {
@@ -285,7 +284,7 @@ func TestGaveUpIsReported(t *testing.T) {
 				}
 				return 0, errDown
 			})
-			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+			q := open(t, database(t), f.handlers())
 			enqueue(t, q, job)
 			retryAtOnce(t, q)
 			startQueue(t, q)
@@ -324,12 +323,12 @@ func leaseHolders(t *testing.T, st *store.Store, leases []string) []string {
 func TestGaveUpWhenLeasesCannotBeTaken(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeJobs(nil)
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+	q := open(t, database(t), f.handlers())
 	job := jobRef{"comment", 3}
 	enqueue(t, q, job)
 	// Its last attempt, due in a moment: after the queue started.
 	if _, err := q.DB().ExecContext(ctx, `UPDATE river_job SET attempt = max_attempts - 1, state = 'scheduled',
-		scheduled_at = datetime('now', '+1 seconds')`); err != nil {
+		scheduled_at = `+q.sql.inSeconds(1)); err != nil {
 		t.Fatal(err)
 	}
 	startQueue(t, q)

@@ -12,6 +12,12 @@
 //	merges    merged and closed pull requests, branch deletions
 //	ci        waits for CI builds refbot restarted, CI events, and WEBSITE
 //	          requests (queued, building, publishing)
+//
+// and the reconciler's passes in a queue of their own, one at a time.
+//
+// On PostgreSQL several `refbot serve` replicas share the queue
+// (replicas.go): any of them takes any job, River's elected leader runs
+// the periodic work, and a replica that dies is taken over by the others.
 package queue
 
 import (
@@ -25,8 +31,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/zap"
 
@@ -60,13 +64,18 @@ const (
 	WebsiteAttempts = 10
 )
 
+// StopTimeout is how long `refbot serve` lets running jobs finish when it
+// stops; the deploy files' stop grace periods allow for it.
+const StopTimeout = 30 * time.Second
+
 // Queue owns the River client.
 type Queue struct {
 	st     *store.Store
 	db     *sql.DB
-	river  *river.Client[*sql.Tx]
+	sql    jobSQL
+	river  riverClient
 	log    *zap.Logger
-	holder string // this process, as the holder of leases: "serve-…"
+	holder string // this process, as the holder of leases and River's client: "serve-…"
 	base   string
 	// leaseWait is how long a job waits for a busy lease (Config.LeaseWait).
 	leaseWait time.Duration
@@ -76,6 +85,10 @@ type Queue struct {
 	handlers   Handlers
 	closed     chan struct{}
 	writerDone chan struct{}
+
+	// replicas: this one's part among the replicas sharing PostgreSQL
+	// (nil with SQLite).
+	replicas *replicaKeeper
 }
 
 // Handlers do the work of each job kind. They run on the daemon's context.
@@ -117,6 +130,10 @@ type Handlers struct {
 	CIWaitGaveUp  func(ctx context.Context, pr int, update int64, attempts int, err error)
 	DeleteGaveUp  func(ctx context.Context, pr int, attempts int, err error)
 	WebsiteGaveUp func(ctx context.Context, pr int, id int64, attempts int, err error)
+
+	// Reconcile runs one pass of the reconciler (see Config.ReconcileEvery);
+	// nil: none.
+	Reconcile func(ctx context.Context) error
 }
 
 // Config configures Open.
@@ -132,6 +149,19 @@ type Config struct {
 	// LeaseWait is how long a job for a busy PR waits before trying again;
 	// default 5s.
 	LeaseWait time.Duration
+	// ReconcileEvery is how often Handlers.Reconcile runs: as a periodic
+	// job that River's leader queues (so that among replicas one pass runs
+	// at a time), at start and then at this interval; default 5m.
+	ReconcileEvery time.Duration
+	// ReplicaTimeout is how long a replica sharing PostgreSQL may go
+	// without renewing its record before the others take over its leases
+	// and running jobs; default DefaultReplicaTimeout. It renews its record
+	// ten times as often.
+	ReplicaTimeout time.Duration
+	// OnLost is told when this replica finds that the others took it over
+	// (it could not renew its record in time): its jobs may be running
+	// elsewhere, and it should stop at once. PostgreSQL only.
+	OnLost func(error)
 }
 
 // Open brings River's tables up to date and builds the River client on the
@@ -149,10 +179,14 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.BaseBranch == "" {
 		cfg.BaseBranch = "master"
 	}
-	q := &Queue{st: cfg.Store, db: cfg.Store.DB(), log: cfg.Logger, handlers: cfg.Handlers, base: cfg.BaseBranch, leaseWait: cfg.LeaseWait,
+	if cfg.ReconcileEvery <= 0 {
+		cfg.ReconcileEvery = 5 * time.Minute
+	}
+	q := &Queue{st: cfg.Store, db: cfg.Store.DB(), sql: jobSQL{postgres: cfg.Store.Postgres() != nil}, log: cfg.Logger,
+		handlers: cfg.Handlers, base: cfg.BaseBranch, leaseWait: cfg.LeaseWait,
 		holder: fmt.Sprintf("serve-%d-%d", os.Getpid(), time.Now().UnixNano())}
-	if err := q.migrate(ctx); err != nil {
-		return nil, err
+	if q.sql.postgres {
+		q.replicas = newReplicaKeeper(q, cfg.ReplicaTimeout, cfg.OnLost)
 	}
 	var err error
 	if q.rec, err = cfg.Store.PrepareRecording(ctx); err != nil {
@@ -167,6 +201,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		}
 		queues[name] = river.QueueConfig{MaxWorkers: n}
 	}
+	queues[reconcileQueue] = river.QueueConfig{MaxWorkers: 1}
 	for name := range cfg.Workers {
 		if _, ok := DefaultWorkers[name]; !ok {
 			q.Close()
@@ -180,9 +215,18 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	river.AddWorker(workers, &ciWaitWorker{q: q})
 	river.AddWorker(workers, &ciEventWorker{q: q})
 	river.AddWorker(workers, &websiteWorker{q: q})
-	q.river, err = river.NewClient(riversqlite.New(q.db), &river.Config{
-		Queues:  queues,
-		Workers: workers,
+	river.AddWorker(workers, &reconcileWorker{q: q})
+	var periodic []*river.PeriodicJob
+	if cfg.Handlers.Reconcile != nil {
+		periodic = append(periodic, reconcilePeriodically(cfg.ReconcileEvery))
+	}
+	q.river, err = newRiver(ctx, cfg.Store, &river.Config{
+		// River's client id is the replica's: the jobs it works name it
+		// (attempted_by), and so does River's leader.
+		ID:           q.holder,
+		Queues:       queues,
+		Workers:      workers,
+		PeriodicJobs: periodic,
 		// Jobs wait for nothing in a worker: CI and busy PRs are snoozes.
 		// A job that outlives this is stuck; River rescues it for a retry.
 		JobTimeout:           time.Hour,
@@ -193,36 +237,47 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	})
 	if err != nil {
 		q.Close()
-		return nil, fmt.Errorf("queue: river client: %w", err)
+		return nil, err
 	}
 	return q, nil
 }
 
-func (q *Queue) migrate(ctx context.Context) error {
-	m, err := rivermigrate.New(riversqlite.New(q.db), nil)
-	if err != nil {
-		return fmt.Errorf("queue: migrations: %w", err)
-	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("queue: migrate River's tables: %w", err)
-	}
-	return nil
-}
+// Replica is this process's name among the replicas, River's client id.
+func (q *Queue) Replica() string { return q.holder }
 
-// Start runs the workers. refbot serve holds the database alone (see
+// Start runs the workers. ctx serves the start only: the workers run
+// until Stop.
+//
+// With SQLite, refbot serve holds the database alone (see
 // store.LockExclusive), so what an earlier serve left behind is its own:
-// its leases are released, and jobs it was running when it died are made
-// available again at once (River would rescue them only after
-// RescueStuckJobsAfter). Every job is written to be run again safely. ctx
-// serves the start only: the workers run until Stop.
+// its leases are released, the leader it was is forgotten, and jobs it was
+// running when it died are made available again at once (River would
+// rescue them only after RescueStuckJobsAfter). Every job is written to be
+// run again safely. With PostgreSQL the other replicas' state is theirs:
+// this one records itself, and takes over only the replicas that stopped
+// renewing their records (replicas.go).
 func (q *Queue) Start(ctx context.Context) error {
+	if q.replicas != nil {
+		if err := q.replicas.start(ctx); err != nil {
+			return err
+		}
+		// River cancels running jobs when its start context ends:
+		// detached, so that a shutdown goes through Stop, which lets them
+		// finish first.
+		return q.river.Start(context.WithoutCancel(ctx))
+	}
 	if err := q.st.ReleaseLeasesHeldBy(ctx, "serve-"); err != nil {
 		return fmt.Errorf("queue: clear stale leases: %w", err)
 	}
+	// A leader that died keeps its place until its term runs out: this
+	// serve leads at once, and so runs the periodic work at start.
+	if _, err := q.db.ExecContext(ctx, `DELETE FROM river_leader`); err != nil {
+		return fmt.Errorf("queue: forget the last leader: %w", err)
+	}
 	// A job STOP cancelled while it ran is still marked running, with the
 	// cancellation in its metadata: it is finished as cancelled, not resumed.
-	if _, err := q.db.ExecContext(ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = datetime('now', 'subsec')
-		WHERE state = 'running' AND json_extract(metadata, '$.cancel_attempted_at') IS NOT NULL`); err != nil {
+	if _, err := q.db.ExecContext(ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = `+q.sql.now()+`
+		WHERE state = 'running' AND `+q.sql.metaSet("cancel_attempted_at")); err != nil {
 		return fmt.Errorf("queue: finish cancelled jobs: %w", err)
 	}
 	// Jobs queued by a refbot before the queues were separate are in
@@ -231,7 +286,7 @@ func (q *Queue) Start(ctx context.Context) error {
 	if err := q.moveDefaultQueueJobs(ctx); err != nil {
 		return err
 	}
-	res, err := q.db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec')
+	res, err := q.db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = `+q.sql.now()+`
 		WHERE state = 'running'`)
 	if err != nil {
 		return fmt.Errorf("queue: resume interrupted jobs: %w", err)
@@ -239,8 +294,6 @@ func (q *Queue) Start(ctx context.Context) error {
 	if n, _ := res.RowsAffected(); n > 0 {
 		q.log.Info("resuming jobs interrupted by the last stop", zap.Int64("jobs", n))
 	}
-	// River cancels running jobs when its start context ends: detached, so
-	// that a shutdown goes through Stop, which lets them finish first.
 	return q.river.Start(context.WithoutCancel(ctx))
 }
 
@@ -248,7 +301,7 @@ func (q *Queue) Start(ctx context.Context) error {
 // the queues were separate left in River's default queue to its queue: a comment's
 // to the one QueueFor names (a STOP must not wait behind UPDATEs).
 func (q *Queue) moveDefaultQueueJobs(ctx context.Context) error {
-	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, json(args) FROM river_job WHERE state IN `+activeStates+` AND queue = ?`,
+	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, `+q.sql.args()+` FROM river_job WHERE state IN `+activeStates+` AND queue = $1`,
 		river.QueueDefault)
 	if err != nil {
 		return fmt.Errorf("queue: list jobs of an earlier refbot: %w", err)
@@ -295,7 +348,7 @@ func (q *Queue) moveDefaultQueueJobs(ctx context.Context) error {
 	}
 	defer tx.Rollback()
 	for _, j := range moves {
-		if _, err := tx.ExecContext(ctx, `UPDATE river_job SET queue = ? WHERE id = ?`, j.queue, j.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE river_job SET queue = $1 WHERE id = $2`, j.queue, j.id); err != nil {
 			return fmt.Errorf("queue: move job %d of an earlier refbot: %w", j.id, err)
 		}
 	}
@@ -310,6 +363,9 @@ func (q *Queue) Stop(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err = errors.Join(err, q.river.StopAndCancel(cctx))
+	}
+	if q.replicas != nil {
+		err = errors.Join(err, q.replicas.stop(context.WithoutCancel(ctx)))
 	}
 	return err
 }
@@ -415,56 +471,54 @@ func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out := make([]intake.Outcome, len(batch))
-	tx, err := q.db.BeginTx(ctx, nil)
-	if err != nil {
-		return out, err
-	}
-	defer tx.Rollback()
-	var jobs []river.InsertManyParams
-	for i, r := range batch {
-		d := r.d
-		fresh, err := q.rec.Delivery(ctx, tx, d.ID, d.Event, d.Action, d.Received, d.Ignored)
-		if err != nil {
-			return out, err
-		}
-		if !fresh {
-			out[i] = intake.Duplicate
-			continue
-		}
-		if h := d.Head; h != nil {
-			if err := q.rec.Head(ctx, tx, h.PR, h.SHA, h.At, store.HeadFromWebhook); err != nil {
-				return out, err
-			}
-		}
-		switch w := d.Work.(type) {
-		case nil:
-		case intake.CommentWork:
-			fresh, err := q.rec.Comment(ctx, tx, w.CommentID, w.PR, d.ID)
+	err := q.river.inTx(ctx, func(tx riverTx) error {
+		var jobs []river.InsertManyParams
+		for i, r := range batch {
+			d := r.d
+			fresh, err := q.rec.Delivery(ctx, tx, d.ID, d.Event, d.Action, d.Received, d.Ignored)
 			if err != nil {
-				return out, err
+				return err
 			}
 			if !fresh {
-				out[i] = intake.AlreadyHandled
+				out[i] = intake.Duplicate
 				continue
 			}
-			jobs = append(jobs, q.commentJob(w, d.ID))
-		case intake.PullRequestClosed:
-			jobs = append(jobs, river.InsertManyParams{Args: PRClosedArgs{PullRequestClosed: w, Delivery: d.ID},
-				InsertOpts: &river.InsertOpts{Queue: Merges, MaxAttempts: MergeAttempts}})
-		case intake.CIEvent:
-			jobs = append(jobs, river.InsertManyParams{Args: CIEventArgs{CIEvent: w, Delivery: d.ID},
-				InsertOpts: &river.InsertOpts{Queue: CI, MaxAttempts: CIEventAttempts}})
-		default:
-			return out, fmt.Errorf("record delivery %s: unknown work %T", d.ID, w)
+			if h := d.Head; h != nil {
+				if err := q.rec.Head(ctx, tx, h.PR, h.SHA, h.At, store.HeadFromWebhook); err != nil {
+					return err
+				}
+			}
+			switch w := d.Work.(type) {
+			case nil:
+			case intake.CommentWork:
+				fresh, err := q.rec.Comment(ctx, tx, w.CommentID, w.PR, d.ID)
+				if err != nil {
+					return err
+				}
+				if !fresh {
+					out[i] = intake.AlreadyHandled
+					continue
+				}
+				jobs = append(jobs, q.commentJob(w, d.ID))
+			case intake.PullRequestClosed:
+				jobs = append(jobs, river.InsertManyParams{Args: PRClosedArgs{PullRequestClosed: w, Delivery: d.ID},
+					InsertOpts: &river.InsertOpts{Queue: Merges, MaxAttempts: MergeAttempts}})
+			case intake.CIEvent:
+				jobs = append(jobs, river.InsertManyParams{Args: CIEventArgs{CIEvent: w, Delivery: d.ID},
+					InsertOpts: &river.InsertOpts{Queue: CI, MaxAttempts: CIEventAttempts}})
+			default:
+				return fmt.Errorf("record delivery %s: unknown work %T", d.ID, w)
+			}
+			out[i] = intake.Recorded
 		}
-		out[i] = intake.Recorded
-	}
-	if len(jobs) > 0 {
-		if _, err := q.river.InsertManyTx(ctx, tx, jobs); err != nil {
-			return out, fmt.Errorf("queue %d deliveries: %w", len(jobs), err)
+		if len(jobs) > 0 {
+			if err := tx.insertMany(ctx, jobs); err != nil {
+				return fmt.Errorf("queue %d deliveries: %w", len(jobs), err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return out, fmt.Errorf("record %d deliveries: %w", len(batch), err)
 	}
 	return out, nil
@@ -523,8 +577,8 @@ func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, erro
 	rows, err := q.db.QueryContext(ctx, `SELECT id FROM river_job
 		WHERE kind IN ('comment', 'ci_wait', 'website')
 		AND state IN `+activeStates+`
-		AND json_extract(args, '$.pr') = ?
-		AND (kind != 'comment' OR json_extract(args, '$.comment_id') != ?)`, pr, keep)
+		AND `+q.sql.argInt("pr")+` = $1
+		AND (kind != 'comment' OR `+q.sql.argInt("comment_id")+` != $2)`, pr, keep)
 	if err != nil {
 		return nil, fmt.Errorf("find jobs of #%d: %w", pr, err)
 	}
@@ -558,10 +612,10 @@ func (q *Queue) CancelPR(ctx context.Context, pr int, keep int64) ([]int64, erro
 // replaces comment is the handler's to decide: it knows who may command,
 // the queue does not.
 func (q *Queue) NewerSupersedable(ctx context.Context, pr int, comment int64, after time.Time) ([]intake.CommentWork, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT json(args) FROM river_job
+	rows, err := q.db.QueryContext(ctx, `SELECT `+q.sql.args()+` FROM river_job
 		WHERE kind = 'comment' AND state IN `+activeStates+`
-		AND json_extract(args, '$.pr') = ? AND json_extract(args, '$.supersedable') = 1
-		AND json_extract(args, '$.comment_id') != ?`, pr, comment)
+		AND `+q.sql.argInt("pr")+` = $1 AND `+q.sql.argTrue("supersedable")+`
+		AND `+q.sql.argInt("comment_id")+` != $2`, pr, comment)
 	if err != nil {
 		return nil, fmt.Errorf("find newer comments of #%d: %w", pr, err)
 	}
@@ -636,13 +690,13 @@ func (q *Queue) ScheduleWebsite(ctx context.Context, pr int, id int64, at time.T
 // update final and does nothing.
 func (q *Queue) WakeCIWaits(ctx context.Context, pr int) (int, error) {
 	return q.wake(ctx, fmt.Sprintf("the CI waits of #%d", pr),
-		`SELECT id FROM river_job WHERE kind = ? AND state = 'scheduled' AND json_extract(args, '$.pr') = ?`, CIWaitArgs{}.Kind(), pr)
+		`SELECT id FROM river_job WHERE kind = $1 AND state = 'scheduled' AND `+q.sql.argInt("pr")+` = $2`, CIWaitArgs{}.Kind(), pr)
 }
 
 // WakeMergeWaits makes the snoozed merge jobs (those waiting for a
 // post-merge build) look now: a push run of the base branch was reported.
 func (q *Queue) WakeMergeWaits(ctx context.Context) (int, error) {
-	return q.wake(ctx, "the waiting merges", `SELECT id FROM river_job WHERE kind = ? AND state = 'scheduled'`, PRClosedArgs{}.Kind())
+	return q.wake(ctx, "the waiting merges", `SELECT id FROM river_job WHERE kind = $1 AND state = 'scheduled'`, PRClosedArgs{}.Kind())
 }
 
 // wake makes the jobs the query lists available now (River's JobRetry).
@@ -679,27 +733,20 @@ func (q *Queue) wake(ctx context.Context, what, query string, args ...any) (int,
 
 // wakeJob makes job id available now if it is still scheduled. River's
 // JobRetry would also revive a job that ended meanwhile (completed,
-// cancelled by STOP): the state is checked in the same transaction, and
-// SQLite refuses the write if another changed the job since the check.
+// cancelled by STOP): the state is checked in the same transaction, which
+// locks the job's row (SQLite: the whole database) until the retry is
+// written.
 func (q *Queue) wakeJob(ctx context.Context, id int64) (bool, error) {
-	tx, err := q.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	var state string
-	if err := tx.QueryRowContext(ctx, `SELECT state FROM river_job WHERE id = ?`, id).Scan(&state); errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	if state != string(rivertype.JobStateScheduled) {
-		return false, nil
-	}
-	if _, err := q.river.JobRetryTx(ctx, tx, id); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+	woken := false
+	err := q.river.inTx(ctx, func(tx riverTx) error {
+		state, err := tx.jobState(ctx, id)
+		if err != nil || state != rivertype.JobStateScheduled {
+			return err
+		}
+		woken = true
+		return tx.retry(ctx, id)
+	})
+	return woken && err == nil, err
 }
 
 // scheduleAt is River's ScheduledAt for a job due at at: none when it is
@@ -732,9 +779,9 @@ type JobSummary struct {
 // JobsForPR lists pr's jobs, newest first (at most limit).
 func (q *Queue) JobsForPR(ctx context.Context, pr, limit int) ([]JobSummary, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT id, kind, state, attempt,
-		coalesce(json_extract(args, '$.author'), ''), coalesce(json_extract(args, '$.body'), ''),
+		coalesce(`+q.sql.argText("author")+`, ''), coalesce(`+q.sql.argText("body")+`, ''),
 		created_at, state IN ('retryable', 'discarded')
-		FROM river_job WHERE json_extract(args, '$.pr') = ? ORDER BY id DESC LIMIT ?`, pr, limit)
+		FROM river_job WHERE `+q.sql.argInt("pr")+` = $1 ORDER BY id DESC LIMIT $2`, pr, limit)
 	if err != nil {
 		return nil, fmt.Errorf("jobs of #%d: %w", pr, err)
 	}

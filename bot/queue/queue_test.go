@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,11 +19,25 @@ import (
 
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/store"
+	"github.com/refbot/refbot/internal/testenv"
 )
 
 func commentDelivery(id string, pr int, comment int64) intake.Delivery {
 	return intake.Delivery{ID: id, Event: "issue_comment", Action: "created", Received: time.Now(),
 		Work: intake.CommentWork{Repo: "o/r", PR: pr, CommentID: comment, Author: "alice", Body: "BUILDBOT: UPDATE"}}
+}
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+// TestOnPostgreSQL runs the package's tests again on PostgreSQL: every
+// queue a test opens on database(t) is on a new PostgreSQL database there.
+func TestOnPostgreSQL(t *testing.T) { testenv.RunOnPostgreSQL(t) }
+
+// database is a new database for a test: a SQLite file, or in the run on
+// PostgreSQL a new database there.
+func database(t *testing.T) string {
+	t.Helper()
+	return testenv.Database(t, filepath.Join(t.TempDir(), "refbot.db"))
 }
 
 func open(t *testing.T, path string, h Handlers) *Queue {
@@ -51,7 +66,7 @@ func openConfig(t *testing.T, path string, cfg Config) *Queue {
 // next one runs it, once.
 func TestRecordSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "refbot.db")
+	path := database(t)
 	q := open(t, path, Handlers{})
 	tests := []struct {
 		d    intake.Delivery
@@ -116,7 +131,7 @@ func TestOneJobPerPRAtATime(t *testing.T) {
 	running := map[int]int{}
 	maxSame, maxAll, all := 0, 0, 0
 	var finished atomic.Int32
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+	q := open(t, database(t), Handlers{
 		Comment: func(ctx context.Context, w intake.CommentWork) error {
 			mu.Lock()
 			running[w.PR]++
@@ -163,7 +178,7 @@ func TestStopWaitsForRunningJobs(t *testing.T) {
 	ctx := context.Background()
 	started := make(chan struct{})
 	var finished atomic.Bool
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+	q := open(t, database(t), Handlers{
 		Comment: func(ctx context.Context, w intake.CommentWork) error {
 			close(started)
 			time.Sleep(300 * time.Millisecond)
@@ -195,7 +210,7 @@ func TestCancelPR(t *testing.T) {
 	var stopped []int64
 	stopDone := make(chan struct{})
 	var other atomic.Int32
-	q = open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+	q = open(t, database(t), Handlers{
 		Comment: func(ctx context.Context, w intake.CommentWork) error {
 			switch w.Body {
 			case "UPDATE":
@@ -257,8 +272,9 @@ func TestCancelPR(t *testing.T) {
 // TestResumeInterruptedJob: a job left "running" by a process that was
 // killed runs again at the next start, not hours later.
 func TestResumeInterruptedJob(t *testing.T) {
+	testenv.SQLiteOnly(t) // with PostgreSQL, see TestTakeOverSilentReplica
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "refbot.db")
+	path := database(t)
 	q := open(t, path, Handlers{})
 	if _, err := q.Record(ctx, commentDelivery("d", 4, 7)); err != nil {
 		t.Fatal(err)
@@ -312,7 +328,7 @@ func TestResumeInterruptedJob(t *testing.T) {
 // reconciler recorded late, is older than comment 5.
 func TestNewerSupersedable(t *testing.T) {
 	ctx := context.Background()
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+	q := open(t, database(t), Handlers{
 		Supersedes: func(w intake.CommentWork) bool { return w.Body == "BUILDBOT: UPDATE" },
 	})
 	defer q.Close()
@@ -362,7 +378,7 @@ func TestNewerSupersedable(t *testing.T) {
 
 func TestJobMetrics(t *testing.T) {
 	ctx := context.Background()
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+	q := open(t, database(t), Handlers{})
 	defer q.Close()
 	for i := range 3 {
 		if _, err := q.Record(ctx, commentDelivery(fmt.Sprint("m", i), 1, int64(i))); err != nil {
@@ -384,7 +400,7 @@ func TestJobMetrics(t *testing.T) {
 func TestScheduledBranchDeletion(t *testing.T) {
 	ctx := context.Background()
 	deleted := make(chan int, 2)
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{
+	q := open(t, database(t), Handlers{
 		DeleteBranch: func(_ context.Context, pr int) (time.Duration, error) { deleted <- pr; return 0, nil },
 	})
 	at := time.Now().Add(300 * time.Millisecond)
@@ -416,7 +432,7 @@ func TestScheduledBranchDeletion(t *testing.T) {
 
 func TestJobsForPR(t *testing.T) {
 	ctx := context.Background()
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+	q := open(t, database(t), Handlers{})
 	defer q.Close()
 	for i, pr := range []int{3, 4, 3} {
 		if _, err := q.Record(ctx, commentDelivery(fmt.Sprint("j", i), pr, int64(i))); err != nil {
@@ -433,8 +449,8 @@ func TestJobsForPR(t *testing.T) {
 	}
 	// A job whose last attempt failed, waiting for another or given up.
 	for _, state := range []string{"retryable", "discarded"} {
-		if _, err := q.DB().ExecContext(ctx, `UPDATE river_job SET state = ?,
-			finalized_at = CASE ? WHEN 'discarded' THEN datetime('now') END WHERE id = ?`, state, state, jobs[1].ID); err != nil {
+		if _, err := q.DB().ExecContext(ctx, `UPDATE river_job SET state = $1,
+			finalized_at = CASE WHEN $2 = 'discarded' THEN `+q.sql.now()+` END WHERE id = $3`, state, state, jobs[1].ID); err != nil {
 			t.Fatal(err)
 		}
 		if jobs, err := q.JobsForPR(ctx, 3, 10); err != nil || !jobs[1].Failed || jobs[0].Failed {
@@ -471,7 +487,7 @@ func TestScheduleCIWaitOnceWhileWaiting(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+			q := open(t, database(t), Handlers{})
 			defer q.Close()
 			for _, w := range tc.waits {
 				if err := q.ScheduleCIWait(context.Background(), w.pr, w.update, time.Hour); err != nil {
@@ -500,7 +516,7 @@ func TestScheduleCIWaitAgainOnceEnded(t *testing.T) {
 		}
 		return 0, nil
 	})
-	q = open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+	q = open(t, database(t), f.handlers())
 	if err := q.ScheduleCIWait(ctx, job.pr, 1, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -519,8 +535,9 @@ func TestScheduleCIWaitAgainOnceEnded(t *testing.T) {
 // earlier refbot serve left behind (it died holding them) but not a CLI
 // command's, which may still be running.
 func TestStartReleasesEarlierServesLeases(t *testing.T) {
+	testenv.SQLiteOnly(t) // with PostgreSQL, see TestTakeOverSilentReplica
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "refbot.db")
+	path := database(t)
 	q := open(t, path, Handlers{})
 	held := map[string]string{ // lease: holder
 		"pr:1":        "serve-123-456/job-1",
@@ -567,7 +584,7 @@ func TestOpenChecksWorkers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "refbot.db"), store.Options{})
+			st, err := store.Open(context.Background(), database(t), store.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -606,7 +623,7 @@ func TestCancelPRCancelsCommentsAndCIWaits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+			q := open(t, database(t), Handlers{})
 			defer q.Close()
 			for _, j := range []jobRef{{"comment", 5}, {"ci_wait", 5}, {"pr_closed", 5}, {"delete_branch", 5},
 				{"comment", 6}, {"ci_wait", 6}} {
@@ -659,7 +676,7 @@ func TestScheduledJobDueNowIsAvailable(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+			q := open(t, database(t), Handlers{})
 			defer q.Close()
 			if err := tc.schedule(q); err != nil {
 				t.Fatal(err)
@@ -675,9 +692,10 @@ func TestScheduledJobDueNowIsAvailable(t *testing.T) {
 // River's default queue go to their own queues at start, a comment's to the
 // one its command belongs in (a STOP or STATUS not behind UPDATEs), and run.
 func TestEarlierDefaultQueueJobsMoved(t *testing.T) {
+	testenv.SQLiteOnly(t) // PostgreSQL came after the queues were separate
 	ctx := context.Background()
 	f := newFakeJobs(nil)
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+	q := open(t, database(t), f.handlers())
 	update, status := enqueueComment(t, q, 4, "BUILDBOT: UPDATE"), enqueueComment(t, q, 5, statusBody)
 	enqueue(t, q, jobRef{"pr_closed", 6})
 	if _, err := q.DB().ExecContext(ctx, `UPDATE river_job SET queue = 'default'`); err != nil {
@@ -685,7 +703,7 @@ func TestEarlierDefaultQueueJobsMoved(t *testing.T) {
 	}
 	startQueue(t, q)
 	want := map[string]string{fmt.Sprint(update): Updates, fmt.Sprint(status): Commands}
-	rows, err := q.DB().QueryContext(ctx, `SELECT kind, queue, json_extract(args, '$.comment_id') FROM river_job`)
+	rows, err := q.DB().QueryContext(ctx, `SELECT kind, queue, `+q.sql.argText("comment_id")+` FROM river_job`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -722,7 +740,7 @@ func TestWakeCIWaits(t *testing.T) {
 		}
 		return 0, nil
 	})
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+	q := open(t, database(t), f.handlers())
 	enqueue(t, q, five)
 	enqueue(t, q, six)
 	startQueue(t, q)

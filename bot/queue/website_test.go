@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -52,8 +51,8 @@ func (f *websiteJobs) requests() []int64 {
 func websiteArg(t *testing.T, q *Queue, pr int) int64 {
 	t.Helper()
 	var id int64
-	if err := q.DB().QueryRow(`SELECT json_extract(args, '$.website') FROM river_job WHERE kind = 'website'
-		AND json_extract(args, '$.pr') = ? ORDER BY id DESC LIMIT 1`, pr).Scan(&id); err != nil {
+	if err := q.DB().QueryRow(`SELECT `+q.sql.argInt("website")+` FROM river_job WHERE kind = 'website'
+		AND `+q.sql.argInt("pr")+` = $1 ORDER BY id DESC LIMIT 1`, pr).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -74,7 +73,7 @@ func TestScheduleWebsite(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+			q := open(t, database(t), Handlers{})
 			defer q.Close()
 			before := time.Now()
 			if err := q.ScheduleWebsite(ctx, 7, 42, tc.at); err != nil {
@@ -119,7 +118,7 @@ func TestScheduleWebsiteOnceWhileActive(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), Handlers{})
+			q := open(t, database(t), Handlers{})
 			defer q.Close()
 			first := time.Now().Add(time.Hour)
 			for i, s := range tc.scheds {
@@ -153,7 +152,7 @@ func TestWebsiteJobSnoozes(t *testing.T) {
 	var rows []riverJob
 	f := newWebsiteJobs(func(ctx context.Context, j jobRef, run int) (time.Duration, error) {
 		h, err := q.st.LeaseHolder(ctx, store.PRLease(j.pr))
-		r, rerr := readJob(ctx, q.DB(), j)
+		r, rerr := readJob(ctx, q, j)
 		mu.Lock()
 		holders, rows = append(holders, h), append(rows, r)
 		mu.Unlock()
@@ -165,7 +164,7 @@ func TestWebsiteJobSnoozes(t *testing.T) {
 		}
 		return 0, nil
 	})
-	q = open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+	q = open(t, database(t), f.handlers())
 	if err := q.ScheduleWebsite(context.Background(), job.pr, 42, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +218,7 @@ func TestCancelPRCancelsWebsiteJobs(t *testing.T) {
 		ended <- ctx.Err()
 		return 0, ctx.Err()
 	})
-	q := open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+	q := open(t, database(t), f.handlers())
 	if err := q.ScheduleWebsite(ctx, 5, 1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -257,11 +256,11 @@ func TestCancelPRCancelsWebsiteJobs(t *testing.T) {
 	// handler returns.
 	waitUntil(t, "the running job ended cancelled", func() bool {
 		var s string
-		q.DB().QueryRow(`SELECT state FROM river_job WHERE kind = 'website' AND json_extract(args, '$.website') = 1`).Scan(&s)
+		q.DB().QueryRow(`SELECT state FROM river_job WHERE kind = 'website' AND ` + q.sql.argInt("website") + ` = 1`).Scan(&s)
 		return s == "cancelled"
 	})
 	var states []string
-	rows, err := q.DB().Query(`SELECT state FROM river_job WHERE kind = 'website' ORDER BY json_extract(args, '$.website')`)
+	rows, err := q.DB().Query(`SELECT state FROM river_job WHERE kind = 'website' ORDER BY ` + q.sql.argInt("website"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +298,7 @@ func TestWebsiteGaveUp(t *testing.T) {
 				}
 				return 0, errDown
 			})
-			q := open(t, filepath.Join(t.TempDir(), "refbot.db"), f.handlers())
+			q := open(t, database(t), f.handlers())
 			if err := q.ScheduleWebsite(context.Background(), job.pr, 9, time.Now()); err != nil {
 				t.Fatal(err)
 			}

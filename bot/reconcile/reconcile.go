@@ -19,7 +19,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,16 +58,13 @@ type Options struct {
 	FirstLookback time.Duration
 	Logger        *zap.Logger
 	Now           func() time.Time
+	// Metrics, if set, count the passes Run makes.
+	Metrics *Metrics
 }
 
 // Reconciler runs passes.
 type Reconciler struct {
 	o Options
-	// statusLocks serialise the cache statuses of one PR: a pass and a CI
-	// event (or two events) must not post out of order and leave GitHub
-	// showing one status while the store remembers another.
-	mu          sync.Mutex
-	statusLocks map[int]*sync.Mutex
 }
 
 // New returns a Reconciler.
@@ -96,17 +92,8 @@ func (r *Reconciler) Run(ctx context.Context) {
 	t := time.NewTicker(r.o.Interval)
 	defer t.Stop()
 	for {
-		pctx, cancel := context.WithTimeout(ctx, r.o.PassTimeout)
-		res, err := r.Pass(pctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			r.o.Logger.Warn("reconcile pass", zap.Error(err))
-		} else if res.Comments+res.Merges+res.Closes > 0 {
-			r.o.Logger.Info("reconciled missed events", zap.Int("comments", res.Comments), zap.Int("merges", res.Merges),
-				zap.Int("closes", res.Closes))
+		if r.RunPass(ctx) != nil && ctx.Err() != nil {
+			return
 		}
 		select {
 		case <-ctx.Done():
@@ -114,6 +101,28 @@ func (r *Reconciler) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// RunPass makes one pass, bounded by PassTimeout, and counts and logs it:
+// what Run does at each interval, and what refbot serve's periodic job
+// does on the replica that leads.
+func (r *Reconciler) RunPass(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, r.o.PassTimeout)
+	start := time.Now()
+	res, err := r.Pass(pctx)
+	cancel()
+	if ctx.Err() == nil {
+		r.o.Metrics.passed(res, err, time.Since(start))
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+	case err != nil:
+		r.o.Logger.Warn("reconcile pass", zap.Error(err))
+	case res.Comments+res.Merges+res.Closes > 0:
+		r.o.Logger.Info("reconciled missed events", zap.Int("comments", res.Comments), zap.Int("merges", res.Merges),
+			zap.Int("closes", res.Closes))
+	}
+	return err
 }
 
 // Result counts what a pass recorded that the webhook had not.
@@ -293,19 +302,22 @@ func (r *Reconciler) SetCacheStatus(ctx context.Context, pr int, head string, fo
 // build, or a late upload, can mend it), at the cost of CI and S3 calls
 // and one listing of the data branches a pass: GitHub is written to only
 // on a change.
+//
+// The cache statuses of one PR are set one at a time, on whichever replica
+// (the store's lock): a pass and a CI event (or two events) must not post
+// out of order and leave GitHub showing one status while the store
+// remembers another.
 func (r *Reconciler) cacheStatus(ctx context.Context, pr ghclient.PRSummary, dataBranches func() (map[int]bool, error)) (bool, error) {
-	r.mu.Lock()
-	if r.statusLocks == nil {
-		r.statusLocks = map[int]*sync.Mutex{}
-	}
-	l, ok := r.statusLocks[pr.Number]
-	if !ok {
-		l = &sync.Mutex{}
-		r.statusLocks[pr.Number] = l
-	}
-	r.mu.Unlock()
-	l.Lock()
-	defer l.Unlock()
+	var set bool
+	err := r.o.Store.WithLock(ctx, fmt.Sprintf("cache-status:%d", pr.Number), func() error {
+		var err error
+		set, err = r.setCacheStatus(ctx, pr, dataBranches)
+		return err
+	})
+	return set, err
+}
+
+func (r *Reconciler) setCacheStatus(ctx context.Context, pr ghclient.PRSummary, dataBranches func() (map[int]bool, error)) (bool, error) {
 	last, err := r.o.Store.CacheStatus(ctx, pr.Number)
 	if err != nil {
 		return false, err

@@ -17,11 +17,20 @@ import (
 )
 
 // Options configure a Server.
+// DefaultShutdownTimeout is how long the server lets requests in flight
+// finish when it stops (Options.ShutdownTimeout); the deploy files' stop
+// grace periods allow for it.
+const DefaultShutdownTimeout = 20 * time.Second
+
 type Options struct {
 	Listen  string       // e.g. 127.0.0.1:8080
 	Webhook http.Handler // POST /webhook
-	// Ready reports whether refbot can take work (its database answers);
-	// GET /readyz answers 503 while it returns an error.
+	// Ready reports whether refbot can do its work (health.Checker's
+	// Ready: its database answers and the last checks of the outside
+	// systems passed). GET /readyz answers 503 while it returns an error,
+	// with the error's text, one problem a line: it must hold no secret.
+	// It is asked with a 2 s deadline, and must not wait for anything
+	// outside.
 	Ready    func(ctx context.Context) error
 	Gatherer prometheus.Gatherer // GET /metrics
 	// API, if set, serves /api/v1/ (it does its own authentication).
@@ -63,7 +72,7 @@ func New(o Options) (*Server, error) {
 	def(&o.ReadTimeout, 30*time.Second)
 	def(&o.WriteTimeout, 30*time.Second)
 	def(&o.IdleTimeout, 2*time.Minute)
-	def(&o.ShutdownTimeout, 20*time.Second)
+	def(&o.ShutdownTimeout, DefaultShutdownTimeout)
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhook", o.Webhook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +82,7 @@ func New(o Options) (*Server, error) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := o.Ready(ctx); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			http.Error(w, "not ready\n"+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -59,9 +59,9 @@ func TestEndpoints(t *testing.T) {
 	if code, _ := get("/readyz"); code != 200 {
 		t.Errorf("/readyz: %d", code)
 	}
-	notReady = errors.New("database is locked")
-	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "database is locked") {
-		t.Errorf("/readyz while not ready: %d %q", code, body)
+	notReady = errors.New("database: database is locked\nS3: no such bucket")
+	if code, body := get("/readyz"); code != 503 || body != "not ready\ndatabase: database is locked\nS3: no such bucket\n" {
+		t.Errorf("/readyz while not ready: %d %q, want 503 and a problem a line", code, body)
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "refbot_test_total 1") {
 		t.Errorf("/metrics: %d %q", code, body)

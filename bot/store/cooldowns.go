@@ -15,9 +15,12 @@ import (
 func (s *Store) TakeCooldown(ctx context.Context, pr int, verb string, comment int64, now time.Time, wait time.Duration) (taken bool, last time.Time, err error) {
 	now = now.UTC()
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockTx(ctx, tx, cooldownLock(pr, verb)); err != nil {
+			return err
+		}
 		var at string
 		var by int64
-		switch err := tx.QueryRowContext(ctx, `SELECT last_run, comment_id FROM refbot_cooldown WHERE pr = ? AND verb = ?`, pr, verb).
+		switch err := tx.QueryRowContext(ctx, `SELECT last_run, comment_id FROM refbot_cooldown WHERE pr = $1 AND verb = $2`, pr, verb).
 			Scan(&at, &by); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -31,7 +34,7 @@ func (s *Store) TakeCooldown(ctx context.Context, pr int, verb string, comment i
 				return nil
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_cooldown (pr, verb, last_run, comment_id) VALUES (?, ?, ?, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_cooldown (pr, verb, last_run, comment_id) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (pr, verb) DO UPDATE SET last_run = excluded.last_run, comment_id = excluded.comment_id`,
 			pr, verb, formatTime(now), comment); err != nil {
 			return fmt.Errorf("start cooldown of %s on #%d: %w", verb, pr, err)
@@ -45,6 +48,10 @@ func (s *Store) TakeCooldown(ctx context.Context, pr int, verb string, comment i
 // ReleaseCooldown ends verb's cooldown on pr early if comment holds it:
 // the command took it but then changed nothing (refused, or failed).
 func (s *Store) ReleaseCooldown(ctx context.Context, pr int, verb string, comment int64) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM refbot_cooldown WHERE pr = ? AND verb = ? AND comment_id = ?`, pr, verb, comment)
+	_, err := s.db.ExecContext(ctx, `DELETE FROM refbot_cooldown WHERE pr = $1 AND verb = $2 AND comment_id = $3`, pr, verb, comment)
 	return err
 }
+
+// cooldownLock names the lock of verb's cooldown on pr (see lockTx): two
+// replicas reading it at once must not both start it.
+func cooldownLock(pr int, verb string) string { return fmt.Sprintf("cooldown:%s:%d", verb, pr) }

@@ -53,14 +53,14 @@ func (s *Store) RecordHeads(ctx context.Context, heads []HeadSeen) error {
 }
 
 const (
-	insertHead = `INSERT INTO refbot_head (pr, sha, seen_at, source) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
-	pruneHeads = `DELETE FROM refbot_head WHERE pr = ? AND seen_at < (
-		SELECT seen_at FROM refbot_head WHERE pr = ? ORDER BY seen_at DESC LIMIT 1 OFFSET ?)`
+	insertHead = `INSERT INTO refbot_head (pr, sha, seen_at, source) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
+	pruneHeads = `DELETE FROM refbot_head WHERE pr = $1 AND seen_at < (
+		SELECT seen_at FROM refbot_head WHERE pr = $2 ORDER BY seen_at DESC LIMIT 1 OFFSET $3)`
 )
 
 // recordHead inserts h and, when it is new, drops the PR's oldest heads
 // beyond keepHeads: every way a head is recorded keeps the bound.
-func recordHead(ctx context.Context, insert, prune *sql.Stmt, h HeadSeen) error {
+func recordHead(ctx context.Context, insert, prune statement, h HeadSeen) error {
 	if h.SHA == "" || h.At.IsZero() {
 		return nil
 	}
@@ -80,7 +80,7 @@ const keepHeads = 200
 
 // HeadsSeen returns what refbot knows of pr's heads, oldest first.
 func (s *Store) HeadsSeen(ctx context.Context, pr int) ([]HeadSeen, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT sha, seen_at, source FROM refbot_head WHERE pr = ? ORDER BY seen_at, sha`, pr)
+	rows, err := s.db.QueryContext(ctx, `SELECT sha, seen_at, source FROM refbot_head WHERE pr = $1 ORDER BY seen_at, sha`, pr)
 	return collect(rows, err, func(r *sql.Rows) (HeadSeen, error) {
 		h := HeadSeen{PR: pr}
 		var at string
@@ -97,11 +97,11 @@ func (s *Store) HeadsSeen(ctx context.Context, pr int) ([]HeadSeen, error) {
 func (s *Store) KnowsPR(ctx context.Context, pr int) (bool, error) {
 	var known bool
 	err := s.db.QueryRowContext(ctx, `SELECT
-		EXISTS (SELECT 1 FROM refbot_head WHERE pr = ?) OR
-		EXISTS (SELECT 1 FROM refbot_reconcile_pr WHERE pr = ?) OR
-		EXISTS (SELECT 1 FROM refbot_cache_status WHERE pr = ?) OR
-		EXISTS (SELECT 1 FROM refbot_update WHERE pr = ?) OR
-		EXISTS (SELECT 1 FROM refbot_merge WHERE pr = ?)`, pr, pr, pr, pr, pr).Scan(&known)
+		EXISTS (SELECT 1 FROM refbot_head WHERE pr = $1) OR
+		EXISTS (SELECT 1 FROM refbot_reconcile_pr WHERE pr = $2) OR
+		EXISTS (SELECT 1 FROM refbot_cache_status WHERE pr = $3) OR
+		EXISTS (SELECT 1 FROM refbot_update WHERE pr = $4) OR
+		EXISTS (SELECT 1 FROM refbot_merge WHERE pr = $5)`, pr, pr, pr, pr, pr).Scan(&known)
 	if err != nil {
 		return false, fmt.Errorf("store: look up #%d: %w", pr, err)
 	}

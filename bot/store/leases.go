@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,11 +24,14 @@ func BaseLease(base string) string { return "base:" + base }
 // them that has not expired. A holder taking a lease it holds renews it.
 func (s *Store) TakeLeases(ctx context.Context, names []string, holder string, ttl time.Duration) (bool, error) {
 	now := s.now().UTC()
+	// In one order, so that two holders taking overlapping sets on
+	// PostgreSQL wait for each other instead of deadlocking.
+	names = slices.Sorted(slices.Values(names))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, name := range names {
-			res, err := tx.ExecContext(ctx, `INSERT INTO refbot_lease (name, holder, expires_at) VALUES (?, ?, ?)
+			res, err := tx.ExecContext(ctx, `INSERT INTO refbot_lease (name, holder, expires_at) VALUES ($1, $2, $3)
 				ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-				WHERE refbot_lease.expires_at < ? OR refbot_lease.holder = excluded.holder`,
+				WHERE refbot_lease.expires_at < $4 OR refbot_lease.holder = excluded.holder`,
 				name, holder, formatTime(now.Add(ttl)), formatTime(now))
 			if err != nil {
 				return fmt.Errorf("take lease %s: %w", name, err)
@@ -49,11 +53,12 @@ func (s *Store) ReleaseLeases(ctx context.Context, names []string, holder string
 	if len(names) == 0 {
 		return nil
 	}
-	args := []any{holder}
-	for _, name := range names {
+	args, params := []any{holder}, make([]string, len(names))
+	for i, name := range names {
 		args = append(args, name)
+		params[i] = fmt.Sprintf("$%d", i+2)
 	}
-	_, err := s.db.ExecContext(ctx, `DELETE FROM refbot_lease WHERE holder = ? AND name IN (?`+strings.Repeat(", ?", len(names)-1)+`)`, args...)
+	_, err := s.db.ExecContext(ctx, `DELETE FROM refbot_lease WHERE holder = $1 AND name IN (`+strings.Join(params, ", ")+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("release leases %s: %w", strings.Join(names, ", "), err)
 	}
@@ -64,14 +69,14 @@ func (s *Store) ReleaseLeases(ctx context.Context, names []string, holder string
 // prefix: what a process that died left behind (refbot serve at start
 // clears its predecessors', never a CLI command's).
 func (s *Store) ReleaseLeasesHeldBy(ctx context.Context, prefix string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM refbot_lease WHERE substr(holder, 1, ?) = ?`, len(prefix), prefix)
+	_, err := s.db.ExecContext(ctx, `DELETE FROM refbot_lease WHERE substr(holder, 1, $1) = $2`, len(prefix), prefix)
 	return err
 }
 
 // LeaseHolder returns who holds lease name now ("" if nobody).
 func (s *Store) LeaseHolder(ctx context.Context, name string) (string, error) {
 	var holder string
-	err := s.db.QueryRowContext(ctx, `SELECT holder FROM refbot_lease WHERE name = ? AND expires_at >= ?`,
+	err := s.db.QueryRowContext(ctx, `SELECT holder FROM refbot_lease WHERE name = $1 AND expires_at >= $2`,
 		name, formatTime(s.now())).Scan(&holder)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil

@@ -47,7 +47,7 @@ func (s *Store) Merge(ctx context.Context, pr int) (*Merge, error) {
 	var m Merge
 	var mergedAt, started, updated string
 	err := s.db.QueryRowContext(ctx, `SELECT pr, merge_commit, head, code_base, merged_at, merged_by, step, reason, against,
-		build, data_commit, view, started_at, updated_at FROM refbot_merge WHERE pr = ?`, pr).Scan(&m.PR, &m.MergeCommit,
+		build, data_commit, view, started_at, updated_at FROM refbot_merge WHERE pr = $1`, pr).Scan(&m.PR, &m.MergeCommit,
 		&m.Head, &m.CodeBase, &mergedAt, &m.MergedBy, &m.Step, &m.Reason, &m.Against, &m.Build, &m.DataCommit, &m.View,
 		&started, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -65,7 +65,7 @@ func (s *Store) Merge(ctx context.Context, pr int) (*Merge, error) {
 func (s *Store) StartMerge(ctx context.Context, m Merge) (*Merge, error) {
 	now := formatTime(s.now())
 	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_merge (pr, merge_commit, head, code_base, merged_at, merged_by, step,
-		started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pr) DO NOTHING`,
+		started_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (pr) DO NOTHING`,
 		m.PR, m.MergeCommit, m.Head, m.CodeBase, formatTime(m.MergedAt), m.MergedBy, MergeStarted, now, now)
 	if err != nil {
 		return nil, fmt.Errorf("record merge of #%d: %w", m.PR, err)
@@ -76,8 +76,8 @@ func (s *Store) StartMerge(ctx context.Context, m Merge) (*Merge, error) {
 // SaveMerge writes m's progress.
 func (s *Store) SaveMerge(ctx context.Context, m *Merge) error {
 	m.UpdatedAt = s.now().UTC()
-	_, err := s.db.ExecContext(ctx, `UPDATE refbot_merge SET step = ?, reason = ?, against = ?, build = ?, data_commit = ?,
-		view = ?, updated_at = ? WHERE pr = ?`, m.Step, m.Reason, m.Against, m.Build, m.DataCommit, m.View,
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_merge SET step = $1, reason = $2, against = $3, build = $4, data_commit = $5,
+		view = $6, updated_at = $7 WHERE pr = $8`, m.Step, m.Reason, m.Against, m.Build, m.DataCommit, m.View,
 		formatTime(m.UpdatedAt), m.PR)
 	if err != nil {
 		return fmt.Errorf("record merge of #%d at %s: %w", m.PR, m.Step, err)

@@ -181,6 +181,11 @@ var migrations = [][]string{
 			UNIQUE (comment_id, cmd_key))`,
 		`CREATE INDEX refbot_website_pr ON refbot_website (pr, step)`,
 	},
+	// 5: the `refbot serve` replicas sharing a PostgreSQL database
+	// (replicas.go); SQLite has one, and records it alike.
+	{
+		`CREATE TABLE refbot_replica (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, seen_at TEXT NOT NULL)`,
+	},
 }
 
 // Version is the schema version this refbot brings a database to.
@@ -190,14 +195,19 @@ var Version = len(migrations)
 var ErrNewerSchema = errors.New("database schema is newer than this refbot")
 
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS refbot_schema (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("store: schema version table: %w", err)
-	}
 	// Already current: nothing is written.
 	if v, err := s.SchemaVersion(ctx); err == nil && v == Version {
 		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		// Replicas starting together on PostgreSQL migrate one after the
+		// other: the later ones find the work done.
+		if err := s.lockTx(ctx, tx, "migrate"); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS refbot_schema (version INTEGER NOT NULL)`); err != nil {
+			return fmt.Errorf("store: schema version table: %w", err)
+		}
 		v, err := schemaVersion(ctx, tx)
 		if err != nil {
 			return err
@@ -205,19 +215,55 @@ func (s *Store) migrate(ctx context.Context) error {
 		if v > Version {
 			return fmt.Errorf("store: %s has schema version %d, this refbot knows %d: %w", s.path, v, Version, ErrNewerSchema)
 		}
-		for ; v < Version; v++ {
-			for _, stmt := range migrations[v] {
+		if v == Version {
+			return nil
+		}
+		steps, err := s.migrationsFrom(v)
+		if err != nil {
+			return err
+		}
+		for _, step := range steps {
+			for _, stmt := range step.stmts {
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					return fmt.Errorf("store: migrate to version %d: %w", v+1, err)
+					return fmt.Errorf("store: migrate to version %d: %w", step.to, err)
 				}
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_schema`); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO refbot_schema (version) VALUES (?)`, Version)
+		_, err = tx.ExecContext(ctx, `INSERT INTO refbot_schema (version) VALUES ($1)`, Version)
 		return err
 	})
+}
+
+// migrationStep is what takes a database to version to.
+type migrationStep struct {
+	to    int
+	stmts []string
+}
+
+// migrationsFrom lists the steps from version v to Version in the store's
+// dialect.
+func (s *Store) migrationsFrom(v int) ([]migrationStep, error) {
+	var steps []migrationStep
+	if s.dialect == sqlite {
+		for ; v < Version; v++ {
+			steps = append(steps, migrationStep{v + 1, migrations[v]})
+		}
+		return steps, nil
+	}
+	switch {
+	case v == 0:
+		steps = append(steps, migrationStep{postgresFrom, postgresSchema(postgresMigrations[0])})
+		v = postgresFrom
+	case v < postgresFrom:
+		return nil, fmt.Errorf("store: %s has schema version %d, older than any refbot on PostgreSQL wrote", s.path, v)
+	}
+	for ; v < Version; v++ {
+		steps = append(steps, migrationStep{v + 1, postgresSchema(postgresMigrations[v-postgresFrom+1])})
+	}
+	return steps, nil
 }
 
 // SchemaVersion returns the database's schema version.

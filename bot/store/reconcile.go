@@ -20,7 +20,7 @@ func (s *Store) LastPass(ctx context.Context) (time.Time, error) {
 
 // SetLastPass records that a complete pass started at t.
 func (s *Store) SetLastPass(ctx context.Context, t time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_reconcile (key, value) VALUES ('last_pass', ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_reconcile (key, value) VALUES ('last_pass', $1)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, formatTime(t))
 	return err
 }
@@ -51,7 +51,7 @@ func (s *Store) SeenPRs(ctx context.Context) (map[int]time.Time, error) {
 
 // MarkPRSeen records a PR's updatedAt as the reconciler read it.
 func (s *Store) MarkPRSeen(ctx context.Context, pr int, updated time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_reconcile_pr (pr, updated_at) VALUES (?, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_reconcile_pr (pr, updated_at) VALUES ($1, $2)
 		ON CONFLICT (pr) DO UPDATE SET updated_at = excluded.updated_at`, pr, formatTime(updated))
 	return err
 }
@@ -68,7 +68,7 @@ type CacheStatus struct {
 // CacheStatus returns pr's last cache status, or nil.
 func (s *Store) CacheStatus(ctx context.Context, pr int) (*CacheStatus, error) {
 	c := CacheStatus{PR: pr}
-	err := s.db.QueryRowContext(ctx, `SELECT sha, state, description, build FROM refbot_cache_status WHERE pr = ?`, pr).
+	err := s.db.QueryRowContext(ctx, `SELECT sha, state, description, build FROM refbot_cache_status WHERE pr = $1`, pr).
 		Scan(&c.SHA, &c.State, &c.Description, &c.Build)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -78,7 +78,7 @@ func (s *Store) CacheStatus(ctx context.Context, pr int) (*CacheStatus, error) {
 
 // SaveCacheStatus remembers c as its PR's last cache status.
 func (s *Store) SaveCacheStatus(ctx context.Context, c CacheStatus) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_cache_status (pr, sha, state, description, build) VALUES (?, ?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_cache_status (pr, sha, state, description, build) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (pr) DO UPDATE SET sha = excluded.sha, state = excluded.state, description = excluded.description,
 		build = excluded.build`, c.PR, c.SHA, c.State, c.Description, c.Build)
 	return err

@@ -20,7 +20,7 @@ type Reply struct {
 func (s *Store) Reply(ctx context.Context, comment int64, key string) (*Reply, error) {
 	var r Reply
 	var since string
-	err := s.db.QueryRowContext(ctx, `SELECT reply_id, created_at FROM refbot_reply WHERE comment_id = ? AND verb = ?`,
+	err := s.db.QueryRowContext(ctx, `SELECT reply_id, created_at FROM refbot_reply WHERE comment_id = $1 AND verb = $2`,
 		comment, key).Scan(&r.ID, &since)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -34,7 +34,7 @@ func (s *Store) Reply(ctx context.Context, comment int64, key string) (*Reply, e
 // and before SetReply leaves this record, which tells the next attempt to
 // look for the reply before creating another.
 func (s *Store) ReplyIntent(ctx context.Context, comment int64, key string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_reply (comment_id, verb, reply_id, created_at) VALUES (?, ?, 0, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_reply (comment_id, verb, reply_id, created_at) VALUES ($1, $2, 0, $3)
 		ON CONFLICT (comment_id, verb) DO NOTHING`, comment, key, formatTime(s.now()))
 	return err
 }
@@ -43,14 +43,14 @@ func (s *Store) ReplyIntent(ctx context.Context, comment int64, key string) erro
 // and that refbot is about to post it again: the same intent as
 // ReplyIntent, dated now.
 func (s *Store) ReplyGone(ctx context.Context, comment int64, key string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE refbot_reply SET reply_id = 0, created_at = ? WHERE comment_id = ? AND verb = ?`,
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_reply SET reply_id = 0, created_at = $1 WHERE comment_id = $2 AND verb = $3`,
 		formatTime(s.now()), comment, key)
 	return err
 }
 
 // SetReply records the created reply's id.
 func (s *Store) SetReply(ctx context.Context, comment int64, key string, id int64) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_reply (comment_id, verb, reply_id, created_at) VALUES (?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_reply (comment_id, verb, reply_id, created_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (comment_id, verb) DO UPDATE SET reply_id = excluded.reply_id`, comment, key, id, formatTime(s.now()))
 	return err
 }
@@ -58,7 +58,7 @@ func (s *Store) SetReply(ctx context.Context, comment int64, key string, id int6
 // CommandDone reports whether a comment's command is done (see
 // MarkCommandDone).
 func (s *Store) CommandDone(ctx context.Context, comment int64, key string) (bool, error) {
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM refbot_command_done WHERE comment_id = ? AND cmd_key = ?`, comment, key).Scan(new(int))
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM refbot_command_done WHERE comment_id = $1 AND cmd_key = $2`, comment, key).Scan(new(int))
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -69,7 +69,7 @@ func (s *Store) CommandDone(ctx context.Context, comment int64, key string) (boo
 // command of the same comment fails and the job is retried, this one is
 // not run again.
 func (s *Store) MarkCommandDone(ctx context.Context, comment int64, key string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_command_done (comment_id, cmd_key) VALUES (?, ?) ON CONFLICT DO NOTHING`, comment, key)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_command_done (comment_id, cmd_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, comment, key)
 	return err
 }
 
@@ -81,10 +81,10 @@ func (s *Store) MarkCommandDone(ctx context.Context, comment int64, key string) 
 // reply failed) keeps its turn.
 func (s *Store) TakeUnprivilegedReply(ctx context.Context, login string, comment int64, every time.Duration) (bool, error) {
 	now := s.now().UTC()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO refbot_unprivileged_reply (login, at, comment_id) VALUES (?, ?, ?)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO refbot_unprivileged_reply (login, at, comment_id) VALUES ($1, $2, $3)
 		ON CONFLICT (login) DO UPDATE SET comment_id = excluded.comment_id, at = CASE
 			WHEN refbot_unprivileged_reply.comment_id = excluded.comment_id THEN refbot_unprivileged_reply.at ELSE excluded.at END
-		WHERE refbot_unprivileged_reply.at < ? OR refbot_unprivileged_reply.comment_id = excluded.comment_id`,
+		WHERE refbot_unprivileged_reply.at < $4 OR refbot_unprivileged_reply.comment_id = excluded.comment_id`,
 		login, formatTime(now), comment, formatTime(now.Add(-every)))
 	if err != nil {
 		return false, err

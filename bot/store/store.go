@@ -9,7 +9,15 @@
 //
 // The embedded default is SQLite: one file, one writer. Open sets it up the
 // way both refbot and River need it; LockExclusive keeps a second
-// `refbot serve` off the same file.
+// `refbot serve` off the same file. A postgres:// URL opens PostgreSQL
+// instead (postgres.go), where several `refbot serve` replicas share the
+// database by design: what two of them may decide at once is decided in
+// transactions that lock what they read (lockTx, WithLock), never in a
+// process's memory (docs/design.md, "Replicas").
+//
+// Statements are written once for both: numbered parameters ($1), which
+// SQLite understands too, and SQL both dialects share; what differs
+// (the schema's types, locks) is chosen by the store's dialect.
 package store
 
 import (
@@ -19,19 +27,36 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite", pure Go
 )
 
 // Store is refbot's state in one database.
 type Store struct {
-	db   *sql.DB
-	path string
-	lock *os.File // held by LockExclusive
-	now  func() time.Time
+	db      *sql.DB
+	dialect dialect
+	path    string   // the SQLite file, or the PostgreSQL database as named in errors (no credentials)
+	lock    *os.File // held by LockExclusive
+	now     func() time.Time
+	// pool is PostgreSQL's connection pool, which db draws on too; nil
+	// with SQLite.
+	pool *pgxpool.Pool
+	// locks are WithLock's named locks with SQLite, where one process
+	// holds the database (see LockExclusive).
+	locks *namedLocks
 }
+
+// dialect is the database a Store runs on.
+type dialect int
+
+const (
+	sqlite dialect = iota
+	postgres
+)
 
 // Options configure Open.
 type Options struct {
@@ -42,21 +67,32 @@ type Options struct {
 	// LockExclusive), taken before migrating: for `refbot serve`. Without
 	// it, Open migrates only while no serve holds the database, and
 	// otherwise refuses a schema other than its own: a CLI command never
-	// changes the tables under a running serve.
+	// changes the tables under a running serve. PostgreSQL is shared by
+	// design: there, Exclusive changes nothing.
 	Exclusive bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
 
-// Open opens (creating if needed) the SQLite database at path and brings
-// refbot's tables up to date (see Options.Exclusive for when). River's
-// tables are the queue's to migrate.
+// IsPostgres reports whether database (the configuration's database) is a
+// PostgreSQL URL rather than the path of a SQLite file.
+func IsPostgres(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
+}
+
+// Open opens (creating if needed) the database and brings refbot's tables
+// up to date (see Options.Exclusive for when): the SQLite file at path, or
+// the PostgreSQL database path names when it is a URL (see IsPostgres).
+// River's tables are the queue's to migrate.
 func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("store: database path is required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if IsPostgres(path) {
+		return openPostgres(ctx, path, o)
 	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
 	if o.ReadOnly {
@@ -79,7 +115,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	// SQLite allows one writer; River's driver recommends one connection.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, path: path, now: o.Now}
+	s := &Store{db: db, dialect: sqlite, path: path, now: o.Now, locks: &namedLocks{}}
 	if o.ReadOnly {
 		return s, nil
 	}
@@ -137,6 +173,14 @@ const lockWait = 3 * time.Second
 // DB is the database, for the job queue (River) that shares it.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// Postgres returns the PostgreSQL connection pool the store draws on, for
+// River's pgx driver; nil when the database is SQLite.
+func (s *Store) Postgres() *pgxpool.Pool { return s.pool }
+
+// Name is the database as refbot's messages name it: the SQLite file, or
+// the PostgreSQL server and database (never credentials).
+func (s *Store) Name() string { return s.path }
+
 // ErrLocked: another process holds the database (LockExclusive).
 var ErrLocked = errors.New("database is in use by another refbot serve")
 
@@ -145,7 +189,11 @@ var ErrLocked = errors.New("database is in use by another refbot serve")
 // one's running jobs for its own. Open takes it with Options.Exclusive;
 // CLI commands hold it only while migrating a database no serve holds, and
 // otherwise coordinate with the serve through leases (see TakeLeases).
+// PostgreSQL is shared by replicas by design: there it does nothing.
 func (s *Store) LockExclusive() error {
+	if s.dialect == postgres {
+		return nil
+	}
 	f, err := os.OpenFile(s.path+".serve.lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: serve lock: %w", err)
@@ -164,6 +212,9 @@ func (s *Store) LockExclusive() error {
 // Close closes the database and lets go of the exclusive lock.
 func (s *Store) Close() error {
 	err := s.db.Close()
+	if s.pool != nil {
+		s.pool.Close()
+	}
 	s.unlock()
 	return err
 }

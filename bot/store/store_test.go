@@ -5,13 +5,29 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/refbot/refbot/internal/testenv"
 )
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+// TestOnPostgreSQL runs the package's tests again on PostgreSQL: every
+// store a test opens on database(t) is a new PostgreSQL database there.
+func TestOnPostgreSQL(t *testing.T) { testenv.RunOnPostgreSQL(t) }
+
+// database is a new database for a test: a SQLite file, or in the run on
+// PostgreSQL a new database there.
+func database(t *testing.T) string {
+	t.Helper()
+	return testenv.Database(t, filepath.Join(t.TempDir(), "refbot.db"))
+}
 
 func open(t *testing.T, path string, now func() time.Time) *Store {
 	t.Helper()
@@ -27,6 +43,7 @@ func open(t *testing.T, path string, now func() time.Time) *Store {
 // migrations (each package created its tables) is brought to the current
 // version, and what it held is still there.
 func TestUpgradeFromUnversioned(t *testing.T) {
+	testenv.SQLiteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "refbot.db")
 	old, err := sql.Open("sqlite", "file:"+path)
@@ -95,9 +112,9 @@ func TestUpgradeFromUnversioned(t *testing.T) {
 // touched.
 func TestNewerSchemaRefused(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "refbot.db")
+	path := database(t)
 	s := open(t, path, nil)
-	if _, err := s.DB().Exec(`UPDATE refbot_schema SET version = ?`, Version+1); err != nil {
+	if _, err := s.DB().Exec(`UPDATE refbot_schema SET version = $1`, Version+1); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -111,6 +128,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 // the database a serve holds without migrating it, and refuses one whose
 // schema is not its own.
 func TestLockExclusive(t *testing.T) {
+	testenv.SQLiteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "refbot.db")
 	// A CLI command on a new database creates it and lets the lock go.
@@ -159,7 +177,7 @@ func TestLockExclusive(t *testing.T) {
 func TestLeases(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), func() time.Time { return now })
+	s := open(t, database(t), func() time.Time { return now })
 	take := func(holder string, names ...string) bool {
 		t.Helper()
 		ok, err := s.TakeLeases(ctx, names, holder, time.Minute)
@@ -204,7 +222,7 @@ func TestLeases(t *testing.T) {
 
 func TestUpdateSteps(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), nil)
+	s := open(t, database(t), nil)
 	u, err := s.StartUpdate(ctx, Update{CommentID: 5, Key: "UPDATE:1", PR: 12, Head: "aaa", Build: "100", Author: "alice"})
 	if err != nil || u.Step != StepPublishing {
 		t.Fatalf("start: %+v, %v", u, err)
@@ -235,7 +253,7 @@ func TestUpdateSteps(t *testing.T) {
 
 func TestHeads(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), nil)
+	s := open(t, database(t), nil)
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for i, h := range []HeadSeen{{12, "b", t0.Add(time.Minute), HeadFromWebhook}, {12, "a", t0, HeadFromReconciler}, {12, "b", t0.Add(time.Minute), HeadFromWebhook}} {
 		if err := s.RecordHead(ctx, 12, h.SHA, h.At, h.Source); err != nil {
@@ -257,7 +275,7 @@ func TestHeads(t *testing.T) {
 func TestUnprivilegedReplies(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), func() time.Time { return now })
+	s := open(t, database(t), func() time.Time { return now })
 	for i, want := range []bool{true, false, false} {
 		if ok, err := s.TakeUnprivilegedReply(ctx, "mallory", int64(100+i), time.Hour); ok != want || err != nil {
 			t.Errorf("reply %d: %v, %v; want %v", i, ok, err, want)
@@ -281,7 +299,7 @@ func TestUnprivilegedReplies(t *testing.T) {
 // a job, the reconciler), each PR keeps its newest keepHeads.
 func TestHeadsBounded(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), nil)
+	s := open(t, database(t), nil)
 	rec, err := s.PrepareRecording(ctx)
 	if err != nil {
 		t.Fatal(err)

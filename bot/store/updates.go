@@ -82,7 +82,7 @@ func scanUpdate(row interface{ Scan(...any) error }) (Update, error) {
 
 // Update returns the progress of comment's command key, or nil.
 func (s *Store) Update(ctx context.Context, comment int64, key string) (*Update, error) {
-	u, err := scanUpdate(s.db.QueryRowContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE comment_id = ? AND cmd_key = ?`, comment, key))
+	u, err := scanUpdate(s.db.QueryRowContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE comment_id = $1 AND cmd_key = $2`, comment, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -94,7 +94,7 @@ func (s *Store) Update(ctx context.Context, comment int64, key string) (*Update,
 
 // UpdateByID returns update id, or nil.
 func (s *Store) UpdateByID(ctx context.Context, id int64) (*Update, error) {
-	u, err := scanUpdate(s.db.QueryRowContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE id = ?`, id))
+	u, err := scanUpdate(s.db.QueryRowContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -110,9 +110,9 @@ func (s *Store) UpdateByID(ctx context.Context, id int64) (*Update, error) {
 func (s *Store) StartUpdate(ctx context.Context, u Update) (*Update, error) {
 	now := formatTime(s.now())
 	_, err := s.db.ExecContext(ctx, `INSERT INTO refbot_update (comment_id, cmd_key, pr, head, build, author, step, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (comment_id, cmd_key) DO UPDATE SET head = excluded.head, build = excluded.build, updated_at = excluded.updated_at
-		WHERE refbot_update.step = ?`,
+		WHERE refbot_update.step = $10`,
 		u.CommentID, u.Key, u.PR, u.Head, u.Build, u.Author, StepPublishing, now, now, StepPublishing)
 	if err != nil {
 		return nil, fmt.Errorf("record update of comment %d: %w", u.CommentID, err)
@@ -124,8 +124,8 @@ func (s *Store) StartUpdate(ctx context.Context, u Update) (*Update, error) {
 // pushed: refused, or gave up before its push. A no-op when there is no
 // record or it is past publishing.
 func (s *Store) FinishUnpushed(ctx context.Context, comment int64, key, step string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET step = ?, reported = 1, updated_at = ?
-		WHERE comment_id = ? AND cmd_key = ? AND step = ?`, step, formatTime(s.now()), comment, key, StepPublishing)
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET step = $1, reported = 1, updated_at = $2
+		WHERE comment_id = $3 AND cmd_key = $4 AND step = $5`, step, formatTime(s.now()), comment, key, StepPublishing)
 	return err
 }
 
@@ -159,8 +159,8 @@ func (s *Store) EndUpdate(ctx context.Context, u *Update, from string) error {
 		return fmt.Errorf("end update %d: %s is not an end", u.ID, u.Step)
 	}
 	u.Reported, u.UpdatedAt = false, s.now().UTC()
-	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET step = ?, view = ?, outcome = ?, reported = 0, updated_at = ?
-		WHERE id = ? AND step = ?`, u.Step, u.View, u.Outcome, formatTime(u.UpdatedAt), u.ID, from)
+	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET step = $1, view = $2, outcome = $3, reported = 0, updated_at = $4
+		WHERE id = $5 AND step = $6`, u.Step, u.View, u.Outcome, formatTime(u.UpdatedAt), u.ID, from)
 	if err != nil {
 		return fmt.Errorf("end update %d at %s: %w", u.ID, u.Step, err)
 	}
@@ -185,8 +185,8 @@ var ErrMoved = errors.New("update moved on")
 // prevented). ErrMoved if it is not at step.
 func (s *Store) ReviseEnd(ctx context.Context, u *Update) error {
 	u.Reported, u.UpdatedAt = false, s.now().UTC()
-	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET view = ?, outcome = ?, data_commit = ?, reported = 0, updated_at = ?
-		WHERE id = ? AND step = ?`, u.View, u.Outcome, u.DataCommit, formatTime(u.UpdatedAt), u.ID, u.Step)
+	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET view = $1, outcome = $2, data_commit = $3, reported = 0, updated_at = $4
+		WHERE id = $5 AND step = $6`, u.View, u.Outcome, u.DataCommit, formatTime(u.UpdatedAt), u.ID, u.Step)
 	if err != nil {
 		return fmt.Errorf("revise the end of update %d: %w", u.ID, err)
 	}
@@ -199,18 +199,18 @@ func (s *Store) ReviseEnd(ctx context.Context, u *Update) error {
 // SetOutcome records the outcome of an update that ended (a late cancel
 // of its build done, say).
 func (s *Store) SetOutcome(ctx context.Context, id int64, outcome string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET outcome = ?, updated_at = ? WHERE id = ?`,
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET outcome = $1, updated_at = $2 WHERE id = $3`,
 		outcome, formatTime(s.now()), id)
 	return err
 }
 
 func (s *Store) writeUpdate(ctx context.Context, u *Update) error {
 	u.UpdatedAt = s.now().UTC()
-	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET head = ?, build = ?, step = ?, data_commit = ?, restart_at = ?,
-		restart_before = ?, restarts = ?, polls = ?, seen_running = ?, view = ?, outcome = ?, reported = ?, updated_at = ?
-		WHERE id = ? AND step NOT IN `+finalSteps,
-		u.Head, u.Build, u.Step, u.DataCommit, formatTime(u.RestartAt), u.RestartBefore, u.Restarts, u.Polls, u.SeenRunning,
-		u.View, u.Outcome, u.Reported, formatTime(u.UpdatedAt), u.ID)
+	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET head = $1, build = $2, step = $3, data_commit = $4, restart_at = $5,
+		restart_before = $6, restarts = $7, polls = $8, seen_running = $9, view = $10, outcome = $11, reported = $12, updated_at = $13
+		WHERE id = $14 AND step NOT IN `+finalSteps,
+		u.Head, u.Build, u.Step, u.DataCommit, formatTime(u.RestartAt), u.RestartBefore, u.Restarts, u.Polls, sqlBool(u.SeenRunning),
+		u.View, u.Outcome, sqlBool(u.Reported), formatTime(u.UpdatedAt), u.ID)
 	if err != nil {
 		return fmt.Errorf("record update %d at %s: %w", u.ID, u.Step, err)
 	}
@@ -222,7 +222,7 @@ func (s *Store) writeUpdate(ctx context.Context, u *Update) error {
 
 // MarkReported records that update id's end was told.
 func (s *Store) MarkReported(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET reported = 1 WHERE id = ?`, id)
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET reported = 1 WHERE id = $1`, id)
 	return err
 }
 
@@ -230,11 +230,11 @@ func (s *Store) MarkReported(ctx context.Context, id int64) error {
 // not told yet (a crash came between the two); step "" is any end.
 func (s *Store) Unreported(ctx context.Context, pr int, step string) ([]Update, error) {
 	if step == "" {
-		rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = ? AND step IN `+finalSteps+`
+		rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = $1 AND step IN `+finalSteps+`
 			AND reported = 0 ORDER BY id`, pr)
 		return collect(rows, err, func(r *sql.Rows) (Update, error) { return scanUpdate(r) })
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = ? AND step = ? AND reported = 0
+	rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = $1 AND step = $2 AND reported = 0
 		ORDER BY id`, pr, step)
 	return collect(rows, err, func(r *sql.Rows) (Update, error) { return scanUpdate(r) })
 }
@@ -247,7 +247,7 @@ func (s *Store) ActiveUpdates(ctx context.Context, pr int, publishing bool) ([]U
 	if publishing {
 		first = StepPublishing
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = ? AND step IN (?, ?, ?, ?)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+updateColumns+` FROM refbot_update WHERE pr = $1 AND step IN ($2, $3, $4, $5)
 		ORDER BY id`, pr, first, StepPushed, StepRestarting, StepWaiting)
 	return collect(rows, err, func(r *sql.Rows) (Update, error) { return scanUpdate(r) })
 }

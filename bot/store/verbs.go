@@ -69,6 +69,14 @@ func (s *Store) TakeVerb(ctx context.Context, verb string, pr int, comment int64
 	decide func(VerbState) (*VerbTake, error)) error {
 	now = now.UTC()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		// The verb's day counts and slots, then the PR's cooldown: in that
+		// order wherever both are locked.
+		if err := s.lockTx(ctx, tx, verbLock(verb)); err != nil {
+			return err
+		}
+		if err := s.lockTx(ctx, tx, cooldownLock(pr, verb)); err != nil {
+			return err
+		}
 		st, err := verbState(ctx, tx, verb, pr, comment, day)
 		if err != nil {
 			return err
@@ -78,7 +86,7 @@ func (s *Store) TakeVerb(ctx context.Context, verb string, pr int, comment int64
 			return err
 		}
 		if take.Cooldown {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_cooldown (pr, verb, last_run, comment_id) VALUES (?, ?, ?, ?)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_cooldown (pr, verb, last_run, comment_id) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (pr, verb) DO UPDATE SET last_run = excluded.last_run, comment_id = excluded.comment_id`,
 				pr, verb, formatTime(now), comment); err != nil {
 				return fmt.Errorf("start cooldown of %s on #%d: %w", verb, pr, err)
@@ -87,8 +95,8 @@ func (s *Store) TakeVerb(ctx context.Context, verb string, pr int, comment int64
 		if !take.Run {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_verb_day (verb, day, runs) VALUES (?, ?, 1)
-			ON CONFLICT (verb, day) DO UPDATE SET runs = runs + 1`, verb, day); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_verb_day (verb, day, runs) VALUES ($1, $2, 1)
+			ON CONFLICT (verb, day) DO UPDATE SET runs = refbot_verb_day.runs + 1`, verb, day); err != nil {
 			return fmt.Errorf("count a run of %s on %s: %w", verb, day, err)
 		}
 		var prev VerbSlot
@@ -99,7 +107,7 @@ func (s *Store) TakeVerb(ctx context.Context, verb string, pr int, comment int64
 				}
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_verb_slot (verb, slot, pr, comment_id, used_at, held_until)
-				VALUES (?, ?, ?, ?, ?, ?)
+				VALUES ($1, $2, $3, $4, $5, $6)
 				ON CONFLICT (verb, slot) DO UPDATE SET pr = excluded.pr, comment_id = excluded.comment_id,
 					used_at = excluded.used_at, held_until = excluded.held_until`,
 				verb, take.Slot, pr, comment, formatTime(now), formatTime(take.HeldUntil)); err != nil {
@@ -109,12 +117,12 @@ func (s *Store) TakeVerb(ctx context.Context, verb string, pr int, comment int64
 		if comment == 0 {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_verb_run WHERE taken_at < ?`, formatTime(now.Add(-keepVerbRuns))); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_verb_run WHERE taken_at < $1`, formatTime(now.Add(-keepVerbRuns))); err != nil {
 			return fmt.Errorf("forget old runs: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO refbot_verb_run (verb, comment_id, pr, day, slot, taken_at,
 				prev_pr, prev_comment_id, prev_used_at, prev_held_until)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			verb, comment, pr, day, take.Slot, formatTime(now),
 			prev.PR, prev.Comment, formatTime(prev.UsedAt), formatTime(prev.HeldUntil)); err != nil {
 			return fmt.Errorf("record the run of %s for comment %d: %w", verb, comment, err)
@@ -128,7 +136,7 @@ func verbState(ctx context.Context, tx *sql.Tx, verb string, pr int, comment int
 	if comment != 0 {
 		run := VerbRun{Verb: verb, Comment: comment}
 		var at string
-		switch err := tx.QueryRowContext(ctx, `SELECT pr, day, slot, taken_at FROM refbot_verb_run WHERE verb = ? AND comment_id = ?`,
+		switch err := tx.QueryRowContext(ctx, `SELECT pr, day, slot, taken_at FROM refbot_verb_run WHERE verb = $1 AND comment_id = $2`,
 			verb, comment).Scan(&run.PR, &run.Day, &run.Slot, &at); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -139,7 +147,7 @@ func verbState(ctx context.Context, tx *sql.Tx, verb string, pr int, comment int
 		}
 	}
 	var at string
-	switch err := tx.QueryRowContext(ctx, `SELECT last_run, comment_id FROM refbot_cooldown WHERE pr = ? AND verb = ?`, pr, verb).
+	switch err := tx.QueryRowContext(ctx, `SELECT last_run, comment_id FROM refbot_cooldown WHERE pr = $1 AND verb = $2`, pr, verb).
 		Scan(&at, &st.LastComment); {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -147,7 +155,7 @@ func verbState(ctx context.Context, tx *sql.Tx, verb string, pr int, comment int
 	default:
 		st.LastRun = parseTime(at)
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(runs), 0) FROM refbot_verb_day WHERE verb = ? AND day = ?`, verb, day).
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(runs), 0) FROM refbot_verb_day WHERE verb = $1 AND day = $2`, verb, day).
 		Scan(&st.Today); err != nil {
 		return st, fmt.Errorf("read the runs of %s on %s: %w", verb, day, err)
 	}
@@ -162,7 +170,7 @@ func verbState(ctx context.Context, tx *sql.Tx, verb string, pr int, comment int
 func verbSlots(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, verb string) ([]VerbSlot, error) {
-	rows, err := q.QueryContext(ctx, `SELECT slot, pr, comment_id, used_at, held_until FROM refbot_verb_slot WHERE verb = ? ORDER BY slot`, verb)
+	rows, err := q.QueryContext(ctx, `SELECT slot, pr, comment_id, used_at, held_until FROM refbot_verb_slot WHERE verb = $1 ORDER BY slot`, verb)
 	slots, err := collect(rows, err, func(r *sql.Rows) (VerbSlot, error) {
 		var sl VerbSlot
 		var used, held string
@@ -183,7 +191,10 @@ func verbSlots(ctx context.Context, q interface {
 // again.
 func (s *Store) ReleaseVerb(ctx context.Context, verb string, pr int, comment int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_cooldown WHERE pr = ? AND verb = ? AND comment_id = ?`, pr, verb, comment); err != nil {
+		if err := s.lockTx(ctx, tx, verbLock(verb)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_cooldown WHERE pr = $1 AND verb = $2 AND comment_id = $3`, pr, verb, comment); err != nil {
 			return fmt.Errorf("release cooldown of %s on #%d: %w", verb, pr, err)
 		}
 		var day string
@@ -191,20 +202,20 @@ func (s *Store) ReleaseVerb(ctx context.Context, verb string, pr int, comment in
 		var prevComment int64
 		var prevUsed, prevHeld string
 		switch err := tx.QueryRowContext(ctx, `SELECT day, slot, prev_pr, prev_comment_id, prev_used_at, prev_held_until
-			FROM refbot_verb_run WHERE verb = ? AND comment_id = ? AND pr = ?`, verb, comment, pr).
+			FROM refbot_verb_run WHERE verb = $1 AND comment_id = $2 AND pr = $3`, verb, comment, pr).
 			Scan(&day, &slot, &prevPR, &prevComment, &prevUsed, &prevHeld); {
 		case errors.Is(err, sql.ErrNoRows):
 			return nil
 		case err != nil:
 			return fmt.Errorf("read the run of %s for comment %d: %w", verb, comment, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE refbot_verb_day SET runs = runs - 1 WHERE verb = ? AND day = ? AND runs > 0`, verb, day); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE refbot_verb_day SET runs = runs - 1 WHERE verb = $1 AND day = $2 AND runs > 0`, verb, day); err != nil {
 			return fmt.Errorf("uncount a run of %s on %s: %w", verb, day, err)
 		}
 		if err := giveSlotBack(ctx, tx, verb, comment, slot, prevPR, prevComment, prevUsed, prevHeld); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_verb_run WHERE verb = ? AND comment_id = ?`, verb, comment); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM refbot_verb_run WHERE verb = $1 AND comment_id = $2`, verb, comment); err != nil {
 			return fmt.Errorf("forget the run of %s for comment %d: %w", verb, comment, err)
 		}
 		return nil
@@ -217,11 +228,14 @@ func (s *Store) ReleaseVerb(ctx context.Context, verb string, pr int, comment in
 // still there and keeps its hold.
 func (s *Store) ReleaseVerbSlot(ctx context.Context, verb string, pr int, comment int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockTx(ctx, tx, verbLock(verb)); err != nil {
+			return err
+		}
 		var slot, prevPR int
 		var prevComment int64
 		var prevUsed, prevHeld string
 		switch err := tx.QueryRowContext(ctx, `SELECT slot, prev_pr, prev_comment_id, prev_used_at, prev_held_until
-			FROM refbot_verb_run WHERE verb = ? AND comment_id = ? AND pr = ?`, verb, comment, pr).
+			FROM refbot_verb_run WHERE verb = $1 AND comment_id = $2 AND pr = $3`, verb, comment, pr).
 			Scan(&slot, &prevPR, &prevComment, &prevUsed, &prevHeld); {
 		case errors.Is(err, sql.ErrNoRows):
 			return nil
@@ -231,7 +245,7 @@ func (s *Store) ReleaseVerbSlot(ctx context.Context, verb string, pr int, commen
 		if err := giveSlotBack(ctx, tx, verb, comment, slot, prevPR, prevComment, prevUsed, prevHeld); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE refbot_verb_run SET slot = 0 WHERE verb = ? AND comment_id = ?`, verb, comment)
+		_, err := tx.ExecContext(ctx, `UPDATE refbot_verb_run SET slot = 0 WHERE verb = $1 AND comment_id = $2`, verb, comment)
 		return err
 	})
 }
@@ -249,10 +263,10 @@ func giveSlotBack(ctx context.Context, tx *sql.Tx, verb string, comment int64, s
 	var res sql.Result
 	var err error
 	if prevUsed == "" {
-		res, err = tx.ExecContext(ctx, `DELETE FROM refbot_verb_slot WHERE verb = ? AND slot = ? AND comment_id = ?`, verb, slot, comment)
+		res, err = tx.ExecContext(ctx, `DELETE FROM refbot_verb_slot WHERE verb = $1 AND slot = $2 AND comment_id = $3`, verb, slot, comment)
 	} else {
-		res, err = tx.ExecContext(ctx, `UPDATE refbot_verb_slot SET pr = ?, comment_id = ?, used_at = ?, held_until = ?
-			WHERE verb = ? AND slot = ? AND comment_id = ?`, prevPR, prevComment, prevUsed, prevHeld, verb, slot, comment)
+		res, err = tx.ExecContext(ctx, `UPDATE refbot_verb_slot SET pr = $1, comment_id = $2, used_at = $3, held_until = $4
+			WHERE verb = $5 AND slot = $6 AND comment_id = $7`, prevPR, prevComment, prevUsed, prevHeld, verb, slot, comment)
 	}
 	if err != nil {
 		return fmt.Errorf("give slot %d of %s back: %w", slot, verb, err)
@@ -260,8 +274,8 @@ func giveSlotBack(ctx context.Context, tx *sql.Tx, verb string, comment int64, s
 	if n, err := res.RowsAffected(); err != nil || n > 0 {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE refbot_verb_run SET prev_pr = ?, prev_comment_id = ?, prev_used_at = ?, prev_held_until = ?
-		WHERE verb = ? AND slot = ? AND prev_comment_id = ? AND comment_id != ?`,
+	if _, err := tx.ExecContext(ctx, `UPDATE refbot_verb_run SET prev_pr = $1, prev_comment_id = $2, prev_used_at = $3, prev_held_until = $4
+		WHERE verb = $5 AND slot = $6 AND prev_comment_id = $7 AND comment_id != $8`,
 		prevPR, prevComment, prevUsed, prevHeld, verb, slot, comment, comment); err != nil {
 		return fmt.Errorf("pass slot %d of %s's earlier result on: %w", slot, verb, err)
 	}
@@ -273,7 +287,7 @@ func giveSlotBack(ctx context.Context, tx *sql.Tx, verb string, comment int64, s
 // when the run holds no slot (none taken, given back, or taken by another
 // run since).
 func (s *Store) HoldVerbSlot(ctx context.Context, verb string, pr int, comment int64, until time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE refbot_verb_slot SET held_until = ? WHERE verb = ? AND pr = ? AND comment_id = ?`,
+	res, err := s.db.ExecContext(ctx, `UPDATE refbot_verb_slot SET held_until = $1 WHERE verb = $2 AND pr = $3 AND comment_id = $4`,
 		formatTime(until), verb, pr, comment)
 	if err != nil {
 		return false, fmt.Errorf("hold the slot of %s for #%d: %w", verb, pr, err)
@@ -285,10 +299,15 @@ func (s *Store) HoldVerbSlot(ctx context.Context, verb string, pr int, comment i
 // VerbDay returns how many runs of verb were counted on day (UTC,
 // "2006-01-02"), and its slots that have been used, by number.
 func (s *Store) VerbDay(ctx context.Context, verb, day string) (runs int, slots []VerbSlot, err error) {
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(runs), 0) FROM refbot_verb_day WHERE verb = ? AND day = ?`, verb, day).
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(runs), 0) FROM refbot_verb_day WHERE verb = $1 AND day = $2`, verb, day).
 		Scan(&runs); err != nil {
 		return 0, nil, fmt.Errorf("read the runs of %s on %s: %w", verb, day, err)
 	}
 	slots, err = verbSlots(ctx, s.db, verb)
 	return runs, slots, err
 }
+
+// verbLock names the lock of verb's day counts and slots (see lockTx):
+// two commands deciding at once on different replicas must not both take
+// the day's last run or the same slot.
+func verbLock(verb string) string { return "verb:" + verb }

@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/refbot/refbot/internal/testenv"
 )
 
 // TestUpgradeFromVersion2: a database of this development line's version 2
 // gets the policy engine's tables (and every later one), and its cooldowns
 // still count.
 func TestUpgradeFromVersion2(t *testing.T) {
+	testenv.SQLiteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "refbot.db")
 	old, err := sql.Open("sqlite", "file:"+path)
@@ -55,7 +58,7 @@ func TestUpgradeFromVersion2(t *testing.T) {
 // back to the PR that held it before.
 func TestVerbRuns(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), nil)
+	s := open(t, database(t), nil)
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	take := func(pr int, comment int64, at time.Time, tk VerbTake) VerbState {
 		t.Helper()

@@ -93,11 +93,11 @@ func (s *Store) StartWebsite(ctx context.Context, w Website) (*Website, error) {
 	now := formatTime(s.now())
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO refbot_website (comment_id, cmd_key, pr, head, branch, author, step, until,
 			created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (comment_id, cmd_key) DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (comment_id, cmd_key) DO NOTHING`,
 		w.CommentID, w.Key, w.PR, w.Head, w.Branch, w.Author, WebsiteQueued, now, now, now); err != nil {
 		return nil, fmt.Errorf("record WEBSITE of comment %d: %w", w.CommentID, err)
 	}
-	out, err := scanWebsite(s.db.QueryRowContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE comment_id = ? AND cmd_key = ?`,
+	out, err := scanWebsite(s.db.QueryRowContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE comment_id = $1 AND cmd_key = $2`,
 		w.CommentID, w.Key))
 	if err != nil {
 		return nil, fmt.Errorf("read WEBSITE of comment %d: %w", w.CommentID, err)
@@ -107,7 +107,7 @@ func (s *Store) StartWebsite(ctx context.Context, w Website) (*Website, error) {
 
 // WebsiteByID returns WEBSITE request id, or nil.
 func (s *Store) WebsiteByID(ctx context.Context, id int64) (*Website, error) {
-	w, err := scanWebsite(s.db.QueryRowContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE id = ?`, id))
+	w, err := scanWebsite(s.db.QueryRowContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -119,7 +119,7 @@ func (s *Store) WebsiteByID(ctx context.Context, id int64) (*Website, error) {
 
 // WebsiteByComment returns the WEBSITE request of comment, or nil.
 func (s *Store) WebsiteByComment(ctx context.Context, comment int64) (*Website, error) {
-	w, err := scanWebsite(s.db.QueryRowContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE comment_id = ?
+	w, err := scanWebsite(s.db.QueryRowContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE comment_id = $1
 		ORDER BY id DESC LIMIT 1`, comment))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -141,11 +141,11 @@ func (s *Store) SaveWebsite(ctx context.Context, w *Website) error {
 	if WebsiteFinal(w.Step) {
 		w.Reported = false
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE refbot_website SET step = ?, until = ?, reason = ?, slot = ?, request = ?, build = ?,
-			build_url = ?, triggered_at = ?, preview_url = ?, held_until = ?, detail = ?, ended_by = ?, reported = ?, updated_at = ?
-		WHERE id = ? AND step NOT IN `+websiteFinalSQL,
+	res, err := s.db.ExecContext(ctx, `UPDATE refbot_website SET step = $1, until = $2, reason = $3, slot = $4, request = $5, build = $6,
+			build_url = $7, triggered_at = $8, preview_url = $9, held_until = $10, detail = $11, ended_by = $12, reported = $13, updated_at = $14
+		WHERE id = $15 AND step NOT IN `+websiteFinalSQL,
 		w.Step, formatTime(w.Until), w.Reason, w.Slot, w.Request, w.Build, w.BuildURL, formatTime(w.TriggeredAt), w.PreviewURL,
-		formatTime(w.HeldUntil), w.Detail, w.EndedBy, w.Reported, formatTime(w.UpdatedAt), w.ID)
+		formatTime(w.HeldUntil), w.Detail, w.EndedBy, sqlBool(w.Reported), formatTime(w.UpdatedAt), w.ID)
 	if err != nil {
 		return fmt.Errorf("record WEBSITE %d at %s: %w", w.ID, w.Step, err)
 	}
@@ -157,7 +157,7 @@ func (s *Store) SaveWebsite(ctx context.Context, w *Website) error {
 
 // MarkWebsiteReported records that WEBSITE id's end was told.
 func (s *Store) MarkWebsiteReported(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE refbot_website SET reported = 1 WHERE id = ?`, id)
+	_, err := s.db.ExecContext(ctx, `UPDATE refbot_website SET reported = 1 WHERE id = $1`, id)
 	return err
 }
 
@@ -165,7 +165,7 @@ func (s *Store) MarkWebsiteReported(ctx context.Context, id int64) error {
 // (0: of every PR), oldest first.
 func (s *Store) ActiveWebsites(ctx context.Context, pr int) ([]Website, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website
-		WHERE step NOT IN `+websiteFinalSQL+` AND (? = 0 OR pr = ?) ORDER BY id`, pr, pr)
+		WHERE step NOT IN `+websiteFinalSQL+` AND ($1 = 0 OR pr = $2) ORDER BY id`, pr, pr)
 	return collect(rows, err, func(r *sql.Rows) (Website, error) { return scanWebsite(r) })
 }
 
@@ -173,14 +173,14 @@ func (s *Store) ActiveWebsites(ctx context.Context, pr int) ([]Website, error) {
 // end was not told yet (a crash came between the two).
 func (s *Store) UnreportedWebsites(ctx context.Context, pr int) ([]Website, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website
-		WHERE pr = ? AND step IN `+websiteFinalSQL+` AND reported = 0 ORDER BY id`, pr)
+		WHERE pr = $1 AND step IN `+websiteFinalSQL+` AND reported = 0 ORDER BY id`, pr)
 	return collect(rows, err, func(r *sql.Rows) (Website, error) { return scanWebsite(r) })
 }
 
 // RecentWebsites returns the newest WEBSITE requests of pr (0: of every
 // PR), newest first, at most limit.
 func (s *Store) RecentWebsites(ctx context.Context, pr, limit int) ([]Website, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE (? = 0 OR pr = ?)
-		ORDER BY id DESC LIMIT ?`, pr, pr, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE ($1 = 0 OR pr = $2)
+		ORDER BY id DESC LIMIT $3`, pr, pr, limit)
 	return collect(rows, err, func(r *sql.Rows) (Website, error) { return scanWebsite(r) })
 }

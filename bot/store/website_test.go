@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 func websiteStore(t *testing.T) (*Store, *time.Time) {
 	t.Helper()
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	s := open(t, filepath.Join(t.TempDir(), "refbot.db"), func() time.Time { return now })
+	s := open(t, database(t), func() time.Time { return now })
 	return s, &now
 }
 

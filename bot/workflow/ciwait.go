@@ -199,6 +199,7 @@ func (b *Bot) end(ctx context.Context, u *store.Update, step string, view update
 		u.Step = from
 		return err
 	}
+	b.met.updateEnded(updateOutcome(u), u.CreatedAt, b.now())
 	return b.report(ctx, u)
 }
 

@@ -185,6 +185,8 @@ func (b *Bot) GaveUp(ctx context.Context, w intake.CommentWork, attempts int, er
 		}
 		if ferr := b.st.FinishUnpushed(ctx, w.CommentID, key, store.StepGaveUp); ferr != nil {
 			log.Error("record a command that gave up", zap.Error(ferr))
+		} else {
+			b.met.updateEnded("gave_up", startedAt(u), b.now())
 		}
 	}
 	body := render("gaveup.md", map[string]any{"Author": w.Author, "Attempts": attempts, "Reason": reason, "Prefix": b.cfg.Prefix})

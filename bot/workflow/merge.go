@@ -254,7 +254,11 @@ func (b *Bot) failMerge(ctx context.Context, m *store.Merge, v mergeView, why st
 		return err
 	}
 	m.Step = store.MergeFailed
-	return b.saveMerge(ctx, m, v)
+	if err := b.saveMerge(ctx, m, v); err != nil {
+		return err
+	}
+	b.met.mergeEnded("failed")
+	return nil
 }
 
 // restartPostMerge restarts the post-merge build recorded in v, once:
@@ -317,7 +321,15 @@ func (b *Bot) finishMerge(ctx context.Context, m *store.Merge, fresh bool) (time
 	}
 	b.rebaseOthers(ctx, m.PR)
 	m.Step = store.MergeDone
-	return 0, b.saveMerge(ctx, m, v)
+	if err := b.saveMerge(ctx, m, v); err != nil {
+		return 0, err
+	}
+	outcome := "promoted"
+	if v.Build != nil {
+		outcome = "rebuilt" // from the post-merge build's outputs
+	}
+	b.met.mergeEnded(outcome)
+	return 0, nil
 }
 
 // MergeGaveUp tells a merged PR that refbot could not take its data to the
@@ -344,6 +356,8 @@ func (b *Bot) MergeGaveUp(ctx context.Context, w intake.PullRequestClosed, attem
 	}
 	if serr := b.saveMerge(ctx, m, v); serr != nil {
 		b.log.Error("record a merge that gave up", zap.Int("pr", w.PR), zap.Error(serr))
+	} else {
+		b.met.mergeEnded("gave_up")
 	}
 	if rerr := b.replyMerged(ctx, v); rerr != nil {
 		b.log.Error("report a merge that gave up", zap.Int("pr", w.PR), zap.Error(rerr))

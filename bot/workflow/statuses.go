@@ -21,10 +21,13 @@ func (b *Bot) setStatus(ctx context.Context, pr int, sha, state, desc string) er
 // PR's last status, so that another PR's update or merge can restate it
 // (restateOverlaps).
 func (b *Bot) postStatus(ctx context.Context, pr int, sha, state, desc string, overlaps []int) error {
-	b.statusMu.Lock()
-	defer b.statusMu.Unlock()
-	return b.postStatusLocked(ctx, pr, sha, state, desc, overlaps)
+	return b.st.WithLock(ctx, statusLock(pr), func() error { return b.postStatusLocked(ctx, pr, sha, state, desc, overlaps) })
 }
+
+// statusLock names the store's lock of pr's update status, which every
+// change to it holds, on whichever replica: a PR's job and another PR's
+// job restating its overlaps must not interleave.
+func statusLock(pr int) string { return fmt.Sprintf("update-status:%d", pr) }
 
 func (b *Bot) postStatusLocked(ctx context.Context, pr int, sha, state, desc string, overlaps []int) error {
 	full := desc
@@ -71,17 +74,17 @@ func (b *Bot) finishPending(ctx context.Context, pr int, keep, desc string) erro
 	if err != nil {
 		return err
 	}
-	b.statusMu.Lock()
-	defer b.statusMu.Unlock()
-	for _, sha := range shas {
-		if err := b.sendStatus(ctx, pr, sha, "error", desc); err != nil {
-			return err
+	return b.st.WithLock(ctx, statusLock(pr), func() error {
+		for _, sha := range shas {
+			if err := b.sendStatus(ctx, pr, sha, "error", desc); err != nil {
+				return err
+			}
+			if err := b.st.EndUpdateStatus(ctx, pr, sha, "error", desc); err != nil {
+				return err
+			}
 		}
-		if err := b.st.EndUpdateStatus(ctx, pr, sha, "error", desc); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // restateOverlaps changes the list of overlapping PRs at the end of pr's
@@ -90,8 +93,10 @@ func (b *Bot) finishPending(ctx context.Context, pr int, keep, desc string) erro
 // PR's own job runs (its status pending), the list is only remembered: the
 // job's final status says it.
 func (b *Bot) restateOverlaps(ctx context.Context, pr int, change func([]int) []int) error {
-	b.statusMu.Lock()
-	defer b.statusMu.Unlock()
+	return b.st.WithLock(ctx, statusLock(pr), func() error { return b.restateOverlapsLocked(ctx, pr, change) })
+}
+
+func (b *Bot) restateOverlapsLocked(ctx context.Context, pr int, change func([]int) []int) error {
 	st, err := b.st.UpdateStatus(ctx, pr)
 	if err != nil || st == nil {
 		return err

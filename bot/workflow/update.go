@@ -57,7 +57,13 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 			return b.resumePush(ctx, u, tip)
 		}
 	}
-	replyRefusal := func(reason string) error { return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason)) }
+	replyRefusal := func(reason string) error {
+		if err := b.reply(ctx, w, key, renderRefusal(cmd, w.Author, reason)); err != nil {
+			return err
+		}
+		b.met.updateEnded("refused", startedAt(u), b.now())
+		return nil
+	}
 	if !pr.Open {
 		why := "this pull request is closed"
 		if pr.Merged {
@@ -74,7 +80,11 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 			return err
 		}
 		if by != nil {
-			return b.reply(ctx, w, key, render("superseded.md", map[string]any{"Author": w.Author, "By": by.Author, "ByURL": by.URL}))
+			if err := b.reply(ctx, w, key, render("superseded.md", map[string]any{"Author": w.Author, "By": by.Author, "ByURL": by.URL})); err != nil {
+				return err
+			}
+			b.met.updateEnded("superseded", startedAt(u), b.now())
+			return nil
 		}
 	}
 	if reason, err := b.checkHead(ctx, w, cmd, pr); err != nil {

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -239,6 +238,8 @@ type Deps struct {
 	Checks Checks
 	// Site is what WEBSITE works with; nil when it is not set up.
 	Site *Site
+	// Metrics count how UPDATEs and merges end; nil for none.
+	Metrics *Metrics
 }
 
 // Bot runs the workflows.
@@ -256,11 +257,7 @@ type Bot struct {
 	st     *store.Store
 	log    *zap.Logger
 	now    func() time.Time
-	// statusMu serialises the update statuses refbot posts and remembers:
-	// a PR's job and another PR's job restating its overlaps must not
-	// interleave. (One process works on the SQLite state; replicas on
-	// PostgreSQL will need a row lock instead.)
-	statusMu sync.Mutex
+	met    *Metrics
 }
 
 // New returns a Bot.
@@ -299,7 +296,7 @@ func New(cfg Config, d Deps) (*Bot, error) {
 		log = zap.NewNop()
 	}
 	return &Bot{cfg: cfg, gh: d.GitHub, ci: d.CI, cache: d.Store, repo: d.Repo, policy: d.Policy, jobs: d.Jobs,
-		out: d.Outputs, checks: d.Checks, site: d.Site, st: d.State, log: log, now: time.Now}, nil
+		out: d.Outputs, checks: d.Checks, site: d.Site, st: d.State, log: log, now: time.Now, met: d.Metrics}, nil
 }
 
 // Supersedes says whether a comment only asks for UPDATE: a newer such

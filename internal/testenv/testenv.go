@@ -1,13 +1,16 @@
 // Package testenv starts the real outside systems refbot's tests run against:
-// a MinIO server and a git smart-HTTP server (git http-backend), both on
-// 127.0.0.1, started at most once per test binary and stopped by Run.
+// a MinIO server, a git smart-HTTP server (git http-backend) and a
+// PostgreSQL server, all on 127.0.0.1, started at most once per test binary
+// and stopped by Run.
 //
 // A test package uses it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 //
-// and asks for the servers it needs with MinIO(t) or NewGitServer(t). Nothing
-// here skips: a missing MinIO binary fails the test with the command to run.
+// and asks for the servers it needs with MinIO(t), NewGitServer(t) or
+// PostgreSQL(t). A missing MinIO binary fails the test with the command to
+// run; a machine without PostgreSQL skips the tests that need it, saying
+// why, except in CI, where it fails them.
 package testenv
 
 import (
