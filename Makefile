@@ -7,7 +7,7 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION       := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build release test bench lint tools demo clean
+.PHONY: all build release image test bench bench-replicas docs lint tools demo clean
 
 all: build
 
@@ -21,6 +21,13 @@ build:
 # version as `make release VERSION=1.2.3`; the default is git describe's.
 release:
 	GO="$(GO)" VERSION="$(VERSION)" scripts/release.sh
+
+# image builds the container image without a Docker daemon: dist/image, an
+# OCI layout for linux/amd64 and linux/arm64, and dist/refbot-image.tar, the
+# linux/amd64 image for `docker load` or `podman load`; it prints their
+# digests. Its refbot is the release's, byte for byte: see internal/cmd/image.
+image:
+	$(GO) run ./internal/cmd/image -version "$(VERSION)" -out dist
 
 # tools installs what the tests run against but Go modules do not bring:
 # the MinIO server, built from the module proxy (about five minutes the first
@@ -42,6 +49,18 @@ bench: tools
 	$(GO) run ./internal/cmd/benchintake
 	$(GO) run ./internal/cmd/bench
 	$(GO) run ./internal/cmd/benchsite
+	$(GO) run ./internal/cmd/benchhistory
+
+# bench-replicas measures 1, 2 and 3 refbot serve replicas on one
+# PostgreSQL (the machine's server programs; see internal/testenv):
+# deliveries per second and completed UPDATEs per minute, in one run.
+bench-replicas: build tools
+	$(GO) run ./internal/cmd/benchreplicas -refbot bin/refbot
+
+# docs writes docs/configuration.md from the config package's code and
+# comments (internal/cmd/configdoc); a test fails when the file is stale.
+docs:
+	$(GO) generate ./internal/cmd/configdoc
 
 lint:
 	$(GO) vet ./...

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/ghclient"
+	"github.com/refbot/refbot/bot/metrics"
 	"github.com/refbot/refbot/bot/policy"
 	"github.com/refbot/refbot/bot/publish"
 	"github.com/refbot/refbot/bot/store"
@@ -36,10 +37,11 @@ const exitRefused = 3
 // parts are the clients the maintenance commands use, built from the
 // configuration as serve builds them.
 type parts struct {
-	cfg   *config.Config
-	store *s3cache.Store
-	repo  *refdata.Repo
-	gh    *ghclient.Client // made by github, once
+	cfg     *config.Config
+	store   *s3cache.Store
+	repo    *refdata.Repo
+	gh      *ghclient.Client // made by github, once
+	metrics metrics.Set      // serve's; none for the other commands
 }
 
 func loadParts(cmd *cobra.Command) (*parts, error) {
@@ -51,20 +53,22 @@ func loadParts(cmd *cobra.Command) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openParts(cmd.Context(), cfg)
+	return openParts(cmd.Context(), cfg, metrics.Set{})
 }
 
-// openParts opens the S3 cache and the data repo that cfg names.
-func openParts(ctx context.Context, cfg *config.Config) (*parts, error) {
+// openParts opens the S3 cache and the data repo that cfg names; their
+// requests, and the CI's, are timed in m's metrics.
+func openParts(ctx context.Context, cfg *config.Config, m metrics.Set) (*parts, error) {
 	s3opts, err := s3Options(cfg.S3)
 	if err != nil {
 		return nil, err
 	}
+	s3opts.Metrics = m.S3
 	store, err := s3cache.New(ctx, s3opts)
 	if err != nil {
 		return nil, err
 	}
-	p := &parts{cfg: cfg, store: store}
+	p := &parts{cfg: cfg, store: store, metrics: m}
 	if p.repo, err = p.openDataRepo(ctx); err != nil {
 		return nil, err
 	}
@@ -93,8 +97,10 @@ func (p *parts) openDataRepo(ctx context.Context) (*refdata.Repo, error) {
 	return refdata.Open(refdata.Options{
 		URL: cfg.DataRepo.URL, Token: token, TokenSource: source, CacheDir: cfg.DataRepo.CacheDir,
 		BaseBranch: cfg.DataRepo.BaseBranch, DataRoot: cfg.DataRepo.DataRoot, Protect: cfg.DataRepo.Protect,
-		KeepBackups: cfg.DataRepo.KeepBackups,
-		AuthorName:  cfg.DataRepo.AuthorName, AuthorEmail: cfg.DataRepo.AuthorEmail,
+		KeepBackups: cfg.DataRepo.KeepBackups, KeepArchives: cfg.DataRepo.KeepArchives,
+		KeepArchivesFor: time.Duration(cfg.DataRepo.KeepArchivesFor),
+		AuthorName:      cfg.DataRepo.AuthorName, AuthorEmail: cfg.DataRepo.AuthorEmail,
+		Metrics: p.metrics.Git,
 	})
 }
 
@@ -166,7 +172,7 @@ func (p *parts) ci(ctx context.Context) (workflow.CI, error) {
 	if err != nil && !errors.Is(err, config.ErrSecretNotSet) {
 		return nil, fmt.Errorf("ci.token: %w", err)
 	}
-	tc, err := travis.New(c.APIURL, token, nil)
+	tc, err := travis.New(c.APIURL, token, nil, travis.WithMetrics(p.metrics.CI))
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +204,7 @@ func (p *parts) site(ctx context.Context, ci workflow.CI) (*workflow.Site, error
 		return nil, err
 	}
 	o.Bucket, o.Prefix, o.Kind = w.UploadBucket(p.cfg.S3), w.UploadPrefix(p.cfg.S3), s3cache.KindWebsite
+	o.Metrics = p.metrics.S3
 	builds, err := s3cache.New(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("website: %w", err)
@@ -725,7 +732,7 @@ func printWebsite(cmd *cobra.Command, cfg *config.Config, asJSON bool) error {
 		return usageErrorf("WEBSITE is not set up: the configuration has no website section")
 	}
 	var ov workflow.WebsiteOverview
-	if _, err := os.Stat(cfg.Database); err == nil {
+	if _, err := os.Stat(cfg.Database); err == nil || store.IsPostgres(cfg.Database) {
 		st, err := store.Open(cmd.Context(), cfg.Database, store.Options{ReadOnly: true})
 		if err != nil {
 			return err
@@ -780,7 +787,7 @@ func shortSHA(s string) string { return s[:min(len(s), 12)] }
 // cachedBuilds reads the builds the cache statuses point at from refbot's
 // database; none when there is no database yet.
 func cachedBuilds(ctx context.Context, path string) (map[string]bool, error) {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !store.IsPostgres(path) {
 		return nil, nil
 	}
 	st, err := store.Open(ctx, path, store.Options{ReadOnly: true})
@@ -789,7 +796,7 @@ func cachedBuilds(ctx context.Context, path string) (map[string]bool, error) {
 	}
 	defer st.Close()
 	builds, err := st.CachedBuilds(ctx)
-	if err != nil && strings.Contains(err.Error(), "no such table") {
+	if err != nil && (strings.Contains(err.Error(), "no such table") || strings.Contains(err.Error(), "does not exist")) {
 		return nil, nil // refbot serve has not run yet
 	}
 	return builds, err
@@ -813,7 +820,7 @@ func (p *parts) withLeases(cmd *cobra.Command, leases []string, dryRun bool, f f
 	if dryRun {
 		return f()
 	}
-	if _, err := os.Stat(p.cfg.Database); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(p.cfg.Database); errors.Is(err, os.ErrNotExist) && !store.IsPostgres(p.cfg.Database) {
 		return f()
 	}
 	st, err := store.Open(ctx, p.cfg.Database, store.Options{})

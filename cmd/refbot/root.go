@@ -37,9 +37,12 @@ func newRootCmd() *cobra.Command {
 		newPromoteCmd(),
 		newSnapshotCmd(),
 		newPruneCmd(),
+		newPruneRefsCmd(),
 		newPinCmd(),
 		newStatusCmd(),
 		newDoctorCmd(),
+		newBackupCmd(),
+		newMigrateCmd(),
 		// Add new subcommands here, e.g. newServeCmd().
 	} {
 		root.AddCommand(cmd)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -19,7 +18,9 @@ import (
 	"github.com/refbot/refbot/bot/api"
 	"github.com/refbot/refbot/bot/command"
 	"github.com/refbot/refbot/bot/ghclient"
+	"github.com/refbot/refbot/bot/health"
 	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/metrics"
 	"github.com/refbot/refbot/bot/pages"
 	"github.com/refbot/refbot/bot/policy"
 	"github.com/refbot/refbot/bot/queue"
@@ -80,9 +81,12 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		return fmt.Errorf("github.webhook_secret: refbot will not run without a webhook secret (it would accept anyone's commands): %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mets, err := metrics.Register(reg)
+	if err != nil {
+		return err
+	}
 
-	p, err := openParts(ctx, cfg)
+	p, err := openParts(ctx, cfg, *mets)
 	if err != nil {
 		return err
 	}
@@ -114,8 +118,8 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 	hasCommand := func(body string) bool { return !command.Parse(body, cfg.GitHub.CommandPrefix).Empty() }
 
-	// One refbot serve per database: a second would take the first one's
-	// running jobs for its own.
+	// One refbot serve per SQLite database: a second would take the first
+	// one's running jobs for its own. Replicas share PostgreSQL by design.
 	st, err := store.Open(ctx, cfg.Database, store.Options{Exclusive: true})
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w (stop the other refbot serve first, or give this one another database)", err)
@@ -135,11 +139,17 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	// the reconciler and the CI events, which set cache statuses alike.
 	var bot *workflow.Bot
 	var rec *reconcile.Reconciler
+	// A replica the others took over (it was silent too long) stops at
+	// once: its running jobs may be running elsewhere by now.
+	ctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
 	q, err := queue.Open(ctx, queue.Config{
-		Store:      st,
-		Workers:    cfg.Jobs.Workers,
-		BaseBranch: cfg.DataRepo.BaseBranch,
-		Logger:     log.Named("queue"),
+		Store:          st,
+		Workers:        cfg.Jobs.Workers,
+		BaseBranch:     cfg.DataRepo.BaseBranch,
+		Logger:         log.Named("queue"),
+		ReconcileEvery: time.Duration(cfg.Server.ReconcileInterval),
+		OnLost:         lost,
 		Handlers: queue.Handlers{
 			Comment: func(ctx context.Context, w intake.CommentWork) error { return bot.HandleComment(ctx, w) },
 			PRClosed: func(ctx context.Context, w intake.PullRequestClosed) (time.Duration, error) {
@@ -167,14 +177,18 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			WebsiteGaveUp: func(ctx context.Context, pr int, id int64, attempts int, err error) {
 				bot.WebsiteGaveUp(ctx, pr, id, attempts, err)
 			},
+			// The reconciler's passes: a periodic job that the leading
+			// replica queues.
+			Reconcile: func(ctx context.Context) error { return rec.RunPass(ctx) },
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer q.Close()
-	reg.MustRegister(q.Collector())
-	pol := policy.New(policyConfig(cfg.Policy), gh, st, nil)
+	pc := policyConfig(cfg.Policy)
+	pc.Metrics = mets.Policy
+	pol := policy.New(pc, gh, st, nil)
 	bot, err = workflow.New(workflow.Config{
 		Prefix: prefix, BaseBranch: cfg.DataRepo.BaseBranch,
 		WorkDir:      filepath.Join(cfg.StateDir, "work"),
@@ -187,6 +201,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}, workflow.Deps{
 		GitHub: workflow.GitHubClient{Client: gh}, CI: ci, Outputs: outputs, Checks: checks,
 		Store: cache, Repo: repo, Policy: pol, Jobs: q, State: st, Logger: log.Named("workflow"), Site: site,
+		Metrics: mets.Workflow,
 	})
 	if err != nil {
 		return err
@@ -198,7 +213,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	hook, err := intake.New(intake.Options{
 		Secrets: secrets, Repo: cfg.GitHub.Repo, BotLogin: botLogin,
 		HasCommand: hasCommand, CIWorkflow: ciWorkflow,
-		Recorder: q, Logger: log.Named("intake"), Metrics: intake.NewMetrics(reg),
+		Recorder: q, Logger: log.Named("intake"), Metrics: mets.Intake,
 	})
 	if err != nil {
 		return err
@@ -220,7 +235,19 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		pageOpts.Websites = func(ctx context.Context, pr int) ([]store.Website, error) { return st.RecentWebsites(ctx, pr, 10) }
 	}
 	prPages := pages.New(pageOpts)
-	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: q.Ping, Gatherer: reg, Logger: log,
+	// Ready when the database answers and the outside systems did at
+	// their last check; the checks run in the background (docs/operations.md).
+	readiness, err := health.New(health.Options{
+		Checks:   []health.Check{health.GitHub(gh, botLogin), health.S3(cache), health.DataRepo(repo)},
+		Database: q.Ping, Metrics: mets.Health, Logger: log.Named("health"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := metrics.RegisterReaders(reg, metrics.Sources{Jobs: q.JobStats, LastReconcile: st.LastPass, Ready: readiness.Ready}); err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: readiness.Ready, Gatherer: reg, Logger: log,
 		API: apiHandler, Pages: prPages})
 	if err != nil {
 		return err
@@ -229,7 +256,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		Repo: cfg.GitHub.Repo, BotLogin: botLogin, GitHub: gh, Recorder: q, Store: st,
 		HasCommand:   hasCommand,
 		DataBranches: func(ctx context.Context) (map[int]bool, error) { return prBranches(ctx, repo) },
-		Interval:     time.Duration(cfg.Server.ReconcileInterval), Logger: log.Named("reconcile"),
+		Interval:     time.Duration(cfg.Server.ReconcileInterval), Logger: log.Named("reconcile"), Metrics: mets.Reconcile,
 		CacheStatus: func(ctx context.Context, pr ghclient.PRSummary, hasBranch bool) (ghclient.Status, string, error) {
 			st, build, err := bot.CacheStatus(ctx, pr.Number, pr.HeadSHA, pr.IsFork, hasBranch)
 			return ghclient.Status(st), build, err
@@ -238,13 +265,18 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err := q.Start(ctx); err != nil {
 		return err
 	}
-	reconciled := make(chan struct{})
-	go func() { defer close(reconciled); rec.Run(ctx) }()
-	defer func() { <-reconciled }()
-	log.Info("refbot serving", zap.String("listen", srv.Addr()), zap.String("repo", cfg.GitHub.Repo))
+	checked := make(chan struct{})
+	go func() { defer close(checked); readiness.Run(ctx) }()
+	defer func() { <-checked }()
+	log.Info("refbot serving", zap.String("listen", srv.Addr()), zap.String("repo", cfg.GitHub.Repo),
+		zap.String("database", st.Name()), zap.String("replica", q.Replica()))
 	err = srv.Run(ctx) // returns after ctx ends and the intake has stopped
+	finish := queue.StopTimeout
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err, finish = cause, 0 // taken over: running jobs are cancelled, not finished
+	}
 	log.Info("stopping: intake closed, letting running jobs finish")
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finish)
 	defer cancel()
 	if qerr := q.Stop(stopCtx); qerr != nil {
 		err = errors.Join(err, qerr)

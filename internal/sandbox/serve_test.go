@@ -43,6 +43,22 @@ func TestServe(t *testing.T) {
 			t.Errorf("%s: %d", p, code)
 		}
 	}
+	// Ready means GitHub, S3 and the data repo were each reached, and the
+	// log says so, a line each.
+	log, err := os.ReadFile(rb.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reached []string
+	for line := range strings.Lines(string(log)) {
+		if strings.Contains(line, "reachable") && !strings.Contains(line, "unreachable") {
+			reached = append(reached, line)
+		}
+	}
+	if all := strings.Join(reached, ""); len(reached) != 3 || !strings.Contains(all, "GitHub") || !strings.Contains(all, "S3") ||
+		!strings.Contains(all, "data repo") {
+		t.Errorf("serve's log does not say, a line each, that it reached GitHub, S3 and the data repo:\n%s", log)
+	}
 	// A second refbot serve on the same database refuses to start, and
 	// says why; the first goes on.
 	second := exec.CommandContext(ctx, refbotBin, "serve", "--config", sb.Config)
@@ -96,6 +112,8 @@ func TestServe(t *testing.T) {
 		`refbot_github_requests_total{`,
 		`refbot_github_rate_limit_remaining{`,
 		`refbot_webhook_answer_seconds_bucket`,
+		"refbot_ready 1",
+		`refbot_dependency_up{system="data_repo"} 1`,
 	}
 	var lacks []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
