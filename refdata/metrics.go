@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/refbot/refbot/internal/promreg"
 )
 
 // Metrics time the requests refbot sends to the data repo's server.
@@ -25,14 +27,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"(ls-refs, fetch, fetch-blobs, push-refs, push) and outcome (ok, client_error, server_error, error).",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 	}, []string{"operation", "outcome"})
-	if err := reg.Register(h); err != nil {
-		are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err)
-		if !ok {
-			return nil, err
-		}
-		if h, ok = are.ExistingCollector.(*prometheus.HistogramVec); !ok {
-			return nil, err
-		}
+	h, err := promreg.Register(reg, h)
+	if err != nil {
+		return nil, err
 	}
 	return &Metrics{requests: h}, nil
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/refbot/refbot/internal/promreg"
 )
 
 // Metrics time the requests the stores send to S3. Stores given the same
@@ -26,14 +28,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"(the S3 API's: GetObject, PutObject, ListObjectsV2 …) and outcome (ok, client_error, server_error, error).",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 	}, []string{"operation", "outcome"})
-	if err := reg.Register(h); err != nil {
-		are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err)
-		if !ok {
-			return nil, err
-		}
-		if h, ok = are.ExistingCollector.(*prometheus.HistogramVec); !ok {
-			return nil, err
-		}
+	h, err := promreg.Register(reg, h)
+	if err != nil {
+		return nil, err
 	}
 	return &Metrics{requests: h}, nil
 }

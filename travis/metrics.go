@@ -1,13 +1,14 @@
 package travis
 
 import (
-	"errors"
 	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/refbot/refbot/internal/promreg"
 )
 
 // Metrics time the requests the client sends to Travis.
@@ -25,14 +26,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"With GitHub Actions, CI requests are GitHub's (refbot_github_request_duration_seconds).",
 		Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"provider", "operation", "outcome"})
-	if err := reg.Register(h); err != nil {
-		are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err)
-		if !ok {
-			return nil, err
-		}
-		if h, ok = are.ExistingCollector.(*prometheus.HistogramVec); !ok {
-			return nil, err
-		}
+	h, err := promreg.Register(reg, h)
+	if err != nil {
+		return nil, err
 	}
 	return &Metrics{requests: h}, nil
 }

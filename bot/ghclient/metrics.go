@@ -1,12 +1,13 @@
 package ghclient
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/refbot/refbot/internal/promreg"
 )
 
 // metrics are the client's Prometheus metrics. Several clients may share a
@@ -60,40 +61,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.requests, err = register(reg, m.requests); err != nil {
+	if m.requests, err = promreg.Register(reg, m.requests); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = promreg.Register(reg, m.duration); err != nil {
 		return nil, err
 	}
-	if m.remaining, err = register(reg, m.remaining); err != nil {
+	if m.remaining, err = promreg.Register(reg, m.remaining); err != nil {
 		return nil, err
 	}
-	if m.limit, err = register(reg, m.limit); err != nil {
+	if m.limit, err = promreg.Register(reg, m.limit); err != nil {
 		return nil, err
 	}
-	if m.waits, err = register(reg, m.waits); err != nil {
+	if m.waits, err = promreg.Register(reg, m.waits); err != nil {
 		return nil, err
 	}
-	if m.cacheHits, err = register(reg, m.cacheHits); err != nil {
+	if m.cacheHits, err = promreg.Register(reg, m.cacheHits); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// its name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 // metricsTransport counts every request that goes on the wire and records

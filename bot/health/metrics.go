@@ -2,10 +2,11 @@ package health
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/refbot/refbot/internal/promreg"
 )
 
 // Metrics show the checks' results. A nil *Metrics shows nothing.
@@ -34,28 +35,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"system"}),
 	}
 	var err error
-	if m.up, err = register(reg, m.up); err != nil {
+	if m.up, err = promreg.Register(reg, m.up); err != nil {
 		return nil, err
 	}
-	if m.lastPassed, err = register(reg, m.lastPassed); err != nil {
+	if m.lastPassed, err = promreg.Register(reg, m.lastPassed); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = promreg.Register(reg, m.duration); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector registered under its
-// name before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 func (m *Metrics) checked(r Result, took time.Duration) {

@@ -1,10 +1,11 @@
 package policy
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/refbot/refbot/internal/promreg"
 )
 
 // Metrics count the policy's answers. A nil *Metrics counts nothing.
@@ -28,25 +29,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 	}
 	var err error
-	if m.decisions, err = register(reg, m.decisions); err != nil {
+	if m.decisions, err = promreg.Register(reg, m.decisions); err != nil {
 		return nil, err
 	}
-	if m.permissions, err = register(reg, m.permissions); err != nil {
+	if m.permissions, err = promreg.Register(reg, m.permissions); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector registered under its
-// name before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 func (m *Metrics) decided(verb string, d Decision) {

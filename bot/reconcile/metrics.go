@@ -2,10 +2,11 @@ package reconcile
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/refbot/refbot/internal/promreg"
 )
 
 // Metrics count the reconciler's passes and what they found that the
@@ -35,28 +36,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"kind"}),
 	}
 	var err error
-	if m.passes, err = register(reg, m.passes); err != nil {
+	if m.passes, err = promreg.Register(reg, m.passes); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = promreg.Register(reg, m.duration); err != nil {
 		return nil, err
 	}
-	if m.missed, err = register(reg, m.missed); err != nil {
+	if m.missed, err = promreg.Register(reg, m.missed); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector registered under its
-// name before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 func (m *Metrics) passed(res Result, err error, took time.Duration) {

@@ -1,13 +1,13 @@
 package workflow
 
 import (
-	"errors"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/refbot/refbot/bot/store"
+	"github.com/refbot/refbot/internal/promreg"
 )
 
 // Metrics count how UPDATEs and merges end. A nil *Metrics counts nothing.
@@ -39,28 +39,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"outcome"}),
 	}
 	var err error
-	if m.updates, err = register(reg, m.updates); err != nil {
+	if m.updates, err = promreg.Register(reg, m.updates); err != nil {
 		return nil, err
 	}
-	if m.updateDuration, err = register(reg, m.updateDuration); err != nil {
+	if m.updateDuration, err = promreg.Register(reg, m.updateDuration); err != nil {
 		return nil, err
 	}
-	if m.merges, err = register(reg, m.merges); err != nil {
+	if m.merges, err = promreg.Register(reg, m.merges); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector registered under its
-// name before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 // updateEnded counts an UPDATE that ended with outcome and, when it chose
