@@ -559,6 +559,17 @@ func (q *Queue) withLeases(ctx context.Context, leases []string, jobID int64, f 
 			q.log.Error("release leases", zap.Strings("leases", leases), zap.Error(err))
 		}
 	}()
+	// STOP may have cancelled the job while it waited for its leases. River
+	// records the cancellation at once but tells a running job of it a
+	// moment later on PostgreSQL (another replica may have asked): the
+	// job's work must not start meanwhile.
+	var cancelled bool
+	if err := q.db.QueryRowContext(ctx, `SELECT `+q.sql.metaSet("cancel_attempted_at")+` FROM river_job WHERE id = $1`, jobID).
+		Scan(&cancelled); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	} else if cancelled {
+		return river.JobCancel(errors.New("cancelled (STOP) while it waited for its leases"))
+	}
 	return f()
 }
 
