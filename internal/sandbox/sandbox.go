@@ -140,13 +140,14 @@ func StartWith(ctx context.Context, work string, o Options) (*Sandbox, error) {
 	return s, nil
 }
 
-// Close stops the git server and the fakes.
+// Close stops the git server, the fakes and the sandbox's MinIO.
 func (s *Sandbox) Close() {
 	if s.Travis != nil {
 		s.Travis.Close()
 	}
 	s.GitHub.Close()
 	s.Git.Close()
+	s.MinIO.Stop()
 }
 
 // URL is refbot's base URL.

@@ -25,6 +25,16 @@ type MinIOServer struct {
 	AccessKey string
 	SecretKey string
 	Region    string
+	stop      func() // StartMinIO's: stops the server and removes its data, once
+}
+
+// Stop stops a server StartMinIO started, and removes its data, now rather
+// than when the tests end: a server left running goes on writing in its
+// folder, which a test's TempDir cleanup then cannot remove.
+func (s *MinIOServer) Stop() {
+	if s.stop != nil {
+		s.stop()
+	}
 }
 
 var (
@@ -118,17 +128,21 @@ func StartMinIO(parent string) (*MinIOServer, error) {
 			log, _ := os.ReadFile(filepath.Join(dir, "minio.log"))
 			return nil, fmt.Errorf("minio did not become healthy: %w\n%s", err, log)
 		}
-		atExit(func() {
-			cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
-				<-exited
-			}
-			logf.Close()
-			os.RemoveAll(dir)
-		})
+		var once sync.Once
+		s.stop = func() {
+			once.Do(func() {
+				cmd.Process.Signal(os.Interrupt)
+				select {
+				case <-exited:
+				case <-time.After(5 * time.Second):
+					cmd.Process.Kill()
+					<-exited
+				}
+				logf.Close()
+				os.RemoveAll(dir)
+			})
+		}
+		atExit(s.stop)
 		return s, nil
 	}
 }
