@@ -97,35 +97,32 @@ func (s *Store) StartWebsite(ctx context.Context, w Website) (*Website, error) {
 		w.CommentID, w.Key, w.PR, w.Head, w.Branch, w.Author, WebsiteQueued, now, now, now); err != nil {
 		return nil, fmt.Errorf("record WEBSITE of comment %d: %w", w.CommentID, err)
 	}
-	out, err := scanWebsite(s.db.QueryRowContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE comment_id = $1 AND cmd_key = $2`,
-		w.CommentID, w.Key))
-	if err != nil {
-		return nil, fmt.Errorf("read WEBSITE of comment %d: %w", w.CommentID, err)
+	out, err := s.oneWebsite(ctx, fmt.Sprintf("of comment %d", w.CommentID), `comment_id = $1 AND cmd_key = $2`, w.CommentID, w.Key)
+	if err == nil && out == nil {
+		err = fmt.Errorf("read WEBSITE of comment %d: %w", w.CommentID, sql.ErrNoRows)
 	}
-	return &out, nil
+	return out, err
 }
 
 // WebsiteByID returns WEBSITE request id, or nil.
 func (s *Store) WebsiteByID(ctx context.Context, id int64) (*Website, error) {
-	w, err := scanWebsite(s.db.QueryRowContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read WEBSITE %d: %w", id, err)
-	}
-	return &w, nil
+	return s.oneWebsite(ctx, fmt.Sprint(id), `id = $1`, id)
 }
 
-// WebsiteByComment returns the WEBSITE request of comment, or nil.
+// WebsiteByComment returns the newest WEBSITE request of comment, or nil.
 func (s *Store) WebsiteByComment(ctx context.Context, comment int64) (*Website, error) {
-	w, err := scanWebsite(s.db.QueryRowContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE comment_id = $1
-		ORDER BY id DESC LIMIT 1`, comment))
+	return s.oneWebsite(ctx, fmt.Sprintf("of comment %d", comment), `comment_id = $1 ORDER BY id DESC LIMIT 1`, comment)
+}
+
+// oneWebsite reads the request that where (with args) selects, or nil;
+// what names it in an error.
+func (s *Store) oneWebsite(ctx context.Context, what, where string, args ...any) (*Website, error) {
+	w, err := scanWebsite(s.db.QueryRowContext(ctx, `SELECT `+websiteColumns+` FROM refbot_website WHERE `+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read WEBSITE of comment %d: %w", comment, err)
+		return nil, fmt.Errorf("read WEBSITE %s: %w", what, err)
 	}
 	return &w, nil
 }
