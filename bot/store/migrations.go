@@ -186,6 +186,31 @@ var migrations = [][]string{
 	{
 		`CREATE TABLE refbot_replica (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, seen_at TEXT NOT NULL)`,
 	},
+	// 6: the open pull requests as refbot last heard of them, for the
+	// index page (openprs.go), and the log lines of jobs, for the job
+	// pages (joblog.go).
+	migration6,
+}
+
+// migration6 is the same in both dialects (postgresMigrations[2]).
+var migration6 = []string{
+	`CREATE TABLE refbot_open_pr (
+		pr INTEGER PRIMARY KEY,
+		title TEXT NOT NULL,
+		author TEXT NOT NULL,
+		head TEXT NOT NULL,
+		base TEXT NOT NULL,
+		draft INTEGER NOT NULL DEFAULT 0,
+		fork INTEGER NOT NULL DEFAULT 0,
+		updated_at TEXT NOT NULL)`,
+	`CREATE TABLE refbot_job_log (
+		job_id INTEGER NOT NULL,
+		seq INTEGER NOT NULL,
+		attempt INTEGER NOT NULL,
+		at TEXT NOT NULL,
+		level TEXT NOT NULL,
+		message TEXT NOT NULL,
+		PRIMARY KEY (job_id, seq))`,
 }
 
 // Version is the schema version this refbot brings a database to.

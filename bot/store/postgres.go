@@ -195,6 +195,8 @@ var postgresMigrations = [][]string{
 	{
 		`CREATE TABLE refbot_replica (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, seen_at TEXT NOT NULL)`,
 	},
+	// 6: as migrations[5].
+	migration6,
 }
 
 var (
