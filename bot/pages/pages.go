@@ -1,11 +1,13 @@
-// Package pages renders refbot's own web pages. GET /pr/{n} is the page a
-// commit status links to: the PR's data branch and where it came from,
-// refbot's recent jobs for the PR with their state, and where WEBSITE
-// stands (the previews, queued requests, the day's count). Plain server-rendered
-// HTML, escaped by html/template. A page reads refbot's own copy of the data
-// branch (it never fetches, and waits for the data repo's cache only as long
-// as the page may take) and never shows an error's raw text: that is in
-// refbot's log.
+// Package pages renders refbot's own web pages (docs/design.md, "Review
+// pages"): GET / lists the open pull requests with their data state and
+// refbot's jobs; GET /pr/{n}, the page a commit status links to, shows the
+// PR's data branch, its timeline, refbot's jobs for it, where WEBSITE
+// stands, and the review of the newest build of its head (what UPDATE
+// would change, images side by side); GET /jobs/{id} shows one job's steps
+// and log lines. Plain server-rendered HTML, escaped by html/template. A
+// page reads refbot's own copy of the data branch (it never fetches, and
+// waits for the data repo's cache only as long as the page may take) and
+// never shows an error's raw text: that is in refbot's log.
 package pages
 
 import (
@@ -65,12 +67,32 @@ type Options struct {
 	Logger   *zap.Logger
 }
 
-// New returns the handler of GET /pr/{n}.
-func New(o Options) http.Handler {
+// Pages serves the pages.
+type Pages struct {
+	o   Options
+	mux *http.ServeMux
+}
+
+// New returns the pages' handler: mount it at "/" (the server's own routes,
+// /webhook, /metrics and the others, are more specific and win).
+func New(o Options) *Pages {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p := &Pages{o: o, mux: http.NewServeMux()}
+	p.mux.HandleFunc("GET /{$}", p.index)
+	p.mux.HandleFunc("GET /pr/{n}", p.pr)
+	p.mux.HandleFunc("GET /jobs/{id}", p.job)
+	p.reviewRoutes(p.mux)
+	return p
+}
+
+func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.ServeHTTP(w, r) }
+
+// pr serves GET /pr/{n}.
+func (p *Pages) pr(w http.ResponseWriter, r *http.Request) {
+	o := p.o
+	{
 		n, err := strconv.Atoi(r.PathValue("n"))
 		if err != nil || n <= 0 {
 			http.Error(w, "no such pull request", http.StatusNotFound)
@@ -124,5 +146,5 @@ func New(o Options) http.Handler {
 		if err := templates.ExecuteTemplate(w, "pr.html", data); err != nil {
 			o.Logger.Error("page: render", zap.Int("pr", n), zap.Error(err))
 		}
-	})
+	}
 }

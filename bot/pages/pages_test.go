@@ -32,7 +32,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, path, nil)
 	mux := http.NewServeMux()
-	mux.Handle("GET /pr/{n}", h)
+	mux.Handle("/", h)
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, r)
 	return w.Code, w.Body.String()

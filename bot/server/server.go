@@ -35,7 +35,8 @@ type Options struct {
 	Gatherer prometheus.Gatherer // GET /metrics
 	// API, if set, serves /api/v1/ (it does its own authentication).
 	API http.Handler
-	// Pages, if set, serves GET /pr/{n}.
+	// Pages, if set, serves every other path: refbot's pages (GET /,
+	// /pr/{n}, /jobs/{id} and the review's files and images).
 	Pages  http.Handler
 	Logger *zap.Logger
 
@@ -92,7 +93,7 @@ func New(o Options) (*Server, error) {
 		mux.Handle("/api/v1/", o.API)
 	}
 	if o.Pages != nil {
-		mux.Handle("GET /pr/{n}", o.Pages)
+		mux.Handle("/", o.Pages)
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
