@@ -1,0 +1,218 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/refbot/refbot/bot/publish"
+	"github.com/refbot/refbot/internal/testenv"
+	"github.com/refbot/refbot/refdata"
+	"github.com/refbot/refbot/s3cache"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+const (
+	headA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	headB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+type fixture struct {
+	store *s3cache.Store
+	repo  *refdata.Repo
+	head  map[int]string
+	r     *Reviewer
+	work  string
+}
+
+// newFixture: a data repo whose base holds data/{a,b,c}.txt, a MinIO
+// bucket, and a Reviewer that knows the heads in f.head.
+func newFixture(t *testing.T, seed map[string]string) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	mc := testenv.MinIO(t)
+	store, err := s3cache.New(ctx, s3cache.Options{Bucket: mc.BucketName(t), Endpoint: mc.Endpoint, PathStyle: true,
+		AccessKeyID: mc.AccessKey, SecretAccessKey: mc.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gs := testenv.NewGitServer(t)
+	if seed == nil {
+		seed = map[string]string{"README.md": "data\n", "data/a.txt": "a\n", "data/b.txt": "b\n", "data/c.txt": "c\n"}
+	}
+	gs.CreateSeededRepo(t, "data.git", seed)
+	repo, err := refdata.Open(refdata.Options{URL: gs.URL("data.git"), Token: gs.Token, CacheDir: filepath.Join(t.TempDir(), "cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pages read refbot's copy only: fetch the base into it.
+	if _, err := repo.Branch(ctx, "master"); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{store: store, repo: repo, head: map[int]string{}, work: t.TempDir()}
+	f.r = New(Options{Builds: store, Repo: repo, BaseBranch: "master",
+		Head: func(_ context.Context, pr int) (string, error) { return f.head[pr], nil }})
+	return f
+}
+
+func (f *fixture) upload(t *testing.T, build string, pr int, commit, variant string, files map[string]string) {
+	t.Helper()
+	_, err := f.store.Upload(context.Background(), s3cache.UploadRequest{Build: build, Source: s3cache.Source{PR: pr},
+		Commit: commit, Variant: variant, Dir: testenv.Tree(t, files)})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publish makes build the data branch of pr, as UPDATE does.
+func (f *fixture) publish(t *testing.T, build string, pr int, commit string) {
+	t.Helper()
+	_, err := publish.Publish(context.Background(), f.store, f.repo, publish.Request{Build: build,
+		Want: s3cache.Want{Source: s3cache.Source{PR: pr}, Commit: commit}, Branch: refdata.PRBranch(pr), WorkDir: f.work,
+		Subject: "update", Trailers: refdata.Trailers{PR: pr, Build: build, Commit: commit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+type change struct {
+	Path, Action string
+	Kind         Kind
+	OldSize      int64
+	NewSize      int64
+}
+
+func changes(rev *Review) []change {
+	var out []change
+	for _, f := range rev.Files {
+		out = append(out, change{f.Path, f.Action, f.Kind, f.OldSize, f.NewSize})
+	}
+	return out
+}
+
+func TestReview(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.head[5] = headA
+
+	// No head known, no build: said, not guessed.
+	if _, err := f.r.Review(ctx, 6, AgainstBranch); !errors.Is(err, ErrNoHead) {
+		t.Errorf("PR without a head: %v", err)
+	}
+	if _, err := f.r.Review(ctx, 5, AgainstBranch); !errors.Is(err, ErrNoBuild) {
+		t.Errorf("head without a build: %v", err)
+	}
+
+	// Build 1: a the same, b changed, c gone, plots/p.png added. With no
+	// data branch it is compared with the base.
+	f.upload(t, "1", 5, headA, "", map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "plots/p.png": "\x89PNG-1"})
+	f.r.listed.at = f.r.listed.at.Add(-missedListFor) // seconds later
+	rev, err := f.r.Review(ctx, 5, AgainstBranch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []change{{"b.txt", Changed, KindText, -1, 10}, {"c.txt", Removed, KindText, -1, 0}, {"plots/p.png", Added, KindImage, 0, 6}}
+	if d := cmp.Diff(want, changes(rev)); d != "" {
+		t.Errorf("changes against the base (-want +got):\n%s", d)
+	}
+	if rev.Against != "master" || rev.Build != "1" || rev.Head != headA || rev.Unchanged != 1 || rev.Holds ||
+		rev.Added != 1 || rev.Changed != 1 || rev.Removed != 1 {
+		t.Errorf("review: %+v", rev)
+	}
+	wantFolders := []Folder{{Path: "", Changed: 1, Removed: 1, NewBytes: 10}, {Path: "plots", Added: 1, NewBytes: 6}}
+	if d := cmp.Diff(wantFolders, rev.Folders); d != "" {
+		t.Errorf("folders (-want +got):\n%s", d)
+	}
+	b, _ := rev.File("b.txt")
+	if got, err := f.r.ReadOld(ctx, b, 1<<10); err != nil || string(got) != "b\n" {
+		t.Errorf("old side of b.txt: %q, %v", got, err)
+	}
+	if got, err := f.r.ReadNew(ctx, rev, b, 1<<10); err != nil || string(got) != "b changed\n" {
+		t.Errorf("new side of b.txt: %q, %v", got, err)
+	}
+	if _, err := f.r.ReadNew(ctx, rev, b, 5); !errors.Is(err, s3cache.ErrTooLarge) {
+		t.Errorf("a file over the cap: %v", err)
+	}
+	p, _ := rev.File("plots/p.png")
+	if _, err := f.r.ReadOld(ctx, p, 1<<10); !errors.Is(err, ErrNoSuchSide) {
+		t.Errorf("old side of an added file: %v", err)
+	}
+
+	// UPDATE took build 1: the branch holds it, nothing is left to review
+	// against it, and the base still shows what the PR changes.
+	f.publish(t, "1", 5, headA)
+	rev, err = f.r.Review(ctx, 5, AgainstBranch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev.Against != "PR5" || !rev.Holds || len(rev.Files) != 0 || rev.AgainstBuild != "1" || rev.AgainstCommit == "" {
+		t.Errorf("review against the branch holding the build: %+v", rev)
+	}
+	base, err := f.r.Review(ctx, 5, AgainstBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.Against != "master" || len(base.Files) != 3 {
+		t.Errorf("against the base: %+v", changes(base))
+	}
+
+	// A newer build of the same head: compared with the branch, and the
+	// old sides' sizes come from build 1's manifests.
+	f.upload(t, "2", 5, headA, "", map[string]string{"a.txt": "a\n", "b.txt": "b changed again\n", "plots/p.png": "\x89PNG-1"})
+	f.r.listed.at = f.r.listed.at.Add(-f.r.o.ListFor)
+	rev, err = f.r.Review(ctx, 5, AgainstBranch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []change{{"b.txt", Changed, KindText, 10, 16}}
+	if d := cmp.Diff(want, changes(rev)); d != "" || rev.Build != "2" || rev.Holds {
+		t.Errorf("build 2 against PR5 (build %s, holds %v) (-want +got):\n%s", rev.Build, rev.Holds, d)
+	}
+
+	// The head moved and its build is not there yet: a build of the older
+	// head is never shown as the new head's.
+	f.head[5] = headB
+	f.r.listed.builds = nil // as after ListFor
+	if _, err := f.r.Review(ctx, 5, AgainstBranch); !errors.Is(err, ErrNoBuild) {
+		t.Errorf("after the head moved: %v", err)
+	}
+	// Another PR's build is never taken either.
+	f.upload(t, "3", 7, headB, "", map[string]string{"a.txt": "x\n"})
+	f.r.listed.builds = nil
+	if _, err := f.r.Review(ctx, 5, AgainstBranch); !errors.Is(err, ErrNoBuild) {
+		t.Errorf("another PR's build of the same commit: %v", err)
+	}
+}
+
+func TestReviewVariants(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, map[string]string{"data/linux/a.txt": "a\n", "data/linux/gone.txt": "g\n", "data/mac/a.txt": "m\n"})
+	f.head[9] = headA
+	// The linux variant alone: mac's files are not the build's to remove.
+	f.upload(t, "11", 9, headA, "linux", map[string]string{"a.txt": "a2\n", "new.txt": "n\n"})
+	rev, err := f.r.Review(ctx, 9, AgainstBranch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []change{{"linux/a.txt", Changed, KindText, -1, 3}, {"linux/gone.txt", Removed, KindText, -1, 0},
+		{"linux/new.txt", Added, KindText, 0, 2}}
+	if d := cmp.Diff(want, changes(rev)); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	a, _ := rev.File("linux/a.txt")
+	if got, err := f.r.ReadNew(ctx, rev, a, 100); err != nil || string(got) != "a2\n" {
+		t.Errorf("new side of a variant's file: %q %v", got, err)
+	}
+	if !strings.Contains(rev.Folders[0].Path, "linux") {
+		t.Errorf("folders: %+v", rev.Folders)
+	}
+}
