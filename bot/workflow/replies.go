@@ -294,6 +294,8 @@ type planData struct {
 	Large            bool
 	NoChange         bool
 	Notes            []variantNote
+	Thumbs           []thumb
+	Review           string // the review page
 }
 
 func planView(w intake.CommentWork, cmd command.Command, pr PullRequest, build Build, res *publish.Result, limit float64) planData {
@@ -327,6 +329,10 @@ type updateData struct {
 	Diffs    []fileDiff
 	Overlaps []overlap
 	Notes    []variantNote
+	// Thumbs show the first changed images once the data is pushed;
+	// Review links the review page.
+	Thumbs []thumb `json:",omitempty"`
+	Review string  `json:",omitempty"`
 	// CI is where the CI part stands: running, passed, failed, timeout,
 	// stopped, superseded, gave-up.
 	CI string

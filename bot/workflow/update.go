@@ -162,6 +162,8 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	// commit on the branch, and this record (see the top).
 	planned := updateView(w, pr, build, plan)
 	planned.Notes = notes
+	planned.Thumbs = b.thumbs(pr.Number, build.ID, plan.Update.Changes, true)
+	planned.Review = b.reviewURL(pr.Number, true)
 	if planned.Overlaps, err = b.overlaps(ctx, pr.Number, plan); err != nil {
 		return outage("compare with the other pull requests' data", err)
 	}
@@ -383,6 +385,8 @@ func (b *Bot) plan(ctx context.Context, w intake.CommentWork, cmd command.Comman
 		if res, err = publish.Publish(ctx, b.cache, b.repo, req); err == nil {
 			v := planView(w, cmd, pr, build, res, b.cfg.LargeChangeShare)
 			v.Notes, v.Prefix = notes, b.cfg.Prefix
+			v.Thumbs = b.thumbs(pr.Number, build.ID, res.Update.Changes, false)
+			v.Review = b.reviewURL(pr.Number, false)
 			if v.Overlaps, err = b.overlaps(ctx, pr.Number, res); err != nil {
 				return outage("compare with the other pull requests' data", err)
 			}

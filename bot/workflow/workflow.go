@@ -153,6 +153,14 @@ type Config struct {
 	RestartGrace     time.Duration
 	LargeChangeShare float64 // UPDATE needs --all above this share; default 0.5
 	PublicURL        string  // refbot's own pages, for status links (optional)
+	// Thumbnails: UPDATE's and PLAN's replies show the first changed
+	// images, served by refbot's pages at PublicURL. SignLink, when the
+	// pages are private, returns the query that lets anyone holding a
+	// thumbnail's link fetch it (GitHub's image proxy). DataRoot is the
+	// data's folder in the data repo, as in its configuration.
+	Thumbnails bool
+	SignLink   func(path string) string
+	DataRoot   string
 	// ClosedGrace is how long the data branch of a PR closed without
 	// merging is kept (it may be reopened); default 7 days.
 	ClosedGrace time.Duration
