@@ -540,16 +540,3 @@ type ImageDiff struct {
 	Identical bool
 	PNG       []byte // the difference image
 }
-
-// ImageDiff compares the two sides of a changed image file of rev,
-// computing it once: the result is kept in the disk cache under the two
-// blob ids.
-func (r *Reviewer) ImageDiff(ctx context.Context, rev *Review, f File) (*ImageDiff, error) {
-	return nil, errors.New("review: not built yet")
-}
-
-// Thumbnail is a small PNG of f: old | new | difference for a changed
-// image, the new image alone for an added one. Cached as ImageDiff is.
-func (r *Reviewer) Thumbnail(ctx context.Context, rev *Review, f File) ([]byte, error) {
-	return nil, errors.New("review: not built yet")
-}

@@ -1,0 +1,128 @@
+package review
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/png"
+	"path/filepath"
+	"testing"
+
+	"github.com/refbot/refbot/internal/diskcache"
+)
+
+// pngOf draws a w×h picture, grey with the pixels in red set red, as
+// a PNG compressed at level.
+func pngOf(t *testing.T, w, h int, red []image.Point, level png.CompressionLevel) string {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.NRGBA{200, 200, 200, 255})
+		}
+	}
+	for _, p := range red {
+		img.Set(p.X, p.Y, color.NRGBA{255, 0, 0, 255})
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: level}).Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func TestImageDiffs(t *testing.T) {
+	ctx := context.Background()
+	plain := pngOf(t, 40, 30, nil, png.DefaultCompression)
+	f := newFixture(t, map[string]string{"data/changed.png": plain, "data/same-looking.png": plain, "data/gone.png": plain})
+	cache, err := diskcache.New(filepath.Join(t.TempDir(), "cache"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.o.Cache = cache
+	f.head[3] = headA
+	f.upload(t, "30", 3, headA, "", map[string]string{
+		"changed.png":      pngOf(t, 40, 30, []image.Point{{1, 1}, {2, 1}, {39, 29}}, png.DefaultCompression),
+		"same-looking.png": pngOf(t, 40, 30, nil, png.NoCompression), // same pixels, other bytes
+		"added.png":        plain,
+	})
+	rev, err := f.r.Review(ctx, 3, AgainstBranch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev.Changed != 2 || rev.Added != 1 || rev.Removed != 1 {
+		t.Fatalf("review: %+v", changes(rev))
+	}
+	diffs := f.r.ImageDiffs(ctx, rev, rev.Files)
+	if len(diffs) != 2 {
+		t.Fatalf("diffs of %d files, want the 2 changed images: %v", len(diffs), diffs)
+	}
+	d := diffs["changed.png"]
+	if d.Changed != 3 || d.Total != 1200 || d.Identical || len(d.PNG) == 0 {
+		t.Errorf("changed.png: %d of %d pixels, identical %v, %d bytes of image", d.Changed, d.Total, d.Identical, len(d.PNG))
+	}
+	if img, err := png.Decode(bytes.NewReader(d.PNG)); err != nil || img.Bounds().Dx() != 40 {
+		t.Errorf("difference image: %v", err)
+	}
+	if s := diffs["same-looking.png"]; !s.Identical || s.Changed != 0 || s.PNG != nil {
+		t.Errorf("same-looking.png: %+v", s)
+	}
+	// Cached: a second Reviewer on the same cache computes nothing, and
+	// needs neither the data repo nor S3.
+	again := New(Options{Cache: cache})
+	if got := again.ImageDiffs(ctx, rev, rev.Files); got["changed.png"] == nil || got["changed.png"].Changed != 3 ||
+		!bytes.Equal(got["changed.png"].PNG, d.PNG) || !got["same-looking.png"].Identical {
+		t.Errorf("from the cache: %v", got)
+	}
+
+	// Thumbnails: old | new | difference, and the new alone when added.
+	changed, _ := rev.File("changed.png")
+	added, _ := rev.File("added.png")
+	th, err := f.r.Thumbnail(ctx, rev, changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	three, err := png.Decode(bytes.NewReader(th))
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err = f.r.Thumbnail(ctx, rev, added)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := png.Decode(bytes.NewReader(th))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if three.Bounds().Dx() < 2*one.Bounds().Dx() {
+		t.Errorf("thumbnail of a change %v, of an addition %v", three.Bounds(), one.Bounds())
+	}
+	// A PLAN's thumbnail, by build and path, and one of pushed data by
+	// blob ids, are the same picture.
+	of, err := f.r.ThumbnailOf(ctx, 3, "30", "changed.png", changed.Old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publish(t, "30", 3, headA)
+	if _, err := f.repo.Branch(ctx, "PR3"); err != nil {
+		t.Fatal(err)
+	}
+	by, err := f.r.ThumbnailByIDs(ctx, changed.Old, changed.New)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(of, by) {
+		t.Error("ThumbnailOf and ThumbnailByIDs differ for the same two sides")
+	}
+	// Not images, not this PR's build, a path with ..: refused.
+	if _, err := f.r.ThumbnailOf(ctx, 4, "30", "changed.png", ""); err == nil {
+		t.Error("another PR's build gave a thumbnail")
+	}
+	if _, err := f.r.ThumbnailOf(ctx, 3, "30", "../changed.png", ""); err == nil {
+		t.Error("a path with .. gave a thumbnail")
+	}
+	if _, err := f.r.ThumbnailByIDs(ctx, "", "not-an-id"); err == nil {
+		t.Error("a bad blob id gave a thumbnail")
+	}
+}
