@@ -43,6 +43,9 @@ type Config struct {
 	// Website turns on BUILDBOT: WEBSITE (documentation previews); without
 	// a website section it is off.
 	Website *Website `yaml:"website"`
+	// Pages says who may read refbot's own web pages (the pull requests,
+	// the review of a build, the jobs) and where it caches what they show.
+	Pages Pages `yaml:"pages"`
 
 	src *source // nil for a Config built in code
 }

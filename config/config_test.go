@@ -153,6 +153,13 @@ func TestLoadExample(t *testing.T) {
 			Timeout:     Duration(2 * time.Hour),
 			StopTimeout: Duration(time.Minute),
 		},
+		Pages: Pages{
+			Access:        PagesAuto,
+			OAuth:         PagesOAuth{WebURL: "https://github.com"},
+			CacheDir:      "/var/lib/refbot/review-cache",
+			CacheMaxBytes: GiB,
+			Thumbnails:    true,
+		},
 	}
 	if diff := cmp.Diff(want, got, ignoreSource); diff != "" {
 		t.Errorf("Load(%s) mismatch (-want +got):\n%s", examplePath, diff)
@@ -175,6 +182,8 @@ func TestLoadDefaults(t *testing.T) {
 	want.Database = "/var/lib/refbot/refbot.db"
 	want.Policy.Cooldowns = map[string]Duration{"UPDATE": Duration(10 * time.Minute)}
 	want.Jobs.Workers = map[string]int{"commands": 4, "updates": 2, "merges": 2, "ci": 4}
+	want.Pages.CacheDir = "/var/lib/refbot/review-cache"
+	want.Pages.OAuth.WebURL = "https://github.com"
 	if diff := cmp.Diff(want, got, ignoreSource); diff != "" {
 		t.Errorf("Load(minimal) mismatch (-want +got):\n%s", diff)
 	}

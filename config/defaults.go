@@ -135,6 +135,11 @@ func Default() *Config {
 		StateDir: DefaultStateDir,
 		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Policy:   Policy{LargeChangeShare: DefaultLargeChangeShare},
+		Pages: Pages{
+			Access:        DefaultPagesAccess,
+			CacheMaxBytes: DefaultPagesCacheMaxBytes,
+			Thumbnails:    DefaultPagesThumbnails,
+		},
 	}
 }
 
@@ -200,4 +205,5 @@ func (c *Config) applyDerivedDefaults() {
 	if c.Website != nil {
 		c.Website.applyDefaults()
 	}
+	c.applyPagesDefaults()
 }

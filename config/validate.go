@@ -32,6 +32,7 @@ func (c *Config) Validate() error {
 	c.Policy.check(ck)
 	c.Jobs.check(ck)
 	c.checkWebsite(ck)
+	c.checkPages(ck)
 	if len(ck.problems) == 0 {
 		return nil
 	}
@@ -73,6 +74,9 @@ func (c *Config) secrets() []namedSecret {
 		{"data_repo.token", c.DataRepo.Token},
 		{"ci.token", c.CI.Token},
 		{"server.api_token", c.Server.APIToken},
+		{"pages.oauth.client_secret", c.Pages.OAuth.ClientSecret},
+		{"pages.tokens", c.Pages.Tokens},
+		{"pages.session_key", c.Pages.SessionKey},
 	}
 	if c.GitHub.App != nil {
 		list = append(list, namedSecret{"github.app.private_key", c.GitHub.App.PrivateKey})

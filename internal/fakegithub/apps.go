@@ -345,7 +345,7 @@ func (s *Server) getRepo(c *call) answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	full := s.coveredRepo(c.params["owner"] + "/" + c.params["repo"])
-	if full == "" {
+	if full == "" || (full == s.repo && s.hidesPrivateRepo(c.idn)) {
 		return notFound()
 	}
 	t := s.template("repos/get")
@@ -371,7 +371,10 @@ func (s *Server) repoJSON(t map[string]any, full string) map[string]any {
 	t["node_id"] = nodeID("Repository", id)
 	t["name"], t["full_name"] = name, full
 	t["owner"] = s.userJSON(owner)
-	t["private"] = false
+	t["private"] = s.st.private && full == s.repo
+	if t["private"] == true {
+		t["visibility"] = "private"
+	}
 	t["fork"] = !strings.EqualFold(owner, s.owner)
 	return t
 }

@@ -90,6 +90,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveGraphQL(w, r)
 	case strings.HasPrefix(p, blobPrefix):
 		s.serveBlob(w, r)
+	case p == OAuthAuthorizePath || p == OAuthAccessTokenPath:
+		s.serveOAuth(w, r)
 	case s.prefix == "" || strings.HasPrefix(p, s.prefix+"/"):
 		s.serveREST(w, r, strings.TrimPrefix(p, s.prefix))
 	default:

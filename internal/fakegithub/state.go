@@ -136,6 +136,8 @@ type state struct {
 	repos       []string // other repositories the installations cover
 	actions     actionsState
 	checkRuns   []*checkRunState
+	oauth       *oauthState // the OAuth web flow (oauth.go); nil until used
+	private     bool        // the repository is private (SetPrivate)
 }
 
 type rateWindow struct {
