@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"regexp"
@@ -101,18 +102,35 @@ func signable(p string) bool {
 }
 
 // Sign returns the query string ("exp=…&sig=…") that lets anyone holding
-// the link GET that exact path until exp: for the thumbnails in PR replies,
-// which GitHub's image proxy fetches without cookies. path is the URL's
-// path as the request will read it (decoded: r.URL.Path). Only thumbnail
-// paths (/thumb/… and /pr/{n}/thumb/…) are ever admitted with a signature:
-// for any other path, and in public mode (no signature is needed),
-// Sign returns "".
-func (a *Auth) Sign(p string, exp time.Time) string {
-	if a.seal == nil || !signable(p) {
+// the link GET that exact path, with that exact query, until exp: for the
+// thumbnails in PR replies, which GitHub's image proxy fetches without
+// cookies. target is the URL's path as the request will read it (decoded:
+// r.URL.Path), optionally followed by "?" and its query, which the
+// signature covers too (a thumbnail's old side is named in it). Only
+// thumbnail paths (/thumb/… and /pr/{n}/thumb/…) are ever admitted with a
+// signature: for any other path, and in public mode (no signature is
+// needed), Sign returns "".
+func (a *Auth) Sign(target string, exp time.Time) string {
+	p, rawQuery, _ := strings.Cut(target, "?")
+	q, err := url.ParseQuery(rawQuery)
+	if a.seal == nil || !signable(p) || err != nil || q.Has("exp") || q.Has("sig") {
 		return ""
 	}
 	e := strconv.FormatInt(exp.Unix(), 10)
-	return "exp=" + e + "&sig=" + a.seal.mac("link", p+"\n"+e)
+	return "exp=" + e + "&sig=" + a.seal.mac("link", signedText(p, q, e))
+}
+
+// signedText is what a link's signature covers: its path, its query but
+// the signature's own parameters (sorted, as url.Values encodes them), and
+// its expiry.
+func signedText(p string, q url.Values, exp string) string {
+	rest := url.Values{}
+	for k, v := range q {
+		if k != "exp" && k != "sig" {
+			rest[k] = v
+		}
+	}
+	return p + "\n" + rest.Encode() + "\n" + exp
 }
 
 // signedLink reports whether r is a GET of a thumbnail path with a valid,
@@ -127,7 +145,7 @@ func (a *Auth) signedLink(r *http.Request) bool {
 	if err != nil || !a.o.Now().Before(time.Unix(exp, 0)) {
 		return false
 	}
-	want := a.seal.mac("link", r.URL.Path+"\n"+e)
+	want := a.seal.mac("link", signedText(r.URL.Path, q, e))
 	return hmac.Equal([]byte(want), []byte(sig))
 }
 

@@ -640,6 +640,25 @@ func TestSignedLinks(t *testing.T) {
 		t.Error("signed thumbnail of pushed data refused")
 	}
 
+	// The query is signed too: a PLAN's thumbnail names its old side there.
+	old := strings.Repeat("1", 40)
+	withOld := s.auth.Sign(thumb+"?old="+old, now.Add(time.Hour))
+	if r := b.get(t, link(thumb, "old="+old+"&"+withOld), "Accept", "image/*"); r.status != http.StatusOK {
+		t.Errorf("signed thumbnail with its old side: %d", r.status)
+	}
+	for name, query := range map[string]string{
+		"another old side":  "old=" + strings.Repeat("2", 40) + "&" + withOld,
+		"old side dropped":  withOld,
+		"a parameter added": "old=" + old + "&x=1&" + withOld,
+	} {
+		if r := b.get(t, link(thumb, query), "Accept", "image/*"); r.status != http.StatusUnauthorized {
+			t.Errorf("%s: %d, want 401", name, r.status)
+		}
+	}
+	if got := s.auth.Sign(thumb+"?sig=x", now.Add(time.Hour)); got != "" {
+		t.Errorf("a target naming sig was signed: %q", got)
+	}
+
 	for _, p := range []string{"/pr/5", "/pr/5/new/b/a.png", "/thumb/../pr/5", "/pr/5/thumb/../../jobs/1", "/jobs/1/thumb/x"} {
 		if got := s.auth.Sign(p, now.Add(time.Hour)); got != "" {
 			t.Errorf("Sign(%q) = %q, want none: not a thumbnail", p, got)
