@@ -399,7 +399,7 @@ func TestOpenPullRequests(t *testing.T) {
 			continue
 		}
 		pr, _ = e.gh.PR(i)
-		want = append(want, PRSummary{Number: i, HeadSHA: pr.HeadSHA, HeadRef: pr.HeadRef, BaseRef: "master", UpdatedAt: pr.UpdatedAt, Author: pr.Author, Draft: pr.Draft})
+		want = append(want, PRSummary{Number: i, Title: pr.Title, HeadSHA: pr.HeadSHA, HeadRef: pr.HeadRef, BaseRef: "master", UpdatedAt: pr.UpdatedAt, Author: pr.Author, Draft: pr.Draft})
 	}
 	e.gh.ResetRequests()
 	got, err := e.c.OpenPullRequests(context.Background())

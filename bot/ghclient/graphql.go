@@ -11,6 +11,7 @@ import (
 // PRSummary is an open pull request as the reconciler sees it.
 type PRSummary struct {
 	Number    int
+	Title     string
 	HeadSHA   string
 	HeadRef   string
 	BaseRef   string
@@ -27,6 +28,7 @@ type openPRsQuery struct {
 		PullRequests struct {
 			Nodes []struct {
 				Number            int
+				Title             string
 				HeadRefOid        githubv4.GitObjectID
 				HeadRefName       string
 				BaseRefName       string
@@ -63,6 +65,7 @@ func (c *Client) OpenPullRequests(ctx context.Context) ([]PRSummary, error) {
 		for _, n := range q.Repository.PullRequests.Nodes {
 			out = append(out, PRSummary{
 				Number:    n.Number,
+				Title:     n.Title,
 				HeadSHA:   string(n.HeadRefOid),
 				HeadRef:   n.HeadRefName,
 				BaseRef:   n.BaseRefName,

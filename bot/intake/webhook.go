@@ -42,6 +42,10 @@ type Delivery struct {
 	// Head, when set, is what the delivery shows of a pull request's head:
 	// refbot keeps it to know which head a later comment was about.
 	Head *HeadSeen
+	// OpenPR, when set, is an open pull request as the delivery shows it,
+	// for the list of open PRs on refbot's index page (a closed one leaves
+	// the list by its PullRequestClosed work).
+	OpenPR *OpenPR
 	// Ignored says why a delivery asks for nothing (for the record).
 	Ignored string
 }
@@ -52,6 +56,19 @@ type HeadSeen struct {
 	PR  int
 	SHA string
 	At  time.Time
+}
+
+// OpenPR is an open pull request as a pull_request delivery shows it;
+// UpdatedAt orders it against other views of the PR.
+type OpenPR struct {
+	PR        int
+	Title     string
+	Author    string
+	Head      string
+	Base      string
+	Draft     bool
+	Fork      bool
+	UpdatedAt time.Time
 }
 
 // Work is a unit of work a delivery asks for. Its concrete types are
@@ -308,6 +325,10 @@ type payload struct {
 	} `json:"comment"`
 	Number      int `json:"number"`
 	PullRequest *struct {
+		Title          string    `json:"title"`
+		State          string    `json:"state"`
+		Draft          bool      `json:"draft"`
+		User           *user     `json:"user"`
 		UpdatedAt      time.Time `json:"updated_at"`
 		MergedAt       time.Time `json:"merged_at"`
 		Merged         bool      `json:"merged"`
@@ -398,12 +419,21 @@ func (h *Handler) decode(d *Delivery, body []byte) error {
 		if sha := p.PullRequest.Head.SHA; sha != "" && !p.PullRequest.UpdatedAt.IsZero() {
 			d.Head = &HeadSeen{PR: p.Number, SHA: sha, At: p.PullRequest.UpdatedAt}
 		}
+		fork := p.PullRequest.Head.Repo == nil || !strings.EqualFold(p.PullRequest.Head.Repo.FullName, p.Repository.FullName)
 		if p.Action != "closed" {
 			switch p.Action {
 			case "opened", "synchronize", "reopened":
 				if h.opts.CIWorkflow != nil && d.Head != nil {
-					fork := p.PullRequest.Head.Repo == nil || !strings.EqualFold(p.PullRequest.Head.Repo.FullName, p.Repository.FullName)
 					d.Work = CIEvent{Repo: p.Repository.FullName, PR: p.Number, HeadSHA: d.Head.SHA, Fork: fork}
+				}
+			}
+			// Any action on an open PR shows it as it is (an event on a
+			// closed one, a label say, must not list it again).
+			if pr := p.PullRequest; pr.State == "open" && d.Head != nil {
+				d.OpenPR = &OpenPR{PR: p.Number, Title: pr.Title, Head: pr.Head.SHA, Base: pr.Base.Ref, Draft: pr.Draft,
+					Fork: fork, UpdatedAt: pr.UpdatedAt}
+				if pr.User != nil {
+					d.OpenPR.Author = pr.User.Login
 				}
 			}
 			if d.Head != nil {

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/intake"
+	"github.com/refbot/refbot/bot/joblog"
 	"github.com/refbot/refbot/bot/store"
 )
 
@@ -104,7 +105,7 @@ func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) e
 	if h.NeedsLease == nil || h.NeedsLease(job.Args.CommentWork) {
 		leases = []string{store.PRLease(job.Args.PR)}
 	}
-	return w.q.run(ctx, job.JobRow, leases, func() error {
+	return w.q.run(ctx, job.JobRow, leases, func(ctx context.Context) error {
 		if h.Comment == nil {
 			return river.JobCancel(errors.New("no comment handler configured"))
 		}
@@ -124,7 +125,7 @@ type prClosedWorker struct {
 func (w *prClosedWorker) Work(ctx context.Context, job *river.Job[PRClosedArgs]) error {
 	h := w.q.handlers
 	leases := []string{store.PRLease(job.Args.PR), store.BaseLease(w.q.base)}
-	return w.q.run(ctx, job.JobRow, leases, func() error {
+	return w.q.run(ctx, job.JobRow, leases, func(ctx context.Context) error {
 		if h.PRClosed == nil {
 			return river.JobCancel(errors.New("no pull request handler configured"))
 		}
@@ -143,7 +144,7 @@ type branchDeletionWorker struct {
 
 func (w *branchDeletionWorker) Work(ctx context.Context, job *river.Job[BranchDeletionArgs]) error {
 	h := w.q.handlers
-	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, func() error {
+	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, func(ctx context.Context) error {
 		if h.DeleteBranch == nil {
 			return river.JobCancel(errors.New("no branch deletion handler configured"))
 		}
@@ -162,7 +163,7 @@ type ciWaitWorker struct {
 
 func (w *ciWaitWorker) Work(ctx context.Context, job *river.Job[CIWaitArgs]) error {
 	h := w.q.handlers
-	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, func() error {
+	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, func(ctx context.Context) error {
 		if h.CIWait == nil {
 			return river.JobCancel(errors.New("no CI wait handler configured"))
 		}
@@ -181,7 +182,7 @@ type websiteWorker struct {
 
 func (w *websiteWorker) Work(ctx context.Context, job *river.Job[WebsiteArgs]) error {
 	h := w.q.handlers
-	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, func() error {
+	return w.q.run(ctx, job.JobRow, []string{store.PRLease(job.Args.PR)}, func(ctx context.Context) error {
 		if h.Website == nil {
 			return river.JobCancel(errors.New("no website handler configured"))
 		}
@@ -203,8 +204,14 @@ const gaveUpTimeout = 2 * time.Minute
 // so is an error taking the leases on the last attempt, without them. An
 // error that says when to try again (a rate limit) snoozes the job until
 // then.
-func (q *Queue) run(ctx context.Context, row *rivertype.JobRow, leases []string, f func() error,
+//
+// The job's context carries its log (see joblog), which f and gaveUp
+// write to; what it holds is written when run returns.
+func (q *Queue) run(ctx context.Context, row *rivertype.JobRow, leases []string, f func(ctx context.Context) error,
 	gaveUp func(context.Context, error)) error {
+	logs := joblog.NewWriter(q.st, row.ID, row.Attempt, q.log)
+	defer logs.Close()
+	ctx = joblog.With(ctx, logs)
 	tell := func(err error) {
 		if lastAttempt(ctx, row, err) {
 			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gaveUpTimeout)
@@ -215,7 +222,7 @@ func (q *Queue) run(ctx context.Context, row *rivertype.JobRow, leases []string,
 	ran := false
 	work := func() error {
 		ran = true
-		err := f()
+		err := f(ctx)
 		var later retryAt
 		if errors.As(err, &later) {
 			return river.JobSnooze(max(time.Until(later.RetryAt()), time.Second))
@@ -246,7 +253,7 @@ type ciEventWorker struct {
 // the next poll or pass.
 func (w *ciEventWorker) Work(ctx context.Context, job *river.Job[CIEventArgs]) error {
 	h := w.q.handlers
-	return w.q.run(ctx, job.JobRow, nil, func() error {
+	return w.q.run(ctx, job.JobRow, nil, func(ctx context.Context) error {
 		if h.CIEvent == nil {
 			return river.JobCancel(errors.New("no CI event handler configured"))
 		}

@@ -488,6 +488,16 @@ func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 					return err
 				}
 			}
+			if p := d.OpenPR; p != nil {
+				if err := q.rec.OpenPR(ctx, tx, store.OpenPR(*p)); err != nil {
+					return err
+				}
+			}
+			if c, ok := d.Work.(intake.PullRequestClosed); ok {
+				if err := q.rec.ClosedPR(ctx, tx, c.PR); err != nil {
+					return err
+				}
+			}
 			switch w := d.Work.(type) {
 			case nil:
 			case intake.CommentWork:
@@ -778,6 +788,7 @@ type JobSummary struct {
 	Kind      string
 	State     string
 	Attempt   int
+	PR        int    // 0 for a job of no one PR
 	Author    string // for a comment's job
 	Body      string
 	CreatedAt time.Time
@@ -799,7 +810,7 @@ func (q *Queue) JobsForPR(ctx context.Context, pr, limit int) ([]JobSummary, err
 	defer rows.Close()
 	var out []JobSummary
 	for rows.Next() {
-		var j JobSummary
+		j := JobSummary{PR: pr}
 		var created string
 		if err := rows.Scan(&j.ID, &j.Kind, &j.State, &j.Attempt, &j.Author, &j.Body, &created, &j.Failed); err != nil {
 			return nil, err

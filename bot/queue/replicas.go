@@ -195,5 +195,8 @@ func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 	if w.q.handlers.Reconcile == nil {
 		return river.JobCancel(errors.New("no reconcile handler configured"))
 	}
+	// The queue's own upkeep rides on the pass: one replica, every few
+	// minutes.
+	w.q.pruneJobLogs(ctx)
 	return w.q.handlers.Reconcile(ctx)
 }

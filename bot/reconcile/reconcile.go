@@ -8,7 +8,7 @@
 //
 // Each pass also notes every open PR's head (so that a comment can be
 // bound to the head its author saw, docs/design.md "Approval bound to what
-// was reviewed"), catches up on PRs closed without merging, and sets the
+// was reviewed") and the list of open PRs the index page shows, catches up on PRs closed without merging, and sets the
 // cache status of every open PR's head (docs/design.md, "Cache status"),
 // writing only when it changed and not re-examining a head whose status is
 // already final, so that a quiet pass costs GitHub only the listings of
@@ -168,6 +168,15 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 		}
 	}
 	if err := r.o.Store.RecordHeads(ctx, heads); err != nil {
+		return res, err
+	}
+	// The index page's list of open PRs is what GitHub listed.
+	listed := make([]store.OpenPR, len(open))
+	for i, pr := range open {
+		listed[i] = store.OpenPR{PR: pr.Number, Title: pr.Title, Author: pr.Author, Head: pr.HeadSHA, Base: pr.BaseRef,
+			Draft: pr.Draft, Fork: pr.IsFork, UpdatedAt: pr.UpdatedAt}
+	}
+	if err := r.o.Store.SetOpenPRs(ctx, listed); err != nil {
 		return res, err
 	}
 	firstLook := started.Add(-r.o.FirstLookback)

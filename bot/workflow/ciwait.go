@@ -27,6 +27,7 @@ func (b *Bot) afterPush(ctx context.Context, u *store.Update) error {
 		return err
 	}
 	if u.Step == store.StepPushed {
+		b.logc(ctx).Info("update: restart CI", zap.Int("pr", u.PR), zap.String("build", u.Build))
 		if err := b.supersedeOthers(ctx, u); err != nil {
 			return err
 		}
@@ -42,7 +43,7 @@ func (b *Bot) afterPush(ctx context.Context, u *store.Update) error {
 		if err := b.ci.Restart(ctx, u.Build); err != nil {
 			// The restart may have been done (an answer lost): the wait
 			// finds out, and asks again only if the build never restarts.
-			b.log.Warn("restart CI build", zap.String("build", u.Build), zap.Error(err))
+			b.logc(ctx).Warn("restart CI build", zap.String("build", u.Build), zap.Error(err))
 		}
 		failpoint.Hit("restarted")
 	}
@@ -133,6 +134,7 @@ func (b *Bot) WaitCI(ctx context.Context, pr int, id int64) (time.Duration, erro
 		// retry): it schedules this wait again when it has.
 		return 0, nil
 	}
+	b.logc(ctx).Info("update: look at the CI build", zap.Int("pr", u.PR), zap.String("build", u.Build))
 	view, err := decodeView(u.View)
 	if err != nil {
 		return 0, err
@@ -168,9 +170,9 @@ func (b *Bot) WaitCI(ctx context.Context, pr int, id int64) (time.Duration, erro
 			if err := b.st.SaveUpdate(ctx, u); err != nil {
 				return 0, finalOK(err)
 			}
-			b.log.Info("CI build did not restart; asking again", zap.Int("pr", pr), zap.String("build", u.Build))
+			b.logc(ctx).Info("CI build did not restart; asking again", zap.Int("pr", pr), zap.String("build", u.Build))
 			if err := b.ci.Restart(ctx, u.Build); err != nil {
-				b.log.Warn("restart CI build", zap.String("build", u.Build), zap.Error(err))
+				b.logc(ctx).Warn("restart CI build", zap.String("build", u.Build), zap.Error(err))
 			}
 			return b.cfg.PollInterval, nil
 		}
@@ -300,7 +302,7 @@ func finalOK(err error) error {
 // CIWaitGaveUp reports that refbot could not follow a restarted build (CI
 // kept failing to answer).
 func (b *Bot) CIWaitGaveUp(ctx context.Context, pr int, id int64, attempts int, err error) {
-	b.log.Error("gave up following a CI build", zap.Int("pr", pr), zap.Int("attempts", attempts), zap.Error(err))
+	b.logc(ctx).Error("gave up following a CI build", zap.Int("pr", pr), zap.Int("attempts", attempts), zap.Error(err))
 	u, gerr := b.st.UpdateByID(ctx, id)
 	if gerr != nil || u == nil || store.Final(u.Step) {
 		return
@@ -308,7 +310,7 @@ func (b *Bot) CIWaitGaveUp(ctx context.Context, pr int, id int64, attempts int, 
 	view, _ := decodeView(u.View)
 	view.CI, view.Reason = "gave-up", plainReason(err)
 	if eerr := b.end(ctx, u, store.StepGaveUp, view); eerr != nil {
-		b.log.Error("report a CI wait that gave up", zap.Int("pr", pr), zap.Error(eerr))
+		b.logc(ctx).Error("report a CI wait that gave up", zap.Int("pr", pr), zap.Error(eerr))
 	}
 }
 
@@ -360,7 +362,7 @@ func (b *Bot) replyUpdate(ctx context.Context, u *store.Update, view updateData)
 	// run GitHub refuses (an App without checks: write) must not hold
 	// the update back. The next reply of the update brings it in line.
 	if err := b.syncCheckRun(ctx, u, view); err != nil {
-		b.log.Warn("check run not brought in line with the update", zap.Int("pr", u.PR), zap.Int64("update", u.ID), zap.Error(err))
+		b.logc(ctx).Warn("check run not brought in line with the update", zap.Int("pr", u.PR), zap.Int64("update", u.ID), zap.Error(err))
 	}
 	return nil
 }

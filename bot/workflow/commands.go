@@ -149,7 +149,7 @@ func (b *Bot) status(ctx context.Context, w intake.CommentWork, cmd command.Comm
 // gives its cooldown back and its pending status ends; one that pushed
 // ends as given up, its reply and status saying so.
 func (b *Bot) GaveUp(ctx context.Context, w intake.CommentWork, attempts int, err error) {
-	log := b.log.With(zap.Int("pr", w.PR), zap.Int64("comment", w.CommentID))
+	log := b.logc(ctx).With(zap.Int("pr", w.PR), zap.Int64("comment", w.CommentID))
 	log.Error("gave up on a comment", zap.Int("attempts", attempts), zap.Error(err))
 	reason := plainReason(err)
 	for _, cmd := range commands(command.Parse(w.Body, b.cfg.Prefix)) {
@@ -204,7 +204,7 @@ func (b *Bot) pushedUnrecorded(ctx context.Context, u *store.Update) bool {
 	}
 	mine, tip, err := b.pushedByThis(ctx, u)
 	if err != nil {
-		b.log.Warn("read the data branch of an update that gave up", zap.Int("pr", u.PR), zap.Error(err))
+		b.logc(ctx).Warn("read the data branch of an update that gave up", zap.Int("pr", u.PR), zap.Error(err))
 		return false
 	}
 	if mine {

@@ -90,7 +90,7 @@ func (b *Bot) textDiffs(ctx context.Context, res *publish.Result) []fileDiff {
 		}
 	}
 	if err != nil {
-		b.log.Warn("text diffs left out of the reply", zap.Error(err))
+		b.logc(ctx).Warn("text diffs left out of the reply", zap.Error(err))
 		return nil
 	}
 	var out []fileDiff

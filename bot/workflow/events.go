@@ -22,7 +22,7 @@ type CacheStatusSetter func(ctx context.Context, pr int, head string, fork bool)
 // is the run's head repository, branch and commit; when that is not
 // exactly one, refbot does nothing (the reconciler still polls).
 func (b *Bot) HandleCIEvent(ctx context.Context, ev intake.CIEvent, setStatus CacheStatusSetter) error {
-	log := b.log.With(zap.Int64("run", ev.RunID), zap.Int("attempt", ev.Attempt), zap.String("head", short(ev.HeadSHA)))
+	log := b.logc(ctx).With(zap.Int64("run", ev.RunID), zap.Int("attempt", ev.Attempt), zap.String("head", short(ev.HeadSHA)))
 	if ev.RunID > 0 && ev.RunEvent == "push" {
 		if ev.Action != "completed" {
 			return nil // a merge waits for its build to end
@@ -78,7 +78,7 @@ func (b *Bot) ciEventPRs(ctx context.Context, ev intake.CIEvent) ([]PullRequest,
 	}
 	owner, _, ok := strings.Cut(ev.HeadRepo, "/")
 	if !ok || ev.HeadBranch == "" {
-		b.log.Warn("a run without pull requests or head repository; left to the reconciler", zap.Int64("run", ev.RunID))
+		b.logc(ctx).Warn("a run without pull requests or head repository; left to the reconciler", zap.Int64("run", ev.RunID))
 		return nil, nil
 	}
 	prs, err := b.gh.PullRequestsByHead(ctx, owner, ev.HeadBranch)
@@ -91,7 +91,7 @@ func (b *Bot) ciEventPRs(ctx context.Context, ev intake.CIEvent) ([]PullRequest,
 		for i, p := range match {
 			nums[i] = fmt.Sprintf("#%d", p.Number)
 		}
-		b.log.Warn("the run of a fork's branch is not exactly one open pull request's; not acting on it",
+		b.logc(ctx).Warn("the run of a fork's branch is not exactly one open pull request's; not acting on it",
 			zap.Int64("run", ev.RunID), zap.String("head_repo", ev.HeadRepo), zap.String("branch", ev.HeadBranch),
 			zap.Strings("pull_requests", nums))
 		return nil, nil

@@ -32,7 +32,7 @@ import (
 //
 // Closed without merging: the branch is deleted after ClosedGrace.
 func (b *Bot) HandleClosed(ctx context.Context, w intake.PullRequestClosed) (time.Duration, error) {
-	log := b.log.With(zap.Int("pr", w.PR), zap.Bool("merged", w.Merged))
+	log := b.logc(ctx).With(zap.Int("pr", w.PR), zap.Bool("merged", w.Merged))
 	if !w.Merged {
 		info, err := b.repo.Branch(ctx, refdata.PRBranch(w.PR))
 		if err != nil {
@@ -125,6 +125,7 @@ func (b *Bot) saveMerge(ctx context.Context, m *store.Merge, v mergeView) error 
 // for the merged head and applies to the base as it is; otherwise it goes
 // to the post-merge build's route.
 func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error) {
+	b.logc(ctx).Info("merge: promote the data branch", zap.Int("pr", m.PR))
 	branch := refdata.PRBranch(m.PR)
 	v := b.mergeView(m)
 	info, err := b.repo.Branch(ctx, branch)
@@ -160,7 +161,7 @@ func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error
 				case err == nil && build.Started:
 					v.RestartAsked, v.RestartBefore, v.RestartAt = build.ID, snapshot(build), b.now().UTC()
 				case err != nil && !errors.Is(err, ErrNoBuild):
-					b.log.Warn("find the post-merge build", zap.Int("pr", m.PR), zap.Error(err))
+					b.logc(ctx).Warn("find the post-merge build", zap.Int("pr", m.PR), zap.Error(err))
 				}
 			}
 			if err := b.saveMerge(ctx, m, v); err != nil {
@@ -196,6 +197,7 @@ func (b *Bot) promote(ctx context.Context, m *store.Merge) (time.Duration, error
 // applyPostMerge waits for the base branch's post-merge build and applies
 // its outputs as a change against the base tip of the merge's time.
 func (b *Bot) applyPostMerge(ctx context.Context, m *store.Merge) (time.Duration, error) {
+	b.logc(ctx).Info("merge: look for the post-merge build", zap.Int("pr", m.PR), zap.String("commit", short(m.MergeCommit)))
 	v := b.mergeView(m)
 	fail := func(why string) (time.Duration, error) { return 0, b.failMerge(ctx, m, v, why) }
 	if b.now().Sub(m.StartedAt) > b.cfg.MergeWait {
@@ -289,7 +291,7 @@ func (b *Bot) restartPostMerge(ctx context.Context, m *store.Merge, v *mergeView
 	}
 	failpoint.Hit("merge-restarting")
 	if err := b.ci.Restart(ctx, id); err != nil {
-		b.log.Warn("restart the post-merge build", zap.String("build", id), zap.Error(err))
+		b.logc(ctx).Warn("restart the post-merge build", zap.String("build", id), zap.Error(err))
 		v.RestartFailed = id
 	} else {
 		v.Restarted = id
@@ -302,6 +304,7 @@ func (b *Bot) restartPostMerge(ctx context.Context, m *store.Merge, v *mergeView
 // merged PR's data branch, reports and rebases the other PRs' branches
 // onto the base that changed.
 func (b *Bot) finishMerge(ctx context.Context, m *store.Merge, fresh bool) (time.Duration, error) {
+	b.logc(ctx).Info("merge: delete the data branch, reply and rebase the others", zap.Int("pr", m.PR))
 	v := b.mergeView(m)
 	if again, err := b.restartPostMerge(ctx, m, &v, fresh); again > 0 || err != nil {
 		return again, err
@@ -315,7 +318,7 @@ func (b *Bot) finishMerge(ctx context.Context, m *store.Merge, fresh bool) (time
 			return 0, err
 		}
 	}
-	b.log.Info("data promoted", zap.Int("pr", m.PR), zap.String("commit", m.DataCommit))
+	b.logc(ctx).Info("data promoted", zap.Int("pr", m.PR), zap.String("commit", m.DataCommit))
 	if err := b.replyMerged(ctx, v); err != nil {
 		return 0, err
 	}
@@ -335,7 +338,7 @@ func (b *Bot) finishMerge(ctx context.Context, m *store.Merge, fresh bool) (time
 // MergeGaveUp tells a merged PR that refbot could not take its data to the
 // base branch (an outage outlasted the job's attempts).
 func (b *Bot) MergeGaveUp(ctx context.Context, w intake.PullRequestClosed, attempts int, err error) {
-	b.log.Error("gave up on a merge", zap.Int("pr", w.PR), zap.Int("attempts", attempts), zap.Error(err))
+	b.logc(ctx).Error("gave up on a merge", zap.Int("pr", w.PR), zap.Int("attempts", attempts), zap.Error(err))
 	m, gerr := b.st.Merge(ctx, w.PR)
 	if gerr != nil || m == nil || m.Step == store.MergeDone || m.Step == store.MergeFailed {
 		return
@@ -355,12 +358,12 @@ func (b *Bot) MergeGaveUp(ctx context.Context, w intake.PullRequestClosed, attem
 		m.Step = store.MergeFailed
 	}
 	if serr := b.saveMerge(ctx, m, v); serr != nil {
-		b.log.Error("record a merge that gave up", zap.Int("pr", w.PR), zap.Error(serr))
+		b.logc(ctx).Error("record a merge that gave up", zap.Int("pr", w.PR), zap.Error(serr))
 	} else {
 		b.met.mergeEnded("gave_up")
 	}
 	if rerr := b.replyMerged(ctx, v); rerr != nil {
-		b.log.Error("report a merge that gave up", zap.Int("pr", w.PR), zap.Error(rerr))
+		b.logc(ctx).Error("report a merge that gave up", zap.Int("pr", w.PR), zap.Error(rerr))
 	}
 }
 
@@ -371,14 +374,14 @@ func (b *Bot) MergeGaveUp(ctx context.Context, w intake.PullRequestClosed, attem
 func (b *Bot) rebaseOthers(ctx context.Context, merged int) {
 	prs, err := b.repo.PRBranches(ctx)
 	if err != nil {
-		b.log.Warn("list data branches to rebase", zap.Error(err))
+		b.logc(ctx).Warn("list data branches to rebase", zap.Error(err))
 		return
 	}
 	for _, n := range prs {
 		if n == merged {
 			continue
 		}
-		log := b.log.With(zap.Int("pr", n), zap.Int("merged", merged))
+		log := b.logc(ctx).With(zap.Int("pr", n), zap.Int("merged", merged))
 		// A PR merged itself, whose data is on its way to the base, is
 		// its merge's to finish.
 		if m, err := b.st.Merge(ctx, n); err != nil || m != nil {
@@ -413,7 +416,7 @@ func (b *Bot) rebaseOthers(ctx context.Context, merged int) {
 	// The merged PR's files are on the base now: no status should still
 	// say another PR shares them.
 	if err := b.forgetOverlaps(ctx, merged); err != nil {
-		b.log.Warn("restate statuses that named the merged PR", zap.Int("merged", merged), zap.Error(err))
+		b.logc(ctx).Warn("restate statuses that named the merged PR", zap.Int("merged", merged), zap.Error(err))
 	}
 }
 
@@ -432,7 +435,7 @@ func (b *Bot) DeleteClosedBranch(ctx context.Context, n int) (time.Duration, err
 		return 0, outage("read the pull request", err)
 	}
 	if pr.Open || pr.Merged {
-		b.log.Info("keeping the data branch: the pull request was reopened or merged", zap.Int("pr", n))
+		b.logc(ctx).Info("keeping the data branch: the pull request was reopened or merged", zap.Int("pr", n))
 		return 0, nil
 	}
 	if end := pr.ClosedAt.Add(b.cfg.ClosedGrace); !pr.ClosedAt.IsZero() && b.now().Before(end) {
@@ -443,18 +446,18 @@ func (b *Bot) DeleteClosedBranch(ctx context.Context, n int) (time.Duration, err
 		return 0, outage("delete the data branch", err)
 	}
 	if !tip.IsZero() {
-		b.log.Info("deleted the data branch of a closed pull request", zap.Int("pr", n), zap.String("tip", tip.String()))
+		b.logc(ctx).Info("deleted the data branch of a closed pull request", zap.Int("pr", n), zap.String("tip", tip.String()))
 	}
 	return 0, b.forgetOverlaps(ctx, n)
 }
 
 // DeleteGaveUp tells a closed PR that its data branch could not be deleted.
 func (b *Bot) DeleteGaveUp(ctx context.Context, pr int, attempts int, err error) {
-	b.log.Error("gave up deleting a closed pull request's data branch", zap.Int("pr", pr), zap.Int("attempts", attempts), zap.Error(err))
+	b.logc(ctx).Error("gave up deleting a closed pull request's data branch", zap.Int("pr", pr), zap.Int("attempts", attempts), zap.Error(err))
 	body := fmt.Sprintf("refbot could not delete this closed pull request's data branch `%s`: %s. A maintainer can delete it by hand.",
 		refdata.PRBranch(pr), plainReason(err))
 	if rerr := b.reply(ctx, intake.CommentWork{PR: pr, CommentID: -int64(pr)}, "delete-branch", body); rerr != nil {
-		b.log.Error("report a branch deletion that gave up", zap.Int("pr", pr), zap.Error(rerr))
+		b.logc(ctx).Error("report a branch deletion that gave up", zap.Int("pr", pr), zap.Error(rerr))
 	}
 }
 

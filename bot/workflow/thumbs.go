@@ -41,9 +41,12 @@ func (b *Bot) thumbs(pr int, build string, changes []refdata.Change, pushed bool
 		if !c.Old.IsZero() {
 			old = c.Old.String()
 		}
-		var p string
+		// p is the link's path and query; target the same as the
+		// server reads it (decoded), which the signature covers.
+		var p, target string
 		if pushed {
 			p = fmt.Sprintf("/thumb/%s-%s.png", old, c.New)
+			target = p
 		} else {
 			rel := c.Path
 			if root != "" && root != "." {
@@ -53,13 +56,15 @@ func (b *Bot) thumbs(pr int, build string, changes []refdata.Change, pushed bool
 				}
 			}
 			p = fmt.Sprintf("/pr/%d/thumb/%s/%s", pr, build, pathURL(rel))
+			target = fmt.Sprintf("/pr/%d/thumb/%s/%s", pr, build, rel)
 			if old != "" {
 				p += "?old=" + old
+				target += "?old=" + old
 			}
 		}
 		u := strings.TrimSuffix(b.cfg.PublicURL, "/") + p
 		if b.cfg.SignLink != nil {
-			if q := b.cfg.SignLink(p); q != "" {
+			if q := b.cfg.SignLink(target); q != "" {
 				sep := "?"
 				if strings.Contains(p, "?") {
 					sep = "&"

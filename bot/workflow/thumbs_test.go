@@ -45,7 +45,8 @@ func TestThumbs(t *testing.T) {
 	// escaped, the old side's id in the query, the signature after it.
 	got := b.thumbs(12, "77", changes[:1], false)
 	p := "/pr/12/thumb/77/a%20b/p%281%29.png?old=" + id("1").String()
-	if len(got) != 1 || got[0].URL != "https://refbot.example.org"+p+"&sig="+strings.Repeat("s", len(p)%7+1) {
+	signed := "/pr/12/thumb/77/a b/p(1).png?old=" + id("1").String() // as the server reads it
+	if len(got) != 1 || got[0].URL != "https://refbot.example.org"+p+"&sig="+strings.Repeat("s", len(signed)%7+1) {
 		t.Errorf("plan: %v", urls(got))
 	}
 	// No public address, or thumbnails off: none.

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/refbot/refbot/bot/command"
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/publish"
@@ -87,11 +89,14 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 			return nil
 		}
 	}
+	log := b.logc(ctx).With(zap.Int("pr", pr.Number))
+	log.Info("update: check the head", zap.String("head", short(pr.HeadSHA)))
 	if reason, err := b.checkHead(ctx, w, cmd, pr); err != nil {
 		return err
 	} else if reason != "" {
 		return replyRefusal(reason)
 	}
+	log.Info("update: find the build")
 	build, reason, err := b.findBuild(ctx, pr, true)
 	if err != nil {
 		return err
@@ -135,6 +140,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	// run uploaded, and the large-change guard; the push reuses what it
 	// opened.
 	req := b.publishRequest(w, cmd, pr, build, true)
+	log.Info("update: check the build's outputs", zap.String("build", build.ID))
 	checked, notes, err := b.checkOutputs(ctx, build, cmd, &req)
 	if err != nil {
 		if userError(err) {
@@ -183,6 +189,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 		return err
 	}
 	pending = true
+	log.Info("update: push the data", zap.String("build", build.ID))
 	req.DryRun, req.Opened = false, checked
 	req.BeforePush = func(ctx context.Context) error {
 		failpoint.Hit("downloaded")

@@ -119,14 +119,19 @@ func (b *Bot) advanceWebsite(ctx context.Context, rec *store.Website) (time.Dura
 	for {
 		var again time.Duration
 		var err error
+		log := b.logc(ctx).With(zap.Int("pr", rec.PR), zap.Int64("website", rec.ID))
 		switch rec.Step {
 		case store.WebsiteQueued:
+			log.Info("website: check the limits")
 			again, err = b.websiteDecide(ctx, rec)
 		case store.WebsiteTriggering:
+			log.Info("website: ask CI for the docs build")
 			err = b.websiteTrigger(ctx, rec)
 		case store.WebsiteBuilding:
+			log.Info("website: follow the docs build", zap.String("build", rec.Build))
 			again, err = b.websiteFollow(ctx, rec)
 		case store.WebsitePublishing:
+			log.Info("website: publish the site", zap.String("build", rec.Build))
 			err = b.websitePublish(ctx, rec)
 		default:
 			if rec.Reported {
@@ -280,7 +285,7 @@ func (b *Bot) websiteFollow(ctx context.Context, rec *store.Website) (time.Durat
 	switch {
 	case !build.Finished && late:
 		if err := b.site.CI.Cancel(ctx, rec.Build); err != nil {
-			b.log.Warn("cancel a docs build that ran too long", zap.String("build", rec.Build), zap.Error(err))
+			b.logc(ctx).Warn("cancel a docs build that ran too long", zap.String("build", rec.Build), zap.Error(err))
 		}
 		return 0, b.endWebsiteReleasing(ctx, rec, store.WebsiteTimedOut,
 			fmt.Sprintf("the docs build did not finish within %s; refbot cancelled it", roundWait(b.siteTimeout())))
@@ -339,7 +344,7 @@ func (b *Bot) websitePublish(ctx context.Context, rec *store.Website) error {
 	if err != nil {
 		return outage("publish the site to the preview", err)
 	}
-	b.log.Info("website published", zap.Int("pr", rec.PR), zap.String("build", rec.Build), zap.Int("slot", rec.Slot),
+	b.logc(ctx).Info("website published", zap.Int("pr", rec.PR), zap.String("build", rec.Build), zap.Int("slot", rec.Slot),
 		zap.Int("copied", stats.Copied), zap.Int("skipped", stats.Skipped), zap.Int("removed", stats.Removed))
 	rec.Step, rec.PreviewURL, rec.HeldUntil = store.WebsitePublished, url, until
 	if err := b.st.SaveWebsite(ctx, rec); err != nil {
@@ -592,7 +597,7 @@ func (b *Bot) runStopCommand(ctx context.Context) {
 // (an outage outlasted them): a docs build it asked for keeps running, but
 // its slot goes back and the reply says so.
 func (b *Bot) WebsiteGaveUp(ctx context.Context, pr int, id int64, attempts int, err error) {
-	b.log.Error("gave up a WEBSITE request", zap.Int("pr", pr), zap.Int64("website", id), zap.Int("attempts", attempts), zap.Error(err))
+	b.logc(ctx).Error("gave up a WEBSITE request", zap.Int("pr", pr), zap.Int64("website", id), zap.Int("attempts", attempts), zap.Error(err))
 	rec, gerr := b.st.WebsiteByID(ctx, id)
 	if gerr != nil || rec == nil || store.WebsiteFinal(rec.Step) {
 		return
@@ -604,6 +609,6 @@ func (b *Bot) WebsiteGaveUp(ctx context.Context, pr int, id int64, attempts int,
 		eerr = b.endWebsiteReleasing(ctx, rec, store.WebsiteGaveUp, plainReason(err))
 	}
 	if eerr != nil {
-		b.log.Error("report a WEBSITE request that gave up", zap.Int("pr", pr), zap.Error(eerr))
+		b.logc(ctx).Error("report a WEBSITE request that gave up", zap.Int("pr", pr), zap.Error(eerr))
 	}
 }

@@ -159,7 +159,7 @@ type Config struct {
 	// thumbnail's link fetch it (GitHub's image proxy). DataRoot is the
 	// data's folder in the data repo, as in its configuration.
 	Thumbnails bool
-	SignLink   func(path string) string
+	SignLink   func(target string) string
 	DataRoot   string
 	// ClosedGrace is how long the data branch of a PR closed without
 	// merging is kept (it may be reopened); default 7 days.
@@ -384,7 +384,7 @@ func commands(res command.Result) []command.Command {
 // retry may fix (an outage), and the job is then retried. A command that
 // finished is not run again when a later one of the same comment failed.
 func (b *Bot) HandleComment(ctx context.Context, w intake.CommentWork) error {
-	log := b.log.With(zap.Int("pr", w.PR), zap.Int64("comment", w.CommentID), zap.String("user", w.Author))
+	log := b.logc(ctx).With(zap.Int("pr", w.PR), zap.Int64("comment", w.CommentID), zap.String("user", w.Author))
 	res := command.Parse(w.Body, b.cfg.Prefix)
 	cmds := commands(res)
 	// Someone who may not command refbot gets at most a rare answer: they
@@ -432,7 +432,7 @@ func (b *Bot) answerUnprivileged(ctx context.Context, w intake.CommentWork, res 
 		return err
 	}
 	if !ok {
-		b.log.Info("not answering a comment by someone who may not command refbot (answered recently)",
+		b.logc(ctx).Info("not answering a comment by someone who may not command refbot (answered recently)",
 			zap.Int("pr", w.PR), zap.Int64("comment", w.CommentID), zap.String("user", w.Author))
 		return nil
 	}
