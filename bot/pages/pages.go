@@ -39,15 +39,37 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"plain": strings.NewReplacer("`", "", "\\", "").Replace,
 }).ParseFS(templateFS, "templates/*.html"))
 
-// Branches reads data branches.
+// Branches reads data branches (*refdata.Repo).
 type Branches interface {
 	// CachedBranch reads refbot's copy of a data branch, without fetching.
 	CachedBranch(ctx context.Context, branch string) (refdata.BranchInfo, error)
+	// CachedBranches reads refbot's copies of every PR's data branch, by
+	// PR, without fetching.
+	CachedBranches(ctx context.Context) (map[int]refdata.BranchInfo, error)
 }
 
-// Jobs lists a PR's jobs.
+// Jobs reads refbot's jobs (*queue.Queue).
 type Jobs interface {
 	JobsForPR(ctx context.Context, pr, limit int) ([]queue.JobSummary, error)
+	// JobByID returns nil for a job the queue does not have.
+	JobByID(ctx context.Context, id int64) (*queue.JobDetail, error)
+	ActiveJobs(ctx context.Context, limit int) ([]queue.JobSummary, error)
+	RecentFailures(ctx context.Context, since time.Time, limit int) ([]queue.JobSummary, error)
+}
+
+// Store reads refbot's records (*store.Store): the open PRs and their
+// cache statuses for the index, a job's log lines, and a PR's timeline.
+type Store interface {
+	OpenPRs(ctx context.Context) ([]store.OpenPR, error)
+	CacheStatuses(ctx context.Context) (map[int]store.CacheStatus, error)
+	// LastPass is when the reconciler last listed the open PRs.
+	LastPass(ctx context.Context) (time.Time, error)
+	JobLog(ctx context.Context, jobID int64, afterSeq int) ([]store.JobLogLine, error)
+	HeadsSeen(ctx context.Context, pr int) ([]store.HeadSeen, error)
+	CacheStatus(ctx context.Context, pr int) (*store.CacheStatus, error)
+	UpdateStatus(ctx context.Context, pr int) (*store.UpdateStatus, error)
+	UpdatesOfPR(ctx context.Context, pr, limit int) ([]store.Update, error)
+	Merge(ctx context.Context, pr int) (*store.Merge, error)
 }
 
 // Options configure the pages.
@@ -56,6 +78,12 @@ type Options struct {
 	BaseBranch string
 	Branches   Branches
 	Jobs       Jobs
+	// Store is required by the index and job pages; without it the PR
+	// page has no timeline.
+	Store Store
+	// User, when set, says who a request is signed in as (webauth.User),
+	// for the pages' header.
+	User func(r *http.Request) string
 	// Known says whether refbot has heard of pull request n, from its own
 	// records: a page of a PR it has not, with no data branch either, is a
 	// 404, and GitHub is never asked (anyone can request any number).
@@ -64,6 +92,11 @@ type Options struct {
 	// Websites a PR's newest WEBSITE requests.
 	Website  func(ctx context.Context) (workflow.WebsiteOverview, error)
 	Websites func(ctx context.Context, pr int) ([]store.Website, error)
+	// Reviewer, when set, computes the review section of /pr/{n} and
+	// serves its files (review.go); Head gives a PR's newest known head,
+	// to warn that a review's build is of an older one.
+	Reviewer Reviewer
+	Head     func(ctx context.Context, pr int) (string, error)
 	Logger   *zap.Logger
 }
 
@@ -83,6 +116,7 @@ func New(o Options) *Pages {
 	p.mux.HandleFunc("GET /{$}", p.index)
 	p.mux.HandleFunc("GET /pr/{n}", p.pr)
 	p.mux.HandleFunc("GET /jobs/{id}", p.job)
+	p.mux.HandleFunc("GET /jobs/{id}/log", p.jobLog)
 	p.reviewRoutes(p.mux)
 	return p
 }
@@ -113,7 +147,9 @@ func (p *Pages) pr(w http.ResponseWriter, r *http.Request) {
 				known = true // show what there is rather than deny it
 			}
 		}
-		data := map[string]any{"Repo": o.Repo, "PR": n, "Branch": refdata.PRBranch(n), "Base": o.BaseBranch}
+		l := p.layout(r, n, "#"+strconv.Itoa(n))
+		data := map[string]any{"Repo": o.Repo, "PR": n, "User": l.User, "Title": l.Title, "Branch": refdata.PRBranch(n), "Base": o.BaseBranch}
+		var branch refdata.BranchInfo
 		// A page shows what it can: a busy or unreadable data repo cache is
 		// said, not a blank 500.
 		bctx, bcancel := context.WithTimeout(ctx, 2*time.Second)
@@ -127,8 +163,10 @@ func (p *Pages) pr(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			data["Data"] = info
+			branch = info
 		}
 		data["Jobs"] = jobs
+		data["Timeline"] = p.timeline(ctx, n, jobs, branch)
 		if o.Website != nil {
 			if ov, err := o.Website(ctx); err != nil {
 				o.Logger.Warn("page: read WEBSITE's state", zap.Error(err))
@@ -141,6 +179,9 @@ func (p *Pages) pr(w http.ResponseWriter, r *http.Request) {
 					data["Websites"] = recs
 				}
 			}
+		}
+		if rv := p.reviewSection(r.Context(), r, n); rv != nil {
+			data["Review"] = rv
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := templates.ExecuteTemplate(w, "pr.html", data); err != nil {
