@@ -157,7 +157,10 @@ func New(o Options) (*Auth, error) {
 	}
 	a.seal = s
 	if o.ClientID == "" && len(o.Tokens) == 0 {
-		return nil, errors.New("web access: the repository is private and neither GitHub sign-in (a client id) nor a token is configured: nobody could read the pages")
+		// pages.access private is refused so by the configuration's
+		// check; here the repository turned out private (auto), and
+		// refbot does its other work with pages nobody can read.
+		o.Logger.Warn("web access: the repository is private and neither GitHub sign-in (pages.oauth) nor a token (pages.tokens) is configured: nobody can read refbot's pages")
 	}
 	if o.ClientID != "" {
 		switch {

@@ -753,7 +753,6 @@ func TestNewRefusesUnusableOptions(t *testing.T) {
 		change func(*Options)
 		want   string
 	}{
-		"nobody could read": {func(o *Options) { o.ClientID = "" }, "nobody could read"},
 		"short key":         {func(o *Options) { o.Key = testKey[:31] }, "at least 32"},
 		"no key":            {func(o *Options) { o.Key = nil }, "at least 32"},
 		"no secret":         {func(o *Options) { o.ClientSecret = "" }, "client secret"},
@@ -769,6 +768,20 @@ func TestNewRefusesUnusableOptions(t *testing.T) {
 		if _, err := New(o); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
 		}
+	}
+	// A repository found private (pages.access auto) with no way to sign
+	// in: refbot runs, and its pages refuse everyone.
+	locked := base
+	locked.ClientID = ""
+	la, err := New(locked)
+	if err != nil {
+		t.Fatalf("private without sign-in: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	la.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(pageMarker)) })).
+		ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/pr/1", nil))
+	if rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), pageMarker) {
+		t.Errorf("private without sign-in: %d %q", rec.Code, rec.Body.String())
 	}
 	a, err := New(base)
 	if err != nil {

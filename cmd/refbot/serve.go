@@ -27,6 +27,7 @@ import (
 	"github.com/refbot/refbot/bot/reconcile"
 	"github.com/refbot/refbot/bot/server"
 	"github.com/refbot/refbot/bot/store"
+	"github.com/refbot/refbot/bot/webauth"
 	"github.com/refbot/refbot/bot/workflow"
 	"github.com/refbot/refbot/config"
 	"github.com/refbot/refbot/refdata"
@@ -92,6 +93,10 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 	cache, repo := p.store, p.repo
 	gh, err := p.github(ctx, reg)
+	if err != nil {
+		return err
+	}
+	auth, err := pagesAccess(ctx, cfg, gh, log.Named("pages"))
 	if err != nil {
 		return err
 	}
@@ -198,6 +203,8 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		PublicURL: cfg.Server.PublicURL, ClosedGrace: time.Duration(cfg.DataRepo.ClosedGrace),
 		DataWebURL: cfg.DataRepo.DataWebURL(), CacheContext: cfg.GitHub.StatusContext, BotLogin: botLogin,
 		OutputsFromS3Only: cfg.CI.Outputs == config.OutputsS3,
+		Thumbnails:        cfg.Pages.Thumbnails, DataRoot: cfg.DataRepo.DataRoot,
+		SignLink: signLink(func() *webauth.Auth { return auth }),
 	}, workflow.Deps{
 		GitHub: workflow.GitHubClient{Client: gh}, CI: ci, Outputs: outputs, Checks: checks,
 		Store: cache, Repo: repo, Policy: pol, Jobs: q, State: st, Logger: log.Named("workflow"), Site: site,
@@ -228,7 +235,13 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			return err
 		}
 	}
+	reviewer, err := newReviewer(cfg, st, cache, repo, log.Named("review"))
+	if err != nil {
+		return err
+	}
 	pageOpts := pages.Options{Repo: cfg.GitHub.Repo, BaseBranch: cfg.DataRepo.BaseBranch, Branches: repo, Jobs: q,
+		Store: st, User: webauth.User, Reviewer: reviewer,
+		Head:   func(ctx context.Context, pr int) (string, error) { return newestHead(ctx, st, pr) },
 		Logger: log.Named("pages"), Known: st.KnowsPR}
 	if site != nil {
 		pageOpts.Website = func(ctx context.Context) (workflow.WebsiteOverview, error) { return bot.WebsiteOverview(ctx, pol) }
@@ -248,7 +261,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Options{Listen: cfg.Server.Listen, Webhook: hook, Ready: readiness.Ready, Gatherer: reg, Logger: log,
-		API: apiHandler, Pages: prPages})
+		API: apiHandler, Pages: pagesHandler(auth, prPages)})
 	if err != nil {
 		return err
 	}
