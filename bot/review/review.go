@@ -68,7 +68,9 @@ type File struct {
 type Folder struct {
 	Path                    string
 	Added, Changed, Removed int
-	OldBytes, NewBytes      int64 // of the changed files, as far as known
+	// OldBytes and NewBytes sum the sizes of the files listed; OldBytes
+	// is -1 when the old size of any of them is unknown.
+	OldBytes, NewBytes int64
 }
 
 // Review is what one build would change.
@@ -398,7 +400,12 @@ func (r *Reviewer) compare(ctx context.Context, pr int, head string, b *s3cache.
 			rev.Removed++
 			d.Removed++
 		}
-		d.OldBytes += max(f.OldSize, 0)
+		switch {
+		case f.OldSize < 0 || d.OldBytes < 0:
+			d.OldBytes = -1 // unknown when any of its files' is
+		default:
+			d.OldBytes += f.OldSize
+		}
 		d.NewBytes += f.NewSize
 	}
 	for _, d := range folders {

@@ -128,7 +128,7 @@ func TestReview(t *testing.T) {
 		rev.Added != 1 || rev.Changed != 1 || rev.Removed != 1 {
 		t.Errorf("review: %+v", rev)
 	}
-	wantFolders := []Folder{{Path: "", Changed: 1, Removed: 1, NewBytes: 10}, {Path: "plots", Added: 1, NewBytes: 6}}
+	wantFolders := []Folder{{Path: "", Changed: 1, Removed: 1, OldBytes: -1, NewBytes: 10}, {Path: "plots", Added: 1, NewBytes: 6}}
 	if d := cmp.Diff(wantFolders, rev.Folders); d != "" {
 		t.Errorf("folders (-want +got):\n%s", d)
 	}
