@@ -127,6 +127,7 @@ type Reviewer struct {
 	reviews *lru.Cache[string, *Review]
 	builds  *lru.Cache[string, *s3cache.Build] // opened builds, by id and upload time
 	sizes   *lru.Cache[string, map[string]int64]
+	small   *lru.Cache[string, []byte] // small files' contents by blob id
 	listed  struct {
 		sync.Mutex
 		at     time.Time
@@ -203,6 +204,7 @@ func New(o Options) *Reviewer {
 	r.reviews, _ = lru.New[string, *Review](64)
 	r.builds, _ = lru.New[string, *s3cache.Build](64)
 	r.sizes, _ = lru.New[string, map[string]int64](16)
+	r.small, _ = lru.New[string, []byte](smallFiles)
 	return r
 }
 
@@ -506,6 +508,9 @@ func (r *Reviewer) blob(ctx context.Context, id string, max int64) ([]byte, erro
 	if h.IsZero() || h.String() != id {
 		return nil, fmt.Errorf("blob %q: %w", id, ErrNoSuchSide)
 	}
+	if b, ok := r.small.Get(id); ok && int64(len(b)) <= max {
+		return b, nil
+	}
 	got, err := r.o.Repo.Blobs(ctx, []plumbing.Hash{h}, max, max+(1<<20))
 	if err != nil {
 		return nil, err
@@ -514,7 +519,25 @@ func (r *Reviewer) blob(ctx context.Context, id string, max int64) ([]byte, erro
 	if !ok {
 		return nil, fmt.Errorf("blob %s: %w: more than %d bytes, or not in the data repo", id[:12], refdata.ErrTooLarge, max)
 	}
+	r.keepSmall(id, b)
 	return b, nil
+}
+
+// Small files' contents (text diffs read both sides of every text file a
+// page shows, each time it is shown) are kept in memory by blob id: a
+// content's name, so never stale. smallFiles × smallFile bounds it.
+const (
+	smallFile  = 64 << 10
+	smallFiles = 512
+)
+
+// keepSmall keeps b under id if it is small and id is its git blob id: a
+// build's manifest, which names the new sides' ids, comes from the PR's CI
+// and must not put another content under a blob's name.
+func (r *Reviewer) keepSmall(id string, b []byte) {
+	if id != "" && len(b) <= smallFile && plumbing.ComputeHash(plumbing.BlobObject, b).String() == id {
+		r.small.Add(id, b)
+	}
 }
 
 // ReadNew reads the new side of f from the build in S3, at most max bytes.
@@ -531,7 +554,21 @@ func (r *Reviewer) ReadNew(ctx context.Context, rev *Review, f File, max int64) 
 	}
 	for _, mf := range m.Files {
 		if mf.Path == f.Name {
-			return r.o.Builds.ReadFile(ctx, m, mf, max)
+			if b, ok := r.small.Get(mf.Git); ok && mf.Git != "" && int64(len(b)) <= max {
+				return b, nil
+			}
+			b, err := r.o.Builds.ReadFile(ctx, m, mf, max)
+			if err != nil {
+				return nil, err
+			}
+			// The manifest comes from the PR's CI: the blob id it gives
+			// names this content in the caches of every review (and
+			// of the thumbnails), so it must be the content's.
+			if mf.Git != "" && plumbing.ComputeHash(plumbing.BlobObject, b).String() != mf.Git {
+				return nil, fmt.Errorf("build %s: %s: %w: its git blob id is not the manifest's", rev.Build, f.Path, s3cache.ErrBadManifest)
+			}
+			r.keepSmall(mf.Git, b)
+			return b, nil
 		}
 	}
 	return nil, fmt.Errorf("%s is not in build %s: %w", f.Path, rev.Build, ErrNoSuchSide)

@@ -1,6 +1,7 @@
 package review
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/refbot/refbot/bot/publish"
@@ -214,5 +216,75 @@ func TestReviewVariants(t *testing.T) {
 	}
 	if !strings.Contains(rev.Folders[0].Path, "linux") {
 		t.Errorf("folders: %+v", rev.Folders)
+	}
+}
+
+// TestSmallFilesCache: small contents are kept by their git blob id, and a
+// manifest naming a wrong id for a content does not put that content under
+// another blob's name.
+func TestSmallFilesCache(t *testing.T) {
+	r := New(Options{})
+	good := []byte("a\n")
+	id := plumbing.ComputeHash(plumbing.BlobObject, good).String()
+	r.keepSmall(id, good)
+	if b, ok := r.small.Get(id); !ok || string(b) != "a\n" {
+		t.Errorf("a small content under its own id: %q %v", b, ok)
+	}
+	r.keepSmall(id, []byte("forged\n"))
+	if b, _ := r.small.Get(id); string(b) != "a\n" {
+		t.Errorf("a content under another's id replaced it: %q", b)
+	}
+	big := bytes.Repeat([]byte("x"), smallFile+1)
+	bigID := plumbing.ComputeHash(plumbing.BlobObject, big).String()
+	r.keepSmall(bigID, big)
+	if _, ok := r.small.Get(bigID); ok {
+		t.Error("a large content was kept in memory")
+	}
+}
+
+// forged is a build store whose manifests name other blob ids than their
+// files' (a PR's CI can write any manifest).
+type forged struct {
+	*s3cache.Store
+	git map[string]string // path → the id the manifest claims
+}
+
+func (s forged) Open(ctx context.Context, id string, want s3cache.Want) (*s3cache.Build, error) {
+	b, err := s.Store.Open(ctx, id, want)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range b.Manifests {
+		for i, f := range m.Files {
+			if g, ok := s.git[f.Path]; ok {
+				m.Files[i].Git = g
+			}
+		}
+	}
+	return b, nil
+}
+
+func TestForgedBlobIDs(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.head[8] = headA
+	// The manifest says b.txt's new content is the base's a.txt ("a\n"),
+	// and ships other bytes.
+	aID := plumbing.ComputeHash(plumbing.BlobObject, []byte("a\n")).String()
+	f.r.o.Builds = forged{f.store, map[string]string{"b.txt": aID}}
+	f.upload(t, "80", 8, headA, "", map[string]string{"a.txt": "a\n", "b.txt": "evil\n", "c.txt": "c\n"})
+	rev, err := f.r.Review(ctx, 8, AgainstBranch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := rev.File("b.txt")
+	if !ok || b.New != aID {
+		t.Fatalf("review: %+v", changes(rev))
+	}
+	if got, err := f.r.ReadNew(ctx, rev, b, 1<<10); !errors.Is(err, s3cache.ErrBadManifest) {
+		t.Errorf("a content under another blob's id was read: %q, %v", got, err)
+	}
+	if got, ok := f.r.small.Get(aID); ok && string(got) != "a\n" {
+		t.Errorf("the forged content was kept under a.txt's id: %q", got)
 	}
 }
