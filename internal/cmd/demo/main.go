@@ -13,9 +13,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -175,6 +178,9 @@ func run(bin string, keep bool, hold time.Duration) error {
 	if err := checked(sb); err != nil {
 		return err
 	}
+	if err := reviewPage(ctx, sb); err != nil {
+		return err
+	}
 	preview, err := website(ctx, sb, bin)
 	if err != nil {
 		return err
@@ -182,10 +188,72 @@ func run(bin string, keep bool, hold time.Duration) error {
 	fmt.Printf("\n✔ demo passed: refbot took build %d's outputs from S3 into branch %s of the data repo (master + 1 commit), restarted the build, and reported success on PR #%d; WEBSITE published the PR's docs at %s\n",
 		sb.BuildID, branch, sandbox.PR, preview)
 	if hold > 0 {
-		fmt.Printf("\nrefbot stays up for %s: its page for the PR is %s/pr/%d, its metrics %s/metrics\n", hold, sb.URL(), sandbox.PR, sb.URL())
-		time.Sleep(hold)
+		holdOn(sb, hold)
 	}
 	return nil
+}
+
+// holdOn says where refbot's pages are and waits.
+func holdOn(sb *sandbox.Sandbox, hold time.Duration) {
+	fmt.Printf("\nrefbot stays up for %s:\n", hold)
+	fmt.Printf("    open pull requests  %s/\n", sb.URL())
+	fmt.Printf("    PR #%d's page        %s/pr/%d\n", sandbox.PR, sb.URL(), sandbox.PR)
+	fmt.Printf("    its review          %s/pr/%d#review (the data branch holds the build now)\n", sb.URL(), sandbox.PR)
+	fmt.Printf("    what the PR changes %s/pr/%d?against=base#review (images side by side)\n", sb.URL(), sandbox.PR)
+	fmt.Printf("    metrics             %s/metrics\n", sb.URL())
+	time.Sleep(hold)
+}
+
+// reviewPage opens the review of the PR's build against the base, as a
+// maintainer would before approving, and shows the changed plot's share
+// of changed pixels and its difference image, which refbot computed.
+func reviewPage(ctx context.Context, sb *sandbox.Sandbox) error {
+	page := fmt.Sprintf("%s/pr/%d?against=base", sb.URL(), sandbox.PR)
+	step("the review page: what the build changes against master, %s#review", page)
+	body, err := get(ctx, page)
+	if err != nil {
+		return err
+	}
+	share := shareText.FindStringSubmatch(body)
+	diff := diffLink.FindStringSubmatch(body)
+	if share == nil || diff == nil {
+		return fmt.Errorf("the review page shows no difference image for plots/line.png")
+	}
+	img, err := get(ctx, fmt.Sprintf("%s/pr/%s", sb.URL(), html.UnescapeString(diff[1])))
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(img, "\x89PNG") {
+		return fmt.Errorf("the difference image of plots/line.png is not a PNG")
+	}
+	say("plots/line.png: old and new side by side; %s; difference image %d bytes", strings.TrimSuffix(html.UnescapeString(share[1]), "."), len(img))
+	if strings.Contains(body, "BUILDBOT: UPDATE "+sb.Head) {
+		say("the page's command to approve exactly this: BUILDBOT: UPDATE %s", sb.Head)
+	}
+	return nil
+}
+
+var (
+	shareText = regexp.MustCompile(`class="rv-share">([^<]*)<`)
+	diffLink  = regexp.MustCompile(`src="(\d+/diff/[^"]*plots/line\.png[^"]*)"`)
+)
+
+// get fetches url and returns the body of a 200 answer.
+func get(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), err
 }
 
 // website is the WEBSITE part of the Travis scenario: a comment, the docs
@@ -369,11 +437,13 @@ func runActions(bin string, keep bool, hold time.Duration) error {
 	if err := checked(sb); err != nil {
 		return err
 	}
+	if err := reviewPage(ctx, sb); err != nil {
+		return err
+	}
 	fmt.Printf("\n✔ second scenario passed: the fork's artifact became branch %s of the data repo (master + 1 commit), pushed with the App's token; run %d re-ran and passed\n",
 		branch, sb.BuildID)
 	if hold > 0 {
-		fmt.Printf("\nrefbot stays up for %s: %s/pr/%d\n", hold, sb.URL(), sandbox.PR)
-		time.Sleep(hold)
+		holdOn(sb, hold)
 	}
 	return nil
 }
