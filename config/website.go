@@ -34,8 +34,10 @@ type Website struct {
 	// Timeout is how long refbot follows a docs build; default 2h.
 	Timeout Duration `yaml:"timeout"`
 	// StopCommand is run by STOP after the CI cancel, for a builder that
-	// is a machine of the project's own; argv, no shell. StopTimeout
-	// bounds it; default 1m.
+	// is a machine of the project's own; argv, no shell. It gets refbot's
+	// environment without the variables refbot's secrets are read from
+	// ({env: NAME}) and PGPASSWORD: give it credentials of its own.
+	// StopTimeout bounds it; default 1m.
 	StopCommand []string `yaml:"stop_command"`
 	StopTimeout Duration `yaml:"stop_timeout"`
 }

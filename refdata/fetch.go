@@ -129,6 +129,18 @@ func (r *Repo) fetchSpec(ctx context.Context, spec fetchSpec) (remoteState, erro
 	return state, nil
 }
 
+// dropTempPacks removes the temporary packs a fetch writes into
+// (objects/pack/tmp_pack_*): go-git leaves its own when the answer breaks
+// off (a reset connection), and a process that dies mid-fetch leaves one,
+// each as large as what it got, in the cache for good otherwise. The
+// caller holds the cache's lock: no other fetch is writing one.
+func (r *Repo) dropTempPacks() {
+	tmp, _ := filepath.Glob(filepath.Join(r.opts.CacheDir, "objects", "pack", "tmp_pack_*"))
+	for _, p := range tmp {
+		os.Remove(p)
+	}
+}
+
 // fetchPack asks for req's wants, at depth when the server allows shallow
 // fetches, and stores the answer: the pack, and the cache's new shallow
 // boundary.
@@ -165,6 +177,8 @@ func (r *Repo) fetchPack(ctx context.Context, sess transport.UploadPackSession, 
 	if ar.Capabilities.Supports(capability.NoProgress) {
 		req.Capabilities.Set(capability.NoProgress)
 	}
+	// A process that died while fetching left its pack behind.
+	r.dropTempPacks()
 	resp, err := sess.UploadPack(ctx, req)
 	if err != nil {
 		return fmt.Errorf("fetch data repo: %w", err)
@@ -180,6 +194,7 @@ func (r *Repo) fetchPack(ctx context.Context, sess transport.UploadPackSession, 
 		}
 	}
 	if err := packfile.UpdateObjectStorage(r.store, demux(req.Capabilities, resp)); err != nil {
+		r.dropTempPacks()
 		return fmt.Errorf("store fetched data repo objects: %w", err)
 	}
 	if len(resp.Unshallows) > 0 {

@@ -45,6 +45,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/refbot/refbot/internal/clock"
+	"github.com/refbot/refbot/internal/stall"
 )
 
 // Errors callers branch on.
@@ -181,6 +182,12 @@ type Timeouts struct {
 	// (unpacking and checking a pack) before it answers.
 	ResponseHeader time.Duration
 	IdleConn       time.Duration // how long an unused keep-alive connection stays open
+	// Stall ends a connection on which no byte has moved either way for
+	// that long (internal/stall): a fetch or push from a server that went
+	// silent halfway, or to one that stopped reading, fails instead of
+	// waiting for good, while a large transfer that moves, however
+	// slowly, is never cut. It also bounds the wait for an answer.
+	Stall time.Duration
 }
 
 // DefaultTimeouts are the Timeouts of a zero Options.Timeouts.
@@ -189,6 +196,7 @@ var DefaultTimeouts = Timeouts{
 	TLSHandshake:   10 * time.Second,
 	ResponseHeader: 2 * time.Minute,
 	IdleConn:       90 * time.Second,
+	Stall:          2 * time.Minute,
 }
 
 // httpClient builds the client of a Repo whose Options give none.
@@ -204,7 +212,7 @@ func httpClient(t Timeouts) *http.Client {
 	tr.TLSHandshakeTimeout = or(t.TLSHandshake, DefaultTimeouts.TLSHandshake)
 	tr.ResponseHeaderTimeout = or(t.ResponseHeader, DefaultTimeouts.ResponseHeader)
 	tr.IdleConnTimeout = or(t.IdleConn, DefaultTimeouts.IdleConn)
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: stall.Transport(tr, or(t.Stall, DefaultTimeouts.Stall))}
 }
 
 // Repo is the data repository through its local cache. Its methods are safe

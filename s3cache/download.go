@@ -205,7 +205,7 @@ func (s *Store) fetchFile(ctx context.Context, root *os.Root, cache *statcache.C
 		if isNotFound(err) {
 			return fmt.Errorf("build %s: %w: %s was deleted", m.Build, ErrIncomplete, f.Path)
 		}
-		return fmt.Errorf("get %s/%s: %w", s, key, err)
+		return fmt.Errorf("get s3://%s/%s: %w", s.bucket, key, err)
 	}
 	defer out.Body.Close()
 	tmp := path.Join(path.Dir(f.Path), tmpPrefix+path.Base(f.Path)+"-"+hexRand())
@@ -224,7 +224,10 @@ func (s *Store) fetchFile(ctx context.Context, root *os.Root, cache *statcache.C
 	// without writing more than the limit.
 	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(out.Body, f.Size+1))
 	if err != nil {
-		return fmt.Errorf("download %s/%s: %w", s, key, err)
+		return fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, err)
+	}
+	if n > f.Size {
+		return fmt.Errorf("build %s: %w: %s in S3 is longer than the %d bytes the manifest lists; refbot read no further", m.Build, ErrChecksum, f.Path, f.Size)
 	}
 	if n != f.Size {
 		return fmt.Errorf("build %s: %w: %s is %d bytes, manifest says %d", m.Build, ErrChecksum, f.Path, n, f.Size)

@@ -32,6 +32,10 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Errors callers branch on. The concrete errors wrap these with the object
@@ -283,6 +287,7 @@ func (m *Manifest) Validate(lim Limits) error {
 		return fmt.Errorf("%w: %d files, limit %d", ErrTooLarge, len(m.Files), lim.MaxFiles)
 	}
 	seen := make(map[string]string, len(m.Files))
+	folder := newPathFolder()
 	var total int64
 	for _, f := range m.Files {
 		if err := ValidPath(f.Path); err != nil {
@@ -301,11 +306,12 @@ func (m *Manifest) Validate(lim Limits) error {
 			return fmt.Errorf("%w: %s is %d bytes, per-file limit %d", ErrTooLarge, f.Path, f.Size, lim.MaxFileBytes)
 		}
 		total += f.Size
-		// Paths that differ only in case collide on case-insensitive
-		// checkouts; a path that is a file and a folder cannot be written.
-		fold := strings.ToLower(f.Path)
+		// Paths that differ only in case or in Unicode normalisation
+		// collide on macOS and Windows checkouts; a path that is a file and
+		// a folder cannot be written.
+		fold := folder.key(f.Path)
 		if other, ok := seen[fold]; ok {
-			return fmt.Errorf("%w: %q and %q collide", ErrBadManifest, other, f.Path)
+			return collision(other, f.Path)
 		}
 		seen[fold] = f.Path
 	}
@@ -325,6 +331,47 @@ func (m *Manifest) Validate(lim Limits) error {
 		}
 	}
 	return nil
+}
+
+// pathFolder maps a path to the key under which case-insensitive,
+// normalisation-insensitive file systems see it: macOS folds case and
+// Unicode normalisation (APFS, HFS+ stores NFD), Windows folds case. It
+// uses full Unicode case folding (so "ß" meets "ss"), a little stricter
+// than any one of them, then NFC. A Caser keeps state: one per Validate.
+type pathFolder struct{ fold cases.Caser }
+
+func newPathFolder() *pathFolder { return &pathFolder{fold: cases.Fold()} }
+
+func (f *pathFolder) key(p string) string {
+	// Most paths are ASCII, which both forms leave alone and which folds
+	// to its lower case; the fast path counts with 200,000 files.
+	if isASCII(p) {
+		return strings.ToLower(p)
+	}
+	return norm.NFC.String(f.fold.String(norm.NFD.String(p)))
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// collision is the error for two paths with the same pathFolder key. Names
+// that differ only in normalisation look the same when printed, so the
+// message shows them with non-ASCII characters escaped (%+q).
+func collision(a, b string) error {
+	why := "they differ only in case, and a checkout on macOS or Windows would merge them"
+	switch {
+	case norm.NFC.String(a) == norm.NFC.String(b):
+		why = "they differ only in Unicode normalisation (NFC/NFD), and a checkout on macOS would merge them"
+	case norm.NFC.IsNormalString(a) != norm.NFC.IsNormalString(b):
+		why = "they differ only in case and Unicode normalisation (NFC/NFD), and a checkout on macOS or Windows would merge them"
+	}
+	return fmt.Errorf("%w: %+q and %+q collide: %s", ErrBadManifest, a, b, why)
 }
 
 // Limits bound what refbot uploads or downloads.

@@ -8,15 +8,19 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/refbot/refbot/internal/stall"
 )
 
 // Options configure a Store. Endpoint, PathStyle and static credentials exist
@@ -33,11 +37,21 @@ type Options struct {
 	AccessKeyID     string
 	SecretAccessKey string
 
-	HTTPClient  *http.Client // nil means the SDK's default
-	Concurrency int          // parallel transfers; 0 means 16
-	Limits      Limits       // zero fields take DefaultLimits
-	Zip         ZipLimits    // for IngestArtifact; zero fields take their defaults
-	MaxAttempts int          // per request, for throttling and 5xx; 0 means 5
+	// HTTPClient, if set, is used as it is. nil means the SDK's default
+	// client with StallTimeout: the SDK sets no timeout of its own on S3
+	// requests, so a store that accepts a connection and goes silent
+	// would hold a transfer for good.
+	HTTPClient *http.Client
+	// StallTimeout ends a connection on which no byte has moved either
+	// way for that long (internal/stall), however long a large transfer
+	// that moves takes; default DefaultStallTimeout. The failed attempt
+	// is retried as a timeout, up to MaxAttempts.
+	StallTimeout time.Duration
+
+	Concurrency int       // parallel transfers; 0 means 16
+	Limits      Limits    // zero fields take DefaultLimits
+	Zip         ZipLimits // for IngestArtifact; zero fields take their defaults
+	MaxAttempts int       // per request, for throttling and 5xx; 0 means 5
 
 	// Metrics, if set, time the store's requests.
 	Metrics *Metrics
@@ -48,6 +62,9 @@ type Options struct {
 	// wherever it is read, so a site is never taken for test outputs.
 	Kind string
 }
+
+// DefaultStallTimeout is Options.StallTimeout's default.
+const DefaultStallTimeout = time.Minute
 
 // Store reads and writes builds in one bucket and prefix.
 type Store struct {
@@ -105,6 +122,9 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if o.HTTPClient != nil {
 		loadOpts = append(loadOpts, awsconfig.WithHTTPClient(o.HTTPClient))
 	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3cache: load AWS config: %w", err)
@@ -119,6 +139,12 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		if o.Metrics != nil {
 			so.APIOptions = append(so.APIOptions, o.Metrics.addTo)
+		}
+		// The SDK's own client, once the configuration (AWS_CA_BUNDLE)
+		// and the S3 client have set it up, gets the stall limit; frozen,
+		// as nothing is to rebuild its dialer after.
+		if b, ok := so.HTTPClient.(*awshttp.BuildableClient); ok && o.HTTPClient == nil {
+			so.HTTPClient = b.WithTransportOptions(func(tr *http.Transport) { stall.Transport(tr, o.StallTimeout) }).Freeze()
 		}
 	})
 	return &Store{client: client, creds: cfg.Credentials, bucket: o.Bucket, prefix: prefix, concurrency: o.Concurrency, limits: lim, zip: o.Zip, kind: o.Kind}, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // UploadRequest is what a project's CI passes to `refbot upload`.
@@ -38,6 +39,28 @@ type UploadRequest struct {
 // typical test outputs go in one request, small enough that a large file's
 // parts go in parallel.
 const multipartThreshold = 32 << 20
+
+// The transfer manager's parts: 16 MiB, four of a file at once.
+const (
+	uploadPartSize    = 16 << 20
+	uploadConcurrency = 4
+)
+
+// uploadBuffers bounds the memory the transfers of one upload hold at
+// once (bench-large measures it). The transfer manager reads a file under
+// multipartThreshold whole into memory, and a larger one's first
+// multipartThreshold bytes, then a pool of uploadConcurrency+1 parts:
+// sixteen files of 30 MiB at once held a gigabyte.
+const uploadBuffers = 160 << 20
+
+// bufferCost is the most an upload of a file of size holds in memory:
+// io.ReadAll grows its buffer to up to twice what it read.
+func bufferCost(size int64) int64 {
+	if size < multipartThreshold {
+		return max(2*size, 4<<10)
+	}
+	return 2*multipartThreshold + (uploadConcurrency+1)*uploadPartSize
+}
 
 // Upload sends a build's files to S3: the data files in parallel (multipart
 // for large ones), then SOURCE, then MANIFEST last, so that a manifest present
@@ -86,8 +109,8 @@ func (s *Store) Upload(ctx context.Context, req UploadRequest) (*Manifest, error
 
 	tm := transfermanager.New(s.client, func(o *transfermanager.Options) {
 		o.MultipartUploadThreshold = multipartThreshold
-		o.PartSizeBytes = 16 << 20
-		o.Concurrency = 4
+		o.PartSizeBytes = uploadPartSize
+		o.Concurrency = uploadConcurrency
 	})
 	m := &Manifest{
 		Version: ManifestVersion, Repo: req.Repo, PR: req.Source.PR, Branch: req.Source.Branch,
@@ -98,8 +121,15 @@ func (s *Store) Upload(ctx context.Context, req UploadRequest) (*Manifest, error
 	var sentBytes atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.concurrency)
+	buffers := semaphore.NewWeighted(uploadBuffers)
+	var stopped error
 	for i, f := range files {
+		cost := bufferCost(f.Size)
+		if stopped = buffers.Acquire(gctx, cost); stopped != nil {
+			break // an upload failed (g.Wait says which), or ctx ended
+		}
 		g.Go(func() error {
+			defer buffers.Release(cost)
 			sum, git, err := s.uploadFile(gctx, tm, filepath.Join(req.Dir, filepath.FromSlash(f.Path)),
 				s.dataKey(req.Build, req.Variant, f.Path), f.Size)
 			if err != nil {
@@ -116,6 +146,9 @@ func (s *Store) Upload(ctx context.Context, req UploadRequest) (*Manifest, error
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if stopped != nil {
+		return nil, fmt.Errorf("upload: %w", stopped)
 	}
 	for _, f := range files {
 		delete(stale, s.dataKey(req.Build, req.Variant, f.Path))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/refbot/refbot/internal/workfolder"
 	"github.com/refbot/refbot/refdata"
 	"github.com/refbot/refbot/s3cache"
 )
@@ -147,6 +148,9 @@ func stage(ctx context.Context, store Store, req Request, m *s3cache.Manifest, k
 	// downloaded whole and hashed locally.
 	for _, f := range m.Files {
 		if f.Git == "" {
+			if err := makeWorkFolders(req.WorkDir, name); err != nil {
+				return refdata.Part{}, s3cache.DownloadStats{}, err
+			}
 			st, err := store.Download(ctx, m, dir, s3cache.DownloadOptions{StatePath: state})
 			return refdata.Part{Variant: m.Variant, Dir: dir, StatePath: filepath.Join(req.WorkDir, "state", name+".git")}, st, err
 		}
@@ -170,6 +174,9 @@ func stage(ctx context.Context, store Store, req Request, m *s3cache.Manifest, k
 	// The folder only stages what the data repo lacks; files left from
 	// earlier runs stay (removing thousands of them costs more than keeping
 	// them) and are used only where they still match.
+	if err := makeWorkFolders(req.WorkDir, name); err != nil {
+		return part, s3cache.DownloadStats{}, err
+	}
 	opts := s3cache.DownloadOptions{StatePath: state, KeepUnlisted: true}
 	if req.Progress != nil {
 		total := needed.TotalSize()
@@ -180,6 +187,20 @@ func stage(ctx context.Context, store Store, req Request, m *s3cache.Manifest, k
 	}
 	st, err := store.Download(ctx, needed, dir, opts)
 	return part, st, err
+}
+
+// makeWorkFolders makes workDir/files/name and workDir/state real folders
+// before anything is downloaded there: workDir and all below it are
+// refbot's, so a symlink planted at any of them is removed, never followed
+// (internal/workfolder). workDir's parent is the operator's, taken as it is.
+func makeWorkFolders(workDir, name string) error {
+	workDir = filepath.Clean(workDir)
+	parent, base := filepath.Dir(workDir), filepath.Base(workDir)
+	if _, err := workfolder.Make(parent, 0o755, base, "files", name); err != nil {
+		return err
+	}
+	_, err := workfolder.Make(parent, 0o755, base, "state")
+	return err
 }
 
 func beforePush(ctx context.Context, req Request) error {

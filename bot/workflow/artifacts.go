@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	"go.uber.org/zap"
 
 	"github.com/refbot/refbot/bot/ghclient"
+	"github.com/refbot/refbot/internal/workfolder"
 	"github.com/refbot/refbot/s3cache"
 )
 
@@ -132,7 +134,8 @@ func (o *ArtifactOutputs) Fetch(ctx context.Context, build Build, src s3cache.So
 			short:  "no " + o.Name + " artifact; the workflow must upload one",
 		}
 	}
-	if err := os.MkdirAll(o.WorkDir, 0o700); err != nil {
+	// A symlink planted at the folder is removed, not followed.
+	if _, err := workfolder.Make(filepath.Dir(filepath.Clean(o.WorkDir)), 0o700, filepath.Base(o.WorkDir)); err != nil {
 		return err
 	}
 	for _, a := range take {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"github.com/refbot/refbot/bot/ghclient"
+	"github.com/refbot/refbot/bot/publish"
 	"github.com/refbot/refbot/refdata"
 	"github.com/refbot/refbot/s3cache"
 	"github.com/refbot/refbot/travis"
@@ -57,6 +59,8 @@ func plainReason(err error) string {
 		who = "the CI service did not answer as expected"
 	case errors.Is(err, refdata.ErrLeaseLost):
 		who = "someone else pushed to the data repository at the same time"
+	case diskFull(err):
+		who = "refbot's disk is full"
 	case errors.Is(err, context.DeadlineExceeded):
 		who = "it took too long"
 	default:
@@ -75,6 +79,26 @@ func userError(err error) bool {
 		s3cache.Unusable(err) || errors.Is(err, refdata.ErrRejected) || errors.Is(err, refdata.ErrBadData) ||
 		errors.Is(err, refdata.ErrNotOnBase)
 }
+
+// diskFull says whether err is refbot's own disk (or its quota) being full.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// fullBeforePush says whether a publish that returned res and err failed
+// because refbot's disk is full before any push was tried (downloading
+// the build's outputs into the work folder, say). Such an update ends at
+// once with a reply saying so: its retries would fail the same way until
+// an operator frees space, and as nothing was pushed the next UPDATE
+// starts clean. A disk that filled once the push was sent (keeping the
+// pushed objects in the cache) stays an outage, whose retry finds the
+// push on the branch.
+func fullBeforePush(res *publish.Result, err error) bool {
+	return diskFull(err) && (res == nil || res.Update == nil)
+}
+
+// diskFullMessage is a reply's wording of fullBeforePush.
+const diskFullMessage = "refbot's disk is full: it had no room to download the build's outputs, and nothing was pushed; say it again once refbot's operator has freed space"
 
 // refusal is a reason not to go on, written for the person who asked.
 type refusal struct{ reason string }
@@ -115,6 +139,8 @@ func userMessage(build string, err error) string {
 	switch {
 	case errors.As(err, &refused):
 		return refused.reason
+	case diskFull(err):
+		return diskFullMessage
 	case errors.As(err, &missing):
 		return missing.reason
 	case errors.As(err, &moved):
@@ -156,6 +182,8 @@ func shortReason(err error) string {
 	switch {
 	case errors.As(err, &missing):
 		return missing.short
+	case diskFull(err):
+		return "refbot's disk is full"
 	case errors.Is(err, s3cache.ErrIncomplete):
 		return "upload incomplete"
 	case errors.Is(err, s3cache.ErrProvenance):

@@ -25,6 +25,7 @@ import (
 	"github.com/refbot/refbot/bot/workflow"
 	"github.com/refbot/refbot/config"
 	"github.com/refbot/refbot/internal/clock"
+	"github.com/refbot/refbot/internal/failpoint"
 	"github.com/refbot/refbot/refdata"
 	"github.com/refbot/refbot/s3cache"
 	"github.com/refbot/refbot/travis"
@@ -100,7 +101,8 @@ func (p *parts) openDataRepo(ctx context.Context) (*refdata.Repo, error) {
 		KeepBackups: cfg.DataRepo.KeepBackups, KeepArchives: cfg.DataRepo.KeepArchives,
 		KeepArchivesFor: time.Duration(cfg.DataRepo.KeepArchivesFor),
 		AuthorName:      cfg.DataRepo.AuthorName, AuthorEmail: cfg.DataRepo.AuthorEmail,
-		Metrics: p.metrics.Git,
+		Timeouts: refdata.Timeouts{Stall: time.Duration(cfg.DataRepo.StallTimeout)},
+		Metrics:  p.metrics.Git,
 	})
 }
 
@@ -133,7 +135,9 @@ func (p *parts) github(ctx context.Context, reg prometheus.Registerer) (*ghclien
 // section, its secrets read by resolve (key names the secret); an App's
 // installation tokens also reach the repositories also names.
 func githubOptions(c config.GitHub, repo string, resolve func(key string, s config.Secret) (string, error), also ...string) (ghclient.Options, error) {
-	opts := ghclient.Options{APIURL: c.APIURL, GraphQLURL: c.GraphQLURL, Repo: repo}
+	opts := ghclient.Options{APIURL: c.APIURL, GraphQLURL: c.GraphQLURL, Repo: repo,
+		// The soak (failpoint builds only) writes faster than GitHub allows.
+		MutationInterval: failpoint.Duration("github-write-interval", 0)}
 	if c.App != nil {
 		key, err := resolve("github.app.private_key", c.App.PrivateKey)
 		if err != nil {
@@ -212,6 +216,7 @@ func (p *parts) site(ctx context.Context, ci workflow.CI) (*workflow.Site, error
 	cfg := p.cfg
 	return &workflow.Site{CI: docs, Builds: builds, Branch: w.Branch, Timeout: time.Duration(w.Timeout),
 		StopCommand: w.StopCommand, StopTimeout: time.Duration(w.StopTimeout),
+		StopEnv: withoutVariables(os.Environ(), append(p.cfg.SecretVariables(), refbotSecretVariables...)),
 		Preview: func(slot int) (s3cache.Preview, string) {
 			bucket, prefix, url := w.PreviewAt(cfg.S3, slot)
 			return s3cache.Preview{Bucket: bucket, Prefix: prefix}, url

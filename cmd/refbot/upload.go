@@ -123,8 +123,9 @@ func s3URL(bucket, prefix string) string {
 func s3Options(c config.S3) (s3cache.Options, error) {
 	o := s3cache.Options{
 		Bucket: c.Bucket, Prefix: c.Prefix, Region: c.Region, Endpoint: c.Endpoint, PathStyle: c.PathStyle,
-		Concurrency: c.Concurrency,
-		Limits:      s3cache.Limits{MaxFileBytes: int64(c.MaxFileBytes), MaxBuildBytes: int64(c.MaxBuildBytes)},
+		Concurrency:  c.Concurrency,
+		Limits:       s3cache.Limits{MaxFileBytes: int64(c.MaxFileBytes), MaxBuildBytes: int64(c.MaxBuildBytes), MaxFiles: c.MaxFiles},
+		StallTimeout: time.Duration(c.StallTimeout),
 	}
 	if c.AccessKeyID.IsSet() {
 		var err error

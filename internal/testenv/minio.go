@@ -77,6 +77,12 @@ func MinIO(t testing.TB) *MinIOServer {
 // StartMinIO starts a MinIO server with its data under a new folder in
 // parent and registers its stop with Run. `make demo` uses it directly.
 func StartMinIO(parent string) (*MinIOServer, error) {
+	return StartMinIOAs(parent, "", "")
+}
+
+// StartMinIOAs is StartMinIO with the given credentials ("": made up); the
+// canary test gives them values it can look for.
+func StartMinIOAs(parent, accessKey, secretKey string) (*MinIOServer, error) {
 	bin, err := MinIOBinary()
 	if err != nil {
 		return nil, err
@@ -86,6 +92,12 @@ func StartMinIO(parent string) (*MinIOServer, error) {
 		return nil, err
 	}
 	s := &MinIOServer{AccessKey: "refbot-test", SecretKey: "refbot-test-secret-" + hexString(8), Region: "us-east-1"}
+	if accessKey != "" {
+		s.AccessKey = accessKey
+	}
+	if secretKey != "" {
+		s.SecretKey = secretKey
+	}
 	// A free port can be taken between our probe and MinIO's bind: retry.
 	for attempt := 0; ; attempt++ {
 		port, err := freePort()
