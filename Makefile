@@ -7,7 +7,7 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION       := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build release image test bench bench-replicas docs lint tools demo clean
+.PHONY: all build release image test bench bench-replicas bench-bodies bench-burst bench-large soak docs lint tools demo clean
 
 all: build
 
@@ -50,12 +50,36 @@ bench: tools
 	$(GO) run ./internal/cmd/bench
 	$(GO) run ./internal/cmd/benchsite
 	$(GO) run ./internal/cmd/benchhistory
+	$(GO) run ./internal/cmd/benchpages
 
 # bench-replicas measures 1, 2 and 3 refbot serve replicas on one
 # PostgreSQL (the machine's server programs; see internal/testenv):
 # deliveries per second and completed UPDATEs per minute, in one run.
 bench-replicas: build tools
 	$(GO) run ./internal/cmd/benchreplicas -refbot bin/refbot
+
+# bench-bodies sends 40 signed 25 MB deliveries at once to a real refbot
+# serve and reports its answers and peak memory (VmHWM).
+bench-bodies: build tools
+	$(GO) run ./internal/cmd/benchbodies -refbot bin/refbot
+
+# bench-burst sends 500 signed deliveries over 50 PRs in 10 s to a real
+# refbot serve on SQLite: answer times, none lost, GitHub writes paced,
+# time to drain the queue, peak memory (minutes: the writes are paced).
+bench-burst: build tools
+	$(GO) run ./internal/cmd/benchburst -refbot bin/refbot
+
+# bench-large uploads a generated build of 50,000 files and 2 GB and has
+# refbot serve UPDATE a PR with it: peak memory of both against a 512 MiB
+# budget, and their times (needs about 10 GB of free disk in $$TMPDIR).
+bench-large: build tools
+	$(GO) run ./internal/cmd/benchlarge -refbot bin/refbot
+
+# soak takes refbot serve through 1,000 UPDATEs and 100 merges over 100
+# PRs and prints, every 50 UPDATEs, what it keeps: work folders, table
+# rows, the data repo clone, memory and open files (tens of minutes).
+soak: tools
+	$(GO) run ./internal/cmd/soak
 
 # docs writes docs/configuration.md from the config package's code and
 # comments (internal/cmd/configdoc); a test fails when the file is stale.

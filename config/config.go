@@ -56,6 +56,22 @@ type Jobs struct {
 	// STATUS, STOP, PLAN), updates, merges and ci (following CI builds). A
 	// queue left out keeps its default.
 	Workers map[string]int `yaml:"workers"`
+	// Timeout bounds one run of a job: a run still going after it is
+	// cancelled and counts as a failed attempt. A wait for a GitHub rate
+	// limit that would outlast it does not count: the job is put off until
+	// the limit resets.
+	Timeout Duration `yaml:"timeout"`
+	// KeepFinished is how long the record of what is over is kept: ended
+	// jobs and their log lines, finished UPDATE, WEBSITE and merge
+	// records, and webhook deliveries. The pages and refbot status show
+	// them until then; a delivery GitHub redelivers later than this is
+	// still not done twice (the comment it carries is remembered for
+	// good).
+	KeepFinished Duration `yaml:"keep_finished"`
+	// KeepWorkFolders is how long the work folder of a PR that is no
+	// longer open (downloads kept between its UPDATEs) stays after its
+	// last use.
+	KeepWorkFolders Duration `yaml:"keep_work_folders"`
 }
 
 // GitHub says which repository refbot serves and how it talks to GitHub.
@@ -98,7 +114,12 @@ type S3 struct {
 	Concurrency     int       `yaml:"concurrency"`     // parallel transfers per build
 	MaxFileBytes    ByteSize  `yaml:"max_file_bytes"`  // the largest file of a build refbot takes
 	MaxBuildBytes   ByteSize  `yaml:"max_build_bytes"` // the most a build's files may hold together
+	MaxFiles        int       `yaml:"max_files"`       // the most files a build (or one variant) may hold
 	Retention       Retention `yaml:"retention"`
+	// StallTimeout ends a request to S3 whose connection has moved no
+	// byte either way for that long; the request is then retried. A large
+	// transfer that moves, however slowly, is never cut.
+	StallTimeout Duration `yaml:"stall_timeout"`
 }
 
 // Retention bounds how many builds are kept in S3. Builds that an open PR's
@@ -126,10 +147,15 @@ type DataRepo struct {
 	// DataRoot is the folder of the data inside the repo; nothing outside
 	// it is touched. "." is the top of the repo: then Protect lists the
 	// top-level names refbot never touches there.
-	DataRoot    string   `yaml:"data_root"`
-	Protect     []string `yaml:"protect"`
-	CacheDir    string   `yaml:"cache_dir"`    // local clone; default under state_dir
-	KeepBackups int      `yaml:"keep_backups"` // old tips kept under refs/refbot/backup/ per branch
+	DataRoot string   `yaml:"data_root"`
+	Protect  []string `yaml:"protect"`
+	CacheDir string   `yaml:"cache_dir"` // local clone; default under state_dir
+	// CacheMaxBytes bounds the local clone, which keeps the trees and
+	// commits of every operation: past it, the reconcile pass empties the
+	// clone and fetches the branch tips back. Set it well above the size
+	// of a fresh clone (the trees of the base and the open PRs' branches).
+	CacheMaxBytes ByteSize `yaml:"cache_max_bytes"`
+	KeepBackups   int      `yaml:"keep_backups"` // old tips kept under refs/refbot/backup/ per branch
 	// KeepArchives is how many deleted data branches keep their archive
 	// (refs/refbot/archive/<branch>/<time>, the tip they had) and their
 	// backups, the most recently deleted first; 0 keeps every one. The
@@ -146,6 +172,12 @@ type DataRepo struct {
 	ClosedGrace Duration `yaml:"closed_grace"`
 	AuthorName  string   `yaml:"author_name"`  // the name on refbot's commits
 	AuthorEmail string   `yaml:"author_email"` // the email on refbot's commits
+	// StallTimeout ends a fetch or push whose connection to the data
+	// repo's server has moved no byte either way for that long (the
+	// server's silence before it answers included); the job then fails
+	// and is retried. A large push that moves, however slowly, is never
+	// cut.
+	StallTimeout Duration `yaml:"stall_timeout"`
 }
 
 // CI providers.
@@ -321,7 +353,7 @@ func withoutEchoes(invalid, undecoded Problems) Problems {
 	var kept Problems
 	for _, p := range invalid {
 		echo := slices.ContainsFunc(undecoded, func(u *Problem) bool {
-			return u.Key == p.Key || strings.HasPrefix(u.Key, p.Key+".")
+			return u.Key == p.Key || strings.HasPrefix(u.Key, p.Key+".") // not a secret: configuration keys
 		})
 		if !echo {
 			kept = append(kept, p)

@@ -93,7 +93,9 @@ func TestLoadExample(t *testing.T) {
 			Concurrency:     16,
 			MaxFileBytes:    512 * MiB,
 			MaxBuildBytes:   10 * GiB,
+			MaxFiles:        200_000,
 			Retention:       Retention{PerPR: 5, PerBranch: 20},
+			StallTimeout:    Duration(time.Minute),
 		},
 		DataRepo: DataRepo{
 			URL:             "https://github.com/example-org/example-project-data.git",
@@ -102,11 +104,13 @@ func TestLoadExample(t *testing.T) {
 			DataRoot:        "data",
 			CacheDir:        "/var/lib/refbot/data-repo",
 			KeepBackups:     5,
+			CacheMaxBytes:   GiB,
 			KeepArchives:    1000,
 			KeepArchivesFor: Duration(90 * 24 * time.Hour),
 			AuthorName:      "refbot",
 			AuthorEmail:     "refbot@example.org",
 			ClosedGrace:     Duration(7 * 24 * time.Hour),
+			StallTimeout:    Duration(2 * time.Minute),
 		},
 		CI: CI{
 			Provider:     "github-actions",
@@ -146,7 +150,8 @@ func TestLoadExample(t *testing.T) {
 			},
 			LargeChangeShare: 0.5,
 		},
-		Jobs: Jobs{Workers: map[string]int{"commands": 4, "updates": 2, "merges": 2, "ci": 4}},
+		Jobs: Jobs{Workers: map[string]int{"commands": 4, "updates": 2, "merges": 2, "ci": 4}, Timeout: Duration(time.Hour),
+			KeepFinished: Duration(7 * 24 * time.Hour), KeepWorkFolders: Duration(24 * time.Hour)},
 		Website: &Website{
 			Workflow:    "docs.yaml",
 			Preview:     Preview{Bucket: "example-docs-preview", Prefix: "preview", URL: "https://preview.example.org/"},
@@ -331,7 +336,7 @@ data_repo:
 			name: "several unknown keys, one without a near match",
 			src:  minimal + "  bukcet: other\nlog:\n  colour: true\n",
 			want: []string{
-				`config.yaml:9:3: data_repo: unknown key "bukcet"; known keys are author_email, author_name, base_branch, cache_dir, closed_grace, data_root, github_repo, keep_archives, keep_archives_for, keep_backups, protect, token, url, web_url`,
+				`config.yaml:9:3: data_repo: unknown key "bukcet"; known keys are author_email, author_name, base_branch, cache_dir, cache_max_bytes, closed_grace, data_root, github_repo, keep_archives, keep_archives_for, keep_backups, protect, stall_timeout, token, url, web_url`,
 				`config.yaml:11:3: log: unknown key "colour"; known keys are format, level`,
 			},
 		},
@@ -428,6 +433,19 @@ data_repo:
 			name: "file limit above build limit",
 			src:  inS3("  max_file_bytes: 2GiB\n  max_build_bytes: 1GiB\n"),
 			want: []string{`config.yaml:7:3: s3.max_file_bytes: 2GiB is more than s3.max_build_bytes (1GiB); a file cannot be larger than its build`},
+		},
+		{
+			name: "stall timeouts below a second",
+			src:  inS3("  stall_timeout: 100ms\n") + "  stall_timeout: 0s\n",
+			want: []string{
+				`config.yaml:7:3: s3.stall_timeout: must be at least 1s, not 100ms (default 1m)`,
+				`config.yaml:10:3: data_repo.stall_timeout: must be at least 1s, not 0s (default 2m)`,
+			},
+		},
+		{
+			name: "no files allowed",
+			src:  inS3("  max_files: 0\n"),
+			want: []string{`config.yaml:7:3: s3.max_files: must be at least 1, not 0`},
 		},
 		{
 			name: "data_root with ..",
@@ -575,6 +593,11 @@ data_repo:
 				`config.yaml:13:5: jobs.workers.merges: must be 1 to 256 workers, not 0 (default 2)`,
 				`config.yaml:14:5: jobs.workers.ci: must be 1 to 256 workers, not 1000 (default 4)`,
 			},
+		},
+		{
+			name: "jobs.timeout below a second",
+			src:  minimal + "jobs:\n  timeout: 500ms\n",
+			want: []string{`config.yaml:10:3: jobs.timeout: must be at least 1s (default 1h)`},
 		},
 		{
 			name: "ci.wait_timeout below poll_interval",

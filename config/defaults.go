@@ -20,12 +20,21 @@ const (
 	DefaultS3Concurrency      = 16
 	DefaultMaxFileBytes       = 512 * MiB
 	DefaultMaxBuildBytes      = 10 * GiB
+	DefaultMaxFiles           = 200_000
 	DefaultRetentionPerPR     = 5
 	DefaultRetentionPerBranch = 20
+	// DefaultS3StallTimeout and DefaultDataRepoStallTimeout notice a
+	// silent connection within minutes; the data repo's is longer, as a
+	// git server may check a large push for a while before it answers.
+	DefaultS3StallTimeout       = time.Minute
+	DefaultDataRepoStallTimeout = 2 * time.Minute
 
 	DefaultBaseBranch  = "master"
 	DefaultDataRoot    = "data"
 	DefaultKeepBackups = 5
+	// DefaultDataRepoCacheMaxBytes leaves room for the trees of a few
+	// thousand commits of a data repo of 50,000 files.
+	DefaultDataRepoCacheMaxBytes = 1 * GiB
 	// DefaultKeepArchives and DefaultKeepArchivesFor keep the last
 	// thousand deleted data branches, for 90 days.
 	DefaultKeepArchives    = 1000
@@ -40,6 +49,15 @@ const (
 	DefaultReconcileInterval = 5 * time.Minute
 	// DefaultClosedGrace keeps a closed PR's data branch a week.
 	DefaultClosedGrace = 7 * 24 * time.Hour
+	// DefaultJobTimeout bounds one run of a job.
+	DefaultJobTimeout = time.Hour
+	// DefaultKeepFinished keeps a week of finished jobs and records, as
+	// refbot did before it was configurable; GitHub redelivers deliveries
+	// up to three days old.
+	DefaultKeepFinished = 7 * 24 * time.Hour
+	// DefaultKeepWorkFolders keeps a closed PR's downloads a day, for a
+	// reopening or a late merge.
+	DefaultKeepWorkFolders = 24 * time.Hour
 	// DefaultCIPollInterval is how often a restarted build is checked.
 	DefaultCIPollInterval = 30 * time.Second
 	// DefaultCIWaitTimeout is how long refbot follows a CI build.
@@ -109,6 +127,8 @@ func Default() *Config {
 			Concurrency:   DefaultS3Concurrency,
 			MaxFileBytes:  DefaultMaxFileBytes,
 			MaxBuildBytes: DefaultMaxBuildBytes,
+			MaxFiles:      DefaultMaxFiles,
+			StallTimeout:  Duration(DefaultS3StallTimeout),
 			Retention: Retention{
 				PerPR:     DefaultRetentionPerPR,
 				PerBranch: DefaultRetentionPerBranch,
@@ -118,11 +138,13 @@ func Default() *Config {
 			BaseBranch:      DefaultBaseBranch,
 			DataRoot:        DefaultDataRoot,
 			KeepBackups:     DefaultKeepBackups,
+			CacheMaxBytes:   DefaultDataRepoCacheMaxBytes,
 			KeepArchives:    DefaultKeepArchives,
 			KeepArchivesFor: Duration(DefaultKeepArchivesFor),
 			ClosedGrace:     Duration(DefaultClosedGrace),
 			AuthorName:      DefaultAuthorName,
 			AuthorEmail:     DefaultAuthorEmail,
+			StallTimeout:    Duration(DefaultDataRepoStallTimeout),
 		},
 		CI: CI{
 			Provider:     DefaultCIProvider,
@@ -131,7 +153,9 @@ func Default() *Config {
 			WaitTimeout:  Duration(DefaultCIWaitTimeout),
 			RestartGrace: Duration(DefaultCIRestartGrace),
 		},
-		Server:   Server{Listen: DefaultListen, ReconcileInterval: Duration(DefaultReconcileInterval)},
+		Server: Server{Listen: DefaultListen, ReconcileInterval: Duration(DefaultReconcileInterval)},
+		Jobs: Jobs{Timeout: Duration(DefaultJobTimeout), KeepFinished: Duration(DefaultKeepFinished),
+			KeepWorkFolders: Duration(DefaultKeepWorkFolders)},
 		StateDir: DefaultStateDir,
 		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Policy:   Policy{LargeChangeShare: DefaultLargeChangeShare},

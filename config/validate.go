@@ -230,8 +230,18 @@ func (s *S3) check(ck *checker) {
 	if s.MaxFileBytes > s.MaxBuildBytes && s.MaxBuildBytes > 0 {
 		ck.add("s3.max_file_bytes", "%v is more than s3.max_build_bytes (%v); a file cannot be larger than its build", s.MaxFileBytes, s.MaxBuildBytes)
 	}
+	ck.atLeast("s3.max_files", s.MaxFiles, 1)
 	ck.atLeast("s3.retention.per_pr", s.Retention.PerPR, 1)
 	ck.atLeast("s3.retention.per_branch", s.Retention.PerBranch, 1)
+	checkStallTimeout(ck, "s3.stall_timeout", s.StallTimeout, DefaultS3StallTimeout)
+}
+
+// checkStallTimeout checks a stall_timeout: under a second, connections
+// would be cut while a server merely takes its time.
+func checkStallTimeout(ck *checker, key string, d Duration, def time.Duration) {
+	if d < Duration(time.Second) {
+		ck.add(key, "must be at least 1s, not %s (default %s)", shortDuration(time.Duration(d)), shortDuration(def))
+	}
 }
 
 func (d *DataRepo) check(ck *checker) {
@@ -257,7 +267,11 @@ func (d *DataRepo) check(ck *checker) {
 		ck.checkRepo("data_repo.github_repo", d.GitHubRepo)
 	}
 	ck.nonEmpty("data_repo.cache_dir", d.CacheDir, "the folder of refbot's clone of the data repo")
+	checkStallTimeout(ck, "data_repo.stall_timeout", d.StallTimeout, DefaultDataRepoStallTimeout)
 	ck.atLeast("data_repo.keep_backups", d.KeepBackups, 1)
+	if d.CacheMaxBytes < MiB {
+		ck.add("data_repo.cache_max_bytes", "must be at least 1MiB (default %s)", DefaultDataRepoCacheMaxBytes)
+	}
 	ck.atLeast("data_repo.keep_archives", d.KeepArchives, 0)
 	if d.KeepArchivesFor < 0 {
 		ck.add("data_repo.keep_archives_for", "must not be negative (\"0s\" keeps archives for good; default %s)", shortDuration(DefaultKeepArchivesFor))
@@ -466,6 +480,15 @@ func (j *Jobs) check(ck *checker) {
 		if n := j.Workers[q]; n < 1 || n > maxWorkers {
 			ck.add(key, "must be 1 to %d workers, not %d (default %d)", maxWorkers, n, DefaultWorkers[q])
 		}
+	}
+	if j.Timeout < Duration(time.Second) {
+		ck.add("jobs.timeout", "must be at least 1s (default %s)", shortDuration(DefaultJobTimeout))
+	}
+	if j.KeepFinished < Duration(time.Minute) {
+		ck.add("jobs.keep_finished", "must be at least 1m (default %s)", shortDuration(DefaultKeepFinished))
+	}
+	if j.KeepWorkFolders < Duration(time.Minute) {
+		ck.add("jobs.keep_work_folders", "must be at least 1m (default %s)", shortDuration(DefaultKeepWorkFolders))
 	}
 }
 

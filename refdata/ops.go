@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/refbot/refbot/internal/failpoint"
 	"github.com/refbot/refbot/internal/statcache"
 )
 
@@ -354,6 +355,7 @@ func (r *Repo) Update(ctx context.Context, req UpdateRequest) (*UpdateResult, er
 	if err != nil {
 		return nil, err
 	}
+	failpoint.Hit("update-committed")
 	st, err := r.pushWithBackup(ctx, remote, req.Branch, oldTip, commit, n, objects, req.PushProgress)
 	res.Objects, res.Bytes = st.Objects, st.Bytes
 	res.Pushed = err == nil
@@ -531,6 +533,7 @@ func (r *Repo) pushWithBackup(ctx context.Context, remote remoteState, branch st
 	if err != nil {
 		return st, err
 	}
+	failpoint.Hit("data-pushed")
 	return st, r.remember(n, branch, tip)
 }
 
@@ -598,6 +601,7 @@ func (r *Repo) Promote(ctx context.Context, branch string, dryRun bool) (*Promot
 	if dryRun {
 		return res, nil
 	}
+	failpoint.Hit("promote-committed")
 	_, err = r.pushWithBackup(ctx, d.remote, base, d.base.Hash, res.Commit, n, objects, nil)
 	return res, err
 }
@@ -917,6 +921,7 @@ func (r *Repo) Rebase(ctx context.Context, branch string) (*RebaseResult, error)
 	if err != nil {
 		return nil, err
 	}
+	failpoint.Hit("rebase-committed")
 	_, err = r.pushWithBackup(ctx, d.remote, branch, d.tip.Hash, res.Commit, n, objects, nil)
 	return res, err
 }

@@ -278,7 +278,7 @@ func newRetryTransport(next http.RoundTripper, opts Options, timeout time.Durati
 		maxRetries: opts.MaxRetries,
 		timeout:    timeout,
 		metrics:    m,
-		exhausted:  map[string]time.Time{},
+		exhausted:  map[string]limitEnd{},
 	}
 }
 

@@ -88,10 +88,22 @@ type retryTransport struct {
 	metrics    *metrics
 
 	mu sync.Mutex
-	// exhausted holds, per resource, the reset time of a primary limit
-	// GitHub said is used up (x-ratelimit-remaining: 0): requests wait
-	// for it rather than be refused.
-	exhausted map[string]time.Time
+	// exhausted holds, per resource, the end of a limit GitHub reported:
+	// a primary limit used up (x-ratelimit-remaining: 0), or a secondary
+	// limit (GitHub asks that no request be sent until it ends, and may
+	// ban an integration that goes on). Every request waits for it rather
+	// than be refused.
+	exhausted map[string]limitEnd
+}
+
+// anyResource keys in retryTransport.exhausted a limit that holds every
+// resource (a secondary limit).
+const anyResource = "*"
+
+// limitEnd is when a rate limit of the kind ("primary", "secondary") ends.
+type limitEnd struct {
+	at   time.Time
+	kind string
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -103,8 +115,8 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	serverRetries, limitRetries := 0, 0
 	nextSecondary := secondaryWait
 	for attempt := 0; ; attempt++ {
-		if reset, ok := t.exhaustedUntil(resource); ok {
-			if err := t.wait(ctx, "primary", reset.Sub(t.now())+resetSkew, reset); err != nil {
+		if end, ok := t.exhaustedUntil(resource); ok {
+			if err := t.wait(ctx, end.kind, end.at.Sub(t.now())+resetSkew, end.at); err != nil {
 				return nil, err
 			}
 			t.clearExhausted(resource)
@@ -130,16 +142,21 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		kind, d, reset := t.classify(resp, nextSecondary)
 		switch kind {
 		case "primary", "secondary":
-			if !canResend {
-				return resp, nil
-			}
-			drain(resp)
 			if reset.IsZero() {
 				// A secondary limit that named no time: back off
 				// exponentially from a minute.
 				reset = t.now().Add(d)
 				nextSecondary *= 2
 			}
+			if kind == "secondary" {
+				// Not this request's alone: GitHub asks that none be
+				// sent until a secondary limit ends, REST or GraphQL.
+				t.holdUntil(anyResource, limitEnd{reset, kind})
+			}
+			if !canResend {
+				return resp, nil
+			}
+			drain(resp)
 			if limitRetries >= maxLimitRetries {
 				return nil, &RateLimitError{Kind: kind, Reset: reset}
 			}
@@ -147,9 +164,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if err := t.wait(ctx, kind, d, reset); err != nil {
 				return nil, err
 			}
-			if kind == "primary" {
-				t.clearExhausted(resource)
-			}
+			t.clearExhausted(resource)
 			continue
 		case "server_error":
 			d := serverRetryWait << serverRetries
@@ -268,26 +283,48 @@ func (t *retryTransport) observe(req *http.Request, resp *http.Response) {
 	if !ok || !reset.After(t.now()) {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.exhausted[resourceOf(req, resp)] = reset
+	t.holdUntil(resourceOf(req, resp), limitEnd{reset, "primary"})
 }
 
-func (t *retryTransport) exhaustedUntil(resource string) (time.Time, bool) {
+// holdUntil makes every request of resource wait for end (or the later
+// end already held).
+func (t *retryTransport) holdUntil(resource string, end limitEnd) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	reset, ok := t.exhausted[resource]
-	if ok && !reset.After(t.now()) {
-		delete(t.exhausted, resource)
-		return time.Time{}, false
+	if held, ok := t.exhausted[resource]; !ok || end.at.After(held.at) {
+		t.exhausted[resource] = end
 	}
-	return reset, ok
 }
 
+// exhaustedUntil returns the end of the limit that holds resource, the
+// later when two do.
+func (t *retryTransport) exhaustedUntil(resource string) (limitEnd, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out limitEnd
+	for _, key := range []string{resource, anyResource} {
+		end, ok := t.exhausted[key]
+		switch {
+		case !ok:
+		case !end.at.After(t.now()):
+			delete(t.exhausted, key)
+		case end.at.After(out.at):
+			out = end
+		}
+	}
+	return out, !out.at.IsZero()
+}
+
+// clearExhausted forgets resource's limit once it has ended (a request
+// waited for it); one held for longer since is kept.
 func (t *retryTransport) clearExhausted(resource string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.exhausted, resource)
+	for _, key := range []string{resource, anyResource} {
+		if end, ok := t.exhausted[key]; ok && !end.at.After(t.now()) {
+			delete(t.exhausted, key)
+		}
+	}
 }
 
 // wait sleeps d, unless d is longer than maxWait or than the context

@@ -444,6 +444,7 @@ func TestCanaryTokenNeverInErrors(t *testing.T) {
 	e.gh.FailSecondary(1, 403, time.Hour)
 	collect(e.c.SetStatus(ctx, sha('9'), Status{State: "success", Context: "x"}))
 	collect(e.c.SetStatus(ctx, sha('9'), Status{State: "success", Context: "x"}))
+	e.clk.Sleep(ctx, 2*time.Hour) // past that secondary limit, which holds every request
 	e.gh.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: 500, Route: "graphql", Count: 10})
 	_, err = e.c.OpenPullRequests(ctx)
 	if !errors.Is(err, ErrUnavailable) {

@@ -6,7 +6,13 @@
 // Answers (after palantir/go-githubapp): 200 recorded work or a repeat of a
 // recorded delivery, 202 understood but nothing to do, 400 malformed, 401 no
 // signature, 403 wrong signature, 413 body over the cap, 503 the recorder is
-// down (GitHub shows it, and the reconciler catches up later).
+// down or too many large bodies are being read (GitHub shows it, and the
+// reconciler catches up later).
+//
+// Memory: a body announced over the cap is refused before a byte of it is
+// read, one without a length is cut at the cap, and bodies over SmallBody
+// (or of unknown length) are read LargeBodies at a time; the deliveries
+// refbot acts on are well under SmallBody and never wait for large ones.
 package intake
 
 import (
@@ -30,6 +36,27 @@ import (
 
 // MaxBody is GitHub's own cap on a webhook payload.
 const MaxBody = 25 << 20
+
+// SmallBody is the largest body read without waiting for a turn. The
+// deliveries refbot acts on stay under it: a comment's and an issue's
+// text are each at most 65,536 characters; what GitHub sends larger
+// (pushes with many commits) refbot ignores, and a sender without the
+// secret has no business sending anything.
+const SmallBody = 1 << 20
+
+// Defaults of Options.LargeBodies and Options.LargeBodyWait.
+const (
+	DefaultLargeBodies = 4
+	// DefaultLargeBodyWait leaves a delivery that waited for its turn
+	// time to be read and recorded within GitHub's 10 s. Waiting costs
+	// no memory: the unread body stays with the sender (TCP's flow
+	// control), and an answer of 503 would lose the delivery (GitHub
+	// does not retry; only the reconciler would find it).
+	DefaultLargeBodyWait = 5 * time.Second
+)
+
+// retryAfter is the Retry-After of a 503, in seconds.
+const retryAfter = "10"
 
 // Delivery is one webhook delivery as received.
 type Delivery struct {
@@ -171,12 +198,21 @@ type Options struct {
 	Recorder   Recorder
 	Logger     *zap.Logger
 	Metrics    *Metrics
+	// LargeBodies is how many bodies over SmallBody, or without a
+	// length, are read at once (each up to MaxBody, and about as much
+	// again to decode it); default DefaultLargeBodies.
+	LargeBodies int
+	// LargeBodyWait is how long such a body waits for its turn before
+	// the answer is 503 with Retry-After; default DefaultLargeBodyWait.
+	LargeBodyWait time.Duration
 }
 
 // Handler serves POST /webhook.
 type Handler struct {
 	opts Options
 	log  *zap.Logger
+	// large holds a token for each large body being read.
+	large chan struct{}
 }
 
 // New returns a Handler. It refuses an empty or missing secret: a receiver
@@ -196,7 +232,13 @@ func New(o Options) (*Handler, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	return &Handler{opts: o, log: o.Logger}, nil
+	if o.LargeBodies <= 0 {
+		o.LargeBodies = DefaultLargeBodies
+	}
+	if o.LargeBodyWait <= 0 {
+		o.LargeBodyWait = DefaultLargeBodyWait
+	}
+	return &Handler{opts: o, log: o.Logger, large: make(chan struct{}, o.LargeBodies)}, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -208,6 +250,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// crash right after it (the crash tests do that) leaves GitHub with a
 	// whole answer, not a cut chunked one.
 	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	w.WriteHeader(code)
 	io.WriteString(w, msg)
 	h.opts.Metrics.observe(code, time.Since(start))
@@ -223,11 +268,22 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 	if r.Method != http.MethodPost {
 		return http.StatusMethodNotAllowed, "POST only"
 	}
+	if r.ContentLength > MaxBody {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", MaxBody)
+	}
 	sig := r.Header.Get("X-Hub-Signature-256")
 	if sig == "" {
 		return http.StatusUnauthorized, "missing X-Hub-Signature-256"
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
+	if r.ContentLength < 0 || r.ContentLength > SmallBody {
+		if !h.takeLargeTurn(r.Context()) {
+			h.log.Warn("webhook large body refused: too many at once", zap.Int64("bytes", r.ContentLength),
+				zap.String("delivery", r.Header.Get("X-GitHub-Delivery")))
+			return http.StatusServiceUnavailable, "too many large deliveries at once; try again"
+		}
+		defer func() { <-h.large }()
+	}
+	body, err := readBody(r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -272,6 +328,41 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 	}
 	log.Info("delivery queued")
 	return http.StatusOK, "queued"
+}
+
+// takeLargeTurn waits up to LargeBodyWait for one of the LargeBodies
+// turns; false if none came (or the sender left).
+func (h *Handler) takeLargeTurn(ctx context.Context) bool {
+	select {
+	case h.large <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(h.opts.LargeBodyWait)
+	defer t.Stop()
+	select {
+	case h.large <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// readBody reads r's body whole, up to MaxBody: into one buffer of the
+// announced length, or, without a length (chunked), a growing one.
+func readBody(r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(nil, r.Body, MaxBody)
+	if n := r.ContentLength; n > MaxBody {
+		return nil, &http.MaxBytesError{Limit: MaxBody}
+	} else if n >= 0 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(body)
 }
 
 // verify checks a "sha256=<hex>" signature of body against every secret in

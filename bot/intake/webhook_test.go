@@ -100,6 +100,12 @@ func TestGitHubSignatureVector(t *testing.T) {
 	if !h.verify(want, []byte("Hello, World!")) {
 		t.Error("the documented signature does not verify")
 	}
+	// A second known answer, as other webhook receivers test: body {},
+	// secret abc.
+	prow := "sha256=19092633e5aa9a849dfcc9d2df4e76db2df1fcba7f38915f2c7833bd8a510f2f"
+	if got := Sign("abc", []byte("{}")); got != prow {
+		t.Errorf("Sign({}, abc) = %s, want %s", got, prow)
+	}
 }
 
 func comment(action, body, login, userType string, onPR bool, id int64) []byte {

@@ -231,7 +231,9 @@ func (q *Queue) run(ctx context.Context, row *rivertype.JobRow, leases []string,
 		return err
 	}
 	if len(leases) == 0 {
-		return work()
+		err := work()
+		q.failed(ctx, row, err)
+		return err
 	}
 	err := q.withLeases(ctx, leases, row.ID, work)
 	switch {
@@ -240,7 +242,20 @@ func (q *Queue) run(ctx context.Context, row *rivertype.JobRow, leases []string,
 	case err != nil && !ran:
 		tell(err)
 	}
+	q.failed(ctx, row, err)
 	return err
+}
+
+// failed logs an attempt that ended in an error (not a snooze), with the
+// error's text for the operator; the job's page says only that it failed
+// and points here.
+func (q *Queue) failed(ctx context.Context, row *rivertype.JobRow, err error) {
+	var snooze *rivertype.JobSnoozeError
+	if err == nil || errors.As(err, &snooze) {
+		return
+	}
+	zap.New(joblog.Core(ctx, q.log.Core())).Warn("job attempt failed", zap.Int64("job", row.ID), zap.String("kind", row.Kind),
+		zap.Int("attempt", row.Attempt), zap.Int("max_attempts", row.MaxAttempts), zap.Error(err))
 }
 
 type ciEventWorker struct {

@@ -155,14 +155,17 @@ func TestJobLogWhileRunning(t *testing.T) {
 		}
 		return l
 	}
-	waitUntil(t, "the running attempt's first line is written", func() bool { return len(lines()) == 2 })
+	// The first attempt's line and its failure, then the second's first.
+	waitUntil(t, "the running attempt's first line is written", func() bool { return len(lines()) == 3 })
 	close(release)
 	waitForState(t, q, jobRef{"comment", 9}, "completed")
 	var got []string
 	for _, l := range lines() {
 		got = append(got, fmt.Sprintf("%d %d %s %s", l.Seq, l.Attempt, l.Level, l.Message))
 	}
-	want := []string{"1 1 info update: find the build pr=9 run=1", "2 2 info update: find the build pr=9 run=2", "3 2 info update: push"}
+	want := []string{"1 1 info update: find the build pr=9 run=1",
+		"2 1 warn job attempt failed job=" + fmt.Sprint(id) + " kind=comment attempt=1 max_attempts=8 error=(in refbot's log)",
+		"3 2 info update: find the build pr=9 run=2", "4 2 info update: push"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("job log:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -175,8 +178,8 @@ func TestJobLogWhileRunning(t *testing.T) {
 	if l, _ := q.st.JobLog(ctx, id+100, 0); len(l) != 0 {
 		t.Errorf("lines of a deleted job after pruning: %+v", l)
 	}
-	if n := len(lines()); n != 3 {
-		t.Errorf("%d lines of a job River has after pruning, want 3", n)
+	if n := len(lines()); n != 4 {
+		t.Errorf("%d lines of a job River has after pruning, want 4", n)
 	}
 }
 

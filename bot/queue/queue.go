@@ -36,6 +36,7 @@ import (
 
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/store"
+	"github.com/refbot/refbot/internal/failpoint"
 )
 
 // The River queues.
@@ -63,6 +64,12 @@ const (
 	CIEventAttempts = 3
 	WebsiteAttempts = 10
 )
+
+// DefaultJobTimeout bounds one run of a job (Config.JobTimeout).
+const DefaultJobTimeout = time.Hour
+
+// DefaultKeepFinished is how long ended jobs are kept (Config.KeepFinished).
+const DefaultKeepFinished = 7 * 24 * time.Hour
 
 // StopTimeout is how long `refbot serve` lets running jobs finish when it
 // stops; the deploy files' stop grace periods allow for it.
@@ -158,6 +165,15 @@ type Config struct {
 	// and running jobs; default DefaultReplicaTimeout. It renews its record
 	// ten times as often.
 	ReplicaTimeout time.Duration
+	// JobTimeout bounds one run of a job (River cancels its context); a
+	// job stuck past one and a half times it is rescued for a retry.
+	// Default DefaultJobTimeout.
+	JobTimeout time.Duration
+	// KeepFinished is how long ended jobs (completed, cancelled or
+	// discarded) stay in River's table, which River's cleaner then
+	// deletes; their log lines go at the next reconcile pass. Default
+	// DefaultKeepFinished.
+	KeepFinished time.Duration
 	// OnLost is told when this replica finds that the others took it over
 	// (it could not renew its record in time): its jobs may be running
 	// elsewhere, and it should stop at once. PostgreSQL only.
@@ -181,6 +197,12 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 	if cfg.ReconcileEvery <= 0 {
 		cfg.ReconcileEvery = 5 * time.Minute
+	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = DefaultJobTimeout
+	}
+	if cfg.KeepFinished <= 0 {
+		cfg.KeepFinished = DefaultKeepFinished
 	}
 	q := &Queue{st: cfg.Store, db: cfg.Store.DB(), sql: jobSQL{postgres: cfg.Store.Postgres() != nil}, log: cfg.Logger,
 		handlers: cfg.Handlers, base: cfg.BaseBranch, leaseWait: cfg.LeaseWait,
@@ -217,7 +239,9 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	river.AddWorker(workers, &websiteWorker{q: q})
 	river.AddWorker(workers, &reconcileWorker{q: q})
 	var periodic []*river.PeriodicJob
-	if cfg.Handlers.Reconcile != nil {
+	// The durability test switches the reconciler off, so that a
+	// delivery done after a crash was done from its record, not caught up.
+	if cfg.Handlers.Reconcile != nil && !failpoint.Off("reconcile") {
 		periodic = append(periodic, reconcilePeriodically(cfg.ReconcileEvery))
 	}
 	q.river, err = newRiver(ctx, cfg.Store, &river.Config{
@@ -229,10 +253,12 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		PeriodicJobs: periodic,
 		// Jobs wait for nothing in a worker: CI and busy PRs are snoozes.
 		// A job that outlives this is stuck; River rescues it for a retry.
-		JobTimeout:           time.Hour,
-		RescueStuckJobsAfter: 90 * time.Minute,
-		// Completed jobs stay a week for `refbot status` and the pages.
-		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.JobTimeout * 3 / 2,
+		// Ended jobs stay for `refbot status` and the pages.
+		CompletedJobRetentionPeriod: cfg.KeepFinished,
+		CancelledJobRetentionPeriod: cfg.KeepFinished,
+		DiscardedJobRetentionPeriod: cfg.KeepFinished,
 		Logger:                      nil,
 	})
 	if err != nil {
@@ -355,14 +381,24 @@ func (q *Queue) moveDefaultQueueJobs(ctx context.Context) error {
 	return tx.Commit()
 }
 
+// ErrInterrupted is Stop's error when ctx ended before the running jobs
+// finished and they were cancelled: an orderly end, since each runs
+// again from where it stands at the next start.
+var ErrInterrupted = errors.New("running jobs interrupted at the stop deadline; they run again at the next start")
+
 // Stop stops taking jobs and waits for running ones to finish, until ctx
-// ends; then it cancels them (their work is retried after a restart).
+// ends; then it cancels them (their work is retried after a restart) and
+// returns ErrInterrupted once they have returned.
 func (q *Queue) Stop(ctx context.Context) error {
 	err := q.river.Stop(ctx)
 	if err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		err = errors.Join(err, q.river.StopAndCancel(cctx))
+		if cerr := q.river.StopAndCancel(cctx); cerr != nil {
+			err = errors.Join(err, cerr)
+		} else if errors.Is(err, context.DeadlineExceeded) {
+			err = ErrInterrupted
+		}
 	}
 	if q.replicas != nil {
 		err = errors.Join(err, q.replicas.stop(context.WithoutCancel(ctx)))
@@ -466,12 +502,13 @@ func (q *Queue) writer() {
 	}
 }
 
-// recordBatch records deliveries in one transaction.
+// recordBatch records deliveries in one transaction, on disk when it
+// returns: each will be answered 200 and GitHub will not send it again.
 func (q *Queue) recordBatch(batch []recordReq) ([]intake.Outcome, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out := make([]intake.Outcome, len(batch))
-	err := q.river.inTx(ctx, func(tx riverTx) error {
+	err := q.river.inSyncedTx(ctx, func(tx riverTx) error {
 		var jobs []river.InsertManyParams
 		for i, r := range batch {
 			d := r.d

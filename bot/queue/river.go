@@ -30,6 +30,9 @@ type riverClient interface {
 	JobCancel(ctx context.Context, id int64) (*rivertype.JobRow, error)
 	// inTx runs f in one transaction, committed when f returns nil.
 	inTx(ctx context.Context, f func(tx riverTx) error) error
+	// inSyncedTx is inTx whose commit is on disk (fsynced) when it
+	// returns nil: for what refbot answers for (store.SyncedTx).
+	inSyncedTx(ctx context.Context, f func(tx riverTx) error) error
 }
 
 // riverTx is a transaction in which the store records deliveries
@@ -69,7 +72,7 @@ func newRiver(ctx context.Context, st *store.Store, cfg *river.Config) (riverCli
 	if err != nil {
 		return nil, err
 	}
-	return sqliteRiver{c, st.DB()}, nil
+	return sqliteRiver{c, st}, nil
 }
 
 // migrateRiver brings River's tables on PostgreSQL up to date. Its
@@ -106,11 +109,11 @@ func migrateRiver(ctx context.Context, driver *riverpgxv5.Driver, pool *pgxpool.
 
 type sqliteRiver struct {
 	*river.Client[*sql.Tx]
-	db *sql.DB
+	st *store.Store
 }
 
 func (r sqliteRiver) inTx(ctx context.Context, f func(tx riverTx) error) error {
-	tx, err := r.db.BeginTx(ctx, nil)
+	tx, err := r.st.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -119,6 +122,10 @@ func (r sqliteRiver) inTx(ctx context.Context, f func(tx riverTx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+func (r sqliteRiver) inSyncedTx(ctx context.Context, f func(tx riverTx) error) error {
+	return r.st.SyncedTx(ctx, func(tx *sql.Tx) error { return f(sqliteTx{tx, r.Client}) })
 }
 
 type sqliteTx struct {
@@ -162,6 +169,18 @@ func (r postgresRiver) inTx(ctx context.Context, f func(tx riverTx) error) error
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// inSyncedTx: PostgreSQL's commits are on disk when they return unless
+// synchronous_commit is off, which store.SyncCommit overrides for the
+// transaction.
+func (r postgresRiver) inSyncedTx(ctx context.Context, f func(tx riverTx) error) error {
+	return r.inTx(ctx, func(tx riverTx) error {
+		if err := store.SyncCommit(ctx, tx); err != nil {
+			return err
+		}
+		return f(tx)
+	})
 }
 
 type postgresTx struct {

@@ -26,6 +26,7 @@ import (
 	"github.com/refbot/refbot/bot/ghclient"
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/store"
+	"github.com/refbot/refbot/internal/failpoint"
 )
 
 // GitHub is what the reconciler reads.
@@ -218,6 +219,7 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 				return res, err
 			}
 			if out == intake.Recorded {
+				failpoint.Hit("reconcile-recorded")
 				res.Comments++
 			}
 		}
@@ -289,6 +291,7 @@ func (r *Reconciler) Pass(ctx context.Context) (Result, error) {
 			}
 		}
 	}
+	failpoint.Hit("reconcile-passing")
 	return res, r.o.Store.SetLastPass(ctx, started)
 }
 

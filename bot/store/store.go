@@ -104,10 +104,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		// WAL with synchronous=NORMAL: a committed delivery survives the
-		// process being killed at any point (what the crash tests check);
-		// only a power loss can take the last commits back.
-		dsn += "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		// WAL with synchronous=NORMAL: a commit survives the process
+		// being killed at any point (what the crash tests check); only a
+		// power loss can take the last commits back, which is why what
+		// refbot answers for is committed through SyncedTx instead.
+		dsn += "&_pragma=journal_mode(WAL)&_pragma=synchronous(" + syncNormal + ")&_txlock=immediate"
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

@@ -753,14 +753,14 @@ func TestNewRefusesUnusableOptions(t *testing.T) {
 		change func(*Options)
 		want   string
 	}{
-		"short key":         {func(o *Options) { o.Key = testKey[:31] }, "at least 32"},
-		"no key":            {func(o *Options) { o.Key = nil }, "at least 32"},
-		"no secret":         {func(o *Options) { o.ClientSecret = "" }, "client secret"},
-		"no public URL":     {func(o *Options) { o.PublicURL = "" }, "public URL"},
-		"bad public URL":    {func(o *Options) { o.PublicURL = "refbot.example" }, "not an http(s) address"},
-		"bad repo":          {func(o *Options) { o.Repo = "o" }, "owner/name"},
-		"bad mode":          {func(o *Options) { o.Mode = "auto" }, "neither"},
-		"empty token":       {func(o *Options) { o.Tokens = []string{""} }, "empty"},
+		"short key":      {func(o *Options) { o.Key = testKey[:31] }, "at least 32"},
+		"no key":         {func(o *Options) { o.Key = nil }, "at least 32"},
+		"no secret":      {func(o *Options) { o.ClientSecret = "" }, "client secret"},
+		"no public URL":  {func(o *Options) { o.PublicURL = "" }, "public URL"},
+		"bad public URL": {func(o *Options) { o.PublicURL = "refbot.example" }, "not an http(s) address"},
+		"bad repo":       {func(o *Options) { o.Repo = "o" }, "owner/name"},
+		"bad mode":       {func(o *Options) { o.Mode = "auto" }, "neither"},
+		"empty token":    {func(o *Options) { o.Tokens = []string{""} }, "empty"},
 	}
 	for name, c := range cases {
 		o := base

@@ -201,6 +201,7 @@ func (b *Bot) end(ctx context.Context, u *store.Update, step string, view update
 		u.Step = from
 		return err
 	}
+	failpoint.Hit("update-ended")
 	b.met.updateEnded(updateOutcome(u), u.CreatedAt, b.now())
 	return b.report(ctx, u)
 }
@@ -234,6 +235,7 @@ func (b *Bot) report(ctx context.Context, u *store.Update) error {
 			return err
 		}
 	}
+	failpoint.Hit("final-replied")
 	build := buildName(view.CIBuild)
 	switch {
 	case u.Step == store.StepDone && u.Outcome == "unchanged":

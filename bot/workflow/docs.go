@@ -45,7 +45,8 @@ type DocsCI interface {
 	TriggerDocs(ctx context.Context, r DocsRequest) (DocsTrigger, error)
 	// FindDocsBuild finds the build a request made: through t.Request (Travis) or, after a crash left no trigger
 	// recorded (zero t), by r.Marker among the docs builds of r.Branch created at or after since. An error wrapping
-	// ErrNoBuild when there is none (yet: Travis makes builds from requests asynchronously).
+	// ErrNoBuild when there is none (yet: Travis makes builds from requests asynchronously); a *DocsPending when
+	// CI holds the request and has made no build of it yet.
 	FindDocsBuild(ctx context.Context, r DocsRequest, t DocsTrigger, since time.Time) (Build, error)
 	// DocsBuild reads a docs build by id; Passed means every job of it passed (required_jobs are the tests', not
 	// the docs build's), Finished/Started/State/URL as for CI.Build.
@@ -60,6 +61,18 @@ var (
 	_ DocsCI = TravisCI{}
 	_ DocsCI = ActionsCI{}
 )
+
+// DocsPending is FindDocsBuild's error when CI accepted the request (its
+// Trigger) and has made no build of it yet; it is an ErrNoBuild.
+type DocsPending struct {
+	Trigger DocsTrigger
+}
+
+func (p *DocsPending) Error() string {
+	return fmt.Sprintf("travis request %s has made no build yet: %v", p.Trigger.Request, ErrNoBuild)
+}
+
+func (p *DocsPending) Is(target error) bool { return target == ErrNoBuild }
 
 // ErrDocsRefused: CI refused the docs build for a reason that asking again
 // does not change: the docs workflow has no workflow_dispatch trigger, the
@@ -189,7 +202,7 @@ func (t TravisCI) FindDocsBuild(ctx context.Context, r DocsRequest, tr DocsTrigg
 		return Build{}, fmt.Errorf("docs build of #%d: travis rejected request %d on %s (its reason is on %s/github/%s/requests; the branch's .travis.yml decides): %w",
 			r.PR, req.ID, r.Branch, strings.TrimSuffix(t.web(), "/"), t.Repo, ErrDocsRefused)
 	case len(req.BuildIDs) == 0:
-		return Build{}, fmt.Errorf("docs build of #%d: travis request %d has made no build yet: %w", r.PR, req.ID, ErrNoBuild)
+		return Build{}, fmt.Errorf("docs build of #%d: %w", r.PR, &DocsPending{Trigger: DocsTrigger{Request: strconv.FormatInt(req.ID, 10)}})
 	}
 	return t.DocsBuild(ctx, strconv.FormatInt(req.BuildIDs[len(req.BuildIDs)-1], 10))
 }

@@ -286,7 +286,9 @@ func (b *Bot) restartPostMerge(ctx context.Context, m *store.Merge, v *mergeView
 			return 0, b.saveMerge(ctx, m, *v)
 		}
 		if wait := v.RestartAt.Add(b.cfg.RestartGrace).Sub(b.now()); wait > 0 {
-			return wait, nil
+			// Looked at again each poll: the new run shows as soon as
+			// CI starts it, well within the grace.
+			return min(wait, b.cfg.PollInterval), nil
 		}
 	}
 	failpoint.Hit("merge-restarting")
@@ -313,6 +315,7 @@ func (b *Bot) finishMerge(ctx context.Context, m *store.Merge, fresh bool) (time
 		if _, err := b.repo.DeleteBranch(ctx, v.Branch); err != nil {
 			return 0, outage("delete the merged pull request's data branch", err)
 		}
+		failpoint.Hit("branch-deleted")
 		v.BranchDeleted = true
 		if err := b.saveMerge(ctx, m, v); err != nil {
 			return 0, err
@@ -322,6 +325,7 @@ func (b *Bot) finishMerge(ctx context.Context, m *store.Merge, fresh bool) (time
 	if err := b.replyMerged(ctx, v); err != nil {
 		return 0, err
 	}
+	failpoint.Hit("merge-replied")
 	b.rebaseOthers(ctx, m.PR)
 	m.Step = store.MergeDone
 	if err := b.saveMerge(ctx, m, v); err != nil {
@@ -410,6 +414,7 @@ func (b *Bot) rebaseOthers(ctx context.Context, merged int) {
 		case err != nil:
 			log.Warn("rebase a data branch", zap.Error(err))
 		case !res.UpToDate:
+			failpoint.Hit("rebased")
 			log.Info("data branch rebuilt on the new base", zap.String("commit", res.Commit.String()))
 		}
 	}

@@ -69,7 +69,9 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	if !pr.Open {
 		why := "this pull request is closed"
 		if pr.Merged {
-			why = "this pull request is merged; its data was promoted (or will be) to " + b.cfg.BaseBranch
+			if why, err = b.mergedReason(ctx, pr.Number); err != nil {
+				return err
+			}
 		}
 		return replyRefusal(why)
 	}
@@ -204,7 +206,7 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	}
 	res, err := publish.Publish(ctx, b.cache, b.repo, req)
 	if err != nil {
-		if userError(err) {
+		if userError(err) || fullBeforePush(res, err) {
 			return fail(err)
 		}
 		return outage("push the data to the data repository", err)
@@ -235,6 +237,31 @@ func (b *Bot) update(ctx context.Context, w intake.CommentWork, cmd command.Comm
 	}
 	failpoint.Hit("recorded")
 	return b.afterPush(ctx, u)
+}
+
+// mergedReason is why an UPDATE of merged PR n is refused, saying what
+// becomes of its data: its merge promotes the data branch, or failed to;
+// a PR merged without a data branch (its UPDATE delivered after the merge,
+// say) has nothing to promote, and the base keeps its data.
+func (b *Bot) mergedReason(ctx context.Context, n int) (string, error) {
+	m, err := b.st.Merge(ctx, n)
+	if err != nil {
+		return "", err
+	}
+	if m != nil && m.Step == store.MergeFailed {
+		return "this pull request is merged, and refbot could not take its data to " + code(b.cfg.BaseBranch) + " (the merge's reply says why)", nil
+	}
+	if m == nil {
+		info, err := b.repo.Branch(ctx, refdata.PRBranch(n))
+		if err != nil {
+			return "", outage("read the data branch", err)
+		}
+		if !info.Exists {
+			return fmt.Sprintf("this pull request is merged, and it had no data branch when it was merged: nothing of this build goes to %s, which keeps its reference data (a maintainer can update it from the post-merge build with %s)",
+				code(b.cfg.BaseBranch), code("refbot update --branch "+b.cfg.BaseBranch+" --build ID")), nil
+		}
+	}
+	return "this pull request is merged; its data was promoted (or will be) to " + b.cfg.BaseBranch, nil
 }
 
 // pushedByThis says whether the PR's data branch is update u's own commit

@@ -35,9 +35,12 @@ type Site struct {
 	// Timeout is how long a docs build is followed; default 2h.
 	Timeout time.Duration
 	// StopCommand, when set, is run by STOP after the CI cancel (argv, no
-	// shell), bounded by StopTimeout (default 1m).
+	// shell), bounded by StopTimeout (default 1m), with StopEnv as its
+	// environment: refbot's own without its secrets (an empty one when
+	// unset, never refbot's whole environment).
 	StopCommand []string
 	StopTimeout time.Duration
+	StopEnv     []string
 	// StatusContext is the commit status WEBSITE sets; default
 	// "refbot/website".
 	StatusContext string
@@ -67,7 +70,7 @@ func (b *Bot) website(ctx context.Context, w intake.CommentWork, cmd command.Com
 	if err != nil {
 		return err
 	}
-	if rec == nil || rec.Key != key {
+	if rec == nil || rec.Key != key { // not a secret: the reply's key (verb and line)
 		if !pr.Open {
 			return b.reply(ctx, w, key, renderRefusal(cmd, w.Author, "this pull request is closed"))
 		}
@@ -214,13 +217,21 @@ func docsRequest(rec *store.Website) DocsRequest {
 
 // websiteTrigger asks CI for rec's docs build. It looks before it asks: a
 // crash after CI accepted and before the answer was recorded left a build
-// carrying rec's marker, which is taken instead of asking twice.
+// carrying rec's marker, or a request CI has not made a build of yet,
+// which is taken instead of asking twice.
 func (b *Bot) websiteTrigger(ctx context.Context, rec *store.Website) error {
 	req := docsRequest(rec)
 	found, err := b.site.CI.FindDocsBuild(ctx, req, DocsTrigger{}, rec.TriggeredAt.Add(-time.Minute))
+	var pending *DocsPending
 	switch {
 	case err == nil:
 		rec.Step, rec.Build, rec.BuildURL = store.WebsiteBuilding, found.ID, found.URL
+		if err := b.st.SaveWebsite(ctx, rec); err != nil {
+			return err
+		}
+		return b.tellWebsite(ctx, rec)
+	case errors.As(err, &pending):
+		rec.Step, rec.Request = store.WebsiteBuilding, pending.Trigger.Request
 		if err := b.st.SaveWebsite(ctx, rec); err != nil {
 			return err
 		}
@@ -238,6 +249,7 @@ func (b *Bot) websiteTrigger(ctx context.Context, rec *store.Website) error {
 		// for it first.
 		return outage("ask CI for the docs build", err)
 	}
+	failpoint.Hit("website-triggered")
 	rec.Step, rec.Request, rec.Build = store.WebsiteBuilding, t.Request, t.BuildID
 	if err := b.st.SaveWebsite(ctx, rec); err != nil {
 		return err
@@ -350,6 +362,7 @@ func (b *Bot) websitePublish(ctx context.Context, rec *store.Website) error {
 	if err := b.st.SaveWebsite(ctx, rec); err != nil {
 		return err
 	}
+	failpoint.Hit("website-published")
 	return b.reportWebsite(ctx, rec)
 }
 
@@ -583,6 +596,7 @@ func (b *Bot) runStopCommand(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, b.site.StopCommand[0], b.site.StopCommand[1:]...)
+	cmd.Env = append([]string{}, b.site.StopEnv...) // never nil: nil would pass on refbot's environment
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	log := b.log.With(zap.String("command", b.site.StopCommand[0]), zap.String("output", strings.TrimSpace(string(out[:min(len(out), 2000)]))))

@@ -27,9 +27,11 @@ import (
 	"github.com/refbot/refbot/bot/reconcile"
 	"github.com/refbot/refbot/bot/server"
 	"github.com/refbot/refbot/bot/store"
+	"github.com/refbot/refbot/bot/upkeep"
 	"github.com/refbot/refbot/bot/webauth"
 	"github.com/refbot/refbot/bot/workflow"
 	"github.com/refbot/refbot/config"
+	"github.com/refbot/refbot/internal/failpoint"
 	"github.com/refbot/refbot/refdata"
 )
 
@@ -144,6 +146,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	// the reconciler and the CI events, which set cache statuses alike.
 	var bot *workflow.Bot
 	var rec *reconcile.Reconciler
+	var keep *upkeep.Upkeep
 	// A replica the others took over (it was silent too long) stops at
 	// once: its running jobs may be running elsewhere by now.
 	ctx, lost := context.WithCancelCause(ctx)
@@ -154,6 +157,8 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		BaseBranch:     cfg.DataRepo.BaseBranch,
 		Logger:         log.Named("queue"),
 		ReconcileEvery: time.Duration(cfg.Server.ReconcileInterval),
+		JobTimeout:     time.Duration(cfg.Jobs.Timeout),
+		KeepFinished:   time.Duration(cfg.Jobs.KeepFinished),
 		OnLost:         lost,
 		Handlers: queue.Handlers{
 			Comment: func(ctx context.Context, w intake.CommentWork) error { return bot.HandleComment(ctx, w) },
@@ -183,14 +188,31 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 				bot.WebsiteGaveUp(ctx, pr, id, attempts, err)
 			},
 			// The reconciler's passes: a periodic job that the leading
-			// replica queues.
-			Reconcile: func(ctx context.Context) error { return rec.RunPass(ctx) },
+			// replica queues. The database's upkeep follows a pass that
+			// succeeded: after a long stop the pass catches up first,
+			// against records the upkeep has not yet dropped.
+			Reconcile: func(ctx context.Context) error {
+				if err := rec.RunPass(ctx); err != nil {
+					return err
+				}
+				if _, err := keep.PruneRecords(ctx); err != nil {
+					log.Warn("upkeep", zap.Error(err))
+				}
+				return nil
+			},
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer q.Close()
+	keep, err = upkeep.New(upkeep.Options{Store: st, WorkDir: filepath.Join(cfg.StateDir, "work"),
+		KeepFinished: time.Duration(cfg.Jobs.KeepFinished), KeepWorkFolders: time.Duration(cfg.Jobs.KeepWorkFolders),
+		Cache: repo, CacheMaxBytes: int64(cfg.DataRepo.CacheMaxBytes),
+		Holder: q.Replica() + "/upkeep", Logger: log.Named("upkeep")})
+	if err != nil {
+		return err
+	}
 	pc := policyConfig(cfg.Policy)
 	pc.Metrics = mets.Policy
 	pol := policy.New(pc, gh, st, nil)
@@ -281,17 +303,24 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	checked := make(chan struct{})
 	go func() { defer close(checked); readiness.Run(ctx) }()
 	defer func() { <-checked }()
+	// Each replica's own disk: its work folders and its data repo clone.
+	kept := make(chan struct{})
+	go func() { defer close(kept); keep.Run(ctx, time.Duration(cfg.Server.ReconcileInterval)) }()
+	defer func() { <-kept }()
 	log.Info("refbot serving", zap.String("listen", srv.Addr()), zap.String("repo", cfg.GitHub.Repo),
 		zap.String("database", st.Name()), zap.String("replica", q.Replica()))
 	err = srv.Run(ctx) // returns after ctx ends and the intake has stopped
-	finish := queue.StopTimeout
+	// The crash tests shorten it (failpoint builds only).
+	finish := failpoint.Duration("stop-timeout", queue.StopTimeout)
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err, finish = cause, 0 // taken over: running jobs are cancelled, not finished
 	}
 	log.Info("stopping: intake closed, letting running jobs finish")
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finish)
 	defer cancel()
-	if qerr := q.Stop(stopCtx); qerr != nil {
+	if qerr := q.Stop(stopCtx); errors.Is(qerr, queue.ErrInterrupted) {
+		log.Warn("running jobs interrupted at the stop deadline; they run again at the next start", zap.Duration("waited", finish))
+	} else if qerr != nil {
 		err = errors.Join(err, qerr)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -99,7 +99,7 @@ type gqlLocation struct {
 // the fake's state. Like GitHub, it answers 200 with an "errors" list for
 // queries it rejects.
 func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
-	rec := Request{Method: r.Method, Path: "/graphql", Route: "graphql"}
+	rec := Request{Method: r.Method, Path: "/graphql", Route: "graphql", Time: s.now()}
 	if r.Method != http.MethodPost {
 		s.violation("%s %s: GraphQL takes POST", r.Method, r.URL.Path)
 		rec.Status = http.StatusNotFound

@@ -102,6 +102,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) record(req Request) {
+	if req.Time.IsZero() {
+		req.Time = s.now()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.requests = append(s.st.requests, req)
@@ -109,7 +112,7 @@ func (s *Server) record(req Request) {
 
 func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, path string) {
 	ctx := r.Context()
-	rec := Request{Method: r.Method, Path: path, Query: r.URL.RawQuery}
+	rec := Request{Method: r.Method, Path: path, Query: r.URL.RawQuery, Time: s.now()}
 	var body []byte
 	if r.Body != nil {
 		b, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))

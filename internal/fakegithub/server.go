@@ -248,6 +248,9 @@ type Request struct {
 	Route  string // the OpenAPI path template, "graphql", or "blob" (an artifact download)
 	Status int
 	Login  string // who the request authenticated as; "" when it did not
+	// Time is when the request arrived, on the fake's clock: a test of
+	// rate limits checks that nothing was sent before the reset.
+	Time time.Time
 }
 
 // Requests returns the requests answered since the start or the last

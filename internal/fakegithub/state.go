@@ -335,6 +335,17 @@ func (s *Server) ClosePR(number int) {
 	p.State, p.ClosedAt, p.UpdatedAt = "closed", now, now
 }
 
+// ReopenPR reopens a pull request closed without merging.
+func (s *Server) ReopenPR(number int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.mustPR(number)
+	if p.State != "closed" || p.Merged {
+		panic(fmt.Sprintf("fakegithub: pull request %d is not closed without merging", number))
+	}
+	p.State, p.ClosedAt, p.UpdatedAt = "open", time.Time{}, s.now()
+}
+
 // mustPR panics on an unknown pull request: that is a mistake in the test.
 func (s *Server) mustPR(number int) *PR {
 	p, ok := s.st.prs[number]

@@ -59,6 +59,20 @@ type Sandbox struct {
 	Artifacts []int64
 	// websiteHold: Options.WebsiteHold.
 	websiteHold time.Duration
+	// pages: Options.Pages.
+	pages string
+	// webhookSecret and apiToken: Options.Credentials, or WebhookSecret
+	// and APIToken; stopCommand: Options.StopCommand.
+	webhookSecret, apiToken string
+	stopCommand             []string
+	// closedGrace, jobTimeout: Options.ClosedGrace, Options.JobTimeout.
+	closedGrace, jobTimeout time.Duration
+	// reconcileInterval, extraConfig, cacheMaxBytes:
+	// Options.ReconcileInterval, Options.ExtraConfig,
+	// Options.CacheMaxBytes.
+	reconcileInterval time.Duration
+	extraConfig       string
+	cacheMaxBytes     string
 }
 
 // Options choose the sandbox's project.
@@ -72,6 +86,45 @@ type Options struct {
 	// WebsiteHold is WEBSITE's hold, when not its default (2h): the tests
 	// wait for a hold to end.
 	WebsiteHold time.Duration
+	// Data is the data repo's master; nil: DemoData.
+	Data map[string]string
+	// Pages is the configuration's pages section, as YAML indented under
+	// "pages:" ("": the defaults).
+	Pages string
+	// Credentials, when set, replace the credentials the Travis project's
+	// outside systems accept and refbot is given (an empty field keeps
+	// the sandbox's own); the canary test gives each a value it can look
+	// for.
+	Credentials *Credentials
+	// StopCommand is the configuration's website.stop_command (nil: none).
+	StopCommand []string
+	// ClosedGrace is data_repo.closed_grace, when not its default (7
+	// days): the tests wait for a closed PR's grace period to end.
+	ClosedGrace time.Duration
+	// JobTimeout is jobs.timeout, when not its default (1h): the tests
+	// make a rate limit outlast a job's deadline.
+	JobTimeout time.Duration
+	// ReconcileInterval is server.reconcile_interval, when not its default
+	// (5m): the soak runs the periodic upkeep often.
+	ReconcileInterval time.Duration
+	// ExtraConfig is YAML appended to the configuration: sections the
+	// sandbox does not write otherwise (the soak's policy and retention).
+	ExtraConfig string
+	// CacheMaxBytes is data_repo.cache_max_bytes ("1MiB"), when not its
+	// default: the soak makes refbot trim its clone of the data repo.
+	CacheMaxBytes string
+}
+
+// Credentials are the secrets refbot holds in the Travis project: MinIO,
+// the fake GitHub, the git server and the fake Travis accept exactly
+// these, and deliveries and API calls are signed with them.
+type Credentials struct {
+	GitHubToken              string
+	WebhookSecret            string
+	S3AccessKey, S3SecretKey string
+	DataToken                string
+	TravisToken              string
+	APIToken                 string
 }
 
 // Start starts everything under work for a Travis project. The MinIO
@@ -82,9 +135,21 @@ func Start(ctx context.Context, work string) (*Sandbox, error) {
 
 // StartWith starts everything under work for the project o describes.
 func StartWith(ctx context.Context, work string, o Options) (*Sandbox, error) {
-	s := &Sandbox{Work: work, actions: o.Actions, websiteHold: o.WebsiteHold}
+	s := &Sandbox{Work: work, actions: o.Actions, websiteHold: o.WebsiteHold, pages: o.Pages,
+		webhookSecret: WebhookSecret, apiToken: APIToken, stopCommand: o.StopCommand, closedGrace: o.ClosedGrace, jobTimeout: o.JobTimeout,
+		reconcileInterval: o.ReconcileInterval, extraConfig: o.ExtraConfig, cacheMaxBytes: o.CacheMaxBytes}
+	var creds Credentials
+	if o.Credentials != nil {
+		creds = *o.Credentials
+	}
+	if creds.WebhookSecret != "" {
+		s.webhookSecret = creds.WebhookSecret
+	}
+	if creds.APIToken != "" {
+		s.apiToken = creds.APIToken
+	}
 	var err error
-	if s.MinIO, err = testenv.StartMinIO(work); err != nil {
+	if s.MinIO, err = testenv.StartMinIOAs(work, creds.S3AccessKey, creds.S3SecretKey); err != nil {
 		return nil, err
 	}
 	if s.Store, err = s3cache.New(ctx, s3cache.Options{Bucket: Bucket, Prefix: "builds", Endpoint: s.MinIO.Endpoint, PathStyle: true,
@@ -98,10 +163,17 @@ func StartWith(ctx context.Context, work string, o Options) (*Sandbox, error) {
 		return nil, err
 	}
 	os.MkdirAll(s.Git.Root, 0o755)
-	if s.Bare, err = s.Git.SeedRepo("data.git", DemoData); err != nil {
+	data := o.Data
+	if data == nil {
+		data = DemoData
+	}
+	if s.Bare, err = s.Git.SeedRepo("data.git", data); err != nil {
 		return nil, err
 	}
-	if s.GitHub, err = fakegithub.Start(fakegithub.Options{Repo: Repo}); err != nil {
+	if creds.DataToken != "" {
+		s.Git.Token = creds.DataToken
+	}
+	if s.GitHub, err = fakegithub.Start(fakegithub.Options{Repo: Repo, Token: creds.GitHubToken}); err != nil {
 		return nil, err
 	}
 	s.Head = randomSHA()
@@ -124,6 +196,9 @@ func StartWith(ctx context.Context, work string, o Options) (*Sandbox, error) {
 		return s, nil
 	}
 	s.Travis = travistest.Start()
+	if creds.TravisToken != "" {
+		s.Travis.Token = creds.TravisToken
+	}
 	s.Travis.AddRepo(Repo)
 	s.Travis.SetAdvanceOnPoll(true)
 	b := s.Travis.AddBuild(travistest.Build{Repo: Repo, PullRequestNumber: PR, CommitSHA: s.Head, State: "failed", Outcome: "passed"})
@@ -134,9 +209,9 @@ func StartWith(ctx context.Context, work string, o Options) (*Sandbox, error) {
 		return nil, err
 	}
 	s.Env = append(os.Environ(),
-		"DEMO_GITHUB_TOKEN="+s.GitHub.Token(), "DEMO_WEBHOOK_SECRET="+WebhookSecret,
+		"DEMO_GITHUB_TOKEN="+s.GitHub.Token(), "DEMO_WEBHOOK_SECRET="+s.webhookSecret,
 		"DEMO_S3_KEY="+s.MinIO.AccessKey, "DEMO_S3_SECRET="+s.MinIO.SecretKey,
-		"DEMO_DATA_TOKEN="+s.Git.Token, "DEMO_TRAVIS_TOKEN="+s.Travis.Token, "DEMO_API_TOKEN="+APIToken)
+		"DEMO_DATA_TOKEN="+s.Git.Token, "DEMO_TRAVIS_TOKEN="+s.Travis.Token, "DEMO_API_TOKEN="+s.apiToken)
 	return s, nil
 }
 
@@ -197,7 +272,7 @@ func (s *Sandbox) announce(ctx context.Context) error {
 		if p, ok := s.GitHub.PR(n); !ok || p.State != "open" {
 			continue
 		}
-		d, err := s.GitHub.Deliver(ctx, s.URL()+"/webhook", WebhookSecret, "pull_request", s.GitHub.PullRequestPayload(n, "opened", "contributor"))
+		d, err := s.GitHub.Deliver(ctx, s.URL()+"/webhook", s.webhookSecret, "pull_request", s.GitHub.PullRequestPayload(n, "opened", "contributor"))
 		if err != nil {
 			return fmt.Errorf("deliver the opening of #%d: %w", n, err)
 		}
@@ -319,14 +394,14 @@ func (s *Sandbox) Comment(ctx context.Context, body string) (fakegithub.Delivery
 // deliver it.
 func (s *Sandbox) CommentOn(ctx context.Context, pr int, body string) (fakegithub.Delivery, error) {
 	payload := s.GitHub.Comment(pr, Maintainer, body)
-	return s.GitHub.Deliver(ctx, s.URL()+"/webhook", WebhookSecret, "issue_comment", payload)
+	return s.GitHub.Deliver(ctx, s.URL()+"/webhook", s.webhookSecret, "issue_comment", payload)
 }
 
 // Merge has the maintainer merge pull request pr and GitHub deliver it.
 func (s *Sandbox) Merge(ctx context.Context, pr int) (fakegithub.Delivery, error) {
 	s.GitHub.Merge(pr, Maintainer)
 	payload := s.GitHub.PullRequestPayload(pr, "closed", Maintainer)
-	return s.GitHub.Deliver(ctx, s.URL()+"/webhook", WebhookSecret, "pull_request", payload)
+	return s.GitHub.Deliver(ctx, s.URL()+"/webhook", s.webhookSecret, "pull_request", payload)
 }
 
 // Replies returns refbot's comments on the PR.
@@ -358,9 +433,10 @@ func (s *Sandbox) Status(sha, context string) (fakegithub.Status, bool) {
 }
 
 // DemoOutputs is what the project's tests produced in the demo: one plot
-// changed, one new, one number in a table changed, the rest the same.
+// changed (a real PNG, which the review page compares pixel by pixel), one
+// new, one number in a table changed, the rest the same.
 var DemoOutputs = map[string]string{
-	"plots/line.png":    "\x89PNG prettier line plot",
+	"plots/line.png":    linePlot(true),
 	"plots/scatter.png": "\x89PNG old scatter plot",
 	"plots/hist.png":    "\x89PNG new histogram",
 	"tables/stats.json": "{\n  \"mean\": 1.02,\n  \"median\": 0.9,\n  \"n\": 100\n}\n",
@@ -370,7 +446,7 @@ var DemoOutputs = map[string]string{
 // DemoData is the data repo's master before the demo: the reference data.
 var DemoData = map[string]string{
 	"README.md":              "Reference data of demo-project.\n",
-	"data/plots/line.png":    "\x89PNG old line plot",
+	"data/plots/line.png":    linePlot(false),
 	"data/plots/scatter.png": "\x89PNG old scatter plot",
 	"data/tables/stats.json": "{\n  \"mean\": 1.0,\n  \"median\": 0.9,\n  \"n\": 100\n}\n",
 	"data/tables/counts.csv": "bin,count\n0,12\n1,30\n2,41\n3,17\n",
@@ -388,6 +464,12 @@ func (s *Sandbox) configYAML() string {
 `, s.travisURL())
 	if s.actions {
 		github, dataRepo, ci = s.actionsConfig()
+	}
+	if s.closedGrace > 0 {
+		dataRepo += fmt.Sprintf("  closed_grace: %s\n", s.closedGrace)
+	}
+	if s.cacheMaxBytes != "" {
+		dataRepo += fmt.Sprintf("  cache_max_bytes: %s\n", s.cacheMaxBytes)
 	}
 	return fmt.Sprintf(`# Written by internal/sandbox: every endpoint is a loopback server or fake.
 github:
@@ -410,12 +492,37 @@ data_repo:
   listen: %s
   public_url: http://%s
   api_token: {env: DEMO_API_TOKEN}
-state_dir: %s
+%sstate_dir: %s
 log:
   level: info
   format: console
 %s`, s.GitHub.APIURL(), s.GitHub.GraphQLURL(), Repo, github, s.MinIO.Endpoint, s.MinIO.Region, Bucket,
-		s.Git.URL("data.git"), dataRepo, ci, s.Listen, s.Listen, filepath.Join(s.Work, "state"), s.websiteConfig())
+		s.Git.URL("data.git"), dataRepo, ci, s.Listen, s.Listen, s.reconcileConfig(), filepath.Join(s.Work, "state"),
+		s.websiteConfig()+s.pagesConfig()+s.jobsConfig()+s.extraConfig)
+}
+
+// reconcileConfig is server.reconcile_interval (Options.ReconcileInterval).
+func (s *Sandbox) reconcileConfig() string {
+	if s.reconcileInterval <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  reconcile_interval: %s\n", s.reconcileInterval)
+}
+
+// jobsConfig is the configuration's jobs section (Options.JobTimeout).
+func (s *Sandbox) jobsConfig() string {
+	if s.jobTimeout <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("jobs:\n  timeout: %s\n", s.jobTimeout)
+}
+
+// pagesConfig is the configuration's pages section (Options.Pages).
+func (s *Sandbox) pagesConfig() string {
+	if s.pages == "" {
+		return ""
+	}
+	return "pages:\n" + s.pages
 }
 
 // travisURL is the fake Travis's address ("" in the Actions sandbox).

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,6 +54,10 @@ func (s *Sandbox) websiteConfig() string {
 	docs := "  env: {DOCS: \"1\"}\n"
 	if s.actions {
 		docs = "  workflow: docs.yaml\n"
+	}
+	if len(s.stopCommand) > 0 {
+		argv, _ := json.Marshal(s.stopCommand) // a YAML flow sequence
+		docs += fmt.Sprintf("  stop_command: %s\n", argv)
 	}
 	policy := ""
 	if s.websiteHold > 0 {

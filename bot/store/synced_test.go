@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+
+	"github.com/refbot/refbot/internal/testenv"
+)
+
+// TestSyncedCommits: SyncedTx's transaction runs at synchronous=FULL (its
+// commit syncs SQLite's WAL) and leaves the connection at NORMAL for the
+// rest of refbot's writes; a transaction f fails is not committed. On
+// PostgreSQL, SyncCommit turns synchronous_commit back on for its
+// transaction where the session had it off, and leaves another setting
+// alone.
+func TestSyncedCommits(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, database(t), nil)
+	if testenv.OnPostgreSQL() {
+		for _, tc := range []struct{ session, want string }{{"off", "local"}, {"on", "on"}, {"remote_write", "remote_write"}} {
+			tx, err := s.db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = "+tc.session); err != nil {
+				t.Fatal(err)
+			}
+			if err := SyncCommit(ctx, tx); err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			if err := tx.QueryRowContext(ctx, "SHOW synchronous_commit").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			tx.Rollback()
+			if got != tc.want {
+				t.Errorf("synchronous_commit %s, then SyncCommit: %s, want %s", tc.session, got, tc.want)
+			}
+		}
+		return
+	}
+	level := func(q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) int {
+		t.Helper()
+		var n int
+		if err := q.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const normal, full = 1, 2
+	if got := level(s.db); got != normal {
+		t.Fatalf("synchronous is %d before, want %d (NORMAL)", got, normal)
+	}
+	var inside int
+	err := s.SyncedTx(ctx, func(tx *sql.Tx) error {
+		inside = level(tx)
+		_, err := tx.ExecContext(ctx, insertDelivery, "synced", "issue_comment", "created", "2026-11-23T10:00:00Z", "")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inside != full {
+		t.Errorf("synchronous is %d in SyncedTx, want %d (FULL)", inside, full)
+	}
+	if got := level(s.db); got != normal {
+		t.Errorf("synchronous is %d after SyncedTx, want %d (NORMAL) again", got, normal)
+	}
+	failed := errors.New("failed")
+	err = s.SyncedTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, insertDelivery, "rolled-back", "issue_comment", "created", "2026-11-23T10:00:00Z", ""); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Errorf("SyncedTx returned %v, want f's error", err)
+	}
+	var ids []string
+	rows, err := s.db.QueryContext(ctx, "SELECT id FROM refbot_delivery ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	if len(ids) != 1 || ids[0] != "synced" {
+		t.Errorf("deliveries recorded: %q, want only \"synced\"", ids)
+	}
+	if got := level(s.db); got != normal {
+		t.Errorf("synchronous is %d after a failed SyncedTx, want %d (NORMAL)", got, normal)
+	}
+}
