@@ -258,6 +258,11 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	return commit(tx, f)
+}
+
+// commit runs f in tx and commits it, or rolls it back when f fails.
+func commit(tx *sql.Tx, f func(tx *sql.Tx) error) error {
 	defer tx.Rollback()
 	if err := f(tx); err != nil {
 		return err

@@ -49,11 +49,7 @@ func (s *Store) SyncedTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	if err := f(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return commit(tx, f)
 }
 
 func setSynchronous(ctx context.Context, conn *sql.Conn, level string) error {
