@@ -64,7 +64,10 @@ func TestThumbs(t *testing.T) {
 		Thumbs: []thumb{{Path: "data/`x`<img>.png", Action: "modified", URL: "https://refbot.example.org/thumb/a(b).png"}},
 		Review: "https://refbot.example.org/pr/12#review"}
 	out := renderPlan(v)
+	v.Thumbs = append(v.Thumbs, thumb{Path: "data/new.png", Action: "added", URL: "https://refbot.example.org/thumb/-b.png"})
+	out = renderPlan(v)
 	for _, want := range []string{"![thumbnail](https://refbot.example.org/thumb/a%28b%29.png)", "``data/`x`<img>.png``",
+		"`data/new.png` (added):", "(modified; old · new · difference):",
 		"[refbot's review page](https://refbot.example.org/pr/12#review)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan reply lacks %q:\n%s", want, out)
