@@ -72,7 +72,7 @@ func (s *Store) ProbeGet(ctx context.Context, key string) error {
 	case isNotFound(err), errors.As(err, &api) && api.ErrorCode() == "InvalidRange": // an empty object has no first byte
 		return nil
 	}
-	return fmt.Errorf("get %s/%s: %w", s, key, err)
+	return fmt.Errorf("get s3://%s/%s: %w", s.bucket, key, err)
 }
 
 // ProbePut writes a small object directly under the store's prefix, as
@@ -85,7 +85,7 @@ func (s *Store) ProbePut(ctx context.Context) (string, error) {
 		Body: strings.NewReader("written by refbot doctor to check that refbot may write here; safe to delete\n"),
 	})
 	if err != nil {
-		return "", fmt.Errorf("put %s/%s: %w", s, key, probeError(err))
+		return "", fmt.Errorf("put s3://%s/%s: %w", s.bucket, key, probeError(err))
 	}
 	return key, nil
 }
@@ -99,7 +99,7 @@ func (s *Store) ProbeDelete(ctx context.Context, key string) error {
 		Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: &key}}, Quiet: aws.Bool(true)},
 	})
 	if err != nil {
-		return fmt.Errorf("delete %s/%s: %w", s, key, probeError(err))
+		return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, key, probeError(err))
 	}
 	if len(out.Errors) > 0 {
 		e := out.Errors[0]
@@ -107,7 +107,7 @@ func (s *Store) ProbeDelete(ctx context.Context, key string) error {
 		if sentinel := codeError(aws.ToString(e.Code)); sentinel != nil {
 			err = fmt.Errorf("%w (%s)", sentinel, aws.ToString(e.Message))
 		}
-		return fmt.Errorf("delete %s/%s: %w", s, key, err)
+		return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, key, err)
 	}
 	return nil
 }

@@ -251,7 +251,7 @@ func (s *Store) putSmall(ctx context.Context, key, contentType string, body []by
 		ContentType: &contentType,
 	})
 	if err != nil {
-		return fmt.Errorf("put %s/%s: %w", s, key, err)
+		return fmt.Errorf("put s3://%s/%s: %w", s.bucket, key, err)
 	}
 	return nil
 }

@@ -199,7 +199,7 @@ func (s *Store) uploadFile(ctx context.Context, tm *transfermanager.Client, name
 		ContentType: aws.String(contentType(key)),
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("upload %s to %s/%s: %w", name, s, key, err)
+		return "", "", fmt.Errorf("upload %s to s3://%s/%s: %w", name, s.bucket, key, err)
 	}
 	sum, git = h.sums()
 	return sum, git, nil
