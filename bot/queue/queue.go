@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"time"
@@ -33,6 +34,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/refbot/refbot/bot/intake"
 	"github.com/refbot/refbot/bot/store"
@@ -259,13 +262,25 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		CompletedJobRetentionPeriod: cfg.KeepFinished,
 		CancelledJobRetentionPeriod: cfg.KeepFinished,
 		DiscardedJobRetentionPeriod: cfg.KeepFinished,
-		Logger:                      nil,
+		Logger:                      riverLogger(cfg.Logger),
 	})
 	if err != nil {
 		q.Close()
 		return nil, err
 	}
 	return q, nil
+}
+
+// riverLogger hands River's own log lines to refbot's logger, named
+// "river", from warnings up: River's Info lines are every maintenance
+// pass's. Left without one, River writes text to standard output, where
+// the CLI writes its answers, JSON included.
+func riverLogger(l *zap.Logger) *slog.Logger {
+	core, err := zapcore.NewIncreaseLevelCore(l.Core(), zapcore.WarnLevel)
+	if err != nil { // l is set above warnings already
+		core = l.Core()
+	}
+	return slog.New(zapslog.NewHandler(core, zapslog.WithName("river")))
 }
 
 // Replica is this process's name among the replicas, River's client id.
