@@ -134,7 +134,16 @@ func (r *Reviewer) imageDiff(ctx context.Context, rev *Review, f File, old []byt
 	}
 	var d *ImageDiff
 	compute := func(ctx context.Context) ([]byte, error) {
-		a, b, err := r.bothImages(ctx, rev, f, old)
+		oldB, newB, err := r.bothSides(ctx, rev, f, old)
+		if err != nil {
+			return nil, err
+		}
+		release, err := r.takePixels(ctx, oldB, newB)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		a, b, err := r.decodePair(f.Path, oldB, newB)
 		if err != nil {
 			return nil, err
 		}
@@ -178,8 +187,9 @@ func (r *Reviewer) imageDiff(ctx context.Context, rev *Review, f File, old []byt
 	return m.diff(), nil
 }
 
-// bothImages reads and decodes f's two sides.
-func (r *Reviewer) bothImages(ctx context.Context, rev *Review, f File, old []byte) (image.Image, image.Image, error) {
+// bothSides reads f's two sides (old, when set, is its old side already
+// read).
+func (r *Reviewer) bothSides(ctx context.Context, rev *Review, f File, old []byte) ([]byte, []byte, error) {
 	var err error
 	if old == nil {
 		if old, err = r.ReadOld(ctx, f, r.o.MaxImageBytes); err != nil {
@@ -190,7 +200,35 @@ func (r *Reviewer) bothImages(ctx context.Context, rev *Review, f File, old []by
 	if err != nil {
 		return nil, nil, err
 	}
-	return r.decodePair(f.Path, old, nw)
+	return old, nw, nil
+}
+
+// takePixels takes the pixels that decoding sides (images' bytes, nil
+// for none) needs from the budget of pixels in flight, waiting until ctx
+// ends; release gives them back. Anyone on the pages can ask for
+// differences of any images, so without a bound a few large ones at once
+// would take all of refbot's memory. A side whose header does not parse
+// weighs nothing: decoding it fails at once. A pair heavier than the
+// whole budget waits for all of it.
+func (r *Reviewer) takePixels(ctx context.Context, sides ...[]byte) (release func(), err error) {
+	var n int64
+	for _, side := range sides {
+		if side != nil {
+			px, _ := imgdiff.Pixels(side, r.o.MaxImagePixels)
+			n += px
+		}
+	}
+	n = min(n, r.o.MaxPixelsInFlight)
+	if err := r.pixels.Acquire(ctx, n); err != nil {
+		return nil, fmt.Errorf("waiting for other images to be compared: %w", err)
+	}
+	now := r.inFlight.Add(n)
+	for p := r.peak.Load(); now > p && !r.peak.CompareAndSwap(p, now); p = r.peak.Load() {
+	}
+	return func() {
+		r.inFlight.Add(-n)
+		r.pixels.Release(n)
+	}, nil
 }
 
 func (r *Reviewer) decodePair(p string, old, nw []byte) (image.Image, image.Image, error) {
@@ -256,6 +294,11 @@ func (r *Reviewer) thumbnail(ctx context.Context, oldID, newID string,
 		if err != nil {
 			return nil, err
 		}
+		release, err := r.takePixels(ctx, oldB, newB)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		var a, b, diff image.Image
 		if oldB != nil {
 			if a, err = imgdiff.Decode(oldB, r.o.MaxImagePixels); err != nil {

@@ -3,11 +3,16 @@ package review
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/refbot/refbot/internal/diskcache"
 )
@@ -124,5 +129,81 @@ func TestImageDiffs(t *testing.T) {
 	}
 	if _, err := f.r.ThumbnailByIDs(ctx, "", "not-an-id"); err == nil {
 		t.Error("a bad blob id gave a thumbnail")
+	}
+}
+
+// TestPixelsInFlight: difference images and thumbnails asked for at once,
+// by any number of requests, decode no more pixels together than the
+// budget; one heavier than the whole budget still runs, alone; and a
+// request that cannot get its turn gives up when its context ends,
+// leaving nothing cached, and succeeds later.
+func TestPixelsInFlight(t *testing.T) {
+	ctx := context.Background()
+	const images, side = 8, 100 // a pair is 20,000 pixels
+	seed, build := map[string]string{}, map[string]string{}
+	for i := range images {
+		name := fmt.Sprintf("plot%d.png", i)
+		seed["data/"+name] = pngOf(t, side, side, nil, png.DefaultCompression)
+		build[name] = pngOf(t, side, side, []image.Point{{i, i}}, png.DefaultCompression)
+	}
+	seed["data/big.png"] = pngOf(t, 3*side, side, nil, png.DefaultCompression) // a pair is 60,000
+	build["big.png"] = pngOf(t, 3*side, side, []image.Point{{1, 2}}, png.DefaultCompression)
+	f := newFixture(t, seed)
+	const budget = 30_000 // one small pair at a time, not two
+	f.r = New(Options{Builds: f.store, Repo: f.repo, BaseBranch: "master", MaxPixelsInFlight: budget,
+		Head: func(_ context.Context, pr int) (string, error) { return f.head[pr], nil }})
+	cache, err := diskcache.New(filepath.Join(t.TempDir(), "cache"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.o.Cache = cache
+	f.head[5] = headA
+	f.upload(t, "50", 5, headA, "", build)
+	rev, err := f.r.Review(ctx, 5, AgainstBranch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev.Changed != images+1 {
+		t.Fatalf("review: %+v", changes(rev))
+	}
+
+	// The budget held elsewhere: a request waits, then gives up.
+	if err := f.r.pixels.Acquire(ctx, budget); err != nil {
+		t.Fatal(err)
+	}
+	plot0, _ := rev.File("plot0.png")
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := f.r.ImageDiff(short, rev, plot0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ImageDiff with the budget taken: %v, want it to give up at its deadline", err)
+	}
+	if _, ok := f.r.cachedDiff(plot0); ok || cache.Len() != 0 {
+		t.Errorf("a difference that gave up left %d entries in the cache", cache.Len())
+	}
+	f.r.pixels.Release(budget)
+
+	// Everything at once: each image's difference twice, and its
+	// thumbnail, from separate goroutines.
+	var g errgroup.Group
+	for _, file := range rev.Files {
+		for range 2 {
+			g.Go(func() error {
+				d, err := f.r.ImageDiff(ctx, rev, file)
+				if err == nil && d.Changed != 1 {
+					err = fmt.Errorf("%s: %d pixels changed, want 1", file.Path, d.Changed)
+				}
+				return err
+			})
+		}
+		g.Go(func() error { _, err := f.r.Thumbnail(ctx, rev, file); return err })
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if peak := f.r.peak.Load(); peak > budget || peak < 2*side*side {
+		t.Errorf("at most %d pixels decoded at once, want between one pair (%d) and the budget (%d)", peak, 2*side*side, budget)
+	}
+	if n := f.r.inFlight.Load(); n != 0 {
+		t.Errorf("%d pixels still counted in flight after every request ended", n)
 	}
 }

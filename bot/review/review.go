@@ -17,11 +17,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/refbot/refbot/refdata"
 	"github.com/refbot/refbot/s3cache"
@@ -128,7 +130,11 @@ type Reviewer struct {
 	builds  *lru.Cache[string, *s3cache.Build] // opened builds, by id and upload time
 	sizes   *lru.Cache[string, map[string]int64]
 	small   *lru.Cache[string, []byte] // small files' contents by blob id
-	listed  struct {
+	// pixels is the budget of pixels decoded at once (MaxPixelsInFlight);
+	// inFlight and peak count what is taken of it.
+	pixels         *semaphore.Weighted
+	inFlight, peak atomic.Int64
+	listed         struct {
 		sync.Mutex
 		at     time.Time
 		builds []s3cache.BuildInfo
@@ -175,6 +181,11 @@ type Options struct {
 	// defaults 20 MB and 40 million.
 	MaxImageBytes  int64
 	MaxImagePixels int64
+	// MaxPixelsInFlight bounds the pixels decoded and compared at once,
+	// over every request together (default MaxImagePixels: at most about
+	// 500 MB of images in memory). A difference or thumbnail past it
+	// waits for its turn, or until its request gives up.
+	MaxPixelsInFlight int64
 	// ListFor is how long a listing of the builds in S3 is used
 	// (default 10 s): a build uploaded since is not seen for that long
 	// unless BuildOf names it.
@@ -191,6 +202,9 @@ func New(o Options) *Reviewer {
 	if o.MaxImagePixels <= 0 {
 		o.MaxImagePixels = 40_000_000
 	}
+	if o.MaxPixelsInFlight <= 0 {
+		o.MaxPixelsInFlight = o.MaxImagePixels
+	}
 	if o.ListFor <= 0 {
 		o.ListFor = 10 * time.Second
 	}
@@ -200,7 +214,7 @@ func New(o Options) *Reviewer {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Reviewer{o: o}
+	r := &Reviewer{o: o, pixels: semaphore.NewWeighted(o.MaxPixelsInFlight)}
 	r.reviews, _ = lru.New[string, *Review](64)
 	r.builds, _ = lru.New[string, *s3cache.Build](64)
 	r.sizes, _ = lru.New[string, map[string]int64](16)

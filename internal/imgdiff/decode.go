@@ -74,15 +74,9 @@ func Decode(data []byte, maxPixels int64) (image.Image, error) {
 	case SVG:
 		return decodeSVG(data, maxPixels)
 	}
-	cfg, err := decodeConfig(format, data)
+	cfg, err := rasterConfig(format, data, maxPixels)
 	if err != nil {
-		return nil, fmt.Errorf("read %s header: %w", format, err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("%s has no pixels (%d×%d)", format, cfg.Width, cfg.Height)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return nil, fmt.Errorf("%s of %d×%d pixels, more than %d: %w", format, cfg.Width, cfg.Height, maxPixels, ErrTooLarge)
+		return nil, err
 	}
 	img, err := decodeRaster(format, data)
 	if err != nil {
@@ -95,6 +89,50 @@ func Decode(data []byte, maxPixels int64) (image.Image, error) {
 		img = full
 	}
 	return img, nil
+}
+
+// Pixels is how many pixels Decode gives data, read from its header (an
+// SVG: its size fitted to maxPixels) without decoding it; it refuses
+// what Decode refuses before decoding, with the same errors. Callers use
+// it to weigh a decoding before they start it.
+func Pixels(data []byte, maxPixels int64) (int64, error) {
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	format := Sniff(data)
+	switch format {
+	case "":
+		return 0, ErrUnsupported
+	case SVG:
+		root, _ := svgRoot(data)
+		w, h, err := svgSize(root)
+		if err != nil {
+			return 0, err
+		}
+		width, height := fitPixels(w, h, maxPixels)
+		return int64(width) * int64(height), nil
+	}
+	cfg, err := rasterConfig(format, data, maxPixels)
+	if err != nil {
+		return 0, err
+	}
+	return int64(cfg.Width) * int64(cfg.Height), nil
+}
+
+// rasterConfig reads a raster image's header and refuses an image with
+// no pixels or more than maxPixels.
+func rasterConfig(format Format, data []byte, maxPixels int64) (image.Config, error) {
+	cfg, err := decodeConfig(format, data)
+	if err != nil {
+		return cfg, fmt.Errorf("read %s header: %w", format, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return cfg, fmt.Errorf("%s has no pixels (%d×%d)", format, cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+		return cfg, fmt.Errorf("%s of %d×%d pixels, more than %d: %w", format, cfg.Width, cfg.Height, maxPixels, ErrTooLarge)
+	}
+	return cfg, nil
 }
 
 // decodeConfig and decodeRaster call the format's own decoder rather than

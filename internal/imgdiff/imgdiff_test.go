@@ -301,7 +301,46 @@ func TestSVGSize(t *testing.T) {
 			if img.Bounds() != tc.want {
 				t.Errorf("drawn at %v, want %v", img.Bounds(), tc.want)
 			}
+			if n, err := Pixels([]byte(tc.root+`<rect width="10" height="10"/></svg>`), tc.max); err != nil || n != int64(tc.want.Dx()*tc.want.Dy()) {
+				t.Errorf("Pixels = %d, %v; want %d", n, err, tc.want.Dx()*tc.want.Dy())
+			}
 		})
+	}
+}
+
+// TestPixels: what Pixels weighs from a header is what Decode gives, and
+// it refuses what Decode refuses before decoding.
+func TestPixels(t *testing.T) {
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, plot(80, 60), nil); err != nil {
+		t.Fatal(err)
+	}
+	var gifb bytes.Buffer
+	pal := color.Palette{color.RGBA{A: 255}, color.RGBA{R: 255, A: 255}}
+	if err := gif.EncodeAll(&gifb, &gif.GIF{Image: []*image.Paletted{image.NewPaletted(image.Rect(5, 5, 15, 10), pal)},
+		Delay: []int{0}, Config: image.Config{Width: 30, Height: 20, ColorModel: pal}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"PNG":  encodePNG(t, plot(50, 40), png.DefaultCompression),
+		"JPEG": jpg.Bytes(),
+		"GIF":  gifb.Bytes(), // its canvas, not its first frame
+		"SVG":  []byte(fmt.Sprintf(svgTemplate, "red")),
+	} {
+		n, err := Pixels(data, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b := decode(t, data).Bounds()
+		if n != int64(b.Dx()*b.Dy()) {
+			t.Errorf("%s: Pixels = %d, decoded %v", name, n, b)
+		}
+	}
+	if _, err := Pixels(tooLargePNG(), 1_000_000); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a too-large PNG: %v, want ErrTooLarge", err)
+	}
+	if _, err := Pixels([]byte("x,y\n1,2\n"), 0); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("text: %v, want ErrUnsupported", err)
 	}
 }
 
