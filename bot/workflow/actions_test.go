@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -451,5 +452,45 @@ func TestCheckRunCreatedOnce(t *testing.T) {
 	}
 	if states := f.gh.states(); states[len(states)-1] != "success" {
 		t.Errorf("update statuses %v", states)
+	}
+}
+
+// TestActionsRerunDoneButAnswered5xx: GitHub re-runs the run and then
+// answers 502. The re-run is not asked for again: its new attempt is what
+// the CI wait follows, and the UPDATE ends with its result, one re-run,
+// one reply.
+func TestActionsRerunDoneButAnswered5xx(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{HeadRepo: "carol/octo-repo", Actions: true, Outputs: "artifacts"})
+	ctx := context.Background()
+	fake := f.gh.fake
+	run := f.finishedRun(t, artifactZip(t, bChanged, nil), "failure")
+	fake.Inject(fakegithub.Fault{Kind: fakegithub.ServerError, Status: http.StatusBadGateway, Method: "POST",
+		Route: "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun", Applied: true})
+	// The error is logged, not the job's: the wait finds out what GitHub
+	// did.
+	if err := f.post(t, "alice", "BUILDBOT: UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if f.branch(t) == "" {
+		t.Fatalf("nothing pushed; the reply:\n%s", f.gh.lastComment())
+	}
+	w, ok := f.jobs.next()
+	if !ok {
+		t.Fatal("no CI wait scheduled")
+	}
+	fake.StartRun(run.ID)
+	fake.AddArtifact(run.ID, "refbot-outputs", artifactZip(t, bChanged, nil))
+	fake.CompleteRun(run.ID, fakegithub.Job{Name: "test", Conclusion: "success"})
+	if again, err := f.bot.WaitCI(ctx, w.pr, w.update); err != nil || again != 0 {
+		t.Fatalf("WaitCI after the re-run = %v, %v; want done", again, err)
+	}
+	if got := fake.Reruns(run.ID); !slices.Equal(got, []string{"all"}) {
+		t.Errorf("re-runs asked = %v, want one: GitHub had carried the first out", got)
+	}
+	if states := f.gh.states(); states[len(states)-1] != "success" {
+		t.Errorf("update statuses %v, want the last success", states)
+	}
+	if r := f.gh.replies(); len(r) != 1 || !strings.Contains(f.gh.lastComment(), "attempt 2") {
+		t.Errorf("%d replies, the last:\n%s", len(r), f.gh.lastComment())
 	}
 }
