@@ -342,6 +342,10 @@ func collect(t *testing.T, sb *Sandbox, rec *recorder, logs []string) []capture 
 			caps = append(caps, capture{where: fmt.Sprintf("status %s of #%d", st.Context, n),
 				data: []byte(st.State + " " + st.Description + " " + st.TargetURL)})
 		}
+		for _, cr := range sb.GitHub.CheckRuns(p.HeadSHA) {
+			caps = append(caps, capture{where: fmt.Sprintf("check run %q of #%d", cr.Name, n),
+				data: []byte(strings.Join([]string{cr.Status, cr.Conclusion, cr.ExternalID, cr.DetailsURL, cr.Title, cr.Summary, cr.Text}, "\n"))})
+		}
 	}
 	return append(caps, stateFiles(t, filepath.Join(sb.Work, "state"))...)
 }
