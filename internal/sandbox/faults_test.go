@@ -71,9 +71,9 @@ func TestStalledSystems(t *testing.T) {
 			if s, ok := sb.UpdateStatus(); ok && s.State == "success" {
 				t.Fatalf("update succeeded through a blackhole: %s", s.Description)
 			}
-			if leaseHolder() == "" {
-				t.Error("no job holds the PR's lease while the UPDATE is stuck")
-			}
+			// Between two attempts of the stuck job nobody holds the lease:
+			// look until an attempt does.
+			waitUntil(ctx, t, rb, "a job holding the PR's lease while the UPDATE is stuck", func() bool { return leaseHolder() != "" })
 
 			p.Pass()
 			final, err := sb.WaitUpdateDone(ctx, rb)
