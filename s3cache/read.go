@@ -126,6 +126,18 @@ func (s *Store) buildInfo(ctx context.Context, id string) (BuildInfo, map[string
 	return info, uploaded, nil
 }
 
+// Info reads what the builds' listing says of build id alone: its
+// source, variants, pin and upload time (a build uploaded again under its
+// id has a newer one), in two requests, without reading its manifests. A
+// build with no objects has a zero Modified.
+func (s *Store) Info(ctx context.Context, id string) (BuildInfo, error) {
+	if err := ValidBuildID(id); err != nil {
+		return BuildInfo{}, err
+	}
+	info, _, err := s.buildInfo(ctx, id)
+	return info, err
+}
+
 func (s *Store) variants(ctx context.Context, id string) ([]string, error) {
 	info, _, err := s.buildInfo(ctx, id)
 	return info.Variants, err

@@ -71,7 +71,8 @@ const (
 const rawCSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
 
 // immutable marks answers named by content: a blob id, or a build's file
-// (a build's files do not change once its manifest is written).
+// with ?new= naming its content (a restarted build uploads again under its
+// id, so a build's file alone names nothing for good).
 const immutable = "private, max-age=31536000, immutable"
 
 var blobPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
@@ -245,13 +246,13 @@ func (v *reviewView) filters(q url.Values) {
 	for _, f := range matching[from:to] {
 		fv := fileView{File: f, OldSize: size(f.OldSize), NewSize: size(f.NewSize)}
 		if f.Old != "" {
-			fv.OldURL = fmt.Sprintf("%d/old/%s%s", v.PR, f.Old, againstQuery(v.AskedBase, ""))
+			fv.OldURL = fmt.Sprintf("%d/old/%s%s", v.PR, f.Old, againstQuery(v.AskedBase, "", ""))
 		}
 		if f.Action != review.Removed {
-			fv.NewURL = fmt.Sprintf("%d/new/%s/%s", v.PR, url.PathEscape(v.Rev.Build), escapePath(f.Path))
+			fv.NewURL = fmt.Sprintf("%d/new/%s/%s?%s", v.PR, url.PathEscape(v.Rev.Build), escapePath(f.Path), url.Values{"new": {f.NewID()}}.Encode())
 		}
 		if f.Kind == review.KindImage && f.Action == review.Changed {
-			fv.DiffURL = fmt.Sprintf("%d/diff/%s/%s%s", v.PR, url.PathEscape(v.Rev.Build), escapePath(f.Path), againstQuery(v.AskedBase, f.Old))
+			fv.DiffURL = fmt.Sprintf("%d/diff/%s/%s%s", v.PR, url.PathEscape(v.Rev.Build), escapePath(f.Path), againstQuery(v.AskedBase, f.Old, f.NewID()))
 		}
 		v.Files = append(v.Files, fv)
 	}
@@ -406,11 +407,13 @@ func (p *Pages) rawOld(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), imageWait)
 	defer cancel()
 	b, err := p.o.Reviewer.ReadOld(ctx, f, maxServed)
-	p.serveFile(w, r, n, f, b, err)
+	p.serveFile(w, r, n, f, b, err, immutable)
 }
 
 // rawNew serves GET /pr/{n}/new/{build}/{path...}: the new side of a file
-// of the PR's current review.
+// of the PR's current review. With ?new= naming its content (as the page's
+// links do) it is cached for good; a content that changed since (the
+// build uploaded again) is a 404.
 func (p *Pages) rawNew(w http.ResponseWriter, r *http.Request) {
 	rev, f, n, ok := p.reviewFile(w, r)
 	if !ok {
@@ -420,16 +423,36 @@ func (p *Pages) rawNew(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the build removes this file", http.StatusNotFound)
 		return
 	}
+	cache, ok := contentCache(w, r, "new", f.NewID())
+	if !ok {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), imageWait)
 	defer cancel()
 	b, err := p.o.Reviewer.ReadNew(ctx, rev, f, maxServed)
-	p.serveFile(w, r, n, f, b, err)
+	p.serveFile(w, r, n, f, b, err, cache)
+}
+
+// contentCache reads the query parameter key, which names the content a
+// link was made for: an answer for that content is immutable, one
+// without it no-cache, and one for a content that is not the current one
+// (want) is answered 404 here (ok false).
+func contentCache(w http.ResponseWriter, r *http.Request, key, want string) (cache string, ok bool) {
+	got := r.URL.Query().Get(key)
+	switch {
+	case got == "":
+		return "no-cache", true
+	case got != want:
+		http.Error(w, "the build was uploaded again since: reload the page", http.StatusNotFound)
+		return "", false
+	}
+	return immutable, true
 }
 
 // diffImage serves GET /pr/{n}/diff/{build}/{path...}: refbot's
-// difference image of a changed image. With ?old= naming the old side's
-// blob (as the page's links do) the answer is named by its content and
-// cached for good; an old side that moved since is a 404.
+// difference image of a changed image. With ?old= and ?new= naming both
+// sides' contents (as the page's links do) the answer is cached for good;
+// a side that changed since is a 404.
 func (p *Pages) diffImage(w http.ResponseWriter, r *http.Request) {
 	rev, f, n, ok := p.reviewFile(w, r)
 	if !ok {
@@ -446,6 +469,13 @@ func (p *Pages) diffImage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), imageWait)
 	defer cancel()
+	cache, ok := contentCache(w, r, "new", f.NewID())
+	if !ok {
+		return
+	}
+	if old == "" {
+		cache = "no-cache"
+	}
 	d, err := p.o.Reviewer.ImageDiff(ctx, rev, f)
 	if err != nil {
 		p.imageError(w, n, f.Path, err)
@@ -454,10 +484,6 @@ func (p *Pages) diffImage(w http.ResponseWriter, r *http.Request) {
 	if d.Identical || len(d.PNG) == 0 {
 		http.Error(w, "no pixel differs", http.StatusNotFound)
 		return
-	}
-	cache := "no-cache"
-	if old != "" {
-		cache = immutable
 	}
 	servePNG(w, d.PNG, cache)
 }
@@ -569,7 +595,7 @@ func (p *Pages) reviewFile(w http.ResponseWriter, r *http.Request) (*review.Revi
 
 // serveFile answers with a side of f, with headers that keep whatever it
 // holds from acting in refbot's origin.
-func (p *Pages) serveFile(w http.ResponseWriter, r *http.Request, n int, f review.File, b []byte, err error) {
+func (p *Pages) serveFile(w http.ResponseWriter, r *http.Request, n int, f review.File, b []byte, err error, cache string) {
 	switch {
 	case errors.Is(err, refdata.ErrTooLarge):
 		http.Error(w, fmt.Sprintf("larger than refbot serves (%d bytes)", maxServed), http.StatusRequestEntityTooLarge)
@@ -592,7 +618,7 @@ func (p *Pages) serveFile(w http.ResponseWriter, r *http.Request, n int, f revie
 	if ct == "application/octet-stream" {
 		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(f.Path)}))
 	}
-	h.Set("Cache-Control", immutable)
+	h.Set("Cache-Control", cache)
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	if r.Method != http.MethodHead {
 		w.Write(b)
@@ -658,14 +684,17 @@ func against(q url.Values) review.Against {
 }
 
 // againstQuery is the query of a raw route's link: the comparison when it
-// is with the base, and the old side's blob when given.
-func againstQuery(base bool, old string) string {
+// is with the base, and the contents of the sides it was made for.
+func againstQuery(base bool, old, new string) string {
 	q := url.Values{}
 	if base {
 		q.Set("against", string(review.AgainstBase))
 	}
 	if old != "" {
 		q.Set("old", old)
+	}
+	if new != "" {
+		q.Set("new", new)
 	}
 	if len(q) == 0 {
 		return ""

@@ -405,17 +405,18 @@ func TestReviewImages(t *testing.T) {
 		pending: map[string]bool{"p/slow.png": true}}
 	sections := articles(fetch(t, reviewPages(r, ""), "/pr/12").Body.String())
 	old := func(p string) string { return "12/old/" + blobID("old "+p) }
+	newSide := func(p string) string { return "12/new/1001/" + p + "?new=" + blobID("new "+p) }
 	mustContain(t, sections["p/changed.png"], "0.31 % of pixels changed (31 of 10000)",
-		`src="`+old("p/changed.png")+`"`, `src="12/new/1001/p/changed.png"`,
-		`class="rv-diff" src="12/diff/1001/p/changed.png?old=`+blobID("old p/changed.png")+`"`,
-		`class="rv-slider"`, `class="rv-toggle"`, `class="rv-new" src="12/new/1001/p/changed.png"`)
+		`src="`+old("p/changed.png")+`"`, `src="`+newSide("p/changed.png")+`"`,
+		`class="rv-diff" src="12/diff/1001/p/changed.png?new=`+blobID("new p/changed.png")+`&amp;old=`+blobID("old p/changed.png")+`"`,
+		`class="rv-slider"`, `class="rv-toggle"`, `class="rv-new" src="`+newSide("p/changed.png")+`"`)
 	mustLack(t, sections["p/changed.png"], "ooks identical")
 	mustContain(t, sections["p/same.png"], "Looks identical (bytes differ)")
 	mustLack(t, sections["p/same.png"], "rv-diff", "/diff/", "of pixels changed")
 	// Not done in time: said, and its image still loads from the route.
-	mustContain(t, sections["p/slow.png"], "Difference being computed — reload", `class="rv-diff" src="12/diff/1001/p/slow.png?old=`)
+	mustContain(t, sections["p/slow.png"], "Difference being computed — reload", `class="rv-diff" src="12/diff/1001/p/slow.png?new=`)
 	mustLack(t, sections["p/slow.png"], "of pixels changed")
-	mustContain(t, sections["p/new.svg"], `src="12/new/1001/p/new.svg"`, "new 100 B")
+	mustContain(t, sections["p/new.svg"], `src="`+newSide("p/new.svg")+`"`, "new 100 B")
 	mustLack(t, sections["p/new.svg"], "/old/", "/diff/", "rv-slider")
 	mustContain(t, sections["p/gone.jpg"], `src="`+old("p/gone.jpg")+`"`, "old —")
 	mustLack(t, sections["p/gone.jpg"], "/new/", "/diff/", "rv-slider")
@@ -487,9 +488,9 @@ func TestReviewEscaping(t *testing.T) {
 	mustLack(t, body, "<img src=x", "<script>alert", `a"b'c`)
 	mustContain(t, body,
 		"<code>x/&lt;img src=x onerror=alert(1)&gt;.png</code>",
-		`src="12/new/1001/x/%3Cimg%20src=x%20onerror=alert%281%29%3E.png"`,
+		`src="12/new/1001/x/%3Cimg%20src=x%20onerror=alert%281%29%3E.png?new=`+blobID("new x/<img src=x onerror=alert(1)>.png")+`"`,
 		"<code>x/a&#34;b&#39;c d.txt</code>",
-		`src="12/new/1001/x/%3F%23%25&amp;.png"`,
+		`src="12/new/1001/x/%3F%23%25&amp;.png?new=`+blobID("new x/?#%&.png")+`"`,
 		"&lt;script&gt;alert(3)&lt;/script&gt;")
 
 	// Every link of the page to a file serves that file.
@@ -530,7 +531,7 @@ func TestRawRoutes(t *testing.T) {
 	}
 	r.new[svg.Path] = []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>document.title="pwned"</script></svg>`)
 	h := reviewPages(r, "")
-	aOld := blobID("old p/a.png")
+	aOld, aNew := blobID("old p/a.png"), blobID("new p/a.png")
 
 	for _, c := range []struct {
 		name, url string
@@ -538,7 +539,9 @@ func TestRawRoutes(t *testing.T) {
 		body      string
 		headers   map[string]string
 	}{
-		{"png", "/pr/12/new/1001/p/a.png", 200, "new p/a.png", map[string]string{"Content-Type": "image/png"}},
+		{"png", "/pr/12/new/1001/p/a.png", 200, "new p/a.png", map[string]string{"Content-Type": "image/png", "Cache-Control": "no-cache"}},
+		{"png named by its content", "/pr/12/new/1001/p/a.png?new=" + aNew, 200, "new p/a.png", map[string]string{"Cache-Control": immutable}},
+		{"png uploaded again since", "/pr/12/new/1001/p/a.png?new=" + blobID("earlier upload"), 404, "uploaded again", nil},
 		{"jpeg by any case", "/pr/12/new/1001/p/b.JPG", 200, "new p/b.JPG", map[string]string{"Content-Type": "image/jpeg"}},
 		{"svg", "/pr/12/new/1001/p/evil.svg", 200, "<svg", map[string]string{"Content-Type": "image/svg+xml"}},
 		{"html as text", "/pr/12/new/1001/t/page.html", 200, "new t/page.html", map[string]string{"Content-Type": "text/plain; charset=utf-8"}},
@@ -546,7 +549,9 @@ func TestRawRoutes(t *testing.T) {
 			"Content-Disposition": `attachment; filename="x\"y.bin"`}},
 		{"old side", "/pr/12/old/" + aOld, 200, "old p/a.png", map[string]string{"Content-Type": "image/png", "Cache-Control": immutable}},
 		{"removed file's old side", "/pr/12/old/" + blobID("old p/gone.gif"), 200, "old p/gone.gif", map[string]string{"Content-Type": "image/gif"}},
-		{"diff", "/pr/12/diff/1001/p/a.png?old=" + aOld, 200, "\x89PNG diff", map[string]string{"Content-Type": "image/png", "Cache-Control": immutable}},
+		{"diff", "/pr/12/diff/1001/p/a.png?old=" + aOld + "&new=" + aNew, 200, "\x89PNG diff", map[string]string{"Content-Type": "image/png", "Cache-Control": immutable}},
+		{"diff naming the old side only", "/pr/12/diff/1001/p/a.png?old=" + aOld, 200, "\x89PNG diff", map[string]string{"Cache-Control": "no-cache"}},
+		{"diff of a build uploaded again since", "/pr/12/diff/1001/p/a.png?old=" + aOld + "&new=" + blobID("earlier upload"), 404, "uploaded again", nil},
 		{"diff of the current old side", "/pr/12/diff/1001/p/a.png", 200, "\x89PNG diff", map[string]string{"Cache-Control": "no-cache"}},
 		{"thumb", "/pr/12/thumb/1001/p/a.png?old=" + aOld, 200, "thumb of #12 1001 p/a.png against \"" + aOld + "\"",
 			map[string]string{"Content-Type": "image/png", "Cache-Control": immutable}},
@@ -720,7 +725,7 @@ func TestReviewIntegration(t *testing.T) {
 		want       []byte
 	}{{"plots/a.png", "old", oldPNG}, {"plots/a.png", "new", newPNG}, {hostileName, "old", oldPNG}, {"plots/b.svg", "new", []byte(evilSVG)}} {
 		f, _ := rev.File(c.path)
-		link := "7/new/2002/" + escapePath(f.Path)
+		link := "7/new/2002/" + escapePath(f.Path) + "?new=" + f.NewID()
 		if c.side == "old" {
 			link = "7/old/" + f.Old
 		}

@@ -94,7 +94,7 @@ type diffMeta struct {
 	Identical                                bool
 }
 
-func diffKey(f File) string { return "imgdiff " + cacheVersion + " " + f.Old + " " + f.New }
+func diffKey(f File) string { return "imgdiff " + cacheVersion + " " + f.Old + " " + f.NewID() }
 
 func (r *Reviewer) cachedDiff(f File) (*ImageDiff, bool) {
 	if r.o.Cache == nil {
@@ -250,7 +250,7 @@ func (r *Reviewer) Thumbnail(ctx context.Context, rev *Review, f File) ([]byte, 
 	if f.Kind != KindImage {
 		return nil, fmt.Errorf("%s: %w: not an image", f.Path, ErrNoSuchSide)
 	}
-	return r.thumbnail(ctx, f.Old, f.New, func(ctx context.Context) (old, nw []byte, err error) {
+	return r.thumbnail(ctx, f.Old, f.NewID(), func(ctx context.Context) (old, nw []byte, err error) {
 		if f.Old != "" {
 			if old, err = r.ReadOld(ctx, f, r.o.MaxImageBytes); err != nil {
 				return nil, nil, err
@@ -350,7 +350,7 @@ func (r *Reviewer) ThumbnailOf(ctx context.Context, pr int, id, p, old string) (
 		}
 		for _, mf := range b.Manifests[v].Files {
 			if mf.Path == name {
-				f := File{Path: p, Kind: kindOf(p), Action: Added, Old: old, New: mf.Git, Variant: v, Name: name}
+				f := File{Path: p, Kind: kindOf(p), Action: Added, Old: old, New: mf.Git, NewSHA256: mf.SHA256, Variant: v, Name: name}
 				if old != "" {
 					f.Action = Changed
 				}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/refbot/refbot/internal/diskcache"
+	"github.com/refbot/refbot/s3cache"
 )
 
 // pngOf draws a w×h picture, grey with the pixels in red set red, as
@@ -205,5 +206,80 @@ func TestPixelsInFlight(t *testing.T) {
 	}
 	if n := f.r.inFlight.Load(); n != 0 {
 		t.Errorf("%d pixels still counted in flight after every request ended", n)
+	}
+}
+
+// noGitIDs is a build store whose manifests carry no git blob ids, as an
+// older uploader wrote them.
+type noGitIDs struct{ *s3cache.Store }
+
+func (s noGitIDs) Open(ctx context.Context, id string, want s3cache.Want) (*s3cache.Build, error) {
+	b, err := s.Store.Open(ctx, id, want)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range b.Manifests {
+		for i := range m.Files {
+			m.Files[i].Git = ""
+		}
+	}
+	return b, nil
+}
+
+// TestImagesWithoutGitIDs: without git ids in the manifest, differences and
+// thumbnails are cached under the new side's sha256: a later build whose
+// image changed gets its own difference, not the one cached for an
+// earlier build's, and two added images do not share a thumbnail.
+func TestImagesWithoutGitIDs(t *testing.T) {
+	ctx := context.Background()
+	plain := pngOf(t, 40, 30, nil, png.DefaultCompression)
+	f := newFixture(t, map[string]string{"data/plot.png": plain})
+	cache, err := diskcache.New(filepath.Join(t.TempDir(), "cache"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.o.Cache = cache
+	f.r.o.Builds = noGitIDs{f.store}
+	diff := func(build, head string, files map[string]string) (*Review, *ImageDiff) {
+		t.Helper()
+		f.head[3] = head
+		f.upload(t, build, 3, head, "", files)
+		f.r.listed.builds = nil
+		rev, err := f.r.Review(ctx, 3, AgainstBranch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, ok := rev.File("plot.png")
+		if !ok || p.New != "" || p.NewID() == "" {
+			t.Fatalf("plot.png in build %s: %+v", build, p)
+		}
+		d, err := f.r.ImageDiff(ctx, rev, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rev, d
+	}
+	// The same pixels, other bytes: looks identical.
+	if _, d := diff("31", headA, map[string]string{"plot.png": pngOf(t, 40, 30, nil, png.NoCompression)}); !d.Identical {
+		t.Fatalf("a re-encoding: %+v", d)
+	}
+	red := []image.Point{{1, 1}, {2, 2}, {3, 3}}
+	rev, d := diff("32", headB, map[string]string{"plot.png": pngOf(t, 40, 30, red, png.DefaultCompression),
+		"a.png": pngOf(t, 10, 10, nil, png.DefaultCompression), "b.png": pngOf(t, 20, 10, red, png.DefaultCompression)})
+	if d.Identical || d.Changed != 3 {
+		t.Errorf("a later build with 3 pixels changed: %d changed, identical %v (another build's difference?)", d.Changed, d.Identical)
+	}
+	a, _ := rev.File("a.png")
+	b, _ := rev.File("b.png")
+	ta, err := f.r.Thumbnail(ctx, rev, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := f.r.Thumbnail(ctx, rev, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(ta, tb) {
+		t.Error("two added images without git ids got the same thumbnail")
 	}
 }

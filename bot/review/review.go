@@ -55,8 +55,11 @@ type File struct {
 	Action string // Added, Changed or Removed
 	Kind   Kind
 	// Old and New are the git blob ids of both sides ("" on the side
-	// without the file).
-	Old, New string
+	// without the file). A manifest of an older uploader has no git
+	// ids: New is "" then, and NewSHA256 (the manifest's sha256 of the
+	// new side, always there) names the content instead (NewID).
+	Old, New  string
+	NewSHA256 string
 	// OldSize is -1 when unknown: the data repo's cache holds no blobs,
 	// and the size is known only from the manifest of the build that
 	// made the old side, when that is still in S3.
@@ -64,6 +67,18 @@ type File struct {
 	// Variant is the build's variant the new side is in; Name its path
 	// in that variant's manifest.
 	Variant, Name string
+}
+
+// NewID names f's new side by its content: its git blob id, or else
+// "sha256-" and its sha256; "" when there is none.
+func (f File) NewID() string {
+	switch {
+	case f.New != "":
+		return f.New
+	case f.NewSHA256 != "" && f.Action != Removed:
+		return "sha256-" + f.NewSHA256
+	}
+	return ""
 }
 
 // Folder sums up the changes in one folder (not counting its subfolders).
@@ -144,6 +159,7 @@ type Reviewer struct {
 // Builds is what a Reviewer reads of the builds in S3 (*s3cache.Store).
 type Builds interface {
 	ListBuilds(ctx context.Context) ([]s3cache.BuildInfo, error)
+	Info(ctx context.Context, id string) (s3cache.BuildInfo, error)
 	Open(ctx context.Context, id string, want s3cache.Want) (*s3cache.Build, error)
 	Manifests(ctx context.Context, id string) (map[string]*s3cache.Manifest, error)
 	ReadFile(ctx context.Context, m *s3cache.Manifest, f s3cache.File, limit int64) ([]byte, error)
@@ -269,11 +285,15 @@ func (r *Reviewer) newestBuild(ctx context.Context, pr int, head string) (*s3cac
 			return nil, err
 		}
 		if id != "" {
-			b, err := r.open(ctx, id, time.Time{}, want)
-			if err == nil {
-				return b, nil
+			// A restarted build uploads again under its id: its upload
+			// time says whether the build opened before is still it.
+			info, err := r.o.Builds.Info(ctx, id)
+			if err != nil {
+				return nil, err
 			}
-			if !s3cache.Unusable(err) && !errors.Is(err, s3cache.ErrNotFound) {
+			if b, err := r.open(ctx, id, info.Modified, want); err == nil {
+				return b, nil
+			} else if !s3cache.Unusable(err) && !errors.Is(err, s3cache.ErrNotFound) {
 				return nil, err
 			}
 			// Pruned, or uploaded again and now incomplete: look.
@@ -310,9 +330,9 @@ func (r *Reviewer) newestBuild(ctx context.Context, pr int, head string) (*s3cac
 const missedListFor = 5 * time.Second
 
 // open opens build id, from the cache when it was opened before with the
-// same upload time (zero: whatever was opened last).
+// same upload time.
 func (r *Reviewer) open(ctx context.Context, id string, modified time.Time, want s3cache.Want) (*s3cache.Build, error) {
-	if b, ok := r.builds.Get(id); ok && (modified.IsZero() || b.Modified.Equal(modified)) && b.Source == want.Source {
+	if b, ok := r.builds.Get(id); ok && !modified.IsZero() && b.Modified.Equal(modified) && b.Source == want.Source {
 		if m := anyManifest(b); m != nil && m.Commit == want.Commit {
 			return b, nil
 		}
@@ -366,7 +386,7 @@ func (r *Reviewer) compare(ctx context.Context, pr int, head string, b *s3cache.
 		for _, f := range m.Files {
 			p := path.Join(v, f.Path)
 			seen[p] = true
-			nf := File{Path: p, Folder: folderOf(p), Kind: kindOf(p), New: f.Git, NewSize: f.Size, OldSize: -1,
+			nf := File{Path: p, Folder: folderOf(p), Kind: kindOf(p), New: f.Git, NewSHA256: f.SHA256, NewSize: f.Size, OldSize: -1,
 				Variant: v, Name: f.Path}
 			old, had := files[p]
 			switch {

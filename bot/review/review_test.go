@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
@@ -286,5 +287,37 @@ func TestForgedBlobIDs(t *testing.T) {
 	}
 	if got, ok := f.r.small.Get(aID); ok && string(got) != "a\n" {
 		t.Errorf("the forged content was kept under a.txt's id: %q", got)
+	}
+}
+
+// TestReviewOfABuildUploadedAgain: a restarted CI build uploads again under
+// its id. Named by the cache status (BuildOf), the build is read again
+// when its upload time has changed: the review shows what the new upload
+// changes, not what the first did.
+func TestReviewOfABuildUploadedAgain(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.head[5] = headA
+	f.r.o.BuildOf = func(_ context.Context, pr int, head string) (string, error) { return "30", nil }
+	f.upload(t, "30", 5, headA, "", map[string]string{"a.txt": "a\n", "b.txt": "b changed\n", "c.txt": "c\n"})
+	rev, err := f.r.Review(ctx, 5, AgainstBranch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]change{{"b.txt", Changed, KindText, -1, 10}}, changes(rev)); d != "" {
+		t.Fatalf("first upload (-want +got):\n%s", d)
+	}
+	time.Sleep(5 * time.Millisecond) // S3's times are to the millisecond
+	f.upload(t, "30", 5, headA, "", map[string]string{"a.txt": "a\n", "b.txt": "b\n", "c.txt": "c changed\n"})
+	rev, err = f.r.Review(ctx, 5, AgainstBranch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]change{{"c.txt", Changed, KindText, -1, 10}}, changes(rev)); d != "" {
+		t.Fatalf("the upload again under the same id (-want +got):\n%s", d)
+	}
+	c, _ := rev.File("c.txt")
+	if got, err := f.r.ReadNew(ctx, rev, c, 1<<10); err != nil || string(got) != "c changed\n" {
+		t.Errorf("new side of c.txt: %q, %v", got, err)
 	}
 }
