@@ -36,9 +36,12 @@ tools:
 	@scripts/install-tools.sh "$(TOOLS)" "$(MINIO_VERSION)"
 
 # demo runs refbot's main job on this machine, every outside service a
-# loopback server or fake: see internal/cmd/demo.
+# loopback server or fake: see internal/cmd/demo. `make demo HOLD=10m`
+# keeps everything up that long afterwards, to open refbot's pages (the
+# review of the demo PR among them) in a browser.
+HOLD ?=
 demo: build tools
-	$(GO) run ./internal/cmd/demo -refbot bin/refbot
+	$(GO) run ./internal/cmd/demo -refbot bin/refbot $(if $(HOLD),-hold $(HOLD))
 
 test: tools
 	$(GO) test -count=1 ./...
