@@ -276,8 +276,8 @@ func (a *Auth) Wrap(next http.Handler) http.Handler {
 }
 
 // serve runs next for an admitted request. Answers from a private
-// repository's pages must not sit in a shared cache: "public" in a
-// Cache-Control header becomes "private", and answers vary by cookie.
+// repository's pages must not sit in a shared cache: every one is
+// Cache-Control private (privateCache), and answers vary by cookie.
 func (a *Auth) serve(w http.ResponseWriter, r *http.Request, next http.Handler, user string) {
 	if user != "" {
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
@@ -286,8 +286,9 @@ func (a *Auth) serve(w http.ResponseWriter, r *http.Request, next http.Handler, 
 	next.ServeHTTP(&privateCache{ResponseWriter: w}, r)
 }
 
-// privateCache rewrites Cache-Control: public to private when the header
-// is written.
+// privateCache makes every answer's Cache-Control private when the header
+// is written: "public" becomes "private", a header without either gets
+// "private" added, and an answer without one is "private, no-cache".
 type privateCache struct {
 	http.ResponseWriter
 	wrote bool
@@ -297,8 +298,15 @@ func (p *privateCache) WriteHeader(status int) {
 	if !p.wrote {
 		p.wrote = true
 		h := p.Header()
-		if cc := h.Get("Cache-Control"); strings.Contains(strings.ToLower(cc), "public") {
+		cc := h.Get("Cache-Control")
+		lower := strings.ToLower(cc)
+		switch {
+		case cc == "":
+			h.Set("Cache-Control", "private, no-cache")
+		case strings.Contains(lower, "public"):
 			h.Set("Cache-Control", strings.ReplaceAll(strings.ReplaceAll(cc, "public", "private"), "Public", "private"))
+		case !strings.Contains(lower, "private") && !strings.Contains(lower, "no-store"):
+			h.Set("Cache-Control", "private, "+cc)
 		}
 	}
 	p.ResponseWriter.WriteHeader(status)

@@ -733,16 +733,29 @@ func TestNextStaysOnTheSite(t *testing.T) {
 
 func TestSharedCachesKeepNoPrivatePage(t *testing.T) {
 	s := newSite(t, func(o *Options) { o.Tokens = []string{"pages-token-0123456789abcdef"} })
-	h := s.auth.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		w.Write([]byte("png"))
-	}))
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/pr/5/diff/b/a.png", nil)
-	req.Header.Set("Authorization", "Bearer pages-token-0123456789abcdef")
-	h.ServeHTTP(rec, req)
-	if got := rec.Header().Get("Cache-Control"); got != "private, max-age=31536000, immutable" {
-		t.Errorf("Cache-Control %q, want it private", got)
+	for set, want := range map[string]string{
+		"public, max-age=31536000, immutable":  "private, max-age=31536000, immutable",
+		"private, max-age=31536000, immutable": "private, max-age=31536000, immutable",
+		"":                                     "private, no-cache", // a page
+		"no-cache":                             "private, no-cache",
+		"no-store":                             "no-store",
+	} {
+		h := s.auth.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if set != "" {
+				w.Header().Set("Cache-Control", set)
+			}
+			w.Write([]byte("png"))
+		}))
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/pr/5/diff/b/a.png", nil)
+		req.Header.Set("Authorization", "Bearer pages-token-0123456789abcdef")
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Cache-Control"); got != want {
+			t.Errorf("Cache-Control %q became %q, want %q", set, got, want)
+		}
+		if got := rec.Header().Get("Vary"); got != "Cookie" {
+			t.Errorf("Vary %q, want Cookie", got)
+		}
 	}
 }
 
