@@ -14,7 +14,10 @@ type Pages struct {
 	// Access says who may read the pages: public (anyone), private (people
 	// GitHub says may read github.repo, signed in with GitHub, and holders
 	// of one of the Tokens) or auto: private when GitHub says the repository
-	// is, and also when refbot cannot tell at start; public otherwise.
+	// is, and also when refbot cannot tell at start; public otherwise. With
+	// auto the pages follow the repository made private or public while
+	// refbot runs: at once from GitHub's repository event, else within 10
+	// minutes.
 	Access string `yaml:"access"`
 	// OAuth signs people in with GitHub, for private pages.
 	OAuth PagesOAuth `yaml:"oauth"`

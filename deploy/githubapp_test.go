@@ -95,6 +95,7 @@ var eventPermission = map[string]string{
 	"issue_comment": "issues",
 	"pull_request":  "pull_requests",
 	"workflow_run":  "actions",
+	"repository":    "metadata",
 }
 
 // TestGitHubAppManifest reads the manifest strictly and checks what GitHub

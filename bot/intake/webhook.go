@@ -195,6 +195,10 @@ type Options struct {
 	// its workflow_run deliveries, and pull requests' head moves, become
 	// CIEvent work. Nil when the CI provider is polled (Travis).
 	CIWorkflow func(path string) bool
+	// Visibility, when set, is told of a verified repository event that
+	// made the repository private (true) or public (false): the pages'
+	// access follows it (pages.access auto).
+	Visibility func(private bool)
 	Recorder   Recorder
 	Logger     *zap.Logger
 	Metrics    *Metrics
@@ -566,6 +570,12 @@ func (h *Handler) decode(d *Delivery, body []byte) error {
 			}
 		}
 		d.Work = ev
+	case "repository":
+		if (p.Action == "privatized" || p.Action == "publicized") && h.opts.Visibility != nil {
+			h.opts.Visibility(p.Action == "privatized")
+			return ignore("repository " + p.Action + ": the pages' access follows")
+		}
+		return ignore("repository " + p.Action)
 	default:
 		return ignore("event " + d.Event + " is not one refbot acts on")
 	}

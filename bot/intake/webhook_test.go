@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -354,5 +355,46 @@ func TestCIEvents(t *testing.T) {
 				t.Errorf("work (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestVisibilityEvents: a verified repository event that makes the
+// repository private or public is told to Visibility (the pages follow
+// it) and queues nothing; an unsigned one, another repository's, or
+// another action tells nothing.
+func TestVisibilityEvents(t *testing.T) {
+	var told []bool
+	rec := newMemRecorder()
+	h, err := New(Options{Secrets: []string{secret}, Repo: "octo-org/octo-repo", Recorder: rec,
+		HasCommand: func(string) bool { return false }, Visibility: func(private bool) { told = append(told, private) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := func(action, repo string) []byte {
+		b, _ := json.Marshal(map[string]any{"action": action, "repository": map[string]any{"full_name": repo, "private": action == "privatized"}})
+		return b
+	}
+	for i, c := range []struct {
+		body   []byte
+		signed bool
+		want   []bool
+	}{
+		{event("privatized", "octo-org/octo-repo"), true, []bool{true}},
+		{event("publicized", "octo-org/octo-repo"), true, []bool{true, false}},
+		{event("privatized", "octo-org/octo-repo"), false, []bool{true, false}},
+		{event("privatized", "octo-org/other"), true, []bool{true, false}},
+		{event("renamed", "octo-org/octo-repo"), true, []bool{true, false}},
+	} {
+		sig := "sha256=00"
+		if c.signed {
+			sig = Sign(secret, c.body)
+		}
+		post(h, "repository", fmt.Sprintf("vis-%d", i), sig, c.body)
+		if !slices.Equal(told, c.want) {
+			t.Fatalf("after delivery %d: told %v, want %v", i, told, c.want)
+		}
+	}
+	if rec.queued() != 0 {
+		t.Errorf("%d repository events queued work", rec.queued())
 	}
 }

@@ -65,7 +65,7 @@ func (a *Auth) oauthConfig() *oauth2.Config {
 // login serves GET /login.
 func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.URL.Query().Get("next"))
-	if a.o.Mode == Public {
+	if a.Mode() == Public {
 		http.Redirect(w, r, next, http.StatusFound)
 		return
 	}
@@ -94,7 +94,7 @@ func (a *Auth) startGitHub(w http.ResponseWriter, r *http.Request, next string) 
 
 // callback serves GET /login/callback.
 func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
-	if a.o.Mode == Public || a.o.ClientID == "" {
+	if a.Mode() == Public || a.o.ClientID == "" {
 		http.NotFound(w, r)
 		return
 	}
@@ -155,7 +155,7 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 
 // loginToken serves POST /login/token.
 func (a *Auth) loginToken(w http.ResponseWriter, r *http.Request) {
-	if a.o.Mode == Public || len(a.o.Tokens) == 0 {
+	if a.Mode() == Public || len(a.o.Tokens) == 0 {
 		http.NotFound(w, r)
 		return
 	}
@@ -208,7 +208,7 @@ func (a *Auth) sameOrigin(r *http.Request) bool {
 // logout serves POST /logout.
 func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 	a.clearCookie(w, sessionCookie)
-	if a.o.Mode == Public {
+	if a.Mode() == Public {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}

@@ -15,6 +15,7 @@ package webauth
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -89,7 +91,9 @@ type Options struct {
 
 // Auth gates refbot's pages. Its methods are safe for concurrent use.
 type Auth struct {
-	o       Options
+	o Options
+	// private is the mode now: Options.Mode at first, then SetMode's.
+	private atomic.Bool
 	owner   string
 	name    string
 	secure  bool
@@ -126,6 +130,7 @@ func New(o Options) (*Auth, error) {
 		o.Now = time.Now
 	}
 	a := &Auth{o: o, owner: owner, name: name, log: o.Logger}
+	a.private.Store(o.Mode == Private)
 	for _, t := range o.Tokens {
 		if t == "" {
 			return nil, errors.New("web access: a configured token is empty")
@@ -139,24 +144,19 @@ func New(o Options) (*Auth, error) {
 		}
 		a.secure = u.Scheme == "https"
 	}
-	if o.Mode == Public {
-		if len(o.Key) > 0 {
-			// Signed links are not needed, but a key given is used so that
-			// links stay valid if the repository turns private.
-			s, err := newSealer(o.Key)
-			if err != nil {
-				return nil, err
-			}
-			a.seal = s
-		}
-		return a, nil
+	if o.Mode == Public && len(o.Key) == 0 {
+		// Signed links and sessions are not needed while the repository
+		// is public; should it turn private (SetMode), they last until
+		// refbot restarts.
+		o.Key = make([]byte, 32)
+		rand.Read(o.Key)
 	}
 	s, err := newSealer(o.Key)
 	if err != nil {
 		return nil, err
 	}
 	a.seal = s
-	if o.ClientID == "" && len(o.Tokens) == 0 {
+	if o.Mode == Private && o.ClientID == "" && len(o.Tokens) == 0 {
 		// pages.access private is refused so by the configuration's
 		// check; here the repository turned out private (auto), and
 		// refbot does its other work with pages nobody can read.
@@ -197,8 +197,28 @@ func ResolveMode(ctx context.Context, access string, isPrivate func(context.Cont
 	return Private, fmt.Errorf("pages access %q is not auto, public or private", access)
 }
 
-// Mode is the mode the Auth gates in.
-func (a *Auth) Mode() Mode { return a.o.Mode }
+// Mode is the mode the Auth gates in now.
+func (a *Auth) Mode() Mode {
+	if a.private.Load() {
+		return Private
+	}
+	return Public
+}
+
+// SetMode changes who may read the pages, for a repository made private
+// or public while refbot runs (pages.access auto: GitHub's repository
+// event, or a later look). A repository made private without sign-in or
+// tokens configured gets pages nobody can read.
+func (a *Auth) SetMode(m Mode) {
+	private := m != Public
+	if a.private.Swap(private) == private {
+		return
+	}
+	a.log.Warn("web access: the repository's visibility changed; the pages follow", zap.String("access", string(a.Mode())))
+	if private && a.o.ClientID == "" && len(a.o.Tokens) == 0 {
+		a.log.Warn("web access: the repository is private and neither GitHub sign-in (pages.oauth) nor a token (pages.tokens) is configured: nobody can read refbot's pages")
+	}
+}
 
 type userKey struct{}
 
@@ -222,10 +242,11 @@ func User(r *http.Request) string {
 // authentication (/webhook, /healthz, /readyz, /metrics, /api/v1/) and
 // Routes beside it, not under it.
 func (a *Auth) Wrap(next http.Handler) http.Handler {
-	if a.o.Mode == Public {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.Mode() == Public {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if auth := r.Header.Get("Authorization"); auth != "" {
 			token, ok := strings.CutPrefix(auth, "Bearer ")
 			if !ok || !a.knownToken(token) {

@@ -200,8 +200,25 @@ func TestPublicModePassesEverything(t *testing.T) {
 			t.Errorf("Accept %s: %d %q, want the page", accept, rec.Code, rec.Body.String())
 		}
 	}
-	if got := a.Sign("/thumb/a-b.png", time.Now().Add(time.Hour)); got != "" {
-		t.Errorf("Sign in public mode without a key = %q, want none", got)
+
+	// The repository is made private while refbot runs: the same handler
+	// refuses a visitor, takes a link signed since, and passes everyone
+	// again once the repository is public.
+	a.SetMode(Private)
+	get := func(target string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		return rec.Code
+	}
+	if a.Mode() != Private || get("/pr/1") != http.StatusUnauthorized || get("/thumb/a-b.png") != http.StatusUnauthorized {
+		t.Errorf("made private: mode %s, a visitor gets %d and %d, want 401", a.Mode(), get("/pr/1"), get("/thumb/a-b.png"))
+	}
+	if q := a.Sign("/thumb/a-b.png", time.Now().Add(time.Hour)); q == "" || get("/thumb/a-b.png?"+q) != http.StatusOK {
+		t.Errorf("made private: a link signed since (%q) is refused", q)
+	}
+	a.SetMode(Public)
+	if get("/pr/1") != http.StatusOK {
+		t.Error("made public again: a visitor is refused")
 	}
 }
 

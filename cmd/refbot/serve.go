@@ -239,9 +239,10 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if cfg.CI.Provider == config.ProviderGitHubActions {
 		ciWorkflow = func(path string) bool { return slices.Contains(cfg.CI.Workflows, filepath.Base(path)) }
 	}
+	visibility, watchVisibility := followVisibility(cfg, auth, gh.RepoPrivate, visibilityEvery, log.Named("pages"))
 	hook, err := intake.New(intake.Options{
 		Secrets: secrets, Repo: cfg.GitHub.Repo, BotLogin: botLogin,
-		HasCommand: hasCommand, CIWorkflow: ciWorkflow,
+		HasCommand: hasCommand, CIWorkflow: ciWorkflow, Visibility: visibility,
 		Recorder: q, Logger: log.Named("intake"), Metrics: mets.Intake,
 	})
 	if err != nil {
@@ -307,6 +308,11 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	kept := make(chan struct{})
 	go func() { defer close(kept); keep.Run(ctx, time.Duration(cfg.Server.ReconcileInterval)) }()
 	defer func() { <-kept }()
+	if watchVisibility != nil {
+		watched := make(chan struct{})
+		go func() { defer close(watched); watchVisibility(ctx) }()
+		defer func() { <-watched }()
+	}
 	log.Info("refbot serving", zap.String("listen", srv.Addr()), zap.String("repo", cfg.GitHub.Repo),
 		zap.String("database", st.Name()), zap.String("replica", q.Replica()))
 	err = srv.Run(ctx) // returns after ctx ends and the intake has stopped

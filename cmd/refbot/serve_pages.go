@@ -63,6 +63,50 @@ func pagesAccess(ctx context.Context, cfg *config.Config, gh *ghclient.Client, l
 	return auth, nil
 }
 
+// visibilityEvery is how often refbot asks GitHub whether the repository
+// is private, with pages.access auto: GitHub's repository event says so
+// at once, and the look catches a delivery that never came.
+const visibilityEvery = 10 * time.Minute
+
+// followVisibility keeps the pages' access in step with the repository's
+// visibility when pages.access is auto: onEvent is the intake's
+// Visibility, and watch (run it in the background) asks GitHub every
+// visibilityEvery until ctx ends. A look GitHub does not answer keeps the
+// access as it is. Both are nil when access is configured outright.
+func followVisibility(cfg *config.Config, auth *webauth.Auth, isPrivate func(context.Context) (bool, error), every time.Duration,
+	log *zap.Logger) (onEvent func(private bool), watch func(ctx context.Context)) {
+	if cfg.Pages.Access != config.PagesAuto && cfg.Pages.Access != "" {
+		return nil, nil
+	}
+	set := func(private bool) {
+		if private {
+			auth.SetMode(webauth.Private)
+		} else {
+			auth.SetMode(webauth.Public)
+		}
+	}
+	watch = func(ctx context.Context) {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			lctx, cancel := context.WithTimeout(ctx, time.Minute)
+			private, err := isPrivate(lctx)
+			cancel()
+			if err != nil {
+				log.Warn("pages: could not tell whether the repository is still "+string(auth.Mode()), zap.Error(err))
+				continue
+			}
+			set(private)
+		}
+	}
+	return set, watch
+}
+
 // signLink signs a reply's thumbnail link for a private repository's
 // pages (none is needed for a public one).
 func signLink(auth func() *webauth.Auth) func(string) string {

@@ -494,6 +494,38 @@ func TestReviewPagesPublic(t *testing.T) {
 			t.Errorf("against the base, line.png's difference image is not shown")
 		}
 	})
+	// The repository is made private while refbot runs (pages.access
+	// auto): GitHub's repository event closes the pages at once, and
+	// making it public again opens them.
+	t.Run("made private", func(t *testing.T) {
+		visibility := func(action string) {
+			t.Helper()
+			sb.GitHub.SetPrivate(action == "privatized")
+			body := fmt.Sprintf(`{"action":%q,"repository":{"full_name":%q,"private":%t},"sender":{"login":"octocat","type":"User"}}`,
+				action, Repo, action == "privatized")
+			if d, err := sb.GitHub.Deliver(ctx, sb.URL()+"/webhook", WebhookSecret, "repository", []byte(body)); err != nil || d.Status/100 != 2 {
+				t.Fatalf("repository %s: %d %s, %v", action, d.Status, d.Body, err)
+			}
+		}
+		get := func(path string) int {
+			t.Helper()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sb.URL()+path, nil)
+			resp, err := http.DefaultTransport.RoundTrip(req) // no redirects followed
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		visibility("privatized")
+		if code := get("/pr/42"); code != http.StatusUnauthorized {
+			t.Errorf("GET /pr/42 of a repository made private: %d, want 401", code)
+		}
+		visibility("publicized")
+		if code := get("/pr/42"); code != http.StatusOK {
+			t.Errorf("GET /pr/42 of a repository made public again: %d, want 200", code)
+		}
+	})
 	for _, v := range sb.GitHub.Violations() {
 		t.Errorf("GitHub API description violated: %s", v)
 	}
