@@ -24,6 +24,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/refbot/refbot/internal/faultproxy"
+	"github.com/refbot/refbot/internal/testenv"
 )
 
 // backend is git http-backend over the fixture's repositories, run
@@ -115,6 +116,7 @@ func TestPushCutMidway(t *testing.T) {
 		t.Run(fmt.Sprintf("after %d KiB", cut>>10), func(t *testing.T) {
 			f := newFixture(t)
 			p, url := f.proxied(t)
+			testenv.NoLeaks(t)
 			r, err := Open(Options{URL: url, Token: f.gs.Token, CacheDir: filepath.Join(t.TempDir(), "cache"), KeepBackups: 5})
 			if err != nil {
 				t.Fatal(err)
@@ -279,6 +281,7 @@ func TestFetchCutMidway(t *testing.T) {
 	seed["data/big.bin"] = string(big)
 	f := newFixtureWith(t, seed)
 	p, url := f.proxied(t)
+	testenv.NoLeaks(t)
 	cache := filepath.Join(t.TempDir(), "cache")
 	r, err := Open(Options{URL: url, Token: f.gs.Token, CacheDir: cache})
 	if err != nil {

@@ -61,6 +61,7 @@ func wantStall(t *testing.T, err error, op string) {
 func TestBlackholedDataRepo(t *testing.T) {
 	f := newFixture(t)
 	p, url := f.proxied(t)
+	testenv.NoLeaks(t)
 	p.Blackhole()
 	tests := []struct {
 		name string

@@ -48,6 +48,7 @@ func proxiedStore(t *testing.T, limit time.Duration, attempts int, files map[str
 func TestBlackholedS3(t *testing.T) {
 	const attempts = 2
 	s, p := proxiedStore(t, 300*time.Millisecond, attempts, map[string]string{"a.txt": "a"})
+	testenv.NoLeaks(t)
 	p.Blackhole()
 	ctx := context.Background()
 	tests := []struct {

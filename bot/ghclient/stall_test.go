@@ -10,6 +10,7 @@ import (
 
 	"github.com/refbot/refbot/internal/fakegithub"
 	"github.com/refbot/refbot/internal/faultproxy"
+	"github.com/refbot/refbot/internal/testenv"
 )
 
 // TestBlackholedGitHub: with GitHub blackholed (it takes requests and
@@ -28,6 +29,7 @@ func TestBlackholedGitHub(t *testing.T) {
 		o.MaxRetries = 2
 	})
 	e.gh.AddPR(fakegithub.PR{Number: 1, Author: "alice", HeadSHA: sha('a')})
+	testenv.NoLeaks(t)
 	p.Blackhole()
 	_, err := e.c.PullRequest(context.Background(), 1)
 	if !errors.Is(err, context.DeadlineExceeded) {

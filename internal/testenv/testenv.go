@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 var (
@@ -61,4 +63,27 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// NoLeaks fails t when goroutines started from now on are still running
+// as t ends (goleak; it waits a moment for them to finish), before the
+// cleanups registered earlier (servers, proxies) run: a call bounded in
+// time leaves nothing behind once it has returned. Call it once the
+// test's fixtures are up.
+//
+// Connections kept open for reuse are not leaks: the goroutines of an
+// HTTP client's pooled connection, of a test server's side of it and of
+// a fault proxy's copies of it are left out. A call that is stuck, or
+// left work running, shows in the goroutines its own code started.
+func NoLeaks(t *testing.T) {
+	t.Helper()
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, before,
+			goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+			goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+			goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
+			goleak.IgnoreAnyFunction("github.com/refbot/refbot/internal/faultproxy.(*Proxy).handle"),
+			goleak.IgnoreAnyFunction("github.com/refbot/refbot/internal/faultproxy.(*conn).pipe"))
+	})
 }
