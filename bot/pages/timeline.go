@@ -86,8 +86,10 @@ func (p *Pages) timeline(ctx context.Context, pr int, jobs []queue.JobSummary, b
 			d.Events = append(d.Events, event{At: u.CreatedAt, Kind: "build", What: "UPDATE took build " + u.Build + " of head",
 				Code: short(u.Head), Title: u.Head, Who: u.Author})
 			if u.DataCommit != "" && u.DataCommit != branch.Tip.String() {
+				// The trailers the UPDATE wrote on it, from its record.
 				d.Events = append(d.Events, event{At: u.UpdatedAt, Kind: "data", What: "data commit of build " + u.Build + " (" + u.Step + ")",
-					Code: short(u.DataCommit), Title: u.DataCommit})
+					Code: short(u.DataCommit), Title: u.DataCommit, Details: [][2]string{
+						{"Refbot-PR", strconv.Itoa(pr)}, {"Refbot-Build", u.Build}, {"Refbot-Commit", u.Head}, {"Refbot-Approved-By", u.Author}}})
 			}
 		}
 	}

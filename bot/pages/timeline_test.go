@@ -67,6 +67,8 @@ func TestTimeline(t *testing.T) {
 		"data branch PR12 at <code title=\"" + tip + "\">dddddddddddd</code>",
 		"<th>Refbot-Approved-By</th><td>alice</td>",
 		"data commit of build 4711 (done) <code",
+		// An earlier data commit's trailers, from its UPDATE's record.
+		"<th>Refbot-PR</th><td>12</td>",
 		"cache status of head 222222222222: success, outputs cached; outputs of build <code>4712</code>",
 		"update status of head 111111111111: success, data branch &lt;updated&gt;",
 		"merged into main (done) <code", "by @carol", strings.Repeat("f", 40),
