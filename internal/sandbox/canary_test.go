@@ -82,16 +82,7 @@ func TestCanariesNeverLeave(t *testing.T) {
 	if err := sb.newListenAddr(); err != nil { // the configuration names the gates
 		t.Fatal(err)
 	}
-	sb.Git.BeforeRequest(func(r *http.Request) {
-		var b bytes.Buffer
-		fmt.Fprintf(&b, "%s %s\n", r.Method, r.URL.RequestURI())
-		for k, vs := range r.Header {
-			if k != "Authorization" {
-				fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(vs, ", "))
-			}
-		}
-		rec.add("request to the data repo: "+r.Method+" "+r.URL.Path, b.Bytes())
-	})
+	recordDataRepo(sb, rec)
 	sb.GitHub.SignInBrowser(Maintainer)
 	sb.GitHub.AddOAuthClient(fakegithub.OAuthClient{ID: oauthClient, Secret: "revoked-client-secret", App: true})
 
@@ -348,6 +339,21 @@ func collect(t *testing.T, sb *Sandbox, rec *recorder, logs []string) []capture 
 		}
 	}
 	return append(caps, stateFiles(t, filepath.Join(sb.Work, "state"))...)
+}
+
+// recordDataRepo records every request to the data repo's server: its
+// line and headers but the credentials.
+func recordDataRepo(sb *Sandbox, rec *recorder) {
+	sb.Git.BeforeRequest(func(r *http.Request) {
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "%s %s\n", r.Method, r.URL.RequestURI())
+		for k, vs := range r.Header {
+			if k != "Authorization" {
+				fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(vs, ", "))
+			}
+		}
+		rec.add("request to the data repo: "+r.Method+" "+r.URL.Path, b.Bytes())
+	})
 }
 
 // plant is a canary leaked on purpose.

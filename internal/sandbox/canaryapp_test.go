@@ -1,12 +1,10 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,16 +41,7 @@ func TestAppKeyNeverLeaves(t *testing.T) {
 	if err := sb.newListenAddr(); err != nil { // the configuration names the gate
 		t.Fatal(err)
 	}
-	sb.Git.BeforeRequest(func(r *http.Request) {
-		var b bytes.Buffer
-		fmt.Fprintf(&b, "%s %s\n", r.Method, r.URL.RequestURI())
-		for k, vs := range r.Header {
-			if k != "Authorization" {
-				fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(vs, ", "))
-			}
-		}
-		rec.add("request to the data repo: "+r.Method+" "+r.URL.Path, b.Bytes())
-	})
+	recordDataRepo(sb, rec)
 	cli := func(args ...string) {
 		t.Helper()
 		out, code := sb.refbot(t, args...)
