@@ -38,8 +38,9 @@ type Reviewer interface {
 	ImageDiffs(ctx context.Context, rev *review.Review, files []review.File) map[string]*review.ImageDiff
 	// ThumbnailOf is the thumbnail of the image at p of build id of pr
 	// against the data repo's blob old ("": an added image), whether or
-	// not the build is still the newest.
-	ThumbnailOf(ctx context.Context, pr int, id, p, old string) ([]byte, error)
+	// not the build is still the newest; nw, when set, names the new side
+	// (named: the answer is nw's, cacheable for good).
+	ThumbnailOf(ctx context.Context, pr int, id, p, old, nw string) (thumb []byte, named bool, err error)
 	// ThumbnailByIDs is the thumbnail of two blobs of the data repo (one
 	// may be "": an added or removed image).
 	ThumbnailByIDs(ctx context.Context, old, new string) ([]byte, error)
@@ -75,7 +76,11 @@ const rawCSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inli
 // id, so a build's file alone names nothing for good).
 const immutable = "private, max-age=31536000, immutable"
 
-var blobPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+var (
+	blobPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	// sha256Pattern is review.File.NewID of a side without a git id.
+	sha256Pattern = regexp.MustCompile(`^sha256-[0-9a-f]{64}$`)
+)
 
 // reviewRoutes adds the review's own routes (file contents, difference
 // images, thumbnails) to mux.
@@ -488,21 +493,22 @@ func (p *Pages) diffImage(w http.ResponseWriter, r *http.Request) {
 	servePNG(w, d.PNG, cache)
 }
 
-// thumb serves GET /pr/{n}/thumb/{build}/{path...}?old={blob}: a small
-// old | new | difference picture of an image of a build of the PR against
-// the old side's blob (none: an added image), for the replies of PLAN and
-// UPDATE. It does not need the build to be the newest: a reply's
-// thumbnails stay as they were, and being named by content they are
-// cached for good.
+// thumb serves GET /pr/{n}/thumb/{build}/{path...}?old={blob}&new={id}: a
+// small old | new | difference picture of an image of a build of the PR
+// against the old side's blob (none: an added image), for the replies of
+// PLAN. It does not need the build to be the newest: a reply's thumbnails
+// stay as they were, and named by both contents they are cached for good;
+// a build uploaded again since with another new side is a 404.
 func (p *Pages) thumb(w http.ResponseWriter, r *http.Request) {
 	n, err := strconv.Atoi(r.PathValue("n"))
-	build, name, old := r.PathValue("build"), r.PathValue("path"), r.URL.Query().Get("old")
+	build, name, old, nw := r.PathValue("build"), r.PathValue("path"), r.URL.Query().Get("old"), r.URL.Query().Get("new")
 	switch {
 	case err != nil || n <= 0:
 		http.Error(w, "no such pull request", http.StatusNotFound)
 		return
-	case s3cache.ValidBuildID(build) != nil || s3cache.ValidPath(name) != nil || (old != "" && !blobPattern.MatchString(old)):
-		http.Error(w, "want a build id, a file path and, for a changed image, ?old= its old side's blob id", http.StatusBadRequest)
+	case s3cache.ValidBuildID(build) != nil || s3cache.ValidPath(name) != nil || (old != "" && !blobPattern.MatchString(old)) ||
+		(nw != "" && !blobPattern.MatchString(nw) && !sha256Pattern.MatchString(nw)):
+		http.Error(w, "want a build id, a file path and, for a changed image, ?old= its old side's blob id (and ?new= the new side's)", http.StatusBadRequest)
 		return
 	case p.o.Reviewer == nil:
 		http.Error(w, "reviews are not set up", http.StatusNotFound)
@@ -510,12 +516,16 @@ func (p *Pages) thumb(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), imageWait)
 	defer cancel()
-	b, err := p.o.Reviewer.ThumbnailOf(ctx, n, build, name, old)
+	b, named, err := p.o.Reviewer.ThumbnailOf(ctx, n, build, name, old, nw)
 	if err != nil {
 		p.imageError(w, n, name, err)
 		return
 	}
-	servePNG(w, b, immutable)
+	cache := "no-cache"
+	if named {
+		cache = immutable
+	}
+	servePNG(w, b, cache)
 }
 
 // thumbByIDs serves GET /thumb/{old}-{new}.png: the thumbnail of two
@@ -630,6 +640,8 @@ func (p *Pages) imageError(w http.ResponseWriter, n int, name string, err error)
 	switch {
 	case errors.Is(err, refdata.ErrTooLarge) || errors.Is(err, imgdiff.ErrTooLarge) || errors.Is(err, s3cache.ErrTooLarge):
 		http.Error(w, "the image is larger than refbot compares", http.StatusRequestEntityTooLarge)
+	case errors.Is(err, review.ErrUploadedAgain):
+		http.Error(w, "the build was uploaded again since: this image is not in it any more", http.StatusNotFound)
 	case errors.Is(err, review.ErrNoSuchSide) || s3cache.Unusable(err):
 		// Pruned, not the PR's, or no such image in it.
 		http.Error(w, "no such image in the build", http.StatusNotFound)

@@ -99,16 +99,18 @@ func (f *fakeReviewer) ImageDiffs(_ context.Context, _ *review.Review, files []r
 	return got
 }
 
-func (f *fakeReviewer) ThumbnailOf(_ context.Context, pr int, id, p, old string) ([]byte, error) {
+func (f *fakeReviewer) ThumbnailOf(_ context.Context, pr int, id, p, old, nw string) ([]byte, bool, error) {
 	switch {
 	case id == "gone":
-		return nil, fmt.Errorf("build %s: %w", id, s3cache.ErrNotFound)
+		return nil, false, fmt.Errorf("build %s: %w", id, s3cache.ErrNotFound)
 	case strings.HasSuffix(p, ".txt"):
-		return nil, fmt.Errorf("%s: %w", p, review.ErrNoSuchSide)
+		return nil, false, fmt.Errorf("%s: %w", p, review.ErrNoSuchSide)
 	case p == "bad.png":
-		return nil, fmt.Errorf("%s: %w", p, imgdiff.ErrUnsupported)
+		return nil, false, fmt.Errorf("%s: %w", p, imgdiff.ErrUnsupported)
+	case nw != "" && nw != blobID("new "+p):
+		return nil, false, fmt.Errorf("%s: %w", p, review.ErrUploadedAgain)
 	}
-	return fmt.Appendf(nil, "thumb of #%d %s %s against %q", pr, id, p, old), nil
+	return fmt.Appendf(nil, "thumb of #%d %s %s against %q", pr, id, p, old), nw != "", nil
 }
 
 func (f *fakeReviewer) ThumbnailByIDs(_ context.Context, old, new string) ([]byte, error) {
@@ -553,8 +555,11 @@ func TestRawRoutes(t *testing.T) {
 		{"diff naming the old side only", "/pr/12/diff/1001/p/a.png?old=" + aOld, 200, "\x89PNG diff", map[string]string{"Cache-Control": "no-cache"}},
 		{"diff of a build uploaded again since", "/pr/12/diff/1001/p/a.png?old=" + aOld + "&new=" + blobID("earlier upload"), 404, "uploaded again", nil},
 		{"diff of the current old side", "/pr/12/diff/1001/p/a.png", 200, "\x89PNG diff", map[string]string{"Cache-Control": "no-cache"}},
-		{"thumb", "/pr/12/thumb/1001/p/a.png?old=" + aOld, 200, "thumb of #12 1001 p/a.png against \"" + aOld + "\"",
+		{"thumb", "/pr/12/thumb/1001/p/a.png?old=" + aOld + "&new=" + aNew, 200, "thumb of #12 1001 p/a.png against \"" + aOld + "\"",
 			map[string]string{"Content-Type": "image/png", "Cache-Control": immutable}},
+		{"thumb not naming its new side", "/pr/12/thumb/1001/p/a.png?old=" + aOld, 200, "thumb of #12 1001 p/a.png", map[string]string{"Cache-Control": "no-cache"}},
+		{"thumb of a build uploaded again since", "/pr/12/thumb/1001/p/a.png?old=" + aOld + "&new=" + blobID("earlier upload"), 404, "uploaded again", nil},
+		{"thumb with a bad new", "/pr/12/thumb/1001/p/a.png?new=xyz", 400, "?new=", nil},
 		{"thumb of an older build, added", "/pr/12/thumb/900/p/%3Cb%3E.png", 200, "thumb of #12 900 p/<b>.png against \"\"", nil},
 		{"thumb by ids", "/thumb/" + aOld + "-" + blobID("x") + ".png", 200, "thumb of " + aOld + "-" + blobID("x"),
 			map[string]string{"Content-Type": "image/png", "Cache-Control": immutable}},

@@ -203,28 +203,41 @@ func (r *Reviewer) bothSides(ctx context.Context, rev *Review, f File, old []byt
 	return old, nw, nil
 }
 
-// takePixels takes the pixels that decoding sides (images' bytes, nil
-// for none) needs from the budget of pixels in flight, waiting until ctx
-// ends; release gives them back. Anyone on the pages can ask for
-// differences of any images, so without a bound a few large ones at once
-// would take all of refbot's memory. A side whose header does not parse
-// weighs nothing: decoding it fails at once. A pair heavier than the
-// whole budget waits for all of it.
-func (r *Reviewer) takePixels(ctx context.Context, sides ...[]byte) (release func(), err error) {
+// takePixels takes the pixels that decoding an image's sides (their
+// bytes; nil for none) and drawing their difference need from the budget
+// of pixels in flight, waiting until ctx ends; release gives them back.
+// Anyone on the pages can ask for differences of any images, so without a
+// bound a few large ones at once would take all of refbot's memory. A
+// difference is drawn on the two sides' union (the larger width by the
+// larger height), which may be far larger than either: one larger than
+// MaxImagePixels is refused (imgdiff.ErrTooLarge). A side whose header
+// does not parse weighs nothing: decoding it fails at once. A weight
+// above the whole budget waits for all of it.
+func (r *Reviewer) takePixels(ctx context.Context, old, nw []byte) (release func(), err error) {
 	var n int64
-	for _, side := range sides {
-		if side != nil {
-			px, _ := imgdiff.Pixels(side, r.o.MaxImagePixels)
-			n += px
+	var sizes []image.Point
+	for _, side := range [][]byte{old, nw} {
+		if side == nil {
+			continue
 		}
+		if size, err := imgdiff.Size(side, r.o.MaxImagePixels); err == nil {
+			sizes = append(sizes, size)
+			n += int64(size.X) * int64(size.Y)
+		}
+	}
+	if len(sizes) == 2 {
+		union := int64(max(sizes[0].X, sizes[1].X)) * int64(max(sizes[0].Y, sizes[1].Y))
+		if union > r.o.MaxImagePixels {
+			return nil, fmt.Errorf("sides of %v and %v: a difference of %d pixels, more than %d: %w",
+				sizes[0], sizes[1], union, r.o.MaxImagePixels, imgdiff.ErrTooLarge)
+		}
+		n += union
 	}
 	n = min(n, r.o.MaxPixelsInFlight)
 	if err := r.pixels.Acquire(ctx, n); err != nil {
 		return nil, fmt.Errorf("waiting for other images to be compared: %w", err)
 	}
-	now := r.inFlight.Add(n)
-	for p := r.peak.Load(); now > p && !r.peak.CompareAndSwap(p, now); p = r.peak.Load() {
-	}
+	r.inFlight.Add(n)
 	return func() {
 		r.inFlight.Add(-n)
 		r.pixels.Release(n)
@@ -328,16 +341,22 @@ func (r *Reviewer) thumbnail(ctx context.Context, oldID, newID string,
 // old ("" for an added file): for a PLAN's reply, whose build may no
 // longer be the newest when its thumbnails are fetched. The build must be
 // pr's (its SOURCE); which head it tested does not matter here.
-func (r *Reviewer) ThumbnailOf(ctx context.Context, pr int, id, p, old string) ([]byte, error) {
+//
+// nw, when set, names the new side the reply was written for (its git
+// blob id, or File.NewID): a build uploaded again since with another
+// content there is ErrUploadedAgain. named says the answer is the one for
+// nw, so cacheable for good; it is false without nw, or when the
+// manifest has no git id to tell.
+func (r *Reviewer) ThumbnailOf(ctx context.Context, pr int, id, p, old, nw string) (thumb []byte, named bool, err error) {
 	if err := s3cache.ValidBuildID(id); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := s3cache.ValidPath(p); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	b, err := r.o.Builds.Open(ctx, id, s3cache.Want{Source: s3cache.Source{PR: pr}})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rev := &Review{PR: pr, Build: id, build: b}
 	for _, v := range b.Variants {
@@ -355,11 +374,19 @@ func (r *Reviewer) ThumbnailOf(ctx context.Context, pr int, id, p, old string) (
 					f.Action = Changed
 				}
 				if f.Kind != KindImage {
-					return nil, fmt.Errorf("%s: %w: not an image", p, ErrNoSuchSide)
+					return nil, false, fmt.Errorf("%s: %w: not an image", p, ErrNoSuchSide)
 				}
-				return r.Thumbnail(ctx, rev, f)
+				switch {
+				case nw == "":
+				case nw == f.New || nw == f.NewID():
+					named = true
+				case f.New != "":
+					return nil, false, fmt.Errorf("%s in build %s: %w", p, id, ErrUploadedAgain)
+				}
+				thumb, err := r.Thumbnail(ctx, rev, f)
+				return thumb, named && err == nil, err
 			}
 		}
 	}
-	return nil, fmt.Errorf("%s is not in build %s: %w", p, id, ErrNoSuchSide)
+	return nil, false, fmt.Errorf("%s is not in build %s: %w", p, id, ErrNoSuchSide)
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/refbot/refbot/internal/diskcache"
+	"github.com/refbot/refbot/internal/imgdiff"
 	"github.com/refbot/refbot/s3cache"
 )
 
@@ -106,7 +107,7 @@ func TestImageDiffs(t *testing.T) {
 	}
 	// A PLAN's thumbnail, by build and path, and one of pushed data by
 	// blob ids, are the same picture.
-	of, err := f.r.ThumbnailOf(ctx, 3, "30", "changed.png", changed.Old)
+	of, named, err := f.r.ThumbnailOf(ctx, 3, "30", "changed.png", changed.Old, changed.New)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,10 +123,16 @@ func TestImageDiffs(t *testing.T) {
 		t.Error("ThumbnailOf and ThumbnailByIDs differ for the same two sides")
 	}
 	// Not images, not this PR's build, a path with ..: refused.
-	if _, err := f.r.ThumbnailOf(ctx, 4, "30", "changed.png", ""); err == nil {
+	if !named {
+		t.Error("a thumbnail asked for by both sides' ids is not said to be theirs")
+	}
+	if _, _, err := f.r.ThumbnailOf(ctx, 3, "30", "changed.png", changed.Old, changed.Old); !errors.Is(err, ErrUploadedAgain) {
+		t.Errorf("a thumbnail for another new side: %v, want ErrUploadedAgain", err)
+	}
+	if _, _, err := f.r.ThumbnailOf(ctx, 4, "30", "changed.png", "", ""); err == nil {
 		t.Error("another PR's build gave a thumbnail")
 	}
-	if _, err := f.r.ThumbnailOf(ctx, 3, "30", "../changed.png", ""); err == nil {
+	if _, _, err := f.r.ThumbnailOf(ctx, 3, "30", "../changed.png", "", ""); err == nil {
 		t.Error("a path with .. gave a thumbnail")
 	}
 	if _, err := f.r.ThumbnailByIDs(ctx, "", "not-an-id"); err == nil {
@@ -134,24 +141,27 @@ func TestImageDiffs(t *testing.T) {
 }
 
 // TestPixelsInFlight: difference images and thumbnails asked for at once,
-// by any number of requests, decode no more pixels together than the
-// budget; one heavier than the whole budget still runs, alone; and a
-// request that cannot get its turn gives up when its context ends,
-// leaving nothing cached, and succeeds later.
+// by any number of requests, all complete within the budget of pixels in
+// flight, one heavier than the whole budget too, and give all of it back;
+// a request that cannot get its turn gives up when its context ends,
+// leaving nothing cached, and succeeds later; a pair whose difference
+// would be drawn larger than an image may be is refused.
 func TestPixelsInFlight(t *testing.T) {
 	ctx := context.Background()
-	const images, side = 8, 100 // a pair is 20,000 pixels
+	const images, side = 8, 100 // a pair and its difference are 30,000 pixels
 	seed, build := map[string]string{}, map[string]string{}
 	for i := range images {
 		name := fmt.Sprintf("plot%d.png", i)
 		seed["data/"+name] = pngOf(t, side, side, nil, png.DefaultCompression)
 		build[name] = pngOf(t, side, side, []image.Point{{i, i}}, png.DefaultCompression)
 	}
-	seed["data/big.png"] = pngOf(t, 3*side, side, nil, png.DefaultCompression) // a pair is 60,000
+	seed["data/big.png"] = pngOf(t, 3*side, side, nil, png.DefaultCompression) // 90,000
 	build["big.png"] = pngOf(t, 3*side, side, []image.Point{{1, 2}}, png.DefaultCompression)
+	seed["data/turned.png"] = pngOf(t, 3*side, side, nil, png.DefaultCompression) // drawn on 300×300
+	build["turned.png"] = pngOf(t, side, 3*side, nil, png.DefaultCompression)
 	f := newFixture(t, seed)
-	const budget = 30_000 // one small pair at a time, not two
-	f.r = New(Options{Builds: f.store, Repo: f.repo, BaseBranch: "master", MaxPixelsInFlight: budget,
+	const budget = 40_000 // one small pair at a time, not two
+	f.r = New(Options{Builds: f.store, Repo: f.repo, BaseBranch: "master", MaxPixelsInFlight: budget, MaxImagePixels: 60_000,
 		Head: func(_ context.Context, pr int) (string, error) { return f.head[pr], nil }})
 	cache, err := diskcache.New(filepath.Join(t.TempDir(), "cache"), 1<<20)
 	if err != nil {
@@ -164,22 +174,36 @@ func TestPixelsInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rev.Changed != images+1 {
+	if rev.Changed != images+2 {
 		t.Fatalf("review: %+v", changes(rev))
 	}
 
-	// The budget held elsewhere: a request waits, then gives up.
+	// The budget held elsewhere: a difference and a thumbnail wait, then
+	// give up. (Both sides are read first, so that the short deadline is
+	// spent waiting for the budget alone.)
+	plot0, _ := rev.File("plot0.png")
+	if _, err := f.r.ReadOld(ctx, plot0, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.r.ReadNew(ctx, rev, plot0, 1<<20); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.r.pixels.Acquire(ctx, budget); err != nil {
 		t.Fatal(err)
 	}
-	plot0, _ := rev.File("plot0.png")
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	defer cancel()
-	if _, err := f.r.ImageDiff(short, rev, plot0); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("ImageDiff with the budget taken: %v, want it to give up at its deadline", err)
+	for what, ask := range map[string]func(context.Context) error{
+		"ImageDiff": func(ctx context.Context) error { _, err := f.r.ImageDiff(ctx, rev, plot0); return err },
+		"Thumbnail": func(ctx context.Context) error { _, err := f.r.Thumbnail(ctx, rev, plot0); return err },
+	} {
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err := ask(short)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s with the budget taken: %v, want it to give up at its deadline", what, err)
+		}
 	}
 	if _, ok := f.r.cachedDiff(plot0); ok || cache.Len() != 0 {
-		t.Errorf("a difference that gave up left %d entries in the cache", cache.Len())
+		t.Errorf("requests that gave up left %d entries in the cache", cache.Len())
 	}
 	f.r.pixels.Release(budget)
 
@@ -187,6 +211,9 @@ func TestPixelsInFlight(t *testing.T) {
 	// thumbnail, from separate goroutines.
 	var g errgroup.Group
 	for _, file := range rev.Files {
+		if file.Path == "turned.png" {
+			continue
+		}
 		for range 2 {
 			g.Go(func() error {
 				d, err := f.r.ImageDiff(ctx, rev, file)
@@ -201,11 +228,21 @@ func TestPixelsInFlight(t *testing.T) {
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if peak := f.r.peak.Load(); peak > budget || peak < 2*side*side {
-		t.Errorf("at most %d pixels decoded at once, want between one pair (%d) and the budget (%d)", peak, 2*side*side, budget)
-	}
 	if n := f.r.inFlight.Load(); n != 0 {
 		t.Errorf("%d pixels still counted in flight after every request ended", n)
+	}
+
+	// 300×100 against 100×300: each side fits, their difference (300×300)
+	// does not.
+	turned, _ := rev.File("turned.png")
+	if _, err := f.r.ImageDiff(ctx, rev, turned); !errors.Is(err, imgdiff.ErrTooLarge) {
+		t.Errorf("a difference larger than an image may be: %v, want ErrTooLarge", err)
+	}
+	if _, err := f.r.Thumbnail(ctx, rev, turned); !errors.Is(err, imgdiff.ErrTooLarge) {
+		t.Errorf("its thumbnail: %v, want ErrTooLarge", err)
+	}
+	if n := f.r.inFlight.Load(); n != 0 {
+		t.Errorf("%d pixels still counted in flight after refusals", n)
 	}
 }
 

@@ -127,6 +127,9 @@ var (
 	// ErrNoSuchSide: the file has no such side in this review (an added
 	// file's old side, a build that no longer lists it).
 	ErrNoSuchSide = errors.New("no such file in this review")
+	// ErrUploadedAgain: the build was uploaded again under its id since
+	// a link to one of its files was made, with another content there.
+	ErrUploadedAgain = errors.New("the build was uploaded again since, with another content")
 )
 
 // Against names what a review compares with.
@@ -146,10 +149,10 @@ type Reviewer struct {
 	sizes   *lru.Cache[string, map[string]int64]
 	small   *lru.Cache[string, []byte] // small files' contents by blob id
 	// pixels is the budget of pixels decoded at once (MaxPixelsInFlight);
-	// inFlight and peak count what is taken of it.
-	pixels         *semaphore.Weighted
-	inFlight, peak atomic.Int64
-	listed         struct {
+	// inFlight counts what is taken of it.
+	pixels   *semaphore.Weighted
+	inFlight atomic.Int64
+	listed   struct {
 		sync.Mutex
 		at     time.Time
 		builds []s3cache.BuildInfo

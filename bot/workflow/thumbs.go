@@ -57,9 +57,18 @@ func (b *Bot) thumbs(pr int, build string, changes []refdata.Change, pushed bool
 			}
 			p = fmt.Sprintf("/pr/%d/thumb/%s/%s", pr, build, pathURL(rel))
 			target = fmt.Sprintf("/pr/%d/thumb/%s/%s", pr, build, rel)
+			// The sides' contents: a build uploaded again under its id
+			// must not be shown as this one (nor cached as it).
+			var q []string
 			if old != "" {
-				p += "?old=" + old
-				target += "?old=" + old
+				q = append(q, "old="+old)
+			}
+			if !c.New.IsZero() {
+				q = append(q, "new="+c.New.String())
+			}
+			if len(q) > 0 {
+				p += "?" + strings.Join(q, "&")
+				target += "?" + strings.Join(q, "&")
 			}
 		}
 		u := strings.TrimSuffix(b.cfg.PublicURL, "/") + p

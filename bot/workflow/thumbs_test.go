@@ -42,10 +42,12 @@ func TestThumbs(t *testing.T) {
 		t.Errorf("pushed (-want +got):\n%s", d)
 	}
 	// A PLAN's new sides are in the build: its path under the data root,
-	// escaped, the old side's id in the query, the signature after it.
+	// escaped, both sides' ids in the query (a build uploaded again under
+	// its id is not taken for this one), the signature after them.
 	got := b.thumbs(12, "77", changes[:1], false)
-	p := "/pr/12/thumb/77/a%20b/p%281%29.png?old=" + id("1").String()
-	signed := "/pr/12/thumb/77/a b/p(1).png?old=" + id("1").String() // as the server reads it
+	sides := "?old=" + id("1").String() + "&new=" + id("2").String()
+	p := "/pr/12/thumb/77/a%20b/p%281%29.png" + sides
+	signed := "/pr/12/thumb/77/a b/p(1).png" + sides // as the server reads it
 	if len(got) != 1 || got[0].URL != "https://refbot.example.org"+p+"&sig="+strings.Repeat("s", len(signed)%7+1) {
 		t.Errorf("plan: %v", urls(got))
 	}

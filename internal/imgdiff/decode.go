@@ -91,32 +91,32 @@ func Decode(data []byte, maxPixels int64) (image.Image, error) {
 	return img, nil
 }
 
-// Pixels is how many pixels Decode gives data, read from its header (an
-// SVG: its size fitted to maxPixels) without decoding it; it refuses
+// Size is the size of the image Decode gives data, read from its header
+// (an SVG: its size fitted to maxPixels) without decoding it; it refuses
 // what Decode refuses before decoding, with the same errors. Callers use
 // it to weigh a decoding before they start it.
-func Pixels(data []byte, maxPixels int64) (int64, error) {
+func Size(data []byte, maxPixels int64) (image.Point, error) {
 	if maxPixels <= 0 {
 		maxPixels = DefaultMaxPixels
 	}
 	format := Sniff(data)
 	switch format {
 	case "":
-		return 0, ErrUnsupported
+		return image.Point{}, ErrUnsupported
 	case SVG:
 		root, _ := svgRoot(data)
 		w, h, err := svgSize(root)
 		if err != nil {
-			return 0, err
+			return image.Point{}, err
 		}
 		width, height := fitPixels(w, h, maxPixels)
-		return int64(width) * int64(height), nil
+		return image.Pt(width, height), nil
 	}
 	cfg, err := rasterConfig(format, data, maxPixels)
 	if err != nil {
-		return 0, err
+		return image.Point{}, err
 	}
-	return int64(cfg.Width) * int64(cfg.Height), nil
+	return image.Pt(cfg.Width, cfg.Height), nil
 }
 
 // rasterConfig reads a raster image's header and refuses an image with

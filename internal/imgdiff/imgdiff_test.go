@@ -301,16 +301,16 @@ func TestSVGSize(t *testing.T) {
 			if img.Bounds() != tc.want {
 				t.Errorf("drawn at %v, want %v", img.Bounds(), tc.want)
 			}
-			if n, err := Pixels([]byte(tc.root+`<rect width="10" height="10"/></svg>`), tc.max); err != nil || n != int64(tc.want.Dx()*tc.want.Dy()) {
-				t.Errorf("Pixels = %d, %v; want %d", n, err, tc.want.Dx()*tc.want.Dy())
+			if size, err := Size([]byte(tc.root+`<rect width="10" height="10"/></svg>`), tc.max); err != nil || size != tc.want.Size() {
+				t.Errorf("Size = %v, %v; want %v", size, err, tc.want.Size())
 			}
 		})
 	}
 }
 
-// TestPixels: what Pixels weighs from a header is what Decode gives, and
+// TestSize: the size Size reads from a header is what Decode gives, and
 // it refuses what Decode refuses before decoding.
-func TestPixels(t *testing.T) {
+func TestSize(t *testing.T) {
 	var jpg bytes.Buffer
 	if err := jpeg.Encode(&jpg, plot(80, 60), nil); err != nil {
 		t.Fatal(err)
@@ -327,19 +327,18 @@ func TestPixels(t *testing.T) {
 		"GIF":  gifb.Bytes(), // its canvas, not its first frame
 		"SVG":  []byte(fmt.Sprintf(svgTemplate, "red")),
 	} {
-		n, err := Pixels(data, 0)
+		size, err := Size(data, 0)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		b := decode(t, data).Bounds()
-		if n != int64(b.Dx()*b.Dy()) {
-			t.Errorf("%s: Pixels = %d, decoded %v", name, n, b)
+		if b := decode(t, data).Bounds(); size != b.Size() {
+			t.Errorf("%s: Size = %v, decoded %v", name, size, b)
 		}
 	}
-	if _, err := Pixels(tooLargePNG(), 1_000_000); !errors.Is(err, ErrTooLarge) {
+	if _, err := Size(tooLargePNG(), 1_000_000); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("a too-large PNG: %v, want ErrTooLarge", err)
 	}
-	if _, err := Pixels([]byte("x,y\n1,2\n"), 0); !errors.Is(err, ErrUnsupported) {
+	if _, err := Size([]byte("x,y\n1,2\n"), 0); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("text: %v, want ErrUnsupported", err)
 	}
 }
