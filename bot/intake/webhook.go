@@ -196,8 +196,9 @@ type Options struct {
 	// CIEvent work. Nil when the CI provider is polled (Travis).
 	CIWorkflow func(path string) bool
 	// Visibility, when set, is told of a verified repository event that
-	// made the repository private (true) or public (false): the pages'
-	// access follows it (pages.access auto).
+	// made the repository private (true) or public (false), for the
+	// pages' access (pages.access auto). A hint only: a signed body can
+	// be delivered again, so the receiver asks GitHub.
 	Visibility func(private bool)
 	Recorder   Recorder
 	Logger     *zap.Logger

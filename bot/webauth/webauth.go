@@ -319,18 +319,34 @@ func (p *privateCache) WriteHeader(status int) {
 	if !p.wrote {
 		p.wrote = true
 		h := p.Header()
-		cc := h.Get("Cache-Control")
-		lower := strings.ToLower(cc)
-		switch {
-		case cc == "":
+		if cc := h.Get("Cache-Control"); cc == "" {
 			h.Set("Cache-Control", "private, no-cache")
-		case strings.Contains(lower, "public"):
-			h.Set("Cache-Control", strings.ReplaceAll(strings.ReplaceAll(cc, "public", "private"), "Public", "private"))
-		case !strings.Contains(lower, "private") && !strings.Contains(lower, "no-store"):
-			h.Set("Cache-Control", "private, "+cc)
+		} else {
+			h.Set("Cache-Control", privately(cc))
 		}
 	}
 	p.ResponseWriter.WriteHeader(status)
+}
+
+// privately is the Cache-Control header cc with its public directive, in
+// any case, made private, and private added when cc has neither private
+// nor no-store.
+func privately(cc string) string {
+	directives := strings.Split(cc, ",")
+	private := false
+	for i, d := range directives {
+		switch strings.ToLower(strings.TrimSpace(d)) {
+		case "public":
+			directives[i], private = " private", true
+		case "private", "no-store":
+			private = true
+		}
+	}
+	out := strings.TrimSpace(strings.Join(directives, ","))
+	if !private {
+		out = "private, " + out
+	}
+	return out
 }
 
 func (p *privateCache) Write(b []byte) (int, error) {

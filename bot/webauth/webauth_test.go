@@ -752,6 +752,7 @@ func TestSharedCachesKeepNoPrivatePage(t *testing.T) {
 	s := newSite(t, func(o *Options) { o.Tokens = []string{"pages-token-0123456789abcdef"} })
 	for set, want := range map[string]string{
 		"public, max-age=31536000, immutable":  "private, max-age=31536000, immutable",
+		"max-age=60, PUBLIC":                   "max-age=60, private",
 		"private, max-age=31536000, immutable": "private, max-age=31536000, immutable",
 		"":                                     "private, no-cache", // a page
 		"no-cache":                             "private, no-cache",

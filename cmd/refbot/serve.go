@@ -301,18 +301,22 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err := q.Start(ctx); err != nil {
 		return err
 	}
+	// The background loops end with serve, also when the server fails
+	// to run: their waits below come after bg is cancelled.
+	bg, stopBackground := context.WithCancel(ctx)
 	checked := make(chan struct{})
-	go func() { defer close(checked); readiness.Run(ctx) }()
+	go func() { defer close(checked); readiness.Run(bg) }()
 	defer func() { <-checked }()
 	// Each replica's own disk: its work folders and its data repo clone.
 	kept := make(chan struct{})
-	go func() { defer close(kept); keep.Run(ctx, time.Duration(cfg.Server.ReconcileInterval)) }()
+	go func() { defer close(kept); keep.Run(bg, time.Duration(cfg.Server.ReconcileInterval)) }()
 	defer func() { <-kept }()
 	if watchVisibility != nil {
 		watched := make(chan struct{})
-		go func() { defer close(watched); watchVisibility(ctx) }()
+		go func() { defer close(watched); watchVisibility(bg) }()
 		defer func() { <-watched }()
 	}
+	defer stopBackground()
 	log.Info("refbot serving", zap.String("listen", srv.Addr()), zap.String("repo", cfg.GitHub.Repo),
 		zap.String("database", st.Name()), zap.String("replica", q.Replica()))
 	err = srv.Run(ctx) // returns after ctx ends and the intake has stopped

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -64,25 +65,60 @@ func pagesAccess(ctx context.Context, cfg *config.Config, gh *ghclient.Client, l
 }
 
 // visibilityEvery is how often refbot asks GitHub whether the repository
-// is private, with pages.access auto: GitHub's repository event says so
-// at once, and the look catches a delivery that never came.
+// is private, with pages.access auto: GitHub's repository event makes it
+// ask at once, and the look catches a delivery that never came.
 const visibilityEvery = 10 * time.Minute
 
 // followVisibility keeps the pages' access in step with the repository's
 // visibility when pages.access is auto: onEvent is the intake's
-// Visibility, and watch (run it in the background) asks GitHub every
-// visibilityEvery until ctx ends. A look GitHub does not answer keeps the
-// access as it is. Both are nil when access is configured outright.
+// Visibility, and watch (run it in the background until ctx ends) asks
+// GitHub every visibilityEvery and whenever an event came.
+//
+// An event is a hint, not the truth: a signed body can be delivered again
+// (GitHub's redelivery, or a copy under another delivery id), so only
+// closing the pages is done at once, which is safe; either way GitHub is
+// asked. A look that an event overtook is asked again rather than applied,
+// so that an answer older than the event never reopens the pages. A look
+// GitHub does not answer keeps the access as it is. Both are nil when
+// access is configured outright. With replicas, the one receiving the
+// event follows at once and the others at their next look.
 func followVisibility(cfg *config.Config, auth *webauth.Auth, isPrivate func(context.Context) (bool, error), every time.Duration,
 	log *zap.Logger) (onEvent func(private bool), watch func(ctx context.Context)) {
 	if cfg.Pages.Access != config.PagesAuto && cfg.Pages.Access != "" {
 		return nil, nil
 	}
-	set := func(private bool) {
+	var events atomic.Int64
+	kick := make(chan struct{}, 1)
+	onEvent = func(private bool) {
+		events.Add(1)
 		if private {
 			auth.SetMode(webauth.Private)
-		} else {
-			auth.SetMode(webauth.Public)
+		}
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	look := func(ctx context.Context) {
+		for {
+			seen := events.Load()
+			lctx, cancel := context.WithTimeout(ctx, time.Minute)
+			private, err := isPrivate(lctx)
+			cancel()
+			switch {
+			case err != nil:
+				if ctx.Err() == nil {
+					log.Warn("pages: could not tell whether the repository is still "+string(auth.Mode()), zap.Error(err))
+				}
+				return
+			case events.Load() != seen:
+				continue // an event came while GitHub answered: ask again
+			case private:
+				auth.SetMode(webauth.Private)
+			default:
+				auth.SetMode(webauth.Public)
+			}
+			return
 		}
 	}
 	watch = func(ctx context.Context) {
@@ -93,18 +129,12 @@ func followVisibility(cfg *config.Config, auth *webauth.Auth, isPrivate func(con
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-kick:
 			}
-			lctx, cancel := context.WithTimeout(ctx, time.Minute)
-			private, err := isPrivate(lctx)
-			cancel()
-			if err != nil {
-				log.Warn("pages: could not tell whether the repository is still "+string(auth.Mode()), zap.Error(err))
-				continue
-			}
-			set(private)
+			look(ctx)
 		}
 	}
-	return set, watch
+	return onEvent, watch
 }
 
 // signLink signs a reply's thumbnail link for a private repository's
