@@ -254,7 +254,7 @@ func (v *reviewView) filters(q url.Values) {
 			fv.OldURL = fmt.Sprintf("%d/old/%s%s", v.PR, f.Old, againstQuery(v.AskedBase, "", ""))
 		}
 		if f.Action != review.Removed {
-			fv.NewURL = fmt.Sprintf("%d/new/%s/%s?%s", v.PR, url.PathEscape(v.Rev.Build), escapePath(f.Path), url.Values{"new": {f.NewID()}}.Encode())
+			fv.NewURL = fmt.Sprintf("%d/new/%s/%s%s", v.PR, url.PathEscape(v.Rev.Build), escapePath(f.Path), againstQuery(v.AskedBase, "", f.NewID()))
 		}
 		if f.Kind == review.KindImage && f.Action == review.Changed {
 			fv.DiffURL = fmt.Sprintf("%d/diff/%s/%s%s", v.PR, url.PathEscape(v.Rev.Build), escapePath(f.Path), againstQuery(v.AskedBase, f.Old, f.NewID()))

@@ -495,26 +495,35 @@ func TestReviewEscaping(t *testing.T) {
 		`src="12/new/1001/x/%3F%23%25&amp;.png?new=`+blobID("new x/?#%&.png")+`"`,
 		"&lt;script&gt;alert(3)&lt;/script&gt;")
 
-	// Every link of the page to a file serves that file.
-	links := regexp.MustCompile(`(?:src|href)="(12/(?:new|old)/[^"]*)"`).FindAllStringSubmatch(body, -1)
-	seen := map[string]bool{}
-	for _, l := range links {
-		u := strings.ReplaceAll(l[1], "&amp;", "&")
-		if seen[u] {
-			continue
+	// Every link of the page to a file serves that file, whether the
+	// page compares with the data branch or (another review, here with
+	// the same files) the base.
+	r.reviews[review.AgainstBase] = r.reviews[review.AgainstBranch]
+	for _, page := range []string{"/pr/12", "/pr/12?against=base"} {
+		body := fetch(t, h, page).Body.String()
+		links := regexp.MustCompile(`(?:src|href)="(12/(?:new|old)/[^"]*)"`).FindAllStringSubmatch(body, -1)
+		seen := map[string]bool{}
+		for _, l := range links {
+			u := strings.ReplaceAll(l[1], "&amp;", "&")
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			if strings.Contains(page, "against=base") != strings.Contains(u, "against=base") {
+				t.Errorf("%s links %s", page, u)
+			}
+			w := fetch(t, h, "/pr/"+u)
+			if w.Code != 200 {
+				t.Errorf("%s: %s: status %d", page, u, w.Code)
+				continue
+			}
+			if !strings.HasPrefix(w.Body.String(), "old x/") && !strings.HasPrefix(w.Body.String(), "new x/") {
+				t.Errorf("%s: %s served %q", page, u, w.Body.String())
+			}
 		}
-		seen[u] = true
-		w := fetch(t, h, "/pr/"+u)
-		if w.Code != 200 {
-			t.Errorf("%s: status %d", u, w.Code)
-			continue
+		if len(seen) != 5 {
+			t.Errorf("%s: %d distinct file links, want 5: %v", page, len(seen), seen)
 		}
-		if !strings.HasPrefix(w.Body.String(), "old x/") && !strings.HasPrefix(w.Body.String(), "new x/") {
-			t.Errorf("%s served %q", u, w.Body.String())
-		}
-	}
-	if len(seen) != 5 {
-		t.Errorf("%d distinct file links, want 5: %v", len(seen), seen)
 	}
 }
 

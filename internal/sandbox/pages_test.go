@@ -490,6 +490,21 @@ func TestReviewPagesPublic(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitReview(ctx, t, b)
+		// Every picture of the comparison with the base loads, for a
+		// visitor whose browser has none of them cached yet: the links
+		// carry the comparison they were made for.
+		var srcs []string
+		b.Eval(`[...document.querySelectorAll('#review img')].map(img => img.src)`, &srcs)
+		for _, src := range srcs {
+			resp, err := http.Get(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("against the base, %s: %s", src, resp.Status)
+			}
+		}
 		if w := loadImages(b)["plots/line.png rv-diff difference"]; w == 0 {
 			t.Errorf("against the base, line.png's difference image is not shown")
 		}
