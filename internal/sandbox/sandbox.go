@@ -434,11 +434,11 @@ func (s *Sandbox) Status(sha, context string) (fakegithub.Status, bool) {
 
 // DemoOutputs is what the project's tests produced in the demo: one plot
 // changed (a real PNG, which the review page compares pixel by pixel), one
-// new, one number in a table changed, the rest the same.
+// new (a real PNG too), one number in a table changed, the rest the same.
 var DemoOutputs = map[string]string{
 	"plots/line.png":    linePlot(true),
 	"plots/scatter.png": "\x89PNG old scatter plot",
-	"plots/hist.png":    "\x89PNG new histogram",
+	"plots/hist.png":    histPlot(),
 	"tables/stats.json": "{\n  \"mean\": 1.02,\n  \"median\": 0.9,\n  \"n\": 100\n}\n",
 	"tables/counts.csv": "bin,count\n0,12\n1,30\n2,41\n3,17\n",
 }
