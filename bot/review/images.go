@@ -134,11 +134,9 @@ func (r *Reviewer) imageDiff(ctx context.Context, rev *Review, f File, old []byt
 	}
 	var d *ImageDiff
 	compute := func(ctx context.Context) ([]byte, error) {
-		oldB, newB, err := r.bothSides(ctx, rev, f, old)
-		if err != nil {
-			return nil, err
-		}
-		release, err := r.takePixels(ctx, oldB, newB)
+		oldB, newB, release, err := r.readWeighed(ctx, func(ctx context.Context) ([]byte, []byte, error) {
+			return r.bothSides(ctx, rev, f, old)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -201,6 +199,19 @@ func (r *Reviewer) bothSides(ctx context.Context, rev *Review, f File, old []byt
 		return nil, nil, err
 	}
 	return old, nw, nil
+}
+
+// readWeighed reads an image's two sides with read and takes what decoding
+// and comparing them needs from the budget of pixels in flight
+// (takePixels); release gives it back.
+func (r *Reviewer) readWeighed(ctx context.Context, read func(ctx context.Context) (old, nw []byte, err error)) (old, nw []byte, release func(), err error) {
+	if old, nw, err = read(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	if release, err = r.takePixels(ctx, old, nw); err != nil {
+		return nil, nil, nil, err
+	}
+	return old, nw, release, nil
 }
 
 // takePixels takes the pixels that decoding an image's sides (their
@@ -303,11 +314,7 @@ func (r *Reviewer) ThumbnailByIDs(ctx context.Context, old, nw string) ([]byte, 
 func (r *Reviewer) thumbnail(ctx context.Context, oldID, newID string,
 	read func(ctx context.Context) (old, nw []byte, err error)) ([]byte, error) {
 	compute := func(ctx context.Context) ([]byte, error) {
-		oldB, newB, err := read(ctx)
-		if err != nil {
-			return nil, err
-		}
-		release, err := r.takePixels(ctx, oldB, newB)
+		oldB, newB, release, err := r.readWeighed(ctx, read)
 		if err != nil {
 			return nil, err
 		}
