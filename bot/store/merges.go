@@ -73,10 +73,10 @@ func (s *Store) StartMerge(ctx context.Context, m Merge) (*Merge, error) {
 	return s.Merge(ctx, m.PR)
 }
 
-// SaveMerge writes m's progress.
+// SaveMerge writes m's progress, to disk (durableExec).
 func (s *Store) SaveMerge(ctx context.Context, m *Merge) error {
 	m.UpdatedAt = s.now().UTC()
-	_, err := s.db.ExecContext(ctx, `UPDATE refbot_merge SET step = $1, reason = $2, against = $3, build = $4, data_commit = $5,
+	_, err := s.durableExec(ctx, `UPDATE refbot_merge SET step = $1, reason = $2, against = $3, build = $4, data_commit = $5,
 		view = $6, updated_at = $7 WHERE pr = $8`, m.Step, m.Reason, m.Against, m.Build, m.DataCommit, m.View,
 		formatTime(m.UpdatedAt), m.PR)
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,6 +49,8 @@ type Store struct {
 	// locks are WithLock's named locks with SQLite, where one process
 	// holds the database (see LockExclusive).
 	locks *namedLocks
+	// durable counts the commits made to disk by durableExec.
+	durable atomic.Int64
 }
 
 // dialect is the database a Store runs on.

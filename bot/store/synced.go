@@ -21,8 +21,8 @@ const (
 // the WAL is fsynced, so that not even a power cut takes it back. It is
 // for what refbot promises to someone once it returns, such as a webhook
 // delivery it is about to answer 200 (docs/design.md, "Flows": recorded,
-// then answered);
-// the rest of refbot's writes can be redone after a crash and stay at the
+// then answered), and for the records of a job's steps (durableExec); the
+// rest of refbot's writes can be redone after a crash and stay at the
 // cheaper NORMAL. f must use only tx: the store has one connection.
 //
 // SQLite sets the level per connection, and not inside a transaction: the
@@ -75,4 +75,34 @@ func SyncCommit(ctx context.Context, tx Tx) error {
 		return fmt.Errorf("store: synchronous_commit: %w", err)
 	}
 	return nil
+}
+
+// durableExec runs one statement and commits it to disk, as SyncedTx (on
+// SQLite) or SyncCommit (on PostgreSQL) do. It is for the records of a
+// job's steps, each written before the job acts outside on it (asks CI to
+// restart a build, to build the docs, pushes): a power cut must not take
+// such a record back after the act, or the job would act twice.
+func (s *Store) durableExec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	run := func(tx *sql.Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	}
+	var err error
+	if s.dialect == sqlite {
+		err = s.SyncedTx(ctx, run)
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			if err := SyncCommit(ctx, tx); err != nil {
+				return err
+			}
+			return run(tx)
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.durable.Add(1)
+	return res, nil
 }

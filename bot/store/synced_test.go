@@ -98,3 +98,46 @@ func TestSyncedCommits(t *testing.T) {
 		t.Errorf("synchronous is %d after a failed SyncedTx, want %d (NORMAL)", got, normal)
 	}
 }
+
+// TestStepRecordsAreDurable: the records of a job's steps, each written
+// before the job acts outside on it, are committed to disk (durableExec):
+// an UPDATE's, a merge's and a WEBSITE request's. The database is at its
+// cheaper level again after each.
+func TestStepRecordsAreDurable(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, database(t), nil)
+	u, err := s.StartUpdate(ctx, Update{CommentID: 5, Key: "UPDATE:1", PR: 12, Head: "aaa", Build: "100", Author: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.StartMerge(ctx, Merge{PR: 12, MergeCommit: "mmm", Head: "aaa", CodeBase: "master"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.StartWebsite(ctx, Website{CommentID: 6, Key: "WEBSITE:1", PR: 12, Head: "aaa", Branch: "master", Author: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, save := range map[string]func() error{
+		"UPDATE restarting CI": func() error { u.Step = StepRestarting; return s.SaveUpdate(ctx, u) },
+		"merge restarting CI":  func() error { m.Step = MergeWaiting; return s.SaveMerge(ctx, m) },
+		"WEBSITE asking CI":    func() error { w.Step = WebsiteTriggering; return s.SaveWebsite(ctx, w) },
+	} {
+		before := s.durable.Load()
+		if err := save(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if s.durable.Load() != before+1 {
+			t.Errorf("%s: not committed to disk", what)
+		}
+		if !testenv.OnPostgreSQL() {
+			var level int
+			if err := s.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil || level != 1 {
+				t.Errorf("%s: synchronous is %d after, want 1 (NORMAL) (%v)", what, level, err)
+			}
+		}
+	}
+	if got, err := s.Update(ctx, 5, "UPDATE:1"); err != nil || got.Step != StepRestarting {
+		t.Errorf("the UPDATE's record: %+v, %v", got, err)
+	}
+}

@@ -206,7 +206,7 @@ func (s *Store) SetOutcome(ctx context.Context, id int64, outcome string) error 
 
 func (s *Store) writeUpdate(ctx context.Context, u *Update) error {
 	u.UpdatedAt = s.now().UTC()
-	res, err := s.db.ExecContext(ctx, `UPDATE refbot_update SET head = $1, build = $2, step = $3, data_commit = $4, restart_at = $5,
+	res, err := s.durableExec(ctx, `UPDATE refbot_update SET head = $1, build = $2, step = $3, data_commit = $4, restart_at = $5,
 		restart_before = $6, restarts = $7, polls = $8, seen_running = $9, view = $10, outcome = $11, reported = $12, updated_at = $13
 		WHERE id = $14 AND step NOT IN `+finalSteps,
 		u.Head, u.Build, u.Step, u.DataCommit, formatTime(u.RestartAt), u.RestartBefore, u.Restarts, u.Polls, sqlBool(u.SeenRunning),

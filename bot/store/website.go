@@ -138,7 +138,7 @@ func (s *Store) SaveWebsite(ctx context.Context, w *Website) error {
 	if WebsiteFinal(w.Step) {
 		w.Reported = false
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE refbot_website SET step = $1, until = $2, reason = $3, slot = $4, request = $5, build = $6,
+	res, err := s.durableExec(ctx, `UPDATE refbot_website SET step = $1, until = $2, reason = $3, slot = $4, request = $5, build = $6,
 			build_url = $7, triggered_at = $8, preview_url = $9, held_until = $10, detail = $11, ended_by = $12, reported = $13, updated_at = $14
 		WHERE id = $15 AND step NOT IN `+websiteFinalSQL,
 		w.Step, formatTime(w.Until), w.Reason, w.Slot, w.Request, w.Build, w.BuildURL, formatTime(w.TriggeredAt), w.PreviewURL,
