@@ -64,26 +64,19 @@ func Sniff(data []byte) Format {
 // width and height, else its viewBox), scaled down to fit maxPixels, on a
 // transparent canvas. maxPixels <= 0 means DefaultMaxPixels.
 func Decode(data []byte, maxPixels int64) (image.Image, error) {
-	if maxPixels <= 0 {
-		maxPixels = DefaultMaxPixels
-	}
-	format := Sniff(data)
-	switch format {
-	case "":
-		return nil, ErrUnsupported
-	case SVG:
-		return decodeSVG(data, maxPixels)
-	}
-	cfg, err := rasterConfig(format, data, maxPixels)
+	hd, err := readHeader(data, maxPixels)
 	if err != nil {
 		return nil, err
 	}
-	img, err := decodeRaster(format, data)
+	if hd.format == SVG {
+		return decodeSVG(data, hd)
+	}
+	img, err := decodeRaster(hd.format, data)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", format, err)
+		return nil, fmt.Errorf("decode %s: %w", hd.format, err)
 	}
 	// A GIF's first frame may cover only part of the GIF's canvas.
-	if canvas := image.Rect(0, 0, cfg.Width, cfg.Height); format == GIF && img.Bounds() != canvas {
+	if canvas := (image.Rectangle{Max: hd.size}); hd.format == GIF && img.Bounds() != canvas {
 		full := image.NewNRGBA(canvas)
 		draw.Draw(full, img.Bounds(), img, img.Bounds().Min, draw.Src)
 		img = full
@@ -96,27 +89,45 @@ func Decode(data []byte, maxPixels int64) (image.Image, error) {
 // what Decode refuses before decoding, with the same errors. Callers use
 // it to weigh a decoding before they start it.
 func Size(data []byte, maxPixels int64) (image.Point, error) {
+	hd, err := readHeader(data, maxPixels)
+	return hd.size, err
+}
+
+// header is what Decode reads of an image before decoding it.
+type header struct {
+	format Format
+	size   image.Point // of the image Decode gives
+	// svgW and svgH are an SVG's own size in CSS pixels, before it is
+	// fitted to the pixels allowed.
+	svgW, svgH float64
+}
+
+// readHeader sniffs data's format and reads its size from its header,
+// refusing what is not an image Decode reads and a raster image of more
+// than maxPixels (<= 0: DefaultMaxPixels).
+func readHeader(data []byte, maxPixels int64) (header, error) {
 	if maxPixels <= 0 {
 		maxPixels = DefaultMaxPixels
 	}
-	format := Sniff(data)
-	switch format {
+	hd := header{format: Sniff(data)}
+	switch hd.format {
 	case "":
-		return image.Point{}, ErrUnsupported
+		return hd, ErrUnsupported
 	case SVG:
 		root, _ := svgRoot(data)
 		w, h, err := svgSize(root)
 		if err != nil {
-			return image.Point{}, err
+			return hd, err
 		}
-		width, height := fitPixels(w, h, maxPixels)
-		return image.Pt(width, height), nil
+		hd.svgW, hd.svgH, hd.size = w, h, image.Pt(fitPixels(w, h, maxPixels))
+		return hd, nil
 	}
-	cfg, err := rasterConfig(format, data, maxPixels)
+	cfg, err := rasterConfig(hd.format, data, maxPixels)
 	if err != nil {
-		return image.Point{}, err
+		return hd, err
 	}
-	return image.Pt(cfg.Width, cfg.Height), nil
+	hd.size = image.Pt(cfg.Width, cfg.Height)
+	return hd, nil
 }
 
 // rasterConfig reads a raster image's header and refuses an image with

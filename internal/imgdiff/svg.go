@@ -51,20 +51,15 @@ func svgRoot(data []byte) (xml.StartElement, bool) {
 	}
 }
 
-// decodeSVG draws an SVG with oksvg, which covers the subset of SVG that
+// decodeSVG draws an SVG at the size readHeader gave with oksvg, which covers the subset of SVG that
 // plotting libraries write (paths, shapes, groups, gradients). oksvg is old
 // code that indexes slices without checking them on some malformed input,
 // so a panic in it is turned into an error.
-func decodeSVG(data []byte, maxPixels int64) (img image.Image, err error) {
-	root, _ := svgRoot(data)
-	w, h, err := svgSize(root)
-	if err != nil {
-		return nil, err
-	}
+func decodeSVG(data []byte, hd header) (img image.Image, err error) {
 	if err := checkUse(data); err != nil {
 		return nil, err
 	}
-	width, height := fitPixels(w, h, maxPixels)
+	w, h, width, height := hd.svgW, hd.svgH, hd.size.X, hd.size.Y
 	defer func() {
 		if p := recover(); p != nil {
 			img, err = nil, fmt.Errorf("render svg: %v", p)
