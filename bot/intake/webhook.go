@@ -463,7 +463,9 @@ type user struct {
 }
 
 // decode fills d.Action, d.Work (or d.Ignored) and d.Head (the head a
-// pull_request event shows) from the payload.
+// pull_request event shows) from the payload, and tells Options.Visibility
+// of a repository made private or public (only a hint, so whether the
+// delivery is new does not matter).
 func (h *Handler) decode(d *Delivery, body []byte) error {
 	var p payload
 	if err := json.Unmarshal(body, &p); err != nil {

@@ -248,11 +248,7 @@ func (r *Reviewer) takePixels(ctx context.Context, old, nw []byte) (release func
 	if err := r.pixels.Acquire(ctx, n); err != nil {
 		return nil, fmt.Errorf("waiting for other images to be compared: %w", err)
 	}
-	r.inFlight.Add(n)
-	return func() {
-		r.inFlight.Add(-n)
-		r.pixels.Release(n)
-	}, nil
+	return func() { r.pixels.Release(n) }, nil
 }
 
 func (r *Reviewer) decodePair(p string, old, nw []byte) (image.Image, image.Image, error) {

@@ -228,9 +228,10 @@ func TestPixelsInFlight(t *testing.T) {
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.r.inFlight.Load(); n != 0 {
-		t.Errorf("%d pixels still counted in flight after every request ended", n)
+	if !f.r.pixels.TryAcquire(budget) {
+		t.Error("pixels still taken after every request ended")
 	}
+	f.r.pixels.Release(budget)
 
 	// 300×100 against 100×300: each side fits, their difference (300×300)
 	// does not.
@@ -241,8 +242,8 @@ func TestPixelsInFlight(t *testing.T) {
 	if _, err := f.r.Thumbnail(ctx, rev, turned); !errors.Is(err, imgdiff.ErrTooLarge) {
 		t.Errorf("its thumbnail: %v, want ErrTooLarge", err)
 	}
-	if n := f.r.inFlight.Load(); n != 0 {
-		t.Errorf("%d pixels still counted in flight after refusals", n)
+	if !f.r.pixels.TryAcquire(budget) {
+		t.Error("pixels still taken after the refusals")
 	}
 }
 

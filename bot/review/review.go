@@ -17,7 +17,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -148,11 +147,9 @@ type Reviewer struct {
 	builds  *lru.Cache[string, *s3cache.Build] // opened builds, by id and upload time
 	sizes   *lru.Cache[string, map[string]int64]
 	small   *lru.Cache[string, []byte] // small files' contents by blob id
-	// pixels is the budget of pixels decoded at once (MaxPixelsInFlight);
-	// inFlight counts what is taken of it.
-	pixels   *semaphore.Weighted
-	inFlight atomic.Int64
-	listed   struct {
+	// pixels is the budget of pixels decoded at once (MaxPixelsInFlight).
+	pixels *semaphore.Weighted
+	listed struct {
 		sync.Mutex
 		at     time.Time
 		builds []s3cache.BuildInfo
