@@ -61,10 +61,10 @@ func (s Secret) Resolve() (string, error) {
 	case s.Env != "":
 		v, ok := os.LookupEnv(s.Env)
 		if !ok {
-			return "", fmt.Errorf("environment variable %s is not set", s.Env)
+			return "", fmt.Errorf("environment variable %s is not set", envShown(s.Env))
 		}
 		if v == "" {
-			return "", fmt.Errorf("environment variable %s is empty", s.Env)
+			return "", fmt.Errorf("environment variable %s is empty", envShown(s.Env))
 		}
 		return v, nil
 	case s.File != "":
@@ -87,6 +87,20 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Someone who writes {env: ghp_...} has pasted the token itself; refbot must
 // not go on to name it in "variable ... is not set".
 var tokenPrefixes = []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "AKIA", "ASIA"}
+
+// conventionalEnv is how variables are named: upper case, digits and _.
+var conventionalEnv = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// envShown is how an error names the variable name: as it is when it is
+// named as variables are, else not at all. A name in mixed case may be a
+// secret pasted where its variable's name belongs (a key's line, a token
+// without a known prefix), and errors reach logs and terminals.
+func envShown(name string) string {
+	if conventionalEnv.MatchString(name) {
+		return name
+	}
+	return "named there (its name is not in upper case, so it is not repeated in case it is a secret pasted in)"
+}
 
 // looksLikeCredential says whether s starts like a real credential.
 func looksLikeCredential(s string) bool {

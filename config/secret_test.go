@@ -41,6 +41,9 @@ func TestSecretResolve(t *testing.T) {
 		{name: "env", secret: Secret{Env: "REFBOT_TEST_SET"}, want: secretValue},
 		{name: "env not set", secret: Secret{Env: "REFBOT_TEST_UNSET"}, wantErr: "environment variable REFBOT_TEST_UNSET is not set"},
 		{name: "env empty", secret: Secret{Env: "REFBOT_TEST_EMPTY"}, wantErr: "environment variable REFBOT_TEST_EMPTY is empty"},
+		// A name in mixed case may be a secret pasted in: not repeated.
+		{name: "env not set, named like a secret", secret: Secret{Env: "nQmd6RUGX6TqB8IhG5pnfp3Uaz"},
+			wantErr: "environment variable named there (its name is not in upper case, so it is not repeated in case it is a secret pasted in) is not set"},
 		{name: "file drops its trailing newline", secret: Secret{File: withNewline}, want: secretValue},
 		{name: "file drops a trailing CRLF", secret: Secret{File: withCRLF}, want: secretValue},
 		{name: "file empty", secret: Secret{File: empty}, wantErr: "secret file " + empty + " is empty"},

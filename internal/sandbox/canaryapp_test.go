@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,11 @@ func TestAppKeyNeverLeaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(pemKey), "\n")
+	piece := regexp.MustCompile(`[A-Za-z][A-Za-z0-9]{23,}`).FindString(strings.Join(lines[1:len(lines)-1], "/"))
+	if piece == "" {
+		t.Fatal("the key has no 24 letters and digits in a row")
+	}
+	key["app-key piece named as a variable"] = piece
 	for i, tc := range []struct {
 		what string
 		file string // the key file's content; "" leaves the file as it is
@@ -118,6 +124,9 @@ func TestAppKeyNeverLeaves(t *testing.T) {
 		{what: "the key's body without its PEM lines", file: strings.Join(lines[1:len(lines)-1], "\n")},
 		{what: "the key inline", from: "private_key: {file: app.pem}", to: "private_key: " + yamlQuote(pemKey)},
 		{what: "the key as a variable's name", from: "private_key: {file: app.pem}", to: "private_key: {env: " + lines[2] + "}"},
+		// A line of the key is a valid variable name only when it has no
+		// + or /; a piece of it always is, and is then looked for too.
+		{what: "a piece of the key as a variable's name", from: "private_key: {file: app.pem}", to: "private_key: {env: " + piece + "}"},
 		{what: "a variable holding a broken key", from: "private_key: {file: app.pem}", to: "private_key: {env: CANARY_APP_KEY}",
 			env: []string{"CANARY_APP_KEY=" + strings.Join(lines[:len(lines)/2], "\n")}},
 		{what: "a key file that is missing", from: "private_key: {file: app.pem}", to: "private_key: {file: missing.pem}"},
